@@ -1,0 +1,23 @@
+// The shape of a loaded dataset slice, shared by training, partitioning and the public transfer set.
+
+/** A slice of a labelled image dataset, held in memory as flat typed arrays. */
+export interface Dataset {
+  /** The split spec that produced this slice, normalised, e.g. "mnist:test[0:9000]". */
+  readonly spec: string;
+  /** Dataset id, e.g. "mnist" or "fashion-mnist". */
+  readonly name: string;
+  /** Split name, e.g. "train" or "test". */
+  readonly split: string;
+  /** Number of samples. */
+  readonly length: number;
+  /** Per-sample shape, channels first: [1, 28, 28]. */
+  readonly shape: readonly number[];
+  /** Number of classes; labels are 0..numClasses-1. */
+  readonly numClasses: number;
+  /** length × prod(shape) values in [0, 1], row-major. */
+  readonly features: Float32Array;
+  /** length labels. */
+  readonly labels: Uint8Array;
+  /** SHA-256 (hex) over the slice's raw bytes and labels, so a site and the aggregator can check they hold the same set. */
+  readonly hash: string;
+}
