@@ -1,0 +1,56 @@
+// Privacy wrapper: clips each site's soft-label rows and adds Gaussian noise to their sum before
+// the wrapped strategy turns the sum into a consensus (central DP).
+import { check } from '../../shared/util/errors.ts';
+import { clipL2Rows } from '../../shared/privacy/soft-labels.ts';
+import type { RoundPlan, RoundRelease, SiteFailure, SiteReply, Strategy, StrategyContext } from './strategy.ts';
+import type { SoftLabelAverage } from './soft-label-average.ts';
+
+export interface CentralGaussianOptions {
+  /** L2 bound per row per teacher. */
+  clip: number;
+  /** Noise standard deviation divided by `clip`. */
+  noiseMultiplier: number;
+}
+
+/**
+ * Composes around FedMD/DS-FL. One teacher (the privacy unit) changes each row of the sum by at
+ * most `clip` (add/remove adjacency), so a round releasing `rows` rows is charged as `rows`
+ * Gaussian mechanisms with noise multiplier z: event gaussian {noise_multiplier: z, count: rows}.
+ * A site's summed rows are re-clipped to teachers·clip, so a site cannot exceed its share.
+ */
+export class CentralGaussian implements Strategy {
+  readonly name: string;
+  readonly replyKind = 'soft_labels' as const;
+  readonly inner: SoftLabelAverage;
+  readonly options: CentralGaussianOptions;
+
+  constructor(inner: SoftLabelAverage, options: CentralGaussianOptions) {
+    check(Number.isFinite(options.clip) && options.clip > 0, 'clip', 'the clipping norm must be a positive number');
+    check(Number.isFinite(options.noiseMultiplier) && options.noiseMultiplier > 0, 'noise_multiplier', 'must be a positive number');
+    this.inner = inner;
+    this.options = options;
+    this.name = `${inner.name}+central-gaussian`;
+  }
+
+  configureRound(round: number, ctx: StrategyContext): RoundPlan {
+    const plan = this.inner.configureRound(round, ctx);
+    return { ...plan, params: { ...plan.params, clip: this.options.clip } };
+  }
+
+  aggregate(plan: RoundPlan, replies: readonly SiteReply[], failures: readonly SiteFailure[], ctx: StrategyContext): RoundRelease | null {
+    if (replies.length < this.inner.options.minReplies) return null;
+    const rows = plan.indices.length;
+    const clipped = replies.map((r) => ({ ...r, soft: Float32Array.from(clipL2Rows(r.soft ?? new Float32Array(0), r.rows, r.cols, this.options.clip * r.teachers)) }));
+    const { sum, teachers, cols } = this.inner.sum(plan, clipped);
+    const std = this.options.noiseMultiplier * this.options.clip;
+    for (let i = 0; i < sum.length; i++) sum[i] += ctx.noise.gaussian(std);
+    return {
+      round: plan.round,
+      indices: plan.indices,
+      soft: this.inner.combine(sum, teachers, rows, cols),
+      cols,
+      events: [{ type: 'gaussian', noise_multiplier: this.options.noiseMultiplier, count: rows }],
+      metrics: { replies: replies.length, failures: failures.length, teachers, noise_std: std },
+    };
+  }
+}
