@@ -2,5 +2,7 @@
 import type { CommandSpec } from '../parse.ts';
 import { startCommand } from './start.ts';
 import { dataCommand } from './data.ts';
+import { privacyCommand } from './privacy.ts';
+import { trainCommand } from './train.ts';
 
-export const commands: CommandSpec[] = [startCommand, dataCommand];
+export const commands: CommandSpec[] = [startCommand, dataCommand, privacyCommand, trainCommand];

@@ -20,4 +20,11 @@ export interface Dataset {
   readonly labels: Uint8Array;
   /** SHA-256 (hex) over the slice's raw bytes and labels, so a site and the aggregator can check they hold the same set. */
   readonly hash: string;
+  /**
+   * The 8-bit source pixels (length × prod(shape)), when the dataset came from 8-bit images.
+   * Cheaper to copy and hash than `features`; `features` is exactly pixels / 255.
+   */
+  readonly pixels?: Uint8Array;
+  /** Set when this dataset is a subset: the parent's spec and the chosen indices into it. */
+  readonly subsetOf?: { readonly spec: string; readonly indices: Uint32Array };
 }

@@ -1,0 +1,204 @@
+// The site's learning side, independent of transport: trains locally, answers queries on the public
+// set through its local policy, records every release in its own ledger, and distills from consensus.
+import type { Dataset } from '../shared/data/types.ts';
+import { subset } from '../shared/data/image-dataset.ts';
+import { buildModel, type ModelSpec } from '../shared/ml/index.ts';
+import { Trainer } from '../shared/ml/trainer.ts';
+import { softmaxRows } from '../shared/ml/inference.ts';
+import type { DeviceRequest } from '../shared/ml/runtime.ts';
+import { clipL2Rows } from '../shared/privacy/soft-labels.ts';
+import { CryptoRng } from '../shared/privacy/rng.ts';
+import type { PrivacyEvent } from '../shared/privacy/events.ts';
+import { SeededRng } from '../shared/util/prng.ts';
+import { check } from '../shared/util/errors.ts';
+import type { SiteLedger } from './site-ledger.ts';
+
+export interface SiteSettings {
+  name: string;
+  model: 'mlp' | 'cnn' | ModelSpec;
+  /** 1 = site-level unit (the site is one teacher); k > 1 = example-level (k teachers on disjoint shards). */
+  teachers: number;
+  local: { epochs: number; batchSize: number; lr: number; optimizer: 'sgd' | 'adam' | 'adamw' };
+  /** Digest: epochs of distillation on the consensus per round, then `revisitEpochs` on private data. */
+  digest: { epochs: number; revisitEpochs: number; temperature: number };
+  /** Local policy: clip per teacher row, optional local Gaussian noise (σ = multiplier × clip). */
+  policy: { clip: number; localNoiseMultiplier: number };
+  seed: number;
+  device: DeviceRequest;
+  threads?: number;
+}
+
+/** What a query asks (the transport-level message, minus envelope). */
+export interface Query {
+  runId: string;
+  round: number;
+  requestId: string;
+  indices: Uint32Array;
+  replyKind: 'vote_histogram' | 'soft_labels';
+  params: Record<string, number>;
+}
+
+export interface Answer {
+  rows: number;
+  cols: number;
+  teachers: number;
+  votes?: Int32Array;
+  soft?: Float32Array;
+  /** The worst-case event this site charged itself. */
+  event: PrivacyEvent;
+}
+
+/** What the aggregator promised to add (from the run's Welcome): used for the site's own bound when it adds no noise itself. */
+export interface CentralPolicy { noiseMultiplier?: number; sigma1?: number; sigma2?: number; threshold?: number }
+
+export class SiteAgent {
+  readonly settings: SiteSettings;
+  readonly privateData: Dataset;
+  readonly publicSet: Dataset;
+  readonly evalSet: Dataset | undefined;
+  readonly ledger: SiteLedger;
+  private readonly student: Trainer;
+  private teacherTrainers: Trainer[] = [];
+  private readonly noise = new CryptoRng();
+  /** Accuracy on the evaluation set after local-only training (the baseline). */
+  baselineAccuracy: number | undefined;
+  lastAccuracy: number | undefined;
+  bytesSent = 0;
+
+  constructor(settings: SiteSettings, data: { privateData: Dataset; publicSet: Dataset; evalSet?: Dataset }, ledger: SiteLedger) {
+    check(Number.isSafeInteger(settings.teachers) && settings.teachers >= 1, 'teachers', 'must be a positive integer');
+    check(settings.teachers <= data.privateData.length, 'teachers', `${settings.teachers} teachers but only ${data.privateData.length} private samples`);
+    check(settings.policy.clip > 0, 'policy.clip', 'must be > 0');
+    check(settings.policy.localNoiseMultiplier >= 0, 'policy.local_noise_multiplier', 'must be ≥ 0');
+    this.settings = settings;
+    this.privateData = data.privateData;
+    this.publicSet = data.publicSet;
+    this.evalSet = data.evalSet;
+    this.ledger = ledger;
+    this.student = this.trainer(settings.seed);
+  }
+
+  private trainer(seed: number): Trainer {
+    const s = this.settings;
+    const model = buildModel(s.model, { seed, input: [...this.privateData.shape], classes: this.privateData.numClasses });
+    return new Trainer(model, { optimizer: s.local.optimizer, lr: s.local.lr, batchSize: s.local.batchSize, device: s.device, threads: s.threads, seed });
+  }
+
+  /** Local-only training: the student on all private data; k > 1 also trains k teachers on disjoint shards. */
+  async prepare(onEpoch?: (what: string, epoch: number, loss: number) => void): Promise<void> {
+    const s = this.settings;
+    const res = await this.student.fit(this.privateData, { epochs: s.local.epochs });
+    res.forEach((r) => onEpoch?.('student', r.epoch, r.loss));
+    if (s.teachers > 1) {
+      const perm = new SeededRng(s.seed ^ 0x5eed).permutation(this.privateData.length);
+      for (let t = 0; t < s.teachers; t++) {
+        const shard = perm.filter((_, i) => i % s.teachers === t);
+        const tr = this.trainer(s.seed * 1000 + t + 1);
+        await tr.fit(subset(this.privateData, shard), { epochs: s.local.epochs });
+        this.teacherTrainers.push(tr);
+      }
+    }
+    this.baselineAccuracy = this.lastAccuracy = await this.evaluate();
+  }
+
+  async evaluate(): Promise<number | undefined> {
+    if (!this.evalSet) return undefined;
+    return (await this.student.evaluate(this.evalSet)).accuracy;
+  }
+
+  private gather(indices: Uint32Array): Float32Array {
+    const per = this.publicSet.features.length / this.publicSet.length;
+    const out = new Float32Array(indices.length * per);
+    indices.forEach((idx, r) => {
+      check(idx < this.publicSet.length, 'indices', `public index ${idx} is outside the public set (${this.publicSet.length})`);
+      out.set(this.publicSet.features.subarray(idx * per, (idx + 1) * per), r * per);
+    });
+    return out;
+  }
+
+  /**
+   * Answers a query through the local policy and records the release in the site's ledger before
+   * returning it. Soft labels: softmax(logits/T) per teacher, each row clipped to `clip`, summed
+   * over teachers, plus local noise if configured. Votes: per-row histogram of teacher argmaxes.
+   */
+  async answer(q: Query, central: CentralPolicy): Promise<Answer> {
+    const rows = q.indices.length;
+    const cols = this.publicSet.numClasses;
+    const x = this.gather(q.indices);
+    const teachers = this.teacherTrainers.length > 0 ? this.teacherTrainers : [this.student];
+    const temperature = q.params.temperature ?? 1;
+    const clip = Math.min(this.settings.policy.clip, q.params.clip ?? Infinity);
+    let event: PrivacyEvent;
+    let answer: Answer;
+    if (q.replyKind === 'vote_histogram') {
+      const votes = new Int32Array(rows * cols);
+      for (const t of teachers) {
+        const { logits } = await t.predict(x);
+        for (let r = 0; r < rows; r++) {
+          let best = 0;
+          for (let c = 1; c < cols; c++) if (logits[r * cols + c]! > logits[r * cols + best]!) best = c;
+          votes[r * cols + best]! += 1;
+        }
+      }
+      // Worst case for this site: every query answered, data-independent GNMax bound.
+      check(central.sigma1 !== undefined && central.sigma2 !== undefined && central.threshold !== undefined, 'welcome.privacy', 'the run must state sigma1, sigma2 and threshold for PATE');
+      event = { type: 'composed', count: rows, events: [
+        { type: 'pate_threshold', sigma: central.sigma1!, threshold: central.threshold! },
+        { type: 'pate_gnmax', sigma: central.sigma2! },
+      ] } as PrivacyEvent;
+      answer = { rows, cols, teachers: teachers.length, votes, event };
+    } else {
+      const sum = new Float64Array(rows * cols);
+      for (const t of teachers) {
+        const { logits } = await t.predict(x);
+        const scaled = temperature === 1 ? logits : logits.map((v) => v / temperature);
+        const clipped = clipL2Rows(softmaxRows(scaled, cols), rows, cols, clip);
+        for (let i = 0; i < sum.length; i++) sum[i]! += clipped[i]!;
+      }
+      const z = this.settings.policy.localNoiseMultiplier;
+      if (z > 0) {
+        for (let i = 0; i < sum.length; i++) sum[i]! += this.noise.gaussian(z * clip);
+        event = { type: 'gaussian', noise_multiplier: z, count: rows };
+      } else {
+        check(central.noiseMultiplier !== undefined && central.noiseMultiplier > 0, 'welcome.privacy.noise_multiplier',
+          'the run adds no central noise and this site adds no local noise: set policy.local_noise_multiplier > 0');
+        event = { type: 'gaussian', noise_multiplier: central.noiseMultiplier!, count: rows };
+      }
+      answer = { rows, cols, teachers: teachers.length, soft: Float32Array.from(sum), event };
+    }
+    this.ledger.record({ runId: q.runId, round: q.round, requestId: q.requestId, replyKind: q.replyKind, rows, event });
+    return answer;
+  }
+
+  /** Distills the student from a consensus, revisits private data, and returns the new metrics. */
+  async digest(c: { indices: Uint32Array; cols: number; soft?: Float32Array; labels?: Int32Array }): Promise<Record<string, number>> {
+    const s = this.settings;
+    const x = this.gather(c.indices);
+    const per = x.length / Math.max(1, c.indices.length);
+    let distillLoss = NaN;
+    if (c.soft) {
+      const r = await this.student.distill({ features: x, softTargets: c.soft, temperature: s.digest.temperature }, { epochs: s.digest.epochs });
+      distillLoss = r.at(-1)?.loss ?? NaN;
+    } else if (c.labels) {
+      const keep: number[] = [];
+      c.labels.forEach((l, i) => { if (l >= 0) keep.push(i); });
+      if (keep.length > 0) {
+        const feats = new Float32Array(keep.length * per);
+        keep.forEach((i, j) => feats.set(x.subarray(i * per, (i + 1) * per), j * per));
+        const r = await this.student.fit({ features: feats, labels: keep.map((i) => c.labels![i]!) }, { epochs: s.digest.epochs });
+        distillLoss = r.at(-1)?.loss ?? NaN;
+      }
+    }
+    if (s.digest.revisitEpochs > 0) await this.student.fit(this.privateData, { epochs: s.digest.revisitEpochs });
+    this.lastAccuracy = await this.evaluate();
+    return {
+      ...(this.lastAccuracy !== undefined ? { accuracy: this.lastAccuracy } : {}),
+      ...(Number.isFinite(distillLoss) ? { distill_loss: distillLoss } : {}),
+      ledger_epsilon: this.ledger.epsilon(1e-5),
+    };
+  }
+
+  async exportStudent(path: string): Promise<void> {
+    await this.student.exportOnnx(path);
+  }
+}
