@@ -73,6 +73,11 @@ export class RunDatabase implements LedgerStore {
     this.db.close();
   }
 
+  /** The underlying connection, for modules that keep their own tables in the run's file (the audit log). */
+  get sqlite(): Database.Database {
+    return this.db;
+  }
+
   /** Runs fn in one transaction (a savepoint when nested). */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();

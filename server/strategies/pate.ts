@@ -21,7 +21,7 @@ export interface PateOptions {
  */
 export class Pate implements Strategy {
   readonly name = 'pate';
-  readonly replyKind = 'votes' as const;
+  readonly replyKind = 'vote_histogram' as const;
   readonly options: Required<PateOptions>;
 
   constructor(options: PateOptions) {
@@ -33,7 +33,7 @@ export class Pate implements Strategy {
   }
 
   configureRound(round: number, ctx: StrategyContext): RoundPlan {
-    return { round, indices: samplePublicIndices(ctx.publicSize, this.options.queriesPerRound, ctx.rng), replyKind: 'votes', params: {} };
+    return { round, indices: samplePublicIndices(ctx.publicSize, this.options.queriesPerRound, ctx.rng), replyKind: 'vote_histogram', params: {} };
   }
 
   aggregate(plan: RoundPlan, replies: readonly SiteReply[], failures: readonly SiteFailure[], ctx: StrategyContext): RoundRelease | null {

@@ -8,7 +8,7 @@ import type { SeededRng } from '../../shared/util/prng.ts';
 import type { CryptoRng } from '../../shared/privacy/rng.ts';
 
 /** What sites return on the public samples of a round. */
-export type ReplyKind = 'votes' | 'soft_labels';
+export type ReplyKind = 'vote_histogram' | 'soft_labels';
 
 /** A round's query: which public samples, and what kind of reply. */
 export interface RoundPlan {

@@ -1,0 +1,193 @@
+// `fedistill privacy`: ε of an event list, PATE cost of a vote file, noise calibration — numbers an auditor can replay.
+import { readFileSync } from 'node:fs';
+import type { CliIO, CommandSpec, FlagValues } from '../parse.ts';
+import { FedistillError, UsageError } from '../../shared/util/errors.ts';
+import { validatePrivacyEventList } from '../../shared/privacy/events.ts';
+import { parseOrders } from '../../shared/privacy/orders.ts';
+import { epsilonFromEvents } from '../../shared/privacy/rdp-accountant.ts';
+import type { RdpConversion } from '../../shared/privacy/rdp-conversion.ts';
+import {
+  type PateCostMode, type PateQuery, analyzeConfidentGnmax, releaseSmoothSensitivityEpsilon,
+} from '../../shared/privacy/pate-accounting.ts';
+import { calibrateNoise } from '../../shared/privacy/calibrate.ts';
+import { CryptoRng } from '../../shared/privacy/rng.ts';
+import { maxVote } from '../../shared/privacy/pate-analysis.ts';
+
+function readJsonFile(path: string, flag: string): unknown {
+  let text: string;
+  try { text = readFileSync(path, 'utf8'); } catch (e) {
+    throw new FedistillError('E_FILE_NOT_FOUND', `${flag}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'}); check the path`);
+  }
+  try { return JSON.parse(text); } catch (e) {
+    throw new FedistillError('E_BAD_JSON', `${flag}: ${path} is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+const commonFlags = {
+  delta: { type: 'number', help: 'target δ, in (0, 1)', required: true, arg: 'D' },
+  conversion: { type: 'string', help: 'RDP → (ε, δ) conversion', choices: ['improved', 'classic'], default: 'improved' },
+  orders: { type: 'string', help: 'Rényi orders: dp-accounting, pate2018, or a list like 2,4,8,inf', default: 'dp-accounting', arg: 'ORDERS' },
+  json: { type: 'boolean', help: 'print machine-readable JSON' },
+} as const;
+
+function checkDelta(d: number): void {
+  if (!(d > 0 && d < 1)) throw new UsageError(`--delta must be in (0, 1), got ${d}`, 'E_INVALID_DELTA');
+}
+
+function accountingOptions(flags: FlagValues): { orders: number[]; conversion: RdpConversion } {
+  return { orders: parseOrders(String(flags.orders)), conversion: flags.conversion as RdpConversion };
+}
+
+function print(io: CliIO, json: boolean, obj: Record<string, unknown>, human: string[]): number {
+  if (json) io.out(JSON.stringify(obj));
+  else for (const l of human) io.out(l);
+  return 0;
+}
+
+const epsilonCommand: CommandSpec = {
+  name: 'epsilon',
+  summary: 'ε of a list of privacy events at a δ',
+  description:
+    'Composes the privacy events in FILE (a JSON array of events, each with an optional count;\n' +
+    'schema in docs/privacy.md) with the RDP accountant and converts to (ε, δ).',
+  flags: { events: { type: 'string', help: 'JSON file of privacy events', required: true, arg: 'FILE' }, ...commonFlags },
+  examples: ['fedistill privacy epsilon --events dpsgd.json --delta 1e-5 --json'],
+  run(args, io) {
+    const delta = args.flags.delta as number;
+    checkDelta(delta);
+    const events = validatePrivacyEventList(readJsonFile(String(args.flags.events), '--events'), 'events');
+    const opts = accountingOptions(args.flags);
+    const r = epsilonFromEvents(events, delta, opts);
+    return print(io, Boolean(args.flags.json), { epsilon: r.epsilon, order: r.order, delta, conversion: opts.conversion },
+      [`ε = ${r.epsilon} at δ = ${delta} (order ${r.order}, ${opts.conversion} conversion, ${events.length} events)`]);
+  },
+};
+
+/** Reads a votes file: an array of vote arrays, or of {votes, answered} objects. */
+function readQueries(path: string): PateQuery[] {
+  const json = readJsonFile(path, '--votes');
+  if (!Array.isArray(json)) throw new UsageError('--votes: the file must hold a JSON array of vote-count arrays', 'E_INVALID_VOTES');
+  return json.map((item, i) => {
+    const isObj = item !== null && typeof item === 'object' && !Array.isArray(item);
+    const votes = isObj ? (item as Record<string, unknown>).votes : item;
+    const field = isObj ? `votes[${i}].votes` : `votes[${i}]`;
+    if (!Array.isArray(votes) || votes.length < 2) throw new UsageError(`${field}: must be an array of at least 2 vote counts`, 'E_INVALID_VOTES');
+    votes.forEach((v, j) => {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+        throw new UsageError(`${field}[${j}]: votes must be finite numbers ≥ 0, got ${JSON.stringify(v)}`, 'E_INVALID_VOTES');
+      }
+    });
+    const q: PateQuery = { votes: votes as number[] };
+    if (isObj && (item as Record<string, unknown>).answered !== undefined) {
+      const a = (item as Record<string, unknown>).answered;
+      if (typeof a !== 'boolean') throw new UsageError(`votes[${i}].answered: must be true or false`, 'E_INVALID_VOTES');
+      q.answered = a;
+    }
+    return q;
+  });
+}
+
+const pateCommand: CommandSpec = {
+  name: 'pate',
+  summary: 'privacy cost of Confident-GNMax on a file of teacher vote histograms',
+  description:
+    'Data-dependent PATE analysis (Papernot et al. 2018) of Confident-GNMax: threshold step\n' +
+    '(σ1, T) for every query, GNMax (σ2) for answered ones. --cost expected weights GNMax by\n' +
+    'P[answered] (the paper\'s tables); --cost realized charges it for answered queries only\n' +
+    '(entries {"votes": [...], "answered": true}; plain arrays are answered by simulating the\n' +
+    'threshold with cryptographic noise). The paper\'s own setting is --conversion classic\n' +
+    '--orders pate2018. A data-dependent ε is itself sensitive: publish it through\n' +
+    '--smooth-sensitivity, or publish only the bound of --data-independent-only.',
+  flags: {
+    votes: { type: 'string', help: 'JSON array of vote-count arrays (or {votes, answered} objects)', required: true, arg: 'FILE' },
+    threshold: { type: 'number', help: 'threshold T of the confidence check', required: true, arg: 'T' },
+    sigma1: { type: 'number', help: 'σ1, noise of the threshold step', required: true, arg: 'S1' },
+    sigma2: { type: 'number', help: 'σ2, noise of GNMax', required: true, arg: 'S2' },
+    cost: { type: 'string', help: 'cost mode', choices: ['expected', 'realized'], default: 'expected' },
+    'data-independent-only': { type: 'boolean', help: 'publish only the data-independent bound' },
+    'smooth-sensitivity': { type: 'boolean', help: 'also release the data-dependent ε through smooth-sensitivity noise (realized cost)' },
+    'num-teachers': { type: 'integer', help: 'number of teachers (default: the largest vote total)', arg: 'N' },
+    ...commonFlags,
+  },
+  examples: [
+    'fedistill privacy pate --votes votes.json --threshold 200 --sigma1 150 --sigma2 40 --delta 1e-5 --json',
+    'fedistill privacy pate --votes votes.json --threshold 200 --sigma1 150 --sigma2 40 --delta 1e-5 --conversion classic --orders pate2018',
+  ],
+  run(args, io) {
+    const f = args.flags;
+    const delta = f.delta as number;
+    checkDelta(delta);
+    const params = { threshold: f.threshold as number, sigma1: f.sigma1 as number, sigma2: f.sigma2 as number };
+    if (!(params.sigma1 > 0)) throw new UsageError(`--sigma1 must be > 0, got ${params.sigma1}`, 'E_INVALID_PARAMETER');
+    if (!(params.sigma2 > 0)) throw new UsageError(`--sigma2 must be > 0, got ${params.sigma2}`, 'E_INVALID_PARAMETER');
+    const cost = f.cost as PateCostMode;
+    const queries = readQueries(String(f.votes));
+    let answeredSource: string | undefined;
+    const needAnswered = cost === 'realized' || f['smooth-sensitivity'];
+    if (needAnswered && queries.some((q) => q.answered === undefined)) {
+      const rng = new CryptoRng();
+      for (const q of queries) if (q.answered === undefined) q.answered = maxVote(q.votes) + rng.gaussian(params.sigma1) >= params.threshold;
+      answeredSource = 'simulated';
+      io.err('privacy pate: entries without "answered" were answered by simulating the threshold step (cryptographic noise); results vary run to run');
+    }
+    const opts = accountingOptions(f);
+    const r = analyzeConfidentGnmax(queries, params, { delta, cost, ...opts });
+    if (f['data-independent-only']) {
+      const out: Record<string, unknown> = { queries: r.queries, epsilon: r.epsilon_data_independent, order: r.order_data_independent, epsilon_data_independent: r.epsilon_data_independent, published: 'data-independent', cost };
+      if (r.answered !== undefined) out.answered = r.answered;
+      return print(io, Boolean(f.json), out, [`data-independent ε = ${r.epsilon_data_independent} at δ = ${delta} (order ${r.order_data_independent}), ${r.queries} queries`]);
+    }
+    const out: Record<string, unknown> = {
+      queries: r.queries, expected_answered: r.expected_answered, epsilon: r.epsilon, order: r.order,
+      epsilon_data_independent: r.epsilon_data_independent, cost, conversion: opts.conversion,
+    };
+    if (r.answered !== undefined) out.answered = r.answered;
+    if (answeredSource) out.answered_source = answeredSource;
+    const human = [
+      `queries: ${r.queries}, expected answered: ${r.expected_answered.toFixed(1)}${r.answered !== undefined ? `, answered: ${r.answered}` : ''}`,
+      `data-dependent ε = ${r.epsilon} at δ = ${delta} (order ${r.order}, ${cost} cost, ${opts.conversion} conversion) — do not publish without --smooth-sensitivity`,
+      `data-independent ε = ${r.epsilon_data_independent}`,
+    ];
+    if (f['smooth-sensitivity']) {
+      const numTeachers = (f['num-teachers'] as number | undefined) ?? Math.max(...queries.map((q) => Math.round(q.votes.reduce((a, b) => a + b, 0))));
+      const rng = new CryptoRng();
+      const ss = releaseSmoothSensitivityEpsilon(queries, params, { delta, order: r.order, numTeachers, conversion: opts.conversion }, () => rng.gaussian());
+      out.smooth_sensitivity = { epsilon: ss.epsilon, order: ss.order, beta: ss.beta, sigma_ss: ss.sigma_ss, gnss_rdp: ss.gnss_rdp };
+      human.push(`smooth-sensitivity release: ε̃ = ${ss.epsilon} (order ${ss.order}, β = ${ss.beta}, σ_ss = ${ss.sigma_ss})`);
+    }
+    return print(io, Boolean(f.json), out, human);
+  },
+};
+
+const calibrateCommand: CommandSpec = {
+  name: 'calibrate',
+  summary: 'the smallest noise that meets a target ε',
+  description:
+    'Finds the smallest noise parameter for the events template FILE such that ε ≤ E at δ.\n' +
+    'Mark the parameter to calibrate with "?", e.g.\n' +
+    '  [{"type":"subsampled_gaussian","sampling_rate":0.0025,"noise_multiplier":"?","count":6000}]',
+  flags: {
+    'target-epsilon': { type: 'number', help: 'target ε', required: true, arg: 'E' },
+    'events-template': { type: 'string', help: 'JSON events with "?" for the noise to calibrate', required: true, arg: 'FILE' },
+    ...commonFlags,
+  },
+  run(args, io) {
+    const f = args.flags;
+    const delta = f.delta as number;
+    checkDelta(delta);
+    const template = readJsonFile(String(f['events-template']), '--events-template');
+    const opts = accountingOptions(f);
+    const c = calibrateNoise(template, f['target-epsilon'] as number, delta, opts);
+    return print(io, Boolean(f.json), { noise_multiplier: c.noise, epsilon: c.epsilon, order: c.order, delta, conversion: opts.conversion },
+      [`noise multiplier ${c.noise} gives ε = ${c.epsilon} ≤ ${f['target-epsilon']} at δ = ${delta} (order ${c.order})`]);
+  },
+};
+
+export const privacyCommand: CommandSpec = {
+  name: 'privacy',
+  summary: 'privacy accounting: ε of events, PATE analysis, noise calibration',
+  description:
+    'Privacy accounting an auditor can reproduce (RDP, dp_accounting- and PATE-2018-compatible).\n' +
+    'See docs/privacy.md for the event schema and the formulas.',
+  subcommands: [epsilonCommand, pateCommand, calibrateCommand],
+};

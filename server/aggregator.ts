@@ -1,0 +1,331 @@
+// The round loop: waits for sites, asks a strategy what to query, collects replies, charges the
+// ledger and records the release in one transaction, then sends the consensus. Resumes from the database.
+import { createHash } from 'node:crypto';
+import { pack, unpack } from 'msgpackr';
+import type { SecureSession } from '../shared/channel/secure-session.ts';
+import type { OutgoingRequest } from '../shared/channel/secure-session.ts';
+import type { ReplyMessage, SessionMessage } from '../protocols/messages.ts';
+import { PrivacyLedger } from '../shared/privacy/ledger.ts';
+import { CryptoRng } from '../shared/privacy/rng.ts';
+import { SeededRng } from '../shared/util/prng.ts';
+import { FedistillError } from '../shared/util/errors.ts';
+import type { RunDatabase } from './run-database.ts';
+import type { RunConfig } from './run-config.ts';
+import type { RoundRelease, SiteFailure, SiteReply, Strategy, StrategyContext } from './strategies/strategy.ts';
+
+/** The part of SecureServer the round loop needs (an in-memory hub in tests satisfies it too). */
+export interface SiteHub {
+  on(event: 'session', listener: (s: SecureSession) => void): unknown;
+  session(siteName: string): SecureSession | undefined;
+  readonly connectedSites: string[];
+  request(siteName: string, message: OutgoingRequest, opts?: { timeoutMs?: number }): Promise<ReplyMessage>;
+}
+
+export interface PublicSetRef { spec: string; hash: string; length: number; numClasses: number }
+
+export interface RoundReport {
+  round: number;
+  participants: string[];
+  failures: SiteFailure[];
+  epsilon: number;
+  metrics: Record<string, number>;
+  siteMetrics: Record<string, Record<string, number>>;
+  resumed: boolean;
+}
+
+export interface RunSummary {
+  runId: string;
+  status: 'complete' | 'budget_exhausted' | 'stopped';
+  rounds: RoundReport[];
+  epsilon: number;
+  delta: number;
+  /** Bytes sent and received per site over the run (this process's sessions). */
+  bytes: Record<string, { sent: number; received: number }>;
+}
+
+export interface AggregatorOptions {
+  db: RunDatabase;
+  config: RunConfig;
+  strategy: Strategy;
+  publicSet: PublicSetRef;
+  hub: SiteHub;
+  log?: (line: string) => void;
+  /** Extra fields sites get in their Welcome (model hints, eval set...). */
+  welcomeExtras?: Record<string, unknown>;
+}
+
+const RUN_SCOPE = (runId: string) => `run:${runId}`;
+const SITE_SCOPE = (site: string) => `site:${site}`;
+
+export class Aggregator {
+  private readonly o: AggregatorOptions;
+  private readonly ledger: PrivacyLedger;
+  private readonly joined = new Set<string>();
+  private readonly pendingMetrics = new Map<string, Map<string, Record<string, number>>>();
+  private readonly bytes: Record<string, { sent: number; received: number }> = {};
+  private readonly waiters: (() => void)[] = [];
+  private stopped = false;
+
+  constructor(o: AggregatorOptions) {
+    this.o = o;
+    this.ledger = new PrivacyLedger(o.db);
+    o.hub.on('session', (s) => this.attach(s));
+  }
+
+  private log(line: string): void {
+    this.o.log?.(line);
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private waitForChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.waiters.push(() => { clearTimeout(t); resolve(); });
+    });
+  }
+
+  /** Handles a new session: join → welcome, metrics → store. */
+  private attach(s: SecureSession): void {
+    const { config, publicSet, db } = this.o;
+    s.on('message', (m: SessionMessage) => {
+      try {
+        if (m.type === 'join') {
+          const theirs = m.datasetHashes[publicSet.spec];
+          if (theirs !== publicSet.hash) {
+            s.send({ type: 'error', code: 'E_PUBLIC_SET_MISMATCH', requestId: m.requestId, message: `public set ${publicSet.spec} must hash to ${publicSet.hash}, site has ${theirs ?? 'none'}` });
+            return;
+          }
+          db.recordSite(config.runId, s.siteName, Buffer.from(s.peerPublicKey).toString('hex'));
+          this.ensureSiteBudget(s.siteName);
+          this.joined.add(s.siteName);
+          s.send({ type: 'welcome', requestId: m.requestId, runId: config.runId, config: this.welcomeConfig() });
+          this.log(`site ${s.siteName} joined (${this.joined.size} joined)`);
+          this.wake();
+        } else if (m.type === 'metrics') {
+          let per = this.pendingMetrics.get(String(m.round));
+          if (!per) this.pendingMetrics.set(String(m.round), (per = new Map()));
+          per.set(s.siteName, m.values);
+          db.putMetrics(config.runId, m.round, `site:${s.siteName}`, m.values);
+          this.wake();
+        } else if (m.type === 'leave') {
+          this.joined.delete(s.siteName);
+          this.wake();
+        }
+      } catch (e) {
+        this.log(`message from ${s.siteName} failed: ${(e as Error).message}`);
+      }
+    });
+    s.on('close', () => {
+      const b = (this.bytes[s.siteName] ??= { sent: 0, received: 0 });
+      b.sent += s.stats.bytesOut;
+      b.received += s.stats.bytesIn;
+      this.wake();
+    });
+  }
+
+  private welcomeConfig(): Record<string, unknown> {
+    const { config, publicSet, strategy } = this.o;
+    return {
+      strategy: strategy.name,
+      reply_kind: strategy.replyKind,
+      public_set: { spec: publicSet.spec, hash: publicSet.hash },
+      num_classes: publicSet.numClasses,
+      rounds: config.rounds,
+      privacy: config.strategy.name === 'pate'
+        ? { threshold: config.strategy.threshold, sigma1: config.strategy.sigma1, sigma2: config.strategy.sigma2, delta: config.privacy.delta }
+        : { noise_multiplier: config.privacy.noiseMultiplier, clip: config.privacy.clip, delta: config.privacy.delta },
+      ...this.o.welcomeExtras,
+    };
+  }
+
+  private ensureSiteBudget(site: string): void {
+    const { db, config } = this.o;
+    const has = db.atomically((tx) => tx.getBudget(SITE_SCOPE(site)));
+    if (!has) this.ledger.setBudget(SITE_SCOPE(site), { epsilon: config.privacy.epsilon, delta: config.privacy.delta });
+  }
+
+  /** Asks the loop to stop after the current step (SIGINT/SIGTERM). */
+  stop(): void {
+    this.stopped = true;
+    this.wake();
+  }
+
+  private liveSites(): string[] {
+    return [...this.joined].filter((s) => this.o.hub.session(s)?.isOpen).sort();
+  }
+
+  private async waitForSites(min: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.liveSites().length < min && !this.stopped) {
+      if (Date.now() > deadline) throw new FedistillError('E_QUORUM_TIMEOUT', `only ${this.liveSites().length} of ${min} sites joined within ${Math.round(timeoutMs / 1000)} s`);
+      await this.waitForChange(Math.min(1000, deadline - Date.now()));
+    }
+  }
+
+  /** Runs (or resumes) the run to its last round, or until the budget or a stop ends it. */
+  async run(): Promise<RunSummary> {
+    const { db, config, strategy, publicSet } = this.o;
+    const configJson = JSON.stringify(config);
+    const hash = createHash('sha256').update(configJson).digest('hex');
+    const existing = db.getRun(config.runId);
+    if (!existing) {
+      db.createRun(config.runId, configJson, hash);
+      this.ledger.setBudget(RUN_SCOPE(config.runId), { epsilon: config.privacy.epsilon, delta: config.privacy.delta });
+    } else if (existing.status === 'complete' || existing.status === 'budget_exhausted') {
+      this.log(`run ${config.runId} already ended (${existing.status}); nothing to do`);
+    }
+    const ctxBase = { publicSize: publicSet.length, numClasses: publicSet.numClasses, noise: new CryptoRng() };
+    const reports: RoundReport[] = [];
+    let status: RunSummary['status'] = existing?.status === 'budget_exhausted' ? 'budget_exhausted' : 'complete';
+    const start = db.lastCompletedRound(config.runId) + 1;
+    if (start > 0) this.log(`resuming run ${config.runId} at round ${start + 1}/${config.rounds}`);
+    await this.waitForSites(config.minSites, config.joinTimeoutMs);
+    for (let round = start; round < config.rounds && status === 'complete'; round++) {
+      if (this.stopped) { status = 'stopped'; break; }
+      // Query selection is seeded per round, so a resumed round asks the same samples.
+      const ctx: StrategyContext = { ...ctxBase, rng: new SeededRng(config.seed * 100_003 + round) };
+      const plan = strategy.configureRound(round, ctx);
+      db.startRound(config.runId, round);
+      const stored = this.storedRelease(round);
+      let release: RoundRelease | undefined = stored;
+      let resumed = stored !== undefined;
+      let participants: string[] = stored?.participants ?? [];
+      let failures: SiteFailure[] = [];
+      if (!release) {
+        await this.waitForSites(config.quorum, config.joinTimeoutMs);
+        const got = await this.collect(plan, round);
+        failures = got.failures;
+        if (got.replies.length < config.quorum) {
+          this.log(`round ${round + 1}: ${got.replies.length} replies < quorum ${config.quorum}; retrying`);
+          round--;
+          continue;
+        }
+        const r = strategy.aggregate(plan, got.replies, failures, ctx);
+        if (!r) { round--; continue; }
+        participants = got.replies.map((x) => x.site);
+        const charged = db.transaction(() => {
+          const scopes = [RUN_SCOPE(config.runId), ...participants.map(SITE_SCOPE)];
+          const event = r.events.length === 1 ? r.events[0]! : { type: 'composed' as const, events: r.events, count: 1 };
+          const c = r.events.length === 0 ? null : this.ledger.tryCharge(event, { scope: scopes, note: `round ${round}` });
+          if (c && c.status === 'refused') return c;
+          db.insertRelease(config.runId, round, r.soft ? 'soft' : 'labels', encodeRelease(r, participants), { ...r.metrics, participants: participants.length }, participants);
+          return c;
+        });
+        if (charged && charged.status === 'refused') {
+          this.log(`round ${round + 1}: ${charged.reason}; stopping the run before releasing`);
+          status = 'budget_exhausted';
+          db.setRunStatus(config.runId, 'budget_exhausted');
+          break;
+        }
+        release = r;
+        resumed = false;
+      } else {
+        this.log(`round ${round + 1}: release found in the database; re-sending it`);
+      }
+      if (!release) continue;
+      const siteMetrics = await this.broadcast(release, participants, config.roundTimeoutMs);
+      const eps = this.ledger.spent(RUN_SCOPE(config.runId)).epsilon;
+      const metrics = { ...release.metrics, epsilon: eps };
+      db.putMetrics(config.runId, round, 'aggregator', metrics);
+      db.completeRound(config.runId, round, metrics);
+      reports.push({ round, participants, failures, epsilon: eps, metrics, siteMetrics, resumed });
+      this.log(`round ${round + 1}/${config.rounds}: ${participants.length} sites, ε = ${eps.toFixed(3)}` +
+        (Object.keys(siteMetrics).length ? `, mean site accuracy ${mean(Object.values(siteMetrics).map((m) => m.accuracy)).toFixed(4)}` : ''));
+    }
+    if (status === 'complete' && this.stopped) status = 'stopped';
+    db.setRunStatus(config.runId, status === 'stopped' ? 'running' : status);
+    for (const s of this.liveSites()) {
+      const sess = this.o.hub.session(s)!;
+      const b = (this.bytes[s] ??= { sent: 0, received: 0 });
+      b.sent += sess.stats.bytesOut;
+      b.received += sess.stats.bytesIn;
+    }
+    const spent = this.ledger.spent(RUN_SCOPE(config.runId));
+    return { runId: config.runId, status, rounds: reports, epsilon: spent.epsilon, delta: spent.delta, bytes: this.bytes };
+  }
+
+  private storedRelease(round: number): (RoundRelease & { participants: string[] }) | undefined {
+    const row = this.o.db.getRelease(this.o.config.runId, round);
+    return row ? decodeRelease(row.payload) : undefined;
+  }
+
+  /** Sends the query to every live site; gathers replies until all answered or the round times out. */
+  private async collect(plan: ReturnType<Strategy['configureRound']>, round: number): Promise<{ replies: SiteReply[]; failures: SiteFailure[] }> {
+    const { config, publicSet, hub } = this.o;
+    const sites = this.liveSites();
+    const replies: SiteReply[] = [];
+    const failures: SiteFailure[] = [];
+    await Promise.all(sites.map(async (site) => {
+      try {
+        const reply = await hub.request(site, {
+          type: 'query_request', requestId: `${config.runId}.r${round}.${site}`, round,
+          publicSet: { datasetSpec: publicSet.spec, hash: publicSet.hash }, indices: plan.indices, replyKind: plan.replyKind, params: plan.params,
+        }, { timeoutMs: config.roundTimeoutMs });
+        if (reply.type !== 'query_reply') throw new FedistillError('E_SITE_ERROR', reply.type === 'error' ? `${reply.code}: ${reply.message}` : `unexpected ${reply.type}`);
+        if (reply.round !== round || reply.rows !== plan.indices.length || reply.cols !== publicSet.numClasses || reply.replyKind !== plan.replyKind) {
+          failures.push({ site, reason: 'invalid', detail: `reply shape ${reply.rows}×${reply.cols} ${reply.replyKind} does not match the query` });
+          return;
+        }
+        const teachers = Math.max(1, Math.round(reply.stats?.teachers ?? 1));
+        replies.push({
+          site, rows: reply.rows, cols: reply.cols, teachers,
+          ...(reply.votes ? { votes: Int32Array.from(reply.votes) } : {}),
+          ...(reply.soft ? { soft: reply.soft } : {}),
+        });
+      } catch (e) {
+        const code = (e as FedistillError).code ?? '';
+        failures.push({ site, reason: code === 'E_REQUEST_TIMEOUT' ? 'timeout' : code === 'E_NOT_CONNECTED' || code === 'E_SESSION_CLOSED' ? 'disconnected' : 'error', detail: (e as Error).message });
+      }
+    }));
+    replies.sort((a, b) => a.site.localeCompare(b.site));
+    for (const f of failures) this.log(`round ${round + 1}: ${f.site} ${f.reason}${f.detail ? ` (${f.detail})` : ''}`);
+    return { replies, failures };
+  }
+
+  /** Sends the consensus to the participants and waits (bounded) for their metrics. */
+  private async broadcast(r: RoundRelease, participants: string[], timeoutMs: number): Promise<Record<string, Record<string, number>>> {
+    const key = String(r.round);
+    const targets = participants.filter((s) => this.o.hub.session(s)?.isOpen);
+    for (const site of targets) {
+      try {
+        this.o.hub.session(site)!.send({
+          type: 'consensus', round: r.round, indices: r.indices, rows: r.indices.length, cols: r.cols,
+          ...(r.labels ? { labels: r.labels } : {}), ...(r.soft ? { soft: r.soft } : {}),
+        });
+      } catch (e) {
+        this.log(`round ${r.round + 1}: consensus to ${site} failed: ${(e as Error).message}`);
+      }
+    }
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const got = this.pendingMetrics.get(key) ?? new Map();
+      const waiting = targets.filter((s) => !got.has(s) && this.o.hub.session(s)?.isOpen);
+      if (waiting.length === 0 || Date.now() > deadline || this.stopped) return Object.fromEntries(got);
+      await this.waitForChange(Math.min(1000, deadline - Date.now()));
+    }
+  }
+}
+
+function mean(xs: (number | undefined)[]): number {
+  const v = xs.filter((x): x is number => typeof x === 'number');
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
+}
+
+/** Releases are stored as msgpack (typed arrays as binary), to be re-sent verbatim after a crash. */
+function encodeRelease(r: RoundRelease, participants: string[]): Uint8Array {
+  return pack({ ...r, indices: Buffer.from(r.indices.buffer, r.indices.byteOffset, r.indices.byteLength), labels: r.labels && Buffer.from(r.labels.buffer, r.labels.byteOffset, r.labels.byteLength), soft: r.soft && Buffer.from(r.soft.buffer, r.soft.byteOffset, r.soft.byteLength), participants });
+}
+
+function decodeRelease(b: Uint8Array): RoundRelease & { participants: string[] } {
+  const o = unpack(b) as Record<string, any>;
+  const copy = (x: Uint8Array) => x.slice().buffer;
+  return {
+    ...o,
+    indices: new Uint32Array(copy(o.indices)),
+    ...(o.labels ? { labels: new Int32Array(copy(o.labels)) } : { labels: undefined }),
+    ...(o.soft ? { soft: new Float32Array(copy(o.soft)) } : { soft: undefined }),
+  } as RoundRelease & { participants: string[] };
+}

@@ -1,0 +1,133 @@
+// The aggregator's run configuration (run.yaml): parsed, validated with field names, defaults filled in.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { FedistillError, check } from '../shared/util/errors.ts';
+
+export interface RunConfig {
+  runId: string;
+  listen: { host: string; port: number };
+  /** Aggregator identity file (fedistill keys generate). */
+  identity: string;
+  /** Allowlist file: site public key → site name. */
+  allowlist: string;
+  database: string;
+  /** The public transfer set (split spec), referenced by sites, never sent. */
+  publicSet: string;
+  strategy: {
+    name: 'pate' | 'fedmd' | 'dsfl';
+    queriesPerRound: number;
+    entropyReductionTemperature: number;
+    replyTemperature: number;
+    threshold: number;
+    sigma1: number;
+    sigma2: number;
+  };
+  privacy: { clip: number; noiseMultiplier: number; epsilon: number; delta: number };
+  rounds: number;
+  /** Minimum sites that must reply for a round to release. */
+  quorum: number;
+  /** Sites to wait for before round 0. */
+  minSites: number;
+  roundTimeoutMs: number;
+  /** Wait for sites to join (ms) before giving up. */
+  joinTimeoutMs: number;
+  seed: number;
+}
+
+const DEFAULTS = {
+  listen: { host: '127.0.0.1', port: 7700 },
+  database: 'fedistill.db',
+  strategy: { queriesPerRound: 500, entropyReductionTemperature: 0.1, replyTemperature: 1, threshold: 200, sigma1: 150, sigma2: 40 },
+  privacy: { clip: 1, noiseMultiplier: 1, delta: 1e-5 },
+  roundTimeoutMs: 300_000,
+  joinTimeoutMs: 600_000,
+  seed: 1,
+};
+
+type Obj = Record<string, unknown>;
+
+function obj(v: unknown, field: string): Obj {
+  check(v !== null && typeof v === 'object' && !Array.isArray(v), field, 'must be a mapping');
+  return v as Obj;
+}
+
+function num(o: Obj, key: string, field: string, def: number | undefined, opts: { min?: number; int?: boolean; exclusiveMin?: boolean } = {}): number {
+  const v = o[key] ?? def;
+  check(v !== undefined, `${field}.${key}`, 'is required');
+  check(typeof v === 'number' && Number.isFinite(v), `${field}.${key}`, `must be a number, got ${JSON.stringify(v)}`);
+  if (opts.int) check(Number.isSafeInteger(v), `${field}.${key}`, `must be an integer, got ${v}`);
+  if (opts.min !== undefined) check(opts.exclusiveMin ? (v as number) > opts.min : (v as number) >= opts.min, `${field}.${key}`, `must be ${opts.exclusiveMin ? '>' : '≥'} ${opts.min}, got ${v}`);
+  return v as number;
+}
+
+function str(o: Obj, key: string, field: string, def?: string): string {
+  const v = o[key] ?? def;
+  check(typeof v === 'string' && v.length > 0, `${field}.${key}`, v === undefined ? 'is required' : `must be a string, got ${JSON.stringify(v)}`);
+  return v as string;
+}
+
+function rejectUnknown(o: Obj, known: string[], field: string): void {
+  for (const k of Object.keys(o)) check(known.includes(k), `${field}.${k}`, `is not a known setting (known: ${known.join(', ')})`, 'E_CONFIG_INVALID');
+}
+
+/** Validates a parsed run config; relative paths resolve against `baseDir`. */
+export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunConfig {
+  const o = obj(raw, 'run');
+  rejectUnknown(o, ['run_id', 'listen', 'identity', 'allowlist', 'database', 'public_set', 'strategy', 'privacy', 'rounds', 'quorum', 'min_sites', 'round_timeout_s', 'join_timeout_s', 'seed'], 'run');
+  const listen = obj(o.listen ?? {}, 'listen');
+  rejectUnknown(listen, ['host', 'port'], 'listen');
+  const s = obj(o.strategy, 'strategy');
+  rejectUnknown(s, ['name', 'queries_per_round', 'entropy_reduction_temperature', 'reply_temperature', 'threshold', 'sigma1', 'sigma2'], 'strategy');
+  const name = str(s, 'name', 'strategy');
+  check(['pate', 'fedmd', 'dsfl'].includes(name), 'strategy.name', `must be pate, fedmd or dsfl, got "${name}"`);
+  const p = obj(o.privacy ?? {}, 'privacy');
+  rejectUnknown(p, ['clip', 'noise_multiplier', 'epsilon', 'delta'], 'privacy');
+  const delta = num(p, 'delta', 'privacy', DEFAULTS.privacy.delta, { min: 0, exclusiveMin: true });
+  check(delta < 1, 'privacy.delta', `must be in (0, 1), got ${delta}`);
+  const rounds = num(o, 'rounds', 'run', undefined, { min: 1, int: true });
+  const quorum = num(o, 'quorum', 'run', 1, { min: 1, int: true });
+  const at = (f: string) => resolve(baseDir, f);
+  return {
+    runId: str(o, 'run_id', 'run'),
+    listen: { host: str(listen, 'host', 'listen', DEFAULTS.listen.host), port: num(listen, 'port', 'listen', DEFAULTS.listen.port, { min: 0, int: true }) },
+    identity: at(str(o, 'identity', 'run')),
+    allowlist: at(str(o, 'allowlist', 'run')),
+    database: at(str(o, 'database', 'run', DEFAULTS.database)),
+    publicSet: str(o, 'public_set', 'run'),
+    strategy: {
+      name: name as RunConfig['strategy']['name'],
+      queriesPerRound: num(s, 'queries_per_round', 'strategy', DEFAULTS.strategy.queriesPerRound, { min: 1, int: true }),
+      entropyReductionTemperature: num(s, 'entropy_reduction_temperature', 'strategy', DEFAULTS.strategy.entropyReductionTemperature, { min: 0, exclusiveMin: true }),
+      replyTemperature: num(s, 'reply_temperature', 'strategy', DEFAULTS.strategy.replyTemperature, { min: 0, exclusiveMin: true }),
+      threshold: num(s, 'threshold', 'strategy', DEFAULTS.strategy.threshold),
+      sigma1: num(s, 'sigma1', 'strategy', DEFAULTS.strategy.sigma1, { min: 0, exclusiveMin: true }),
+      sigma2: num(s, 'sigma2', 'strategy', DEFAULTS.strategy.sigma2, { min: 0, exclusiveMin: true }),
+    },
+    privacy: {
+      clip: num(p, 'clip', 'privacy', DEFAULTS.privacy.clip, { min: 0, exclusiveMin: true }),
+      noiseMultiplier: num(p, 'noise_multiplier', 'privacy', DEFAULTS.privacy.noiseMultiplier, { min: 0, exclusiveMin: true }),
+      epsilon: num(p, 'epsilon', 'privacy', undefined, { min: 0, exclusiveMin: true }),
+      delta,
+    },
+    rounds,
+    quorum,
+    minSites: num(o, 'min_sites', 'run', quorum, { min: 1, int: true }),
+    roundTimeoutMs: num(o, 'round_timeout_s', 'run', DEFAULTS.roundTimeoutMs / 1000, { min: 0, exclusiveMin: true }) * 1000,
+    joinTimeoutMs: num(o, 'join_timeout_s', 'run', DEFAULTS.joinTimeoutMs / 1000, { min: 0, exclusiveMin: true }) * 1000,
+    seed: num(o, 'seed', 'run', DEFAULTS.seed, { min: 0, int: true }),
+  };
+}
+
+/** Reads and validates run.yaml (or .json). */
+export function loadRunConfig(path: string): RunConfig {
+  let text: string;
+  try { text = readFileSync(path, 'utf8'); } catch (e) {
+    throw new FedistillError('E_CONFIG_MISSING', `cannot read run config ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let raw: unknown;
+  try { raw = parseYaml(text); } catch (e) {
+    throw new FedistillError('E_CONFIG_INVALID', `${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return validateRunConfig(raw, dirname(resolve(path)));
+}

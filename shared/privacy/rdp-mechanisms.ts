@@ -1,0 +1,105 @@
+// RDP curves of the basic mechanisms at one order: Gaussian, Poisson-subsampled Gaussian, Laplace, pure ε-DP.
+//
+// Formulas follow Google's dp_accounting (rdp_privacy_accountant.py) so that an auditor running
+// that library gets the same numbers; all sums are taken in log space.
+import { logAddExp, logBinomial, logErfc } from './special-functions.ts';
+
+/** RDP of the Gaussian mechanism with noise multiplier σ: α / (2σ²). */
+export function gaussianRdp(noiseMultiplier: number, order: number): number {
+  return order / (2 * noiseMultiplier * noiseMultiplier);
+}
+
+/** log A_α for integer α (Mironov et al. 2019, Sec. 3.2): binomial expansion, log space. */
+function logAInteger(q: number, sigma: number, alpha: number): number {
+  let logA = -Infinity;
+  const logQ = Math.log(q);
+  const log1mq = Math.log1p(-q);
+  const twoVar = 2 * sigma * sigma;
+  for (let i = 0; i <= alpha; i++) {
+    const s = logBinomial(alpha, i) + i * logQ + (alpha - i) * log1mq + (i * i - i) / twoVar;
+    logA = logAddExp(logA, s);
+  }
+  return logA;
+}
+
+const MAX_STEPS_LOG_A_FRAC = 1000;
+
+/**
+ * log A_α for fractional α (Mironov et al. 2019, Sec. 3.3): the two half-line integrals as
+ * series, stopped when both terms decrease and are 30 nats below the total. Returns +∞ (order
+ * dropped) if the series has not converged after 1000 terms, never a smaller value.
+ */
+function logAFractional(q: number, sigma: number, alpha: number): number {
+  let logA0 = -Infinity;
+  let logA1 = -Infinity;
+  const z0 = sigma * sigma * Math.log(1 / q - 1) + 0.5;
+  const logQ = Math.log(q);
+  const log1mq = Math.log1p(-q);
+  const twoVar = 2 * sigma * sigma;
+  const sqrt2Sigma = Math.SQRT2 * sigma;
+  let lastS0 = -Infinity;
+  let lastS1 = -Infinity;
+  for (let i = 0; i < MAX_STEPS_LOG_A_FRAC; i++) {
+    const logCoef = logBinomial(alpha, i);
+    const j = alpha - i;
+    const logT0 = logCoef + i * logQ + j * log1mq;
+    const logT1 = logCoef + j * logQ + i * log1mq;
+    const logE0 = -Math.LN2 + logErfc((i - z0) / sqrt2Sigma);
+    const logE1 = -Math.LN2 + logErfc((z0 - j) / sqrt2Sigma);
+    const logS0 = logT0 + (i * i - i) / twoVar + logE0;
+    const logS1 = logT1 + (j * j - j) / twoVar + logE1;
+    logA0 = logAddExp(logA0, logS0);
+    logA1 = logAddExp(logA1, logS1);
+    const total = logAddExp(logA0, logA1);
+    if (logS0 < lastS0 && logS1 < lastS1 && Math.max(logS0, logS1) < total - 30) return total;
+    lastS0 = logS0;
+    lastS1 = logS1;
+  }
+  return Infinity;
+}
+
+/**
+ * RDP of the Poisson-subsampled Gaussian mechanism (one DP-SGD step) at one order; integer and
+ * fractional orders; +∞ for α = ∞ or when the series fails (that order is then dropped).
+ */
+export function poissonSubsampledGaussianRdp(q: number, noiseMultiplier: number, order: number): number {
+  if (q === 0) return 0;
+  if (order === Infinity) return Infinity;
+  if (q === 1) return gaussianRdp(noiseMultiplier, order);
+  const logA = Number.isInteger(order)
+    ? logAInteger(q, noiseMultiplier, order)
+    : logAFractional(q, noiseMultiplier, order);
+  const r = logA / (order - 1);
+  return Number.isNaN(r) || r < 0 ? Infinity : r;
+}
+
+/**
+ * RDP of the Laplace mechanism with scale b (in units of L1 sensitivity), ε = 1/b
+ * (Mironov 2017, Prop. 6): ε + log(1 + (α−1)(e^{(1−2α)ε} − 1)/(2α−1)) / (α−1). Tight.
+ */
+export function laplaceRdp(scale: number, order: number): number {
+  const eps = 1 / scale;
+  if (order === Infinity) return eps;
+  const a = order;
+  if (a < 1.1) {
+    // log(1 + c·x)/x as a series, stable for α → 1 (as dp_accounting does).
+    const c = Math.expm1(eps * (1 - 2 * a)) / (2 * a - 1);
+    const v = -c * (a - 1);
+    let sum = 0;
+    let pow = 1;
+    for (let k = 1; k < 100; k++) { sum += pow / k; pow *= v; }
+    return eps + c * sum;
+  }
+  return eps + Math.log1p(((a - 1) * Math.expm1(eps * (1 - 2 * a))) / (2 * a - 1)) / (a - 1);
+}
+
+/**
+ * RDP of an arbitrary ε-DP mechanism: the randomized-response curve, which dominates every
+ * ε-DP mechanism (Mironov 2017, Prop. 5; dp_accounting's EpsilonDeltaDpEvent with δ = 0).
+ */
+export function pureEpsilonRdp(epsilon: number, order: number): number {
+  if (epsilon === 0) return 0;
+  if (order === Infinity) return epsilon;
+  const a = order;
+  return (epsilon * a + logAddExp(0, epsilon * (1 - 2 * a)) - logAddExp(0, epsilon)) / (a - 1);
+}
