@@ -1,0 +1,197 @@
+// `fedistill audit`: export, verify, report on and cross-check the aggregator's tamper-evident audit log.
+import { existsSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import type { CliIO, CommandSpec, FlagValues } from '../parse.ts';
+import { FedistillError } from '../../shared/util/errors.ts';
+import { readIdentityFile } from '../../shared/crypto/identity.ts';
+import { SiteLedger } from '../../client/site-ledger.ts';
+import { exportAuditLog, isSqliteFile, loadAuditSource } from '../../shared/audit/audit-export.ts';
+import { SqliteAuditStore } from '../../shared/audit/sqlite-audit-store.ts';
+import { type VerifyResult, verifyAuditLog } from '../../shared/audit/audit-verify.ts';
+import { formatProblem } from '../../shared/audit/audit-problem.ts';
+import { buildAuditReport, formatAuditReportText } from '../../shared/audit/audit-report.ts';
+import { formatAuditReportHtml } from '../../shared/audit/audit-report-html.ts';
+import { compareSiteLedger } from '../../shared/audit/audit-compare.ts';
+
+const runFlag = { type: 'string', help: 'run id (optional when the database holds one run)', arg: 'ID' } as const;
+const keyFlag = { type: 'string', help: 'pin the aggregator\'s public key (base64); any other signer fails', arg: 'KEY' } as const;
+const jsonFlag = { type: 'boolean', help: 'print one JSON object' } as const;
+
+/** Writes a file, refusing to replace one unless --force: an audit artefact is not overwritten by accident. */
+function writeOutput(path: string, text: string, force: boolean): void {
+  if (!force && existsSync(path)) throw new FedistillError('E_FILE_EXISTS', `${path} already exists; choose another --out or pass --force`);
+  try { writeFileSync(path, text); } catch (e) {
+    throw new FedistillError('E_FILE_WRITE', `cannot write ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+/** Loads and verifies a log from an export file or a database. */
+function verifySource(source: string, flags: FlagValues): VerifyResult {
+  const { log, close } = loadAuditSource(source, flags.run as string | undefined);
+  try {
+    return verifyAuditLog(log, { pinnedPublicKey: flags['public-key'] as string | undefined });
+  } finally {
+    close();
+  }
+}
+
+function verifySummary(v: VerifyResult): Record<string, unknown> {
+  const scopes = Object.fromEntries(Object.keys(v.deltas).sort().map((s) => {
+    const last = v.releases.filter((r) => r.data.scopes.includes(s)).at(-1);
+    return [s, { epsilon: last?.epsilon[s] ?? 0, delta: v.deltas[s] }];
+  }));
+  return {
+    ok: v.ok, run_id: v.runId, source: v.source, public_key: v.publicKey, fingerprint: v.fingerprint ?? null,
+    entries: v.entries.length, releases: v.releases.length, finished: v.finished, head_signed: v.headSigned,
+    ledger_checked: v.ledgerChecked, scopes, ...(v.problem ? { problem: v.problem } : {}),
+  };
+}
+
+const exportCommand: CommandSpec = {
+  name: 'export',
+  summary: 'write one run\'s audit log as a self-contained JSON-lines file',
+  description:
+    'Reads the audit_log of run ID from the aggregator database DB (read-only) and writes FILE:\n' +
+    'a header line {format, version, public_key, run_id, chain_head, entries} and one line per\n' +
+    'entry, all in canonical JSON. With --identity (the aggregator\'s key file) the header also\n' +
+    'carries head_signature, so removing trailing entries is evident too. Format: docs/audit.md.',
+  positionals: [{ name: 'db', help: 'aggregator SQLite database', required: true }],
+  flags: {
+    run: runFlag,
+    out: { type: 'string', help: 'file to write', required: true, arg: 'FILE' },
+    identity: { type: 'string', help: 'aggregator identity file, to sign the chain head', arg: 'KEYFILE' },
+    force: { type: 'boolean', help: 'overwrite FILE if it exists' },
+    json: jsonFlag,
+  },
+  examples: ['fedistill audit export runs/agg.db --run r1 --out r1.audit.jsonl --identity aggregator.key'],
+  run(args, io) {
+    const path = args.positionals[0]!;
+    if (!existsSync(path) || !isSqliteFile(path)) throw new FedistillError('E_DB_OPEN', `${path} is not an SQLite database; pass the aggregator's database file`);
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    let text: string;
+    let runId: string;
+    try {
+      const store = new SqliteAuditStore(db, { readonly: true });
+      const runs = store.runs();
+      runId = (args.flags.run as string | undefined) ?? (runs.length === 1 ? runs[0]! : '');
+      if (runId === '') throw new FedistillError('E_AUDIT_RUN_REQUIRED', `${path} holds the audit logs of ${runs.length} runs (${runs.join(', ') || 'none'}); pass --run ID`);
+      const identity = args.flags.identity ? readIdentityFile(String(args.flags.identity)) : undefined;
+      text = exportAuditLog(store, runId, identity);
+    } finally {
+      db.close();
+    }
+    const out = String(args.flags.out);
+    writeOutput(out, text, Boolean(args.flags.force));
+    const entries = text.split('\n').length - 2;
+    if (args.flags.json) io.out(JSON.stringify({ run_id: runId, out, entries, head_signed: Boolean(args.flags.identity) }));
+    else io.out(`exported ${entries} entries of run ${runId} to ${out}${args.flags.identity ? ' (chain head signed)' : ''}`);
+    return 0;
+  },
+};
+
+const verifyCommand: CommandSpec = {
+  name: 'verify',
+  summary: 'check an audit log\'s chain, signatures and every reported ε',
+  description:
+    'Checks SOURCE (an export file or the aggregator database) entry by entry: seq continuity,\n' +
+    'prev_hash links, hash recomputation, Ed25519 signatures, then replays every release\'s privacy\n' +
+    'events per scope with the RDP accountant and compares the ε each release reported (relative\n' +
+    'tolerance 1e-9). For a database, the ledger table is cross-checked too. Exits 1 naming the\n' +
+    'first bad entry (seq and a stable code such as E_AUDIT_BAD_HASH).',
+  positionals: [{ name: 'source', help: 'export file or aggregator database', required: true }],
+  flags: { run: runFlag, 'public-key': keyFlag, json: jsonFlag },
+  examples: ['fedistill audit verify r1.audit.jsonl --public-key "$(cat aggregator.pub)"', 'fedistill audit verify runs/agg.db --run r1 --json'],
+  run(args, io) {
+    const v = verifySource(args.positionals[0]!, args.flags);
+    if (args.flags.json) io.out(JSON.stringify(verifySummary(v)));
+    else if (v.ok) {
+      io.out(`OK: run ${v.runId}, ${v.entries.length} entries, ${v.releases.length} releases, signed by ${v.publicKey} (fingerprint ${v.fingerprint})`);
+      for (const [scope, s] of Object.entries(verifySummary(v).scopes as Record<string, { epsilon: number; delta: number }>)) {
+        io.out(`  ${scope}: ε = ${s.epsilon} at δ = ${s.delta} (replayed, matches the log)`);
+      }
+      if (v.ledgerChecked) io.out('  ledger table: agrees with the audit log');
+      if (!v.finished && !v.headSigned) io.err('note: the run is not finished and the header is unsigned, so entries removed from the end could not be detected');
+    } else io.err(`FAILED: ${formatProblem(v.problem!)}`);
+    return v.ok ? 0 : 1;
+  },
+};
+
+const reportCommand: CommandSpec = {
+  name: 'report',
+  summary: 'what a run spent: ε and δ per scope over releases, mechanisms, queries, budget left',
+  description:
+    'Verifies SOURCE, then reports per scope the ε (at the scope\'s δ) after every release, the\n' +
+    'mechanisms used (event types and counts), queries answered and refused, releases refused\n' +
+    'for budget, and budget left. --format html writes one self-contained page with an inline\n' +
+    'SVG chart (opens offline). Exits 1 when the log does not verify (the report then covers\n' +
+    'only the entries before the problem and says so).',
+  positionals: [{ name: 'source', help: 'export file or aggregator database', required: true }],
+  flags: {
+    run: runFlag,
+    site: { type: 'string', help: 'only the scope site:S and the releases involving site S', arg: 'S' },
+    format: { type: 'string', help: 'output format', choices: ['text', 'json', 'html'], default: 'text' },
+    out: { type: 'string', help: 'write the report to FILE instead of stdout', arg: 'FILE' },
+    force: { type: 'boolean', help: 'overwrite --out if it exists' },
+    'public-key': keyFlag,
+  },
+  examples: ['fedistill audit report r1.audit.jsonl --format html --out r1.html', 'fedistill audit report runs/agg.db --run r1 --site hospital-a --format json'],
+  run(args, io) {
+    const v = verifySource(args.positionals[0]!, args.flags);
+    const r = buildAuditReport(v, { site: args.flags.site as string | undefined });
+    const format = String(args.flags.format);
+    const text = format === 'json' ? JSON.stringify(r) : format === 'html' ? formatAuditReportHtml(r) : formatAuditReportText(r).join('\n');
+    if (args.flags.out) {
+      writeOutput(String(args.flags.out), text.endsWith('\n') ? text : text + '\n', Boolean(args.flags.force));
+      io.err(`audit report: wrote ${args.flags.out}`);
+    } else io.out(text);
+    if (!v.ok) io.err(`audit report: the log does not verify: ${formatProblem(v.problem!)}`);
+    return v.ok ? 0 : 1;
+  },
+};
+
+function reportCompare(io: CliIO, json: boolean, r: ReturnType<typeof compareSiteLedger>): void {
+  if (json) { io.out(JSON.stringify(r)); return; }
+  io.out(`${r.ok ? 'OK' : 'MISMATCH'}: site ${r.site || '?'}, run ${r.run_id}: ${r.matched}/${r.checked} releases match`
+    + (r.refused ? `, ${r.refused} refused for budget` : '') + (r.other_runs ? ` (${r.other_runs} entries of other runs ignored)` : ''));
+  if (r.site_epsilon !== null) io.out(`  site's own worst-case ε = ${r.site_epsilon} ≥ aggregator's ε = ${r.aggregator_epsilon ?? 'n/a'} at δ = ${r.delta}`);
+  for (const p of r.problems) io.out(`  ${p.round !== null ? `round ${p.round}: ` : ''}${p.code}: ${p.message}`);
+}
+
+const compareCommand: CommandSpec = {
+  name: 'compare',
+  summary: 'check a site\'s own ledger against the aggregator\'s audit log',
+  description:
+    'Verifies AGGREGATOR_LOG (export or database), then checks that every release in\n' +
+    'SITE_LEDGER (the site\'s JSON-lines ledger) for the same run appears in the log at the same\n' +
+    'round with the same privacy event in site_events (canonical JSON equality), that the log\n' +
+    'attributes no other release to the site, and that the site\'s own worst-case ε is at least\n' +
+    'the ε the aggregator reports for scope site:S. Exits 1 on any mismatch.',
+  positionals: [
+    { name: 'site_ledger', help: 'the site\'s ledger (JSON lines)', required: true },
+    { name: 'aggregator_log', help: 'export file or aggregator database', required: true },
+  ],
+  flags: {
+    site: { type: 'string', help: 'the site\'s name in the log (inferred when only one site fits)', arg: 'S' },
+    run: runFlag, 'public-key': keyFlag, json: jsonFlag,
+  },
+  examples: ['fedistill audit compare site-a.ledger.jsonl r1.audit.jsonl --site site-a'],
+  run(args, io) {
+    const [ledgerPath, logPath] = args.positionals as [string, string];
+    if (!existsSync(ledgerPath)) throw new FedistillError('E_FILE_NOT_FOUND', `cannot read ${ledgerPath}; pass the site's ledger file`);
+    const siteEntries = new SiteLedger(ledgerPath).all();
+    const v = verifySource(logPath, args.flags);
+    const r = compareSiteLedger(siteEntries, v, { site: args.flags.site as string | undefined });
+    reportCompare(io, Boolean(args.flags.json), r);
+    return r.ok ? 0 : 1;
+  },
+};
+
+export const auditCommand: CommandSpec = {
+  name: 'audit',
+  summary: 'export, verify and report on the aggregator\'s signed audit log',
+  description:
+    'The aggregator keeps a hash-chained audit log, each entry signed with its Ed25519 key, in its\n' +
+    'database. These commands export it, verify it (chain, signatures, every reported ε replayed),\n' +
+    'report what was spent, and compare it with a site\'s own ledger. See docs/audit.md.',
+  subcommands: [exportCommand, verifyCommand, reportCommand, compareCommand],
+};

@@ -1,0 +1,135 @@
+// Compares a site's own ledger with the aggregator's audit log: every release the site recorded, logged with the same event.
+import { validatePrivacyEvent } from '../privacy/events.ts';
+import { RdpAccountant } from '../privacy/rdp-accountant.ts';
+import { UsageError } from '../util/errors.ts';
+import { canonicalJson } from './canonical-json.ts';
+import type { AuditProblem } from './audit-problem.ts';
+import { epsilonMatches, type VerifiedRelease, type VerifyResult } from './audit-verify.ts';
+
+/**
+ * What compare needs from a site's ledger entry (client/site-ledger.ts writes these fields);
+ * declared here so shared/ does not depend on client/.
+ */
+export interface SiteLedgerRecord {
+  runId: string;
+  round: number;
+  requestId: string;
+  event: unknown;
+}
+
+/** A comparison finding: an audit problem plus the round and the site's request id it concerns. */
+export interface CompareProblem extends AuditProblem {
+  round: number | null;
+  request_id?: string;
+}
+
+export interface CompareResult {
+  ok: boolean;
+  site: string;
+  run_id: string;
+  /** Site ledger entries of this run that were checked. */
+  checked: number;
+  matched: number;
+  /** Site entries whose round the aggregator logged as refused for budget (nothing released: not a mismatch). */
+  refused: number;
+  /** Site ledger entries of other runs, ignored. */
+  other_runs: number;
+  delta: number | null;
+  /** The site's own worst-case ε for this run, at the aggregator's δ for `site:<site>`. */
+  site_epsilon: number | null;
+  /** The last ε the aggregator reported for `site:<site>` (null when it charged no such scope). */
+  aggregator_epsilon: number | null;
+  problems: CompareProblem[];
+}
+
+/** The event a release logged for a site: own properties only, so a site named "constructor" is not Object's. */
+function siteEvent(r: VerifiedRelease, site: string): unknown {
+  const events = r.data.site_events;
+  return events !== undefined && Object.hasOwn(events, site) ? events[site] : undefined;
+}
+
+function canonicalEvent(e: unknown): string {
+  try { return canonicalJson(validatePrivacyEvent(e)); } catch { return canonicalJson(e); }
+}
+
+/** The one site whose logged events agree with every site entry that has a logged counterpart, if exactly one does. */
+function inferSite(entries: readonly SiteLedgerRecord[], releases: readonly VerifiedRelease[]): string {
+  const candidates = [...new Set(releases.flatMap((r) => Object.keys(r.data.site_events ?? {})))].sort();
+  const fits = candidates.filter((site) => {
+    let matched = 0;
+    for (const e of entries) {
+      for (const r of releases) {
+        const ev = r.round === e.round ? siteEvent(r, site) : undefined;
+        if (ev === undefined) continue;
+        if (canonicalEvent(ev) !== canonicalEvent(e.event)) return false;
+        matched++;
+      }
+    }
+    return matched > 0;
+  });
+  if (fits.length === 1) return fits[0]!;
+  throw new UsageError(`cannot tell which site wrote this ledger (${fits.length ? `candidates: ${fits.join(', ')}` : `no site's logged events match it; sites in the log: ${candidates.join(', ') || 'none'}`}); pass --site NAME`, 'E_AUDIT_SITE_REQUIRED');
+}
+
+/**
+ * Checks, for one site and one run: every release the site recorded appears in the aggregator's
+ * (verified) log at the same round with `site_events[site]` canonically equal to the site's
+ * event; every release the log attributes to the site was recorded by it; and the site's own
+ * worst-case ε is at least the ε the aggregator reports for `site:<site>`.
+ */
+export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: VerifyResult, options: { site?: string } = {}): CompareResult {
+  const base = { run_id: v.runId, checked: 0, matched: 0, refused: 0, other_runs: 0, delta: null, site_epsilon: null, aggregator_epsilon: null };
+  if (!v.ok) return { ...base, ok: false, site: options.site ?? '', problems: [{ ...v.problem!, round: null }] };
+  const mine = siteEntries.filter((e) => e.runId === v.runId);
+  const site = options.site ?? inferSite(mine, v.releases);
+  const result: CompareResult = { ...base, ok: false, site, other_runs: siteEntries.length - mine.length, problems: [] };
+  const refusedRounds = new Set(v.entries.filter((e) => e.kind === 'budget_refused' && e.round !== null && (e.site === null || e.site === site)).map((e) => e.round!));
+  const siteRounds = new Set<number>();
+  for (const e of mine) {
+    result.checked++;
+    siteRounds.add(e.round);
+    const logged = v.releases.filter((r) => r.round === e.round && siteEvent(r, site) !== undefined);
+    if (logged.length === 0) {
+      if (refusedRounds.has(e.round)) { result.refused++; continue; }
+      result.problems.push({ code: 'E_AUDIT_MISSING_RELEASE', seq: null, index: null, round: e.round, request_id: e.requestId,
+        message: `the site recorded a release in round ${e.round} (request ${e.requestId}); the aggregator's log has no release from site "${site}" in that round` });
+      continue;
+    }
+    const mineEvent = canonicalEvent(e.event);
+    const bad = logged.find((r) => canonicalEvent(siteEvent(r, site)) !== mineEvent);
+    if (bad) {
+      result.problems.push({ code: 'E_AUDIT_EVENT_MISMATCH', seq: bad.seq, index: bad.seq, round: e.round, request_id: e.requestId,
+        message: `round ${e.round}: the site recorded ${mineEvent}, the aggregator logged ${canonicalEvent(siteEvent(bad, site))}` });
+      continue;
+    }
+    result.matched++;
+  }
+  for (const r of v.releases) {
+    if (siteEvent(r, site) !== undefined && r.round !== null && !siteRounds.has(r.round)) {
+      result.problems.push({ code: 'E_AUDIT_UNRECORDED_RELEASE', seq: r.seq, index: r.seq, round: r.round,
+        message: `the aggregator logged a release from site "${site}" in round ${r.round}; the site's ledger has no release for that round` });
+    }
+  }
+  const scope = `site:${site}`;
+  const charged = v.releases.filter((r) => r.data.scopes.includes(scope));
+  const delta = v.deltas[scope] ?? v.budgets[scope]?.delta;
+  if (delta !== undefined) {
+    result.delta = delta;
+    const acc = new RdpAccountant({ orders: v.accounting.orders });
+    for (const e of mine) acc.compose(validatePrivacyEvent(e.event, `site ledger round ${e.round} event`));
+    let siteEps = 0;
+    if (mine.length > 0) { try { siteEps = acc.getEpsilon(delta, { conversion: v.accounting.conversion }).epsilon; } catch { siteEps = Infinity; } }
+    result.site_epsilon = siteEps;
+    if (charged.length > 0) {
+      const last = charged.at(-1)!;
+      const agg = last.data.epsilon_after[scope]!;
+      result.aggregator_epsilon = agg;
+      if (agg > siteEps && !epsilonMatches(agg, siteEps)) {
+        result.problems.push({ code: 'E_AUDIT_SITE_EPSILON', seq: last.seq, index: last.seq, round: last.round,
+          message: `the aggregator reports ε = ${agg} for ${scope}, above the site's own worst-case ε = ${siteEps} at δ = ${delta}: it charged the site for events the site did not send` });
+      }
+    }
+  }
+  result.ok = result.problems.length === 0;
+  return result;
+}

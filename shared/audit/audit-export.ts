@@ -1,0 +1,151 @@
+// The self-contained export (JSON lines: a header, then one line per entry) and loading a log from an export or a database.
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { encodePublicKey, type Identity } from '../crypto/identity.ts';
+import { FedistillError, UsageError } from '../util/errors.ts';
+import { GENESIS_HASH, signEd25519 } from './audit-entry.ts';
+import { canonicalJson } from './canonical-json.ts';
+import { SqliteAuditStore, type AuditStore } from './sqlite-audit-store.ts';
+
+export const AUDIT_FORMAT = 'fedistill-audit';
+export const AUDIT_FORMAT_VERSION = 1;
+
+/** First line of an export. `head_signature` (optional) signs the canonical JSON of the other fields. */
+export interface AuditExportHeader {
+  format: typeof AUDIT_FORMAT;
+  version: number;
+  public_key: string;
+  run_id: string;
+  /** Hash of the last entry (GENESIS_HASH when there are none). */
+  chain_head: string;
+  /** Number of entry lines that follow. */
+  entries: number;
+  head_signature?: string;
+}
+
+/** One entry as read, before any check: parsed JSON, or why it could not be parsed. */
+export interface RawAuditEntry {
+  /** Position among the entries, from 0 (= the expected seq). */
+  index: number;
+  /** 1-based line in the export file (undefined for a database). */
+  line?: number;
+  value?: unknown;
+  parseError?: string;
+}
+
+/** A log to verify, from either source. `ledgerEvents` exists only for a database with a `ledger` table. */
+export interface LoadedAuditLog {
+  source: 'file' | 'database';
+  path: string;
+  header: AuditExportHeader;
+  entries: RawAuditEntry[];
+  ledgerEvents?: (scope: string) => unknown[];
+}
+
+/** The bytes head_signature signs: canonical JSON of the header without head_signature. */
+export function headerSigningBytes(h: AuditExportHeader): Buffer {
+  const { head_signature: _ignored, ...rest } = h;
+  return Buffer.from(canonicalJson(rest), 'utf8');
+}
+
+/**
+ * Builds the export text of one run. With the aggregator's identity the header carries a
+ * signature over the chain head, which makes removing trailing entries evident too.
+ */
+export function exportAuditLog(store: AuditStore, runId: string, identity?: Identity): string {
+  const publicKey = store.publicKey(runId);
+  if (publicKey === undefined) throw auditRunNotFound(runId, store.runs());
+  if (identity && encodePublicKey(identity.publicKey) !== publicKey) {
+    throw new FedistillError('E_AUDIT_KEY_MISMATCH', `--identity holds key ${encodePublicKey(identity.publicKey)}, but run "${runId}" is signed with ${publicKey}; pass the aggregator's identity`);
+  }
+  const entries = store.entries(runId);
+  const header: AuditExportHeader = {
+    format: AUDIT_FORMAT, version: AUDIT_FORMAT_VERSION, public_key: publicKey, run_id: runId,
+    chain_head: entries.at(-1)?.hash ?? GENESIS_HASH, entries: entries.length,
+  };
+  if (identity) header.head_signature = signEd25519(headerSigningBytes(header), identity.secretKey);
+  return [header, ...entries].map((x) => canonicalJson(x)).join('\n') + '\n';
+}
+
+function auditRunNotFound(runId: string, runs: string[]): FedistillError {
+  return new FedistillError('E_AUDIT_RUN_NOT_FOUND', `no audit log for run "${runId}"; runs with one: ${runs.length ? runs.join(', ') : '(none)'}`);
+}
+
+/** Whether a file is an SQLite database (by its 16-byte magic header). */
+export function isSqliteFile(path: string): boolean {
+  const buf = Buffer.alloc(16);
+  let fd: number;
+  try { fd = openSync(path, 'r'); } catch (e) { throw fileError(path, e); }
+  try { return readSync(fd, buf, 0, 16, 0) === 16 && buf.toString('latin1') === 'SQLite format 3\0'; } finally { closeSync(fd); }
+}
+
+function fileError(path: string, e: unknown): FedistillError {
+  return new FedistillError('E_FILE_NOT_FOUND', `cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'}); check the path`);
+}
+
+/** Parses an export's text. The header must be well-formed; entry lines are returned raw for `verifyAuditLog` to judge. */
+export function parseAuditExport(text: string, path = 'export'): LoadedAuditLog {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  let header: unknown;
+  try { header = JSON.parse(lines[0] ?? ''); } catch {
+    throw new FedistillError('E_AUDIT_BAD_FORMAT', `${path}: the first line is not JSON; expected a fedistill-audit header (made by "fedistill audit export")`);
+  }
+  const h = header as Record<string, unknown>;
+  if (h === null || typeof h !== 'object' || h.format !== AUDIT_FORMAT) {
+    throw new FedistillError('E_AUDIT_BAD_FORMAT', `${path}: not a ${AUDIT_FORMAT} export (header format is ${JSON.stringify(h?.format)})`);
+  }
+  if (h.version !== AUDIT_FORMAT_VERSION) {
+    throw new FedistillError('E_AUDIT_BAD_HEADER', `${path}: export version ${JSON.stringify(h.version)}; this fedistill reads version ${AUDIT_FORMAT_VERSION}`);
+  }
+  for (const [k, t] of [['public_key', 'string'], ['run_id', 'string'], ['chain_head', 'string'], ['entries', 'number']] as const) {
+    if (typeof h[k] !== t) throw new FedistillError('E_AUDIT_BAD_HEADER', `${path}: header field ${k} must be a ${t}`);
+  }
+  if (h.head_signature !== undefined && typeof h.head_signature !== 'string') throw new FedistillError('E_AUDIT_BAD_HEADER', `${path}: header field head_signature must be a string`);
+  const entries = lines.slice(1).map((l, index): RawAuditEntry => {
+    try { return { index, line: index + 2, value: JSON.parse(l) }; } catch (e) { return { index, line: index + 2, parseError: (e as Error).message }; }
+  });
+  return { source: 'file', path, header: h as unknown as AuditExportHeader, entries };
+}
+
+/**
+ * Opens a log for audit: an export file, or an aggregator database (read-only) with `runId`
+ * (optional when it holds one run). Returns the log and a close function for the database.
+ */
+export function loadAuditSource(path: string, runId?: string): { log: LoadedAuditLog; close: () => void } {
+  if (!isSqliteFile(path)) {
+    let text: string;
+    try { text = readFileSync(path, 'utf8'); } catch (e) { throw fileError(path, e); }
+    const log = parseAuditExport(text, path);
+    if (runId !== undefined && log.header.run_id !== runId) {
+      throw new FedistillError('E_AUDIT_RUN_NOT_FOUND', `${path} is the audit log of run "${log.header.run_id}", not "${runId}"`);
+    }
+    return { log, close: () => {} };
+  }
+  let db: Database.Database;
+  try { db = new Database(path, { readonly: true, fileMustExist: true }); } catch (e) {
+    throw new FedistillError('E_DB_OPEN', `cannot open database ${path} read-only: ${(e as Error).message}`);
+  }
+  try {
+    const store = new SqliteAuditStore(db, { readonly: true });
+    const runs = store.runs();
+    const id = runId ?? (runs.length === 1 ? runs[0]! : undefined);
+    if (id === undefined) throw new UsageError(`${path} holds the audit logs of ${runs.length} runs (${runs.join(', ') || 'none'}); pass --run ID`, 'E_AUDIT_RUN_REQUIRED');
+    const publicKey = store.publicKey(id);
+    if (publicKey === undefined) throw auditRunNotFound(id, runs);
+    const rows = store.entries(id);
+    const header: AuditExportHeader = {
+      format: AUDIT_FORMAT, version: AUDIT_FORMAT_VERSION, public_key: publicKey, run_id: id,
+      chain_head: rows.at(-1)?.hash ?? GENESIS_HASH, entries: rows.length,
+    };
+    const hasLedger = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger'`).get() !== undefined;
+    const ledgerEvents = hasLedger
+      ? (scope: string) => (db.prepare('SELECT event_json FROM ledger WHERE scope = ? ORDER BY seq').all(scope) as { event_json: string }[]).map((r) => JSON.parse(r.event_json) as unknown)
+      : undefined;
+    const log: LoadedAuditLog = { source: 'database', path, header, entries: rows.map((value, index) => ({ index, value })), ...(ledgerEvents ? { ledgerEvents } : {}) };
+    return { log, close: () => db.close() };
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}

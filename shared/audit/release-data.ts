@@ -1,0 +1,129 @@
+// The data schemas the audit log relies on: a release's charges, and the budgets and accounting a run declares.
+import type { PrivacyEvent } from '../privacy/events.ts';
+import { validatePrivacyEvent } from '../privacy/events.ts';
+import type { PrivacyBudget } from '../privacy/ledger.ts';
+import type { RdpConversion } from '../privacy/rdp-conversion.ts';
+import { validateOrders } from '../privacy/orders.ts';
+import { UsageError } from '../util/errors.ts';
+
+/**
+ * `data` of a 'release' entry. Every event in `privacy_events` was charged to every scope in
+ * `scopes`; `epsilon_after[scope]` is the ε the aggregator reported for the scope after the
+ * charge (at the scope's δ). `site_events[site]` is the event that site recorded for what it
+ * sent this round (what `audit compare` matches against the site's own ledger).
+ */
+export interface ReleaseData {
+  privacy_events: PrivacyEvent[];
+  scopes: string[];
+  epsilon_after: Record<string, number>;
+  site_events?: Record<string, PrivacyEvent>;
+  queries_answered?: number;
+  queries_refused?: number;
+  [extra: string]: unknown;
+}
+
+/** What `run_started` (and later `config_change`) data may declare for auditing. */
+export interface RunAccountingData {
+  /** Budgets per scope; a scope's δ is the δ its ε is reported at. */
+  budgets?: Record<string, PrivacyBudget>;
+  /** Default δ for scopes without a budget. */
+  delta?: number;
+  /** Accountant settings; default dp_accounting orders and the improved conversion. */
+  accounting?: { orders?: number[]; conversion?: RdpConversion };
+}
+
+function fail(field: string, why: string): never {
+  throw new UsageError(`${field}: ${why}`, 'E_AUDIT_BAD_ENTRY');
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function count(v: unknown, field: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isSafeInteger(v) || (v as number) < 0) fail(field, `must be an integer ≥ 0, got ${JSON.stringify(v)}`);
+  return v as number;
+}
+
+/**
+ * Checks a release's data (untrusted JSON or the aggregator's own) and returns it with every
+ * privacy event validated. Accepts `privacy_event` (one) as shorthand for `privacy_events`.
+ */
+export function validateReleaseData(json: unknown, field = 'data'): ReleaseData {
+  if (!isObject(json)) fail(field, 'must be a JSON object');
+  const { privacy_event, privacy_events, scopes, epsilon_after, site_events, ...rest } = json;
+  if ((privacy_event === undefined) === (privacy_events === undefined)) fail(field, 'needs exactly one of privacy_event or privacy_events');
+  let events: PrivacyEvent[];
+  if (privacy_events !== undefined) {
+    if (!Array.isArray(privacy_events) || privacy_events.length === 0) fail(`${field}.privacy_events`, 'must be a non-empty array of privacy events');
+    events = privacy_events.map((e, i) => validatePrivacyEvent(e, `${field}.privacy_events[${i}]`));
+  } else {
+    events = [validatePrivacyEvent(privacy_event, `${field}.privacy_event`)];
+  }
+  if (!Array.isArray(scopes) || scopes.length === 0 || !scopes.every((s) => typeof s === 'string' && s !== '')) {
+    fail(`${field}.scopes`, 'must be a non-empty array of scope names');
+  }
+  if (new Set(scopes).size !== scopes.length) fail(`${field}.scopes`, 'lists a scope twice');
+  if (!isObject(epsilon_after)) fail(`${field}.epsilon_after`, 'must map each scope to its ε after the release');
+  const eps: Record<string, number> = Object.create(null); // scope names are data: "__proto__" must stay a key
+  for (const s of scopes as string[]) {
+    const v = epsilon_after[s];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) fail(`${field}.epsilon_after["${s}"]`, `must be a finite ε ≥ 0, got ${JSON.stringify(v)}`);
+    eps[s] = v;
+  }
+  for (const k of Object.keys(epsilon_after)) if (!(scopes as string[]).includes(k)) fail(`${field}.epsilon_after["${k}"]`, 'is not one of the release\'s scopes');
+  const out: ReleaseData = { ...rest, privacy_events: events, scopes: [...(scopes as string[])], epsilon_after: eps };
+  if (site_events !== undefined) {
+    if (!isObject(site_events)) fail(`${field}.site_events`, 'must map site names to privacy events');
+    out.site_events = Object.fromEntries(Object.entries(site_events).map(([s, e]) => [s, validatePrivacyEvent(e, `${field}.site_events["${s}"]`)]));
+  }
+  count(rest.queries_answered, `${field}.queries_answered`);
+  count(rest.queries_refused, `${field}.queries_refused`);
+  return out;
+}
+
+/** Reads the budgets, default δ and accountant settings a run_started or config_change entry declares. */
+export function readRunAccounting(json: unknown, field = 'data'): RunAccountingData {
+  if (!isObject(json)) fail(field, 'must be a JSON object');
+  const out: RunAccountingData = {};
+  if (json.budgets !== undefined) {
+    if (!isObject(json.budgets)) fail(`${field}.budgets`, 'must map scopes to {epsilon, delta}');
+    out.budgets = Object.create(null) as Record<string, PrivacyBudget>;
+    for (const [scope, b] of Object.entries(json.budgets)) {
+      if (!isObject(b)) fail(`${field}.budgets["${scope}"]`, 'must be {epsilon, delta}');
+      const { epsilon, delta } = b;
+      if (typeof epsilon !== 'number' || !(epsilon > 0) || !Number.isFinite(epsilon)) fail(`${field}.budgets["${scope}"].epsilon`, `must be a positive finite number, got ${JSON.stringify(epsilon)}`);
+      if (typeof delta !== 'number' || !(delta > 0 && delta < 1)) fail(`${field}.budgets["${scope}"].delta`, `must be in (0, 1), got ${JSON.stringify(delta)}`);
+      out.budgets[scope] = { epsilon, delta };
+    }
+  }
+  if (json.delta !== undefined) {
+    if (typeof json.delta !== 'number' || !(json.delta > 0 && json.delta < 1)) fail(`${field}.delta`, `must be in (0, 1), got ${JSON.stringify(json.delta)}`);
+    out.delta = json.delta;
+  }
+  if (json.accounting !== undefined) {
+    const a = json.accounting;
+    if (!isObject(a)) fail(`${field}.accounting`, 'must be {orders?, conversion?}');
+    out.accounting = {};
+    if (a.orders !== undefined) {
+      if (!Array.isArray(a.orders) || !a.orders.every((x) => typeof x === 'number')) fail(`${field}.accounting.orders`, 'must be an array of numbers');
+      out.accounting.orders = validateOrders(a.orders as number[], `${field}.accounting.orders`);
+    }
+    if (a.conversion !== undefined) {
+      if (a.conversion !== 'improved' && a.conversion !== 'classic') fail(`${field}.accounting.conversion`, 'must be "improved" or "classic"');
+      out.accounting.conversion = a.conversion;
+    }
+  }
+  return out;
+}
+
+/** Builds a release's data from the events charged and the ledger's accepted ε per scope (PrivacyLedger.tryCharge). */
+export function buildReleaseData(
+  events: PrivacyEvent | readonly PrivacyEvent[],
+  epsilonAfter: Record<string, number>,
+  extra: { site_events?: Record<string, PrivacyEvent>; queries_answered?: number; queries_refused?: number; [k: string]: unknown } = {},
+): ReleaseData {
+  const list = Array.isArray(events) ? [...events] : [events as PrivacyEvent];
+  return validateReleaseData({ ...extra, privacy_events: list, scopes: Object.keys(epsilonAfter), epsilon_after: epsilonAfter });
+}

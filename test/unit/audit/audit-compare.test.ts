@@ -1,0 +1,66 @@
+// A site's own ledger against the aggregator's audit log: same releases, same events, and a worst-case ε at least the aggregator's.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SiteLedger } from '../../../client/site-ledger.ts';
+import { loadAuditSource } from '../../../shared/audit/audit-export.ts';
+import { verifyAuditLog, type VerifyResult } from '../../../shared/audit/audit-verify.ts';
+import { compareSiteLedger } from '../../../shared/audit/audit-compare.ts';
+import type { FedistillError } from '../../../shared/util/errors.ts';
+import { type AuditFixture, buildAuditRun, RELEASED_ROUNDS } from './audit-fixture.ts';
+
+function verified(f: AuditFixture): VerifyResult {
+  const s = loadAuditSource(f.exportTo());
+  return verifyAuditLog(s.log);
+}
+
+test('compare accepts a site ledger that matches the log (the refused round is not a mismatch); an ambiguous site must be named', () => {
+  const f = buildAuditRun();
+  try {
+    const v = verified(f);
+    const r = compareSiteLedger(new SiteLedger(f.siteLedgerPath('a')).all(), v, { site: 'a' });
+    assert.equal(r.ok, true, JSON.stringify(r.problems));
+    assert.equal(r.checked, RELEASED_ROUNDS + 1);
+    assert.equal(r.matched, RELEASED_ROUNDS);
+    assert.equal(r.refused, 1);
+    assert.ok(r.site_epsilon! >= r.aggregator_epsilon!, `${r.site_epsilon} ≥ ${r.aggregator_epsilon}`);
+    assert.equal(r.site_epsilon, new SiteLedger(f.siteLedgerPath('a')).epsilon(1e-5));
+    // Both sites sent the same events here, so the site cannot be inferred.
+    assert.throws(() => compareSiteLedger(new SiteLedger(f.siteLedgerPath('a')).all(), v), (e: FedistillError) => e.code === 'E_AUDIT_SITE_REQUIRED');
+  } finally {
+    f.close();
+  }
+});
+
+test('compare catches a release logged with a different event than the site sent', () => {
+  const f = buildAuditRun({ loggedSiteEvent: (site, round, sent) => (site === 'b' && round === 1 ? { type: 'gaussian', noise_multiplier: 8 } : sent) });
+  try {
+    const v = verified(f);
+    assert.equal(v.ok, true, 'the log itself is consistent: only the site can tell');
+    const r = compareSiteLedger(new SiteLedger(f.siteLedgerPath('b')).all(), v, { site: 'b' });
+    assert.equal(r.ok, false);
+    assert.deepEqual(r.problems.map((p) => [p.code, p.round]), [['E_AUDIT_EVENT_MISMATCH', 1]]);
+    assert.equal(r.problems[0]!.request_id, 'q-1-b');
+    assert.equal(compareSiteLedger(new SiteLedger(f.siteLedgerPath('a')).all(), v, { site: 'a' }).ok, true);
+    assert.equal(compareSiteLedger(new SiteLedger(f.siteLedgerPath('a')).all(), v).site, 'a', 'only a fits every logged event');
+  } finally {
+    f.close();
+  }
+});
+
+test('compare catches releases missing from either side and an aggregator ε above the site\'s worst case', () => {
+  const f = buildAuditRun({ extraSiteRounds: [7] });
+  try {
+    const v = verified(f);
+    const r = compareSiteLedger(new SiteLedger(f.siteLedgerPath('a')).all(), v, { site: 'a' });
+    assert.deepEqual(r.problems.map((p) => [p.code, p.round]), [['E_AUDIT_MISSING_RELEASE', 7]]);
+    // A site ledger that lost round 0: the log attributes a release to the site it never recorded,
+    // and the aggregator's ε for the site now exceeds what the site's remaining records imply.
+    const lost = new SiteLedger(f.siteLedgerPath('a')).all().filter((e) => e.round !== 0 && e.round !== RELEASED_ROUNDS && e.round !== 7)
+      .map((e) => ({ ...e, event: { type: 'gaussian' as const, noise_multiplier: 50 } }));
+    const codes = compareSiteLedger(lost, v, { site: 'a' }).problems.map((p) => p.code);
+    assert.ok(codes.includes('E_AUDIT_UNRECORDED_RELEASE'), codes.join());
+    assert.ok(codes.includes('E_AUDIT_SITE_EPSILON'), codes.join());
+  } finally {
+    f.close();
+  }
+});

@@ -1,0 +1,185 @@
+// Tampering with an audit log in any way — a flipped byte, a lost, moved or forged entry, a lie about ε, another key — fails verify at that entry.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { canonicalJson } from '../../../shared/audit/canonical-json.ts';
+import { hashAuditEntry, signAuditHash } from '../../../shared/audit/audit-entry.ts';
+import { loadAuditSource, parseAuditExport } from '../../../shared/audit/audit-export.ts';
+import { type VerifyResult, verifyAuditLog } from '../../../shared/audit/audit-verify.ts';
+import { encodePublicKey, generateIdentity } from '../../../shared/crypto/identity.ts';
+import { buildAuditRun, RUN } from './audit-fixture.ts';
+
+function verifyText(text: string, pinnedPublicKey?: string): VerifyResult {
+  return verifyAuditLog(parseAuditExport(text, 'test'), { pinnedPublicKey });
+}
+
+function lines(path: string): string[] {
+  return readFileSync(path, 'utf8').trimEnd().split('\n');
+}
+
+/** Positions of characters in a JSON value's text that can change without breaking JSON: letters/digits in strings, digits in numbers. */
+function mutablePositions(valueText: string): number[] {
+  const out: number[] = [];
+  let inString = false;
+  for (let i = 0; i < valueText.length; i++) {
+    const c = valueText[i]!;
+    if (c === '"' && valueText[i - 1] !== '\\') { inString = !inString; continue; }
+    if ((inString && /[A-Za-z0-9]/.test(c) && valueText[i - 1] !== '\\') || (!inString && /[0-9]/.test(c))) out.push(i);
+  }
+  return out;
+}
+
+function flip(c: string): string {
+  if (/[0-9]/.test(c)) return String((Number(c) + 1) % 10);
+  return c === 'a' ? 'b' : c === 'A' ? 'B' : /[a-z]/.test(c) ? 'a' : 'A';
+}
+
+const EXPECTED: Record<string, string[]> = {
+  seq: ['E_AUDIT_SEQ_GAP'], at: ['E_AUDIT_BAD_HASH', 'E_AUDIT_BAD_ENTRY'], kind: ['E_AUDIT_BAD_ENTRY'],
+  runId: ['E_AUDIT_RUN_MISMATCH'], round: ['E_AUDIT_BAD_HASH'], site: ['E_AUDIT_BAD_HASH'], data: ['E_AUDIT_BAD_HASH'],
+  prev_hash: ['E_AUDIT_BAD_PREV_HASH'], hash: ['E_AUDIT_BAD_HASH'], signature: ['E_AUDIT_BAD_SIGNATURE'],
+};
+
+test('one changed character in any field value of any entry fails verify at that entry', () => {
+  const f = buildAuditRun();
+  try {
+    const all = lines(f.exportTo());
+    assert.equal(verifyText(all.join('\n')).ok, true);
+    let mutations = 0;
+    for (let i = 1; i < all.length; i++) {
+      const entry = JSON.parse(all[i]!) as Record<string, unknown>;
+      for (const field of Object.keys(EXPECTED)) {
+        const valueText = canonicalJson(entry[field]);
+        const at = all[i]!.indexOf(`"${field}":${valueText}`) + field.length + 3;
+        const positions = mutablePositions(valueText);
+        if (entry[field] === null) continue; // null has no byte that keeps the line JSON
+        assert.ok(positions.length > 0, `${field} of entry ${i - 1} has a mutable character`);
+        for (const p of new Set([positions[0]!, positions.at(-1)!])) {
+          const line = all[i]!;
+          const changed = line.slice(0, at + p) + flip(line[at + p]!) + line.slice(at + p + 1);
+          JSON.parse(changed); // still JSON: the change is inside a value
+          const v = verifyText([...all.slice(0, i), changed, ...all.slice(i + 1)].join('\n'));
+          assert.equal(v.ok, false, `entry ${i - 1} field ${field}: change at ${p} was not detected`);
+          assert.equal(v.problem!.index, i - 1, `entry ${i - 1} field ${field}: named entry #${v.problem!.index} (${v.problem!.code})`);
+          assert.ok(EXPECTED[field]!.includes(v.problem!.code), `entry ${i - 1} field ${field}: got ${v.problem!.code}`);
+          mutations++;
+        }
+      }
+    }
+    assert.ok(mutations >= 150, `tested ${mutations} mutations`);
+  } finally {
+    f.close();
+  }
+});
+
+test('deleting, reordering, duplicating or inserting entries fails verify naming the entry', () => {
+  const f = buildAuditRun();
+  try {
+    const [header, ...entries] = lines(f.exportTo());
+    const check = (list: string[], code: string, index: number | null, seq: number | null) => {
+      const v = verifyText([header!, ...list].join('\n'));
+      assert.equal(v.ok, false);
+      assert.equal(v.problem!.code, code, v.problem!.message);
+      assert.equal(v.problem!.index, index);
+      assert.equal(v.problem!.seq, seq);
+    };
+    check([...entries.slice(0, 4), ...entries.slice(5)], 'E_AUDIT_SEQ_GAP', 4, 5); // deleted seq 4
+    check([...entries.slice(0, 4), entries[5]!, entries[4]!, ...entries.slice(6)], 'E_AUDIT_SEQ_GAP', 4, 5); // swapped 4 and 5
+    check([...entries.slice(0, 6), entries[3]!, ...entries.slice(6)], 'E_AUDIT_SEQ_GAP', 6, 3); // replayed copy of seq 3
+    check(entries.slice(0, -1), 'E_AUDIT_HEAD_MISMATCH', null, entries.length - 1); // truncated: the signed header promised more
+    // A forged entry slotted in with correct seq, prev_hash and hash, signed by someone else.
+    const at = 6;
+    const prev = JSON.parse(entries[at - 1]!);
+    const body = { seq: at, at: '2025-03-01T12:00:30.000Z', kind: 'config_change' as const, runId: RUN, round: null, site: null, data: { budgets: { 'run:r1': { epsilon: 500, delta: 1e-5 } } }, prev_hash: prev.hash };
+    const hash = hashAuditEntry(body);
+    const forged = canonicalJson({ ...body, hash, signature: signAuditHash(hash, generateIdentity().secretKey) });
+    check([...entries.slice(0, at), forged, ...entries.slice(at)], 'E_AUDIT_BAD_SIGNATURE', at, at);
+  } finally {
+    f.close();
+  }
+});
+
+test('a signed header catches a rewritten chain head; an unknown export format is refused', () => {
+  const f = buildAuditRun();
+  try {
+    const [header, ...entries] = lines(f.exportTo());
+    const h = JSON.parse(header!);
+    const cut = entries.slice(0, -1);
+    const forgedHeader = canonicalJson({ ...h, entries: cut.length, chain_head: JSON.parse(cut.at(-1)!).hash });
+    const v = verifyText([forgedHeader, ...cut].join('\n'));
+    assert.equal(v.problem?.code, 'E_AUDIT_BAD_HEAD_SIGNATURE');
+    assert.throws(() => parseAuditExport('{"format":"other"}\n'), /not a fedistill-audit export/);
+  } finally {
+    f.close();
+  }
+});
+
+test('a wrong reported ε is caught even when the aggregator signed it', () => {
+  const f = buildAuditRun({ reportEpsilon: (scope, eps, round) => (scope === 'site:b' && round === 1 ? eps * (1 - 1e-6) : eps) });
+  try {
+    const v = verifyText(readFileSync(f.exportTo(), 'utf8'));
+    assert.equal(v.ok, false);
+    assert.equal(v.problem!.code, 'E_AUDIT_EPSILON_MISMATCH');
+    const release = f.auditLog.entries(RUN).filter((e) => e.kind === 'release')[1]!;
+    assert.equal(v.problem!.seq, release.seq);
+    assert.match(v.problem!.message, /site:b/);
+  } finally {
+    f.close();
+  }
+  const tiny = buildAuditRun({ reportEpsilon: (_s, eps) => eps * (1 + 1e-12) });
+  try {
+    assert.equal(verifyText(readFileSync(tiny.exportTo(), 'utf8')).ok, true, 'within the 1e-9 relative tolerance');
+  } finally {
+    tiny.close();
+  }
+});
+
+test('a wrong key is caught: a pinned key that differs, and a log re-signed under another key', () => {
+  const f = buildAuditRun();
+  try {
+    const text = readFileSync(f.exportTo(), 'utf8');
+    const mallory = generateIdentity();
+    const pinned = encodePublicKey(f.identity.publicKey);
+    assert.equal(verifyText(text, pinned).ok, true);
+    assert.equal(verifyText(text, encodePublicKey(mallory.publicKey)).problem?.code, 'E_AUDIT_KEY_MISMATCH');
+    // Header key swapped: the aggregator's signatures no longer verify.
+    const [header, ...entries] = text.trimEnd().split('\n');
+    const swapped = canonicalJson({ ...JSON.parse(header!), public_key: encodePublicKey(mallory.publicKey), head_signature: undefined });
+    const v = verifyText([swapped, ...entries].join('\n'));
+    assert.equal(v.problem?.code, 'E_AUDIT_BAD_SIGNATURE');
+    assert.equal(v.problem?.seq, 0);
+    // Every entry re-signed by Mallory: self-consistent, so only pinning the key catches it.
+    const resigned = entries.map((l) => { const e = JSON.parse(l); return canonicalJson({ ...e, signature: signAuditHash(e.hash, mallory.secretKey) }); });
+    assert.equal(verifyText([swapped, ...resigned].join('\n')).ok, true);
+    assert.equal(verifyText([swapped, ...resigned].join('\n'), pinned).problem?.code, 'E_AUDIT_KEY_MISMATCH');
+  } finally {
+    f.close();
+  }
+});
+
+test('a database whose audit_log or ledger table was altered fails verify', () => {
+  const f = buildAuditRun();
+  try {
+    const db = f.db.sqlite;
+    const verifyDb = () => { const s = loadAuditSource(f.dbPath); try { return verifyAuditLog(s.log); } finally { s.close(); } };
+    const release = f.auditLog.entries(RUN).find((e) => e.kind === 'release')!;
+    db.exec('DROP TRIGGER audit_log_no_update');
+    const original = (db.prepare('SELECT data_json FROM audit_log WHERE seq = ?').get(release.seq) as { data_json: string }).data_json;
+    db.prepare('UPDATE audit_log SET data_json = ? WHERE seq = ?').run(original.replace('"queries_answered":30', '"queries_answered":31'), release.seq);
+    let v = verifyDb();
+    assert.equal(v.problem?.code, 'E_AUDIT_BAD_HASH');
+    assert.equal(v.problem?.seq, release.seq);
+    db.prepare('UPDATE audit_log SET data_json = ? WHERE seq = ?').run(original, release.seq);
+    assert.equal(verifyDb().ok, true);
+    // The ledger's second charge of the run scope is rewritten to a cheaper event.
+    db.prepare(`UPDATE ledger SET event_json = ? WHERE scope = 'run:r1' AND seq = 1`).run(JSON.stringify({ type: 'gaussian', noise_multiplier: 100 }));
+    v = verifyDb();
+    assert.equal(v.problem?.code, 'E_AUDIT_LEDGER_MISMATCH');
+    assert.equal(v.problem?.seq, f.auditLog.entries(RUN).filter((e) => e.kind === 'release')[1]!.seq);
+    // ... or forgotten: the ledger now holds fewer charges than the log released.
+    db.prepare(`DELETE FROM ledger WHERE scope = 'run:r1' AND seq = 1`).run();
+    assert.equal(verifyDb().problem?.code, 'E_AUDIT_LEDGER_MISMATCH');
+  } finally {
+    f.close();
+  }
+});
