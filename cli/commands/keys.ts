@@ -1,0 +1,48 @@
+// `fedistill keys`: create and inspect Ed25519 identities for sites and the aggregator.
+import type { CommandSpec } from '../parse.ts';
+import { encodePublicKey, fingerprint, generateIdentity, readIdentityFile, writeIdentityFile } from '../../shared/crypto/identity.ts';
+
+const generate: CommandSpec = {
+  name: 'generate',
+  summary: 'write a new Ed25519 key pair to a file (mode 0600)',
+  description:
+    'Writes a new Ed25519 identity (public and secret key) to FILE with mode 0600 and prints the\n' +
+    'public key and its fingerprint. Refuses to overwrite an existing file. Give the public key to\n' +
+    'the aggregator operator (site keys go on the allowlist) or to the sites (they pin the aggregator key).',
+  flags: {
+    out: { type: 'string', help: 'file to create', required: true, arg: 'FILE' },
+    json: { type: 'boolean', help: 'print machine-readable JSON' },
+  },
+  examples: ['fedistill keys generate --out site-a.key', 'fedistill keys generate --out aggregator.key --json'],
+  run(args, io) {
+    const out = String(args.flags.out);
+    const identity = generateIdentity();
+    writeIdentityFile(out, identity);
+    const publicKey = encodePublicKey(identity.publicKey);
+    const fp = fingerprint(identity.publicKey);
+    if (args.flags.json) io.out(JSON.stringify({ file: out, publicKey, fingerprint: fp }));
+    else io.out(`wrote ${out} (mode 0600)\npublic key:  ${publicKey}\nfingerprint: ${fp}`);
+  },
+};
+
+const show: CommandSpec = {
+  name: 'show',
+  summary: 'print the public key and fingerprint of a key file',
+  positionals: [{ name: 'file', help: 'a key file written by "keys generate"', required: true }],
+  flags: { json: { type: 'boolean', help: 'print machine-readable JSON' } },
+  examples: ['fedistill keys show site-a.key'],
+  run(args, io) {
+    const file = args.positionals[0]!;
+    const identity = readIdentityFile(file);
+    const publicKey = encodePublicKey(identity.publicKey);
+    const fp = fingerprint(identity.publicKey);
+    if (args.flags.json) io.out(JSON.stringify({ file, publicKey, fingerprint: fp }));
+    else io.out(`public key:  ${publicKey}\nfingerprint: ${fp}`);
+  },
+};
+
+export const keysCommand: CommandSpec = {
+  name: 'keys',
+  summary: 'create and inspect Ed25519 identities',
+  subcommands: [generate, show],
+};

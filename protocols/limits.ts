@@ -1,0 +1,68 @@
+// Size limits: per connection (frames, in-flight requests) and per message type (bytes, array lengths).
+
+/** Per-connection limits; every inbound path is bounded by one of these. Defaults in DEFAULT_CONNECTION_LIMITS. */
+export interface ConnectionLimits {
+  /** Largest encrypted frame accepted (bytes). Default 16 MiB. */
+  maxFrameBytes: number;
+  /** Most unanswered requests per direction. Default 64. */
+  maxInFlight: number;
+  /** A handshake must finish within this. Default 10 s. */
+  handshakeTimeoutMs: number;
+  /** A ping is sent after this long without sending. Default 15 s. */
+  heartbeatIntervalMs: number;
+  /** The session closes (E_IDLE_TIMEOUT) after this long without receiving anything. Default 45 s. */
+  idleTimeoutMs: number;
+  /** Accepted difference between the peer's handshake timestamp and ours. Default 5 min. */
+  maxClockSkewMs: number;
+  /** Default timeout of request() when none is given. Default 60 s. */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
+  maxFrameBytes: 16 * 1024 * 1024,
+  maxInFlight: 64,
+  handshakeTimeoutMs: 10_000,
+  heartbeatIntervalMs: 15_000,
+  idleTimeoutMs: 45_000,
+  maxClockSkewMs: 5 * 60_000,
+  requestTimeoutMs: 60_000,
+});
+
+/** Largest encoded size of each message type (bytes), before encryption; the frame limit also applies. */
+export const MESSAGE_SIZE_LIMITS: Readonly<Record<string, number>> = Object.freeze({
+  'hs.client_hello': 512,
+  'hs.server_hello': 1024,
+  'hs.client_auth': 1024,
+  'hs.server_finished': 512,
+  join: 64 * 1024,
+  welcome: 256 * 1024,
+  leave: 4 * 1024,
+  query_request: 8 * 1024 * 1024,
+  query_reply: 64 * 1024 * 1024,
+  consensus: 64 * 1024 * 1024,
+  metrics: 64 * 1024,
+  heartbeat: 256,
+  error: 4 * 1024,
+  bye: 4 * 1024,
+});
+
+/** Array and string bounds the validators enforce. */
+export const FIELD_LIMITS = Object.freeze({
+  /** request ids, run ids, site names, dataset specs. */
+  maxIdLength: 128,
+  /** free-text reasons and error messages. */
+  maxTextLength: 1024,
+  /** public-set indices per query / consensus. */
+  maxIndices: 4_000_000,
+  /** classes (columns) per row. */
+  maxClasses: 100_000,
+  /** keys in a free-form map (params, metrics, stats, capabilities). */
+  maxMapKeys: 256,
+  /** nesting depth of free-form JSON values (privacy events, config). */
+  maxJsonDepth: 16,
+});
+
+/** Largest plaintext the codec accepts, whatever the frame limit: guards decode of absurd frames. */
+export function messageSizeLimit(type: string, limits: Pick<ConnectionLimits, 'maxFrameBytes'>): number {
+  return Math.min(MESSAGE_SIZE_LIMITS[type] ?? 4 * 1024, limits.maxFrameBytes);
+}

@@ -1,0 +1,184 @@
+// The site's end of the channel: connects, pins the aggregator's key, and reconnects with backoff and jitter.
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import WebSocket from 'ws';
+import { ChannelError, CHANNEL_ERRORS } from '../../protocols/error-catalogue.ts';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../protocols/limits.ts';
+import type { ReplyMessage, SessionMessage, Outgoing } from '../../protocols/messages.ts';
+import { FRAME_OVERHEAD } from '../crypto/frame-cipher.ts';
+import type { Identity } from '../crypto/identity.ts';
+import { primitivesNamed } from '../crypto/primitives.ts';
+import { runClientHandshake } from './handshake-driver.ts';
+import { DEFAULT_RECONNECT_POLICY, backoffDelay, type ReconnectPolicy } from './reconnect-backoff.ts';
+import { RequestTracker } from './request-tracker.ts';
+import { SecureSession, type OutgoingRequest, type SessionCloseInfo } from './secure-session.ts';
+import type { FrameTransport } from './transport.ts';
+import { WsTransport } from './ws-transport.ts';
+
+export interface SecureClientOptions {
+  /** ws:// or wss:// URL of the aggregator. Either this or `connect`. */
+  url?: string;
+  /** Opens a transport some other way (in-memory: `() => server.connectInMemory()`). */
+  connect?: () => FrameTransport | Promise<FrameTransport>;
+  identity: Identity;
+  /** The aggregator's public key, pinned: any other key is refused. */
+  serverPublicKey: Uint8Array;
+  limits?: Partial<ConnectionLimits>;
+  /** false: no reconnect. Otherwise overrides of DEFAULT_RECONNECT_POLICY. */
+  reconnect?: false | Partial<ReconnectPolicy>;
+  /** For wss://: a CA bundle (PEM file) to trust, e.g. the aggregator's self-signed certificate. */
+  tls?: { caFile?: string; rejectUnauthorized?: boolean };
+  primitives?: 'node' | 'tweetnacl';
+}
+
+export interface SecureClientEvents {
+  session: [session: SecureSession];
+  message: [message: SessionMessage, session: SecureSession];
+  disconnect: [info: SessionCloseInfo];
+  reconnecting: [info: { attempt: number; delayMs: number; lastError: string }];
+  /** Fatal: the client stopped and will not reconnect. */
+  error: [error: ChannelError];
+}
+
+/**
+ * Close codes after which reconnecting cannot help (or would fight another instance of this
+ * site): the site stops and reports. Everything else — network loss, timeouts, E_SERVER_CLOSING —
+ * is retried with backoff. A 1000 close (the aggregator said bye) also stops.
+ */
+const FATAL_CODES: ReadonlySet<string> = new Set(['E_UNKNOWN_SITE_KEY', 'E_SERVER_KEY_MISMATCH', 'E_UNSUPPORTED_VERSION', 'E_SESSION_REPLACED']);
+
+export class SecureClient extends EventEmitter<SecureClientEvents> {
+  readonly limits: ConnectionLimits;
+  /** Survives reconnects, so a reply after a reconnect settles the request made before it. */
+  readonly tracker: RequestTracker;
+  private readonly policy: ReconnectPolicy | undefined;
+  private current: SecureSession | undefined;
+  private stopped = false;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private firstSession: { resolve: (s: SecureSession) => void; reject: (e: Error) => void } | undefined;
+
+  constructor(private readonly opts: SecureClientOptions) {
+    super();
+    if (!opts.url && !opts.connect) throw new ChannelError('E_NOT_CONNECTED', 'SecureClient needs a url or a connect function');
+    this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
+    this.tracker = new RequestTracker(this.limits.maxInFlight);
+    this.policy = opts.reconnect === false ? undefined : { ...DEFAULT_RECONNECT_POLICY, ...opts.reconnect };
+  }
+
+  /** Connects; resolves with the first session, rejects on a fatal refusal or when retries run out. */
+  start(): Promise<SecureSession> {
+    return new Promise((resolve, reject) => {
+      this.firstSession = { resolve, reject };
+      void this.connectOnce();
+    });
+  }
+
+  /** The live session, if connected. */
+  get session(): SecureSession | undefined {
+    return this.current?.isOpen ? this.current : undefined;
+  }
+
+  send(message: Outgoing<SessionMessage>): void {
+    const s = this.session;
+    if (!s) throw new ChannelError('E_NOT_CONNECTED', 'not connected to the aggregator (reconnecting?); retry later');
+    s.send(message);
+  }
+
+  request(message: OutgoingRequest, opts: { timeoutMs?: number } = {}): Promise<ReplyMessage> {
+    const s = this.session;
+    if (!s) return Promise.reject(new ChannelError('E_NOT_CONNECTED', 'not connected to the aggregator (reconnecting?); retry later'));
+    return s.request(message, opts);
+  }
+
+  /** Stops reconnecting and closes the session politely. */
+  close(reason = 'site closing'): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.current?.close(1000, reason);
+  }
+
+  private async openTransport(): Promise<FrameTransport> {
+    if (this.opts.connect) return this.opts.connect();
+    const url = this.opts.url!;
+    let ca: Buffer | undefined;
+    if (this.opts.tls?.caFile) {
+      try {
+        ca = readFileSync(this.opts.tls.caFile);
+      } catch (e) {
+        throw new ChannelError('E_TLS_CONFIG', `cannot read CA file: ${(e as Error).message}`);
+      }
+    }
+    const ws = new WebSocket(url, {
+      maxPayload: this.limits.maxFrameBytes + FRAME_OVERHEAD, perMessageDeflate: false,
+      handshakeTimeout: this.limits.handshakeTimeoutMs, ca, rejectUnauthorized: this.opts.tls?.rejectUnauthorized ?? true,
+    });
+    return new Promise<FrameTransport>((resolve, reject) => {
+      ws.once('open', () => resolve(new WsTransport(ws, url)));
+      ws.once('error', (e) => reject(new ChannelError('E_NOT_CONNECTED', `cannot reach ${url}: ${e.message}`)));
+    });
+  }
+
+  private async connectOnce(): Promise<void> {
+    if (this.stopped) return;
+    let session: SecureSession;
+    try {
+      const transport = await this.openTransport();
+      const result = await runClientHandshake(transport, {
+        identity: this.opts.identity,
+        serverPublicKey: this.opts.serverPublicKey,
+        primitives: primitivesNamed(this.opts.primitives),
+        maxClockSkewMs: this.limits.maxClockSkewMs,
+        timeoutMs: this.limits.handshakeTimeoutMs,
+      });
+      session = new SecureSession(transport, result, 'client', this.limits, this.tracker);
+      if (this.stopped) {
+        session.close(1000, 'site closing');
+        return;
+      }
+    } catch (e) {
+      this.onFailure(e instanceof ChannelError ? e : new ChannelError('E_NOT_CONNECTED', String(e)));
+      return;
+    }
+    this.attempt = 0;
+    this.current = session;
+    session.on('message', (m) => this.emit('message', m, session));
+    session.on('close', (info) => {
+      this.emit('disconnect', info);
+      const code = info.errorCode;
+      if (this.stopped || info.code === 1000) return;
+      if (code && FATAL_CODES.has(code)) return this.fail(new ChannelError(code as keyof typeof CHANNEL_ERRORS, `aggregator closed the session: ${info.reason}`));
+      this.scheduleRetry(info.reason || String(info.code));
+    });
+    this.emit('session', session);
+    this.firstSession?.resolve(session);
+    this.firstSession = undefined;
+  }
+
+  private onFailure(e: ChannelError): void {
+    if (FATAL_CODES.has(e.code)) return this.fail(e);
+    if (!this.policy || this.attempt >= this.policy.maxAttempts) return this.fail(e);
+    this.scheduleRetry(`${e.code}: ${e.message}`);
+  }
+
+  private scheduleRetry(lastError: string): void {
+    if (this.stopped || !this.policy) return;
+    if (this.attempt >= this.policy.maxAttempts) {
+      this.fail(new ChannelError('E_NOT_CONNECTED', `gave up after ${this.attempt} reconnect attempts; last error: ${lastError}`));
+      return;
+    }
+    this.attempt++;
+    const delayMs = backoffDelay(this.attempt, this.policy);
+    this.emit('reconnecting', { attempt: this.attempt, delayMs, lastError });
+    this.retryTimer = setTimeout(() => void this.connectOnce(), delayMs);
+  }
+
+  private fail(e: ChannelError): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    if (this.firstSession) {
+      this.firstSession.reject(e);
+      this.firstSession = undefined;
+    } else if (this.listenerCount('error') > 0) this.emit('error', e);
+  }
+}

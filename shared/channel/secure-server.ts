@@ -1,0 +1,216 @@
+// The aggregator's end of the channel: accepts websockets (or in-memory transports), authenticates sites, keeps one session per site.
+import { EventEmitter } from 'node:events';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo, Socket } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { ChannelError } from '../../protocols/error-catalogue.ts';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../protocols/limits.ts';
+import type { ReplyMessage } from '../../protocols/messages.ts';
+import { Allowlist } from '../crypto/allowlist.ts';
+import { FRAME_OVERHEAD } from '../crypto/frame-cipher.ts';
+import type { Identity } from '../crypto/identity.ts';
+import { NonceCache } from '../crypto/nonce-cache.ts';
+import { primitivesNamed } from '../crypto/primitives.ts';
+import { HandshakeRateLimiter } from './handshake-rate-limiter.ts';
+import { runServerHandshake } from './handshake-driver.ts';
+import { createMemoryTransportPair } from './memory-transport.ts';
+import { RequestTracker } from './request-tracker.ts';
+import { SecureSession, type OutgoingRequest } from './secure-session.ts';
+import type { FrameTransport } from './transport.ts';
+import { WsTransport } from './ws-transport.ts';
+
+export interface SecureServerOptions {
+  identity: Identity;
+  /** Which site keys may connect, and their names. */
+  allowlist: Allowlist;
+  /** Listen on this port (0 = any free port). Ignored when `server` is given. Omit both for in-memory only. */
+  port?: number;
+  /** Bind address. Default 127.0.0.1. */
+  host?: string;
+  /** An existing http(s) server to attach to (the caller listens). */
+  server?: HttpServer;
+  /** wss:// with these PEM files, in addition to the channel's own encryption. */
+  tls?: { certFile: string; keyFile: string };
+  limits?: Partial<ConnectionLimits>;
+  /** Handshakes per second per remote address. Default 20; Infinity disables (benchmarks). */
+  handshakesPerSecondPerAddress?: number;
+  /** Asymmetric primitives for the handshake. Default 'node' (see shared/crypto/primitives.ts). */
+  primitives?: 'node' | 'tweetnacl';
+}
+
+export interface SecureServerEvents {
+  session: [session: SecureSession];
+  /** A connection that never became a session: its code and address (for logs and tests). */
+  refused: [info: { code: string; address: string; message: string }];
+}
+
+/**
+ * Sites connect, prove their allowlisted key and get a SecureSession (`session` event).
+ * One live session per site key: a newer session REPLACES the older one, which is closed with
+ * E_SESSION_REPLACED (4032). A site that reconnects after a network cut is the common case, and its
+ * old socket may linger half-open until the idle timeout; refusing would lock it out meanwhile.
+ */
+export class SecureServer extends EventEmitter<SecureServerEvents> {
+  readonly limits: ConnectionLimits;
+  readonly stats = { handshakes: 0, refused: {} as Record<string, number>, replaced: 0 };
+  private readonly sessions = new Map<string, SecureSession>();
+  private readonly trackers = new Map<string, RequestTracker>();
+  private readonly nonceCache: NonceCache;
+  private readonly rateLimiter: HandshakeRateLimiter;
+  private httpServer: HttpServer | undefined;
+  private wss: WebSocketServer | undefined;
+  private ownsHttpServer = false;
+  private closing = false;
+
+  constructor(private readonly opts: SecureServerOptions) {
+    super();
+    this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
+    this.nonceCache = new NonceCache(this.limits.maxClockSkewMs);
+    this.rateLimiter = new HandshakeRateLimiter(opts.handshakesPerSecondPerAddress ?? 20);
+  }
+
+  /** Starts listening for websockets (when a port or server was given). Resolves once bound. */
+  async listen(): Promise<this> {
+    const { opts } = this;
+    if (opts.server) this.httpServer = opts.server;
+    else if (opts.port !== undefined) {
+      this.ownsHttpServer = true;
+      if (opts.tls) {
+        let cert: Buffer, key: Buffer;
+        try {
+          cert = readFileSync(opts.tls.certFile);
+          key = readFileSync(opts.tls.keyFile);
+        } catch (e) {
+          throw new ChannelError('E_TLS_CONFIG', `cannot read TLS certificate or key: ${(e as Error).message}`);
+        }
+        this.httpServer = createHttpsServer({ cert, key, handshakeTimeout: this.limits.handshakeTimeoutMs });
+      } else this.httpServer = createHttpServer();
+      // a connection that never completes its HTTP upgrade is dropped; ws clears this timeout on upgrade
+      this.httpServer.on(opts.tls ? 'secureConnection' : 'connection', (socket: Socket) => socket.setTimeout(this.limits.handshakeTimeoutMs, () => socket.destroy()));
+      this.httpServer.on('clientError', (_e, socket: Socket) => socket.destroy());
+    }
+    if (!this.httpServer) return this;
+    this.wss = new WebSocketServer({ server: this.httpServer, maxPayload: this.limits.maxFrameBytes + FRAME_OVERHEAD, perMessageDeflate: false, clientTracking: false });
+    this.wss.on('connection', (ws, req) => {
+      void this.acceptTransport(new WsTransport(ws, req.socket.remoteAddress ?? 'unknown'));
+    });
+    this.wss.on('error', () => {});
+    if (this.ownsHttpServer) {
+      await new Promise<void>((resolve, reject) => {
+        this.httpServer!.once('error', reject);
+        this.httpServer!.listen(opts.port, opts.host ?? '127.0.0.1', () => resolve());
+      });
+    }
+    return this;
+  }
+
+  /** The bound port (after listen). */
+  get port(): number {
+    return (this.httpServer?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  /** ws:// or wss:// URL of this server on its bind address. */
+  get url(): string {
+    return `${this.opts.tls ? 'wss' : 'ws'}://${this.opts.host ?? '127.0.0.1'}:${this.port}`;
+  }
+
+  /**
+   * Runs the handshake on any transport and, on success, registers and announces the session.
+   * Websocket connections come through here, and so do in-memory ones (see connectInMemory).
+   */
+  async acceptTransport(transport: FrameTransport): Promise<SecureSession | undefined> {
+    const refuse = (e: ChannelError): undefined => {
+      this.stats.refused[e.code] = (this.stats.refused[e.code] ?? 0) + 1;
+      this.emit('refused', { code: e.code, address: transport.remoteAddress, message: e.message });
+      return undefined;
+    };
+    if (this.closing) {
+      const e = new ChannelError('E_SERVER_CLOSING', 'aggregator is shutting down');
+      transport.close(e.closeCode!, `${e.code}: ${e.message}`);
+      return refuse(e);
+    }
+    if (!this.rateLimiter.tryTake(transport.remoteAddress)) {
+      const e = new ChannelError('E_RATE_LIMITED', `too many handshakes from ${transport.remoteAddress}; retry later`);
+      transport.close(e.closeCode!, `${e.code}: ${e.message}`);
+      return refuse(e);
+    }
+    let result;
+    try {
+      result = await runServerHandshake(transport, {
+        identity: this.opts.identity,
+        siteNameOf: (key) => this.opts.allowlist.siteNameOf(key),
+        nonceCache: this.nonceCache,
+        primitives: primitivesNamed(this.opts.primitives),
+        maxClockSkewMs: this.limits.maxClockSkewMs,
+        timeoutMs: this.limits.handshakeTimeoutMs,
+      });
+    } catch (e) {
+      return refuse(e instanceof ChannelError ? e : new ChannelError('E_HANDSHAKE_FAILED', String(e)));
+    }
+    const session = new SecureSession(transport, result, 'server', this.limits, this.trackerFor(result.siteName));
+    this.stats.handshakes++;
+    const previous = this.sessions.get(result.siteName);
+    this.sessions.set(result.siteName, session);
+    if (previous?.isOpen) {
+      this.stats.replaced++;
+      previous.closeWithError(new ChannelError('E_SESSION_REPLACED', `site ${result.siteName} opened a newer session`));
+    }
+    session.on('close', () => {
+      if (this.sessions.get(session.siteName) === session) this.sessions.delete(session.siteName);
+    });
+    this.emit('session', session);
+    return session;
+  }
+
+  /** A client-side transport connected to this server in memory (simulations). */
+  connectInMemory(address = 'memory:site'): FrameTransport {
+    const [client, server] = createMemoryTransportPair({ client: address, server: 'memory:aggregator' });
+    void this.acceptTransport(server);
+    return client;
+  }
+
+  /** The live session of a site, if any. */
+  session(siteName: string): SecureSession | undefined {
+    return this.sessions.get(siteName);
+  }
+
+  /** Names of sites with a live session. */
+  get connectedSites(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  /**
+   * A request to a site that survives a reconnect: if the session drops, a reply that arrives on
+   * the site's next session (before the timeout) settles it. Duplicates are counted once.
+   */
+  request(siteName: string, message: OutgoingRequest, opts: { timeoutMs?: number } = {}): Promise<ReplyMessage> {
+    const session = this.sessions.get(siteName);
+    if (!session?.isOpen) return Promise.reject(new ChannelError('E_NOT_CONNECTED', `site ${siteName} has no live session`));
+    return session.request(message, opts);
+  }
+
+  /** Request bookkeeping of one site (duplicates, timeouts), kept across its sessions. */
+  trackerFor(siteName: string): RequestTracker {
+    let t = this.trackers.get(siteName);
+    if (!t) {
+      t = new RequestTracker(this.limits.maxInFlight);
+      this.trackers.set(siteName, t);
+    }
+    return t;
+  }
+
+  /** Closes every session (E_SERVER_CLOSING) and stops listening. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const e = new ChannelError('E_SERVER_CLOSING', 'aggregator is shutting down');
+    for (const s of this.sessions.values()) s.closeWithError(e);
+    for (const t of this.trackers.values()) t.failAll(e);
+    this.wss?.close();
+    if (this.ownsHttpServer && this.httpServer) {
+      this.httpServer.closeAllConnections?.();
+      await new Promise<void>((resolve) => this.httpServer!.close(() => resolve()));
+    }
+  }
+}

@@ -1,0 +1,224 @@
+// One authenticated, encrypted session: validated messages in and out, requests with replies, heartbeats.
+import { EventEmitter } from 'node:events';
+import { ChannelError, codeForClose } from '../../protocols/error-catalogue.ts';
+import { decodeMessage, encodeMessage } from '../../protocols/codec.ts';
+import { messageSizeLimit, type ConnectionLimits } from '../../protocols/limits.ts';
+import { REPLY_TYPES, REQUEST_TYPES, type ReplyMessage, type RequestMessage, type SessionMessage, type Outgoing } from '../../protocols/messages.ts';
+import { validateSessionMessage } from '../../protocols/validators.ts';
+import { PROTOCOL_VERSION } from '../../protocols/version.ts';
+import { FRAME_OVERHEAD, FrameOpener, FrameSealer } from '../crypto/frame-cipher.ts';
+import type { HandshakeResult } from '../crypto/handshake.ts';
+import { fingerprint } from '../crypto/identity.ts';
+import { RequestTracker } from './request-tracker.ts';
+import type { FrameTransport } from './transport.ts';
+
+/** A request as the caller writes it: the session fills in `v`, and `requestId` when omitted. */
+export type OutgoingRequest = RequestMessage extends infer M ? (M extends RequestMessage ? Omit<M, 'v' | 'requestId'> & { requestId?: string } : never) : never;
+
+/** Why a session ended. `errorCode` is the catalogue code when the close code names one. */
+export interface SessionCloseInfo {
+  code: number;
+  reason: string;
+  errorCode?: string;
+  /** True when we closed it (our error or our close()); false when the peer or the network did. */
+  local: boolean;
+}
+
+export interface SecureSessionEvents {
+  message: [message: SessionMessage];
+  close: [info: SessionCloseInfo];
+  error: [error: Error];
+}
+
+/**
+ * What the aggregator and sites use to talk once the handshake is done. Every frame is opened
+ * with the expected counter, decoded, size-checked and validated before `message` fires; any
+ * failure closes this session (and only this one) with the catalogue's close code.
+ * Replies (welcome, query_reply, error with a requestId) settle `request()` promises instead of
+ * firing `message`; a duplicate reply is dropped and counted in `tracker.stats.duplicates`.
+ */
+export class SecureSession extends EventEmitter<SecureSessionEvents> {
+  readonly siteName: string;
+  readonly peerPublicKey: Uint8Array;
+  readonly peerFingerprint: string;
+  readonly remoteAddress: string;
+  /** Minor protocol version both sides understand. */
+  readonly minor: number;
+  readonly stats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, pingsSent: 0 };
+  private readonly sealer: FrameSealer;
+  private readonly opener: FrameOpener;
+  private readonly inboundRequests = new Set<string>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private lastReceivedAt = Date.now();
+  private lastSentAt = Date.now();
+  private pingSeq = 0;
+  private closeInfo: SessionCloseInfo | undefined;
+  private localClose: { code: number; reason: string } | undefined;
+
+  constructor(
+    private readonly transport: FrameTransport,
+    handshake: HandshakeResult,
+    readonly role: 'client' | 'server',
+    private readonly limits: ConnectionLimits,
+    readonly tracker: RequestTracker = new RequestTracker(limits.maxInFlight),
+  ) {
+    super();
+    this.siteName = handshake.siteName;
+    this.peerPublicKey = handshake.peerPublicKey;
+    this.peerFingerprint = fingerprint(handshake.peerPublicKey);
+    this.remoteAddress = transport.remoteAddress;
+    this.minor = handshake.minor;
+    const { clientToServer, serverToClient } = handshake.keys;
+    this.sealer = new FrameSealer(role === 'client' ? clientToServer : serverToClient);
+    this.opener = new FrameOpener(role === 'client' ? serverToClient : clientToServer);
+    transport.onFrame((frame) => this.receive(frame));
+    transport.onClose((code, reason) => this.finish(code, reason));
+    const tick = Math.max(10, Math.min(limits.heartbeatIntervalMs, limits.idleTimeoutMs) / 2);
+    this.heartbeat = setInterval(() => this.checkLiveness(), tick);
+    this.heartbeat.unref();
+  }
+
+  get isOpen(): boolean {
+    return this.closeInfo === undefined && this.localClose === undefined && this.transport.isOpen;
+  }
+
+  /** Bytes waiting in the transport's send buffer: callers sending bulk data can wait for it to drain. */
+  get bufferedBytes(): number {
+    return this.transport.bufferedBytes();
+  }
+
+  /**
+   * Validates, encodes, encrypts and sends one message. Throws (without closing) when the
+   * message is invalid or too large — that is the caller's bug — and E_SESSION_CLOSED when closed.
+   */
+  send(message: Outgoing<SessionMessage>): void {
+    if (!this.isOpen) throw new ChannelError('E_SESSION_CLOSED', `session with ${this.siteName} is closed; wait for the reconnect`);
+    const full = validateSessionMessage({ ...message, v: message.v ?? PROTOCOL_VERSION } as never);
+    const bytes = encodeMessage(full);
+    const limit = messageSizeLimit(full.type, this.limits);
+    if (bytes.length > limit) throw new ChannelError('E_MSG_TOO_LARGE', `${full.type} of ${bytes.length} bytes exceeds its limit of ${limit} bytes`);
+    const frame = this.sealer.seal(bytes);
+    this.transport.send(frame);
+    this.stats.framesOut++;
+    this.stats.bytesOut += frame.length;
+    this.lastSentAt = Date.now();
+    if (REPLY_TYPES.has(full.type) && 'requestId' in full && full.requestId !== undefined) this.inboundRequests.delete(full.requestId);
+  }
+
+  /** Sends a request and resolves with its reply; rejects on E_REQUEST_TIMEOUT or the peer's error reply. */
+  request(message: OutgoingRequest, opts: { timeoutMs?: number } = {}): Promise<ReplyMessage> {
+    const requestId = message.requestId ?? this.tracker.newId();
+    let reply: Promise<ReplyMessage>;
+    try {
+      reply = this.tracker.begin(requestId, opts.timeoutMs ?? this.limits.requestTimeoutMs);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    try {
+      this.send({ ...message, requestId } as Outgoing<SessionMessage>);
+    } catch (e) {
+      this.tracker.settle({ type: 'error', v: PROTOCOL_VERSION, code: 'E_SESSION_CLOSED', message: 'not sent', requestId });
+      reply.catch(() => {});
+      return Promise.reject(e);
+    }
+    return reply;
+  }
+
+  /** Closes the session: a polite `bye` first when the code is 1000. */
+  close(code = 1000, reason = 'closed'): void {
+    if (!this.isOpen) return;
+    if (code === 1000) {
+      try {
+        this.send({ type: 'bye', reason });
+      } catch { /* closing anyway */ }
+    }
+    this.localClose = { code, reason };
+    this.transport.close(code, reason);
+  }
+
+  /** Closes with a catalogue error's close code. */
+  closeWithError(e: ChannelError): void {
+    this.close(e.closeCode ?? 4000, `${e.code}: ${e.message}`);
+  }
+
+  private receive(frame: Uint8Array): void {
+    if (!this.isOpen) return;
+    let message: SessionMessage;
+    try {
+      if (frame.length > this.limits.maxFrameBytes + FRAME_OVERHEAD) {
+        throw new ChannelError('E_FRAME_TOO_LARGE', `frame of ${frame.length} bytes exceeds maxFrameBytes ${this.limits.maxFrameBytes}`);
+      }
+      const plaintext = this.opener.open(frame);
+      const raw = decodeMessage(plaintext);
+      message = validateSessionMessage(raw);
+      const limit = messageSizeLimit(message.type, this.limits);
+      if (plaintext.length > limit) throw new ChannelError('E_MSG_TOO_LARGE', `${message.type} of ${plaintext.length} bytes exceeds its limit of ${limit}`);
+      this.stats.framesIn++;
+      this.stats.bytesIn += frame.length;
+      this.lastReceivedAt = Date.now();
+      if (REQUEST_TYPES.has(message.type)) {
+        const id = (message as RequestMessage).requestId;
+        this.inboundRequests.add(id);
+        if (this.inboundRequests.size > this.limits.maxInFlight) {
+          throw new ChannelError('E_TOO_MANY_IN_FLIGHT', `peer has ${this.inboundRequests.size} unanswered requests; maxInFlight is ${this.limits.maxInFlight}`);
+        }
+      }
+    } catch (e) {
+      this.closeWithError(e instanceof ChannelError ? e : new ChannelError('E_PROTOCOL', (e as Error)?.message ?? String(e)));
+      return;
+    }
+    this.dispatch(message);
+  }
+
+  private dispatch(message: SessionMessage): void {
+    if (message.type === 'heartbeat') {
+      if (message.kind === 'ping') this.trySend({ type: 'heartbeat', kind: 'pong', seq: message.seq });
+      return;
+    }
+    if (REPLY_TYPES.has(message.type) && (message as ReplyMessage).requestId !== undefined) {
+      const outcome = this.tracker.settle(message as ReplyMessage);
+      if (outcome !== 'unmatched' || message.type !== 'error') return;
+    }
+    try {
+      this.emit('message', message);
+    } catch (e) {
+      // a listener's bug is not the peer's fault: report it, keep the session
+      if (this.listenerCount('error') > 0) this.emit('error', e as Error);
+      else queueMicrotask(() => { throw e; });
+    }
+  }
+
+  private trySend(message: Outgoing<SessionMessage>): void {
+    try {
+      this.send(message);
+    } catch { /* closed meanwhile */ }
+  }
+
+  private checkLiveness(): void {
+    if (!this.isOpen) return;
+    const now = Date.now();
+    if (now - this.lastReceivedAt > this.limits.idleTimeoutMs) {
+      this.closeWithError(new ChannelError('E_IDLE_TIMEOUT', `nothing received from ${this.siteName} for ${now - this.lastReceivedAt} ms`));
+      return;
+    }
+    if (now - this.lastSentAt >= this.limits.heartbeatIntervalMs) {
+      this.stats.pingsSent++;
+      this.trySend({ type: 'heartbeat', kind: 'ping', seq: this.pingSeq++ });
+    }
+  }
+
+  private finish(code: number, reason: string): void {
+    if (this.closeInfo) return;
+    clearInterval(this.heartbeat);
+    const local = this.localClose !== undefined;
+    const c = this.localClose?.code ?? code;
+    const r = this.localClose?.reason ?? reason;
+    this.closeInfo = { code: c, reason: r, errorCode: codeForClose(c), local };
+    this.emit('close', this.closeInfo);
+  }
+
+  /** Why the session closed, once it has. */
+  get closed(): SessionCloseInfo | undefined {
+    return this.closeInfo;
+  }
+}

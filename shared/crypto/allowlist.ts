@@ -1,0 +1,60 @@
+// The aggregator's allowlist: which site public keys may connect, and the site name each one gets.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ChannelError } from '../../protocols/error-catalogue.ts';
+import { SITE_NAME_PATTERN } from '../../protocols/validators.ts';
+import { decodePublicKey, encodePublicKey } from './identity.ts';
+
+/** Public key (base64) → site name. Site names are unique. */
+export class Allowlist {
+  private readonly byKey = new Map<string, string>();
+
+  constructor(entries: Iterable<readonly [publicKey: Uint8Array | string, siteName: string]> = []) {
+    const names = new Set<string>();
+    for (const [key, name] of entries) {
+      const pub = typeof key === 'string' ? decodePublicKey(key, `allowlist key for ${name}`) : key;
+      if (typeof name !== 'string' || !SITE_NAME_PATTERN.test(name)) {
+        throw new ChannelError('E_ALLOWLIST_INVALID', `allowlist: site name "${String(name).slice(0, 40)}" must match ${SITE_NAME_PATTERN}`);
+      }
+      if (names.has(name)) throw new ChannelError('E_ALLOWLIST_INVALID', `allowlist: site name "${name}" appears twice; names must be unique`);
+      const id = encodePublicKey(pub);
+      if (this.byKey.has(id)) throw new ChannelError('E_ALLOWLIST_INVALID', `allowlist: key ${id} appears twice`);
+      names.add(name);
+      this.byKey.set(id, name);
+    }
+  }
+
+  /** The site name for a key, or undefined when the key is not allowed. */
+  siteNameOf(publicKey: Uint8Array): string | undefined {
+    return this.byKey.get(encodePublicKey(publicKey));
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+}
+
+/**
+ * Loads an allowlist file: YAML (or JSON) mapping base64 public keys to site names, either at the
+ * top level or under `sites:`. Example:
+ *   sites:
+ *     "q3n1...=": hospital-a
+ */
+export function loadAllowlist(path: string): Allowlist {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ChannelError('E_ALLOWLIST_INVALID', `cannot read allowlist ${path}: ${(e as Error).message}`);
+  }
+  const map = doc && typeof doc === 'object' && 'sites' in doc ? (doc as { sites: unknown }).sites : doc;
+  if (!map || typeof map !== 'object' || Array.isArray(map)) {
+    throw new ChannelError('E_ALLOWLIST_INVALID', `${path}: expected a map of public key → site name (optionally under "sites:")`);
+  }
+  try {
+    return new Allowlist(Object.entries(map as Record<string, string>));
+  } catch (e) {
+    if (e instanceof ChannelError && e.code === 'E_KEY_FILE_INVALID') throw new ChannelError('E_ALLOWLIST_INVALID', `${path}: ${e.message}`);
+    throw e;
+  }
+}

@@ -1,0 +1,81 @@
+// The handshake state machines without sockets: agreement, authentication, replay and confirmation failures.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import nacl from 'tweetnacl';
+import { ClientHandshake, ServerHandshake } from '../../../shared/crypto/handshake.ts';
+import { generateIdentity } from '../../../shared/crypto/identity.ts';
+import { NonceCache } from '../../../shared/crypto/nonce-cache.ts';
+import { nodePrimitives, tweetnaclPrimitives } from '../../../shared/crypto/primitives.ts';
+
+const server = generateIdentity();
+const site = generateIdentity();
+const siteNameOf = (k: Uint8Array) => (Buffer.from(k).equals(Buffer.from(site.publicKey)) ? 'site-a' : undefined);
+
+function run(opts: { pinned?: Uint8Array; clientIdentity?: typeof site; cache?: NonceCache } = {}) {
+  const c = new ClientHandshake({ identity: opts.clientIdentity ?? site, serverPublicKey: opts.pinned ?? server.publicKey });
+  const s = new ServerHandshake({ identity: server, siteNameOf, nonceCache: opts.cache ?? new NonceCache(300_000) });
+  const hello = c.hello();
+  const serverHello = s.onClientHello(hello);
+  const auth = c.onServerHello(serverHello);
+  const { finished, result: serverResult } = s.onClientAuth(auth);
+  const clientResult = c.onServerFinished(finished);
+  return { hello, serverHello, auth, finished, clientResult, serverResult };
+}
+
+test('both sides derive the same per-direction keys and learn the authenticated identities', () => {
+  const { clientResult, serverResult } = run();
+  assert.deepEqual(clientResult.keys.clientToServer, serverResult.keys.clientToServer);
+  assert.deepEqual(clientResult.keys.serverToClient, serverResult.keys.serverToClient);
+  assert.notDeepEqual(clientResult.keys.clientToServer, clientResult.keys.serverToClient);
+  assert.equal(clientResult.siteName, 'site-a');
+  assert.deepEqual(serverResult.peerPublicKey, site.publicKey);
+  // forward secrecy: a second handshake between the same identities gets fresh keys
+  assert.notDeepEqual(run().clientResult.keys.clientToServer, clientResult.keys.clientToServer);
+});
+
+test('refusals: pinned key mismatch, unknown site, tampered signature, replayed hello, wrong confirmation', () => {
+  assert.throws(() => run({ pinned: generateIdentity().publicKey }), { code: 'E_SERVER_KEY_MISMATCH' });
+  assert.throws(() => run({ clientIdentity: generateIdentity() }), { code: 'E_UNKNOWN_SITE_KEY' });
+  const c = new ClientHandshake({ identity: site, serverPublicKey: server.publicKey });
+  const s = new ServerHandshake({ identity: server, siteNameOf, nonceCache: new NonceCache(300_000) });
+  const sh = s.onClientHello(c.hello());
+  const badSig = { ...sh, signature: Uint8Array.from(sh.signature, (b, i) => (i === 0 ? b ^ 1 : b)) };
+  assert.throws(() => c.onServerHello(badSig), { code: 'E_BAD_SIGNATURE' });
+  const cache = new NonceCache(300_000);
+  const c1 = new ClientHandshake({ identity: site, serverPublicKey: server.publicKey });
+  const hello = c1.hello();
+  new ServerHandshake({ identity: server, siteNameOf, nonceCache: cache }).onClientHello(hello);
+  assert.throws(() => new ServerHandshake({ identity: server, siteNameOf, nonceCache: cache }).onClientHello(hello), { code: 'E_HANDSHAKE_REPLAY' });
+  const c2 = new ClientHandshake({ identity: site, serverPublicKey: server.publicKey });
+  const s2 = new ServerHandshake({ identity: server, siteNameOf, nonceCache: new NonceCache(300_000) });
+  const auth = c2.onServerHello(s2.onClientHello(c2.hello()));
+  assert.throws(() => s2.onClientAuth({ ...auth, confirm: new Uint8Array(32) }), { code: 'E_KEY_CONFIRMATION' });
+});
+
+test('a client auth signed over another transcript does not verify', () => {
+  const a = run();
+  const c = new ClientHandshake({ identity: site, serverPublicKey: server.publicKey });
+  const s = new ServerHandshake({ identity: server, siteNameOf, nonceCache: new NonceCache(300_000) });
+  c.onServerHello(s.onClientHello(c.hello()));
+  assert.throws(() => s.onClientAuth(a.auth), { code: 'E_BAD_SIGNATURE' });
+});
+
+test('node:crypto and tweetnacl primitives are interchangeable (same Ed25519 signatures, same X25519 secrets)', () => {
+  const msg = new TextEncoder().encode('known message');
+  const sigNode = nodePrimitives.sign(msg, site.secretKey);
+  const sigNacl = tweetnaclPrimitives.sign(msg, site.secretKey);
+  assert.deepEqual(sigNode, sigNacl);
+  assert.ok(tweetnaclPrimitives.verify(msg, sigNode, site.publicKey));
+  assert.ok(nodePrimitives.verify(msg, sigNacl, site.publicKey));
+  assert.equal(nodePrimitives.verify(msg, sigNacl, server.publicKey), false);
+  // RFC 8032 test vector 1 (empty message)
+  const seed = Buffer.from('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'hex');
+  const kp = nacl.sign.keyPair.fromSeed(seed);
+  assert.equal(Buffer.from(kp.publicKey).toString('hex'), 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a');
+  assert.equal(Buffer.from(nodePrimitives.sign(new Uint8Array(0), kp.secretKey)).toString('hex').slice(0, 32), 'e5564300c360ac729086e2cc806e828a');
+  const a = nodePrimitives.ephemeralKeyPair();
+  const b = tweetnaclPrimitives.ephemeralKeyPair();
+  const bPub = b.publicKey;
+  assert.deepEqual(a.agree(bPub), b.agree(a.publicKey));
+  assert.equal(nodePrimitives.ephemeralKeyPair().agree(new Uint8Array(32)), null, 'low-order point refused');
+});

@@ -1,0 +1,53 @@
+// Identity files and allowlists, and the `fedistill keys` command that writes them.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../../../cli/main.ts';
+import { loadAllowlist } from '../../../shared/crypto/allowlist.ts';
+import { encodePublicKey, fingerprint, generateIdentity, readIdentityFile } from '../../../shared/crypto/identity.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'fedistill-keys-'));
+const capture = () => { const out: string[] = []; const err: string[] = []; return { io: { out: (t: string) => out.push(t), err: (t: string) => err.push(t) }, out, err }; };
+
+test('keys generate writes a 0600 file, prints key and fingerprint, and refuses to overwrite', async () => {
+  const file = join(dir, 'site.key');
+  const c = capture();
+  assert.equal(await runCli(['keys', 'generate', '--out', file, '--json'], c.io), 0);
+  const printed = JSON.parse(c.out[0]!);
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const id = readIdentityFile(file);
+  assert.equal(printed.publicKey, encodePublicKey(id.publicKey));
+  assert.match(printed.fingerprint, /^[0-9a-f]{4}(:[0-9a-f]{4}){3}$/);
+  assert.equal(printed.fingerprint, fingerprint(id.publicKey));
+  const again = capture();
+  assert.equal(await runCli(['keys', 'generate', '--out', file], again.io), 1);
+  assert.match(again.err.join(''), /E_KEY_FILE_EXISTS/);
+  assert.deepEqual(readIdentityFile(file).secretKey, id.secretKey, 'the original key is untouched');
+  const shown = capture();
+  assert.equal(await runCli(['keys', 'show', file], shown.io), 0);
+  assert.match(shown.out.join(''), new RegExp(printed.fingerprint));
+});
+
+test('a key file others can read, or a corrupt one, is refused', () => {
+  const file = join(dir, 'loose.key');
+  writeFileSync(file, '{}', { mode: 0o600 });
+  assert.throws(() => readIdentityFile(file), { code: 'E_KEY_FILE_INVALID' });
+  chmodSync(file, 0o644);
+  assert.throws(() => readIdentityFile(file), { code: 'E_KEY_FILE_MODE' });
+});
+
+test('allowlist files map public keys to unique site names', () => {
+  const a = generateIdentity();
+  const b = generateIdentity();
+  const file = join(dir, 'allow.yaml');
+  writeFileSync(file, `sites:\n  "${encodePublicKey(a.publicKey)}": hospital-a\n  "${encodePublicKey(b.publicKey)}": hospital-b\n`);
+  const list = loadAllowlist(file);
+  assert.equal(list.siteNameOf(a.publicKey), 'hospital-a');
+  assert.equal(list.siteNameOf(generateIdentity().publicKey), undefined);
+  writeFileSync(file, `"${encodePublicKey(a.publicKey)}": same\n"${encodePublicKey(b.publicKey)}": same\n`);
+  assert.throws(() => loadAllowlist(file), { code: 'E_ALLOWLIST_INVALID' });
+  writeFileSync(file, `"not-a-key": x\n`);
+  assert.throws(() => loadAllowlist(file), { code: 'E_ALLOWLIST_INVALID' });
+});
