@@ -19,8 +19,11 @@ export interface SiteSettings {
   /** 1 = site-level unit (the site is one teacher); k > 1 = example-level (k teachers on disjoint shards). */
   teachers: number;
   local: { epochs: number; batchSize: number; lr: number; optimizer: 'sgd' | 'adam' | 'adamw' };
-  /** Digest: epochs of distillation on the consensus per round, then `revisitEpochs` on private data. */
-  digest: { epochs: number; revisitEpochs: number; temperature: number };
+  /**
+   * Digest, per round: `epochs` over the accumulated consensus mixed with private samples (at least
+   * as many as consensus samples, at least `privateMix`), then `revisitEpochs` on all private data.
+   */
+  digest: { epochs: number; revisitEpochs: number; temperature: number; privateMix: number };
   /** Local policy: clip per teacher row, optional local Gaussian noise (σ = multiplier × clip). */
   policy: { clip: number; localNoiseMultiplier: number };
   seed: number;
@@ -63,7 +66,9 @@ export class SiteAgent {
   /** Accuracy on the evaluation set after local-only training (the baseline). */
   baselineAccuracy: number | undefined;
   lastAccuracy: number | undefined;
-  bytesSent = 0;
+  /** The latest consensus row per public index, accumulated over rounds. */
+  private readonly consensus = new Map<number, Float32Array>();
+  private readonly mixRng: SeededRng;
 
   constructor(settings: SiteSettings, data: { privateData: Dataset; publicSet: Dataset; evalSet?: Dataset }, ledger: SiteLedger) {
     check(Number.isSafeInteger(settings.teachers) && settings.teachers >= 1, 'teachers', 'must be a positive integer');
@@ -76,6 +81,7 @@ export class SiteAgent {
     this.evalSet = data.evalSet;
     this.ledger = ledger;
     this.student = this.trainer(settings.seed);
+    this.mixRng = new SeededRng(`${settings.seed}/digest-mix`);
   }
 
   private trainer(seed: number): Trainer {
@@ -170,30 +176,48 @@ export class SiteAgent {
     return answer;
   }
 
-  /** Distills the student from a consensus, revisits private data, and returns the new metrics. */
+  /**
+   * Distills the student from everything the federation has released so far (the latest
+   * consensus per public sample: DS-FL/FedMD soft labels, or PATE's answered labels), then
+   * revisits private data, and returns the new metrics.
+   */
   async digest(c: { indices: Uint32Array; cols: number; soft?: Float32Array; labels?: Int32Array }): Promise<Record<string, number>> {
     const s = this.settings;
-    const x = this.gather(c.indices);
-    const per = x.length / Math.max(1, c.indices.length);
-    let distillLoss = NaN;
-    if (c.soft) {
-      const r = await this.student.distill({ features: x, softTargets: c.soft, temperature: s.digest.temperature }, { epochs: s.digest.epochs });
-      distillLoss = r.at(-1)?.loss ?? NaN;
-    } else if (c.labels) {
-      const keep: number[] = [];
-      c.labels.forEach((l, i) => { if (l >= 0) keep.push(i); });
-      if (keep.length > 0) {
-        const feats = new Float32Array(keep.length * per);
-        keep.forEach((i, j) => feats.set(x.subarray(i * per, (i + 1) * per), j * per));
-        const r = await this.student.fit({ features: feats, labels: keep.map((i) => c.labels![i]!) }, { epochs: s.digest.epochs });
-        distillLoss = r.at(-1)?.loss ?? NaN;
+    c.indices.forEach((idx, r) => {
+      if (c.soft) this.consensus.set(idx, c.soft.slice(r * c.cols, (r + 1) * c.cols));
+      else if (c.labels && c.labels[r]! >= 0) {
+        const row = new Float32Array(c.cols);
+        row[c.labels[r]!] = 1;
+        this.consensus.set(idx, row);
       }
+    });
+    let distillLoss = NaN;
+    if (this.consensus.size > 0) {
+      // One pass over the consensus samples mixed with as many private samples (one-hot targets),
+      // so the student learns the federation's classes without forgetting its own.
+      const pub = Uint32Array.from(this.consensus.keys());
+      const nPriv = Math.min(this.privateData.length, Math.max(pub.length, s.digest.privateMix));
+      const priv = this.mixRng.permutation(this.privateData.length).subarray(0, nPriv);
+      const per = this.privateData.features.length / this.privateData.length;
+      const n = pub.length + nPriv;
+      const x = new Float32Array(n * per);
+      const targets = new Float32Array(n * c.cols);
+      x.set(this.gather(pub), 0);
+      pub.forEach((k, r) => targets.set(this.consensus.get(k)!, r * c.cols));
+      priv.forEach((k, j) => {
+        const r = pub.length + j;
+        x.set(this.privateData.features.subarray(k * per, (k + 1) * per), r * per);
+        targets[r * c.cols + this.privateData.labels[k]!] = 1;
+      });
+      const r = await this.student.distill({ features: x, softTargets: targets, temperature: s.digest.temperature }, { epochs: s.digest.epochs });
+      distillLoss = r.at(-1)?.loss ?? NaN;
     }
     if (s.digest.revisitEpochs > 0) await this.student.fit(this.privateData, { epochs: s.digest.revisitEpochs });
     this.lastAccuracy = await this.evaluate();
     return {
       ...(this.lastAccuracy !== undefined ? { accuracy: this.lastAccuracy } : {}),
       ...(Number.isFinite(distillLoss) ? { distill_loss: distillLoss } : {}),
+      consensus_samples: this.consensus.size,
       ledger_epsilon: this.ledger.epsilon(1e-5),
     };
   }

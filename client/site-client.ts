@@ -44,7 +44,7 @@ export class SiteClient {
   private async join(s: SecureSession): Promise<void> {
     const hash = this.agent.publicSet.hash;
     try {
-      const reply = await s.request({ type: 'join', siteName: this.agent.settings.name, capabilities: ['vote_histogram', 'soft_labels'], datasetHashes: { [this.publicSpec]: hash } });
+      const reply = await s.request({ type: 'join', siteName: this.agent.settings.name, capabilities: ['vote_histogram', 'soft_labels'], datasetHashes: { public_set: hash } });
       if (reply.type === 'error') throw new Error(`${reply.code}: ${reply.message}`);
       if (reply.type !== 'welcome') throw new Error(`expected welcome, got ${reply.type}`);
       this.runId = reply.runId;

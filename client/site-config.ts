@@ -11,6 +11,8 @@ export interface SiteConfig {
   server: { url: string; publicKey: string };
   /** Private data: a split spec, optionally one client's share of a seeded partition. */
   data: { dataset: string; partition?: { scheme: string; clients: number; index: number; seed: number; alpha?: number; shards?: number } };
+  /** The run's public transfer set (split spec); its hash is checked against the aggregator's. */
+  publicSet: string;
   /** Evaluation set for before/after accuracy (never leaves the site). */
   evalSet?: string;
   ledger: string;
@@ -57,7 +59,8 @@ export function validateSiteConfig(raw: unknown, baseDir = process.cwd()): SiteC
       },
       digest: {
         epochs: get<number>(digest, 'epochs', 'digest', 'number', 2),
-        revisitEpochs: get<number>(digest, 'revisit_epochs', 'digest', 'number', 1),
+        revisitEpochs: get<number>(digest, 'revisit_epochs', 'digest', 'number', 0),
+        privateMix: get<number>(digest, 'private_mix', 'digest', 'number', 2000),
         temperature: get<number>(digest, 'temperature', 'digest', 'number', 1),
       },
       policy: {
@@ -81,6 +84,7 @@ export function validateSiteConfig(raw: unknown, baseDir = process.cwd()): SiteC
         ...(part.shards !== undefined ? { shards: get<number>(part, 'shards', 'data.partition', 'number') } : {}),
       } } : {}),
     },
+    publicSet: get<string>(o, 'public_set', 'site', 'string'),
     ...(o.eval_set !== undefined ? { evalSet: get<string>(o, 'eval_set', 'site', 'string') } : {}),
     ledger: at(get<string>(o, 'ledger', 'site', 'string', `${name}.ledger.jsonl`)),
     ...(o.student_out !== undefined ? { studentOut: at(get<string>(o, 'student_out', 'site', 'string')) } : {}),

@@ -10,6 +10,9 @@ import { CryptoRng } from '../shared/privacy/rng.ts';
 import { SeededRng } from '../shared/util/prng.ts';
 import { FedistillError } from '../shared/util/errors.ts';
 import type { RunDatabase } from './run-database.ts';
+import type { AuditLog } from '../shared/audit/audit-log.ts';
+import { buildReleaseData } from '../shared/audit/release-data.ts';
+import { validatePrivacyEvent, type PrivacyEvent } from '../shared/privacy/events.ts';
 import type { RunConfig } from './run-config.ts';
 import type { RoundRelease, SiteFailure, SiteReply, Strategy, StrategyContext } from './strategies/strategy.ts';
 
@@ -52,6 +55,8 @@ export interface AggregatorOptions {
   log?: (line: string) => void;
   /** Extra fields sites get in their Welcome (model hints, eval set...). */
   welcomeExtras?: Record<string, unknown>;
+  /** Signed, hash-chained audit log; entries are written in the same transactions as what they record. */
+  audit?: AuditLog;
 }
 
 const RUN_SCOPE = (runId: string) => `run:${runId}`;
@@ -64,12 +69,22 @@ export class Aggregator {
   private readonly pendingMetrics = new Map<string, Map<string, Record<string, number>>>();
   private readonly bytes: Record<string, { sent: number; received: number }> = {};
   private readonly waiters: (() => void)[] = [];
+  private readonly counted = new WeakSet<SecureSession>();
   private stopped = false;
 
   constructor(o: AggregatorOptions) {
     this.o = o;
     this.ledger = new PrivacyLedger(o.db);
     o.hub.on('session', (s) => this.attach(s));
+  }
+
+  /** Adds a session's traffic to its site's total, once per session. */
+  private countBytes(s: SecureSession): void {
+    if (this.counted.has(s)) return;
+    this.counted.add(s);
+    const b = (this.bytes[s.siteName] ??= { sent: 0, received: 0 });
+    b.sent += s.stats.bytesOut;
+    b.received += s.stats.bytesIn;
   }
 
   private log(line: string): void {
@@ -93,13 +108,14 @@ export class Aggregator {
     s.on('message', (m: SessionMessage) => {
       try {
         if (m.type === 'join') {
-          const theirs = m.datasetHashes[publicSet.spec];
+          const theirs = m.datasetHashes.public_set;
           if (theirs !== publicSet.hash) {
             s.send({ type: 'error', code: 'E_PUBLIC_SET_MISMATCH', requestId: m.requestId, message: `public set ${publicSet.spec} must hash to ${publicSet.hash}, site has ${theirs ?? 'none'}` });
             return;
           }
           db.recordSite(config.runId, s.siteName, Buffer.from(s.peerPublicKey).toString('hex'));
           this.ensureSiteBudget(s.siteName);
+          if (!this.joined.has(s.siteName)) this.o.audit?.append({ kind: 'site_joined', runId: config.runId, site: s.siteName, data: { public_key: Buffer.from(s.peerPublicKey).toString('base64'), fingerprint: s.peerFingerprint } });
           this.joined.add(s.siteName);
           s.send({ type: 'welcome', requestId: m.requestId, runId: config.runId, config: this.welcomeConfig() });
           this.log(`site ${s.siteName} joined (${this.joined.size} joined)`);
@@ -119,9 +135,7 @@ export class Aggregator {
       }
     });
     s.on('close', () => {
-      const b = (this.bytes[s.siteName] ??= { sent: 0, received: 0 });
-      b.sent += s.stats.bytesOut;
-      b.received += s.stats.bytesIn;
+      this.countBytes(s);
       this.wake();
     });
   }
@@ -172,8 +186,14 @@ export class Aggregator {
     const hash = createHash('sha256').update(configJson).digest('hex');
     const existing = db.getRun(config.runId);
     if (!existing) {
-      db.createRun(config.runId, configJson, hash);
-      this.ledger.setBudget(RUN_SCOPE(config.runId), { epsilon: config.privacy.epsilon, delta: config.privacy.delta });
+      db.transaction(() => {
+        db.createRun(config.runId, configJson, hash);
+        this.ledger.setBudget(RUN_SCOPE(config.runId), { epsilon: config.privacy.epsilon, delta: config.privacy.delta });
+        this.o.audit?.append({ kind: 'run_started', runId: config.runId, data: {
+          budgets: { [RUN_SCOPE(config.runId)]: { epsilon: config.privacy.epsilon, delta: config.privacy.delta } },
+          delta: config.privacy.delta, config_sha256: hash, strategy: strategy.name,
+        } });
+      });
     } else if (existing.status === 'complete' || existing.status === 'budget_exhausted') {
       this.log(`run ${config.runId} already ended (${existing.status}); nothing to do`);
     }
@@ -210,8 +230,18 @@ export class Aggregator {
           const scopes = [RUN_SCOPE(config.runId), ...participants.map(SITE_SCOPE)];
           const event = r.events.length === 1 ? r.events[0]! : { type: 'composed' as const, events: r.events, count: 1 };
           const c = r.events.length === 0 ? null : this.ledger.tryCharge(event, { scope: scopes, note: `round ${round}` });
-          if (c && c.status === 'refused') return c;
+          if (c && c.status === 'refused') {
+            this.o.audit?.append({ kind: 'budget_refused', runId: config.runId, round, data: { scope: c.scope, projected_epsilon: c.projectedEpsilon, budget: { ...c.budget } } });
+            return c;
+          }
           db.insertRelease(config.runId, round, r.soft ? 'soft' : 'labels', encodeRelease(r, participants), { ...r.metrics, participants: participants.length }, participants);
+          if (c && this.o.audit) {
+            const answered = r.labels ? r.labels.filter((l) => l >= 0).length : undefined;
+            this.o.audit.append({ kind: 'release', runId: config.runId, round, data: buildReleaseData(event, c.epsilon, {
+              site_events: got.siteEvents,
+              ...(answered !== undefined ? { queries_answered: answered, queries_refused: r.labels!.length - answered } : {}),
+            }) });
+          }
           return c;
         });
         if (charged && charged.status === 'refused') {
@@ -230,21 +260,20 @@ export class Aggregator {
       const eps = this.ledger.spent(RUN_SCOPE(config.runId)).epsilon;
       const metrics = { ...release.metrics, epsilon: eps };
       db.putMetrics(config.runId, round, 'aggregator', metrics);
-      db.completeRound(config.runId, round, metrics);
+      db.transaction(() => {
+        db.completeRound(config.runId, round, metrics);
+        this.o.audit?.append({ kind: 'round_result', runId: config.runId, round, data: { metrics, participants, site_metrics: siteMetrics } });
+      });
       reports.push({ round, participants, failures, epsilon: eps, metrics, siteMetrics, resumed });
       this.log(`round ${round + 1}/${config.rounds}: ${participants.length} sites, ε = ${eps.toFixed(3)}` +
         (Object.keys(siteMetrics).length ? `, mean site accuracy ${mean(Object.values(siteMetrics).map((m) => m.accuracy)).toFixed(4)}` : ''));
     }
     if (status === 'complete' && this.stopped) status = 'stopped';
     db.setRunStatus(config.runId, status === 'stopped' ? 'running' : status);
-    for (const s of this.liveSites()) {
-      const sess = this.o.hub.session(s)!;
-      const b = (this.bytes[s] ??= { sent: 0, received: 0 });
-      b.sent += sess.stats.bytesOut;
-      b.received += sess.stats.bytesIn;
-    }
+    for (const s of this.liveSites()) this.countBytes(this.o.hub.session(s)!);
     const spent = this.ledger.spent(RUN_SCOPE(config.runId));
-    return { runId: config.runId, status, rounds: reports, epsilon: spent.epsilon, delta: spent.delta, bytes: this.bytes };
+    if (status !== 'stopped') this.o.audit?.append({ kind: 'run_finished', runId: config.runId, data: { status, epsilon: spent.epsilon, delta: spent.delta } });
+    return { runId: config.runId, status, rounds: reports, epsilon: spent.epsilon, delta: spent.delta, bytes: structuredClone(this.bytes) };
   }
 
   private storedRelease(round: number): (RoundRelease & { participants: string[] }) | undefined {
@@ -253,11 +282,12 @@ export class Aggregator {
   }
 
   /** Sends the query to every live site; gathers replies until all answered or the round times out. */
-  private async collect(plan: ReturnType<Strategy['configureRound']>, round: number): Promise<{ replies: SiteReply[]; failures: SiteFailure[] }> {
+  private async collect(plan: ReturnType<Strategy['configureRound']>, round: number): Promise<{ replies: SiteReply[]; failures: SiteFailure[]; siteEvents: Record<string, PrivacyEvent> }> {
     const { config, publicSet, hub } = this.o;
     const sites = this.liveSites();
     const replies: SiteReply[] = [];
     const failures: SiteFailure[] = [];
+    const siteEvents: Record<string, PrivacyEvent> = {};
     await Promise.all(sites.map(async (site) => {
       try {
         const reply = await hub.request(site, {
@@ -270,6 +300,12 @@ export class Aggregator {
           return;
         }
         const teachers = Math.max(1, Math.round(reply.stats?.teachers ?? 1));
+        if (reply.privacyEvent) {
+          try { siteEvents[site] = validatePrivacyEvent(reply.privacyEvent, `${site}.privacyEvent`); } catch (e) {
+            failures.push({ site, reason: 'invalid', detail: (e as Error).message });
+            return;
+          }
+        }
         replies.push({
           site, rows: reply.rows, cols: reply.cols, teachers,
           ...(reply.votes ? { votes: Int32Array.from(reply.votes) } : {}),
@@ -282,7 +318,7 @@ export class Aggregator {
     }));
     replies.sort((a, b) => a.site.localeCompare(b.site));
     for (const f of failures) this.log(`round ${round + 1}: ${f.site} ${f.reason}${f.detail ? ` (${f.detail})` : ''}`);
-    return { replies, failures };
+    return { replies, failures, siteEvents };
   }
 
   /** Sends the consensus to the participants and waits (bounded) for their metrics. */

@@ -4,5 +4,9 @@ import { startCommand } from './start.ts';
 import { dataCommand } from './data.ts';
 import { privacyCommand } from './privacy.ts';
 import { trainCommand } from './train.ts';
+import { keysCommand } from './keys.ts';
+import { serverCommand } from './server.ts';
+import { clientCommand } from './client.ts';
+import { auditCommand } from './audit.ts';
 
-export const commands: CommandSpec[] = [startCommand, dataCommand, privacyCommand, trainCommand];
+export const commands: CommandSpec[] = [startCommand, dataCommand, privacyCommand, trainCommand, keysCommand, serverCommand, clientCommand, auditCommand];

@@ -68,7 +68,7 @@ test('central Gaussian wrapper clips, adds calibrated noise and charges one Gaus
 
 test('PATE answers confident queries, refuses split ones, and charges realized events', () => {
   const pate = new Pate({ queriesPerRound: 2, threshold: 30, sigma1: 1e-3, sigma2: 1e-3 });
-  const plan = { round: 0, indices: Uint32Array.of(0, 1), replyKind: 'votes' as const, params: {} };
+  const plan = { round: 0, indices: Uint32Array.of(0, 1), replyKind: 'vote_histogram' as const, params: {} };
   // Row 0: 40 votes for class 2. Row 1: 20/20 split, below threshold.
   const a: SiteReply = { site: 'a', rows: 2, cols: 3, teachers: 20, votes: Int32Array.of(0, 0, 20, 10, 10, 0) };
   const b: SiteReply = { site: 'b', rows: 2, cols: 3, teachers: 20, votes: Int32Array.of(0, 0, 20, 10, 10, 0) };

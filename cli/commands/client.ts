@@ -1,0 +1,26 @@
+// `fedistill client`: a site agent that keeps its data local and shares only protected predictions.
+import type { CommandSpec } from '../parse.ts';
+import { loadSiteConfig } from '../../client/site-config.ts';
+import { runSite } from '../../client/run-site.ts';
+
+export const clientCommand: CommandSpec = {
+  name: 'client',
+  summary: 'run a site agent (private data stays here)',
+  description:
+    'Runs a site described by a site config (YAML): loads its private data, trains its local model(s),\n' +
+    'connects to the aggregator (pinned key), answers queries on the public set through its local\n' +
+    'policy (clipping, temperature, optional local noise), records every release in its own ledger,\n' +
+    'and distills its student from each consensus. Reconnects by itself. See docs/runs.md.',
+  flags: {
+    config: { type: 'string', help: 'site config file (YAML)', required: true, arg: 'FILE' },
+    json: { type: 'boolean', help: 'print the site summary as JSON' },
+  },
+  examples: ['fedistill client --config site-a.yaml'],
+  async run(args, io) {
+    const config = loadSiteConfig(String(args.flags.config));
+    const r = await runSite(config, (l) => io.err(`[${config.settings.name}] ${l}`));
+    if (args.flags.json) io.out(JSON.stringify(r));
+    else io.out(`site ${r.site}: accuracy ${r.baselineAccuracy?.toFixed(4)} → ${r.finalAccuracy?.toFixed(4)}, own ε bound ${r.ledgerEpsilon.toFixed(3)}, ${r.roundsDigested} rounds`);
+    return 0;
+  },
+};

@@ -1,0 +1,29 @@
+// `fedistill server`: the aggregator of a federated distillation run.
+import type { CommandSpec } from '../parse.ts';
+import { loadRunConfig } from '../../server/run-config.ts';
+import { runAggregator } from '../../server/run-aggregator.ts';
+
+export const serverCommand: CommandSpec = {
+  name: 'server',
+  summary: 'run the aggregator of a federated distillation run',
+  description:
+    'Runs the aggregator described by a run config (YAML): listens for sites on the secure channel,\n' +
+    'authenticates them against the allowlist, drives the rounds with the configured strategy and\n' +
+    'records every release and its privacy charge in SQLite (one transaction each). Restarted with\n' +
+    'the same config after a crash, it resumes the run from the database. See docs/runs.md.',
+  flags: {
+    config: { type: 'string', help: 'run config file (YAML)', required: true, arg: 'FILE' },
+    json: { type: 'boolean', help: 'print the run summary as JSON' },
+  },
+  examples: ['fedistill server --config run.yaml'],
+  async run(args, io) {
+    const config = loadRunConfig(String(args.flags.config));
+    const summary = await runAggregator(config, (l) => io.err(`[aggregator] ${l}`));
+    if (args.flags.json) io.out(JSON.stringify(summary));
+    else {
+      io.out(`run ${summary.runId}: ${summary.status}, ${summary.rounds.length} rounds this session, ε = ${summary.epsilon.toFixed(4)} at δ = ${summary.delta}`);
+      io.out(`database: ${summary.database}`);
+    }
+    return summary.status === 'stopped' ? 1 : 0;
+  },
+};

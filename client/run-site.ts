@@ -1,0 +1,46 @@
+// Starts a site agent from a validated site config: loads private data, trains locally, connects, serves rounds.
+import { loadDataset } from '../shared/data/catalog.ts';
+import { subset } from '../shared/data/image-dataset.ts';
+import { partitionLabels } from '../shared/data/partition.ts';
+import { decodePublicKey, readIdentityFile } from '../shared/crypto/identity.ts';
+import { SecureClient } from '../shared/channel/secure-client.ts';
+import { check } from '../shared/util/errors.ts';
+import { SiteAgent } from './site-agent.ts';
+import { SiteClient, type SiteRunResult } from './site-client.ts';
+import { SiteLedger } from './site-ledger.ts';
+import type { SiteConfig } from './site-config.ts';
+
+/** The site's private data: a split, or one client's share of a seeded partition of it. */
+export function loadPrivateData(c: SiteConfig) {
+  const ds = loadDataset(c.data.dataset);
+  const p = c.data.partition;
+  if (!p) return ds;
+  check(Number.isInteger(p.index) && p.index >= 0 && p.index < p.clients, 'data.partition.index', `must be in 0..${p.clients - 1}`);
+  const part = partitionLabels(p.scheme, { labels: ds.labels, numClasses: ds.numClasses, clients: p.clients, seed: p.seed }, { alpha: p.alpha, shards: p.shards });
+  return subset(ds, part.clients[p.index]!.indices);
+}
+
+/** Runs one site to the end of the run. */
+export async function runSite(c: SiteConfig, log: (line: string) => void): Promise<SiteRunResult & { site: string; studentOut?: string }> {
+  const privateData = loadPrivateData(c);
+  const publicSpec = c.publicSet;
+  const agent = new SiteAgent(c.settings, { privateData, publicSet: loadDataset(publicSpec), ...(c.evalSet ? { evalSet: loadDataset(c.evalSet) } : {}) }, new SiteLedger(c.ledger));
+  log(`${privateData.length} private samples; training ${c.settings.teachers > 1 ? `${c.settings.teachers} teachers and ` : ''}the local model`);
+  await agent.prepare();
+  log(`local-only accuracy ${agent.baselineAccuracy?.toFixed(4) ?? 'n/a'}; connecting to ${c.server.url}`);
+  const client = new SecureClient({ url: c.server.url, identity: readIdentityFile(c.identity), serverPublicKey: decodePublicKey(c.server.publicKey, 'server.public_key') });
+  const site = new SiteClient(agent, client, publicSpec, log);
+  const onSignal = () => client.close('site stopping (signal)');
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await client.start();
+    const result = await site.finished;
+    if (c.studentOut) await agent.exportStudent(c.studentOut);
+    return { ...result, site: c.settings.name, ...(c.studentOut ? { studentOut: c.studentOut } : {}) };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    client.close('site done');
+  }
+}
