@@ -288,7 +288,12 @@ export class Aggregator {
     const replies: SiteReply[] = [];
     const failures: SiteFailure[] = [];
     const siteEvents: Record<string, PrivacyEvent> = {};
-    await Promise.all(sites.map(async (site) => {
+    // Straggler cut-off: once a quorum has replied, wait at most stragglerGraceMs for the rest.
+    let quorumReached!: () => void;
+    const quorum = new Promise<void>((resolve) => { quorumReached = resolve; });
+    const cutoff = quorum.then(() => new Promise<'cutoff'>((resolve) => setTimeout(() => resolve('cutoff'), config.stragglerGraceMs).unref()));
+    const answered = new Set<string>();
+    const all = Promise.all(sites.map(async (site) => {
       try {
         const reply = await hub.request(site, {
           type: 'query_request', requestId: `${config.runId}.r${round}.${site}`, round,
@@ -314,11 +319,20 @@ export class Aggregator {
       } catch (e) {
         const code = (e as FedistillError).code ?? '';
         failures.push({ site, reason: code === 'E_REQUEST_TIMEOUT' ? 'timeout' : code === 'E_NOT_CONNECTED' || code === 'E_SESSION_CLOSED' ? 'disconnected' : 'error', detail: (e as Error).message });
+      } finally {
+        answered.add(site);
+        if (replies.length >= config.quorum) quorumReached();
       }
     }));
-    replies.sort((a, b) => a.site.localeCompare(b.site));
-    for (const f of failures) this.log(`round ${round + 1}: ${f.site} ${f.reason}${f.detail ? ` (${f.detail})` : ''}`);
-    return { replies, failures, siteEvents };
+    if ((await Promise.race([all.then(() => 'all' as const), cutoff])) === 'cutoff') {
+      for (const site of sites) if (!answered.has(site)) failures.push({ site, reason: 'timeout', detail: `straggler: cut off ${config.stragglerGraceMs} ms after the quorum replied` });
+    }
+    // Late replies after the cut-off are ignored: freeze the lists now.
+    const out = { replies: [...replies], failures: [...failures] };
+    out.replies.sort((a, b) => a.site.localeCompare(b.site));
+    for (const f of out.failures) this.log(`round ${round + 1}: ${f.site} ${f.reason}${f.detail ? ` (${f.detail})` : ''}`);
+    const events = Object.fromEntries(out.replies.map((r) => [r.site, siteEvents[r.site]]).filter(([, e]) => e !== undefined)) as Record<string, PrivacyEvent>;
+    return { replies: out.replies, failures: out.failures, siteEvents: events };
   }
 
   /** Sends the consensus to the participants and waits (bounded) for their metrics. */

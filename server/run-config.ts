@@ -30,6 +30,8 @@ export interface RunConfig {
   /** Sites to wait for before round 0. */
   minSites: number;
   roundTimeoutMs: number;
+  /** After a quorum replied, how long to wait for the others before cutting them off. */
+  stragglerGraceMs: number;
   /** Wait for sites to join (ms) before giving up. */
   joinTimeoutMs: number;
   seed: number;
@@ -74,7 +76,7 @@ function rejectUnknown(o: Obj, known: string[], field: string): void {
 /** Validates a parsed run config; relative paths resolve against `baseDir`. */
 export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunConfig {
   const o = obj(raw, 'run');
-  rejectUnknown(o, ['run_id', 'listen', 'identity', 'allowlist', 'database', 'public_set', 'strategy', 'privacy', 'rounds', 'quorum', 'min_sites', 'round_timeout_s', 'join_timeout_s', 'seed'], 'run');
+  rejectUnknown(o, ['run_id', 'listen', 'identity', 'allowlist', 'database', 'public_set', 'strategy', 'privacy', 'rounds', 'quorum', 'min_sites', 'round_timeout_s', 'straggler_grace_s', 'join_timeout_s', 'seed'], 'run');
   const listen = obj(o.listen ?? {}, 'listen');
   rejectUnknown(listen, ['host', 'port'], 'listen');
   const s = obj(o.strategy, 'strategy');
@@ -114,6 +116,7 @@ export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunCon
     quorum,
     minSites: num(o, 'min_sites', 'run', quorum, { min: 1, int: true }),
     roundTimeoutMs: num(o, 'round_timeout_s', 'run', DEFAULTS.roundTimeoutMs / 1000, { min: 0, exclusiveMin: true }) * 1000,
+    stragglerGraceMs: num(o, 'straggler_grace_s', 'run', 60, { min: 0 }) * 1000,
     joinTimeoutMs: num(o, 'join_timeout_s', 'run', DEFAULTS.joinTimeoutMs / 1000, { min: 0, exclusiveMin: true }) * 1000,
     seed: num(o, 'seed', 'run', DEFAULTS.seed, { min: 0, int: true }),
   };

@@ -1,0 +1,81 @@
+// Benchmark: training-step throughput for mlp and cnn on CPU at batch 128, as a fraction of one large MatMul's GFLOP/s.
+// Usage: node --import tsx bench/train.ts [--steps N] [--batch B] [--threads T] [--optimizer sgd|adam] [--device cpu|webgpu|cuda|auto]
+//        [--steps-per-run K] [--gpu-set]   (--gpu-set: ms/step for a 784-1024-10 MLP at batch 512 and 8192 and the cnn at 512)
+import { performance } from 'node:perf_hooks';
+import { availableParallelism } from 'node:os';
+import { GraphBuilder } from '../shared/ml/graph.ts';
+import * as op from '../shared/ml/ops.ts';
+import { Trainer, buildModel, type Model, type ModelSpec, type DeviceRequest } from '../shared/ml/index.ts';
+import { createSession, ort, resolveDevice } from '../shared/ml/runtime.ts';
+import { SeededRng } from '../shared/util/prng.ts';
+
+const argv = process.argv.slice(2);
+const flag = (name: string, dflt: string) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1]! : dflt; };
+const steps = Number(flag('steps', '30'));
+const batch = Number(flag('batch', '128'));
+const threads = Number(flag('threads', String(availableParallelism())));
+const optimizer = flag('optimizer', 'sgd') as 'sgd' | 'adam';
+const device = flag('device', 'cpu') as DeviceRequest;
+const stepsPerRun = Number(flag('steps-per-run', '1'));
+
+/** GFLOP/s of one n×n×n MatMul through the same onnxruntime: the practical ceiling. */
+async function matmulCeiling(n: number): Promise<number> {
+  const g = new GraphBuilder('mm');
+  g.output(op.matmul(g, g.input('a', [n, n]), g.input('b', [n, n])), 'c');
+  const s = await createSession(g.toModel(), await resolveDevice(device), threads);
+  const a = new ort.Tensor('float32', new Float32Array(n * n).fill(0.5), [n, n]);
+  for (let i = 0; i < 2; i++) await s.run({ a, b: a });
+  const reps = 8;
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) await s.run({ a, b: a });
+  return (2 * n ** 3 * reps) / ((performance.now() - t0) / 1000) / 1e9;
+}
+
+/** Matmul/conv FLOPs of one training step (forward, weight grads, input grads except for the first layer). */
+function stepFlops(m: Model, b: number): number {
+  let flops = 0, shape = [...m.layout.spec.input], first = true;
+  for (const l of m.layout.spec.layers) {
+    if (l.type === 'dense') {
+      const f = 2 * b * shape[0]! * l.units;
+      flops += f * (first ? 2 : 3); first = false; shape = [l.units];
+    } else if (l.type === 'conv2d') {
+      const oh = shape[1]! - l.kernel + 1, ow = shape[2]! - l.kernel + 1;
+      const f = 2 * b * l.filters * oh * ow * shape[0]! * l.kernel * l.kernel;
+      flops += f * (first ? 2 : 3); first = false; shape = [l.filters, oh, ow];
+    } else if (l.type === 'maxpool2d') shape = [shape[0]!, Math.floor(shape[1]! / l.size), Math.floor(shape[2]! / l.size)];
+    else if (l.type === 'flatten') shape = [shape.reduce((x, y) => x * y, 1)];
+  }
+  return flops;
+}
+
+async function benchModel(name: 'mlp' | 'cnn' | ModelSpec, batch: number): Promise<Record<string, number | string>> {
+  const model = buildModel(name, { seed: 1 });
+  const n = batch * (steps + 3);
+  const rng = new SeededRng(1);
+  const features = Float32Array.from({ length: n * 784 }, () => rng.next());
+  const labels = Uint8Array.from({ length: n }, () => rng.int(10));
+  const t = new Trainer(model, { optimizer, batchSize: batch, threads, device, stepsPerRun });
+  await t.fit({ features: features.subarray(0, 3 * batch * 784), labels: labels.subarray(0, 3 * batch) }, { epochs: 1 }); // warm-up
+  const t0 = performance.now();
+  await t.fit({ features: features.subarray(3 * batch * 784), labels: labels.subarray(3 * batch) }, { epochs: 1, shuffle: false });
+  const sec = (performance.now() - t0) / 1000;
+  const gflops = (stepFlops(model, batch) * steps) / sec / 1e9;
+  return { samples_per_second: (steps * batch) / sec, ms_per_step: (sec * 1000) / steps, step_gflop: stepFlops(model, batch) / 1e9, gflops };
+}
+
+const resolved = await resolveDevice(device);
+if (argv.includes('--gpu-set')) {
+  const wide: ModelSpec = { input: [1, 28, 28], classes: 10, layers: [{ type: 'flatten' }, { type: 'dense', units: 1024 }, { type: 'relu' }, { type: 'dense', units: 10 }] };
+  const r = { mlp1024_b512: await benchModel(wide, 512), mlp1024_b8192: await benchModel(wide, 8192), cnn_b512: await benchModel('cnn', 512) };
+  console.log(JSON.stringify({ device: resolved, threads, steps, optimizer, steps_per_run: stepsPerRun, ...r }));
+  process.exit(0);
+}
+const ceiling = await matmulCeiling(1024);
+const mlp = await benchModel('mlp', batch);
+const cnn = await benchModel('cnn', batch);
+console.log(JSON.stringify({
+  device: resolved, threads, batch, steps, optimizer, steps_per_run: stepsPerRun,
+  matmul_ceiling_gflops: ceiling,
+  mlp: { ...mlp, ratio_to_matmul: (mlp.gflops as number) / ceiling },
+  cnn: { ...cnn, ratio_to_matmul: (cnn.gflops as number) / ceiling },
+}));

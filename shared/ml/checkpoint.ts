@@ -1,0 +1,59 @@
+// Checkpoints: weights, optimizer state, buffers, step and epoch in one file, so a resumed run matches an uninterrupted one.
+import { readFile, writeFile } from 'node:fs/promises';
+import { FedistillError } from '../util/errors.ts';
+import type { Trainer } from './trainer.ts';
+
+const MAGIC = 'FDCK1\n';
+
+interface Header {
+  version: 1;
+  step: number;
+  epoch: number;
+  spec: unknown;
+  optimizer: unknown;
+  tensors: { name: string; dims: number[]; length: number }[];
+}
+
+/** Writes the trainer's full state: `MAGIC`, a u32 header length, a JSON header, then float32 data. */
+export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
+  const entries = t.stateEntries();
+  const header: Header = {
+    version: 1, step: t.step, epoch: t.epoch, spec: t.model.layout.spec, optimizer: t.optimizer,
+    tensors: entries.map(([name, v]) => ({ name, dims: [...v.dims], length: v.size })),
+  };
+  const json = Buffer.from(JSON.stringify(header));
+  const parts: Uint8Array[] = [Buffer.from(MAGIC), new Uint8Array(new Uint32Array([json.length]).buffer), json];
+  for (const [, v] of entries) {
+    const d = v.data as Float32Array;
+    parts.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  }
+  await writeFile(path, Buffer.concat(parts));
+}
+
+/** Restores a checkpoint into a trainer built for the same model and optimizer. */
+export async function loadCheckpoint(t: Trainer, path: string): Promise<void> {
+  let buf: Buffer;
+  try { buf = await readFile(path); } catch (e) {
+    throw new FedistillError('E_CHECKPOINT_NOT_FOUND', `cannot read checkpoint ${path}: ${(e as Error).message}`);
+  }
+  if (buf.subarray(0, MAGIC.length).toString() !== MAGIC) throw new FedistillError('E_CHECKPOINT_INVALID', `${path} is not a fedistill checkpoint`);
+  const len = buf.readUInt32LE(MAGIC.length);
+  const header = JSON.parse(buf.subarray(MAGIC.length + 4, MAGIC.length + 4 + len).toString()) as Header;
+  if (JSON.stringify(header.spec) !== JSON.stringify(t.model.layout.spec)) {
+    throw new FedistillError('E_CHECKPOINT_MISMATCH', `checkpoint ${path} was written for a different model spec`);
+  }
+  if (JSON.stringify(header.optimizer) !== JSON.stringify(t.optimizer)) {
+    throw new FedistillError('E_CHECKPOINT_MISMATCH', `checkpoint ${path} was written with optimizer ${JSON.stringify(header.optimizer)}, not ${JSON.stringify(t.optimizer)}`);
+  }
+  let off = MAGIC.length + 4 + len;
+  const map = new Map<string, { dims: number[]; data: Float32Array }>();
+  for (const e of header.tensors) {
+    const data = new Float32Array(e.length);
+    new Uint8Array(data.buffer).set(buf.subarray(off, off + e.length * 4));
+    off += e.length * 4;
+    map.set(e.name, { dims: e.dims, data });
+  }
+  t.restoreState(map);
+  t.step = header.step;
+  t.epoch = header.epoch;
+}

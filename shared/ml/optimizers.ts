@@ -1,0 +1,70 @@
+// Optimizer updates as graph nodes: SGD (momentum, weight decay), Adam and AdamW, state in and out of the graph.
+import { type GraphBuilder, type Tensor } from './graph.ts';
+import * as op from './ops.ts';
+import { check } from '../util/errors.ts';
+
+export type OptimizerConfig =
+  | { kind: 'sgd'; momentum?: number; weightDecay?: number }
+  | { kind: 'adam' | 'adamw'; beta1?: number; beta2?: number; eps?: number; weightDecay?: number };
+
+/** Names of the per-parameter state slots an optimizer keeps (e.g. Adam's m and v). */
+export function stateSlots(o: OptimizerConfig): string[] {
+  if (o.kind === 'sgd') return (o.momentum ?? 0) > 0 ? ['velocity'] : [];
+  return ['m', 'v'];
+}
+
+export function validateOptimizer(o: OptimizerConfig): void {
+  check(['sgd', 'adam', 'adamw'].includes(o?.kind), 'optimizer', `must be sgd, adam or adamw, got ${JSON.stringify(o?.kind)}`);
+  const wd = o.weightDecay ?? 0;
+  check(wd >= 0, 'weightDecay', `must be ≥ 0, got ${wd}`);
+  if (o.kind === 'sgd') check((o.momentum ?? 0) >= 0 && (o.momentum ?? 0) < 1, 'momentum', `must be in [0, 1), got ${o.momentum}`);
+  else {
+    check((o.beta1 ?? 0.9) >= 0 && (o.beta1 ?? 0.9) < 1, 'beta1', 'must be in [0, 1)');
+    check((o.beta2 ?? 0.999) >= 0 && (o.beta2 ?? 0.999) < 1, 'beta2', 'must be in [0, 1)');
+  }
+}
+
+/** Scalars shared by every parameter's update: learning rate and step count t (1-based). */
+export interface UpdateScalars { lr: Tensor; step: Tensor }
+
+/** Per-step constants computed once (Adam's bias corrections). */
+export interface UpdatePlan { update(p: Tensor, grad: Tensor, state: Tensor[]): { param: Tensor; state: Tensor[] } }
+
+/**
+ * Emits the update rule. SGD: v ← μv + (g + λp); p ← p − ηv. Adam (PyTorch form):
+ * m ← β1m + (1−β1)g; v ← β2v + (1−β2)g²; p ← p − η/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + ε);
+ * Adam adds λp to g, AdamW decays p by (1 − ηλ) instead.
+ */
+export function planUpdate(g: GraphBuilder, o: OptimizerConfig, s: UpdateScalars): UpdatePlan {
+  const c = (v: number) => g.constant(v);
+  const wd = o.weightDecay ?? 0;
+  if (o.kind === 'sgd') {
+    const mu = o.momentum ?? 0;
+    return {
+      update(p, grad, state) {
+        const d = wd > 0 ? op.add(g, grad, op.mul(g, p, c(wd))) : grad;
+        if (mu === 0) return { param: op.sub(g, p, op.mul(g, d, s.lr)), state: [] };
+        const v = op.add(g, op.mul(g, state[0]!, c(mu)), d);
+        return { param: op.sub(g, p, op.mul(g, v, s.lr)), state: [v] };
+      },
+    };
+  }
+  const b1 = o.beta1 ?? 0.9;
+  const b2 = o.beta2 ?? 0.999;
+  const eps = o.eps ?? 1e-8;
+  const bc1 = op.sub(g, c(1), op.pow(g, c(b1), s.step));
+  const bc2 = op.sub(g, c(1), op.pow(g, c(b2), s.step));
+  const stepSize = op.div(g, s.lr, bc1);
+  const invSqrtBc2 = op.div(g, c(1), op.sqrt(g, bc2));
+  const decay = o.kind === 'adamw' && wd > 0 ? op.sub(g, c(1), op.mul(g, s.lr, c(wd))) : undefined;
+  return {
+    update(p, grad, state) {
+      const gr = o.kind === 'adam' && wd > 0 ? op.add(g, grad, op.mul(g, p, c(wd))) : grad;
+      const m = op.add(g, op.mul(g, state[0]!, c(b1)), op.mul(g, gr, c(1 - b1)));
+      const v = op.add(g, op.mul(g, state[1]!, c(b2)), op.mul(g, op.mul(g, gr, gr), c(1 - b2)));
+      const denom = op.add(g, op.mul(g, op.sqrt(g, v), invSqrtBc2), c(eps));
+      const base = decay ? op.mul(g, p, decay) : p;
+      return { param: op.sub(g, base, op.mul(g, op.div(g, m, denom), stepSize)), state: [m, v] };
+    },
+  };
+}

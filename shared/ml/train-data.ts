@@ -1,0 +1,47 @@
+// Training inputs: normalises a Dataset or raw arrays, checks their shapes, and cuts seeded batches.
+import type { Dataset } from '../data/types.ts';
+import { FedistillError } from '../util/errors.ts';
+import { SeededRng } from '../util/prng.ts';
+
+/** Raw labelled samples: features n × prod(input) row-major, labels n class ids. */
+export interface LabelledArrays { features: Float32Array; labels: ArrayLike<number> }
+export type TrainData = Dataset | LabelledArrays;
+
+export interface Samples { n: number; features: Float32Array; labels?: ArrayLike<number> }
+
+/** Checks that features fit the model's input and labels its classes; throws E_SHAPE_MISMATCH otherwise. */
+export function toSamples(d: { features: Float32Array; labels?: ArrayLike<number> }, input: readonly number[], classes: number): Samples {
+  const per = input.reduce((a, b) => a * b, 1);
+  if (!(d.features instanceof Float32Array)) throw new FedistillError('E_SHAPE_MISMATCH', 'features must be a Float32Array');
+  if (d.features.length % per !== 0) {
+    throw new FedistillError('E_SHAPE_MISMATCH', `features hold ${d.features.length} values, not a multiple of the model input [${input}] (${per} per sample)`);
+  }
+  const n = d.features.length / per;
+  if (d.labels) {
+    if (d.labels.length !== n) throw new FedistillError('E_SHAPE_MISMATCH', `${n} samples but ${d.labels.length} labels`);
+    for (let i = 0; i < n; i++) {
+      const y = d.labels[i]!;
+      if (!Number.isInteger(y) || y < 0 || y >= classes) throw new FedistillError('E_SHAPE_MISMATCH', `label ${y} at sample ${i} is outside 0..${classes - 1}`);
+    }
+  }
+  return { n, features: d.features, labels: d.labels };
+}
+
+/** The sample order of an epoch: a permutation seeded by (seed, epoch), so a resumed run sees the same order. */
+export function epochOrder(n: number, seed: number | string, epoch: number, shuffle: boolean): Uint32Array {
+  if (!shuffle) return Uint32Array.from({ length: n }, (_, i) => i);
+  return new SeededRng(`${seed}:epoch:${epoch}`).permutation(n);
+}
+
+/** Copies rows `idx` of a row-major n × width matrix into `out`. */
+export function gatherRows(src: Float32Array, width: number, idx: ArrayLike<number>, out: Float32Array): Float32Array {
+  for (let i = 0; i < idx.length; i++) out.set(src.subarray(idx[i]! * width, (idx[i]! + 1) * width), i * width);
+  return out;
+}
+
+/** One-hot rows for labels `idx`. */
+export function oneHotRows(labels: ArrayLike<number>, classes: number, idx: ArrayLike<number>, out: Float32Array): Float32Array {
+  out.fill(0);
+  for (let i = 0; i < idx.length; i++) out[i * classes + labels[idx[i]!]!] = 1;
+  return out;
+}

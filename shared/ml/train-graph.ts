@@ -1,0 +1,118 @@
+// Builds the engine's graphs: one training step (forward, loss, gradients, update), loss+gradients, inference.
+import { GraphBuilder, type Tensor } from './graph.ts';
+import * as op from './ops.ts';
+import { gradients } from './autodiff.ts';
+import { type ForwardContext, type ModelLayout, forwardLayers } from './layers.ts';
+import { type LossConfig, type LossInputs, buildLoss, declareLossInputs } from './losses.ts';
+import { type OptimizerConfig, planUpdate, stateSlots } from './optimizers.ts';
+
+export type FloatType = 'float32' | 'float64';
+
+/** Graph value names, fixed so that the trainer can feed step t's outputs into step t+1. */
+export const names = {
+  param: (p: string) => `param:${p}`,
+  state: (p: string, slot: string) => `opt:${p}:${slot}`,
+  buffer: (b: string) => `buf:${b}`,
+  mask: (m: string) => `mask:${m}`,
+  grad: (p: string) => `grad:${p}`,
+  next: (input: string) => `${input}:next`,
+};
+
+interface ForwardOptions {
+  train: boolean;
+  /** Bake weights (and buffers) in as initializers instead of declaring them as inputs. */
+  weights?: readonly Float32Array[];
+  buffers?: readonly Float32Array[];
+  /** Declare x with this name and per-sample shape (default: 'x', the spec's input). */
+  inputName?: string;
+  /** Use this tensor as x instead of declaring an input (the Loop body gathers it). */
+  x?: Tensor;
+}
+
+export interface Forward { x: Tensor; logits: Tensor; params: Tensor[]; bufferUpdates: Map<string, Tensor> }
+
+/** Declares the model's inputs on `g` and emits its forward pass. */
+export function emitForward(g: GraphBuilder, layout: ModelLayout, o: ForwardOptions): Forward {
+  const x = o.x ?? g.input(o.inputName ?? 'x', ['N', ...layout.spec.input]);
+  const params = layout.params.map((p, i) =>
+    o.weights ? g.initializer(names.param(p.name), p.shape, o.weights[i]!) : g.input(names.param(p.name), p.shape));
+  const byName = new Map(layout.params.map((p, i) => [p.name, params[i]!]));
+  const buffers = new Map(layout.buffers.map((b, i) => [b.name,
+    o.buffers ? g.initializer(names.buffer(b.name), b.shape, o.buffers[i]!) : g.input(names.buffer(b.name), b.shape)]));
+  const masks = new Map(o.train ? layout.dropouts.map((d) => [d.name, g.input(names.mask(d.name), ['N', ...d.shape])]) : []);
+  const bufferUpdates = new Map<string, Tensor>();
+  const ctx: ForwardContext = {
+    g, train: o.train,
+    param: (n) => byName.get(n)!,
+    buffer: (n) => buffers.get(n)!,
+    updateBuffer: (n, v) => bufferUpdates.set(n, v),
+    dropoutMask: (n) => masks.get(n)!,
+  };
+  const logits = forwardLayers(ctx, layout.spec.layers, x);
+  return { x, logits, params, bufferUpdates };
+}
+
+/** Number of argmax agreements between logits and a target distribution, as a scalar. */
+function correctCount(g: GraphBuilder, z: Tensor, y: Tensor): Tensor {
+  const eq = op.compare(g, 'Equal', op.argmax(g, z, 1), op.argmax(g, y, 1));
+  return op.reduceSum(g, op.cast(g, eq, g.floatType), [0]);
+}
+
+export interface StepGraphSpec { layout: ModelLayout; loss: LossConfig; optimizer: OptimizerConfig; floatType?: FloatType }
+
+/**
+ * One training step as one graph. Inputs: x, targets, lr, step, params, optimizer state, buffers,
+ * dropout masks. Outputs: loss, correct, and `<input>:next` for every param, state and buffer.
+ */
+export function buildStepGraph(s: StepGraphSpec): GraphBuilder {
+  const g = new GraphBuilder('train_step', s.floatType ?? 'float32');
+  const f = emitForward(g, s.layout, { train: true });
+  const lossIn = declareLossInputs(g, s.loss, s.layout.spec.classes);
+  emitStep(g, s, f, lossIn, g.input('lr', []), g.input('step', []));
+  return g;
+}
+
+/** Loss, metrics, gradients and update for one batch; declares state inputs and `:next` outputs. */
+export function emitStep(g: GraphBuilder, s: StepGraphSpec, f: Forward, lossIn: LossInputs, lr: Tensor, step: Tensor): void {
+  const loss = buildLoss(g, s.loss, f.logits, lossIn);
+  g.output(loss, 'loss');
+  g.output(correctCount(g, f.logits, (lossIn.hard ?? lossIn.soft)!), 'correct');
+  const grads = gradients(g, loss, f.params);
+  const plan = planUpdate(g, s.optimizer, { lr, step });
+  const slots = stateSlots(s.optimizer);
+  s.layout.params.forEach((p, i) => {
+    const state = slots.map((slot) => g.input(names.state(p.name, slot), p.shape));
+    const r = plan.update(f.params[i]!, grads[i]!, state);
+    g.output(r.param, names.next(names.param(p.name)));
+    r.state.forEach((t, k) => g.output(t, names.next(names.state(p.name, slots[k]!))));
+  });
+  for (const [b, t] of f.bufferUpdates) g.output(t, names.next(names.buffer(b)));
+}
+
+/** Loss and (optionally) its gradients w.r.t. every param and x: the graph gradient checks compare. */
+export function buildLossGraph(layout: ModelLayout, loss: LossConfig, floatType: FloatType, withGrads: boolean, train = true): GraphBuilder {
+  const g = new GraphBuilder('loss', floatType);
+  const f = emitForward(g, layout, { train });
+  const lossIn = declareLossInputs(g, loss, layout.spec.classes);
+  const l = buildLoss(g, loss, f.logits, lossIn);
+  g.output(l, 'loss');
+  if (withGrads) {
+    const wrt = [...f.params, f.x];
+    const grads = gradients(g, l, wrt);
+    layout.params.forEach((p, i) => g.output(grads[i]!, names.grad(p.name)));
+    g.output(grads[grads.length - 1]!, names.grad('x'));
+  }
+  return g;
+}
+
+/**
+ * Inference graph: x → logits, probs (eval mode). With `weights` it is self-contained (the
+ * deployable .onnx); without, weights are inputs so one session serves every step of training.
+ */
+export function buildInferenceGraph(layout: ModelLayout, weights?: readonly Float32Array[], buffers?: readonly Float32Array[], inputName = 'input'): GraphBuilder {
+  const g = new GraphBuilder('classifier');
+  const f = emitForward(g, layout, { train: false, weights, buffers: weights ? buffers : undefined, inputName });
+  g.output(f.logits, 'logits');
+  g.output(op.softmax(g, f.logits, 1), 'probs');
+  return g;
+}

@@ -1,0 +1,334 @@
+// Trainer: runs training-step graphs on onnxruntime, keeping weights and optimizer state as tensors between steps.
+import { performance } from 'node:perf_hooks';
+import { type Model } from './model.ts';
+import { type LossConfig, validateLoss } from './losses.ts';
+import { type OptimizerConfig, stateSlots, validateOptimizer } from './optimizers.ts';
+import { type LrSchedule, lrAt, validateSchedule } from './lr-schedule.ts';
+import { type Device, type DeviceRequest, createSession, ort, resolveDevice } from './runtime.ts';
+import { buildStepGraph, names } from './train-graph.ts';
+import { buildLoopStepGraph, carriedNames, outer } from './train-loop-graph.ts';
+import { type Predictions, accuracyOf, exportOnnx, predictBatches } from './inference.ts';
+import { buildInferenceGraph } from './train-graph.ts';
+import { type TrainData, epochOrder, gatherRows, oneHotRows, toSamples } from './train-data.ts';
+import { SeededRng } from '../util/prng.ts';
+import { FedistillError, check } from '../util/errors.ts';
+
+export interface TrainerOptions {
+  optimizer?: OptimizerConfig | 'sgd' | 'adam' | 'adamw';
+  lr?: number;
+  batchSize?: number;
+  device?: DeviceRequest;
+  threads?: number;
+  /** Seeds shuffling and dropout masks (default 0). */
+  seed?: number;
+  schedule?: LrSchedule;
+  /**
+   * Steps per session.run (default 1). K > 1 runs K full batches in one ONNX Loop, which cuts
+   * per-step overhead on GPU providers; the learning rate is held for those K steps. No dropout.
+   */
+  stepsPerRun?: number;
+}
+
+export interface Progress {
+  epoch: number; batch: number; batches: number; loss: number; accuracy: number; samplesPerSecond: number; done: boolean;
+}
+
+export interface FitOptions { epochs: number; onProgress?: (p: Progress) => void; progressEvery?: number; shuffle?: boolean }
+
+export interface EpochResult { epoch: number; loss: number; accuracy: number; samplesPerSecond: number; seconds: number }
+
+/** Soft targets for distillation: one row of C values per sample. */
+export interface DistillData {
+  features: Float32Array;
+  softTargets: Float32Array;
+  /** 'probs' (default): rows are distributions; 'logits': teacher logits, softened here by T. */
+  targetKind?: 'probs' | 'logits';
+  /** Per-sample temperatures (swing distillation); default `temperature` for all. */
+  temperatures?: Float32Array;
+  temperature?: number;
+  /** Weight of the hard-label CE term, in [0, 1] (default 0). */
+  alpha?: number;
+  hardLabels?: ArrayLike<number>;
+  /** Soft term: 'kl' (default), or 'mse' / 'mae' on logits (FedMD). */
+  softLoss?: 'kl' | 'mse' | 'mae';
+}
+
+const OPTIMIZER_DEFAULTS: Record<string, OptimizerConfig> = {
+  sgd: { kind: 'sgd', momentum: 0.9 },
+  adam: { kind: 'adam' },
+  adamw: { kind: 'adamw', weightDecay: 0.01 },
+};
+
+interface StepSession { session: ort.InferenceSession; inputs: Set<string> }
+
+/**
+ * Trains a model in place. Weights, optimizer state and buffers live as onnxruntime tensors,
+ * fed from one step's outputs to the next; graphs are built once per loss configuration.
+ */
+export class Trainer {
+  readonly optimizer: OptimizerConfig;
+  readonly lr: number;
+  readonly batchSize: number;
+  readonly seed: number;
+  readonly schedule: LrSchedule;
+  /** Steps and epochs done so far (restored by checkpoints). */
+  step = 0;
+  epoch = 0;
+  protected device?: Device;
+  protected readonly state = new Map<string, ort.Tensor>();
+  private readonly sessions = new Map<string, Promise<StepSession>>();
+
+  constructor(readonly model: Model, readonly options: TrainerOptions = {}) {
+    const o = options.optimizer ?? 'adam';
+    if (typeof o === 'string' && !OPTIMIZER_DEFAULTS[o]) throw new FedistillError('E_INVALID_PARAMETER', `optimizer must be sgd, adam or adamw, got "${o}"`);
+    this.optimizer = typeof o === 'string' ? OPTIMIZER_DEFAULTS[o]! : o;
+    validateOptimizer(this.optimizer);
+    this.lr = options.lr ?? (this.optimizer.kind === 'sgd' ? 0.05 : 1e-3);
+    check(this.lr > 0 && Number.isFinite(this.lr), 'lr', `must be a positive number, got ${this.lr}`);
+    this.batchSize = options.batchSize ?? 128;
+    check(Number.isSafeInteger(this.batchSize) && this.batchSize > 0, 'batchSize', `must be a positive integer, got ${this.batchSize}`);
+    this.seed = options.seed ?? 0;
+    this.schedule = options.schedule ?? { kind: 'constant' };
+    validateSchedule(this.schedule);
+    this.loadTensorsFromModel(true);
+  }
+
+  /** The provider in use (resolved on first use). */
+  async resolvedDevice(): Promise<Device> {
+    this.device ??= await resolveDevice(this.options.device ?? 'cpu');
+    return this.device;
+  }
+
+  protected loadTensorsFromModel(resetOptimizer: boolean): void {
+    const { layout } = this.model;
+    layout.params.forEach((p, i) => {
+      this.state.set(names.param(p.name), new ort.Tensor('float32', this.model.weights[i]!.slice(), p.shape));
+      if (resetOptimizer) for (const slot of stateSlots(this.optimizer)) {
+        this.state.set(names.state(p.name, slot), new ort.Tensor('float32', new Float32Array(this.model.weights[i]!.length), p.shape));
+      }
+    });
+    layout.buffers.forEach((b, i) => this.state.set(names.buffer(b.name), new ort.Tensor('float32', this.model.buffers[i]!.slice(), b.shape)));
+  }
+
+  /** Copies the current tensors back into `model.weights` / `model.buffers`. */
+  syncModel(): void {
+    const { layout } = this.model;
+    this.model.weights = layout.params.map((p) => Float32Array.from(this.state.get(names.param(p.name))!.data as Float32Array));
+    this.model.buffers = layout.buffers.map((b) => Float32Array.from(this.state.get(names.buffer(b.name))!.data as Float32Array));
+  }
+
+  /** Current weights, one Float32Array per parameter in layout order (copies; FedAvg averages these). */
+  getWeights(): Float32Array[] {
+    this.syncModel();
+    return this.model.weights.map((w) => w.slice());
+  }
+
+  /** Replaces the weights (shapes checked); optimizer state is kept unless `resetOptimizer`. */
+  setWeights(weights: readonly Float32Array[], resetOptimizer = false): void {
+    const { params } = this.model.layout;
+    if (weights.length !== params.length) throw new FedistillError('E_SHAPE_MISMATCH', `expected ${params.length} weight arrays, got ${weights.length}`);
+    params.forEach((p, i) => {
+      const n = p.shape.reduce((a, b) => a * b, 1);
+      if (weights[i]!.length !== n) throw new FedistillError('E_SHAPE_MISMATCH', `weight ${p.name} needs ${n} values [${p.shape}], got ${weights[i]!.length}`);
+    });
+    this.syncModel();
+    this.model.weights = weights.map((w) => Float32Array.from(w));
+    this.loadTensorsFromModel(resetOptimizer);
+  }
+
+  /** Named tensors of the training state (params, optimizer slots, buffers), for checkpoints. */
+  stateEntries(): [string, ort.Tensor][] { return [...this.state.entries()]; }
+  restoreState(entries: Map<string, { dims: number[]; data: Float32Array }>): void {
+    for (const name of this.state.keys()) {
+      const e = entries.get(name);
+      if (!e) throw new FedistillError('E_CHECKPOINT_MISMATCH', `checkpoint has no tensor ${name}; it was written for another model or optimizer`);
+      if (e.data.length !== this.state.get(name)!.size) throw new FedistillError('E_CHECKPOINT_MISMATCH', `checkpoint tensor ${name} has ${e.data.length} values, the model needs ${this.state.get(name)!.size}`);
+      this.state.set(name, new ort.Tensor('float32', e.data, e.dims));
+    }
+    this.syncModel();
+  }
+
+  private stepSession(loss: LossConfig): Promise<StepSession> {
+    const key = JSON.stringify(loss);
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = (async () => {
+        const device = await this.resolvedDevice();
+        const g = buildStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer });
+        const session = await createSession(g.toModel(), device, this.options.threads);
+        return { session, inputs: new Set(session.inputNames) };
+      })();
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  private loopSession(loss: LossConfig): Promise<StepSession> {
+    const key = 'loop:' + JSON.stringify(loss);
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = (async () => {
+        const g = buildLoopStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer });
+        const session = await createSession(g.toModel(), await this.resolvedDevice(), this.options.threads);
+        return { session, inputs: new Set(session.inputNames) };
+      })();
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  /** K steps in one run: batches are stacked along a leading K axis. Returns per-step loss and correct. */
+  private async runLoop(ss: StepSession, batches: Record<string, ort.Tensor>[], epochFraction: number): Promise<{ loss: number; correct: number }[]> {
+    const k = batches.length;
+    const stack = (name: string): ort.Tensor => {
+      const first = batches[0]![name]!;
+      const data = new Float32Array(first.size * k);
+      batches.forEach((b, i) => data.set(b[name]!.data as Float32Array, i * first.size));
+      return new ort.Tensor('float32', data, [k, ...first.dims]);
+    };
+    const feeds: Record<string, ort.Tensor> = {
+      [outer('xs')]: stack('x'),
+      [outer('lr')]: new ort.Tensor('float32', new Float32Array([lrAt(this.schedule, this.lr, epochFraction)]), []),
+      [outer('step')]: new ort.Tensor('float32', new Float32Array([this.step + 1]), []),
+      [outer('trips')]: new ort.Tensor('int64', new BigInt64Array([BigInt(k)]), []),
+    };
+    for (const [inName, batchName] of [['ys_hard', 'y_hard'], ['ys_soft', 'y_soft'], ['temperatures', 'temperature']] as const) {
+      if (ss.inputs.has(outer(inName))) feeds[outer(inName)] = stack(batchName);
+    }
+    for (const c of carriedNames({ layout: this.model.layout, loss: { kind: 'ce' }, optimizer: this.optimizer })) feeds[outer(c.name)] = this.state.get(c.name)!;
+    const out = await ss.session.run(feeds);
+    for (const name of this.state.keys()) this.state.set(name, out[outer(names.next(name))]!);
+    this.step += k;
+    const losses = out[outer('losses')]!.data as Float32Array;
+    const corrects = out[outer('corrects')]!.data as Float32Array;
+    return Array.from({ length: k }, (_, i) => ({ loss: losses[i]!, correct: corrects[i]! }));
+  }
+
+  /** One optimizer step on a prepared batch; updates the state tensors. Returns loss and correct count. */
+  private async runStep(ss: StepSession, batch: Record<string, ort.Tensor>, epochFraction: number): Promise<{ loss: number; correct: number }> {
+    const feeds: Record<string, ort.Tensor> = { ...batch };
+    feeds.lr = new ort.Tensor('float32', new Float32Array([lrAt(this.schedule, this.lr, epochFraction)]), []);
+    feeds.step = new ort.Tensor('float32', new Float32Array([this.step + 1]), []);
+    for (const [name, t] of this.state) if (ss.inputs.has(name)) feeds[name] = t;
+    const n = batch.x!.dims[0]!;
+    const rng = new SeededRng(`${this.seed}:dropout:${this.step}`);
+    for (const d of this.model.layout.dropouts) {
+      const m = new Float32Array(n * d.shape.reduce((a, b) => a * b, 1));
+      const keep = 1 / (1 - d.rate);
+      for (let i = 0; i < m.length; i++) m[i] = rng.next() < d.rate ? 0 : keep;
+      feeds[names.mask(d.name)] = new ort.Tensor('float32', m, [n, ...d.shape]);
+    }
+    const out = await ss.session.run(feeds);
+    for (const name of this.state.keys()) {
+      const next = out[names.next(name)];
+      if (next) this.state.set(name, next);
+    }
+    this.step++;
+    return { loss: Number(out.loss!.data[0]), correct: Number(out.correct!.data[0]) };
+  }
+
+  /** Shared epoch loop: `fill` writes batch rows (by sample index) into the feeds. */
+  private async loop(n: number, loss: LossConfig, o: FitOptions, fill: (idx: Uint32Array, feeds: Record<string, ort.Tensor>) => void): Promise<EpochResult[]> {
+    check(Number.isSafeInteger(o.epochs) && o.epochs >= 0, 'epochs', `must be a non-negative integer, got ${o.epochs}`);
+    validateLoss(loss);
+    if (n === 0) throw new FedistillError('E_EMPTY_DATASET', 'no samples to train on');
+    const ss = await this.stepSession(loss);
+    const K = this.options.stepsPerRun ?? 1;
+    check(Number.isSafeInteger(K) && K >= 1, 'stepsPerRun', `must be a positive integer, got ${K}`);
+    const ls = K > 1 ? await this.loopSession(loss) : undefined;
+    const batches = Math.ceil(n / this.batchSize);
+    const fullBatches = Math.floor(n / this.batchSize);
+    const every = o.progressEvery ?? 100;
+    const results: EpochResult[] = [];
+    for (let e = 0; e < o.epochs; e++) {
+      const order = epochOrder(n, this.seed, this.epoch, o.shuffle ?? true);
+      const t0 = performance.now();
+      let lossSum = 0, correct = 0, seen = 0;
+      const pending: Record<string, ort.Tensor>[] = [];
+      for (let b = 0; b < batches; b++) {
+        const idx = order.subarray(b * this.batchSize, Math.min(n, (b + 1) * this.batchSize));
+        const feeds: Record<string, ort.Tensor> = {};
+        fill(idx, feeds);
+        let rs: { loss: number; correct: number }[] = [];
+        if (ls && b < fullBatches - (fullBatches % K)) {
+          pending.push(feeds);
+          if (pending.length === K) rs = await this.runLoop(ls, pending.splice(0), this.epoch + (b + 1 - K) / batches);
+        } else rs = [await this.runStep(ss, feeds, this.epoch + b / batches)];
+        for (const r of rs) { lossSum += r.loss * this.batchSize; correct += r.correct; }
+        if (rs.length) seen = Math.min(n, (b + 1) * this.batchSize);
+        if (rs.length === 1 && b === batches - 1) lossSum += rs[0]!.loss * (idx.length - this.batchSize);
+        const done = b === batches - 1;
+        if (o.onProgress && (done || (b + 1) % every === 0)) {
+          o.onProgress({ epoch: this.epoch, batch: b + 1, batches, loss: lossSum / seen, accuracy: correct / seen, samplesPerSecond: seen / ((performance.now() - t0) / 1000), done });
+        }
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      results.push({ epoch: this.epoch, loss: lossSum / seen, accuracy: correct / seen, samplesPerSecond: seen / seconds, seconds });
+      this.epoch++;
+    }
+    this.syncModel();
+    return results;
+  }
+
+  /** Trains `epochs` more epochs with cross-entropy on hard labels. */
+  async fit(data: TrainData, o: FitOptions): Promise<EpochResult[]> {
+    const { input, classes } = this.model.layout.spec;
+    const s = toSamples(data, input, classes);
+    if (!s.labels) throw new FedistillError('E_SHAPE_MISMATCH', 'fit needs labels');
+    const width = s.features.length / s.n;
+    return this.loop(s.n, { kind: 'ce' }, o, (idx, feeds) => {
+      feeds.x = new ort.Tensor('float32', gatherRows(s.features, width, idx, new Float32Array(idx.length * width)), [idx.length, ...input]);
+      feeds.y_hard = new ort.Tensor('float32', oneHotRows(s.labels!, classes, idx, new Float32Array(idx.length * classes)), [idx.length, classes]);
+    });
+  }
+
+  /** Trains `epochs` more epochs on soft targets: (1−α)·soft term + α·CE(hard labels). */
+  async distill(d: DistillData, o: FitOptions): Promise<EpochResult[]> {
+    const { input, classes } = this.model.layout.spec;
+    const s = toSamples({ features: d.features, labels: d.hardLabels }, input, classes);
+    const alpha = d.alpha ?? 0;
+    if (d.softTargets.length !== s.n * classes) throw new FedistillError('E_SHAPE_MISMATCH', `softTargets must hold ${s.n}×${classes} values, got ${d.softTargets.length}`);
+    if (alpha > 0 && !d.hardLabels) throw new FedistillError('E_SHAPE_MISMATCH', 'alpha > 0 needs hardLabels');
+    const soft = d.softLoss ?? 'kl';
+    const T = d.temperatures ?? new Float32Array(s.n).fill(d.temperature ?? 1);
+    if (T.length !== s.n) throw new FedistillError('E_SHAPE_MISMATCH', `temperatures must hold ${s.n} values, got ${T.length}`);
+    for (const t of T) check(t > 0 && Number.isFinite(t), 'temperature', `must be positive, got ${t}`);
+    const loss: LossConfig = { kind: 'distill', soft, targets: d.targetKind ?? 'probs', hardWeight: alpha };
+    const width = s.features.length / s.n;
+    return this.loop(s.n, loss, o, (idx, feeds) => {
+      feeds.x = new ort.Tensor('float32', gatherRows(s.features, width, idx, new Float32Array(idx.length * width)), [idx.length, ...input]);
+      if (alpha < 1) {
+        feeds.y_soft = new ort.Tensor('float32', gatherRows(d.softTargets, classes, idx, new Float32Array(idx.length * classes)), [idx.length, classes]);
+        if (soft === 'kl') feeds.temperature = new ort.Tensor('float32', gatherRows(T, 1, idx, new Float32Array(idx.length)), [idx.length, 1]);
+      }
+      if (alpha > 0) feeds.y_hard = new ort.Tensor('float32', oneHotRows(s.labels!, classes, idx, new Float32Array(idx.length * classes)), [idx.length, classes]);
+    });
+  }
+
+  private evalSession?: Promise<ort.InferenceSession>;
+
+  /** Logits and probabilities (eval mode) for row-major features, with the current weights. */
+  async predict(features: Float32Array): Promise<Predictions> {
+    this.evalSession ??= (async () => createSession(buildInferenceGraph(this.model.layout).toModel(), await this.resolvedDevice(), this.options.threads))();
+    const session = await this.evalSession;
+    const extra: Record<string, ort.Tensor> = {};
+    for (const name of session.inputNames) { const t = this.state.get(name); if (t) extra[name] = t; }
+    return predictBatches(session, 'input', features, this.model.layout.spec.input, extra);
+  }
+
+  /** Accuracy and mean cross-entropy on labelled data. */
+  async evaluate(data: TrainData): Promise<{ accuracy: number; loss: number; n: number }> {
+    const s = toSamples(data, this.model.layout.spec.input, this.model.layout.spec.classes);
+    if (!s.labels) throw new FedistillError('E_SHAPE_MISMATCH', 'evaluate needs labels');
+    const p = await this.predict(s.features);
+    let loss = 0;
+    for (let i = 0; i < s.n; i++) loss -= Math.log(Math.max(1e-12, p.probs[i * p.classes + s.labels[i]!]!));
+    return { accuracy: accuracyOf(p.logits, p.classes, s.labels), loss: loss / s.n, n: s.n };
+  }
+
+  /** Writes the deployable inference model (.onnx) with the current weights. */
+  async exportOnnx(path: string): Promise<void> {
+    this.syncModel();
+    await exportOnnx(this.model, path);
+  }
+}

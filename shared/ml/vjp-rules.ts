@@ -1,0 +1,216 @@
+// Vector-Jacobian products for every differentiable op the engine emits, as ONNX nodes themselves.
+import { type GraphBuilder, type NodeRecord, type Tensor, attr, shapeError, staticSize } from './graph.ts';
+import * as op from './ops.ts';
+
+/** Given the output gradients, returns one gradient per input (undefined where not needed). */
+export type VjpRule = (g: GraphBuilder, node: NodeRecord, gys: readonly (Tensor | undefined)[], needs: readonly boolean[]) => (Tensor | undefined)[];
+
+/** Sums `grad` over the axes along which `x` was broadcast, and gives it x's shape. */
+export function unbroadcast(g: GraphBuilder, grad: Tensor, x: Tensor): Tensor {
+  const r = grad.shape.length;
+  const xr = x.shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const j = i - (r - xr);
+    if (j < 0 || (x.shape[j] === 1 && grad.shape[i] !== 1)) axes.push(i);
+  }
+  if (axes.length === 0 && r === xr) return grad;
+  const summed = axes.length ? op.reduceSum(g, grad, axes, true) : grad;
+  if (r === xr) return summed;
+  return staticSize(x.shape) !== undefined ? op.reshape(g, summed, x.shape) : op.reshapeLike(g, summed, x);
+}
+
+const zero = (g: GraphBuilder): Tensor => g.constant(0);
+const one = (g: GraphBuilder): Tensor => g.constant(1);
+
+function intsAttr(n: NodeRecord, name: string, dflt: number[]): number[] {
+  const a = n.attrs[name];
+  return a && a.kind === 'ints' ? [...a.value] : dflt;
+}
+function intAttr(n: NodeRecord, name: string, dflt: number): number {
+  const a = n.attrs[name];
+  return a && a.kind === 'int' ? a.value : dflt;
+}
+
+/** Reads the constant int64 vector fed to a node input (axes of reductions). */
+function constInts(g: GraphBuilder, t: Tensor | undefined): number[] {
+  const init = t && g.initializers.find((i) => i.name === t.name);
+  if (!init) throw new Error('expected a constant int64 input');
+  return Array.from(new BigInt64Array(init.raw.slice().buffer), Number);
+}
+
+function reduceGrad(g: GraphBuilder, n: NodeRecord, gy: Tensor, mean: boolean): Tensor {
+  const x = n.inputs[0]!;
+  const axes = constInts(g, n.inputs[1]);
+  let gk = gy;
+  if (intAttr(n, 'keepdims', 1) === 0) {
+    const shape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+    gk = g.node('Unsqueeze', [gy, g.ints(axes)], [{ shape }])[0]!;
+  }
+  let gx = op.expandLike(g, gk, x);
+  if (mean) {
+    const count = staticSize(axes.map((a) => x.shape[a]!));
+    if (count !== undefined) gx = op.mul(g, gx, g.constant(1 / count));
+    else {
+      const size = (t: Tensor) => op.cast(g, g.node('Size', [t], [{ shape: [], dtype: 'int64' }])[0]!, g.floatType);
+      gx = op.div(g, op.mul(g, gx, size(n.outputs[0]!)), size(x));
+    }
+  }
+  return gx;
+}
+
+function convOptions(n: NodeRecord): op.ConvOptions {
+  const s = intsAttr(n, 'strides', [1, 1]);
+  const p = intsAttr(n, 'pads', [0, 0, 0, 0]);
+  const d = intsAttr(n, 'dilations', [1, 1]);
+  return { strides: [s[0]!, s[1]!], pads: [p[0]!, p[1]!, p[2]!, p[3]!], dilations: [d[0]!, d[1]!], group: intAttr(n, 'group', 1) };
+}
+
+/** dW of a convolution as a convolution of the input with the output gradient (batch and channels swapped). */
+function convWeightGrad(g: GraphBuilder, x: Tensor, w: Tensor, gy: Tensor, o: op.ConvOptions): Tensor {
+  if ((o.group ?? 1) !== 1) throw shapeError('Conv weight gradient supports group = 1 only');
+  const [, c, h, wd] = x.shape as number[];
+  const [m, , kh, kw] = w.shape as number[];
+  const [, , oh, ow] = gy.shape as number[];
+  const xt = op.transpose(g, x, [1, 0, 2, 3]);
+  const gt = op.transpose(g, gy, [1, 0, 2, 3]);
+  const d = o.dilations ?? [1, 1];
+  const fh = h! + o.pads[0] + o.pads[2] - o.strides[0] * (oh! - 1);
+  const fw = wd! + o.pads[1] + o.pads[3] - o.strides[1] * (ow! - 1);
+  const raw = g.node('Conv', [xt, gt], [{ shape: [c!, m!, fh, fw] }], {
+    kernel_shape: attr.ints([oh!, ow!]), strides: attr.ints(d), dilations: attr.ints(o.strides),
+    pads: attr.ints(o.pads), group: attr.int(1),
+  })[0]!;
+  let cut = raw;
+  if (fh !== kh || fw !== kw) {
+    cut = g.node('Slice', [raw, g.ints([0, 0]), g.ints([kh!, kw!]), g.ints([2, 3])], [{ shape: [c!, m!, kh!, kw!] }])[0]!;
+  }
+  return op.transpose(g, cut, [1, 0, 2, 3]);
+}
+
+export const VJP_RULES: Record<string, VjpRule> = {
+  Identity: (_g, _n, [gy]) => [gy],
+  Add: (g, n, [gy]) => [unbroadcast(g, gy!, n.inputs[0]!), unbroadcast(g, gy!, n.inputs[1]!)],
+  Sub: (g, n, [gy], needs) => [unbroadcast(g, gy!, n.inputs[0]!), needs[1] ? unbroadcast(g, op.neg(g, gy!), n.inputs[1]!) : undefined],
+  Mul: (g, n, [gy], needs) => {
+    const [a, b] = n.inputs as Tensor[];
+    return [needs[0] ? unbroadcast(g, op.mul(g, gy!, b!), a!) : undefined, needs[1] ? unbroadcast(g, op.mul(g, gy!, a!), b!) : undefined];
+  },
+  Div: (g, n, [gy], needs) => {
+    const [a, b] = n.inputs as Tensor[];
+    const y = n.outputs[0]!;
+    return [
+      needs[0] ? unbroadcast(g, op.div(g, gy!, b!), a!) : undefined,
+      needs[1] ? unbroadcast(g, op.neg(g, op.div(g, op.mul(g, gy!, y), b!)), b!) : undefined,
+    ];
+  },
+  Neg: (g, _n, [gy]) => [op.neg(g, gy!)],
+  Abs: (g, n, [gy]) => [op.mul(g, gy!, op.sign(g, n.inputs[0]!))],
+  Relu: (g, n, [gy]) => [op.where(g, op.compare(g, 'Greater', n.outputs[0]!, zero(g)), gy!, zero(g))],
+  Tanh: (g, n, [gy]) => { const y = n.outputs[0]!; return [op.mul(g, gy!, op.sub(g, one(g), op.mul(g, y, y)))]; },
+  Sigmoid: (g, n, [gy]) => { const y = n.outputs[0]!; return [op.mul(g, gy!, op.mul(g, y, op.sub(g, one(g), y)))]; },
+  Exp: (g, n, [gy]) => [op.mul(g, gy!, n.outputs[0]!)],
+  Log: (g, n, [gy]) => [op.div(g, gy!, n.inputs[0]!)],
+  Sqrt: (g, n, [gy]) => [op.div(g, gy!, op.mul(g, g.constant(2), n.outputs[0]!))],
+  Erf: (g, n, [gy]) => {
+    const x = n.inputs[0]!;
+    const e = op.exp(g, op.neg(g, op.mul(g, x, x)));
+    return [op.mul(g, gy!, op.mul(g, e, g.constant(2 / Math.sqrt(Math.PI))))];
+  },
+  Softmax: (g, n, [gy]) => {
+    const y = n.outputs[0]!;
+    const axis = intAttr(n, 'axis', -1);
+    return [op.mul(g, y, op.sub(g, gy!, op.reduceSum(g, op.mul(g, gy!, y), [axis], true)))];
+  },
+  LogSoftmax: (g, n, [gy]) => {
+    const axis = intAttr(n, 'axis', -1);
+    const p = op.exp(g, n.outputs[0]!);
+    return [op.sub(g, gy!, op.mul(g, p, op.reduceSum(g, gy!, [axis], true)))];
+  },
+  Where: (g, n, [gy], needs) => {
+    const [c, a, b] = n.inputs as Tensor[];
+    return [
+      undefined,
+      needs[1] ? unbroadcast(g, op.where(g, c!, gy!, zero(g)), a!) : undefined,
+      needs[2] ? unbroadcast(g, op.where(g, c!, zero(g), gy!), b!) : undefined,
+    ];
+  },
+  MatMul: (g, n, [gy], needs) => {
+    const [a, b] = n.inputs as Tensor[];
+    if (a!.shape.length === 2) {
+      return [needs[0] ? op.gemm(g, gy!, b!, undefined, false, true) : undefined, needs[1] ? op.gemm(g, a!, gy!, undefined, true, false) : undefined];
+    }
+    const k = b!.shape[0]!;
+    const m = b!.shape[1]!;
+    return [
+      needs[0] ? op.matmul(g, gy!, op.transpose(g, b!, [1, 0])) : undefined,
+      needs[1] ? op.gemm(g, op.reshape(g, a!, ['N', k]), op.reshape(g, gy!, ['N', m]), undefined, true, false) : undefined,
+    ];
+  },
+  Gemm: (g, n, [gy], needs) => {
+    const [a, b, c] = n.inputs as Tensor[];
+    const ta = intAttr(n, 'transA', 0) === 1;
+    const tb = intAttr(n, 'transB', 0) === 1;
+    const da = !needs[0] ? undefined : ta ? op.gemm(g, b!, gy!, undefined, tb, true) : op.gemm(g, gy!, b!, undefined, false, !tb);
+    const db = !needs[1] ? undefined : tb ? op.gemm(g, gy!, a!, undefined, true, ta) : op.gemm(g, a!, gy!, undefined, !ta, false);
+    return [da, db, needs[2] && c ? unbroadcast(g, gy!, c) : undefined];
+  },
+  Reshape: (g, n, [gy]) => [op.reshapeLike(g, gy!, n.inputs[0]!), undefined],
+  Flatten: (g, n, [gy]) => [op.reshapeLike(g, gy!, n.inputs[0]!)],
+  Unsqueeze: (g, n, [gy]) => [op.reshapeLike(g, gy!, n.inputs[0]!), undefined],
+  Transpose: (g, n, [gy]) => {
+    const perm = intsAttr(n, 'perm', []);
+    const inv = perm.map((_, i) => perm.indexOf(i));
+    return [op.transpose(g, gy!, inv)];
+  },
+  Expand: (g, n, [gy]) => [unbroadcast(g, gy!, n.inputs[0]!), undefined],
+  ReduceSum: (g, n, [gy]) => [reduceGrad(g, n, gy!, false), undefined],
+  ReduceMean: (g, n, [gy]) => [reduceGrad(g, n, gy!, true), undefined],
+  Conv: (g, n, [gy], needs) => {
+    const [x, w, b] = n.inputs as Tensor[];
+    const o = convOptions(n);
+    const [, , h, wd] = x!.shape as number[];
+    return [
+      needs[0] ? op.convTranspose(g, gy!, w!, o, [h!, wd!]) : undefined,
+      needs[1] ? convWeightGrad(g, x!, w!, gy!, o) : undefined,
+      needs[2] && b ? op.reduceSum(g, gy!, [0, 2, 3]) : undefined,
+    ];
+  },
+  MaxPool: (g, n, [gy]) => {
+    // Scatter the output gradient to the argmax positions (indices are flat over the input).
+    const x = n.inputs[0]!;
+    const flat = (t: Tensor) => op.reshape(g, t, ['M']);
+    const zeros = flat(op.zerosLike(g, x));
+    const scattered = g.node('ScatterElements', [zeros, flat(n.outputs[1]!), flat(gy!)], [{ shape: ['M'] }], {
+      axis: attr.int(0), reduction: attr.string('add'),
+    })[0]!;
+    return [op.reshapeLike(g, scattered, x)];
+  },
+  AveragePool: (g, n, [gy]) => {
+    // Spread each output gradient evenly over its window: a depthwise transposed conv with a constant kernel.
+    const x = n.inputs[0]!;
+    const [, c, h, w] = x.shape as number[];
+    const k = intsAttr(n, 'kernel_shape', []);
+    const kernel = g.constant(new Array(c! * k[0]! * k[1]!).fill(1 / (k[0]! * k[1]!)), [c!, 1, k[0]!, k[1]!]);
+    const o: op.ConvOptions = { strides: intsAttr(n, 'strides', [1, 1]) as [number, number], pads: intsAttr(n, 'pads', [0, 0, 0, 0]) as op.ConvOptions['pads'], group: c! };
+    return [op.convTranspose(g, gy!, kernel, o, [h!, w!])];
+  },
+  GlobalAveragePool: (g, n, [gy]) => {
+    const x = n.inputs[0]!;
+    const hw = (x.shape[2] as number) * (x.shape[3] as number);
+    return [op.mul(g, op.expandLike(g, gy!, x), g.constant(1 / hw))];
+  },
+  Gather: (g, n, [gy]) => {
+    // Rows that were looked up receive the sum of their gradients.
+    const [table, idx] = n.inputs as Tensor[];
+    const zeros = g.node('ConstantOfShape', [g.ints(table!.shape as number[])], [{ shape: table!.shape, dtype: table!.dtype }], {
+      value: { kind: 'tensor', value: { name: 'v', dtype: table!.dtype, dims: [1], raw: new Uint8Array(table!.dtype === 'float64' ? 8 : 4) } },
+    })[0]!;
+    const idx1 = g.node('Unsqueeze', [idx!, g.ints([-1])], [{ shape: [...idx!.shape, 1], dtype: 'int64' }])[0]!;
+    const dt = g.node('ScatterND', [zeros, idx1, gy!], [{ shape: table!.shape }], { reduction: attr.string('add') })[0]!;
+    return [dt, undefined];
+  },
+};
+
+/** Ops that carry no gradient to any input (comparisons, shape queries, casts to integers). */
+export const NON_DIFFERENTIABLE = new Set(['Shape', 'Size', 'Greater', 'Less', 'Equal', 'ArgMax', 'ConstantOfShape', 'Cast', 'Sign']);
