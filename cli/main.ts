@@ -1,13 +1,18 @@
 // The fedistill command line: dispatches to commands, turns errors into one line and an exit code.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { FedistillError, EXIT_FAILURE, EXIT_USAGE, UsageError } from '../shared/util/errors.ts';
 import { type CliIO, type CommandSpec, closest, helpText, parseArgs } from './parse.ts';
 import { commands } from './commands/index.ts';
 
-export const VERSION: string = JSON.parse(
-  readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8'),
-).version;
+/** The package version, from package.json one or two folders up (sources, or the build in dist/). */
+export const VERSION: string = (() => {
+  for (const rel of ['../package.json', '../../package.json']) {
+    const p = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(p)) return JSON.parse(readFileSync(p, 'utf8')).version as string;
+  }
+  return '0.0.0';
+})();
 
 export const root: CommandSpec = {
   name: 'fedistill',

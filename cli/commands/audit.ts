@@ -12,6 +12,7 @@ import { formatProblem } from '../../shared/audit/audit-problem.ts';
 import { buildAuditReport, formatAuditReportText } from '../../shared/audit/audit-report.ts';
 import { formatAuditReportHtml } from '../../shared/audit/audit-report-html.ts';
 import { compareSiteLedger } from '../../shared/audit/audit-compare.ts';
+import { auditAttackCommand } from './audit-attack.ts';
 
 const runFlag = { type: 'string', help: 'run id (optional when the database holds one run)', arg: 'ID' } as const;
 const keyFlag = { type: 'string', help: 'pin the aggregator\'s public key (base64); any other signer fails', arg: 'KEY' } as const;
@@ -193,5 +194,5 @@ export const auditCommand: CommandSpec = {
     'The aggregator keeps a hash-chained audit log, each entry signed with its Ed25519 key, in its\n' +
     'database. These commands export it, verify it (chain, signatures, every reported ε replayed),\n' +
     'report what was spent, and compare it with a site\'s own ledger. See docs/audit.md.',
-  subcommands: [exportCommand, verifyCommand, reportCommand, compareCommand],
+  subcommands: [exportCommand, verifyCommand, reportCommand, compareCommand, auditAttackCommand],
 };

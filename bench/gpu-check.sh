@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The GPU checks of the training engine, as one script for a borrowed GPU machine (see ../shared/gpu):
+# webgpu ms/step beside PyTorch CUDA in the same run, and webgpu vs cpu accuracy of `fedistill train`.
+# Here: npm ci && npm run build && bash ../shared/gpu/prepare.sh; there: bash bench/gpu-check.sh
+set -u
+if [ "${1:-}" != "--inner" ]; then exec bash .gpu/run.sh bash "$0" --inner; fi
+OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
+EPOCHS=${EPOCHS:-5}
+nvidia-smi -L > "$OUT/gpu.txt" 2>&1
+timeout 150 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu.json" 2> "$OUT/webgpu.err"
+timeout 100 node dist/bench/train.js --gpu-set --device webgpu --steps 30 --steps-per-run 10 > "$OUT/webgpu-loop.json" 2> "$OUT/webgpu-loop.err"
+timeout 60 python3 bench/torch_reference.py --steps 30 > "$OUT/torch.json" 2> "$OUT/torch.err"
+timeout 120 node dist/cli/main.js train --dataset mnist --model mlp --epochs "$EPOCHS" --device webgpu --seed 1 --json > "$OUT/train-webgpu.json" 2> "$OUT/train-webgpu.err"
+timeout 120 node dist/cli/main.js train --dataset mnist --model mlp --epochs "$EPOCHS" --device cpu --seed 1 --json > "$OUT/train-cpu.json" 2> "$OUT/train-cpu.err"
+for f in "$OUT"/*.json; do echo "== $f"; tail -c 1200 "$f"; echo; done
+for f in "$OUT"/*.err; do echo "== $f"; tail -n 4 "$f" | cut -c1-300; done

@@ -1,0 +1,72 @@
+// End-to-end attack audit on the tiny scenario: canary exposure falls under swing/noise, the PATE student resists membership inference.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../../../cli/main.ts';
+import { loadAttackScenario, parseAttackScenario } from '../../../shared/audit/attacks/attack-scenario.ts';
+import { runAttackScenario } from '../../../shared/audit/attacks/attack-run.ts';
+
+const TINY = 'simulations/scenarios/attack-tiny.yaml';
+
+async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '', err = '';
+  const code = await runCli(argv, { out: (t) => { out += t + '\n'; }, err: (t) => { err += t + '\n'; } });
+  return { code, out, err };
+}
+
+test('tiny canary audit: plain distillation exposes the secrets, swing + noise hides them', async () => {
+  const r = await runAttackScenario(loadAttackScenario(TINY), { only: 'canary' });
+  assert.equal(r.noise, 'seeded');
+  const c = r.canary!;
+  const run = c.runs[0]!;
+  assert.equal(run.canaryTeacherRecall, 1, 'site 1 memorized its canaries');
+  assert.ok(c.meanExposure.plain! >= 0.8 * run.maxExposure, `plain exposure ${c.meanExposure.plain} of ${run.maxExposure}`);
+  assert.ok(c.meanExposure.swing! < c.meanExposure.plain!);
+  assert.equal(c.reduction, 1 - c.meanExposure.swing! / c.meanExposure.plain!);
+  assert.equal(c.pass, c.reduction >= 0.8);
+  assert.ok(run.releases.swing!.epsilon! > 0 && run.releases.plain!.epsilon === null);
+  for (const rel of Object.values(run.releases)) for (const e of rel.exposures) assert.ok(e >= 0 && e <= run.maxExposure + 1e-9);
+});
+
+test('tiny membership audit: ε ≤ target, AUC and ε lower bound reported for student and teachers', async () => {
+  const r = await runAttackScenario(loadAttackScenario(TINY), { only: 'membership' });
+  const m = r.membership!;
+  const run = m.runs[0]!;
+  assert.ok(run.release.epsilon <= 2 + 1e-9 && run.release.sigma > 0);
+  assert.equal(run.student.members, 100);
+  assert.ok(Math.abs(run.student.auc - 0.5) <= 0.2, `student AUC ${run.student.auc}`);
+  assert.ok(run.teachers.auc > 0.55, `teachers saw their members: AUC ${run.teachers.auc}`);
+  assert.ok(run.student.epsilonLowerBound.epsilonLowerBound <= run.release.epsilon, 'a sound bound never exceeds the guarantee');
+  assert.equal(m.pass, true);
+});
+
+test('audit attack CLI: --json prints one object, a bad scenario names its field', async () => {
+  const ok = await cli(['audit', 'attack', '--scenario', TINY, '--only', 'canary', '--json']);
+  assert.equal(ok.code, 0, ok.err);
+  const j = JSON.parse(ok.out);
+  assert.equal(j.scenario, 'attack-tiny');
+  assert.deepEqual(j.seeds, [1]);
+  assert.ok(j.canary.reduction > 0 && j.membership === undefined);
+
+  const dir = mkdtempSync(join(tmpdir(), 'attack-'));
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'name: x\ncanary: { private_set: a, public_set: b, eval_set: c, sitez: 3 }\n');
+  const r = await cli(['audit', 'attack', '--scenario', bad]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /canary\.sitez: is not a known setting/);
+  const missing = await cli(['audit', 'attack', '--scenario', join(dir, 'none.yaml')]);
+  assert.match(missing.err, /cannot read scenario/);
+});
+
+test('parseAttackScenario: defaults, and the rules a scenario must follow', () => {
+  const s = parseAttackScenario({ name: 'n', canary: { private_set: 'a', public_set: 'b', eval_set: 'c', releases: { swing: { clip: 1, noise_multiplier: 2 } } } });
+  assert.deepEqual(s.seeds, [1]);
+  assert.equal(s.canary!.compare, 'swing');
+  assert.equal(s.canary!.targetReduction, 0.8);
+  assert.deepEqual(s.canary!.releases.plain, {});
+  assert.throws(() => parseAttackScenario({ name: 'n' }), /canary or a membership section/);
+  assert.throws(() => parseAttackScenario({ name: 'n', canary: { private_set: 'a', public_set: 'b', eval_set: 'c', releases: { x: { noise_multiplier: 2 } } } }), /needs a positive clip/);
+  assert.throws(() => parseAttackScenario({ name: 'n', canary: { private_set: 'a', public_set: 'b', eval_set: 'c', releases: { plain: { clip: 1 } } } }), /is the reference/);
+});
