@@ -84,12 +84,3 @@ test('invalid partition parameters exit with code 2 and name the parameter', asy
   assert.equal(unknown.rc, 2);
   assert.match(unknown.err, /unknown dataset "cifar10"; available: mnist, fashion-mnist.*\[E_UNKNOWN_DATASET\]/);
 });
-
-test('fedistill start still runs the partition demo', async () => {
-  const r = await run(['start', '--json']);
-  assert.equal(r.rc, 0, r.err);
-  const j = JSON.parse(r.out);
-  assert.equal(j.scheme, 'dirichlet');
-  assert.equal(j.clients.length, 10);
-  assert.equal(j.summary.assigned, 60000);
-});
