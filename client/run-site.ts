@@ -6,13 +6,15 @@ import { decodePublicKey, readIdentityFile } from '../shared/crypto/identity.ts'
 import { SecureClient } from '../shared/channel/secure-client.ts';
 import { check } from '../shared/util/errors.ts';
 import { SiteAgent } from './site-agent.ts';
+import { loadCsvDataset } from '../shared/data/csv-dataset.ts';
+import { loadOnnxTeacher } from '../shared/ml/inference.ts';
 import { SiteClient, type SiteRunResult } from './site-client.ts';
 import { SiteLedger } from './site-ledger.ts';
 import type { SiteConfig } from './site-config.ts';
 
 /** The site's private data: a split, or one client's share of a seeded partition of it. */
 export function loadPrivateData(c: SiteConfig) {
-  const ds = loadDataset(c.data.dataset);
+  const ds = c.data.file ? loadCsvDataset(c.data.file, { shape: c.data.shape!, classes: c.data.classes! }) : loadDataset(c.data.dataset!);
   const p = c.data.partition;
   if (!p) return ds;
   check(Number.isInteger(p.index) && p.index >= 0 && p.index < p.clients, 'data.partition.index', `must be in 0..${p.clients - 1}`);
@@ -25,6 +27,7 @@ export async function runSite(c: SiteConfig, log: (line: string) => void): Promi
   const privateData = loadPrivateData(c);
   const publicSpec = c.publicSet;
   const agent = new SiteAgent(c.settings, { privateData, publicSet: loadDataset(publicSpec), ...(c.evalSet ? { evalSet: loadDataset(c.evalSet) } : {}) }, new SiteLedger(c.ledger));
+  if (c.teacherOnnx) agent.useExternalTeacher(await loadOnnxTeacher(c.teacherOnnx, { sampleShape: [...privateData.shape] }));
   log(`${privateData.length} private samples; training ${c.settings.teachers > 1 ? `${c.settings.teachers} teachers and ` : ''}the local model`);
   await agent.prepare();
   log(`local-only accuracy ${agent.baselineAccuracy?.toFixed(4) ?? 'n/a'}; connecting to ${c.server.url}`);

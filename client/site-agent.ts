@@ -4,7 +4,7 @@ import type { Dataset } from '../shared/data/types.ts';
 import { subset } from '../shared/data/image-dataset.ts';
 import { buildModel, type ModelSpec } from '../shared/ml/index.ts';
 import { Trainer } from '../shared/ml/trainer.ts';
-import { softmaxRows } from '../shared/ml/inference.ts';
+import { softmaxRows, type OnnxTeacher } from '../shared/ml/inference.ts';
 import type { DeviceRequest } from '../shared/ml/runtime.ts';
 import { clipL2Rows } from '../shared/privacy/soft-labels.ts';
 import { CryptoRng } from '../shared/privacy/rng.ts';
@@ -61,7 +61,8 @@ export class SiteAgent {
   readonly evalSet: Dataset | undefined;
   readonly ledger: SiteLedger;
   private readonly student: Trainer;
-  private teacherTrainers: Trainer[] = [];
+  private teacherTrainers: { predict(x: Float32Array): Promise<{ logits: Float32Array }> }[] = [];
+  private external = false;
   private readonly noise = new CryptoRng();
   /** Accuracy on the evaluation set after local-only training (the baseline). */
   baselineAccuracy: number | undefined;
@@ -90,12 +91,18 @@ export class SiteAgent {
     return new Trainer(model, { optimizer: s.local.optimizer, lr: s.local.lr, batchSize: s.local.batchSize, device: s.device, threads: s.threads, seed });
   }
 
+  /** Answers queries with an external ONNX classifier (one teacher, inference only) instead of trained teachers. */
+  useExternalTeacher(t: OnnxTeacher): void {
+    this.teacherTrainers = [t];
+    this.external = true;
+  }
+
   /** Local-only training: the student on all private data; k > 1 also trains k teachers on disjoint shards. */
   async prepare(onEpoch?: (what: string, epoch: number, loss: number) => void): Promise<void> {
     const s = this.settings;
     const res = await this.student.fit(this.privateData, { epochs: s.local.epochs });
     res.forEach((r) => onEpoch?.('student', r.epoch, r.loss));
-    if (s.teachers > 1) {
+    if (s.teachers > 1 && !this.external) {
       const perm = new SeededRng(s.seed ^ 0x5eed).permutation(this.privateData.length);
       for (let t = 0; t < s.teachers; t++) {
         const shard = perm.filter((_, i) => i % s.teachers === t);
@@ -149,7 +156,7 @@ export class SiteAgent {
       // Worst case for this site: every query answered, data-independent GNMax bound.
       check(central.sigma1 !== undefined && central.sigma2 !== undefined && central.threshold !== undefined, 'welcome.privacy', 'the run must state sigma1, sigma2 and threshold for PATE');
       event = { type: 'composed', count: rows, events: [
-        { type: 'pate_threshold', sigma: central.sigma1!, threshold: central.threshold! },
+        { type: 'pate_threshold', sigma: central.sigma1! },
         { type: 'pate_gnmax', sigma: central.sigma2! },
       ] } as PrivacyEvent;
       answer = { rows, cols, teachers: teachers.length, votes, event };

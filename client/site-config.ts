@@ -9,13 +9,15 @@ export interface SiteConfig {
   settings: SiteSettings;
   identity: string;
   server: { url: string; publicKey: string };
-  /** Private data: a split spec, optionally one client's share of a seeded partition. */
-  data: { dataset: string; partition?: { scheme: string; clients: number; index: number; seed: number; alpha?: number; shards?: number } };
+  /** Private data: a split spec (optionally one client's share of a seeded partition), or a CSV file. */
+  data: { dataset?: string; file?: string; shape?: number[]; classes?: number; partition?: { scheme: string; clients: number; index: number; seed: number; alpha?: number; shards?: number } };
   /** The run's public transfer set (split spec); its hash is checked against the aggregator's. */
   publicSet: string;
   /** Evaluation set for before/after accuracy (never leaves the site). */
   evalSet?: string;
   ledger: string;
+  /** An external ONNX classifier that answers queries instead of the site's own teachers (inference only). */
+  teacherOnnx?: string;
   /** Where the distilled student is exported at the end. */
   studentOut?: string;
 }
@@ -74,7 +76,17 @@ export function validateSiteConfig(raw: unknown, baseDir = process.cwd()): SiteC
     identity: at(get<string>(o, 'identity', 'site', 'string')),
     server: { url: get<string>(server, 'url', 'server', 'string'), publicKey: get<string>(server, 'public_key', 'server', 'string') },
     data: {
-      dataset: get<string>(data, 'dataset', 'data', 'string'),
+      ...(data.file !== undefined
+        ? {
+          file: at(get<string>(data, 'file', 'data', 'string')),
+          shape: ((): number[] => {
+            const v = data.shape ?? [1, 28, 28];
+            check(Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && (d as number) > 0), 'data.shape', 'must be a list of positive integers');
+            return v as number[];
+          })(),
+          classes: get<number>(data, 'classes', 'data', 'number', 10),
+        }
+        : { dataset: get<string>(data, 'dataset', 'data', 'string') }),
       ...(part ? { partition: {
         scheme: get<string>(part, 'scheme', 'data.partition', 'string'),
         clients: get<number>(part, 'clients', 'data.partition', 'number'),
@@ -87,6 +99,7 @@ export function validateSiteConfig(raw: unknown, baseDir = process.cwd()): SiteC
     publicSet: get<string>(o, 'public_set', 'site', 'string'),
     ...(o.eval_set !== undefined ? { evalSet: get<string>(o, 'eval_set', 'site', 'string') } : {}),
     ledger: at(get<string>(o, 'ledger', 'site', 'string', `${name}.ledger.jsonl`)),
+    ...(o.teacher_onnx !== undefined ? { teacherOnnx: at(get<string>(o, 'teacher_onnx', 'site', 'string')) } : {}),
     ...(o.student_out !== undefined ? { studentOut: at(get<string>(o, 'student_out', 'site', 'string')) } : {}),
   };
 }

@@ -49,6 +49,7 @@ export class SiteLedger {
   /** Records a release before it is sent. Returns false when this request id was already recorded. */
   record(e: Omit<SiteLedgerEntry, 'seq' | 'at' | 'prev'>): boolean {
     if (this.requestIds.has(e.requestId)) return false;
+    validatePrivacyEvent(e.event, 'site ledger event');
     const entry: SiteLedgerEntry = { seq: this.entries.length, at: new Date().toISOString(), ...e, prev: this.lastHash };
     const line = JSON.stringify(entry);
     if (this.path) appendFileSync(this.path, line + '\n');
