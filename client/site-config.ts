@@ -1,7 +1,6 @@
 // The site agent's configuration (site.yaml): identity, aggregator, private data, model, local policy.
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { readYamlFile } from '../shared/util/yaml-file.ts';
 import { FedistillError, check } from '../shared/util/errors.ts';
 import type { SiteSettings } from './site-agent.ts';
 
@@ -105,13 +104,6 @@ export function validateSiteConfig(raw: unknown, baseDir = process.cwd()): SiteC
 }
 
 export function loadSiteConfig(path: string): SiteConfig {
-  let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (e) {
-    throw new FedistillError('E_CONFIG_MISSING', `cannot read site config ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  let raw: unknown;
-  try { raw = parseYaml(text); } catch (e) {
-    throw new FedistillError('E_CONFIG_INVALID', `${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
+  const raw = readYamlFile(path, 'site config');
   return validateSiteConfig(raw, dirname(resolve(path)));
 }

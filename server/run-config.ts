@@ -1,7 +1,6 @@
 // The aggregator's run configuration (run.yaml): parsed, validated with field names, defaults filled in.
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { readYamlFile } from '../shared/util/yaml-file.ts';
 import { FedistillError, check } from '../shared/util/errors.ts';
 
 export interface RunConfig {
@@ -124,13 +123,6 @@ export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunCon
 
 /** Reads and validates run.yaml (or .json). */
 export function loadRunConfig(path: string): RunConfig {
-  let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (e) {
-    throw new FedistillError('E_CONFIG_MISSING', `cannot read run config ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  let raw: unknown;
-  try { raw = parseYaml(text); } catch (e) {
-    throw new FedistillError('E_CONFIG_INVALID', `${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
+  const raw = readYamlFile(path, 'run config');
   return validateRunConfig(raw, dirname(resolve(path)));
 }
