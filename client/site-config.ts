@@ -1,7 +1,7 @@
 // The site agent's configuration (site.yaml): identity, aggregator, private data, model, local policy.
 import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
-import { FedistillError, check } from '../shared/util/errors.ts';
+import { check } from '../shared/util/errors.ts';
 import type { SiteSettings } from './site-agent.ts';
 
 export interface SiteConfig {

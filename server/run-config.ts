@@ -1,7 +1,7 @@
 // The aggregator's run configuration (run.yaml): parsed, validated with field names, defaults filled in.
 import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
-import { FedistillError, check } from '../shared/util/errors.ts';
+import { check } from '../shared/util/errors.ts';
 
 export interface RunConfig {
   runId: string;

@@ -8,5 +8,6 @@ import { keysCommand } from './keys.ts';
 import { serverCommand } from './server.ts';
 import { clientCommand } from './client.ts';
 import { auditCommand } from './audit.ts';
+import { simulateCommand } from './simulate.ts';
 
-export const commands: CommandSpec[] = [startCommand, dataCommand, privacyCommand, trainCommand, keysCommand, serverCommand, clientCommand, auditCommand];
+export const commands: CommandSpec[] = [startCommand, dataCommand, privacyCommand, trainCommand, keysCommand, serverCommand, clientCommand, auditCommand, simulateCommand];
