@@ -66,7 +66,13 @@ async function benchModel(name: 'mlp' | 'cnn' | ModelSpec, batch: number): Promi
 const resolved = await resolveDevice(device);
 if (argv.includes('--gpu-set')) {
   const wide: ModelSpec = { input: [1, 28, 28], classes: 10, layers: [{ type: 'flatten' }, { type: 'dense', units: 1024 }, { type: 'relu' }, { type: 'dense', units: 10 }] };
-  const r = { mlp1024_b512: await benchModel(wide, 512), mlp1024_b8192: await benchModel(wide, 8192), cnn_b512: await benchModel('cnn', 512) };
+  const r: Record<string, unknown> = {};
+  const set: [string, ModelSpec | 'cnn', number][] = [['mlp1024_b512', wide, 512], ['mlp1024_b8192', wide, 8192], ['cnn_b512', 'cnn', 512]];
+  for (const [name, spec, b] of set) {
+    // One failing model (an op the provider lacks) must not hide the others' figures.
+    try { r[name] = await benchModel(spec, b); } catch (e) { r[name] = { error: String((e as Error).message).split('\n')[0] }; }
+    console.error(JSON.stringify({ [name]: r[name] }));
+  }
   console.log(JSON.stringify({ device: resolved, threads, steps, optimizer, steps_per_run: stepsPerRun, ...r }));
   process.exit(0);
 }

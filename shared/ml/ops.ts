@@ -179,9 +179,19 @@ function poolAttrs(o: PoolOptions) {
   return { kernel_shape: attr.ints(o.kernel), strides: attr.ints(o.strides), pads: attr.ints(o.pads) };
 }
 
-/** Max pooling; also returns the argmax indices (flat over the whole input), for the gradient. */
-export function maxPool(g: G, x: Tensor, o: PoolOptions): [Tensor, Tensor] {
+/** Whether pooling windows tile the input: kernel = stride, no padding (the usual 2×2/2 pool). */
+export function poolTiles(o: PoolOptions): boolean {
+  return o.kernel[0] === o.strides[0] && o.kernel[1] === o.strides[1] && o.pads.every((p) => p === 0);
+}
+
+/**
+ * Max pooling. Tiling windows need no argmax output (their gradient is a mask, see vjp-rules.ts),
+ * which keeps the graph runnable on providers without MaxPool's Indices output (WebGPU);
+ * overlapping or padded windows also return the argmax indices (flat over the whole input).
+ */
+export function maxPool(g: G, x: Tensor, o: PoolOptions): [Tensor, Tensor | undefined] {
   const shape = poolShape(x, o, 'MaxPool');
+  if (poolTiles(o)) return [g.node('MaxPool', [x], [{ shape }], poolAttrs(o))[0]!, undefined];
   const [y, idx] = g.node('MaxPool', [x], [{ shape }, { shape, dtype: 'int64' }], poolAttrs(o));
   return [y!, idx!];
 }

@@ -177,6 +177,7 @@ export const VJP_RULES: Record<string, VjpRule> = {
     ];
   },
   MaxPool: (g, n, [gy]) => {
+    if (n.outputs.length < 2) return [maxPoolTileGrad(g, n.inputs[0]!, n.outputs[0]!, gy!, intsAttr(n, 'kernel_shape', []))];
     // Scatter the output gradient to the argmax positions (indices are flat over the input).
     const x = n.inputs[0]!;
     const flat = (t: Tensor) => op.reshape(g, t, ['M']);
@@ -214,3 +215,26 @@ export const VJP_RULES: Record<string, VjpRule> = {
 
 /** Ops that carry no gradient to any input (comparisons, shape queries, casts to integers). */
 export const NON_DIFFERENTIABLE = new Set(['Shape', 'Size', 'Greater', 'Less', 'Equal', 'ArgMax', 'ConstantOfShape', 'Cast', 'Sign']);
+
+/**
+ * Gradient of a tiling max pool without argmax indices: view x as [N,C,oh,kh,ow,kw] windows,
+ * mark the positions equal to their window's max, share gy among ties, and pad back the rows and
+ * columns the pool dropped (floor division). Every op is standard and runs on every provider.
+ */
+function maxPoolTileGrad(g: GraphBuilder, x: Tensor, y: Tensor, gy: Tensor, k: number[]): Tensor {
+  const [n, c, h, w] = x.shape as [Tensor['shape'][number], number, number, number];
+  const [kh, kw] = k as [number, number];
+  const oh = Math.floor(h / kh), ow = Math.floor(w / kw);
+  const cropped = oh * kh !== h || ow * kw !== w;
+  const xc = cropped
+    ? g.node('Slice', [x, g.ints([0, 0]), g.ints([oh * kh, ow * kw]), g.ints([2, 3])], [{ shape: [n, c, oh * kh, ow * kw] }])[0]!
+    : x;
+  const xr = op.reshape(g, xc, [n, c, oh, kh, ow, kw]);
+  const yr = op.reshape(g, y, [n, c, oh, 1, ow, 1]);
+  const mask = op.cast(g, op.compare(g, 'Equal', xr, yr), g.floatType);
+  const ties = op.reduceSum(g, mask, [3, 5], true);
+  const gxr = op.div(g, op.mul(g, mask, op.reshape(g, gy, [n, c, oh, 1, ow, 1])), ties);
+  const gx = op.reshape(g, gxr, [n, c, oh * kh, ow * kw]);
+  if (!cropped) return gx;
+  return g.node('Pad', [gx, g.ints([0, 0, 0, 0, 0, 0, h - oh * kh, w - ow * kw])], [{ shape: x.shape }], { mode: attr.string('constant') })[0]!;
+}

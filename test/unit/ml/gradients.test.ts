@@ -24,6 +24,10 @@ const float64Layers: [string, ModelSpec][] = [
   ['layernorm', flatModel([{ type: 'dense', units: 4 }, { type: 'layernorm' }])],
   ['residual block', flatModel([{ type: 'dense', units: 4 }, { type: 'residual', layers: [{ type: 'dense', units: 4 }, { type: 'tanh' }, { type: 'dense', units: 4 }] }, { type: 'relu' }])],
   ['maxpool2d + flatten', { input: [2, 4, 4], classes: 3, layers: [{ type: 'maxpool2d', size: 2 }, { type: 'flatten' }, { type: 'dense', units: 3 }] }],
+  // Odd size: the tiling pool drops the last row and column, whose gradient must be zero (mask path).
+  ['maxpool2d on an odd size (cropped tiles)', { input: [2, 5, 5], classes: 3, layers: [{ type: 'maxpool2d', size: 2 }, { type: 'flatten' }, { type: 'dense', units: 3 }] }],
+  // Overlapping windows take the argmax-indices path.
+  ['maxpool2d with overlapping windows', { input: [1, 5, 5], classes: 3, layers: [{ type: 'maxpool2d', size: 3, stride: 2 }, { type: 'flatten' }, { type: 'dense', units: 3 }] }],
   ['batchnorm over channels (train mode)', { input: [2, 3, 3], classes: 3, layers: [{ type: 'batchnorm' }, { type: 'flatten' }, { type: 'dense', units: 3 }] }],
 ];
 for (const [name, spec] of float64Layers) test(`gradient of ${name} matches finite differences (float64)`, () => expectGood(spec, CE, 'float64'));
