@@ -89,8 +89,8 @@ export function sessionOptions(device: Device, threads?: number): ort.InferenceS
 }
 
 /** Creates a session from model bytes on a resolved device. */
-export async function createSession(model: Uint8Array, device: Device, threads?: number): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(model, sessionOptions(device, threads));
+export async function createSession(model: Uint8Array, device: Device, threads?: number, extra: ort.InferenceSession.SessionOptions = {}): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(model, { ...sessionOptions(device, threads), ...extra });
 }
 
 export { ort };

@@ -6,6 +6,8 @@ import { type OptimizerConfig, stateSlots, validateOptimizer } from './optimizer
 import { type LrSchedule, lrAt, validateSchedule } from './lr-schedule.ts';
 import { type Device, type DeviceRequest, createSession, ort, resolveDevice } from './runtime.ts';
 import { buildStepGraph, names } from './train-graph.ts';
+import { GraphBuilder } from './graph.ts';
+import * as op from './ops.ts';
 import { buildLoopStepGraph, carriedNames, outer } from './train-loop-graph.ts';
 import { type Predictions, accuracyOf, exportOnnx, predictBatches } from './inference.ts';
 import { buildInferenceGraph } from './train-graph.ts';
@@ -77,6 +79,7 @@ export class Trainer {
   protected device?: Device;
   protected readonly state = new Map<string, ort.Tensor>();
   private readonly sessions = new Map<string, Promise<StepSession>>();
+  private downloadSession: Promise<ort.InferenceSession> | undefined;
 
   constructor(readonly model: Model, readonly options: TrainerOptions = {}) {
     const o = options.optimizer ?? 'adam';
@@ -155,7 +158,14 @@ export class Trainer {
       s = (async () => {
         const device = await this.resolvedDevice();
         const g = buildStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer });
-        const session = await createSession(g.toModel(), device, this.options.threads);
+        // On a GPU, next weights and optimizer state stay in GPU buffers and feed the next step
+        // directly (IO binding); only loss and correct come back each step. Downloaded after the loop.
+        const onDevice = device === 'webgpu' && process.env.FEDISTILL_GPU_STATE !== 'host';
+        const stateOut = new Set([...this.state.keys()].map((n) => names.next(n)));
+        const extra: ort.InferenceSession.SessionOptions = onDevice
+          ? { preferredOutputLocation: Object.fromEntries(g.outputs.map((o) => [o.name, stateOut.has(o.name) ? 'gpu-buffer' : 'cpu'])) as Record<string, 'gpu-buffer' | 'cpu'> }
+          : {};
+        const session = await createSession(g.toModel(), device, this.options.threads, extra);
         return { session, inputs: new Set(session.inputNames) };
       })();
       this.sessions.set(key, s);
@@ -266,8 +276,25 @@ export class Trainer {
       results.push({ epoch: this.epoch, loss: lossSum / seen, accuracy: correct / seen, samplesPerSecond: seen / seconds, seconds });
       this.epoch++;
     }
+    await this.downloadState();
     this.syncModel();
     return results;
+  }
+
+  /**
+   * Brings state tensors that live in GPU buffers back to host memory (after a loop on webgpu):
+   * an identity graph on the same device whose outputs default to the host.
+   */
+  private async downloadState(): Promise<void> {
+    const onGpu = [...this.state].filter(([, t]) => t.location !== 'cpu');
+    if (onGpu.length === 0) return;
+    this.downloadSession ??= (async () => {
+      const g = new GraphBuilder('download');
+      for (const [name, t] of onGpu) g.output(op.identity(g, g.input(name, t.dims)), `${name}__host`);
+      return createSession(g.toModel(), await this.resolvedDevice(), this.options.threads);
+    })();
+    const out = await (await this.downloadSession).run(Object.fromEntries(onGpu));
+    for (const [name] of onGpu) this.state.set(name, out[`${name}__host`]!);
   }
 
   /** Trains `epochs` more epochs with cross-entropy on hard labels. */
