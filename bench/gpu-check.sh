@@ -5,12 +5,13 @@
 set -u
 if [ "${1:-}" != "--inner" ]; then exec bash .gpu/run.sh bash "$0" --inner; fi
 OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
-EPOCHS=${EPOCHS:-5}
+EPOCHS=${EPOCHS:-3}
 nvidia-smi -L > "$OUT/gpu.txt" 2>&1
-timeout 150 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu.json" 2> "$OUT/webgpu.err"
-timeout 100 node dist/bench/train.js --gpu-set --device webgpu --steps 30 --steps-per-run 10 > "$OUT/webgpu-loop.json" 2> "$OUT/webgpu-loop.err"
+[ -f dist/package.json ] || cp package.json dist/package.json  # older builds read the version from there
+timeout 120 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu.json" 2> "$OUT/webgpu.err"
+FEDISTILL_GPU_STATE=host timeout 80 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-host-state.json" 2> "$OUT/webgpu-host-state.err"
 timeout 60 python3 bench/torch_reference.py --steps 30 > "$OUT/torch.json" 2> "$OUT/torch.err"
-timeout 120 node dist/cli/main.js train --dataset mnist --model mlp --epochs "$EPOCHS" --device webgpu --seed 1 --json > "$OUT/train-webgpu.json" 2> "$OUT/train-webgpu.err"
-timeout 120 node dist/cli/main.js train --dataset mnist --model mlp --epochs "$EPOCHS" --device cpu --seed 1 --json > "$OUT/train-cpu.json" 2> "$OUT/train-cpu.err"
+timeout 100 node dist/cli/main.js train --dataset mnist --model mlp --epochs "$EPOCHS" --device webgpu --schedule cosine --seed 1 --json > "$OUT/train-webgpu.json" 2> "$OUT/train-webgpu.err"
+timeout 80 node dist/cli/main.js train --dataset mnist --model mlp --epochs "$EPOCHS" --device cpu --schedule cosine --seed 1 --json > "$OUT/train-cpu.json" 2> "$OUT/train-cpu.err"
 for f in "$OUT"/*.json; do echo "== $f"; tail -c 1200 "$f"; echo; done
 for f in "$OUT"/*.err; do echo "== $f"; tail -n 4 "$f" | cut -c1-300; done
