@@ -155,10 +155,16 @@ export class Aggregator {
     };
   }
 
+  /** A site's scope gets the run's budget the first time it joins; the audit log records it. */
   private ensureSiteBudget(site: string): void {
     const { db, config } = this.o;
     const has = db.atomically((tx) => tx.getBudget(SITE_SCOPE(site)));
-    if (!has) this.ledger.setBudget(SITE_SCOPE(site), { epsilon: config.privacy.epsilon, delta: config.privacy.delta });
+    if (has) return;
+    const budget = { epsilon: config.privacy.epsilon, delta: config.privacy.delta };
+    db.transaction(() => {
+      this.ledger.setBudget(SITE_SCOPE(site), budget);
+      if (db.getRun(config.runId)) this.o.audit?.append({ kind: 'config_change', runId: config.runId, site, data: { budgets: { [SITE_SCOPE(site)]: budget } } });
+    });
   }
 
   /** Asks the loop to stop after the current step (SIGINT/SIGTERM). */
