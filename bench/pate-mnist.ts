@@ -1,0 +1,28 @@
+// Bench: the full PATE-MNIST reproduction (250 teachers, Confident-GNMax T=200 σ1=150 σ2=40, 640 queries, semi-supervised student).
+// Run: node --import tsx bench/pate-mnist.ts [--scenario FILE] [--out DIR] [--workers N]
+// Prints one JSON object on stdout; progress on stderr. Teacher votes are cached in --out (default out/pate-mnist).
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { runPateMnist } from '../simulations/pate-mnist/index.ts';
+
+const { values } = parseArgs({
+  options: {
+    scenario: { type: 'string', default: 'simulations/scenarios/pate-mnist.yaml' },
+    out: { type: 'string', default: 'out/pate-mnist' },
+    workers: { type: 'string' },
+  },
+});
+const scenario = parseYaml(readFileSync(values.scenario!, 'utf8')) as Record<string, unknown>;
+if (values.workers) {
+  scenario.sites = { ...(scenario.sites as Record<string, unknown> | undefined), workers: Number(values.workers) };
+}
+const argv = process.argv.slice(2).join(' ');
+const result = await runPateMnist(scenario, { out: values.out, json: true, log: (l) => process.stderr.write(`${l}\n`) });
+console.log(JSON.stringify({
+  bench: 'pate-mnist',
+  command: `node --import tsx bench/pate-mnist.ts${argv ? ` ${argv}` : ''}`,
+  scenario_file: values.scenario,
+  out: values.out,
+  ...result,
+}));

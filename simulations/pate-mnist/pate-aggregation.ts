@@ -1,0 +1,100 @@
+// Confident-GNMax over the teachers' votes, and the privacy figures of the run (expected, realized, replayed, data-independent).
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type ConfidentGnmaxParams, CryptoRng, type PrivacyEvent, analyzeConfidentGnmax, confidentGnmax, dpAccountingOrders,
+  epsilonFromEvents, pate2018Orders, releaseSmoothSensitivityEpsilon,
+} from '../../shared/privacy/index.ts';
+
+/** What the aggregator released: a label per answered query, and what each query was charged. */
+export interface Aggregation {
+  answered: boolean[];
+  /** The released label, or −1 where the query was not answered. */
+  labels: number[];
+  /** Realized charges, in query order (pate_threshold for every query, pate_gnmax when answered). */
+  events: PrivacyEvent[];
+}
+
+/** Runs Confident-GNMax on every query with cryptographic noise (a fresh draw on every run). */
+export function aggregateVotes(votes: readonly number[][], params: ConfidentGnmaxParams, rng = new CryptoRng()): Aggregation {
+  const answered: boolean[] = [];
+  const labels: number[] = [];
+  const events: PrivacyEvent[] = [];
+  for (const v of votes) {
+    const r = confidentGnmax(v, params, rng);
+    answered.push(r.answered);
+    labels.push(r.answered ? r.label! : -1);
+    events.push(...r.events);
+  }
+  return { answered, labels, events };
+}
+
+export const ANSWERS_CACHE_FILE = 'pate-answers.json';
+
+/**
+ * Aggregates once per set of votes and mechanism parameters: the released answers and their
+ * charges are kept in `outDir`, so that iterating on the student reuses the one release already
+ * paid for instead of drawing (and spending) again. Delete the file to draw anew.
+ */
+export function cachedAggregation(votes: readonly number[][], params: ConfidentGnmaxParams, outDir: string | undefined): Aggregation & { fromCache: boolean } {
+  const key = createHash('sha256').update(JSON.stringify({ votes, threshold: params.threshold, sigma1: params.sigma1, sigma2: params.sigma2 })).digest('hex');
+  const path = outDir ? join(outDir, ANSWERS_CACHE_FILE) : undefined;
+  if (path && existsSync(path)) {
+    try {
+      const c = JSON.parse(readFileSync(path, 'utf8')) as Aggregation & { key: string };
+      if (c.key === key) return { answered: c.answered, labels: c.labels, events: c.events, fromCache: true };
+    } catch { /* unreadable: aggregate anew */ }
+  }
+  const agg = aggregateVotes(votes, params);
+  if (path && outDir) {
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(`${path}.tmp`, JSON.stringify({ key, ...agg }));
+    renameSync(`${path}.tmp`, path);
+  }
+  return { ...agg, fromCache: false };
+}
+
+export interface PrivacySettings { delta: number; orders: 'pate2018' | 'dp-accounting'; conversion: 'classic' | 'improved' }
+
+export interface PrivacyFigures {
+  unit: 'example';
+  delta: number;
+  orders: string;
+  conversion: string;
+  /** The paper's convention: threshold step for every query + P[answered]·GNMax. Data-dependent. */
+  expected: { epsilon: number; order: number; expected_answered: number; epsilon_data_independent: number };
+  /** What this run charged: threshold for every query + GNMax for the answered ones. Data-dependent. */
+  realized: { epsilon: number; order: number; answered: number; epsilon_data_independent: number };
+  /** ε recomputed by the generic RDP accountant from the charged events alone (an auditor's replay). */
+  replayed: { epsilon: number; order: number; events: number };
+  /** The realized data-dependent ε released through smooth sensitivity (publishable; noisy). */
+  smooth_sensitivity: { epsilon: number; order: number; beta: number; sigma_ss: number };
+}
+
+/**
+ * Accounts the run both ways the reference analysis does, and replays the realized events through
+ * the generic accountant as a cross-check: the replayed ε must equal the realized one.
+ */
+export function pateFigures(
+  votes: readonly number[][], agg: Aggregation, params: ConfidentGnmaxParams, p: PrivacySettings, teachers: number, rng = new CryptoRng(),
+): PrivacyFigures {
+  const orders = p.orders === 'pate2018' ? pate2018Orders() : dpAccountingOrders();
+  const base = { delta: p.delta, orders, conversion: p.conversion };
+  const exp = analyzeConfidentGnmax(votes.map((v) => ({ votes: v })), params, { ...base, cost: 'expected' });
+  const queries = votes.map((v, i) => ({ votes: v, answered: agg.answered[i]! }));
+  const real = analyzeConfidentGnmax(queries, params, { ...base, cost: 'realized' });
+  const replay = epsilonFromEvents(agg.events, p.delta, { orders, conversion: p.conversion });
+  const ss = releaseSmoothSensitivityEpsilon(queries, params,
+    { delta: p.delta, order: real.order, numTeachers: teachers, conversion: p.conversion }, () => rng.gaussian(1));
+  return {
+    unit: 'example',
+    delta: p.delta,
+    orders: p.orders,
+    conversion: p.conversion,
+    expected: { epsilon: exp.epsilon, order: exp.order, expected_answered: exp.expected_answered, epsilon_data_independent: exp.epsilon_data_independent },
+    realized: { epsilon: real.epsilon, order: real.order, answered: real.answered!, epsilon_data_independent: real.epsilon_data_independent },
+    replayed: { epsilon: replay.epsilon, order: replay.order, events: agg.events.length },
+    smooth_sensitivity: { epsilon: ss.epsilon, order: ss.order, beta: ss.beta, sigma_ss: ss.sigma_ss },
+  };
+}
