@@ -1,0 +1,67 @@
+// `fedistill simulate SCENARIO.yaml`: runs a simulation scenario and writes its report folder.
+import type { CommandSpec } from '../parse.ts';
+import { loadScenario } from '../../simulations/scenario.ts';
+import { runSimulation } from '../../simulations/run-simulation.ts';
+import { formatBytes } from '../../simulations/report-html.ts';
+
+const pct = (v: number | null | undefined) => (typeof v === 'number' ? `${(100 * v).toFixed(2)}%` : 'n/a');
+
+export const simulateCommand: CommandSpec = {
+  name: 'simulate',
+  summary: 'run a simulation scenario (sites, strategy, privacy, faults) and write a report',
+  description:
+    'Runs the real aggregator and site code on one machine for a scenario file (see docs/simulations.md):\n' +
+    '  in-process  all parties in this process over in-memory secure channels (fast, scales to 1,000 sites)\n' +
+    '  loopback    each site a `fedistill client` process over secure websockets on 127.0.0.1\n' +
+    'Then the baselines the scenario asks for (local-only, centralized, FedAvg), and a report folder:\n' +
+    'report.json, metrics.csv, charts/*.svg and *.png, report.html (self-contained, opens offline).\n' +
+    'Progress goes to stderr. Scenarios ship in simulations/scenarios/.',
+  positionals: [{ name: 'scenario', help: 'scenario file (YAML)', required: true }],
+  flags: {
+    mode: { type: 'string', help: 'where the sites run', default: 'in-process', choices: ['in-process', 'loopback'] },
+    out: { type: 'string', help: 'output folder for the report', default: 'runs/sim-<name>', arg: 'DIR' },
+    workers: { type: 'integer', help: 'in-process: worker threads hosting the sites (-1 = one per core, 0 = all in the main thread)', default: -1 },
+    concurrency: { type: 'integer', help: 'trainers at once in the main thread (FedAvg; sites when --workers 0); 0 = one per core', default: 0 },
+    'no-baselines': { type: 'boolean', help: 'skip the centralized and FedAvg baselines' },
+    json: { type: 'boolean', help: 'print the report summary as JSON' },
+  },
+  examples: [
+    'fedistill simulate simulations/scenarios/tiny.yaml',
+    'fedistill simulate simulations/scenarios/dsfl-mnist-noniid.yaml --out runs/dsfl --json',
+    'fedistill simulate simulations/scenarios/tiny.yaml --mode loopback',
+  ],
+  async run(args, io) {
+    const file = args.positionals[0]!;
+    const scenario = loadScenario(file);
+    const out = String(args.flags.out).replace('<name>', scenario.name);
+    const mode = String(args.flags.mode) as 'in-process' | 'loopback';
+    const concurrency = Number(args.flags.concurrency) || undefined;
+    const workers = Number(args.flags.workers);
+    const result = await runSimulation(scenario, {
+      mode, out, log: (l) => io.err(l), scenarioFile: file, ...(concurrency ? { concurrency } : {}), ...(workers >= 0 ? { workers } : {}),
+      noBaselines: Boolean(args.flags['no-baselines']),
+      command: `fedistill simulate ${file} --mode ${mode} --out ${out}`,
+    });
+    if ('pate' in result) {
+      io.out(args.flags.json ? JSON.stringify(result.pate) : JSON.stringify(result.pate, null, 2));
+      return 0;
+    }
+    const r = result.report;
+    if (args.flags.json) {
+      io.out(JSON.stringify({ scenario: r.scenario.name, mode: r.scenario.mode, status: r.status, privacy: r.privacy, summary: r.summary, seconds: r.seconds, memory: r.memory, files: result.files }));
+      return 0;
+    }
+    io.out([
+      '',
+      `Simulation "${r.scenario.name}" (${r.scenario.mode}): ${r.status}, ${r.rounds.length} rounds, ${r.scenario.sites} sites, ${r.seconds.total.toFixed(1)} s`,
+      `  ${r.scenario.strategy.padEnd(12)} mean site accuracy ${pct(r.summary.meanFinalAccuracy)}  bytes ${formatBytes(r.summary.totalBytes)}  ε = ${r.privacy.epsilon.toFixed(3)} at δ = ${r.privacy.delta} (${r.scenario.privacyUnit}-level)`,
+      `  local-only   mean site accuracy ${pct(r.summary.meanLocalOnlyAccuracy)}`,
+      `  FedAvg       accuracy ${pct(r.summary.fedavgAccuracy)}  bytes ${formatBytes(r.summary.fedavgTotalBytes)}`,
+      `  centralized  accuracy ${pct(r.summary.centralizedAccuracy)}`,
+      `  ledger replay ε = ${r.privacy.ledgerReplayEpsilon.toFixed(3)} (${r.privacy.replayMatches ? 'matches' : 'MISMATCH'})`,
+      r.scenario.seededNoise ? '  note: noise was seeded (privacy.test_noise_seed): reproducible but NOT private' : '',
+      `report: ${result.files.html}`,
+    ].filter((l) => l !== '').join('\n'));
+    return 0;
+  },
+};

@@ -1,0 +1,73 @@
+// report.html: one self-contained page (inline CSS and SVG, no scripts, no network) that opens offline.
+import type { ChartSpec } from './chart-model.ts';
+import type { SimulationReport } from './report-data.ts';
+import { chartSvg } from './svg-chart.ts';
+
+const esc = (t: unknown) => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const pct = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? `${(100 * v).toFixed(2)}%` : 'n/a');
+const num = (v: number | null | undefined, d = 3) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : 'n/a');
+
+/** Bytes for people: 1.2 MiB. */
+export function formatBytes(b: number | null | undefined): string {
+  if (typeof b !== 'number' || !Number.isFinite(b)) return 'n/a';
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let v = b;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
+}
+
+function table(head: string[], rows: (string | number)[][]): string {
+  return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${
+    rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+}
+
+/** The whole report page. */
+export function reportHtml(r: SimulationReport, charts: ChartSpec[]): string {
+  const s = r.scenario;
+  const fa = r.baselines.fedavg;
+  const comparison = table(['approach', 'accuracy', 'bytes on the wire', 'privacy'], [
+    [`${s.strategy} (mean over sites)`, pct(r.summary.meanFinalAccuracy), formatBytes(r.summary.totalBytes), `ε = ${num(r.privacy.epsilon)} at δ = ${r.privacy.delta}`],
+    ['local-only (mean over sites)', pct(r.summary.meanLocalOnlyAccuracy), '0 B', 'nothing leaves a site'],
+    ['FedAvg (global model)', fa && fa.skipped ? `skipped: ${fa.reason}` : pct(r.summary.fedavgAccuracy), formatBytes(r.summary.fedavgTotalBytes), 'none (weights in the clear)'],
+    ['centralized (upper bound)', pct(r.summary.centralizedAccuracy), 'all private data moved', 'none'],
+  ]);
+  const rounds = table(['round', 'sites', 'failures', 'ε', 'mean accuracy', 'bytes up', 'bytes down'],
+    r.rounds.map((x) => [x.round + 1, x.participants, x.failures.map((f) => `${f.site}: ${f.reason}`).join(', ') || '—', num(x.epsilon), pct(x.meanAccuracy), formatBytes(x.bytesUp), formatBytes(x.bytesDown)]));
+  const sites = table(['site', 'model', 'private samples', 'local-only', 'final', 'own ε bound', 'sent', 'received'],
+    r.sites.slice(0, 200).map((x) => [x.name + (x.crashed ? ' (crashed)' : ''), x.model, x.privateSamples, pct(x.localOnlyAccuracy), pct(x.finalAccuracy), num(x.ledgerEpsilon), formatBytes(x.bytesUp), formatBytes(x.bytesDown)]));
+  const warn = s.seededNoise
+    ? '<p class="warn">This run seeded its privacy noise (privacy.test_noise_seed) so that it is reproducible. Seeded noise is NOT private: use it for tests only.</p>'
+    : '';
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>fedistill simulation: ${esc(s.name)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;padding:4px 8px;text-align:left}th{background:#f4f4f4}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:12px}.charts figure{margin:0;border:1px solid #eee}.charts svg{width:100%;height:auto;display:block}
+.warn{background:#fff4e5;border:1px solid #f0a030;padding:8px}.ok{color:#2a7a2a}.bad{color:#b00020}
+pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}
+</style></head><body>
+<h1>Simulation “${esc(s.name)}” — ${esc(s.strategy)}, ${s.sites} sites, ${r.rounds.length}/${s.rounds} rounds (${esc(s.mode)})</h1>
+<p>Status <b>${esc(r.status)}</b> in ${num(r.seconds.total, 1)} s. Privacy unit: <b>${esc(s.privacyUnit)}</b>${s.privacyUnit === 'example' ? ` (${s.teachersPerSite} teachers per site on disjoint shards)` : ' (one teacher per site)'}; noise multiplier ${s.noiseMultiplier}, clip ${s.clip}, budget ε ≤ ${s.budget.epsilon} at δ = ${s.budget.delta}.</p>
+${warn}
+<h2>Side by side</h2>
+${comparison}
+<p>Ledger: ε = ${num(r.privacy.epsilon, 6)}; the accountant's replay of its ${r.privacy.ledgerEvents} events gives ε = ${num(r.privacy.ledgerReplayEpsilon, 6)} —
+<span class="${r.privacy.replayMatches ? 'ok' : 'bad'}">${r.privacy.replayMatches ? 'they match' : 'MISMATCH'}</span>.</p>
+<h2>Charts</h2>
+<div class="charts">${charts.map((c) => `<figure id="chart-${c.id}">${chartSvg(c)}</figure>`).join('\n')}</div>
+<h2>Rounds</h2>
+${rounds}
+<h2>Sites</h2>
+${sites}${r.sites.length > 200 ? `<p>… and ${r.sites.length - 200} more in report.json.</p>` : ''}
+${r.faults.length ? `<h2>Faults injected</h2>${table(['round', 'site', 'fault'], r.faults.map((f) => [f.round + 1, f.site, f.fault]))}` : ''}
+${r.aggregatorRestarts ? `<p>The aggregator was restarted ${r.aggregatorRestarts} time(s) and resumed from its database.</p>` : ''}
+<h2>Scenario</h2>
+<pre>${esc(JSON.stringify(s, null, 2))}</pre>
+<p>Reproduce: <code>${esc(r.command)}</code> · peak memory ${r.memory.peakRssMiB} MiB · started ${esc(r.startedAt)}</p>
+</body></html>
+`;
+}

@@ -1,0 +1,258 @@
+// Simulation scenarios (SCENARIO.yaml): the one description of a run that both modes execute — validated, with defaults.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { PARTITION_SCHEMES, type PartitionScheme } from '../shared/data/partition.ts';
+import { FedistillError, check } from '../shared/util/errors.ts';
+import { type Obj, booleanAt, listAt, mapping, numberAt, onlyKeys, optionalNumberAt, stringAt } from './scenario-fields.ts';
+import { SIM_MODEL_NAMES, type SimModel, validateSimModel } from './sim-models.ts';
+
+export type StrategyName = 'dsfl' | 'fedmd' | 'pate';
+export type PrivacyUnit = 'site' | 'example';
+
+/** A fault at a given round (0-based rounds; `site` is a 1-based index). */
+export interface RoundFault { site: number; round: number }
+
+export interface Scenario {
+  name: string;
+  /** 'federated' runs here; 'pate-reproduction' is handed to simulations/pate-mnist. */
+  kind: 'federated' | 'pate-reproduction';
+  /** Seeds query selection, partitions, model init and faults. */
+  seed: number;
+  data: {
+    /** Private pool split over the sites (a split spec). */
+    dataset: string;
+    /** Public transfer set every party can load (a split spec). */
+    publicSet: string;
+    /** Held-out set each site (and each baseline) is evaluated on. */
+    evalSet: string;
+    partition: { scheme: PartitionScheme; alpha?: number; shards?: number; sigma?: number; seed: number };
+  };
+  sites: {
+    count: number;
+    /** One model per site, cycled when shorter than `count` (heterogeneous models allowed). */
+    models: SimModel[];
+    local: { epochs: number; batch: number; lr: number; optimizer: 'sgd' | 'adam' | 'adamw' };
+    digest: { epochs: number; revisitEpochs: number; temperature: number; privateMix: number };
+    localNoiseMultiplier: number;
+    /** ORT intra-op threads per site session (1 when many sites share a process). */
+    threads: number;
+  };
+  strategy: {
+    name: StrategyName;
+    queriesPerRound: number;
+    entropyReductionTemperature: number;
+    replyTemperature: number;
+    threshold: number;
+    sigma1: number;
+    sigma2: number;
+  };
+  privacy: {
+    unit: PrivacyUnit;
+    /** Teachers per site: 1 for the site-level unit, k > 1 disjoint shards for the example-level unit. */
+    teachersPerSite: number;
+    clip: number;
+    noiseMultiplier: number;
+    /** Budget (ε at δ) for the run and for each site. */
+    epsilon: number;
+    delta: number;
+    /** Seeds the aggregator's noise: reproducible runs for tests only — NOT private. */
+    testNoiseSeed?: number;
+  };
+  rounds: number;
+  quorum: number;
+  roundTimeoutS: number;
+  faults: {
+    /** Per-round probability that a site ignores the round's query. */
+    dropout: number;
+    /** Delay added before each query reaches a site. */
+    latencyMs: number;
+    /** The site's session is cut at the start of the round (it reconnects). */
+    disconnects: RoundFault[];
+    /** The site stops for good at the start of the round. */
+    siteCrashes: RoundFault[];
+    /** The aggregator process dies after completing this round and restarts from its database. */
+    aggregatorCrashRound?: number;
+  };
+  baselines: { localOnly: boolean; centralized: { epochs: number } | false; fedavg: { epochsPerRound: number } | false };
+  /** The raw mapping, for modules (pate-mnist) that read their own fields. */
+  raw: Obj;
+}
+
+const TOP_KEYS = ['name', 'kind', 'description', 'seed', 'data', 'sites', 'strategy', 'privacy', 'rounds', 'quorum', 'round_timeout_s', 'faults', 'baselines'];
+
+function roundFaults(o: Obj, key: string, sites: number, rounds: number): RoundFault[] {
+  return listAt(o, key, 'faults').map((item, i) => {
+    const f = mapping(item, `faults.${key}[${i}]`);
+    onlyKeys(f, ['site', 'round'], `faults.${key}[${i}]`);
+    return {
+      site: numberAt(f, 'site', `faults.${key}[${i}]`, undefined, { int: true, min: 1, max: sites }),
+      round: numberAt(f, 'round', `faults.${key}[${i}]`, undefined, { int: true, min: 0, max: rounds - 1 }),
+    };
+  });
+}
+
+function parseModels(s: Obj): SimModel[] {
+  if (s.models !== undefined) {
+    const list = listAt(s, 'models', 'sites');
+    check(list.length > 0, 'sites.models', 'must list at least one model', 'E_SCENARIO_INVALID');
+    return list.map((m, i) => validateSimModel(m, `sites.models[${i}]`));
+  }
+  return [validateSimModel(s.model ?? 'mlp', 'sites.model')];
+}
+
+/** Validates a parsed scenario (snake_case YAML) and fills defaults; errors name the field. */
+export function validateScenario(raw: unknown): Scenario {
+  const o = mapping(raw, 'scenario');
+  const kind = stringAt(o, 'kind', 'scenario', 'federated', ['federated', 'pate-reproduction'] as const);
+  const name = stringAt(o, 'name', 'scenario');
+  // A reproduction's other fields belong to its module (simulations/pate-mnist), which checks them.
+  if (kind === 'pate-reproduction') return { ...placeholder(name), kind, raw: o };
+  onlyKeys(o, TOP_KEYS, 'scenario');
+  const seed = numberAt(o, 'seed', 'scenario', 1, { int: true, min: 0 });
+  const rounds = numberAt(o, 'rounds', 'scenario', undefined, { int: true, min: 1 });
+
+  const d = mapping(o.data, 'data');
+  onlyKeys(d, ['dataset', 'public_set', 'eval_set', 'partition'], 'data');
+  const p = mapping(d.partition, 'data.partition', true);
+  onlyKeys(p, ['scheme', 'alpha', 'shards', 'sigma', 'seed'], 'data.partition');
+  const scheme = stringAt(p, 'scheme', 'data.partition', 'iid', PARTITION_SCHEMES);
+
+  const s = mapping(o.sites, 'sites');
+  onlyKeys(s, ['count', 'model', 'models', 'local', 'digest', 'local_noise_multiplier', 'threads'], 'sites');
+  check(!(s.model !== undefined && s.models !== undefined), 'sites', 'give either model or models, not both', 'E_SCENARIO_INVALID');
+  const local = mapping(s.local, 'sites.local', true);
+  onlyKeys(local, ['epochs', 'batch', 'lr', 'optimizer'], 'sites.local');
+  const digest = mapping(s.digest, 'sites.digest', true);
+  onlyKeys(digest, ['epochs', 'revisit_epochs', 'temperature', 'private_mix'], 'sites.digest');
+  const count = numberAt(s, 'count', 'sites', undefined, { int: true, min: 1 });
+
+  const st = mapping(o.strategy, 'strategy');
+  onlyKeys(st, ['name', 'queries_per_round', 'entropy_reduction_temperature', 'reply_temperature', 'threshold', 'sigma1', 'sigma2'], 'strategy');
+  const pr = mapping(o.privacy, 'privacy', true);
+  onlyKeys(pr, ['unit', 'teachers_per_site', 'clip', 'noise_multiplier', 'epsilon', 'delta', 'test_noise_seed'], 'privacy');
+  const unit = stringAt(pr, 'unit', 'privacy', 'site', ['site', 'example'] as const);
+  const teachersPerSite = unit === 'site' ? 1 : numberAt(pr, 'teachers_per_site', 'privacy', 5, { int: true, min: 2 });
+  check(unit === 'example' || pr.teachers_per_site === undefined || pr.teachers_per_site === 1, 'privacy.teachers_per_site',
+    'must be 1 (or absent) for the site-level unit; set unit: example for k > 1 teachers per site', 'E_SCENARIO_INVALID');
+  const delta = numberAt(pr, 'delta', 'privacy', 1e-5, { min: 0, exclusiveMin: true, max: 0.1 });
+
+  const f = mapping(o.faults, 'faults', true);
+  onlyKeys(f, ['dropout', 'latency_ms', 'disconnects', 'site_crashes', 'aggregator_crash_round'], 'faults');
+  const b = mapping(o.baselines, 'baselines', true);
+  onlyKeys(b, ['local_only', 'centralized', 'fedavg'], 'baselines');
+  const local_epochs = numberAt(local, 'epochs', 'sites.local', 2, { int: true, min: 0 });
+  const quorum = numberAt(o, 'quorum', 'scenario', 1, { int: true, min: 1, max: count });
+
+  return {
+    name, kind, seed,
+    data: {
+      dataset: stringAt(d, 'dataset', 'data'),
+      publicSet: stringAt(d, 'public_set', 'data'),
+      evalSet: stringAt(d, 'eval_set', 'data'),
+      partition: {
+        scheme,
+        ...(scheme === 'dirichlet' ? { alpha: numberAt(p, 'alpha', 'data.partition', 0.5, { min: 0, exclusiveMin: true }) } : {}),
+        ...(scheme === 'shards' ? { shards: numberAt(p, 'shards', 'data.partition', 2, { int: true, min: 1 }) } : {}),
+        ...(scheme === 'quantity' && p.sigma !== undefined ? { sigma: numberAt(p, 'sigma', 'data.partition', undefined, { min: 0, exclusiveMin: true }) } : {}),
+        seed: numberAt(p, 'seed', 'data.partition', seed, { int: true, min: 0 }),
+      },
+    },
+    sites: {
+      count,
+      models: parseModels(s),
+      local: {
+        epochs: local_epochs,
+        batch: numberAt(local, 'batch', 'sites.local', 64, { int: true, min: 1 }),
+        lr: numberAt(local, 'lr', 'sites.local', 1e-3, { min: 0, exclusiveMin: true }),
+        optimizer: stringAt(local, 'optimizer', 'sites.local', 'adam', ['sgd', 'adam', 'adamw'] as const),
+      },
+      digest: {
+        epochs: numberAt(digest, 'epochs', 'sites.digest', 2, { int: true, min: 0 }),
+        revisitEpochs: numberAt(digest, 'revisit_epochs', 'sites.digest', 0, { int: true, min: 0 }),
+        privateMix: numberAt(digest, 'private_mix', 'sites.digest', 2000, { int: true, min: 0 }),
+        temperature: numberAt(digest, 'temperature', 'sites.digest', 1, { min: 0, exclusiveMin: true }),
+      },
+      localNoiseMultiplier: numberAt(s, 'local_noise_multiplier', 'sites', 0, { min: 0 }),
+      threads: numberAt(s, 'threads', 'sites', 1, { int: true, min: 1 }),
+    },
+    strategy: {
+      name: stringAt(st, 'name', 'strategy', undefined, ['dsfl', 'fedmd', 'pate'] as const),
+      queriesPerRound: numberAt(st, 'queries_per_round', 'strategy', 500, { int: true, min: 1 }),
+      entropyReductionTemperature: numberAt(st, 'entropy_reduction_temperature', 'strategy', 0.1, { min: 0, exclusiveMin: true }),
+      replyTemperature: numberAt(st, 'reply_temperature', 'strategy', 1, { min: 0, exclusiveMin: true }),
+      threshold: numberAt(st, 'threshold', 'strategy', 200, { min: 0 }),
+      sigma1: numberAt(st, 'sigma1', 'strategy', 150, { min: 0, exclusiveMin: true }),
+      sigma2: numberAt(st, 'sigma2', 'strategy', 40, { min: 0, exclusiveMin: true }),
+    },
+    privacy: {
+      unit, teachersPerSite,
+      clip: numberAt(pr, 'clip', 'privacy', 1, { min: 0, exclusiveMin: true }),
+      noiseMultiplier: numberAt(pr, 'noise_multiplier', 'privacy', 1, { min: 0, exclusiveMin: true }),
+      epsilon: numberAt(pr, 'epsilon', 'privacy', 1000, { min: 0, exclusiveMin: true }),
+      delta,
+      ...(pr.test_noise_seed !== undefined ? { testNoiseSeed: numberAt(pr, 'test_noise_seed', 'privacy', undefined, { int: true, min: 0 }) } : {}),
+    },
+    rounds, quorum,
+    roundTimeoutS: numberAt(o, 'round_timeout_s', 'scenario', 120, { min: 0, exclusiveMin: true }),
+    faults: {
+      dropout: numberAt(f, 'dropout', 'faults', 0, { min: 0, max: 1 }),
+      latencyMs: numberAt(f, 'latency_ms', 'faults', 0, { min: 0 }),
+      disconnects: roundFaults(f, 'disconnects', count, rounds),
+      siteCrashes: roundFaults(f, 'site_crashes', count, rounds),
+      ...(f.aggregator_crash_round !== undefined ? { aggregatorCrashRound: numberAt(f, 'aggregator_crash_round', 'faults', undefined, { int: true, min: 0, max: rounds - 2 }) } : {}),
+    },
+    baselines: {
+      localOnly: booleanAt(b, 'local_only', 'baselines', true),
+      centralized: baselineOption(b, 'centralized', 'epochs', local_epochs + rounds),
+      fedavg: (() => {
+        const v = baselineOption(b, 'fedavg', 'epochs_per_round', 1);
+        return v ? { epochsPerRound: v.epochs } : false;
+      })(),
+    },
+    raw: o,
+  };
+}
+
+/** `true`/absent → defaults, `false` → off, a mapping → its one numeric setting. */
+function baselineOption(b: Obj, key: string, field: string, def: number): { epochs: number } | false {
+  const v = b[key];
+  if (v === false) return false;
+  if (v === undefined || v === true) return { epochs: def };
+  const m = mapping(v, `baselines.${key}`);
+  onlyKeys(m, [field], `baselines.${key}`);
+  return { epochs: numberAt(m, field, `baselines.${key}`, def, { int: true, min: 1 }) };
+}
+
+/** A scenario handed to another module: only its name and kind are ours to check. */
+function placeholder(name: string): Omit<Scenario, 'kind' | 'raw'> {
+  return {
+    name, seed: 1, rounds: 1, quorum: 1, roundTimeoutS: 120,
+    data: { dataset: '', publicSet: '', evalSet: '', partition: { scheme: 'iid', seed: 1 } },
+    sites: { count: 0, models: [], local: { epochs: 0, batch: 1, lr: 1, optimizer: 'adam' }, digest: { epochs: 0, revisitEpochs: 0, temperature: 1, privateMix: 0 }, localNoiseMultiplier: 0, threads: 1 },
+    strategy: { name: 'pate', queriesPerRound: 1, entropyReductionTemperature: 1, replyTemperature: 1, threshold: 0, sigma1: 1, sigma2: 1 },
+    privacy: { unit: 'example', teachersPerSite: 1, clip: 1, noiseMultiplier: 1, epsilon: 1, delta: 1e-5 },
+    faults: { dropout: 0, latencyMs: 0, disconnects: [], siteCrashes: [] },
+    baselines: { localOnly: false, centralized: false, fedavg: false },
+  };
+}
+
+/** Reads and validates a scenario file (YAML or JSON). */
+export function loadScenario(path: string): Scenario {
+  let text: string;
+  try { text = readFileSync(resolve(path), 'utf8'); } catch (e) {
+    throw new FedistillError('E_SCENARIO_MISSING', `cannot read scenario ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; pass a file such as simulations/scenarios/tiny.yaml`);
+  }
+  let raw: unknown;
+  try { raw = parseYaml(text); } catch (e) {
+    throw new FedistillError('E_SCENARIO_INVALID', `${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return validateScenario(raw);
+}
+
+/** The model a site gets (1-based index), cycling the scenario's list. */
+export function modelOfSite(s: Scenario, site: number): SimModel {
+  return s.sites.models[(site - 1) % s.sites.models.length]!;
+}
+
+export { SIM_MODEL_NAMES };

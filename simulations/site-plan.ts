@@ -1,0 +1,75 @@
+// Expands a scenario into its sites: names, seeds, models, settings and private shares — the same for every mode.
+import { loadDataset } from '../shared/data/catalog.ts';
+import { subset } from '../shared/data/image-dataset.ts';
+import { partitionLabels, summarizePartition, type PartitionSummary } from '../shared/data/partition.ts';
+import type { Dataset } from '../shared/data/types.ts';
+import type { SiteSettings } from '../client/site-agent.ts';
+import { check } from '../shared/util/errors.ts';
+import { modelOfSite, type Scenario } from './scenario.ts';
+import { resolveSimModel, simModelName } from './sim-models.ts';
+
+export interface SitePlan {
+  /** 1-based. */
+  index: number;
+  name: string;
+  modelName: string;
+  settings: SiteSettings;
+  privateData: Dataset;
+}
+
+export interface SimulationData {
+  pool: Dataset;
+  publicSet: Dataset;
+  evalSet: Dataset;
+  sites: SitePlan[];
+  partition: PartitionSummary;
+}
+
+/** Site i's seed: distinct per site, fixed by the scenario seed (loopback site configs carry the same). */
+export function siteSeed(s: Scenario, index: number): number {
+  return s.seed * 10_000 + index;
+}
+
+export function siteName(index: number): string {
+  return `site-${index}`;
+}
+
+/** The SiteAgent settings of site `index` (1-based). */
+export function siteSettings(s: Scenario, index: number, input: readonly number[], classes: number): SiteSettings {
+  return {
+    name: siteName(index),
+    model: resolveSimModel(modelOfSite(s, index), input, classes),
+    teachers: s.privacy.teachersPerSite,
+    local: { epochs: s.sites.local.epochs, batchSize: s.sites.local.batch, lr: s.sites.local.lr, optimizer: s.sites.local.optimizer },
+    digest: { ...s.sites.digest },
+    policy: { clip: s.privacy.clip, localNoiseMultiplier: s.sites.localNoiseMultiplier },
+    seed: siteSeed(s, index),
+    device: 'cpu',
+    threads: s.sites.threads,
+  };
+}
+
+/**
+ * Loads the data once and partitions the pool once (a site process computes the same share from
+ * the same scheme, clients and seed: see client/run-site.ts loadPrivateData).
+ */
+export function planSites(s: Scenario): SimulationData {
+  const pool = loadDataset(s.data.dataset);
+  const publicSet = loadDataset(s.data.publicSet);
+  const evalSet = loadDataset(s.data.evalSet);
+  check(publicSet.numClasses === pool.numClasses && evalSet.numClasses === pool.numClasses, 'data',
+    'dataset, public_set and eval_set must have the same classes (use splits of one dataset)', 'E_SCENARIO_INVALID');
+  const p = s.data.partition;
+  const partition = partitionLabels(p.scheme, { labels: pool.labels, numClasses: pool.numClasses, clients: s.sites.count, seed: p.seed }, { alpha: p.alpha, shards: p.shards, sigma: p.sigma });
+  const sites = partition.clients.map((c, i): SitePlan => {
+    const index = i + 1;
+    check(c.indices.length >= s.privacy.teachersPerSite, `site ${index}`,
+      `has ${c.indices.length} private samples but needs at least ${s.privacy.teachersPerSite} (one per teacher); use a larger dataset or fewer sites`, 'E_SCENARIO_INVALID');
+    return {
+      index, name: siteName(index), modelName: simModelName(modelOfSite(s, index)),
+      settings: siteSettings(s, index, pool.shape, pool.numClasses),
+      privateData: subset(pool, c.indices),
+    };
+  });
+  return { pool, publicSet, evalSet, sites, partition: summarizePartition(partition) };
+}
