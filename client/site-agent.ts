@@ -186,9 +186,9 @@ export class SiteAgent {
   /**
    * Distills the student from everything the federation has released so far (the latest
    * consensus per public sample: DS-FL/FedMD soft labels, or PATE's answered labels), then
-   * revisits private data, and returns the new metrics.
+   * revisits private data, and returns the new metrics (the site's own ε bound at `delta`).
    */
-  async digest(c: { indices: Uint32Array; cols: number; soft?: Float32Array; labels?: Int32Array }): Promise<Record<string, number>> {
+  async digest(delta: number, c: { indices: Uint32Array; cols: number; soft?: Float32Array; labels?: Int32Array }): Promise<Record<string, number>> {
     const s = this.settings;
     c.indices.forEach((idx, r) => {
       if (c.soft) this.consensus.set(idx, c.soft.slice(r * c.cols, (r + 1) * c.cols));
@@ -225,7 +225,7 @@ export class SiteAgent {
       ...(this.lastAccuracy !== undefined ? { accuracy: this.lastAccuracy } : {}),
       ...(Number.isFinite(distillLoss) ? { distill_loss: distillLoss } : {}),
       consensus_samples: this.consensus.size,
-      ledger_epsilon: this.ledger.epsilon(1e-5),
+      ledger_epsilon: this.ledger.epsilon(delta),
     };
   }
 

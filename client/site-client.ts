@@ -10,6 +10,7 @@ export interface SiteRunResult {
   baselineAccuracy: number | undefined;
   finalAccuracy: number | undefined;
   ledgerEpsilon: number;
+  ledgerDelta: number;
   bytesSent: number;
   bytesReceived: number;
 }
@@ -24,6 +25,8 @@ export class SiteClient {
   private runId: string | undefined;
   private central: CentralPolicy = {};
   private rounds = Infinity;
+  /** The run's δ (from its Welcome), at which the site reports its own worst-case ε. */
+  private delta = 1e-5;
   private digested = 0;
   private queue: Promise<void> = Promise.resolve();
   private bytes = { sent: 0, received: 0 };
@@ -51,6 +54,7 @@ export class SiteClient {
       const cfg = reply.config as { rounds?: number; privacy?: Record<string, number> };
       this.rounds = cfg.rounds ?? Infinity;
       const p = cfg.privacy ?? {};
+      if (typeof p.delta === 'number' && p.delta > 0 && p.delta < 1) this.delta = p.delta;
       this.central = { noiseMultiplier: p.noise_multiplier, sigma1: p.sigma1, sigma2: p.sigma2, threshold: p.threshold };
       this.log(`joined run ${reply.runId}`);
     } catch (e) {
@@ -83,7 +87,7 @@ export class SiteClient {
   }
 
   private async digest(c: Consensus, s: SecureSession): Promise<void> {
-    const metrics = await this.agent.digest({ indices: c.indices, cols: c.cols, ...(c.soft ? { soft: c.soft } : {}), ...(c.labels ? { labels: c.labels } : {}) });
+    const metrics = await this.agent.digest(this.delta, { indices: c.indices, cols: c.cols, ...(c.soft ? { soft: c.soft } : {}), ...(c.labels ? { labels: c.labels } : {}) });
     this.digested++;
     this.log(`round ${c.round + 1}: digested consensus; accuracy ${metrics.accuracy?.toFixed(4) ?? 'n/a'}, own ε bound ${metrics.ledger_epsilon?.toFixed(3)}`);
     const target = this.client.session ?? s;
@@ -99,7 +103,8 @@ export class SiteClient {
       roundsDigested: this.digested,
       baselineAccuracy: this.agent.baselineAccuracy,
       finalAccuracy: this.agent.lastAccuracy,
-      ledgerEpsilon: this.agent.ledger.epsilon(1e-5),
+      ledgerEpsilon: this.agent.ledger.epsilon(this.delta),
+      ledgerDelta: this.delta,
       bytesSent: this.bytes.sent,
       bytesReceived: this.bytes.received,
     }));

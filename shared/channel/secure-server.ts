@@ -149,6 +149,12 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     } catch (e) {
       return refuse(e instanceof ChannelError ? e : new ChannelError('E_HANDSHAKE_FAILED', String(e)));
     }
+    if (this.closing) {
+      // The server began closing while this handshake was in flight: no session on a closed server.
+      const e = new ChannelError('E_SERVER_CLOSING', 'aggregator is shutting down');
+      transport.close(e.closeCode!, `${e.code}: ${e.message}`);
+      return refuse(e);
+    }
     const session = new SecureSession(transport, result, 'server', this.limits, this.trackerFor(result.siteName));
     this.stats.handshakes++;
     const previous = this.sessions.get(result.siteName);

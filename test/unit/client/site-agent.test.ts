@@ -85,7 +85,7 @@ test('a site answers through its local policy, records each release once, and le
     assert.throws(() => new SiteLedger(join(dir, 'ledger.jsonl')), /E_LEDGER_CORRUPT|hash chain/);
     // Without central noise and without local noise, a site refuses to release soft labels.
     await assert.rejects(agent.answer({ ...q, requestId: 'x' }, {}), /local_noise_multiplier/);
-    const m = await agent.digest({ indices: Uint32Array.of(0, 1, 2), cols: 3, soft: Float32Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1) });
+    const m = await agent.digest(1e-5, { indices: Uint32Array.of(0, 1, 2), cols: 3, soft: Float32Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1) });
     assert.equal(m.consensus_samples, 3);
     assert.ok(m.accuracy! > 0.8);
     // Its exported student works as an external, inference-only teacher for another site.
