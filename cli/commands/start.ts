@@ -67,7 +67,8 @@ export const startCommand: CommandSpec = {
       'site      accuracy before → after   own ε bound   sent to aggregator   received',
       ...rows.map((r) => `${r.site.padEnd(9)} ${pct(r.before)}% → ${pct(r.after)}%      ${r.ownEpsilon.toFixed(3).padStart(8)}   ${kb(r.bytesSent)}           ${kb(r.bytesReceived)}`),
       '',
-      `database:  ${summary.database}   (audit: fedistill privacy epsilon, sqlite3 ${summary.database} 'select * from ledger')`,
+      `database:  ${summary.database}`,
+      `           check it: npx fedistill audit verify ${summary.database} --run ${summary.run}`,
       `students:  ${join(summary.dir, 'site-N-student.onnx')}`,
       `ledgers:   ${join(summary.dir, 'site-N.ledger.jsonl')}`,
     ];
