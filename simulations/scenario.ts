@@ -1,13 +1,12 @@
 // Simulation scenarios (SCENARIO.yaml): the one description of a run that both modes execute — validated, with defaults.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import type { RunConfig } from '../server/run-config.ts';
+import { readYamlFile } from '../shared/util/yaml-file.ts';
 import { PARTITION_SCHEMES, type PartitionScheme } from '../shared/data/partition.ts';
 import { FedistillError, check } from '../shared/util/errors.ts';
 import { type Obj, booleanAt, listAt, mapping, numberAt, onlyKeys, optionalNumberAt, stringAt } from './scenario-fields.ts';
 import { SIM_MODEL_NAMES, type SimModel, validateSimModel } from './sim-models.ts';
 
-export type StrategyName = 'dsfl' | 'fedmd' | 'pate';
+export type StrategyName = RunConfig['strategy']['name'];
 export type PrivacyUnit = 'site' | 'example';
 
 /** A fault at a given round (0-based rounds; `site` is a 1-based index). */
@@ -38,15 +37,8 @@ export interface Scenario {
     /** ORT intra-op threads per site session (1 when many sites share a process). */
     threads: number;
   };
-  strategy: {
-    name: StrategyName;
-    queriesPerRound: number;
-    entropyReductionTemperature: number;
-    replyTemperature: number;
-    threshold: number;
-    sigma1: number;
-    sigma2: number;
-  };
+  /** The same strategy settings as a deployment's run.yaml. */
+  strategy: RunConfig['strategy'];
   privacy: {
     unit: PrivacyUnit;
     /** Teachers per site: 1 for the site-level unit, k > 1 disjoint shards for the example-level unit. */
@@ -239,15 +231,9 @@ function placeholder(name: string): Omit<Scenario, 'kind' | 'raw'> {
 
 /** Reads and validates a scenario file (YAML or JSON). */
 export function loadScenario(path: string): Scenario {
-  let text: string;
-  try { text = readFileSync(resolve(path), 'utf8'); } catch (e) {
-    throw new FedistillError('E_SCENARIO_MISSING', `cannot read scenario ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; pass a file such as simulations/scenarios/tiny.yaml`);
-  }
-  let raw: unknown;
-  try { raw = parseYaml(text); } catch (e) {
-    throw new FedistillError('E_SCENARIO_INVALID', `${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
-  return validateScenario(raw);
+  return validateScenario(readYamlFile(path, 'scenario', {
+    missingCode: 'E_SCENARIO_MISSING', invalidCode: 'E_SCENARIO_INVALID', hint: '; pass a file such as simulations/scenarios/tiny.yaml',
+  }));
 }
 
 /** The model a site gets (1-based index), cycling the scenario's list. */

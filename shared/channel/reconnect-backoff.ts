@@ -18,7 +18,7 @@ export const DEFAULT_RECONNECT_POLICY: Readonly<ReconnectPolicy> = Object.freeze
   initialDelayMs: 250, maxDelayMs: 30_000, multiplier: 2, jitter: 0.5, maxAttempts: Infinity,
 });
 
-/** Uniform [0, 1) from the OS CSPRNG (the project never uses Math.random). */
+/** Uniform [0, 1) from the OS CSPRNG (the project uses no non-cryptographic RNG for timing or noise). */
 export function uniform(): number {
   return randomInt(0, 2 ** 31) / 2 ** 31;
 }

@@ -1,7 +1,7 @@
 // Cryptographic randomness for privacy noise: 53-bit uniforms, Gaussian, Laplace and exact discrete Gaussian.
 //
 // All privacy noise comes from node:crypto (or, only where a test asks for determinism on
-// purpose, from an injected RandomSource). Never Math.random, never the seeded PRNG.
+// purpose, from an injected RandomSource). Never the JS engine's RNG, never the seeded PRNG.
 import { randomFillSync } from 'node:crypto';
 import { check } from '../util/errors.ts';
 import { sampleDiscreteGaussian } from './discrete-gaussian.ts';

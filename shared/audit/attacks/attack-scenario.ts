@@ -1,6 +1,5 @@
 // Attack scenarios (simulations/scenarios/attack-*.yaml): the canary-exposure and membership-inference runs, validated, with defaults.
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { readYamlFile } from '../../util/yaml-file.ts';
 import { FedistillError, check } from '../../util/errors.ts';
 import type { SwingPolicy } from '../../privacy/swing-temperature.ts';
 import { type ReleasePolicy, checkReleasePolicy } from './teacher-release.ts';
@@ -211,13 +210,7 @@ export function parseAttackScenario(doc: unknown): AttackScenario {
 
 /** Reads and validates a scenario file (E_FILE_NOT_FOUND, E_SCENARIO_INVALID). */
 export function loadAttackScenario(path: string): AttackScenario {
-  let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch {
-    throw new FedistillError('E_FILE_NOT_FOUND', `cannot read scenario ${path}; pass an attack scenario such as simulations/scenarios/attack-mnist.yaml`);
-  }
-  let doc: unknown;
-  try { doc = parseYaml(text); } catch (e) {
-    throw new FedistillError(CODE, `${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
-  return parseAttackScenario(doc);
+  return parseAttackScenario(readYamlFile(path, 'scenario', {
+    missingCode: 'E_FILE_NOT_FOUND', invalidCode: CODE, hint: '; pass an attack scenario such as simulations/scenarios/attack-mnist.yaml',
+  }));
 }
