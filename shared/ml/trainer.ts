@@ -61,7 +61,7 @@ const OPTIMIZER_DEFAULTS: Record<string, OptimizerConfig> = {
   adamw: { kind: 'adamw', weightDecay: 0.01 },
 };
 
-interface StepSession { session: ort.InferenceSession; inputs: Set<string> }
+interface StepSession { session: ort.InferenceSession; inputs: Set<string>; outputs: Set<string> }
 
 /**
  * Trains a model in place. Weights, optimizer state and buffers live as onnxruntime tensors,
@@ -80,6 +80,8 @@ export class Trainer {
   protected readonly state = new Map<string, ort.Tensor>();
   private readonly sessions = new Map<string, Promise<StepSession>>();
   private downloadSession: Promise<ort.InferenceSession> | undefined;
+  /** Output buffers for the next step on the CPU (swapped with the state after each step). */
+  private readonly spare = new Map<string, ort.Tensor>();
 
   constructor(readonly model: Model, readonly options: TrainerOptions = {}) {
     const o = options.optimizer ?? 'adam';
@@ -166,7 +168,7 @@ export class Trainer {
           ? { preferredOutputLocation: Object.fromEntries(g.outputs.map((o) => [o.name, stateOut.has(o.name) ? 'gpu-buffer' : 'cpu'])) as Record<string, 'gpu-buffer' | 'cpu'> }
           : {};
         const session = await createSession(g.toModel(), device, this.options.threads, extra);
-        return { session, inputs: new Set(session.inputNames) };
+        return { session, inputs: new Set(session.inputNames), outputs: new Set(session.outputNames) };
       })();
       this.sessions.set(key, s);
     }
@@ -180,7 +182,7 @@ export class Trainer {
       s = (async () => {
         const g = buildLoopStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer });
         const session = await createSession(g.toModel(), await this.resolvedDevice(), this.options.threads);
-        return { session, inputs: new Set(session.inputNames) };
+        return { session, inputs: new Set(session.inputNames), outputs: new Set(session.outputNames) };
       })();
       this.sessions.set(key, s);
     }
@@ -228,10 +230,30 @@ export class Trainer {
       for (let i = 0; i < m.length; i++) m[i] = rng.next() < d.rate ? 0 : keep;
       feeds[names.mask(d.name)] = new ort.Tensor('float32', m, [n, ...d.shape]);
     }
-    const out = await ss.session.run(feeds);
-    for (const name of this.state.keys()) {
-      const next = out[names.next(name)];
-      if (next) this.state.set(name, next);
+    // On the CPU, next-state outputs are written into preallocated tensors (double buffering): no
+    // per-step allocation and copy of every weight and optimizer slot.
+    let out: ort.InferenceSession.ReturnType;
+    if (this.device === 'cpu') {
+      const fetches: Record<string, ort.Tensor | null> = { loss: null, correct: null };
+      for (const [name, t] of this.state) {
+        if (!ss.outputs.has(names.next(name))) continue;
+        let spare = this.spare.get(name);
+        if (!spare || spare.size !== t.size) this.spare.set(name, (spare = new ort.Tensor('float32', new Float32Array(t.size), t.dims)));
+        fetches[names.next(name)] = spare;
+      }
+      out = await ss.session.run(feeds, fetches);
+      for (const name of this.state.keys()) {
+        const next = out[names.next(name)];
+        if (!next) continue;
+        this.spare.set(name, this.state.get(name)!);
+        this.state.set(name, next);
+      }
+    } else {
+      out = await ss.session.run(feeds);
+      for (const name of this.state.keys()) {
+        const next = out[names.next(name)];
+        if (next) this.state.set(name, next);
+      }
     }
     this.step++;
     return { loss: Number(out.loss!.data[0]), correct: Number(out.correct!.data[0]) };
