@@ -3,7 +3,7 @@ import type { RunConfig } from '../server/run-config.ts';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
 import { PARTITION_SCHEMES, type PartitionScheme } from '../shared/data/partition.ts';
 import { FedistillError, check } from '../shared/util/errors.ts';
-import { type Obj, booleanAt, listAt, mapping, numberAt, onlyKeys, optionalNumberAt, stringAt } from './scenario-fields.ts';
+import { type Obj, booleanAt, listAt, mapping, numberAt, onlyKeys, optionalNumberAt, stringAt } from '../shared/util/scenario-fields.ts';
 import { SIM_MODEL_NAMES, type SimModel, validateSimModel } from './sim-models.ts';
 
 export type StrategyName = RunConfig['strategy']['name'];

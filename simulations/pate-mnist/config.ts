@@ -1,6 +1,6 @@
 // The PATE-MNIST scenario (kind: pate-reproduction): its YAML fields, defaults and validation.
 import { availableParallelism } from 'node:os';
-import { type Obj, booleanAt, mapping, numberAt, onlyKeys, stringAt } from '../scenario-fields.ts';
+import { type Obj, booleanAt, mapping, numberAt, onlyKeys, stringAt } from '../../shared/util/scenario-fields.ts';
 import { check } from '../../shared/util/errors.ts';
 import { type PateModelName, PATE_MODEL_NAMES } from './models.ts';
 

@@ -1,10 +1,10 @@
 // Attack scenarios (simulations/scenarios/attack-*.yaml): the canary-exposure and membership-inference runs, validated, with defaults.
+import { type Obj, mapping, numberAt, onlyKeys, stringAt } from '../../util/scenario-fields.ts';
 import { readYamlFile } from '../../util/yaml-file.ts';
 import { FedistillError, check } from '../../util/errors.ts';
 import type { SwingPolicy } from '../../privacy/swing-temperature.ts';
 import { type ReleasePolicy, checkReleasePolicy } from './teacher-release.ts';
 
-type Obj = Record<string, unknown>;
 const CODE = 'E_SCENARIO_INVALID';
 
 /** How one kind of model is trained: an MLP with these hidden widths. */
@@ -65,35 +65,6 @@ export interface AttackScenario {
   membership?: MembershipScenario;
 }
 
-function mapping(v: unknown, field: string, optional = false): Obj {
-  if (v === undefined && optional) return {};
-  check(v !== null && typeof v === 'object' && !Array.isArray(v), field, `must be a mapping, got ${JSON.stringify(v)}`, CODE);
-  return v as Obj;
-}
-
-function onlyKeys(o: Obj, known: readonly string[], field: string): void {
-  for (const k of Object.keys(o)) check(known.includes(k), `${field}.${k}`, `is not a known setting (known: ${known.join(', ')})`, CODE);
-}
-
-function num(o: Obj, key: string, field: string, def: number | undefined, rule: { min?: number; max?: number; int?: boolean; above?: number } = {}): number {
-  const v = o[key] ?? def;
-  const at = `${field}.${key}`;
-  check(v !== undefined, at, 'is required', CODE);
-  check(typeof v === 'number' && Number.isFinite(v), at, `must be a number, got ${JSON.stringify(v)}`, CODE);
-  const n = v as number;
-  if (rule.int) check(Number.isSafeInteger(n), at, `must be an integer, got ${n}`, CODE);
-  if (rule.min !== undefined) check(n >= rule.min, at, `must be ≥ ${rule.min}, got ${n}`, CODE);
-  if (rule.above !== undefined) check(n > rule.above, at, `must be > ${rule.above}, got ${n}`, CODE);
-  if (rule.max !== undefined) check(n <= rule.max, at, `must be ≤ ${rule.max}, got ${n}`, CODE);
-  return n;
-}
-
-function str(o: Obj, key: string, field: string, def?: string): string {
-  const v = o[key] ?? def;
-  check(typeof v === 'string' && v.length > 0, `${field}.${key}`, v === undefined ? 'is required' : `must be a string, got ${JSON.stringify(v)}`, CODE);
-  return v as string;
-}
-
 function hiddenAt(o: Obj, field: string): number[] {
   const v = o.hidden ?? [128];
   check(Array.isArray(v) && v.every((u) => Number.isSafeInteger(u) && (u as number) > 0), `${field}.hidden`, 'must be a list of positive layer widths, e.g. [128]', CODE);
@@ -105,22 +76,22 @@ function trainAt(o: Obj, key: string, field: string, def: TrainSettings): TrainS
   const at = `${field}.${key}`;
   onlyKeys(t, ['epochs', 'batch', 'lr'], at);
   return {
-    epochs: num(t, 'epochs', at, def.epochs, { int: true, min: 1 }),
-    batch: num(t, 'batch', at, def.batch, { int: true, min: 1 }),
-    lr: num(t, 'lr', at, def.lr, { above: 0 }),
+    epochs: numberAt(t, 'epochs', at, def.epochs, { int: true, min: 1 }),
+    batch: numberAt(t, 'batch', at, def.batch, { int: true, min: 1 }),
+    lr: numberAt(t, 'lr', at, def.lr, { min: 0 , exclusiveMin: true}),
   };
 }
 
 function swingAt(v: unknown, field: string): SwingPolicy {
   const s = mapping(v, field);
   onlyKeys(s, ['risk', 'min_temperature', 'max_temperature', 'risk_floor'], field);
-  const risk = str(s, 'risk', field, 'confidence');
+  const risk = stringAt(s, 'risk', field, 'confidence');
   check(risk === 'confidence' || risk === 'margin', `${field}.risk`, `must be confidence or margin, got "${risk}"`, CODE);
   return {
     risk,
-    minTemperature: num(s, 'min_temperature', field, 1, { above: 0 }),
-    maxTemperature: num(s, 'max_temperature', field, 20, { above: 0 }),
-    riskFloor: num(s, 'risk_floor', field, 0, { min: 0, max: 0.999 }),
+    minTemperature: numberAt(s, 'min_temperature', field, 1, { min: 0 , exclusiveMin: true}),
+    maxTemperature: numberAt(s, 'max_temperature', field, 20, { min: 0 , exclusiveMin: true}),
+    riskFloor: numberAt(s, 'risk_floor', field, 0, { min: 0, max: 0.999 }),
   };
 }
 
@@ -128,9 +99,9 @@ function releaseAt(v: unknown, field: string): ReleasePolicy {
   const r = mapping(v ?? {}, field);
   onlyKeys(r, ['clip', 'noise_multiplier', 'swing', 'entropy_reduction_temperature'], field);
   const p: ReleasePolicy = {};
-  if (r.clip !== undefined) p.clip = num(r, 'clip', field, undefined, { above: 0 });
-  if (r.noise_multiplier !== undefined) p.noiseMultiplier = num(r, 'noise_multiplier', field, undefined, { above: 0 });
-  if (r.entropy_reduction_temperature !== undefined) p.entropyReductionTemperature = num(r, 'entropy_reduction_temperature', field, undefined, { above: 0 });
+  if (r.clip !== undefined) p.clip = numberAt(r, 'clip', field, undefined, { min: 0 , exclusiveMin: true});
+  if (r.noise_multiplier !== undefined) p.noiseMultiplier = numberAt(r, 'noise_multiplier', field, undefined, { min: 0 , exclusiveMin: true});
+  if (r.entropy_reduction_temperature !== undefined) p.entropyReductionTemperature = numberAt(r, 'entropy_reduction_temperature', field, undefined, { min: 0 , exclusiveMin: true});
   if (r.swing !== undefined) p.swing = swingAt(r.swing, `${field}.swing`);
   checkReleasePolicy(p, field);
   return p;
@@ -145,27 +116,27 @@ function canaryAt(o: Obj): CanaryScenario {
   const releases: Record<string, ReleasePolicy> = { plain: {} };
   for (const [name, v] of Object.entries(rel)) releases[name] = releaseAt(v, `${f}.releases.${name}`);
   check(Object.keys(releases.plain!).length === 0, `${f}.releases.plain`, 'is the reference (teacher probabilities averaged as they are) and takes no settings', CODE);
-  const compare = str(o, 'compare', f, Object.keys(releases).find((k) => k !== 'plain') ?? 'plain');
+  const compare = stringAt(o, 'compare', f, Object.keys(releases).find((k) => k !== 'plain') ?? 'plain');
   check(compare in releases && compare !== 'plain', `${f}.compare`, `must name a release other than plain (have: ${Object.keys(releases).join(', ')})`, CODE);
   return {
-    privateSet: str(o, 'private_set', f),
-    publicSet: str(o, 'public_set', f),
-    evalSet: str(o, 'eval_set', f),
-    sites: num(o, 'sites', f, 4, { int: true, min: 2 }),
+    privateSet: stringAt(o, 'private_set', f),
+    publicSet: stringAt(o, 'public_set', f),
+    evalSet: stringAt(o, 'eval_set', f),
+    sites: numberAt(o, 'sites', f, 4, { int: true, min: 2 }),
     hidden: hiddenAt(o, f),
     teacher: trainAt(o, 'teacher', f, { epochs: 20, batch: 32, lr: 0.002 }),
     student: trainAt(o, 'student', f, { epochs: 10, batch: 64, lr: 0.002 }),
     canaries: {
-      count: num(c, 'count', `${f}.canaries`, 10, { int: true, min: 1 }),
-      digits: num(c, 'digits', `${f}.canaries`, 6, { int: true, min: 1, max: 12 }),
-      privateCopies: num(c, 'private_copies', `${f}.canaries`, 10, { int: true, min: 1 }),
-      publicCopies: num(c, 'public_copies', `${f}.canaries`, 5, { int: true, min: 1 }),
-      density: num(c, 'density', `${f}.canaries`, 0.3, { above: 0, max: 0.99 }),
-      flip: num(c, 'flip', `${f}.canaries`, 0.05, { min: 0, max: 0.49 }),
+      count: numberAt(c, 'count', `${f}.canaries`, 10, { int: true, min: 1 }),
+      digits: numberAt(c, 'digits', `${f}.canaries`, 6, { int: true, min: 1, max: 12 }),
+      privateCopies: numberAt(c, 'private_copies', `${f}.canaries`, 10, { int: true, min: 1 }),
+      publicCopies: numberAt(c, 'public_copies', `${f}.canaries`, 5, { int: true, min: 1 }),
+      density: numberAt(c, 'density', `${f}.canaries`, 0.3, { min: 0, exclusiveMin: true, max: 0.99 }),
+      flip: numberAt(c, 'flip', `${f}.canaries`, 0.05, { min: 0, max: 0.49 }),
     },
     releases,
     compare,
-    targetReduction: num(o, 'target_reduction', f, 0.8, { min: 0, max: 1 }),
+    targetReduction: numberAt(o, 'target_reduction', f, 0.8, { min: 0, max: 1 }),
   };
 }
 
@@ -173,18 +144,18 @@ function membershipAt(o: Obj): MembershipScenario {
   const f = 'membership';
   onlyKeys(o, ['private_set', 'heldout_set', 'public_set', 'eval_set', 'teachers', 'queries', 'epsilon', 'hidden', 'teacher', 'student', 'attack_samples', 'auc_tolerance'], f);
   return {
-    privateSet: str(o, 'private_set', f),
-    heldoutSet: str(o, 'heldout_set', f),
-    publicSet: str(o, 'public_set', f),
-    evalSet: str(o, 'eval_set', f),
-    teachers: num(o, 'teachers', f, 100, { int: true, min: 2 }),
-    queries: num(o, 'queries', f, 100, { int: true, min: 1 }),
-    epsilon: num(o, 'epsilon', f, 2, { above: 0 }),
+    privateSet: stringAt(o, 'private_set', f),
+    heldoutSet: stringAt(o, 'heldout_set', f),
+    publicSet: stringAt(o, 'public_set', f),
+    evalSet: stringAt(o, 'eval_set', f),
+    teachers: numberAt(o, 'teachers', f, 100, { int: true, min: 2 }),
+    queries: numberAt(o, 'queries', f, 100, { int: true, min: 1 }),
+    epsilon: numberAt(o, 'epsilon', f, 2, { min: 0 , exclusiveMin: true}),
     hidden: hiddenAt(o, f),
     teacher: trainAt(o, 'teacher', f, { epochs: 30, batch: 32, lr: 0.002 }),
     student: trainAt(o, 'student', f, { epochs: 30, batch: 32, lr: 0.002 }),
-    attackSamples: num(o, 'attack_samples', f, 1000, { int: true, min: 4 }),
-    aucTolerance: num(o, 'auc_tolerance', f, 0.05, { above: 0, max: 0.5 }),
+    attackSamples: numberAt(o, 'attack_samples', f, 1000, { int: true, min: 4 }),
+    aucTolerance: numberAt(o, 'auc_tolerance', f, 0.05, { min: 0, exclusiveMin: true, max: 0.5 }),
   };
 }
 
@@ -196,13 +167,13 @@ export function parseAttackScenario(doc: unknown): AttackScenario {
   check(Array.isArray(seeds) && seeds.length > 0 && seeds.every((s) => Number.isSafeInteger(s) && (s as number) >= 0), 'scenario.seeds', 'must be a non-empty list of non-negative integers', CODE);
   check(o.canary !== undefined || o.membership !== undefined, 'scenario', 'needs a canary or a membership section (or both)', CODE);
   const out: AttackScenario = {
-    name: str(o, 'name', 'scenario'),
+    name: stringAt(o, 'name', 'scenario'),
     description: typeof o.description === 'string' ? o.description : '',
     seeds: seeds as number[],
-    delta: num(o, 'delta', 'scenario', 1e-5, { above: 0, max: 0.5 }),
-    confidence: num(o, 'confidence', 'scenario', 0.95, { above: 0, max: 0.9999 }),
+    delta: numberAt(o, 'delta', 'scenario', 1e-5, { min: 0, exclusiveMin: true, max: 0.5 }),
+    confidence: numberAt(o, 'confidence', 'scenario', 0.95, { min: 0, exclusiveMin: true, max: 0.9999 }),
   };
-  if (o.test_noise_seed !== undefined) out.testNoiseSeed = num(o, 'test_noise_seed', 'scenario', undefined, { int: true, min: 0 });
+  if (o.test_noise_seed !== undefined) out.testNoiseSeed = numberAt(o, 'test_noise_seed', 'scenario', undefined, { int: true, min: 0 });
   if (o.canary !== undefined) out.canary = canaryAt(mapping(o.canary, 'canary'));
   if (o.membership !== undefined) out.membership = membershipAt(mapping(o.membership, 'membership'));
   return out;

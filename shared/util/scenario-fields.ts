@@ -1,5 +1,5 @@
-// Typed readers for scenario YAML: each names the field it checks, fills the documented default, rejects unknown keys.
-import { check } from '../shared/util/errors.ts';
+// Typed readers for scenario YAML (simulations, audit attacks): each names the field it checks, fills the documented default, rejects unknown keys.
+import { check } from './errors.ts';
 
 export type Obj = Record<string, unknown>;
 
