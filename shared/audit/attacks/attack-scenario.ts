@@ -1,7 +1,7 @@
 // Attack scenarios (simulations/scenarios/attack-*.yaml): the canary-exposure and membership-inference runs, validated, with defaults.
 import { type Obj, mapping, numberAt, onlyKeys, stringAt } from '../../util/scenario-fields.ts';
 import { readYamlFile } from '../../util/yaml-file.ts';
-import { FedistillError, check } from '../../util/errors.ts';
+import { check } from '../../util/errors.ts';
 import type { SwingPolicy } from '../../privacy/swing-temperature.ts';
 import { type ReleasePolicy, checkReleasePolicy } from './teacher-release.ts';
 
