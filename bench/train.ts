@@ -1,5 +1,5 @@
 // Benchmark: training-step throughput for mlp and cnn on CPU at batch 128, as a fraction of one large MatMul's GFLOP/s.
-// Usage: node --import tsx bench/train.ts [--steps N] [--batch B] [--threads T] [--optimizer sgd|adam] [--device cpu|webgpu|cuda|auto]
+// Usage: node --import tsx bench/train.ts [--steps N] [--rounds R] [--batch B] [--threads T] [--optimizer sgd|adam] [--device cpu|webgpu|cuda|auto]
 //        [--steps-per-run K] [--gpu-set]   (--gpu-set: ms/step for a 784-1024-10 MLP at batch 512 and 8192 and the cnn at 512)
 import { performance } from 'node:perf_hooks';
 import { availableParallelism } from 'node:os';
@@ -11,24 +11,28 @@ import { SeededRng } from '../shared/util/prng.ts';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, dflt: string) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1]! : dflt; };
-const steps = Number(flag('steps', '30'));
+const steps = Number(flag('steps', '100'));
 const batch = Number(flag('batch', '128'));
 const threads = Number(flag('threads', String(availableParallelism())));
 const optimizer = flag('optimizer', 'sgd') as 'sgd' | 'adam';
 const device = flag('device', 'cpu') as DeviceRequest;
 const stepsPerRun = Number(flag('steps-per-run', '1'));
 
-/** GFLOP/s of one n×n×n MatMul through the same onnxruntime: the practical ceiling. */
-async function matmulCeiling(n: number): Promise<number> {
+/**
+ * One n×n×n MatMul through the same onnxruntime: the practical ceiling. Returns a timer that runs
+ * `reps` products and gives their GFLOP/s, so it can be sampled between model chunks.
+ */
+async function matmulCeiling(n: number): Promise<(reps: number) => Promise<number>> {
   const g = new GraphBuilder('mm');
   g.output(op.matmul(g, g.input('a', [n, n]), g.input('b', [n, n])), 'c');
   const s = await createSession(g.toModel(), await resolveDevice(device), threads);
   const a = new ort.Tensor('float32', new Float32Array(n * n).fill(0.5), [n, n]);
   for (let i = 0; i < 2; i++) await s.run({ a, b: a });
-  const reps = 8;
-  const t0 = performance.now();
-  for (let i = 0; i < reps; i++) await s.run({ a, b: a });
-  return (2 * n ** 3 * reps) / ((performance.now() - t0) / 1000) / 1e9;
+  return async (reps) => {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) await s.run({ a, b: a });
+    return (2 * n ** 3 * reps) / ((performance.now() - t0) / 1000) / 1e9;
+  };
 }
 
 /** Matmul/conv FLOPs of one training step (forward, weight grads, input grads except for the first layer). */
@@ -48,20 +52,36 @@ function stepFlops(m: Model, b: number): number {
   return flops;
 }
 
-async function benchModel(name: 'mlp' | 'cnn' | ModelSpec, batch: number): Promise<Record<string, number | string>> {
+/** A warmed-up trainer on random data; each call of the returned timer trains `steps` more steps and reports them. */
+async function modelTimer(name: 'mlp' | 'cnn' | ModelSpec, batch: number): Promise<(steps: number) => Promise<Record<string, number>>> {
   const model = buildModel(name, { seed: 1 });
-  const n = batch * (steps + 3);
   const rng = new SeededRng(1);
-  const features = Float32Array.from({ length: n * 784 }, () => rng.next());
-  const labels = Uint8Array.from({ length: n }, () => rng.int(10));
+  const pool = 16;
+  const features = Float32Array.from({ length: pool * batch * 784 }, () => rng.next());
+  const labels = Uint8Array.from({ length: pool * batch }, () => rng.int(10));
   const t = new Trainer(model, { optimizer, batchSize: batch, threads, device, stepsPerRun });
-  await t.fit({ features: features.subarray(0, 3 * batch * 784), labels: labels.subarray(0, 3 * batch) }, { epochs: 1 }); // warm-up
-  const t0 = performance.now();
-  await t.fit({ features: features.subarray(3 * batch * 784), labels: labels.subarray(3 * batch) }, { epochs: 1, shuffle: false });
-  const sec = (performance.now() - t0) / 1000;
-  const gflops = (stepFlops(model, batch) * steps) / sec / 1e9;
-  return { samples_per_second: (steps * batch) / sec, ms_per_step: (sec * 1000) / steps, step_gflop: stepFlops(model, batch) / 1e9, gflops };
+  const slice = (steps: number) => {
+    const n = Math.min(steps, pool) * batch;
+    return { features: features.subarray(0, n * 784), labels: labels.subarray(0, n) };
+  };
+  await t.fit(slice(3), { epochs: 1 }); // warm-up: session creation and first runs
+  const flop = stepFlops(model, batch);
+  return async (steps) => {
+    const data = slice(steps);
+    const epochs = Math.ceil(steps / pool);
+    const done = epochs * (data.labels.length / batch);
+    const t0 = performance.now();
+    await t.fit(data, { epochs, shuffle: false });
+    const sec = (performance.now() - t0) / 1000;
+    return { samples_per_second: (done * batch) / sec, ms_per_step: (sec * 1000) / done, step_gflop: flop / 1e9, gflops: (flop * done) / sec / 1e9 };
+  };
 }
+
+async function benchModel(name: 'mlp' | 'cnn' | ModelSpec, batch: number): Promise<Record<string, number>> {
+  return (await modelTimer(name, batch))(steps);
+}
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
 
 const resolved = await resolveDevice(device);
 if (argv.includes('--gpu-set')) {
@@ -76,12 +96,34 @@ if (argv.includes('--gpu-set')) {
   console.log(JSON.stringify({ device: resolved, threads, steps, optimizer, steps_per_run: stepsPerRun, ...r }));
   process.exit(0);
 }
-const ceiling = await matmulCeiling(1024);
-const mlp = await benchModel('mlp', batch);
-const cnn = await benchModel('cnn', batch);
+// The machine is shared and its speed drifts: the ceiling and each model are timed in alternating
+// chunks, each chunk's GFLOP/s is divided by the ceiling measured right before it, and the
+// median of those ratios is reported (with every chunk's figures, so the spread is visible).
+const rounds = Number(flag('rounds', '5'));
+const ceilingTimer = await matmulCeiling(1024);
+const timers = { mlp: await modelTimer('mlp', batch), cnn: await modelTimer('cnn', batch) };
+const chunkSteps = Math.max(1, Math.round(steps / rounds));
+const samples: Record<'mlp' | 'cnn', { ceiling: number; run: Record<string, number> }[]> = { mlp: [], cnn: [] };
+for (let r = 0; r < rounds; r++) {
+  for (const name of ['mlp', 'cnn'] as const) {
+    const ceiling = await ceilingTimer(4);
+    const run = await timers[name](name === 'cnn' ? Math.max(1, Math.round(chunkSteps / 4)) : chunkSteps);
+    samples[name].push({ ceiling, run });
+    console.error(JSON.stringify({ round: r + 1, model: name, ceiling_gflops: +ceiling.toFixed(1), gflops: +run.gflops!.toFixed(1), ratio: +(run.gflops! / ceiling).toFixed(3) }));
+  }
+}
+const summary = (name: 'mlp' | 'cnn') => {
+  const s = samples[name];
+  const pick = (k: string) => median(s.map((x) => x.run[k]!));
+  return {
+    samples_per_second: pick('samples_per_second'), ms_per_step: pick('ms_per_step'), step_gflop: s[0]!.run.step_gflop, gflops: pick('gflops'),
+    ratio_to_matmul: median(s.map((x) => x.run.gflops! / x.ceiling)),
+    ratios: s.map((x) => +(x.run.gflops! / x.ceiling).toFixed(3)),
+  };
+};
 console.log(JSON.stringify({
-  device: resolved, threads, batch, steps, optimizer, steps_per_run: stepsPerRun,
-  matmul_ceiling_gflops: ceiling,
-  mlp: { ...mlp, ratio_to_matmul: (mlp.gflops as number) / ceiling },
-  cnn: { ...cnn, ratio_to_matmul: (cnn.gflops as number) / ceiling },
+  device: resolved, threads, batch, steps_per_chunk: chunkSteps, rounds, optimizer, steps_per_run: stepsPerRun,
+  matmul_ceiling_gflops: median([...samples.mlp, ...samples.cnn].map((x) => x.ceiling)),
+  mlp: summary('mlp'),
+  cnn: summary('cnn'),
 }));

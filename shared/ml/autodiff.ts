@@ -6,8 +6,10 @@ import { NON_DIFFERENTIABLE, VJP_RULES } from './vjp-rules.ts';
 /**
  * Gradients of a scalar `loss` with respect to `wrt`, as new nodes in `g`. Only nodes on a path
  * from `wrt` to `loss` are differentiated, so inputs such as data and labels cost nothing.
+ * `seed` starts the backward pass at an intermediate value whose gradient is known in closed
+ * form (the logits, for cross-entropy), so the loss's own nodes are not differentiated.
  */
-export function gradients(g: GraphBuilder, loss: Tensor, wrt: readonly Tensor[]): Tensor[] {
+export function gradients(g: GraphBuilder, loss: Tensor, wrt: readonly Tensor[], seed?: { at: Tensor; grad: Tensor }): Tensor[] {
   if (loss.shape.length !== 0) throw new Error(`gradients: loss must be a scalar, got shape [${loss.shape}]`);
   const nodes = g.nodes.slice();
   const requires = new Set(wrt.map((t) => t.name));
@@ -17,7 +19,7 @@ export function gradients(g: GraphBuilder, loss: Tensor, wrt: readonly Tensor[])
   }
   if (!requires.has(loss.name)) throw new Error('gradients: the loss does not depend on any parameter');
 
-  const grads = new Map<string, Tensor>([[loss.name, g.constant(1)]]);
+  const grads = new Map<string, Tensor>(seed ? [[seed.at.name, seed.grad]] : [[loss.name, g.constant(1)]]);
   for (let k = nodes.length - 1; k >= 0; k--) {
     const n = nodes[k]!;
     if (!n.outputs.some((o) => grads.has(o.name))) continue;

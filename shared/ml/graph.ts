@@ -50,6 +50,7 @@ export class GraphBuilder {
   private readonly constCache = new Map<string, Tensor>();
   /** Output names given to values after they were created (applied when encoding). */
   private readonly renames = new Map<string, string>();
+  private readonly memos = new Map<string, Tensor>();
 
   /** `prefix` keeps generated names apart when this graph is a subgraph (Loop body) of another. */
   constructor(readonly name: string, readonly floatType: 'float32' | 'float64' = 'float32', private readonly prefix = '') {}
@@ -110,6 +111,49 @@ export class GraphBuilder {
     });
     this.nodes.push({ op, inputs, outputs, attrs });
     return outputs;
+  }
+
+  /**
+   * `beta·acc + t` in the Gemm that produces `t`, when that Gemm has no C input and nothing reads
+   * `t` yet: the Gemm writes the sum directly (one pass over the tensor instead of two extra
+   * element-wise ops). Returns undefined when `t` is not such a Gemm output; the caller then
+   * emits the plain ops.
+   */
+  accumulateIntoGemm(t: Tensor, acc: Tensor, beta: number): Tensor | undefined {
+    if (acc.shape.length !== t.shape.length || acc.shape.some((d, k) => d !== t.shape[k])) return undefined;
+    if (!this.unread(t)) return undefined;
+    let i = this.producerIndex(t);
+    let n = this.nodes[i];
+    // A bias gradient is Reshape([1, n] Gemm output → [n]); C = acc [n] broadcasts to [1, n].
+    if (n?.op === 'Reshape' && n.inputs[0] && this.readers(n.inputs[0]) === 1 && t.shape.length === 1) {
+      const inner = n.inputs[0];
+      i = this.producerIndex(inner);
+      n = this.nodes[i];
+      if (!n || inner.shape.length !== 2 || inner.shape[0] !== 1 || inner.shape[1] !== t.shape[0] || !this.unread(inner, 1)) return undefined;
+    }
+    if (!n || n.op !== 'Gemm' || n.inputs.length !== 2 || n.attrs.beta !== undefined) return undefined;
+    this.nodes[i] = { ...n, inputs: [...n.inputs, acc], attrs: { ...n.attrs, beta: attr.float(beta) } };
+    return t;
+  }
+
+  private producerIndex(t: Tensor): number {
+    return this.nodes.findIndex((n) => n.outputs.some((o) => o.name === t.name));
+  }
+
+  private readers(t: Tensor): number {
+    return this.nodes.filter((m) => m.inputs.some((x) => x?.name === t.name)).length;
+  }
+
+  /** Whether `t` is read by at most `allowed` nodes and is not (or not going to be) a graph output. */
+  private unread(t: Tensor, allowed = 0): boolean {
+    return !this.renames.has(t.name) && !this.outputs.some((o) => o.name === t.name) && this.readers(t) <= allowed;
+  }
+
+  /** A value built once per graph under `key` (e.g. a ones vector shared by every bias gradient). */
+  memo(key: string, make: () => Tensor): Tensor {
+    let t = this.memos.get(key);
+    if (!t) this.memos.set(key, (t = make()));
+    return t;
   }
 
   /** Marks `t` as a graph output named `name` (adding an Identity when the names differ). */

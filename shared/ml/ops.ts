@@ -52,6 +52,20 @@ export function shapeOf(g: G, x: Tensor): Tensor {
   return g.node('Shape', [x], [{ shape: [x.shape.length], dtype: 'int64' }])[0]!;
 }
 
+/**
+ * Ones of shape [N, 1], N = x's (runtime) first dimension; one per graph and symbolic N. Sums
+ * over the batch as a Gemm with it run far faster on CPU than ReduceSum over axis 0.
+ */
+export function onesColumn(g: G, x: Tensor): Tensor {
+  const n = x.shape[0]!;
+  return g.memo(`ones-column:${String(n)}`, () => {
+    const rows = g.node('Shape', [x], [{ shape: [1], dtype: 'int64' }], { start: attr.int(0), end: attr.int(1) })[0]!;
+    const shape = g.node('Concat', [rows, g.ints([1])], [{ shape: [2], dtype: 'int64' }], { axis: attr.int(0) })[0]!;
+    const value = { kind: 'tensor' as const, value: { name: 'v', dtype: x.dtype, dims: [1], raw: rawBytes(x.dtype, [1]) } };
+    return g.node('ConstantOfShape', [shape], [{ shape: [n, 1], dtype: x.dtype }], { value })[0]!;
+  });
+}
+
 /** Zeros of x's (runtime) shape, in the graph's float type. */
 export function zerosLike(g: G, x: Tensor): Tensor {
   const value = { kind: 'tensor' as const, value: { name: 'v', dtype: x.dtype, dims: [1], raw: rawBytes(x.dtype, [0]) } };

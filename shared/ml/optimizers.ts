@@ -42,9 +42,13 @@ export function planUpdate(g: GraphBuilder, o: OptimizerConfig, s: UpdateScalars
     const mu = o.momentum ?? 0;
     return {
       update(p, grad, state) {
-        const d = wd > 0 ? op.add(g, grad, op.mul(g, p, c(wd))) : grad;
-        if (mu === 0) return { param: op.sub(g, p, op.mul(g, d, s.lr)), state: [] };
-        const v = op.add(g, op.mul(g, state[0]!, c(mu)), d);
+        if (mu === 0) {
+          const d = wd > 0 ? op.add(g, grad, op.mul(g, p, c(wd))) : grad;
+          return { param: op.sub(g, p, op.mul(g, d, s.lr)), state: [] };
+        }
+        // v ← μv + g, folded into the Gemm that computes a dense layer's weight gradient when it can.
+        const vg = g.accumulateIntoGemm(grad, state[0]!, mu) ?? op.add(g, op.mul(g, state[0]!, c(mu)), grad);
+        const v = wd > 0 ? op.add(g, vg, op.mul(g, p, c(wd))) : vg;
         return { param: op.sub(g, p, op.mul(g, v, s.lr)), state: [v] };
       },
     };

@@ -3,7 +3,7 @@ import { GraphBuilder, type Tensor } from './graph.ts';
 import * as op from './ops.ts';
 import { gradients } from './autodiff.ts';
 import { type ForwardContext, type ModelLayout, forwardLayers } from './layers.ts';
-import { type LossConfig, type LossInputs, buildLoss, declareLossInputs } from './losses.ts';
+import { type LossConfig, type LossInputs, buildLoss, declareLossInputs, logitGradient } from './losses.ts';
 import { type OptimizerConfig, planUpdate, stateSlots } from './optimizers.ts';
 
 export type FloatType = 'float32' | 'float64';
@@ -77,7 +77,8 @@ export function emitStep(g: GraphBuilder, s: StepGraphSpec, f: Forward, lossIn: 
   const loss = buildLoss(g, s.loss, f.logits, lossIn);
   g.output(loss, 'loss');
   g.output(correctCount(g, f.logits, (lossIn.hard ?? lossIn.soft)!), 'correct');
-  const grads = gradients(g, loss, f.params);
+  const seed = logitGradient(g, s.loss, f.logits, lossIn);
+  const grads = gradients(g, loss, f.params, seed && { at: f.logits, grad: seed });
   const plan = planUpdate(g, s.optimizer, { lr, step });
   const slots = stateSlots(s.optimizer);
   s.layout.params.forEach((p, i) => {

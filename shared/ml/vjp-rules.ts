@@ -106,7 +106,7 @@ export const VJP_RULES: Record<string, VjpRule> = {
   },
   Neg: (g, _n, [gy]) => [op.neg(g, gy!)],
   Abs: (g, n, [gy]) => [op.mul(g, gy!, op.sign(g, n.inputs[0]!))],
-  Relu: (g, n, [gy]) => [op.where(g, op.compare(g, 'Greater', n.outputs[0]!, zero(g)), gy!, zero(g))],
+  Relu: (g, n, [gy]) => [op.mul(g, gy!, op.cast(g, op.compare(g, 'Greater', n.outputs[0]!, zero(g)), g.floatType))],
   Tanh: (g, n, [gy]) => { const y = n.outputs[0]!; return [op.mul(g, gy!, op.sub(g, one(g), op.mul(g, y, y)))]; },
   Sigmoid: (g, n, [gy]) => { const y = n.outputs[0]!; return [op.mul(g, gy!, op.mul(g, y, op.sub(g, one(g), y)))]; },
   Exp: (g, n, [gy]) => [op.mul(g, gy!, n.outputs[0]!)],
@@ -153,7 +153,12 @@ export const VJP_RULES: Record<string, VjpRule> = {
     const tb = intAttr(n, 'transB', 0) === 1;
     const da = !needs[0] ? undefined : ta ? op.gemm(g, b!, gy!, undefined, tb, true) : op.gemm(g, gy!, b!, undefined, false, !tb);
     const db = !needs[1] ? undefined : tb ? op.gemm(g, gy!, a!, undefined, true, ta) : op.gemm(g, a!, gy!, undefined, !ta, false);
-    return [da, db, needs[2] && c ? unbroadcast(g, gy!, c) : undefined];
+    // A bias [n] over a batch [N, n]: the batch sum as onesᵀ·gy, so the optimizer can fold into that Gemm too.
+    const dc = !(needs[2] && c) ? undefined
+      : c!.shape.length === 1 && gy!.shape.length === 2 && c!.shape[0] === gy!.shape[1] && typeof c!.shape[0] === 'number'
+        ? op.reshape(g, op.gemm(g, op.onesColumn(g, gy!), gy!, undefined, true, false), c!.shape)
+        : unbroadcast(g, gy!, c!);
+    return [da, db, dc];
   },
   Reshape: (g, n, [gy]) => [op.reshapeLike(g, gy!, n.inputs[0]!), undefined],
   Flatten: (g, n, [gy]) => [op.reshapeLike(g, gy!, n.inputs[0]!)],
