@@ -223,11 +223,11 @@ export class Trainer {
     feeds.step = new ort.Tensor('float32', new Float32Array([this.step + 1]), []);
     for (const [name, t] of this.state) if (ss.inputs.has(name)) feeds[name] = t;
     const n = batch.x!.dims[0]!;
-    const rng = new SeededRng(`${this.seed}:dropout:${this.step}`);
+    const rng = this.model.layout.dropouts.length > 0 ? new SeededRng(`${this.seed}:dropout:${this.step}`) : undefined;
     for (const d of this.model.layout.dropouts) {
       const m = new Float32Array(n * d.shape.reduce((a, b) => a * b, 1));
       const keep = 1 / (1 - d.rate);
-      for (let i = 0; i < m.length; i++) m[i] = rng.next() < d.rate ? 0 : keep;
+      for (let i = 0; i < m.length; i++) m[i] = rng!.next() < d.rate ? 0 : keep;
       feeds[names.mask(d.name)] = new ort.Tensor('float32', m, [n, ...d.shape]);
     }
     // On the CPU, next-state outputs are written into preallocated tensors (double buffering): no
@@ -260,7 +260,7 @@ export class Trainer {
   }
 
   /** Shared epoch loop: `fill` writes batch rows (by sample index) into the feeds. */
-  private async loop(n: number, loss: LossConfig, o: FitOptions, fill: (idx: Uint32Array, feeds: Record<string, ort.Tensor>) => void): Promise<EpochResult[]> {
+  private async loop(n: number, loss: LossConfig, o: FitOptions, fill: (idx: Uint32Array, feeds: Record<string, ort.Tensor>, buf: (name: string, size: number) => Float32Array) => void): Promise<EpochResult[]> {
     check(Number.isSafeInteger(o.epochs) && o.epochs >= 0, 'epochs', `must be a non-negative integer, got ${o.epochs}`);
     validateLoss(loss);
     if (n === 0) throw new FedistillError('E_EMPTY_DATASET', 'no samples to train on');
@@ -268,6 +268,15 @@ export class Trainer {
     const K = this.options.stepsPerRun ?? 1;
     check(Number.isSafeInteger(K) && K >= 1, 'stepsPerRun', `must be a positive integer, got ${K}`);
     const ls = K > 1 ? await this.loopSession(loss) : undefined;
+    // One step at a time, a batch's arrays are free once its run returns: reuse them. K-step runs
+    // hold K batches at once, so they get fresh arrays.
+    const scratch = new Map<string, Float32Array>();
+    const buf = (name: string, size: number): Float32Array => {
+      if (ls) return new Float32Array(size);
+      let a = scratch.get(name);
+      if (!a || a.length !== size) scratch.set(name, (a = new Float32Array(size)));
+      return a;
+    };
     const batches = Math.ceil(n / this.batchSize);
     const fullBatches = Math.floor(n / this.batchSize);
     const every = o.progressEvery ?? 100;
@@ -280,7 +289,7 @@ export class Trainer {
       for (let b = 0; b < batches; b++) {
         const idx = order.subarray(b * this.batchSize, Math.min(n, (b + 1) * this.batchSize));
         const feeds: Record<string, ort.Tensor> = {};
-        fill(idx, feeds);
+        fill(idx, feeds, buf);
         let rs: { loss: number; correct: number }[] = [];
         if (ls && b < fullBatches - (fullBatches % K)) {
           pending.push(feeds);
@@ -325,9 +334,9 @@ export class Trainer {
     const s = toSamples(data, input, classes);
     if (!s.labels) throw new FedistillError('E_SHAPE_MISMATCH', 'fit needs labels');
     const width = s.features.length / s.n;
-    return this.loop(s.n, { kind: 'ce' }, o, (idx, feeds) => {
-      feeds.x = new ort.Tensor('float32', gatherRows(s.features, width, idx, new Float32Array(idx.length * width)), [idx.length, ...input]);
-      feeds.y_hard = new ort.Tensor('float32', oneHotRows(s.labels!, classes, idx, new Float32Array(idx.length * classes)), [idx.length, classes]);
+    return this.loop(s.n, { kind: 'ce' }, o, (idx, feeds, buf) => {
+      feeds.x = new ort.Tensor('float32', gatherRows(s.features, width, idx, buf('x', idx.length * width)), [idx.length, ...input]);
+      feeds.y_hard = new ort.Tensor('float32', oneHotRows(s.labels!, classes, idx, buf('y_hard', idx.length * classes)), [idx.length, classes]);
     });
   }
 
@@ -344,13 +353,13 @@ export class Trainer {
     for (const t of T) check(t > 0 && Number.isFinite(t), 'temperature', `must be positive, got ${t}`);
     const loss: LossConfig = { kind: 'distill', soft, targets: d.targetKind ?? 'probs', hardWeight: alpha };
     const width = s.features.length / s.n;
-    return this.loop(s.n, loss, o, (idx, feeds) => {
-      feeds.x = new ort.Tensor('float32', gatherRows(s.features, width, idx, new Float32Array(idx.length * width)), [idx.length, ...input]);
+    return this.loop(s.n, loss, o, (idx, feeds, buf) => {
+      feeds.x = new ort.Tensor('float32', gatherRows(s.features, width, idx, buf('x', idx.length * width)), [idx.length, ...input]);
       if (alpha < 1) {
-        feeds.y_soft = new ort.Tensor('float32', gatherRows(d.softTargets, classes, idx, new Float32Array(idx.length * classes)), [idx.length, classes]);
-        if (soft === 'kl') feeds.temperature = new ort.Tensor('float32', gatherRows(T, 1, idx, new Float32Array(idx.length)), [idx.length, 1]);
+        feeds.y_soft = new ort.Tensor('float32', gatherRows(d.softTargets, classes, idx, buf('y_soft', idx.length * classes)), [idx.length, classes]);
+        if (soft === 'kl') feeds.temperature = new ort.Tensor('float32', gatherRows(T, 1, idx, buf('temperature', idx.length)), [idx.length, 1]);
       }
-      if (alpha > 0) feeds.y_hard = new ort.Tensor('float32', oneHotRows(s.labels!, classes, idx, new Float32Array(idx.length * classes)), [idx.length, classes]);
+      if (alpha > 0) feeds.y_hard = new ort.Tensor('float32', oneHotRows(s.labels!, classes, idx, buf('y_hard', idx.length * classes)), [idx.length, classes]);
     });
   }
 
