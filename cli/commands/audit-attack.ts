@@ -24,7 +24,10 @@ function printReport(r: AttackReport, io: CliIO): void {
       const eps = c.runs[0]!.releases[name]!.epsilon;
       io.out(`  ${name.padEnd(10)} ${f2(e).padStart(6)}   per seed ${per}   student accuracy ${acc}${eps === null ? '' : `   ε = ${f2(eps)} (site-level)`}`);
     }
-    io.out(`  ${c.compare} vs plain: ${(100 * c.reduction).toFixed(1)}% lower exposure (target ≥ ${(100 * c.targetReduction).toFixed(0)}%): ${c.pass ? 'PASS' : 'FAIL'}`);
+    const gated = c.runs.map((run) => run.releases[c.compare]!).filter((rel) => rel.releasedRows < 1);
+    if (gated.length) io.out(`  ${c.compare} released ${gated.map((rel) => `${(100 * rel.releasedRows).toFixed(0)}%`).join(' / ')} of public rows (canary copies ${gated.map((rel) => `${(100 * rel.releasedCanaryRows).toFixed(0)}%`).join(' / ')})`);
+    const perSeed = c.reductionPerSeed.map((x) => `${(100 * x).toFixed(1)}%`).join(' / ');
+    io.out(`  ${c.compare} vs plain: ${(100 * c.reduction).toFixed(1)}% lower exposure (per seed ${perSeed}; target ≥ ${(100 * c.targetReduction).toFixed(0)}% on every seed): ${c.pass ? 'PASS' : 'FAIL'}`);
   }
   if (r.membership) {
     const m = r.membership;

@@ -6,6 +6,10 @@ import { check } from '../util/errors.ts';
  * - `confidence`: the teacher's top probability. A teacher that is very sure about a sample is
  *   the typical sign of a memorized (member) example, the case membership inference exploits.
  * - `margin`: top probability minus the runner-up, the same signal, less sensitive to ties.
+ * Both are local to one teacher, so they cannot tell a memorised secret from a clean, easy sample
+ * (both get p ≈ 1) and soften every confident row. Across sites, the risk that does separate them
+ * is low support (only one site backs the row's top class): see support-gate.ts, which reads it
+ * from the noised sum and withholds such rows (an infinite temperature).
  */
 export type RiskScore = 'confidence' | 'margin';
 

@@ -11,6 +11,9 @@ export interface CanarySummary {
   meanExposure: Record<string, number>;
   /** 1 − exposure(compare) / exposure(plain), from the means over seeds. */
   reduction: number;
+  /** The same per seed (same seed, same teachers, same student init): the pass criterion is on every seed. */
+  reductionPerSeed: number[];
+  minReduction: number;
   targetReduction: number;
   pass: boolean;
   runs: CanaryRunResult[];
@@ -68,8 +71,10 @@ export async function runAttackScenario(sc: AttackScenario, o: RunAttackOptions 
     const meanExposure: Record<string, number> = {};
     for (const name of Object.keys(sc.canary.releases)) meanExposure[name] = runs.reduce((s, r) => s + r.releases[name]!.meanExposure, 0) / runs.length;
     const reduction = 1 - meanExposure[sc.canary.compare]! / meanExposure.plain!;
-    const pass = reduction >= sc.canary.targetReduction;
-    report.canary = { compare: sc.canary.compare, meanExposure, reduction, targetReduction: sc.canary.targetReduction, pass, runs };
+    const reductionPerSeed = runs.map((r) => 1 - r.releases[sc.canary!.compare]!.meanExposure / r.releases.plain!.meanExposure);
+    const minReduction = Math.min(...reductionPerSeed);
+    const pass = minReduction >= sc.canary.targetReduction;
+    report.canary = { compare: sc.canary.compare, meanExposure, reduction, reductionPerSeed, minReduction, targetReduction: sc.canary.targetReduction, pass, runs };
     report.pass &&= pass;
   }
   if (sc.membership && o.only !== 'canary') {

@@ -3,6 +3,7 @@ import { type Obj, mapping, numberAt, onlyKeys, stringAt } from '../../util/scen
 import { readYamlFile } from '../../util/yaml-file.ts';
 import { check } from '../../util/errors.ts';
 import type { SwingPolicy } from '../../privacy/swing-temperature.ts';
+import { SUPPORT_GATE_DEFAULTS, type SupportGatePolicy } from '../../privacy/support-gate.ts';
 import { type ReleasePolicy, checkReleasePolicy } from './teacher-release.ts';
 
 const CODE = 'E_SCENARIO_INVALID';
@@ -95,14 +96,25 @@ function swingAt(v: unknown, field: string): SwingPolicy {
   };
 }
 
+function supportGateAt(v: unknown, field: string): SupportGatePolicy {
+  const g = mapping(v, field);
+  onlyKeys(g, ['min_support', 'neighbours', 'self_weight'], field);
+  return {
+    minSupport: numberAt(g, 'min_support', field, undefined, { min: 0, exclusiveMin: true }),
+    neighbours: numberAt(g, 'neighbours', field, SUPPORT_GATE_DEFAULTS.neighbours, { int: true, min: 0 }),
+    selfWeight: numberAt(g, 'self_weight', field, SUPPORT_GATE_DEFAULTS.selfWeight, { min: 0, exclusiveMin: true }),
+  };
+}
+
 function releaseAt(v: unknown, field: string): ReleasePolicy {
   const r = mapping(v ?? {}, field);
-  onlyKeys(r, ['clip', 'noise_multiplier', 'swing', 'entropy_reduction_temperature'], field);
+  onlyKeys(r, ['clip', 'noise_multiplier', 'swing', 'support_gate', 'entropy_reduction_temperature'], field);
   const p: ReleasePolicy = {};
   if (r.clip !== undefined) p.clip = numberAt(r, 'clip', field, undefined, { min: 0 , exclusiveMin: true});
   if (r.noise_multiplier !== undefined) p.noiseMultiplier = numberAt(r, 'noise_multiplier', field, undefined, { min: 0 , exclusiveMin: true});
   if (r.entropy_reduction_temperature !== undefined) p.entropyReductionTemperature = numberAt(r, 'entropy_reduction_temperature', field, undefined, { min: 0 , exclusiveMin: true});
   if (r.swing !== undefined) p.swing = swingAt(r.swing, `${field}.swing`);
+  if (r.support_gate !== undefined) p.supportGate = supportGateAt(r.support_gate, `${field}.support_gate`);
   checkReleasePolicy(p, field);
   return p;
 }

@@ -10,6 +10,7 @@ import { logProbRows, mlpSpec, seededTrainer } from './attack-training.ts';
 import { canaryExposure, chanceExposure } from './canary-exposure.ts';
 import { generateCanaries, nearDuplicates } from './canaries.ts';
 import { releaseTeacherLabels } from './teacher-release.ts';
+import { check } from '../../util/errors.ts';
 
 export interface ReleaseExposure {
   /** Mean exposure (bits) over the canaries: the headline figure. */
@@ -22,6 +23,10 @@ export interface ReleaseExposure {
   studentAccuracy: number;
   /** Formal ε (site-level, at the scenario's δ) of the release, null when nothing is noised. */
   epsilon: number | null;
+  /** Fraction of public rows released to the student (1 without a support gate). */
+  releasedRows: number;
+  /** Fraction of the canaries' public near-duplicates released (1 without a support gate). */
+  releasedCanaryRows: number;
 }
 
 export interface CanaryRunResult {
@@ -96,9 +101,10 @@ export async function runCanaryAttack(sc: CanaryScenario, seed: number, o: Attac
 
   const releases: Record<string, ReleaseExposure> = {};
   for (const [name, policy] of Object.entries(sc.releases)) {
-    const rel = releaseTeacherLabels(teacherProbs, rows, classes, policy, o.noise(`canary/${seed}/${name}`));
+    const rel = releaseTeacherLabels(teacherProbs, rows, classes, policy, o.noise(`canary/${seed}/${name}`), publicFeatures);
+    const train = rel.released ? releasedOnly(publicFeatures, rel.targets, rel.released, rows) : { features: publicFeatures, softTargets: rel.targets };
     const student = seededTrainer(spec, sc.student, `${seed}/canary/student`, threads);
-    await student.distill({ features: publicFeatures, softTargets: rel.targets }, { epochs: sc.student.epochs });
+    await student.distill(train, { epochs: sc.student.epochs });
     const { logProbs } = await logProbRows(student, canaries.patterns);
     const exposures: number[] = [];
     let top1 = 0;
@@ -114,8 +120,12 @@ export async function runCanaryAttack(sc: CanaryScenario, seed: number, o: Attac
     }
     const studentAccuracy = (await student.evaluate(evalSet)).accuracy;
     const epsilon = rel.events.length ? epsilonFromEvents(rel.events, o.delta).epsilon : null;
-    releases[name] = { meanExposure: mean(exposures), exposures, secretTop1: top1 / (c.count * c.digits), studentAccuracy, epsilon };
-    say(`canary seed ${seed}: ${name} student: mean exposure ${mean(exposures).toFixed(2)} bits, accuracy ${studentAccuracy.toFixed(3)}`);
+    const canaryStart = rows - pubDup.source.length;
+    const releasedRows = rel.released ? countOnes(rel.released, 0, rows) / rows : 1;
+    const releasedCanaryRows = rel.released ? countOnes(rel.released, canaryStart, rows) / (rows - canaryStart) : 1;
+    releases[name] = { meanExposure: mean(exposures), exposures, secretTop1: top1 / (c.count * c.digits), studentAccuracy, epsilon, releasedRows, releasedCanaryRows };
+    const gated = rel.released ? `, ${(100 * releasedRows).toFixed(0)}% of rows released (${(100 * releasedCanaryRows).toFixed(0)}% of canary copies)` : '';
+    say(`canary seed ${seed}: ${name} student: mean exposure ${mean(exposures).toFixed(2)} bits, accuracy ${studentAccuracy.toFixed(3)}${gated}`);
   }
   return {
     seed,
@@ -126,6 +136,29 @@ export async function runCanaryAttack(sc: CanaryScenario, seed: number, o: Attac
     publicRows: rows,
     releases,
   };
+}
+
+/** The released rows only: what a student distills from when a support gate withholds some. */
+function releasedOnly(features: Float32Array, targets: Float32Array, released: Uint8Array, rows: number): { features: Float32Array; softTargets: Float32Array } {
+  const dim = features.length / rows;
+  const cols = targets.length / rows;
+  const n = countOnes(released, 0, rows);
+  check(n > 0, 'support_gate.min_support', 'withheld every public row, so there is nothing to distill from; lower min_support or the noise', 'E_NOTHING_RELEASED');
+  const f = new Float32Array(n * dim);
+  const t = new Float32Array(n * cols);
+  for (let r = 0, j = 0; r < rows; r++) {
+    if (!released[r]) continue;
+    f.set(features.subarray(r * dim, (r + 1) * dim), j * dim);
+    t.set(targets.subarray(r * cols, (r + 1) * cols), j * cols);
+    j++;
+  }
+  return { features: f, softTargets: t };
+}
+
+function countOnes(mask: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) n += mask[i]!;
+  return n;
 }
 
 function concat(a: Float32Array, b: Float32Array): Float32Array {

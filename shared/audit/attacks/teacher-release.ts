@@ -1,8 +1,9 @@
-// What the teachers release on the public set, by policy: plain averages, or swing temperature + clipping + Gaussian noise.
+// What the teachers release on the public set, by policy: plain averages, or swing temperature + clipping + Gaussian noise + support gate.
 import { check } from '../../util/errors.ts';
 import type { PrivacyEvent } from '../../privacy/events.ts';
 import type { CryptoRng } from '../../privacy/rng.ts';
 import { gaussianSumRelease } from '../../privacy/soft-labels.ts';
+import { type SupportGatePolicy, checkSupportGate, supportGate } from '../../privacy/support-gate.ts';
 import { type SwingPolicy, applyTemperatures, swingTemperatures } from '../../privacy/swing-temperature.ts';
 
 /**
@@ -10,12 +11,15 @@ import { type SwingPolicy, applyTemperatures, swingTemperatures } from '../../pr
  * clipped, noised or re-tempered. With `noiseMultiplier`, rows are clipped to `clip` and the sum
  * gets N(0, (z·clip)²) per entry (central Gaussian, one teacher = one site = the privacy unit).
  * With `swing`, each teacher's rows are first re-tempered per sample (risky = confident rows
- * get a high temperature), as in swing distillation.
+ * get a high temperature), as in swing distillation. With `supportGate`, the noised sum is pooled
+ * over public neighbours and rows whose top class too few teachers back are withheld (risk =
+ * low support, temperature ∞): post-processing of the noised sum, so ε is unchanged.
  */
 export interface ReleasePolicy {
   clip?: number;
   noiseMultiplier?: number;
   swing?: SwingPolicy;
+  supportGate?: SupportGatePolicy;
   /** DS-FL sharpening of the (noised) average: softmax(mean / T). Default: none. */
   entropyReductionTemperature?: number;
 }
@@ -25,6 +29,10 @@ export interface TeacherRelease {
   targets: Float32Array;
   /** The privacy charge of the release (empty for a policy without noise). */
   events: PrivacyEvent[];
+  /** With a support gate: 1 for rows released, 0 for rows withheld (students train on released rows only). */
+  released?: Uint8Array;
+  /** With a support gate: per row, the pooled noised support of its top class, in teachers. */
+  support?: Float64Array;
 }
 
 /** Checks a policy, naming the field that is wrong. */
@@ -33,6 +41,10 @@ export function checkReleasePolicy(p: ReleasePolicy, field: string): void {
     check(p.noiseMultiplier > 0 && Number.isFinite(p.noiseMultiplier), `${field}.noise_multiplier`, `must be a positive number, got ${p.noiseMultiplier}`);
     check(p.clip !== undefined && p.clip > 0 && Number.isFinite(p.clip), `${field}.clip`, 'a noised release needs a positive clip (the sensitivity the noise is scaled to)');
   }
+  if (p.supportGate !== undefined) {
+    check(p.noiseMultiplier !== undefined, `${field}.support_gate`, 'reads support from the noised sum only: set noise_multiplier (a gate on exact sums would be an unaccounted data-dependent choice)');
+    checkSupportGate(p.supportGate, `${field}.support_gate`);
+  }
   if (p.entropyReductionTemperature !== undefined) {
     check(p.entropyReductionTemperature > 0, `${field}.entropy_reduction_temperature`, `must be > 0, got ${p.entropyReductionTemperature}`);
   }
@@ -40,9 +52,10 @@ export function checkReleasePolicy(p: ReleasePolicy, field: string): void {
 
 /**
  * Turns each teacher's probabilities on the public rows into the student's targets under `policy`.
- * `rng` draws the privacy noise (node:crypto unless a test injects a source).
+ * `rng` draws the privacy noise (node:crypto unless a test injects a source). `publicFeatures`
+ * (the public rows' features, row-major) are needed by a support gate to find neighbours.
  */
-export function releaseTeacherLabels(teacherProbs: readonly Float32Array[], rows: number, cols: number, policy: ReleasePolicy, rng: CryptoRng): TeacherRelease {
+export function releaseTeacherLabels(teacherProbs: readonly Float32Array[], rows: number, cols: number, policy: ReleasePolicy, rng: CryptoRng, publicFeatures?: ArrayLike<number>): TeacherRelease {
   checkReleasePolicy(policy, 'release');
   check(teacherProbs.length > 0, 'teachers', 'need at least one teacher');
   const replies = teacherProbs.map((p, k) => {
@@ -56,6 +69,14 @@ export function releaseTeacherLabels(teacherProbs: readonly Float32Array[], rows
     const r = gaussianSumRelease(replies, rows, cols, { clip: policy.clip!, noiseMultiplier: policy.noiseMultiplier }, rng);
     sum = r.values;
     events = r.events;
+    if (policy.supportGate) {
+      check(publicFeatures !== undefined, 'publicFeatures', 'a support gate needs the public rows\' features to pool over neighbours');
+      const gate = supportGate(sum, rows, cols, teacherProbs.length, policy.clip!, publicFeatures, policy.supportGate);
+      const targets = toDistributions(gate.pooled, teacherProbs.length, rows, cols, policy.entropyReductionTemperature);
+      // Withheld rows say nothing, even to a consumer that ignores `released`.
+      for (let r = 0; r < rows; r++) if (!gate.released[r]) targets.fill(1 / cols, r * cols, (r + 1) * cols);
+      return { targets, events, released: gate.released, support: gate.support };
+    }
   } else {
     sum = new Float64Array(rows * cols);
     for (const p of replies) for (let i = 0; i < sum.length; i++) sum[i] += p[i]!;
