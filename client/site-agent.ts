@@ -12,6 +12,7 @@ import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { SeededRng } from '../shared/util/prng.ts';
 import { check } from '../shared/util/errors.ts';
 import type { SiteLedger } from './site-ledger.ts';
+import { type CompetenceSettings, DomainCompetence } from './domain-competence.ts';
 
 export interface SiteSettings {
   name: string;
@@ -24,8 +25,11 @@ export interface SiteSettings {
    * as many as consensus samples, at least `privateMix`), then `revisitEpochs` on all private data.
    */
   digest: { epochs: number; revisitEpochs: number; temperature: number; privateMix: number };
-  /** Local policy: clip per teacher row, optional local Gaussian noise (σ = multiplier × clip). */
-  policy: { clip: number; localNoiseMultiplier: number };
+  /**
+   * Local policy: clip per teacher row, optional local Gaussian noise (σ = multiplier × clip), and
+   * optional competence weighting of soft-label replies (client/domain-competence.ts; site-level unit only).
+   */
+  policy: { clip: number; localNoiseMultiplier: number; competence?: CompetenceSettings };
   seed: number;
   device: DeviceRequest;
   threads?: number;
@@ -70,12 +74,16 @@ export class SiteAgent {
   /** The latest consensus row per public index, accumulated over rounds. */
   private readonly consensus = new Map<number, Float32Array>();
   private readonly mixRng: SeededRng;
+  private competence: DomainCompetence | undefined;
 
   constructor(settings: SiteSettings, data: { privateData: Dataset; publicSet: Dataset; evalSet?: Dataset }, ledger: SiteLedger) {
     check(Number.isSafeInteger(settings.teachers) && settings.teachers >= 1, 'teachers', 'must be a positive integer');
     check(settings.teachers <= data.privateData.length, 'teachers', `${settings.teachers} teachers but only ${data.privateData.length} private samples`);
     check(settings.policy.clip > 0, 'policy.clip', 'must be > 0');
     check(settings.policy.localNoiseMultiplier >= 0, 'policy.local_noise_multiplier', 'must be ≥ 0');
+    // The discriminator sees all of the site's data: one example would move every teacher's weight.
+    check(settings.policy.competence === undefined || settings.teachers === 1, 'policy.competence',
+      'competence weighting needs the site-level privacy unit (one teacher per site); remove it or set teachers: 1');
     this.settings = settings;
     this.privateData = data.privateData;
     this.publicSet = data.publicSet;
@@ -112,6 +120,10 @@ export class SiteAgent {
       }
     }
     this.baselineAccuracy = this.lastAccuracy = await this.evaluate();
+    if (s.policy.competence) {
+      this.competence = await DomainCompetence.train(this.privateData, this.publicSet, s.policy.competence,
+        { seed: s.seed * 7 + 3, device: s.device, threads: s.threads, batchSize: s.local.batchSize, lr: s.local.lr });
+    }
   }
 
   async evaluate(): Promise<number | undefined> {
@@ -162,10 +174,14 @@ export class SiteAgent {
       answer = { rows, cols, teachers: teachers.length, votes, event };
     } else {
       const sum = new Float64Array(rows * cols);
+      // Weights scale rows before the clip: the reply's bound, hence its event, is unchanged.
+      const weights = this.competence ? await this.competence.weights(x) : undefined;
       for (const t of teachers) {
         const { logits } = await t.predict(x);
         const scaled = temperature === 1 ? logits : logits.map((v) => v / temperature);
-        const clipped = clipL2Rows(softmaxRows(scaled, cols), rows, cols, clip);
+        const probs = softmaxRows(scaled, cols);
+        if (weights) for (let i = 0; i < probs.length; i++) probs[i]! *= weights[Math.floor(i / cols)]!;
+        const clipped = clipL2Rows(probs, rows, cols, clip);
         for (let i = 0; i < sum.length; i++) sum[i]! += clipped[i]!;
       }
       const z = this.settings.policy.localNoiseMultiplier;

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
 import { check } from '../shared/util/errors.ts';
 import type { SiteSettings } from './site-agent.ts';
+import { COMPETENCE_DEFAULTS, type CompetenceSettings, validateCompetence } from './domain-competence.ts';
 
 export interface SiteConfig {
   settings: SiteSettings;
@@ -29,6 +30,21 @@ function get<T>(o: Obj, key: string, field: string, type: 'string' | 'number', d
   check(v !== undefined, `${field}.${key}`, 'is required');
   check(typeof v === type && (type !== 'number' || Number.isFinite(v)), `${field}.${key}`, `must be a ${type}, got ${JSON.stringify(v)}`);
   return v as T;
+}
+
+/** policy.competence: true → defaults; a mapping → its fields over the defaults (client/domain-competence.ts). */
+function competenceOf(v: unknown): CompetenceSettings {
+  const m = isObj(v) ? v : {};
+  check(v === true || isObj(v), 'policy.competence', 'must be true, false or a mapping');
+  const d = COMPETENCE_DEFAULTS;
+  const c: CompetenceSettings = {
+    epochs: get<number>(m, 'epochs', 'policy.competence', 'number', d.epochs),
+    fullWeightRatio: get<number>(m, 'full_weight_ratio', 'policy.competence', 'number', d.fullWeightRatio),
+    hidden: get<number>(m, 'hidden', 'policy.competence', 'number', d.hidden),
+    maxPublicSamples: get<number>(m, 'max_public_samples', 'policy.competence', 'number', d.maxPublicSamples),
+  };
+  validateCompetence(c);
+  return c;
 }
 
 /** Validates a parsed site config; relative paths resolve against `baseDir`. */
@@ -67,6 +83,7 @@ export function validateSiteConfig(raw: unknown, baseDir = process.cwd()): SiteC
       policy: {
         clip: get<number>(policy, 'clip', 'policy', 'number', 1),
         localNoiseMultiplier: get<number>(policy, 'local_noise_multiplier', 'policy', 'number', 0),
+        ...(policy.competence !== undefined && policy.competence !== false ? { competence: competenceOf(policy.competence) } : {}),
       },
       seed: get<number>(o, 'seed', 'site', 'number', 1),
       device: get<string>(o, 'device', 'site', 'string', 'cpu') as SiteSettings['device'],

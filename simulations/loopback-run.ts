@@ -11,6 +11,7 @@ import { SecureServer } from '../shared/channel/secure-server.ts';
 import { loadAllowlist } from '../shared/crypto/allowlist.ts';
 import { readIdentityFile } from '../shared/crypto/identity.ts';
 import { FedistillError } from '../shared/util/errors.ts';
+import { competenceFields } from '../client/domain-competence.ts';
 import { type ProcessResult, spawnFedistill, writeDeployment } from './local-deployment.ts';
 import type { FederatedOutcome, SiteOutcome } from './federated-outcome.ts';
 import type { Scenario } from './scenario.ts';
@@ -35,7 +36,10 @@ function siteFields(s: Scenario, data: SimulationData, i: number): Record<string
     data: { dataset: s.data.dataset, partition: { scheme: part.scheme, clients: s.sites.count, index: i, seed: part.seed, ...(part.alpha !== undefined ? { alpha: part.alpha } : {}), ...(part.shards !== undefined ? { shards: part.shards } : {}) } },
     local: { epochs: st.local.epochs, batch: st.local.batchSize, lr: st.local.lr, optimizer: st.local.optimizer },
     digest: { epochs: st.digest.epochs, revisit_epochs: st.digest.revisitEpochs, private_mix: st.digest.privateMix, temperature: st.digest.temperature },
-    policy: { clip: st.policy.clip, local_noise_multiplier: st.policy.localNoiseMultiplier },
+    policy: {
+      clip: st.policy.clip, local_noise_multiplier: st.policy.localNoiseMultiplier,
+      ...(st.policy.competence ? { competence: competenceFields(st.policy.competence) } : {}),
+    },
   };
 }
 

@@ -5,6 +5,7 @@ import { PARTITION_SCHEMES, type PartitionScheme } from '../shared/data/partitio
 import { FedistillError, check } from '../shared/util/errors.ts';
 import { type Obj, booleanAt, listAt, mapping, numberAt, onlyKeys, optionalNumberAt, stringAt } from '../shared/util/scenario-fields.ts';
 import { SIM_MODEL_NAMES, type SimModel, validateSimModel } from './sim-models.ts';
+import { COMPETENCE_DEFAULTS, type CompetenceSettings } from '../client/domain-competence.ts';
 
 export type StrategyName = RunConfig['strategy']['name'];
 export type PrivacyUnit = 'site' | 'example';
@@ -34,6 +35,8 @@ export interface Scenario {
     local: { epochs: number; batch: number; lr: number; optimizer: 'sgd' | 'adam' | 'adamw' };
     digest: { epochs: number; revisitEpochs: number; temperature: number; privateMix: number };
     localNoiseMultiplier: number;
+    /** Competence weighting of soft-label replies (client/domain-competence.ts); undefined = off. */
+    competence?: CompetenceSettings;
     /** ORT intra-op threads per site session (1 when many sites share a process). */
     threads: number;
   };
@@ -111,7 +114,7 @@ export function validateScenario(raw: unknown): Scenario {
   const scheme = stringAt(p, 'scheme', 'data.partition', 'iid', PARTITION_SCHEMES);
 
   const s = mapping(o.sites, 'sites');
-  onlyKeys(s, ['count', 'model', 'models', 'local', 'digest', 'local_noise_multiplier', 'threads'], 'sites');
+  onlyKeys(s, ['count', 'model', 'models', 'local', 'digest', 'local_noise_multiplier', 'competence', 'threads'], 'sites');
   check(!(s.model !== undefined && s.models !== undefined), 'sites', 'give either model or models, not both', 'E_SCENARIO_INVALID');
   const local = mapping(s.local, 'sites.local', true);
   onlyKeys(local, ['epochs', 'batch', 'lr', 'optimizer'], 'sites.local');
@@ -128,6 +131,9 @@ export function validateScenario(raw: unknown): Scenario {
   check(unit === 'example' || pr.teachers_per_site === undefined || pr.teachers_per_site === 1, 'privacy.teachers_per_site',
     'must be 1 (or absent) for the site-level unit; set unit: example for k > 1 teachers per site', 'E_SCENARIO_INVALID');
   const delta = numberAt(pr, 'delta', 'privacy', 1e-5, { min: 0, exclusiveMin: true, max: 0.1 });
+  const competence = parseCompetence(s.competence);
+  check(competence === undefined || unit === 'site', 'sites.competence',
+    'competence weighting needs privacy.unit: site (the discriminator sees all of a site\'s data, so it would touch every teacher)', 'E_SCENARIO_INVALID');
 
   const f = mapping(o.faults, 'faults', true);
   onlyKeys(f, ['dropout', 'latency_ms', 'disconnects', 'site_crashes', 'aggregator_crash_round'], 'faults');
@@ -166,6 +172,7 @@ export function validateScenario(raw: unknown): Scenario {
         temperature: numberAt(digest, 'temperature', 'sites.digest', 1, { min: 0, exclusiveMin: true }),
       },
       localNoiseMultiplier: numberAt(s, 'local_noise_multiplier', 'sites', 0, { min: 0 }),
+      ...(competence ? { competence } : {}),
       threads: numberAt(s, 'threads', 'sites', 1, { int: true, min: 1 }),
     },
     strategy: {
@@ -203,6 +210,20 @@ export function validateScenario(raw: unknown): Scenario {
       })(),
     },
     raw: o,
+  };
+}
+
+/** `sites.competence`: absent/false → off, true → defaults, a mapping → its settings over the defaults. */
+function parseCompetence(v: unknown): CompetenceSettings | undefined {
+  if (v === undefined || v === false) return undefined;
+  const m = v === true ? {} : mapping(v, 'sites.competence');
+  onlyKeys(m, ['epochs', 'full_weight_ratio', 'hidden', 'max_public_samples'], 'sites.competence');
+  const d = COMPETENCE_DEFAULTS;
+  return {
+    epochs: numberAt(m, 'epochs', 'sites.competence', d.epochs, { int: true, min: 1 }),
+    fullWeightRatio: numberAt(m, 'full_weight_ratio', 'sites.competence', d.fullWeightRatio, { min: 0, exclusiveMin: true }),
+    hidden: numberAt(m, 'hidden', 'sites.competence', d.hidden, { int: true, min: 1 }),
+    maxPublicSamples: numberAt(m, 'max_public_samples', 'sites.competence', d.maxPublicSamples, { int: true, min: 1 }),
   };
 }
 

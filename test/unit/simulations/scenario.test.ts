@@ -29,6 +29,9 @@ test('the DS-FL non-IID scenario is 10 sites with Dirichlet α = 0.1', () => {
   assert.equal(s.data.partition.scheme, 'dirichlet');
   assert.equal(s.data.partition.alpha, 0.1);
   assert.equal(s.strategy.name, 'dsfl');
+  // Competence-weighted, sharp replies (issue #7: within 3 points of FedAvg).
+  assert.ok(s.sites.competence !== undefined);
+  assert.ok(s.strategy.replyTemperature < 1);
 });
 
 test('the FedMD scenario has heterogeneous models on Fashion-MNIST', () => {
@@ -73,6 +76,19 @@ test('mistakes are reported with the field and a stable code', () => {
   bad({ faults: { site_crashes: [{ site: 3, round: 0 }] } }, /faults.site_crashes\[0\].site: must be ≤ 2/);
   bad({ rounds: 0 }, /scenario.rounds: must be ≥ 1/);
   bad({ quorum: 3 }, /scenario.quorum: must be ≤ 2/);
+});
+
+test('sites.competence: off by default, true gives the defaults, fields are checked, site-level unit only', () => {
+  assert.equal(validateScenario(minimal()).sites.competence, undefined);
+  const on = validateScenario({ ...minimal(), sites: { count: 2, competence: true } });
+  assert.deepEqual(on.sites.competence, { epochs: 2, fullWeightRatio: 0.5, hidden: 128, maxPublicSamples: 10_000 });
+  const tuned = validateScenario({ ...minimal(), sites: { count: 2, competence: { epochs: 3, full_weight_ratio: 1 } } });
+  assert.equal(tuned.sites.competence!.epochs, 3);
+  assert.equal(tuned.sites.competence!.fullWeightRatio, 1);
+  assert.throws(() => validateScenario({ ...minimal(), sites: { count: 2, competence: { ratio: 1 } } }), /sites.competence.ratio: is not a known setting/);
+  assert.throws(() => validateScenario({ ...minimal(), sites: { count: 2, competence: { full_weight_ratio: 0 } } }), /sites.competence.full_weight_ratio: must be > 0/);
+  assert.throws(() => validateScenario({ ...minimal(), sites: { count: 2, competence: true }, privacy: { unit: 'example', teachers_per_site: 3 } }),
+    /sites.competence: competence weighting needs privacy.unit: site/);
 });
 
 test('a pate-reproduction scenario is passed through with its raw fields', () => {
