@@ -12,20 +12,9 @@ import { validateSiteConfig } from '../../../client/site-config.ts';
 import { COMPETENCE_DEFAULTS, competenceWeights } from '../../../client/domain-competence.ts';
 import { SoftLabelAverage } from '../../../server/strategies/soft-label-average.ts';
 import type { SiteReply } from '../../../server/strategies/strategy.ts';
-import { SeededRng } from '../../../shared/util/prng.ts';
 import type { Dataset } from '../../../shared/data/types.ts';
+import { separableCsv as csv } from './separable-csv.ts';
 
-/** Three well-separated classes in 16 dimensions, as CSV text. */
-function csv(n: number, seed: number): string {
-  const rng = new SeededRng(seed);
-  const lines = ['label,features...'];
-  for (let i = 0; i < n; i++) {
-    const y = i % 3;
-    const x = Array.from({ length: 16 }, (_, j) => (j % 3 === y ? 0.8 : 0.1) + 0.05 * rng.normal());
-    lines.push([y, ...x.map((v) => v.toFixed(4))].join(','));
-  }
-  return lines.join('\n') + '\n';
-}
 
 const settings = (name: string, competence: boolean, teachers = 1): SiteSettings => ({
   name, model: 'mlp', teachers, seed: name.length * 17 + name.charCodeAt(name.length - 1), device: 'cpu', threads: 1,

@@ -8,20 +8,9 @@ import { loadCsvDataset } from '../../../shared/data/csv-dataset.ts';
 import { SiteAgent, type SiteSettings } from '../../../client/site-agent.ts';
 import { SiteLedger } from '../../../client/site-ledger.ts';
 import { loadOnnxTeacher } from '../../../shared/ml/inference.ts';
-import { SeededRng } from '../../../shared/util/prng.ts';
 import type { Dataset } from '../../../shared/data/types.ts';
+import { separableCsv as csv } from './separable-csv.ts';
 
-/** Three well-separated classes in 16 dimensions, as CSV text. */
-function csv(n: number, seed: number): string {
-  const rng = new SeededRng(seed);
-  const lines = ['label,features...'];
-  for (let i = 0; i < n; i++) {
-    const y = i % 3;
-    const x = Array.from({ length: 16 }, (_, j) => (j % 3 === y ? 0.8 : 0.1) + 0.05 * rng.normal());
-    lines.push([y, ...x.map((v) => v.toFixed(4))].join(','));
-  }
-  return lines.join('\n') + '\n';
-}
 
 const settings = (over: Partial<SiteSettings> = {}): SiteSettings => ({
   name: 'site-a', model: 'mlp', teachers: 3, seed: 1, device: 'cpu', threads: 1,
