@@ -11,6 +11,7 @@ import { canaryExposure, chanceExposure } from './canary-exposure.ts';
 import { generateCanaries, nearDuplicates } from './canaries.ts';
 import { releaseTeacherLabels } from './teacher-release.ts';
 import { check } from '../../util/errors.ts';
+import { gatherRows } from '../../ml/train-data.ts';
 
 export interface ReleaseExposure {
   /** Mean exposure (bits) over the canaries: the headline figure. */
@@ -142,17 +143,12 @@ export async function runCanaryAttack(sc: CanaryScenario, seed: number, o: Attac
 function releasedOnly(features: Float32Array, targets: Float32Array, released: Uint8Array, rows: number): { features: Float32Array; softTargets: Float32Array } {
   const dim = features.length / rows;
   const cols = targets.length / rows;
-  const n = countOnes(released, 0, rows);
-  check(n > 0, 'support_gate.min_support', 'withheld every public row, so there is nothing to distill from; lower min_support or the noise', 'E_NOTHING_RELEASED');
-  const f = new Float32Array(n * dim);
-  const t = new Float32Array(n * cols);
-  for (let r = 0, j = 0; r < rows; r++) {
-    if (!released[r]) continue;
-    f.set(features.subarray(r * dim, (r + 1) * dim), j * dim);
-    t.set(targets.subarray(r * cols, (r + 1) * cols), j * cols);
-    j++;
-  }
-  return { features: f, softTargets: t };
+  const idx = Uint32Array.from({ length: rows }, (_, r) => r).filter((r) => released[r]);
+  check(idx.length > 0, 'support_gate.min_support', 'withheld every public row, so there is nothing to distill from; lower min_support or the noise', 'E_NOTHING_RELEASED');
+  return {
+    features: gatherRows(features, dim, idx, new Float32Array(idx.length * dim)),
+    softTargets: gatherRows(targets, cols, idx, new Float32Array(idx.length * cols)),
+  };
 }
 
 function countOnes(mask: Uint8Array, from: number, to: number): number {
