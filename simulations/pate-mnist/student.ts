@@ -2,6 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { buildModel, Trainer } from '../../shared/ml/index.ts';
 import type { Dataset } from '../../shared/data/types.ts';
+import { gatherRows } from '../../shared/ml/train-data.ts';
 import { SeededRng, seedFromString } from '../../shared/util/prng.ts';
 import { check } from '../../shared/util/errors.ts';
 import type { StudentConfig } from './config.ts';
@@ -36,11 +37,8 @@ export interface StudentInput {
   seed: number;
 }
 
-function gatherRows(src: Float32Array, width: number, idx: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(idx.length * width);
-  for (let i = 0; i < idx.length; i++) out.set(src.subarray(idx[i]! * width, (idx[i]! + 1) * width), i * width);
-  return out;
-}
+/** Rows `idx` of a row-major matrix of `width`-wide rows, in a new array. */
+const pickRows = (src: Float32Array, width: number, idx: ArrayLike<number>): Float32Array => gatherRows(src, width, idx, new Float32Array(idx.length * width));
 
 /**
  * Pseudo-labels: for each predicted class, the most confident `fraction` of the unlabeled samples
@@ -93,8 +91,8 @@ export async function trainStudent(input: StudentInput, cfg: StudentConfig, log:
   const width = pub.features.length / pub.length;
   const labeledSet = new Set(input.labeledIndices);
   const unlabeled = Array.from({ length: pub.length }, (_, i) => i).filter((i) => !labeledSet.has(i));
-  const unlabeledFeatures = gatherRows(pub.features, width, unlabeled);
-  const labeledFeatures = gatherRows(pub.features, width, input.labeledIndices);
+  const unlabeledFeatures = pickRows(pub.features, width, unlabeled);
+  const labeledFeatures = pickRows(pub.features, width, input.labeledIndices);
   const augRng = new SeededRng(`pate-mnist/student/${input.seed}/augment`);
   const spec = pateModelSpec(cfg.model);
   const reports: GenerationReport[] = [];
@@ -142,7 +140,7 @@ export async function trainStudent(input: StudentInput, cfg: StudentConfig, log:
     const n = pseudo.rows.length + repeat * input.labels.length;
     const features = new Float32Array(n * width);
     const labels = new Uint8Array(n);
-    features.set(gatherRows(unlabeledFeatures, width, pseudo.rows));
+    features.set(pickRows(unlabeledFeatures, width, pseudo.rows));
     labels.set(pseudo.labels);
     for (let k = 0; k < repeat; k++) {
       const at = pseudo.rows.length + k * input.labels.length;
