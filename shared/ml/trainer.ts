@@ -69,7 +69,9 @@ interface StepSession { session: ort.InferenceSession; inputs: Set<string>; outp
  */
 export class Trainer {
   readonly optimizer: OptimizerConfig;
-  readonly lr: number;
+  /** Base learning rate (the schedule scales it); `setLearningRate` changes it between fits. */
+  get lr(): number { return this.baseLr; }
+  private baseLr: number;
   readonly batchSize: number;
   readonly seed: number;
   readonly schedule: LrSchedule;
@@ -88,14 +90,23 @@ export class Trainer {
     if (typeof o === 'string' && !OPTIMIZER_DEFAULTS[o]) throw new FedistillError('E_INVALID_PARAMETER', `optimizer must be sgd, adam or adamw, got "${o}"`);
     this.optimizer = typeof o === 'string' ? OPTIMIZER_DEFAULTS[o]! : o;
     validateOptimizer(this.optimizer);
-    this.lr = options.lr ?? (this.optimizer.kind === 'sgd' ? 0.05 : 1e-3);
-    check(this.lr > 0 && Number.isFinite(this.lr), 'lr', `must be a positive number, got ${this.lr}`);
+    this.baseLr = options.lr ?? (this.optimizer.kind === 'sgd' ? 0.05 : 1e-3);
+    check(this.baseLr > 0 && Number.isFinite(this.baseLr), 'lr', `must be a positive number, got ${this.baseLr}`);
     this.batchSize = options.batchSize ?? 128;
     check(Number.isSafeInteger(this.batchSize) && this.batchSize > 0, 'batchSize', `must be a positive integer, got ${this.batchSize}`);
     this.seed = options.seed ?? 0;
     this.schedule = options.schedule ?? { kind: 'constant' };
     validateSchedule(this.schedule);
     this.loadTensorsFromModel(true);
+  }
+
+  /**
+   * Sets the base learning rate for the following fits, keeping weights and optimizer state (Adam
+   * moments, step count): a rate change mid-run without the jolt of a fresh optimizer.
+   */
+  setLearningRate(lr: number): void {
+    check(lr > 0 && Number.isFinite(lr), 'lr', `must be a positive number, got ${lr}`);
+    this.baseLr = lr;
   }
 
   /** The provider in use (resolved on first use). */

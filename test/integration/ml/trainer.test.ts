@@ -114,3 +114,28 @@ test('K steps in one ONNX Loop run give the same weights as K single steps', asy
   wa.forEach((w, i) => w.forEach((v, j) => assert.ok(Math.abs(v - wb[i]![j]!) < 1e-5)));
   looped.model.buffers.forEach((buf, i) => buf.forEach((v, j) => assert.ok(Math.abs(v - single.model.buffers[i]![j]!) < 1e-5)));
 });
+
+test('setLearningRate changes the rate and keeps the optimizer state (= a step schedule)', async () => {
+  const data = blobs(256, 16, 4, 6);
+  const opts = { optimizer: 'adam' as const, lr: 0.01, batchSize: 32, threads: 1, seed: 7 };
+  const stepped = new Trainer(buildModel(small, { seed: 6 }), { ...opts, schedule: { kind: 'step' as const, everyEpochs: 1, gamma: 0.25 } });
+  await stepped.fit(data, { epochs: 2 });
+  const manual = new Trainer(buildModel(small, { seed: 6 }), opts);
+  await manual.fit(data, { epochs: 1 });
+  manual.setLearningRate(0.0025);
+  assert.equal(manual.lr, 0.0025);
+  await manual.fit(data, { epochs: 1 });
+  const a = stepped.getWeights();
+  const b = manual.getWeights();
+  a.forEach((w, i) => w.forEach((v, j) => assert.ok(Math.abs(v - b[i]![j]!) < 1e-6, `weight ${i}[${j}]: ${v} vs ${b[i]![j]}`)));
+  // Restarting Adam instead (fresh moments and step) lands elsewhere: the state really is carried.
+  const restarted = new Trainer(buildModel(small, { seed: 6 }), opts);
+  await restarted.fit(data, { epochs: 1 });
+  restarted.setWeights(restarted.getWeights(), true);
+  restarted.setLearningRate(0.0025);
+  await restarted.fit(data, { epochs: 1 });
+  const c = restarted.getWeights();
+  assert.ok(c.some((w, i) => w.some((v, j) => Math.abs(v - b[i]![j]!) > 1e-4)), 'a fresh Adam state should change the result');
+  assert.throws(() => manual.setLearningRate(0), /lr: must be a positive number/);
+  assert.throws(() => manual.setLearningRate(Number.NaN), /lr/);
+});
