@@ -99,10 +99,11 @@ export async function trainStudent(input: StudentInput, cfg: StudentConfig, log:
 
   const trainGeneration = async (g: number, features: Float32Array, labels: Uint8Array, epochs: number, previous?: Trainer): Promise<Trainer> => {
     const seed = seedFromString(`pate-mnist/student/${input.seed}/${g}`);
-    // Warm generations continue from the previous weights with a cosine-decayed rate (fresh Adam state).
+    // Warm generations continue the previous trainer (weights, Adam moments and step count) at a
+    // cosine-decayed rate: no restart of the optimizer, and no graphs rebuilt per generation.
     const lr = g === 0 ? cfg.lr : cfg.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * (g - 1)) / cfg.generations.length)));
-    const trainer = new Trainer(buildModel(spec, { seed }), { optimizer: cfg.optimizer, lr: previous ? lr : cfg.lr, batchSize: cfg.batch, threads: cfg.threads, seed });
-    if (previous) trainer.setWeights(previous.getWeights(), true);
+    const trainer = previous ?? new Trainer(buildModel(spec, { seed }), { optimizer: cfg.optimizer, lr: cfg.lr, batchSize: cfg.batch, threads: cfg.threads, seed });
+    if (previous) trainer.setLearningRate(lr);
     const steps = Math.ceil(labels.length / cfg.batch);
     const runs = Math.max(epochs, Math.ceil(cfg.minStepsPerGeneration / steps));
     for (let e = 0; e < runs; e++) {
