@@ -93,7 +93,7 @@ export function parsePateMnistScenario(raw: Record<string, unknown>): PateMnistC
       count: numberAt(s, 'count', 'sites', 250, { int: true, min: 2 }),
       model: stringAt(s, 'model', 'sites', 'cnn-small', PATE_MODEL_NAMES),
       // `augment` appears only when on, so that it is part of the votes-cache key only then.
-      local: { ...training(local, 'sites.local', { epochs: 30, batch: 32, lr: 1e-3, optimizer: 'adam' }), ...(booleanAt(local, 'augment', 'sites.local', false) ? { augment: true } : {}) },
+      local: { ...training(local, 'sites.local', { epochs: 40, batch: 32, lr: 1e-3, optimizer: 'adam' }), ...(booleanAt(local, 'augment', 'sites.local', true) ? { augment: true } : {}) },
       workers: numberAt(s, 'workers', 'sites', Math.max(1, Math.min(16, cores)), { int: true, min: 1, max: 64 }),
     },
     aggregation: {

@@ -73,6 +73,9 @@ test('scenario validation names the field and uses E_SCENARIO_INVALID', () => {
   bad({ strategy: { student: { generations: [0, 2] } } }, 'strategy.student.generations');
   const full = parsePateMnistScenario({ kind: 'pate-reproduction' });
   assert.equal(full.teachers.count, 250);
+  // The reproduction's teachers warp their shard anew every epoch (docs/pate-mnist.md: 89% → 94% teachers).
+  assert.deepEqual(full.teachers.local, { epochs: 40, batch: 32, lr: 1e-3, optimizer: 'adam', augment: true });
+  assert.equal(parsePateMnistScenario({ kind: 'pate-reproduction', sites: { local: { augment: false } } }).teachers.local.augment, undefined);
   assert.deepEqual(full.aggregation, { queries: 640, querySelection: 'first', threshold: 200, sigma1: 150, sigma2: 40 });
   assert.deepEqual(full.privacy, { delta: 1e-5, orders: 'pate2018', conversion: 'classic' });
   assert.deepEqual(selectQueries(9000, 3, 'first', 1), [0, 1, 2]);
