@@ -42,6 +42,9 @@ export interface PateMnistConfig {
   student: StudentConfig;
 }
 
+/** The reproduction's self-training schedule: shares 0.2 … 0.9, then ten generations on the whole public set. */
+const REPRODUCTION_GENERATIONS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, ...Array<number>(10).fill(1)];
+
 const TOP = ['name', 'kind', 'description', 'seed', 'data', 'sites', 'strategy', 'privacy'];
 
 function training(o: Obj, field: string, d: TrainingConfig): TrainingConfig {
@@ -77,7 +80,7 @@ export function parsePateMnistScenario(raw: Record<string, unknown>): PateMnistC
   onlyKeys(pr, ['unit', 'delta', 'orders', 'conversion'], 'privacy');
   stringAt(pr, 'unit', 'privacy', 'example', ['example'] as const);
 
-  const gens = stu.generations ?? [0.2, 0.4, 0.7, 1];
+  const gens = stu.generations ?? REPRODUCTION_GENERATIONS;
   check(Array.isArray(gens) && gens.every((g) => typeof g === 'number' && g > 0 && g <= 1), 'strategy.student.generations',
     `must be a list of fractions in (0, 1], got ${JSON.stringify(gens)}`, CODE);
   const cores = availableParallelism();
@@ -109,16 +112,16 @@ export function parsePateMnistScenario(raw: Record<string, unknown>): PateMnistC
       conversion: stringAt(pr, 'conversion', 'privacy', 'classic', ['classic', 'improved'] as const),
     },
     student: {
-      model: stringAt(stu, 'model', 'strategy.student', 'cnn', PATE_MODEL_NAMES),
-      ...training(stu, 'strategy.student', { epochs: 60, batch: 32, lr: 1e-3, optimizer: 'adam' }),
+      model: stringAt(stu, 'model', 'strategy.student', 'cnn-small-dropout', PATE_MODEL_NAMES),
+      ...training(stu, 'strategy.student', { epochs: 150, batch: 32, lr: 1e-3, optimizer: 'adam' }),
       generations: gens as number[],
       warmStart: booleanAt(stu, 'warm_start', 'strategy.student', true),
-      generationEpochs: numberAt(stu, 'generation_epochs', 'strategy.student', 6, { int: true, min: 1 }),
+      generationEpochs: numberAt(stu, 'generation_epochs', 'strategy.student', 1, { int: true, min: 1 }),
       minStepsPerGeneration: numberAt(stu, 'min_steps_per_generation', 'strategy.student', 0, { int: true, min: 0 }),
-      shift: numberAt(stu, 'shift', 'strategy.student', 2, { min: 0, max: 6 }),
-      rotation: numberAt(stu, 'rotation', 'strategy.student', 12, { min: 0, max: 45 }),
-      scale: numberAt(stu, 'scale', 'strategy.student', 0.1, { min: 0, max: 0.5 }),
-      views: numberAt(stu, 'views', 'strategy.student', 4, { int: true, min: 0, max: 32 }),
+      shift: numberAt(stu, 'shift', 'strategy.student', 3, { min: 0, max: 6 }),
+      rotation: numberAt(stu, 'rotation', 'strategy.student', 18, { min: 0, max: 45 }),
+      scale: numberAt(stu, 'scale', 'strategy.student', 0.15, { min: 0, max: 0.5 }),
+      views: numberAt(stu, 'views', 'strategy.student', 2, { int: true, min: 0, max: 32 }),
       threads: numberAt(stu, 'threads', 'strategy.student', Math.max(1, Math.min(8, cores)), { int: true, min: 1 }),
     },
   };

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { parse as parseYaml } from 'yaml';
 import { join } from 'node:path';
 import { runPateMnist, selectQueries } from '../../../simulations/pate-mnist/index.ts';
 import { parsePateMnistScenario } from '../../../simulations/pate-mnist/config.ts';
@@ -76,6 +77,10 @@ test('scenario validation names the field and uses E_SCENARIO_INVALID', () => {
   // The reproduction's teachers warp their shard anew every epoch (docs/pate-mnist.md: 89% → 94% teachers).
   assert.deepEqual(full.teachers.local, { epochs: 40, batch: 32, lr: 1e-3, optimizer: 'adam', augment: true });
   assert.equal(parsePateMnistScenario({ kind: 'pate-reproduction', sites: { local: { augment: false } } }).teachers.local.augment, undefined);
+  // A bare scenario gets the shipped reproduction's student (simulations/scenarios/pate-mnist.yaml).
+  const { threads: _t, ...student } = full.student;
+  const { threads: _s, ...shipped } = parsePateMnistScenario(parseYaml(readFileSync('simulations/scenarios/pate-mnist.yaml', 'utf8'))).student;
+  assert.deepEqual(student, shipped);
   assert.deepEqual(full.aggregation, { queries: 640, querySelection: 'first', threshold: 200, sigma1: 150, sigma2: 40 });
   assert.deepEqual(full.privacy, { delta: 1e-5, orders: 'pate2018', conversion: 'classic' });
   assert.deepEqual(selectQueries(9000, 3, 'first', 1), [0, 1, 2]);
