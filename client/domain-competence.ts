@@ -12,6 +12,7 @@
 import type { Dataset } from '../shared/data/types.ts';
 import { buildModel, type ModelSpec } from '../shared/ml/index.ts';
 import { Trainer } from '../shared/ml/trainer.ts';
+import { gatherRows } from '../shared/ml/train-data.ts';
 import type { DeviceRequest } from '../shared/ml/runtime.ts';
 import { SeededRng } from '../shared/util/prng.ts';
 import { check } from '../shared/util/errors.ts';
@@ -72,15 +73,12 @@ export class DomainCompetence {
       : rng.permutation(publicSet.length).subarray(0, settings.maxPublicSamples);
     const n = 2 * pub.length;
     const features = new Float32Array(n * per);
-    const labels = new Int32Array(n);
-    pub.forEach((k, r) => features.set(publicSet.features.subarray(k * per, (k + 1) * per), r * per));
+    const labels = new Int32Array(n).fill(1, pub.length);
+    gatherRows(publicSet.features, per, pub, features);
+    // Every private sample once before any repeats (balanced classes by resampling, not by weights).
     const order = rng.permutation(privateData.length);
-    for (let j = 0; j < pub.length; j++) {
-      // Every private sample once before any repeats (balanced classes by resampling, not by weights).
-      const k = j < order.length ? order[j]! : rng.int(privateData.length);
-      features.set(privateData.features.subarray(k * per, (k + 1) * per), (pub.length + j) * per);
-      labels[pub.length + j] = 1;
-    }
+    const priv = Uint32Array.from({ length: pub.length }, (_, j) => (j < order.length ? order[j]! : rng.int(privateData.length)));
+    gatherRows(privateData.features, per, priv, features.subarray(pub.length * per));
     const spec: ModelSpec = { input: [...privateData.shape], classes: 2, layers: [{ type: 'flatten' }, { type: 'dense', units: settings.hidden }, { type: 'relu' }, { type: 'dense', units: 2 }] };
     const trainer = new Trainer(buildModel(spec, { seed: o.seed }), { optimizer: 'adam', lr: o.lr, batchSize: o.batchSize, device: o.device, threads: o.threads, seed: o.seed });
     await trainer.fit({ features, labels }, { epochs: settings.epochs });

@@ -98,12 +98,15 @@ export async function trainStudent(input: StudentInput, cfg: StudentConfig, log:
   const reports: GenerationReport[] = [];
 
   const trainGeneration = async (g: number, features: Float32Array, labels: Uint8Array, epochs: number, previous?: Trainer): Promise<Trainer> => {
-    const seed = seedFromString(`pate-mnist/student/${input.seed}/${g}`);
-    // Warm generations continue the previous trainer (weights, Adam moments and step count) at a
-    // cosine-decayed rate: no restart of the optimizer, and no graphs rebuilt per generation.
-    const lr = g === 0 ? cfg.lr : cfg.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * (g - 1)) / cfg.generations.length)));
-    const trainer = previous ?? new Trainer(buildModel(spec, { seed }), { optimizer: cfg.optimizer, lr: cfg.lr, batchSize: cfg.batch, threads: cfg.threads, seed });
-    if (previous) trainer.setLearningRate(lr);
+    let trainer = previous;
+    if (trainer) {
+      // Warm generations continue the previous trainer (weights, Adam moments and step count) at a
+      // cosine-decayed rate: no restart of the optimizer, and no graphs rebuilt per generation.
+      trainer.setLearningRate(cfg.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos((Math.PI * (g - 1)) / cfg.generations.length))));
+    } else {
+      const seed = seedFromString(`pate-mnist/student/${input.seed}/${g}`);
+      trainer = new Trainer(buildModel(spec, { seed }), { optimizer: cfg.optimizer, lr: cfg.lr, batchSize: cfg.batch, threads: cfg.threads, seed });
+    }
     const steps = Math.ceil(labels.length / cfg.batch);
     const runs = Math.max(epochs, Math.ceil(cfg.minStepsPerGeneration / steps));
     for (let e = 0; e < runs; e++) {

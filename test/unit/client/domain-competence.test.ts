@@ -1,10 +1,9 @@
 // Competence weighting: weights from discriminator odds, and on an extreme label skew the weighted consensus finds the class the plain average cannot.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCsvDataset } from '../../../shared/data/csv-dataset.ts';
 import { subset } from '../../../shared/data/image-dataset.ts';
 import { SiteAgent, type SiteSettings } from '../../../client/site-agent.ts';
 import { SiteLedger } from '../../../client/site-ledger.ts';
@@ -12,8 +11,7 @@ import { validateSiteConfig } from '../../../client/site-config.ts';
 import { COMPETENCE_DEFAULTS, competenceWeights } from '../../../client/domain-competence.ts';
 import { SoftLabelAverage } from '../../../server/strategies/soft-label-average.ts';
 import type { SiteReply } from '../../../server/strategies/strategy.ts';
-import type { Dataset } from '../../../shared/data/types.ts';
-import { separableCsv as csv } from './separable-csv.ts';
+import { separableDataset } from './separable-csv.ts';
 
 
 const settings = (name: string, competence: boolean, teachers = 1): SiteSettings => ({
@@ -32,10 +30,8 @@ test('weights: the discriminator odds over full_weight_ratio, capped at 1', () =
 test('one class per site: the competence-weighted consensus is right where the plain average is not', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedistill-competence-'));
   try {
-    writeFileSync(join(dir, 'pool.csv'), csv(150, 2));
-    writeFileSync(join(dir, 'pub.csv'), csv(60, 3));
-    const pool = loadCsvDataset(join(dir, 'pool.csv'), { shape: [1, 4, 4], classes: 3 });
-    const publicSet: Dataset = loadCsvDataset(join(dir, 'pub.csv'), { shape: [1, 4, 4], classes: 3 });
+    const pool = separableDataset(dir, 'pool.csv', 150, 2);
+    const publicSet = separableDataset(dir, 'pub.csv', 60, 3);
     const onlyClass = (c: number) => subset(pool, Array.from(pool.labels.keys()).filter((i) => pool.labels[i] === c));
     const indices = Uint32Array.from({ length: publicSet.length }, (_, i) => i);
     const consensusAccuracy = async (competence: boolean) => {
@@ -73,8 +69,7 @@ test('one class per site: the competence-weighted consensus is right where the p
 test('competence weighting is refused for the example-level unit (k teachers per site)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedistill-competence-'));
   try {
-    writeFileSync(join(dir, 'pool.csv'), csv(30, 4));
-    const pool = loadCsvDataset(join(dir, 'pool.csv'), { shape: [1, 4, 4], classes: 3 });
+    const pool = separableDataset(dir, 'pool.csv', 30, 4);
     assert.throws(() => new SiteAgent(settings('site-k', true, 3), { privateData: pool, publicSet: pool }, new SiteLedger()), /policy\.competence/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -8,8 +8,7 @@ import { loadCsvDataset } from '../../../shared/data/csv-dataset.ts';
 import { SiteAgent, type SiteSettings } from '../../../client/site-agent.ts';
 import { SiteLedger } from '../../../client/site-ledger.ts';
 import { loadOnnxTeacher } from '../../../shared/ml/inference.ts';
-import type { Dataset } from '../../../shared/data/types.ts';
-import { separableCsv as csv } from './separable-csv.ts';
+import { separableCsv as csv, separableDataset } from './separable-csv.ts';
 
 
 const settings = (over: Partial<SiteSettings> = {}): SiteSettings => ({
@@ -44,10 +43,8 @@ test('CSV private data: parsed with a header, errors name file, line and field',
 test('a site answers through its local policy, records each release once, and learns from consensus', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedistill-site-'));
   try {
-    writeFileSync(join(dir, 'priv.csv'), csv(90, 2));
-    writeFileSync(join(dir, 'pub.csv'), csv(30, 3));
-    const privateData = loadCsvDataset(join(dir, 'priv.csv'), { shape: [1, 4, 4], classes: 3 });
-    const publicSet: Dataset = loadCsvDataset(join(dir, 'pub.csv'), { shape: [1, 4, 4], classes: 3 });
+    const privateData = separableDataset(dir, 'priv.csv', 90, 2);
+    const publicSet = separableDataset(dir, 'pub.csv', 30, 3);
     const ledger = new SiteLedger(join(dir, 'ledger.jsonl'));
     const agent = new SiteAgent(settings(), { privateData, publicSet, evalSet: publicSet }, ledger);
     await agent.prepare();
