@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks of the training engine, as one script for a borrowed GPU machine (see ../shared/gpu):
-# webgpu ms/step beside PyTorch CUDA in the same run, and webgpu vs cpu accuracy of `fedistill train`.
+# webgpu ms/step (default provider options, then without validation, then also NCHW layout) beside
+# PyTorch CUDA in the same run, and webgpu vs cpu accuracy of `fedistill train`. About 6 minutes at most.
 # Here: npm ci && npm run build && bash ../shared/gpu/prepare.sh; there: bash bench/gpu-check.sh
 set -u
 if [ "${1:-}" != "--inner" ]; then exec bash .gpu/run.sh bash "$0" --inner; fi
@@ -9,7 +10,9 @@ EPOCHS=${EPOCHS:-3}
 nvidia-smi -L > "$OUT/gpu.txt" 2>&1
 [ -f dist/package.json ] || cp package.json dist/package.json  # older builds read the version from there
 timeout 120 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu.json" 2> "$OUT/webgpu.err"
-FEDISTILL_GPU_STATE=host timeout 80 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-host-state.json" 2> "$OUT/webgpu-host-state.err"
+# WebGPU provider options, one process each (the WebGPU context is configured by a process's first session).
+FEDISTILL_WEBGPU_OPTIONS=validationMode=disabled timeout 90 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-novalidation.json" 2> "$OUT/webgpu-novalidation.err"
+FEDISTILL_WEBGPU_OPTIONS=validationMode=disabled,preferredLayout=NCHW timeout 90 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-novalidation-nchw.json" 2> "$OUT/webgpu-novalidation-nchw.err"
 timeout 60 python3 bench/torch_reference.py --steps 30 > "$OUT/torch.json" 2> "$OUT/torch.err"
 timeout 100 node dist/cli/main.js train --dataset mnist --model mlp --epochs "$EPOCHS" --device webgpu --schedule cosine --seed 1 --json > "$OUT/train-webgpu.json" 2> "$OUT/train-webgpu.err"
 timeout 80 node dist/cli/main.js train --dataset mnist --model mlp --epochs "$EPOCHS" --device cpu --schedule cosine --seed 1 --json > "$OUT/train-cpu.json" 2> "$OUT/train-cpu.err"

@@ -14,7 +14,7 @@ export function gradients(g: GraphBuilder, loss: Tensor, wrt: readonly Tensor[],
   const nodes = g.nodes.slice();
   const requires = new Set(wrt.map((t) => t.name));
   for (const n of nodes) {
-    if (NON_DIFFERENTIABLE.has(n.op)) continue;
+    if (NON_DIFFERENTIABLE.has(n.op) || n.outputs.every((o) => g.stopped.has(o.name))) continue;
     if (n.inputs.some((i) => i && requires.has(i.name))) for (const o of n.outputs) requires.add(o.name);
   }
   if (!requires.has(loss.name)) throw new Error('gradients: the loss does not depend on any parameter');

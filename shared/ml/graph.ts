@@ -51,6 +51,8 @@ export class GraphBuilder {
   /** Output names given to values after they were created (applied when encoding). */
   private readonly renames = new Map<string, string>();
   private readonly memos = new Map<string, Tensor>();
+  /** Values autodiff treats as constants (see `stopGradient` in ops.ts). */
+  readonly stopped = new Set<string>();
 
   /** `prefix` keeps generated names apart when this graph is a subgraph (Loop body) of another. */
   constructor(readonly name: string, readonly floatType: 'float32' | 'float64' = 'float32', private readonly prefix = '') {}

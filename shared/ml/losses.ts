@@ -36,9 +36,19 @@ export function declareLossInputs(g: GraphBuilder, l: LossConfig, classes: numbe
   return out;
 }
 
+const softmaxCache = new WeakMap<GraphBuilder, Map<string, ReturnType<typeof op.logSoftmaxParts>>>();
+/** log softmax and softmax of logits z, built once per graph (the loss and its gradient share them). */
+function softmaxOf(g: GraphBuilder, z: Tensor): ReturnType<typeof op.logSoftmaxParts> {
+  let m = softmaxCache.get(g);
+  if (!m) softmaxCache.set(g, (m = new Map()));
+  let parts = m.get(z.name);
+  if (!parts) m.set(z.name, (parts = op.logSoftmaxParts(g, z)));
+  return parts;
+}
+
 /** Mean cross-entropy of logits z [N,C] against target distributions y [N,C]. */
 export function crossEntropy(g: GraphBuilder, z: Tensor, y: Tensor): Tensor {
-  const perSample = op.reduceSum(g, op.mul(g, y, op.logSoftmax(g, z)), [1]);
+  const perSample = op.reduceSum(g, op.mul(g, y, softmaxOf(g, z).logp), [1]);
   return op.neg(g, op.reduceMean(g, perSample, [0]));
 }
 
@@ -46,7 +56,7 @@ export function crossEntropy(g: GraphBuilder, z: Tensor, y: Tensor): Tensor {
 export function distillKl(g: GraphBuilder, z: Tensor, soft: Tensor, T: Tensor, targets: 'probs' | 'logits'): Tensor {
   const pt = targets === 'logits' ? op.softmax(g, op.div(g, soft, T)) : soft;
   const logPt = op.log(g, op.max(g, pt, g.constant(1e-12)));
-  const ls = op.logSoftmax(g, op.div(g, z, T));
+  const ls = softmaxOf(g, op.div(g, z, T)).logp;
   const kl = op.reduceSum(g, op.mul(g, pt, op.sub(g, logPt, ls)), [1], true);
   return op.reduceMean(g, op.mul(g, kl, op.mul(g, T, T)), [0, 1]);
 }
@@ -66,9 +76,8 @@ export function logitDistance(g: GraphBuilder, z: Tensor, t: Tensor, kind: 'mse'
 export function logitGradient(g: GraphBuilder, l: LossConfig, z: Tensor, inp: LossInputs): Tensor | undefined {
   if (l.kind !== 'ce') return undefined;
   const y = inp.hard!;
-  const p = op.softmax(g, z);
-  const rows = op.cast(g, op.gather(g, op.shapeOf(g, z), g.constant(0, [], 'int64')), g.floatType);
-  return op.div(g, op.sub(g, op.mul(g, p, op.reduceSum(g, y, [1], true)), y), rows);
+  const p = softmaxOf(g, z).p();
+  return op.div(g, op.sub(g, op.mul(g, p, op.reduceSum(g, y, [1], true)), y), op.rowCount(g, z));
 }
 
 /** Builds the scalar loss for a configuration. */

@@ -36,6 +36,28 @@ export const identity = (g: G, x: Tensor): Tensor => unary(g, 'Identity', x);
 export const softmax = (g: G, x: Tensor, axis = -1): Tensor => unary(g, 'Softmax', x, { axis: attr.int(axis) });
 export const logSoftmax = (g: G, x: Tensor, axis = -1): Tensor => unary(g, 'LogSoftmax', x, { axis: attr.int(axis) });
 
+/** `x`, treated as a constant by autodiff: no gradient flows through it. */
+export function stopGradient(g: G, x: Tensor): Tensor {
+  g.stopped.add(x.name);
+  return x;
+}
+
+/**
+ * log softmax(x), and softmax(x) on demand, over the last axis, from one shifted exponential:
+ * s = x − max(x), log p = s − log Σ exp(s), p = exp(s) / Σ exp(s). Stable like LogSoftmax, and
+ * every op has a WebGPU kernel (onnxruntime's WebGPU provider has no LogSoftmax: it would run on
+ * the CPU, with a GPU→CPU copy and wait in the middle of every step). The max is a constant
+ * shift whose total derivative is zero, so autodiff does not differentiate it.
+ */
+export function logSoftmaxParts(g: G, x: Tensor): { logp: Tensor; p: () => Tensor } {
+  const axis = x.shape.length - 1;
+  const s = sub(g, x, stopGradient(g, reduceMax(g, x, [axis], true)));
+  const e = exp(g, s);
+  const total = reduceSum(g, e, [axis], true);
+  let p: Tensor | undefined;
+  return { logp: sub(g, s, log(g, total)), p: () => (p ??= div(g, e, total)) };
+}
+
 /** Elementwise select; `cond` is bool. */
 export function where(g: G, cond: Tensor, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(broadcastShapes(cond.shape, a.shape, 'Where'), b.shape, 'Where');
@@ -61,9 +83,15 @@ export function onesColumn(g: G, x: Tensor): Tensor {
   return g.memo(`ones-column:${String(n)}`, () => {
     const rows = g.node('Shape', [x], [{ shape: [1], dtype: 'int64' }], { start: attr.int(0), end: attr.int(1) })[0]!;
     const shape = g.node('Concat', [rows, g.ints([1])], [{ shape: [2], dtype: 'int64' }], { axis: attr.int(0) })[0]!;
-    const value = { kind: 'tensor' as const, value: { name: 'v', dtype: x.dtype, dims: [1], raw: rawBytes(x.dtype, [1]) } };
-    return g.node('ConstantOfShape', [shape], [{ shape: [n, 1], dtype: x.dtype }], { value })[0]!;
+    // Expand, not ConstantOfShape: it has a WebGPU kernel, so the ones are made on the device.
+    return g.node('Expand', [g.constant(1, [1, 1], x.dtype), shape], [{ shape: [n, 1], dtype: x.dtype }])[0]!;
   });
+}
+
+/** x's (runtime) first dimension as a float scalar; one per graph and symbolic N. */
+export function rowCount(g: G, x: Tensor): Tensor {
+  return g.memo(`row-count:${String(x.shape[0])}`, () =>
+    cast(g, gather(g, shapeOf(g, x), g.constant(0, [], 'int64')), g.floatType));
 }
 
 /** Zeros of x's (runtime) shape, in the graph's float type. */
@@ -132,6 +160,8 @@ function reduce(g: G, op: string, x: Tensor, axes: readonly number[], keepdims: 
 }
 export const reduceSum = (g: G, x: Tensor, axes: readonly number[], keepdims = false): Tensor => reduce(g, 'ReduceSum', x, axes, keepdims);
 export const reduceMean = (g: G, x: Tensor, axes: readonly number[], keepdims = false): Tensor => reduce(g, 'ReduceMean', x, axes, keepdims);
+export const reduceMax = (g: G, x: Tensor, axes: readonly number[], keepdims = false): Tensor => reduce(g, 'ReduceMax', x, axes, keepdims);
+export const reduceMin = (g: G, x: Tensor, axes: readonly number[], keepdims = false): Tensor => reduce(g, 'ReduceMin', x, axes, keepdims);
 
 /** Expand x to the runtime shape of `like`. */
 export function expandLike(g: G, x: Tensor, like: Tensor): Tensor {
@@ -222,6 +252,18 @@ export function globalAveragePool(g: G, x: Tensor): Tensor {
 /** Gather rows of a table: table [V,D], idx int64 [...] → [..., D]. */
 export function gather(g: G, table: Tensor, idx: Tensor): Tensor {
   return g.node('Gather', [table, idx], [{ shape: [...idx.shape, ...table.shape.slice(1)], dtype: table.dtype }], { axis: attr.int(0) })[0]!;
+}
+
+/**
+ * ArgMax over the last axis of a [N, C] tensor as a float index (the first maximum, like ArgMax),
+ * from float ops only: onnxruntime's WebGPU provider keeps int64 results on the CPU.
+ */
+export function argmaxFloat(g: G, x: Tensor): Tensor {
+  const c = x.shape[x.shape.length - 1];
+  if (typeof c !== 'number') throw shapeError(`argmaxFloat needs a static last axis, got [${x.shape}]`);
+  const isMax = compare(g, 'Equal', x, reduceMax(g, x, [-1], true));
+  const iota = g.constant(Array.from({ length: c }, (_, i) => i), [1, c], x.dtype);
+  return reduceMin(g, where(g, isMax, iota, g.constant(c, [], x.dtype)), [-1]);
 }
 
 export function argmax(g: G, x: Tensor, axis: number): Tensor {

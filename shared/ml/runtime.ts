@@ -43,7 +43,8 @@ export function providerProblem(d: Device): Promise<string | undefined> {
       const listed = ort.listSupportedBackends().find((b) => b.name === d);
       if (!listed) return `this onnxruntime-node build has no ${d} provider`;
       try {
-        const s = await ort.InferenceSession.create(tinyModel(), { executionProviders: [d], logSeverityLevel: 4 });
+        // The first webgpu session configures the process's WebGPU context: the probe carries the options.
+        const s = await ort.InferenceSession.create(tinyModel(), { executionProviders: [providerEntry(d)], logSeverityLevel: 4 });
         await s.run({ x: new ort.Tensor('float32', new Float32Array([1]), [1]) });
         await s.release();
         return undefined;
@@ -75,16 +76,49 @@ export async function resolveDevice(req: DeviceRequest = 'cpu'): Promise<Device>
   return req;
 }
 
+/**
+ * WebGPU provider options that onnxruntime-node passes through (validation, layout, robustness and
+ * buffer caches), from FEDISTILL_WEBGPU_OPTIONS="key=value,...". Defaults are onnxruntime's. They
+ * are read once: the WebGPU context is shared by every session of the process and configured by the first.
+ */
+export function webgpuOptions(spec = process.env.FEDISTILL_WEBGPU_OPTIONS ?? ''): Record<string, string | boolean> {
+  const out: Record<string, string | boolean> = {};
+  for (const part of spec.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [key, value] = part.split('=').map((x) => x.trim()) as [string, string | undefined];
+    const allowed = WEBGPU_OPTIONS[key];
+    if (!allowed || value === undefined || !allowed.includes(value)) {
+      throw new UsageError(`FEDISTILL_WEBGPU_OPTIONS: "${part}" is not a known option; use ${Object.entries(WEBGPU_OPTIONS).map(([k, v]) => `${k}=${v.join('|')}`).join(', ')}`, 'E_INVALID_PARAMETER');
+    }
+    out[key] = key === 'enableRobustness' ? value === 'true' : value;
+  }
+  return out;
+}
+const CACHE_MODES = ['disabled', 'lazyRelease', 'simple', 'bucket'];
+const WEBGPU_OPTIONS: Record<string, string[]> = {
+  validationMode: ['disabled', 'wgpuOnly', 'basic', 'full'],
+  preferredLayout: ['NCHW', 'NHWC'],
+  enableRobustness: ['true', 'false'],
+  storageBufferCacheMode: CACHE_MODES,
+  uniformBufferCacheMode: CACHE_MODES,
+  defaultBufferCacheMode: CACHE_MODES,
+};
+
+function providerEntry(device: Device): string | { name: string } {
+  return device === 'webgpu' ? { name: 'webgpu', ...webgpuOptions() } : device;
+}
+
 /** Session options for a device: graph optimisation 'all', thread count from config (default all cores). */
 export function sessionOptions(device: Device, threads?: number): ort.InferenceSession.SessionOptions {
   const n = threads ?? availableParallelism();
   if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`threads must be a positive integer, got ${threads}`, 'E_INVALID_PARAMETER');
   return {
-    executionProviders: [device],
+    executionProviders: [providerEntry(device)] as ort.InferenceSession.SessionOptions['executionProviders'],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: n,
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    // Errors only: a GPU provider otherwise warns on every session that shape arithmetic runs on the CPU (by design).
+    logSeverityLevel: 3,
   };
 }
 

@@ -1,5 +1,5 @@
 // Builds the engine's graphs: one training step (forward, loss, gradients, update), loss+gradients, inference.
-import { GraphBuilder, type Tensor } from './graph.ts';
+import { GraphBuilder, type Tensor, attr } from './graph.ts';
 import * as op from './ops.ts';
 import { gradients } from './autodiff.ts';
 import { type ForwardContext, type ModelLayout, forwardLayers } from './layers.ts';
@@ -52,9 +52,13 @@ export function emitForward(g: GraphBuilder, layout: ModelLayout, o: ForwardOpti
   return { x, logits, params, bufferUpdates };
 }
 
-/** Number of argmax agreements between logits and a target distribution, as a scalar. */
+/**
+ * Number of argmax agreements between logits and a target distribution, as a scalar. Float ops
+ * only: onnxruntime's WebGPU provider runs int64 ArgMax/Equal/Cast on the CPU, which would stall
+ * every step on a GPU→CPU copy.
+ */
 function correctCount(g: GraphBuilder, z: Tensor, y: Tensor): Tensor {
-  const eq = op.compare(g, 'Equal', op.argmax(g, z, 1), op.argmax(g, y, 1));
+  const eq = op.compare(g, 'Equal', op.argmaxFloat(g, z), op.argmaxFloat(g, y));
   return op.reduceSum(g, op.cast(g, eq, g.floatType), [0]);
 }
 
@@ -62,21 +66,30 @@ export interface StepGraphSpec { layout: ModelLayout; loss: LossConfig; optimize
 
 /**
  * One training step as one graph. Inputs: x, targets, lr, step, params, optimizer state, buffers,
- * dropout masks. Outputs: loss, correct, and `<input>:next` for every param, state and buffer.
+ * dropout masks, metrics [2]. Outputs: `<input>:next` for every param, state and buffer, and
+ * `metrics:next` = metrics + [loss × rows, correct].
  */
 export function buildStepGraph(s: StepGraphSpec): GraphBuilder {
   const g = new GraphBuilder('train_step', s.floatType ?? 'float32');
   const f = emitForward(g, s.layout, { train: true });
   const lossIn = declareLossInputs(g, s.loss, s.layout.spec.classes);
-  emitStep(g, s, f, lossIn, g.input('lr', []), g.input('step', []));
+  const { loss, correct } = emitStep(g, s, f, lossIn, g.input('lr', []), g.input('step', []));
+  // Running sums [Σ loss·rows, Σ correct] stay a graph value fed from step to step, so a GPU
+  // provider need not copy anything back and wait at the end of each step.
+  const metrics = g.input('metrics', [2]);
+  const lossTimesRows = op.mul(g, loss, op.rowCount(g, f.logits));
+  const batchMetrics = g.node('Concat', [op.reshape(g, lossTimesRows, [1]), op.reshape(g, correct, [1])], [{ shape: [2] }], { axis: attr.int(0) })[0]!;
+  g.output(op.add(g, metrics, batchMetrics), names.next('metrics'));
   return g;
 }
 
-/** Loss, metrics, gradients and update for one batch; declares state inputs and `:next` outputs. */
-export function emitStep(g: GraphBuilder, s: StepGraphSpec, f: Forward, lossIn: LossInputs, lr: Tensor, step: Tensor): void {
+/**
+ * Loss, correct count, gradients and update for one batch; declares state inputs and `:next`
+ * outputs. Returns the loss and correct count (scalars) for the caller to output or accumulate.
+ */
+export function emitStep(g: GraphBuilder, s: StepGraphSpec, f: Forward, lossIn: LossInputs, lr: Tensor, step: Tensor): { loss: Tensor; correct: Tensor } {
   const loss = buildLoss(g, s.loss, f.logits, lossIn);
-  g.output(loss, 'loss');
-  g.output(correctCount(g, f.logits, (lossIn.hard ?? lossIn.soft)!), 'correct');
+  const correct = correctCount(g, f.logits, (lossIn.hard ?? lossIn.soft)!);
   const seed = logitGradient(g, s.loss, f.logits, lossIn);
   const grads = gradients(g, loss, f.params, seed && { at: f.logits, grad: seed });
   const plan = planUpdate(g, s.optimizer, { lr, step });
@@ -88,6 +101,7 @@ export function emitStep(g: GraphBuilder, s: StepGraphSpec, f: Forward, lossIn: 
     r.state.forEach((t, k) => g.output(t, names.next(names.state(p.name, slots[k]!))));
   });
   for (const [b, t] of f.bufferUpdates) g.output(t, names.next(names.buffer(b)));
+  return { loss, correct };
 }
 
 /** Loss and (optionally) its gradients w.r.t. every param and x: the graph gradient checks compare. */

@@ -49,7 +49,9 @@ export function buildLoopStepGraph(s: StepGraphSpec): GraphBuilder {
   const pick = (t: Tensor | undefined) => (t ? op.gather(b, t, iter) : undefined);
   const f = emitForward(b, s.layout, { train: true, x: pick(xs) });
   const lossIn: LossInputs = { hard: pick(ysHard), soft: pick(ysSoft), temperature: pick(temps) };
-  emitStep(b, s, f, lossIn, lr, stepIn);
+  const { loss, correct } = emitStep(b, s, f, lossIn, lr, stepIn);
+  b.output(loss, 'loss');
+  b.output(correct, 'correct');
   b.output(op.identity(b, condIn), 'cond_out');
   b.output(op.add(b, stepIn, b.constant(1)), 'step:next');
   const inOrder = ['iter', 'cond_in', ...carried.map((c) => c.name), 'step'];

@@ -81,7 +81,9 @@ export class Trainer {
   protected device?: Device;
   protected readonly state = new Map<string, ort.Tensor>();
   private readonly sessions = new Map<string, Promise<StepSession>>();
-  private downloadSession: Promise<ort.InferenceSession> | undefined;
+  private readonly downloadSessions = new Map<string, Promise<ort.InferenceSession>>();
+  /** The step graph's running sums [Σ loss·rows, Σ correct] for the current epoch. */
+  private metrics: ort.Tensor = new ort.Tensor('float32', new Float32Array(2), [2]);
   /** Output buffers for the next step on the CPU (swapped with the state after each step). */
   private readonly spare = new Map<string, ort.Tensor>();
 
@@ -171,10 +173,11 @@ export class Trainer {
       s = (async () => {
         const device = await this.resolvedDevice();
         const g = buildStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer });
-        // On a GPU, next weights and optimizer state stay in GPU buffers and feed the next step
-        // directly (IO binding); only loss and correct come back each step. Downloaded after the loop.
+        // On a GPU, next weights, optimizer state and the metric sums stay in GPU buffers and feed
+        // the next step directly (IO binding): nothing comes back per step, so the CPU queues the
+        // next step while the GPU runs this one. Metrics are read at progress points, state after the loop.
         const onDevice = device === 'webgpu' && process.env.FEDISTILL_GPU_STATE !== 'host';
-        const stateOut = new Set([...this.state.keys()].map((n) => names.next(n)));
+        const stateOut = new Set([...this.state.keys(), 'metrics'].map((n) => names.next(n)));
         const extra: ort.InferenceSession.SessionOptions = onDevice
           ? { preferredOutputLocation: Object.fromEntries(g.outputs.map((o) => [o.name, stateOut.has(o.name) ? 'gpu-buffer' : 'cpu'])) as Record<string, 'gpu-buffer' | 'cpu'> }
           : {};
@@ -227,9 +230,9 @@ export class Trainer {
     return Array.from({ length: k }, (_, i) => ({ loss: losses[i]!, correct: corrects[i]! }));
   }
 
-  /** One optimizer step on a prepared batch; updates the state tensors. Returns loss and correct count. */
-  private async runStep(ss: StepSession, batch: Record<string, ort.Tensor>, epochFraction: number): Promise<{ loss: number; correct: number }> {
-    const feeds: Record<string, ort.Tensor> = { ...batch };
+  /** One optimizer step on a prepared batch; updates the state tensors and the metric sums. */
+  private async runStep(ss: StepSession, batch: Record<string, ort.Tensor>, epochFraction: number): Promise<void> {
+    const feeds: Record<string, ort.Tensor> = { ...batch, metrics: this.metrics };
     feeds.lr = new ort.Tensor('float32', new Float32Array([lrAt(this.schedule, this.lr, epochFraction)]), []);
     feeds.step = new ort.Tensor('float32', new Float32Array([this.step + 1]), []);
     for (const [name, t] of this.state) if (ss.inputs.has(name)) feeds[name] = t;
@@ -245,7 +248,7 @@ export class Trainer {
     // per-step allocation and copy of every weight and optimizer slot.
     let out: ort.InferenceSession.ReturnType;
     if (this.device === 'cpu') {
-      const fetches: Record<string, ort.Tensor | null> = { loss: null, correct: null };
+      const fetches: Record<string, ort.Tensor | null> = { [names.next('metrics')]: null };
       for (const [name, t] of this.state) {
         if (!ss.outputs.has(names.next(name))) continue;
         let spare = this.spare.get(name);
@@ -266,8 +269,14 @@ export class Trainer {
         if (next) this.state.set(name, next);
       }
     }
+    this.metrics = out[names.next('metrics')]!;
     this.step++;
-    return { loss: Number(out.loss!.data[0]), correct: Number(out.correct!.data[0]) };
+  }
+
+  /** The step graph's running sums [Σ loss·rows, Σ correct] since the epoch began (a sync point on a GPU). */
+  private async readMetrics(): Promise<[number, number]> {
+    const [m] = await this.toHost([['metrics', this.metrics]]);
+    return [Number(m!.data[0]), Number(m!.data[1])];
   }
 
   /** Shared epoch loop: `fill` writes batch rows (by sample index) into the feeds. */
@@ -291,31 +300,43 @@ export class Trainer {
     const batches = Math.ceil(n / this.batchSize);
     const fullBatches = Math.floor(n / this.batchSize);
     const every = o.progressEvery ?? 100;
+    // On a GPU, steps queue up until something is read back; reading the metrics at least every
+    // `drainEvery` steps bounds the batch data waiting in upload buffers (about 256 MB).
+    const onCpu = (await this.resolvedDevice()) === 'cpu';
+    let drainEvery = -1;
     const results: EpochResult[] = [];
     for (let e = 0; e < o.epochs; e++) {
       const order = epochOrder(n, this.seed, this.epoch, o.shuffle ?? true);
       const t0 = performance.now();
-      let lossSum = 0, correct = 0, seen = 0;
+      // K-step runs report their losses to us; single steps add theirs to the graph's sums.
+      let loopLoss = 0, loopCorrect = 0, seen = 0;
+      this.metrics = new ort.Tensor('float32', new Float32Array(2), [2]);
       const pending: Record<string, ort.Tensor>[] = [];
       for (let b = 0; b < batches; b++) {
         const idx = order.subarray(b * this.batchSize, Math.min(n, (b + 1) * this.batchSize));
         const feeds: Record<string, ort.Tensor> = {};
         fill(idx, feeds, buf);
-        let rs: { loss: number; correct: number }[] = [];
+        if (drainEvery < 0) drainEvery = onCpu ? 0 : Math.max(1, Math.floor(256e6 / Object.values(feeds).reduce((a, t) => a + t.size * 4, 1)));
         if (ls && b < fullBatches - (fullBatches % K)) {
           pending.push(feeds);
-          if (pending.length === K) rs = await this.runLoop(ls, pending.splice(0), this.epoch + (b + 1 - K) / batches);
-        } else rs = [await this.runStep(ss, feeds, this.epoch + b / batches)];
-        for (const r of rs) { lossSum += r.loss * this.batchSize; correct += r.correct; }
-        if (rs.length) seen = Math.min(n, (b + 1) * this.batchSize);
-        if (rs.length === 1 && b === batches - 1) lossSum += rs[0]!.loss * (idx.length - this.batchSize);
+          if (pending.length === K) {
+            for (const r of await this.runLoop(ls, pending.splice(0), this.epoch + (b + 1 - K) / batches)) { loopLoss += r.loss * this.batchSize; loopCorrect += r.correct; }
+            seen = (b + 1) * this.batchSize;
+          }
+        } else {
+          await this.runStep(ss, feeds, this.epoch + b / batches);
+          seen = Math.min(n, (b + 1) * this.batchSize);
+        }
         const done = b === batches - 1;
-        if (o.onProgress && (done || (b + 1) % every === 0)) {
-          o.onProgress({ epoch: this.epoch, batch: b + 1, batches, loss: lossSum / seen, accuracy: correct / seen, samplesPerSecond: seen / ((performance.now() - t0) / 1000), done });
+        const report = o.onProgress && (done || (b + 1) % every === 0);
+        if (report || (drainEvery && (b + 1) % drainEvery === 0)) {
+          const [lossSum, correct] = await this.readMetrics();
+          if (report) o.onProgress!({ epoch: this.epoch, batch: b + 1, batches, loss: (loopLoss + lossSum) / seen, accuracy: (loopCorrect + correct) / seen, samplesPerSecond: seen / ((performance.now() - t0) / 1000), done });
         }
       }
+      const [lossSum, correct] = await this.readMetrics();
       const seconds = (performance.now() - t0) / 1000;
-      results.push({ epoch: this.epoch, loss: lossSum / seen, accuracy: correct / seen, samplesPerSecond: seen / seconds, seconds });
+      results.push({ epoch: this.epoch, loss: (loopLoss + lossSum) / seen, accuracy: (loopCorrect + correct) / seen, samplesPerSecond: seen / seconds, seconds });
       this.epoch++;
     }
     await this.downloadState();
@@ -329,14 +350,29 @@ export class Trainer {
    */
   private async downloadState(): Promise<void> {
     const onGpu = [...this.state].filter(([, t]) => t.location !== 'cpu');
-    if (onGpu.length === 0) return;
-    this.downloadSession ??= (async () => {
-      const g = new GraphBuilder('download');
-      for (const [name, t] of onGpu) g.output(op.identity(g, g.input(name, t.dims)), `${name}__host`);
-      return createSession(g.toModel(), await this.resolvedDevice(), this.options.threads);
-    })();
-    const out = await (await this.downloadSession).run(Object.fromEntries(onGpu));
-    for (const [name] of onGpu) this.state.set(name, out[`${name}__host`]!);
+    const host = await this.toHost(onGpu);
+    onGpu.forEach(([name], i) => this.state.set(name, host[i]!));
+  }
+
+  /**
+   * Host copies of tensors (those already on the host as they are): an identity graph on the
+   * same device, whose outputs default to the host. One session per set of names.
+   */
+  private async toHost(tensors: [string, ort.Tensor][]): Promise<ort.Tensor[]> {
+    const onGpu = tensors.filter(([, t]) => t.location !== 'cpu');
+    if (onGpu.length === 0) return tensors.map(([, t]) => t);
+    const key = onGpu.map(([name]) => name).join('|');
+    let session = this.downloadSessions.get(key);
+    if (!session) {
+      session = (async () => {
+        const g = new GraphBuilder('download');
+        for (const [name, t] of onGpu) g.output(op.identity(g, g.input(name, t.dims)), `${name}__host`);
+        return createSession(g.toModel(), await this.resolvedDevice(), this.options.threads);
+      })();
+      this.downloadSessions.set(key, session);
+    }
+    const out = await (await session).run(Object.fromEntries(onGpu));
+    return tensors.map(([name, t]) => (t.location === 'cpu' ? t : out[`${name}__host`]!));
   }
 
   /** Trains `epochs` more epochs with cross-entropy on hard labels. */

@@ -139,3 +139,14 @@ test('setLearningRate changes the rate and keeps the optimizer state (= a step s
   assert.throws(() => manual.setLearningRate(0), /lr: must be a positive number/);
   assert.throws(() => manual.setLearningRate(Number.NaN), /lr/);
 });
+
+test('the epoch loss is the mean over samples: a partial last batch counts by its rows', async () => {
+  const plain: ModelSpec = { input: [16], classes: 4, layers: [{ type: 'dense', units: 8 }, { type: 'relu' }, { type: 'dense', units: 4 }] };
+  const data = blobs(103, 16, 4, 9);
+  // A learning rate this small leaves the weights as they are, so the training loss is the eval loss.
+  const t = new Trainer(buildModel(plain, { seed: 4 }), { optimizer: 'sgd', lr: 1e-30, batchSize: 25, threads: 1 });
+  const [epoch] = await t.fit(data, { epochs: 1 });
+  const ev = await t.evaluate(data);
+  assert.ok(Math.abs(epoch!.loss - ev.loss) < 1e-5, `epoch loss ${epoch!.loss} vs mean loss ${ev.loss}`);
+  assert.ok(Math.abs(epoch!.accuracy - ev.accuracy) < 1e-12, `epoch accuracy ${epoch!.accuracy} vs ${ev.accuracy}`);
+});

@@ -1,11 +1,13 @@
-// The training-step graph's shortcuts (closed-form cross-entropy gradient, momentum folded into the weight-gradient Gemm) give the plain autodiff update.
+// The training-step graph: its shortcuts (closed-form cross-entropy gradient, momentum folded into the weight-gradient Gemm) give the plain autodiff update, and it uses only ops a GPU provider keeps on the device.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { SeededRng } from '../../../shared/util/prng.ts';
 import { layoutOf } from '../../../shared/ml/layers.ts';
 import type { ModelSpec } from '../../../shared/ml/model-spec.ts';
-import { buildLossGraph, buildStepGraph, names } from '../../../shared/ml/train-graph.ts';
+import { buildLossGraph, buildStepGraph, emitForward, names } from '../../../shared/ml/train-graph.ts';
+import { GraphBuilder } from '../../../shared/ml/graph.ts';
+import * as op from '../../../shared/ml/ops.ts';
 
 const spec: ModelSpec = { input: [6], classes: 4, layers: [{ type: 'dense', units: 5 }, { type: 'relu' }, { type: 'dense', units: 4 }] };
 const f64 = (v: ArrayLike<number>, dims: number[]) => new ort.Tensor('float64', Float64Array.from(v), dims);
@@ -27,13 +29,23 @@ test('one SGD-momentum step on cross-entropy equals autodiff gradients plus the 
   // Gemm's beta is a float32 attribute: μ = 0.875 is exact in float32, so float64 results agree to 1e-12.
   const mu = 0.875, lr = 0.05;
   const stepGraph = buildStepGraph({ layout, loss: { kind: 'ce' }, optimizer: { kind: 'sgd', momentum: mu }, floatType: 'float64' });
-  // The shortcuts are in the graph: Gemm nodes that accumulate the velocity, no differentiated LogSoftmax.
+  // The shortcuts are in the graph: Gemm nodes that accumulate the velocity, and one Exp (the
+  // forward log-softmax's): the loss is not differentiated.
   assert.equal(stepGraph.nodes.filter((nd) => nd.op === 'Gemm' && nd.attrs.beta !== undefined).length, 4);
-  assert.equal(stepGraph.nodes.filter((nd) => nd.op === 'Exp').length, 0);
-  const stepFeeds: Record<string, ort.Tensor> = { ...feeds, lr: f64([lr], []), step: f64([1], []) };
+  assert.equal(stepGraph.nodes.filter((nd) => nd.op === 'Exp').length, 1);
+  const stepFeeds: Record<string, ort.Tensor> = { ...feeds, lr: f64([lr], []), step: f64([1], []), metrics: f64([1.5, 2], [2]) };
   layout.params.forEach((p, i) => { stepFeeds[names.state(p.name, 'velocity')] = f64(velocity[i]!, p.shape); });
   const out = await (await ort.InferenceSession.create(stepGraph.toModel(), opts)).run(stepFeeds);
 
+  // The running sums grow by this batch's loss × rows and its argmax agreements.
+  const metrics = out[names.next('metrics')]!.data as Float64Array;
+  assert.ok(Math.abs(metrics[0]! - (1.5 + n * Number(grads.loss!.data[0]))) < 1e-12, `loss sum ${metrics[0]}`);
+  const fwd = new GraphBuilder('forward', 'float64');
+  fwd.output(emitForward(fwd, layout, { train: false }).logits, 'logits');
+  const logits = (await (await ort.InferenceSession.create(fwd.toModel(), opts)).run(feeds)).logits!.data as Float64Array;
+  const argmax = (v: ArrayLike<number>, row: number) => { let best = 0; for (let c = 1; c < 4; c++) if (v[row * 4 + c]! > v[row * 4 + best]!) best = c; return best; };
+  const agree = Array.from({ length: n }, (_, r) => argmax(logits, r) === argmax(y, r)).filter(Boolean).length;
+  assert.equal(metrics[1], 2 + agree);
   layout.params.forEach((p, i) => {
     const g = grads[names.grad(p.name)]!.data as Float64Array;
     const v = out[names.next(names.state(p.name, 'velocity'))]!.data as Float64Array;
@@ -44,4 +56,42 @@ test('one SGD-momentum step on cross-entropy equals autodiff gradients plus the 
       assert.ok(Math.abs(next[k]! - (params[i]![k]! - lr * wantV)) < 1e-12, `${p.name}[${k}]`);
     }
   });
+});
+
+// Ops that onnxruntime-node 1.30's WebGPU provider runs on the CPU (no kernel, or none for int64),
+// as its node placement log showed: each one in a step graph is a GPU→CPU copy and wait per step.
+const CPU_ON_WEBGPU = new Set(['LogSoftmax', 'ArgMax', 'ConstantOfShape']);
+const SHAPE_OPS = new Set(['Shape', 'Size', 'Gather', 'Concat', 'Cast', 'Reshape', 'Unsqueeze', 'Expand', 'Slice', 'Pad']);
+
+test('step graphs keep every value on the device: no LogSoftmax/ArgMax, int64 only in shape arithmetic', () => {
+  const cnn: ModelSpec = { input: [1, 8, 8], classes: 4, layers: [{ type: 'conv2d', filters: 3, kernel: 3 }, { type: 'relu' }, { type: 'maxpool2d', size: 2 }, { type: 'flatten' }, { type: 'dropout', rate: 0.2 }, { type: 'dense', units: 4 }] };
+  const losses = [{ kind: 'ce' }, { kind: 'distill', soft: 'kl', targets: 'logits', hardWeight: 0.3 }, { kind: 'distill', soft: 'mse', targets: 'logits', hardWeight: 0 }] as const;
+  for (const s of [spec, cnn]) for (const loss of losses) for (const optimizer of [{ kind: 'sgd', momentum: 0.9 }, { kind: 'adam' }] as const) {
+    const g = buildStepGraph({ layout: layoutOf(s), loss, optimizer });
+    const what = `${s.layers.length} layers, ${JSON.stringify(loss)}, ${optimizer.kind}`;
+    assert.deepEqual(g.nodes.filter((n) => CPU_ON_WEBGPU.has(n.op)).map((n) => n.op), [], what);
+    for (const n of g.nodes) {
+      if (n.outputs.some((o) => o.dtype === 'int64')) assert.ok(SHAPE_OPS.has(n.op), `${what}: ${n.op} makes int64 values`);
+    }
+  }
+});
+
+test('argmaxFloat is ArgMax (first maximum on ties) and logSoftmaxParts is LogSoftmax/Softmax, also for extreme logits', async () => {
+  const g = new GraphBuilder('check', 'float64');
+  const x = g.input('x', ['N', 4]);
+  const parts = op.logSoftmaxParts(g, x);
+  g.output(op.cast(g, op.argmax(g, x, 1), 'float64'), 'want_idx');
+  g.output(op.argmaxFloat(g, x), 'idx');
+  g.output(op.logSoftmax(g, x), 'want_logp');
+  g.output(parts.logp, 'logp');
+  g.output(op.softmax(g, x), 'want_p');
+  g.output(parts.p(), 'p');
+  const rows = [[1, 3, 3, 0], [5, 5, 5, 5], [-1, -2, -3, -0.5], [1000, -1000, 999, 0], [-800, -801, -900, -799], [0.1, 0.2, 0.3, 0.30000001]];
+  const out = await (await ort.InferenceSession.create(g.toModel(), opts)).run({ x: f64(rows.flat(), [rows.length, 4]) });
+  assert.deepEqual(Array.from(out.idx!.data as Float64Array), Array.from(out.want_idx!.data as Float64Array));
+  assert.deepEqual(Array.from(out.idx!.data as Float64Array), [1, 0, 3, 0, 3, 3]);
+  for (const k of ['logp', 'p']) {
+    const got = out[k]!.data as Float64Array, want = out[`want_${k}`]!.data as Float64Array;
+    for (let i = 0; i < got.length; i++) assert.ok(Number.isFinite(got[i]!) && Math.abs(got[i]! - want[i]!) < 1e-12, `${k}[${i}]: ${got[i]} vs ${want[i]}`);
+  }
 });

@@ -1,0 +1,47 @@
+// The webgpu provider trains like the CPU one: same losses, metrics and weights, on a software Vulkan driver when there is no GPU.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { resolveDevice } from '../../../shared/ml/runtime.ts';
+
+const run = promisify(execFile);
+/** Chromium ships SwiftShader, a CPU Vulkan driver that onnxruntime's WebGPU provider (Dawn) accepts. */
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+async function train(device: string, env: NodeJS.ProcessEnv) {
+  const child = new URL('./device-parity.ts', import.meta.url).pathname;
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', child, device], { env, maxBuffer: 1 << 24, timeout: 240_000 });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+    device: string; epochs: { loss: number; accuracy: number }[]; progress: number[]; weights: number[][]; probs: number[];
+  };
+}
+
+function assertClose(a: readonly number[], b: readonly number[], tol: number, what: string) {
+  assert.equal(a.length, b.length, what);
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= tol * (1 + Math.abs(b[i]!)), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
+}
+
+test('webgpu training (state and metrics kept on the device) matches the CPU: losses, progress, weights, predictions', { timeout: 300_000 }, async (t) => {
+  if (!existsSync(SWIFTSHADER)) {
+    // No software driver on this machine: webgpu either works (a real GPU) or fails with how to get it.
+    try { assert.equal(await resolveDevice('webgpu'), 'webgpu'); } catch (e) {
+      assert.equal((e as { code?: string }).code, 'E_DEVICE_UNAVAILABLE');
+      assert.match(String(e), /Vulkan/);
+    }
+    t.diagnostic(`${SWIFTSHADER} not found: checked only how webgpu resolves`);
+    return;
+  }
+  const env = { ...process.env, VK_DRIVER_FILES: SWIFTSHADER, VK_ICD_FILENAMES: SWIFTSHADER, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
+  const [cpu, gpu] = await Promise.all([train('cpu', env), train('webgpu', env)]);
+  assert.equal(cpu.device, 'cpu');
+  assert.equal(gpu.device, 'webgpu');
+  // Same seeds, same batches and dropout masks: the devices differ only in float rounding.
+  assertClose(gpu.epochs.map((e) => e.loss), cpu.epochs.map((e) => e.loss), 1e-4, 'epoch loss');
+  assert.deepEqual(gpu.epochs.map((e) => e.accuracy), cpu.epochs.map((e) => e.accuracy));
+  assert.equal(cpu.progress.length, 2 * 3);
+  assertClose(gpu.progress, cpu.progress, 1e-4, 'progress loss');
+  cpu.weights.forEach((w, i) => assertClose(gpu.weights[i]!, w, 1e-3, `weights ${i}`));
+  assertClose(gpu.probs, cpu.probs, 1e-3, 'probs');
+});
