@@ -39,9 +39,9 @@ export function gatherRows(src: Float32Array, width: number, idx: ArrayLike<numb
   return out;
 }
 
-/** One-hot rows for labels `idx`. */
-export function oneHotRows(labels: ArrayLike<number>, classes: number, idx: ArrayLike<number>, out: Float32Array): Float32Array {
-  out.fill(0);
-  for (let i = 0; i < idx.length; i++) out[i * classes + labels[idx[i]!]!] = 1;
+/** One-hot rows for all labels (n × classes). */
+export function oneHot(labels: ArrayLike<number>, classes: number): Float32Array {
+  const out = new Float32Array(labels.length * classes);
+  for (let i = 0; i < labels.length; i++) out[i * classes + labels[i]!] = 1;
   return out;
 }

@@ -62,7 +62,30 @@ function correctCount(g: GraphBuilder, z: Tensor, y: Tensor): Tensor {
   return op.reduceSum(g, op.cast(g, eq, g.floatType), [0]);
 }
 
-export interface StepGraphSpec { layout: ModelLayout; loss: LossConfig; optimizer: OptimizerConfig; floatType?: FloatType }
+export interface StepGraphSpec {
+  layout: ModelLayout; loss: LossConfig; optimizer: OptimizerConfig; floatType?: FloatType;
+  /**
+   * Take the batch from whole-dataset inputs `all:x`, `all:y_hard`, … [M, …] by row numbers `rows`
+   * (int64 [N]) instead of batch inputs: the data is uploaded to a GPU once, and a step uploads
+   * only N row numbers.
+   */
+  gatherRows?: boolean;
+}
+
+/** Names of the per-sample inputs a step reads (x and the loss's targets), with their per-row shapes. */
+export function batchColumns(s: StepGraphSpec): { name: string; row: number[] }[] {
+  const { input, classes } = s.layout.spec;
+  const cols = [{ name: 'x', row: [...input] }];
+  if (s.loss.kind === 'ce' || s.loss.hardWeight > 0) cols.push({ name: 'y_hard', row: [classes] });
+  if (s.loss.kind === 'distill' && s.loss.hardWeight < 1) {
+    cols.push({ name: 'y_soft', row: [classes] });
+    if (s.loss.soft === 'kl') cols.push({ name: 'temperature', row: [1] });
+  }
+  return cols;
+}
+
+/** Whole-dataset input name of a batch column (see `gatherRows`). */
+export const allRows = (column: string) => `all:${column}`;
 
 /**
  * One training step as one graph. Inputs: x, targets, lr, step, params, optimizer state, buffers,
@@ -71,8 +94,16 @@ export interface StepGraphSpec { layout: ModelLayout; loss: LossConfig; optimize
  */
 export function buildStepGraph(s: StepGraphSpec): GraphBuilder {
   const g = new GraphBuilder('train_step', s.floatType ?? 'float32');
-  const f = emitForward(g, s.layout, { train: true });
-  const lossIn = declareLossInputs(g, s.loss, s.layout.spec.classes);
+  let f: Forward, lossIn: LossInputs;
+  if (s.gatherRows) {
+    const rows = g.input('rows', ['N'], 'int64');
+    const cols = new Map(batchColumns(s).map((c) => [c.name, op.gather(g, g.input(allRows(c.name), ['M', ...c.row]), rows)]));
+    f = emitForward(g, s.layout, { train: true, x: cols.get('x') });
+    lossIn = { hard: cols.get('y_hard'), soft: cols.get('y_soft'), temperature: cols.get('temperature') };
+  } else {
+    f = emitForward(g, s.layout, { train: true });
+    lossIn = declareLossInputs(g, s.loss, s.layout.spec.classes);
+  }
   const { loss, correct } = emitStep(g, s, f, lossIn, g.input('lr', []), g.input('step', []));
   // Running sums [Σ loss·rows, Σ correct] stay a graph value fed from step to step, so a GPU
   // provider need not copy anything back and wait at the end of each step.

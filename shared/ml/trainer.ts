@@ -5,13 +5,13 @@ import { type LossConfig, validateLoss } from './losses.ts';
 import { type OptimizerConfig, stateSlots, validateOptimizer } from './optimizers.ts';
 import { type LrSchedule, lrAt, validateSchedule } from './lr-schedule.ts';
 import { type Device, type DeviceRequest, createSession, ort, resolveDevice } from './runtime.ts';
-import { buildStepGraph, names } from './train-graph.ts';
+import { allRows, batchColumns, buildStepGraph, names } from './train-graph.ts';
 import { GraphBuilder } from './graph.ts';
 import * as op from './ops.ts';
 import { buildLoopStepGraph, carriedNames, outer } from './train-loop-graph.ts';
 import { type Predictions, accuracyOf, exportOnnx, predictBatches } from './inference.ts';
 import { buildInferenceGraph } from './train-graph.ts';
-import { type TrainData, epochOrder, gatherRows, oneHotRows, toSamples } from './train-data.ts';
+import { type TrainData, epochOrder, gatherRows, oneHot, toSamples } from './train-data.ts';
 import { SeededRng } from '../util/prng.ts';
 import { FedistillError, check } from '../util/errors.ts';
 
@@ -60,6 +60,9 @@ const OPTIMIZER_DEFAULTS: Record<string, OptimizerConfig> = {
   adam: { kind: 'adam' },
   adamw: { kind: 'adamw', weightDecay: 0.01 },
 };
+
+/** Training data up to this size is uploaded to a GPU once per fit; larger sets are uploaded batch by batch. */
+const RESIDENT_DATA_BYTES = 2 ** 30;
 
 interface StepSession { session: ort.InferenceSession; inputs: Set<string>; outputs: Set<string> }
 
@@ -166,13 +169,13 @@ export class Trainer {
     this.syncModel();
   }
 
-  private stepSession(loss: LossConfig): Promise<StepSession> {
-    const key = JSON.stringify(loss);
+  private stepSession(loss: LossConfig, gatherRows: boolean): Promise<StepSession> {
+    const key = JSON.stringify({ loss, gatherRows });
     let s = this.sessions.get(key);
     if (!s) {
       s = (async () => {
         const device = await this.resolvedDevice();
-        const g = buildStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer });
+        const g = buildStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer, gatherRows });
         // On a GPU, next weights, optimizer state and the metric sums stay in GPU buffers and feed
         // the next step directly (IO binding): nothing comes back per step, so the CPU queues the
         // next step while the GPU runs this one. Metrics are read at progress points, state after the loop.
@@ -236,7 +239,7 @@ export class Trainer {
     feeds.lr = new ort.Tensor('float32', new Float32Array([lrAt(this.schedule, this.lr, epochFraction)]), []);
     feeds.step = new ort.Tensor('float32', new Float32Array([this.step + 1]), []);
     for (const [name, t] of this.state) if (ss.inputs.has(name)) feeds[name] = t;
-    const n = batch.x!.dims[0]!;
+    const n = (batch.x ?? batch.rows)!.dims[0]!;
     const rng = this.model.layout.dropouts.length > 0 ? new SeededRng(`${this.seed}:dropout:${this.step}`) : undefined;
     for (const d of this.model.layout.dropouts) {
       const m = new Float32Array(n * d.shape.reduce((a, b) => a * b, 1));
@@ -279,14 +282,22 @@ export class Trainer {
     return [Number(m!.data[0]), Number(m!.data[1])];
   }
 
-  /** Shared epoch loop: `fill` writes batch rows (by sample index) into the feeds. */
-  private async loop(n: number, loss: LossConfig, o: FitOptions, fill: (idx: Uint32Array, feeds: Record<string, ort.Tensor>, buf: (name: string, size: number) => Float32Array) => void): Promise<EpochResult[]> {
+  /**
+   * Shared epoch loop over per-sample columns (x and the loss's targets, n rows each). On a GPU the
+   * columns are uploaded once and each step gathers its rows on the device; on the CPU each batch's
+   * rows are copied into reused arrays.
+   */
+  private async loop(n: number, loss: LossConfig, o: FitOptions, columns: Record<string, Float32Array>): Promise<EpochResult[]> {
     check(Number.isSafeInteger(o.epochs) && o.epochs >= 0, 'epochs', `must be a non-negative integer, got ${o.epochs}`);
     validateLoss(loss);
     if (n === 0) throw new FedistillError('E_EMPTY_DATASET', 'no samples to train on');
-    const ss = await this.stepSession(loss);
     const K = this.options.stepsPerRun ?? 1;
     check(Number.isSafeInteger(K) && K >= 1, 'stepsPerRun', `must be a positive integer, got ${K}`);
+    const onCpu = (await this.resolvedDevice()) === 'cpu';
+    const cols = batchColumns({ layout: this.model.layout, loss, optimizer: this.optimizer });
+    const columnBytes = cols.reduce((a, c) => a + columns[c.name]!.length * 4, 0);
+    const resident = !onCpu && K === 1 && process.env.FEDISTILL_GPU_DATA !== 'host' && columnBytes <= RESIDENT_DATA_BYTES;
+    const ss = await this.stepSession(loss, resident);
     const ls = K > 1 ? await this.loopSession(loss) : undefined;
     // One step at a time, a batch's arrays are free once its run returns: reuse them. K-step runs
     // hold K batches at once, so they get fresh arrays.
@@ -297,12 +308,31 @@ export class Trainer {
       if (!a || a.length !== size) scratch.set(name, (a = new Float32Array(size)));
       return a;
     };
+    const onDevice = resident ? await this.toDevice(cols.map((c) => [allRows(c.name), new ort.Tensor('float32', columns[c.name]!, [n, ...c.row])])) : {};
+    const batchFeeds = (idx: Uint32Array): Record<string, ort.Tensor> => {
+      if (resident) return { ...onDevice, rows: new ort.Tensor('int64', BigInt64Array.from(idx, (i) => BigInt(i)), [idx.length]) };
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const c of cols) {
+        const width = c.row.reduce((a, b) => a * b, 1);
+        feeds[c.name] = new ort.Tensor('float32', gatherRows(columns[c.name]!, width, idx, buf(c.name, idx.length * width)), [idx.length, ...c.row]);
+      }
+      return feeds;
+    };
+    try {
+      return await this.epochs(n, o, ss, ls, batchFeeds, onCpu);
+    } finally {
+      for (const t of Object.values(onDevice)) t.dispose();
+    }
+  }
+
+  /** The epochs of a fit: batches in seeded order, one step (or K) per batch, metrics and progress. */
+  private async epochs(n: number, o: FitOptions, ss: StepSession, ls: StepSession | undefined, batchFeeds: (idx: Uint32Array) => Record<string, ort.Tensor>, onCpu: boolean): Promise<EpochResult[]> {
+    const K = this.options.stepsPerRun ?? 1;
     const batches = Math.ceil(n / this.batchSize);
     const fullBatches = Math.floor(n / this.batchSize);
     const every = o.progressEvery ?? 100;
     // On a GPU, steps queue up until something is read back; reading the metrics at least every
     // `drainEvery` steps bounds the batch data waiting in upload buffers (about 256 MB).
-    const onCpu = (await this.resolvedDevice()) === 'cpu';
     let drainEvery = -1;
     const results: EpochResult[] = [];
     for (let e = 0; e < o.epochs; e++) {
@@ -314,9 +344,8 @@ export class Trainer {
       const pending: Record<string, ort.Tensor>[] = [];
       for (let b = 0; b < batches; b++) {
         const idx = order.subarray(b * this.batchSize, Math.min(n, (b + 1) * this.batchSize));
-        const feeds: Record<string, ort.Tensor> = {};
-        fill(idx, feeds, buf);
-        if (drainEvery < 0) drainEvery = onCpu ? 0 : Math.max(1, Math.floor(256e6 / Object.values(feeds).reduce((a, t) => a + t.size * 4, 1)));
+        const feeds = batchFeeds(idx);
+        if (drainEvery < 0) drainEvery = onCpu ? 0 : Math.max(1, Math.floor(256e6 / Object.values(feeds).reduce((a, t) => a + (t.location === 'cpu' ? t.size * 4 : 0), 1)));
         if (ls && b < fullBatches - (fullBatches % K)) {
           pending.push(feeds);
           if (pending.length === K) {
@@ -375,16 +404,29 @@ export class Trainer {
     return tensors.map(([name, t]) => (t.location === 'cpu' ? t : out[`${name}__host`]!));
   }
 
+  /** Device copies of host tensors (same names): an identity graph whose outputs stay in GPU buffers. */
+  private async toDevice(tensors: [string, ort.Tensor][]): Promise<Record<string, ort.Tensor>> {
+    const key = 'upload:' + tensors.map(([name, t]) => `${name}[${t.dims.slice(1)}]`).join('|');
+    let session = this.downloadSessions.get(key);
+    if (!session) {
+      session = (async () => {
+        const g = new GraphBuilder('upload');
+        for (const [name, t] of tensors) g.output(op.identity(g, g.input(name, ['M', ...t.dims.slice(1)])), `${name}__device`);
+        const location = Object.fromEntries(tensors.map(([name]) => [`${name}__device`, 'gpu-buffer'])) as Record<string, 'gpu-buffer'>;
+        return createSession(g.toModel(), await this.resolvedDevice(), this.options.threads, { preferredOutputLocation: location });
+      })();
+      this.downloadSessions.set(key, session);
+    }
+    const out = await (await session).run(Object.fromEntries(tensors));
+    return Object.fromEntries(tensors.map(([name]) => [name, out[`${name}__device`]!]));
+  }
+
   /** Trains `epochs` more epochs with cross-entropy on hard labels. */
   async fit(data: TrainData, o: FitOptions): Promise<EpochResult[]> {
     const { input, classes } = this.model.layout.spec;
     const s = toSamples(data, input, classes);
     if (!s.labels) throw new FedistillError('E_SHAPE_MISMATCH', 'fit needs labels');
-    const width = s.features.length / s.n;
-    return this.loop(s.n, { kind: 'ce' }, o, (idx, feeds, buf) => {
-      feeds.x = new ort.Tensor('float32', gatherRows(s.features, width, idx, buf('x', idx.length * width)), [idx.length, ...input]);
-      feeds.y_hard = new ort.Tensor('float32', oneHotRows(s.labels!, classes, idx, buf('y_hard', idx.length * classes)), [idx.length, classes]);
-    });
+    return this.loop(s.n, { kind: 'ce' }, o, { x: s.features, y_hard: oneHot(s.labels, classes) });
   }
 
   /** Trains `epochs` more epochs on soft targets: (1−α)·soft term + α·CE(hard labels). */
@@ -399,15 +441,13 @@ export class Trainer {
     if (T.length !== s.n) throw new FedistillError('E_SHAPE_MISMATCH', `temperatures must hold ${s.n} values, got ${T.length}`);
     for (const t of T) check(t > 0 && Number.isFinite(t), 'temperature', `must be positive, got ${t}`);
     const loss: LossConfig = { kind: 'distill', soft, targets: d.targetKind ?? 'probs', hardWeight: alpha };
-    const width = s.features.length / s.n;
-    return this.loop(s.n, loss, o, (idx, feeds, buf) => {
-      feeds.x = new ort.Tensor('float32', gatherRows(s.features, width, idx, buf('x', idx.length * width)), [idx.length, ...input]);
-      if (alpha < 1) {
-        feeds.y_soft = new ort.Tensor('float32', gatherRows(d.softTargets, classes, idx, buf('y_soft', idx.length * classes)), [idx.length, classes]);
-        if (soft === 'kl') feeds.temperature = new ort.Tensor('float32', gatherRows(T, 1, idx, buf('temperature', idx.length)), [idx.length, 1]);
-      }
-      if (alpha > 0) feeds.y_hard = new ort.Tensor('float32', oneHotRows(s.labels!, classes, idx, buf('y_hard', idx.length * classes)), [idx.length, classes]);
-    });
+    const columns: Record<string, Float32Array> = { x: s.features };
+    if (alpha < 1) {
+      columns.y_soft = d.softTargets;
+      if (soft === 'kl') columns.temperature = T;
+    }
+    if (alpha > 0) columns.y_hard = oneHot(s.labels!, classes);
+    return this.loop(s.n, loss, o, columns);
   }
 
   private evalSession?: Promise<ort.InferenceSession>;

@@ -23,7 +23,7 @@ function assertClose(a: readonly number[], b: readonly number[], tol: number, wh
   for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= tol * (1 + Math.abs(b[i]!)), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
 }
 
-test('webgpu training (state and metrics kept on the device) matches the CPU: losses, progress, weights, predictions', { timeout: 300_000 }, async (t) => {
+test('webgpu training (data, state and metrics kept on the device) matches the CPU: losses, progress, weights, predictions', { timeout: 300_000 }, async (t) => {
   if (!existsSync(SWIFTSHADER)) {
     // No software driver on this machine: webgpu either works (a real GPU) or fails with how to get it.
     try { assert.equal(await resolveDevice('webgpu'), 'webgpu'); } catch (e) {
@@ -34,9 +34,12 @@ test('webgpu training (state and metrics kept on the device) matches the CPU: lo
     return;
   }
   const env = { ...process.env, VK_DRIVER_FILES: SWIFTSHADER, VK_ICD_FILENAMES: SWIFTSHADER, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
-  const [cpu, gpu] = await Promise.all([train('cpu', env), train('webgpu', env)]);
+  // webgpu twice: the training set uploaded once and gathered on the device (default), and batches
+  // uploaded step by step (FEDISTILL_GPU_DATA=host, the path for sets over 1 GiB).
+  const [cpu, gpu, gpuHostData] = await Promise.all([train('cpu', env), train('webgpu', env), train('webgpu', { ...env, FEDISTILL_GPU_DATA: 'host' })]);
   assert.equal(cpu.device, 'cpu');
   assert.equal(gpu.device, 'webgpu');
+  assert.deepEqual(gpuHostData.epochs, gpu.epochs);
   // Same seeds, same batches and dropout masks: the devices differ only in float rounding.
   assertClose(gpu.epochs.map((e) => e.loss), cpu.epochs.map((e) => e.loss), 1e-4, 'epoch loss');
   assert.deepEqual(gpu.epochs.map((e) => e.accuracy), cpu.epochs.map((e) => e.accuracy));
