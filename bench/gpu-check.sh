@@ -2,7 +2,7 @@
 # The GPU checks of the training engine, as one script for a borrowed GPU machine (see ../shared/gpu):
 # webgpu ms/step (default provider options, then without validation, then also NCHW layout) beside
 # PyTorch CUDA in the same run, and webgpu vs cpu accuracy of `fedistill train`. About 6 minutes at most.
-# Here: npm ci && npm run build && bash ../shared/gpu/prepare.sh; there: bash bench/gpu-check.sh
+# Here: bash bench/gpu-prepare.sh (builds .gpu/, 47 MiB); there (device run, carry [".gpu"]): bash bench/gpu-check.sh
 set -u
 if [ "${1:-}" != "--inner" ]; then exec bash .gpu/run.sh bash "$0" --inner; fi
 OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"

@@ -6,8 +6,7 @@ import { type OptimizerConfig, stateSlots, validateOptimizer } from './optimizer
 import { type LrSchedule, lrAt, validateSchedule } from './lr-schedule.ts';
 import { type Device, type DeviceRequest, createSession, ort, resolveDevice } from './runtime.ts';
 import { allRows, batchColumns, buildStepGraph, names } from './train-graph.ts';
-import { GraphBuilder } from './graph.ts';
-import * as op from './ops.ts';
+import { DeviceCopies } from './device-copies.ts';
 import { buildLoopStepGraph, carriedNames, outer } from './train-loop-graph.ts';
 import { type Predictions, accuracyOf, exportOnnx, predictBatches } from './inference.ts';
 import { buildInferenceGraph } from './train-graph.ts';
@@ -84,13 +83,14 @@ export class Trainer {
   protected device?: Device;
   protected readonly state = new Map<string, ort.Tensor>();
   private readonly sessions = new Map<string, Promise<StepSession>>();
-  private readonly downloadSessions = new Map<string, Promise<ort.InferenceSession>>();
+  private readonly copies: DeviceCopies;
   /** The step graph's running sums [Σ loss·rows, Σ correct] for the current epoch. */
   private metrics: ort.Tensor = new ort.Tensor('float32', new Float32Array(2), [2]);
   /** Output buffers for the next step on the CPU (swapped with the state after each step). */
   private readonly spare = new Map<string, ort.Tensor>();
 
   constructor(readonly model: Model, readonly options: TrainerOptions = {}) {
+    this.copies = new DeviceCopies(() => this.resolvedDevice(), options.threads);
     const o = options.optimizer ?? 'adam';
     if (typeof o === 'string' && !OPTIMIZER_DEFAULTS[o]) throw new FedistillError('E_INVALID_PARAMETER', `optimizer must be sgd, adam or adamw, got "${o}"`);
     this.optimizer = typeof o === 'string' ? OPTIMIZER_DEFAULTS[o]! : o;
@@ -278,7 +278,7 @@ export class Trainer {
 
   /** The step graph's running sums [Σ loss·rows, Σ correct] since the epoch began (a sync point on a GPU). */
   private async readMetrics(): Promise<[number, number]> {
-    const [m] = await this.toHost([['metrics', this.metrics]]);
+    const [m] = await this.copies.toHost([['metrics', this.metrics]]);
     return [Number(m!.data[0]), Number(m!.data[1])];
   }
 
@@ -308,9 +308,9 @@ export class Trainer {
       if (!a || a.length !== size) scratch.set(name, (a = new Float32Array(size)));
       return a;
     };
-    const onDevice = resident ? await this.toDevice(cols.map((c) => [allRows(c.name), new ort.Tensor('float32', columns[c.name]!, [n, ...c.row])])) : {};
+    const residentColumns = resident ? await this.copies.toDevice(cols.map((c) => [allRows(c.name), new ort.Tensor('float32', columns[c.name]!, [n, ...c.row])])) : {};
     const batchFeeds = (idx: Uint32Array): Record<string, ort.Tensor> => {
-      if (resident) return { ...onDevice, rows: new ort.Tensor('int64', BigInt64Array.from(idx, (i) => BigInt(i)), [idx.length]) };
+      if (resident) return { ...residentColumns, rows: new ort.Tensor('int64', BigInt64Array.from(idx, (i) => BigInt(i)), [idx.length]) };
       const feeds: Record<string, ort.Tensor> = {};
       for (const c of cols) {
         const width = c.row.reduce((a, b) => a * b, 1);
@@ -321,7 +321,7 @@ export class Trainer {
     try {
       return await this.epochs(n, o, ss, ls, batchFeeds, onCpu);
     } finally {
-      for (const t of Object.values(onDevice)) t.dispose();
+      for (const t of Object.values(residentColumns)) t.dispose();
     }
   }
 
@@ -379,46 +379,8 @@ export class Trainer {
    */
   private async downloadState(): Promise<void> {
     const onGpu = [...this.state].filter(([, t]) => t.location !== 'cpu');
-    const host = await this.toHost(onGpu);
+    const host = await this.copies.toHost(onGpu);
     onGpu.forEach(([name], i) => this.state.set(name, host[i]!));
-  }
-
-  /**
-   * Host copies of tensors (those already on the host as they are): an identity graph on the
-   * same device, whose outputs default to the host. One session per set of names.
-   */
-  private async toHost(tensors: [string, ort.Tensor][]): Promise<ort.Tensor[]> {
-    const onGpu = tensors.filter(([, t]) => t.location !== 'cpu');
-    if (onGpu.length === 0) return tensors.map(([, t]) => t);
-    const key = onGpu.map(([name]) => name).join('|');
-    let session = this.downloadSessions.get(key);
-    if (!session) {
-      session = (async () => {
-        const g = new GraphBuilder('download');
-        for (const [name, t] of onGpu) g.output(op.identity(g, g.input(name, t.dims)), `${name}__host`);
-        return createSession(g.toModel(), await this.resolvedDevice(), this.options.threads);
-      })();
-      this.downloadSessions.set(key, session);
-    }
-    const out = await (await session).run(Object.fromEntries(onGpu));
-    return tensors.map(([name, t]) => (t.location === 'cpu' ? t : out[`${name}__host`]!));
-  }
-
-  /** Device copies of host tensors (same names): an identity graph whose outputs stay in GPU buffers. */
-  private async toDevice(tensors: [string, ort.Tensor][]): Promise<Record<string, ort.Tensor>> {
-    const key = 'upload:' + tensors.map(([name, t]) => `${name}[${t.dims.slice(1)}]`).join('|');
-    let session = this.downloadSessions.get(key);
-    if (!session) {
-      session = (async () => {
-        const g = new GraphBuilder('upload');
-        for (const [name, t] of tensors) g.output(op.identity(g, g.input(name, ['M', ...t.dims.slice(1)])), `${name}__device`);
-        const location = Object.fromEntries(tensors.map(([name]) => [`${name}__device`, 'gpu-buffer'])) as Record<string, 'gpu-buffer'>;
-        return createSession(g.toModel(), await this.resolvedDevice(), this.options.threads, { preferredOutputLocation: location });
-      })();
-      this.downloadSessions.set(key, session);
-    }
-    const out = await (await session).run(Object.fromEntries(tensors));
-    return Object.fromEntries(tensors.map(([name]) => [name, out[`${name}__device`]!]));
   }
 
   /** Trains `epochs` more epochs with cross-entropy on hard labels. */
