@@ -54,7 +54,7 @@ export const auditAttackCommand: CommandSpec = {
     scenario: { type: 'string', help: 'attack scenario (YAML)', required: true, arg: 'FILE' },
     seeds: { type: 'string', help: 'override the scenario\'s seeds, e.g. 1,2,3', arg: 'LIST' },
     only: { type: 'string', help: 'run one part of the scenario', choices: ['canary', 'membership'] },
-    threads: { type: 'integer', help: 'onnxruntime threads per model', default: 1 },
+    threads: { type: 'integer', help: 'onnxruntime threads per model', default: 1, min: 1 },
     json: { type: 'boolean', help: 'print one JSON object' },
   },
   examples: [
@@ -65,7 +65,6 @@ export const auditAttackCommand: CommandSpec = {
     const sc = loadAttackScenario(String(args.flags.scenario));
     if (args.flags.seeds !== undefined) sc.seeds = parseSeeds(String(args.flags.seeds));
     const threads = Number(args.flags.threads);
-    if (!(threads >= 1)) throw new UsageError(`--threads must be ≥ 1, got ${threads}`);
     const r = await runAttackScenario(sc, {
       threads,
       only: args.flags.only as 'canary' | 'membership' | undefined,

@@ -2,7 +2,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { CliIO, CommandSpec, FlagValues } from '../parse.ts';
-import { FedistillError } from '../../shared/util/errors.ts';
+import { FedistillError, UsageError } from '../../shared/util/errors.ts';
 import { readIdentityFile } from '../../shared/crypto/identity.ts';
 import { SiteLedger } from '../../client/site-ledger.ts';
 import { exportAuditLog, isSqliteFile, loadAuditSource } from '../../shared/audit/audit-export.ts';
@@ -134,12 +134,16 @@ const reportCommand: CommandSpec = {
     out: { type: 'string', help: 'write the report to FILE instead of stdout', arg: 'FILE' },
     force: { type: 'boolean', help: 'overwrite --out if it exists' },
     'public-key': keyFlag,
+    json: { type: 'boolean', help: 'same as --format json' },
   },
   examples: ['fedistill audit report r1.audit.jsonl --format html --out r1.html', 'fedistill audit report runs/agg.db --run r1 --site hospital-a --format json'],
   run(args, io) {
+    if (args.flags.json && args.flags.format !== 'text' && args.flags.format !== 'json') {
+      throw new UsageError(`--json and --format ${args.flags.format} disagree; pass one of them`);
+    }
+    const format = args.flags.json ? 'json' : String(args.flags.format);
     const v = verifySource(args.positionals[0]!, args.flags);
     const r = buildAuditReport(v, { site: args.flags.site as string | undefined });
-    const format = String(args.flags.format);
     const text = format === 'json' ? JSON.stringify(r) : format === 'html' ? formatAuditReportHtml(r) : formatAuditReportText(r).join('\n');
     if (args.flags.out) {
       writeOutput(String(args.flags.out), text.endsWith('\n') ? text : text + '\n', Boolean(args.flags.force));
@@ -194,5 +198,6 @@ export const auditCommand: CommandSpec = {
     'The aggregator keeps a hash-chained audit log, each entry signed with its Ed25519 key, in its\n' +
     'database. These commands export it, verify it (chain, signatures, every reported ε replayed),\n' +
     'report what was spent, and compare it with a site\'s own ledger. See docs/audit.md.',
+  examples: ['fedistill audit verify runs/agg.db --run r1', 'fedistill audit report r1.audit.jsonl --format html --out r1.html'],
   subcommands: [exportCommand, verifyCommand, reportCommand, compareCommand, auditAttackCommand],
 };

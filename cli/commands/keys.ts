@@ -44,5 +44,6 @@ const show: CommandSpec = {
 export const keysCommand: CommandSpec = {
   name: 'keys',
   summary: 'create and inspect Ed25519 identities',
+  examples: ['fedistill keys generate --out site-a.key', 'fedistill keys show site-a.key --json'],
   subcommands: [generate, show],
 };

@@ -106,7 +106,7 @@ const pateCommand: CommandSpec = {
     cost: { type: 'string', help: 'cost mode', choices: ['expected', 'realized'], default: 'expected' },
     'data-independent-only': { type: 'boolean', help: 'publish only the data-independent bound' },
     'smooth-sensitivity': { type: 'boolean', help: 'also release the data-dependent ε through smooth-sensitivity noise (realized cost)' },
-    'num-teachers': { type: 'integer', help: 'number of teachers (default: the largest vote total)', arg: 'N' },
+    'num-teachers': { type: 'integer', help: 'number of teachers', arg: 'N', min: 1, defaultHelp: 'the largest vote total' },
     ...commonFlags,
   },
   examples: [
@@ -171,6 +171,7 @@ const calibrateCommand: CommandSpec = {
     'events-template': { type: 'string', help: 'JSON events with "?" for the noise to calibrate', required: true, arg: 'FILE' },
     ...commonFlags,
   },
+  examples: ['fedistill privacy calibrate --target-epsilon 1 --delta 1e-5 --events-template dpsgd-template.json --json'],
   run(args, io) {
     const f = args.flags;
     const delta = f.delta as number;
@@ -189,5 +190,6 @@ export const privacyCommand: CommandSpec = {
   description:
     'Privacy accounting an auditor can reproduce (RDP, dp_accounting- and PATE-2018-compatible).\n' +
     'See docs/privacy.md for the event schema and the formulas.',
+  examples: ['fedistill privacy epsilon --events dpsgd.json --delta 1e-5', 'fedistill privacy calibrate --target-epsilon 1 --delta 1e-5 --events-template dpsgd-template.json'],
   subcommands: [epsilonCommand, pateCommand, calibrateCommand],
 };

@@ -20,8 +20,8 @@ export const simulateCommand: CommandSpec = {
   flags: {
     mode: { type: 'string', help: 'where the sites run', default: 'in-process', choices: ['in-process', 'loopback'] },
     out: { type: 'string', help: 'output folder for the report', default: 'runs/sim-<name>', arg: 'DIR' },
-    workers: { type: 'integer', help: 'in-process: worker threads hosting the sites (-1 = one per core, 0 = all in the main thread)', default: -1 },
-    concurrency: { type: 'integer', help: 'trainers at once in the main thread (FedAvg; sites when --workers 0); 0 = one per core', default: 0 },
+    workers: { type: 'integer', help: 'in-process: worker threads hosting the sites (-1 = one per core, 0 = all in the main thread)', default: -1, min: -1 },
+    concurrency: { type: 'integer', help: 'trainers at once in the main thread (FedAvg; sites when --workers 0); 0 = one per core', default: 0, min: 0 },
     'no-baselines': { type: 'boolean', help: 'skip the centralized and FedAvg baselines' },
     json: { type: 'boolean', help: 'print the report summary as JSON' },
   },

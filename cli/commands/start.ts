@@ -11,7 +11,7 @@ export const startCommand: CommandSpec = {
   name: 'start',
   summary: 'run the main demo: a federated distillation run on MNIST (what `npm start` runs)',
   description:
-    'Runs a complete federated distillation on one machine: an aggregator and 5 sites as separate\n' +
+    'Runs a complete federated distillation on one machine: an aggregator and 5 sites (--sites) as separate\n' +
     'processes talking over authenticated, encrypted websockets on loopback, with the aggregator\'s\n' +
     'state in SQLite. MNIST train is split over the sites with Dirichlet(0.5) label skew; each site\n' +
     'trains 10 teachers on disjoint shards (example-level privacy unit) and a student. Each round\n' +
@@ -20,10 +20,11 @@ export const startCommand: CommandSpec = {
     'consensus back; students distill from it. Accuracy is measured on mnist:test[5000:10000].',
   flags: {
     dir: { type: 'string', help: 'output folder (keys, configs, database, ledgers, students)', default: `runs/start-<time>`, arg: 'DIR' },
-    rounds: { type: 'integer', help: 'rounds', default: 5 },
-    sites: { type: 'integer', help: 'number of sites', default: 5 },
+    rounds: { type: 'integer', help: 'rounds', default: 5, min: 1 },
+    sites: { type: 'integer', help: 'number of sites', default: 5, min: 1 },
     json: { type: 'boolean', help: 'print the summary as JSON' },
   },
+  examples: ['fedistill start', 'fedistill start --rounds 2 --sites 3 --dir runs/quick --json'],
   async run(args, io) {
     const dir = String(args.flags.dir).replace('<time>', new Date().toISOString().replace(/[:.]/g, '-'));
     const sites = Number(args.flags.sites);

@@ -1,9 +1,19 @@
 // `fedistill train`: trains a reference model on a dataset with the ONNX training engine and exports the student.
+import { accessSync, constants } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CommandSpec } from '../parse.ts';
 import { loadDataset } from '../../shared/data/catalog.ts';
 import { Trainer, buildModel, loadCheckpoint, parameterCount, saveCheckpoint, type LrSchedule } from '../../shared/ml/index.ts';
-import { check } from '../../shared/util/errors.ts';
+import { FedistillError, UsageError } from '../../shared/util/errors.ts';
+
+/** Refuses an output path whose folder is missing or read-only, so a long training does not end in a failed write. */
+function checkWritable(path: string, flag: string): void {
+  const dir = dirname(resolve(path));
+  try { accessSync(dir, constants.W_OK); } catch (e) {
+    throw new FedistillError('E_FILE_WRITE', `${flag}: cannot write ${path}: folder ${dir} ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not writable'}; create it or choose another path`);
+  }
+}
 
 export const trainCommand: CommandSpec = {
   name: 'train',
@@ -15,21 +25,22 @@ export const trainCommand: CommandSpec = {
   flags: {
     dataset: { type: 'string', help: 'dataset id (uses its :train and :test splits), or a split spec such as mnist:train[:5000]', default: 'mnist', arg: 'ID' },
     model: { type: 'string', help: 'reference model', choices: ['mlp', 'cnn'], default: 'mlp' },
-    epochs: { type: 'integer', help: 'epochs to train', default: 5 },
-    batch: { type: 'integer', help: 'batch size', default: 128 },
-    lr: { type: 'number', help: 'learning rate (default 1e-3 for adam/adamw, 0.05 for sgd)' },
+    epochs: { type: 'integer', help: 'epochs to train', default: 5, min: 1 },
+    batch: { type: 'integer', help: 'batch size', default: 128, min: 1 },
+    lr: { type: 'number', help: 'learning rate', above: 0, defaultHelp: '1e-3 for adam/adamw, 0.05 for sgd' },
     optimizer: { type: 'string', help: 'optimizer', choices: ['sgd', 'adam', 'adamw'], default: 'adam' },
     schedule: { type: 'string', help: 'learning-rate schedule', choices: ['constant', 'step', 'cosine'], default: 'cosine' },
     device: { type: 'string', help: 'execution provider', choices: ['cpu', 'webgpu', 'cuda', 'auto'], default: 'cpu' },
-    threads: { type: 'integer', help: 'CPU threads (default: all cores)' },
-    seed: { type: 'integer', help: 'seed for initialisation, shuffling and dropout', default: 1 },
-    limit: { type: 'integer', help: 'use only the first N training samples (quick runs)' },
+    threads: { type: 'integer', help: 'CPU threads', min: 1, defaultHelp: 'all cores' },
+    seed: { type: 'integer', help: 'seed for initialisation, shuffling and dropout', default: 1, min: 0 },
+    limit: { type: 'integer', help: 'use only the first N training samples (quick runs; with a dataset id, not a split spec)', min: 1, arg: 'N' },
     out: { type: 'string', help: 'write the trained inference model here', arg: 'FILE.onnx' },
     checkpoint: { type: 'string', help: 'write a checkpoint here after every epoch', arg: 'FILE' },
     resume: { type: 'string', help: 'resume from this checkpoint (continues up to --epochs)', arg: 'FILE' },
     json: { type: 'boolean', help: 'print one JSON object with the results' },
   },
   examples: [
+    'fedistill train --limit 2000 --epochs 1',
     'fedistill train --dataset mnist --model cnn --epochs 5 --out cnn.onnx',
     'fedistill train --dataset fashion-mnist --model cnn --epochs 5 --json',
   ],
@@ -37,7 +48,11 @@ export const trainCommand: CommandSpec = {
     const f = args.flags;
     const ds = String(f.dataset);
     const epochs = Number(f.epochs);
-    check(epochs >= 1, '--epochs', 'must be at least 1');
+    if (f.limit !== undefined && ds.includes(':')) {
+      throw new UsageError(`--limit applies to a dataset id; with a split spec put the range in it, e.g. ${ds.split('[')[0]}[:${f.limit}]`);
+    }
+    // Fail before the epochs are spent, not after: the output files' folders must be writable.
+    for (const flag of ['out', 'checkpoint'] as const) if (f[flag] !== undefined) checkWritable(String(f[flag]), `--${flag}`);
     const trainSpec = ds.includes(':') ? ds : `${ds}:train${f.limit ? `[:${f.limit}]` : ''}`;
     const testSpec = ds.includes(':') ? `${ds.split(':')[0]}:test` : `${ds}:test`;
     const train = loadDataset(trainSpec);

@@ -43,7 +43,7 @@ test('unknown command is a usage error with a hint', async () => {
 test('unknown flag is a usage error with a hint and no stack trace', async () => {
   const io = capture();
   assert.equal(await runCli(['data', 'inspect', 'mnist', '--jsn'], io), 2);
-  assert.match(io.stderr, /unknown option --jsn.*did you mean json\?/);
+  assert.match(io.stderr, /unknown option --jsn.*did you mean --json\?/);
   assert.doesNotMatch(io.stderr, /at .*\.ts:\d+/);
 });
 
