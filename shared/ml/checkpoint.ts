@@ -1,5 +1,6 @@
 // Checkpoints: weights, optimizer state, buffers, step and epoch in one file, so a resumed run matches an uninterrupted one.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic-write.ts';
 import { FedistillError } from '../util/errors.ts';
 import type { Trainer } from './trainer.ts';
 
@@ -14,7 +15,7 @@ interface Header {
   tensors: { name: string; dims: number[]; length: number }[];
 }
 
-/** Writes the trainer's full state: `MAGIC`, a u32 header length, a JSON header, then float32 data. */
+/** Writes the trainer's full state: `MAGIC`, a u32 header length, a JSON header, then float32 data (atomically). */
 export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
   const entries = t.stateEntries();
   const header: Header = {
@@ -27,7 +28,7 @@ export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
     const d = v.data as Float32Array;
     parts.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
   }
-  await writeFile(path, Buffer.concat(parts));
+  await writeFileAtomic(path, Buffer.concat(parts));
 }
 
 /** Restores a checkpoint into a trainer built for the same model and optimizer. */
@@ -36,9 +37,16 @@ export async function loadCheckpoint(t: Trainer, path: string): Promise<void> {
   try { buf = await readFile(path); } catch (e) {
     throw new FedistillError('E_CHECKPOINT_NOT_FOUND', `cannot read checkpoint ${path}: ${(e as Error).message}`);
   }
-  if (buf.subarray(0, MAGIC.length).toString() !== MAGIC) throw new FedistillError('E_CHECKPOINT_INVALID', `${path} is not a fedistill checkpoint`);
+  const invalid = (why: string) => new FedistillError('E_CHECKPOINT_INVALID', `${path} is not a usable fedistill checkpoint: ${why}`);
+  if (buf.length < MAGIC.length + 4 || buf.subarray(0, MAGIC.length).toString() !== MAGIC) throw invalid('it does not start with the checkpoint header');
   const len = buf.readUInt32LE(MAGIC.length);
-  const header = JSON.parse(buf.subarray(MAGIC.length + 4, MAGIC.length + 4 + len).toString()) as Header;
+  if (MAGIC.length + 4 + len > buf.length) throw invalid('the file is truncated');
+  let header: Header;
+  try { header = JSON.parse(buf.subarray(MAGIC.length + 4, MAGIC.length + 4 + len).toString()) as Header; } catch { throw invalid('its header is not valid JSON'); }
+  const tensorsOk = Array.isArray(header?.tensors) && header.tensors.every((e) => typeof e?.name === 'string' && Number.isSafeInteger(e.length) && e.length >= 0 && Array.isArray(e.dims));
+  if (!tensorsOk || !Number.isSafeInteger(header.step) || !Number.isSafeInteger(header.epoch)) throw invalid('its header lacks step, epoch or tensor entries');
+  const expected = MAGIC.length + 4 + len + header.tensors.reduce((a, e) => a + e.length * 4, 0);
+  if (buf.length !== expected) throw invalid(`it holds ${buf.length} bytes, its header describes ${expected} (truncated or altered)`);
   if (JSON.stringify(header.spec) !== JSON.stringify(t.model.layout.spec)) {
     throw new FedistillError('E_CHECKPOINT_MISMATCH', `checkpoint ${path} was written for a different model spec`);
   }

@@ -1,5 +1,6 @@
 // Inference: batch prediction of logits and probabilities, the exported .onnx student, and ONNX teachers.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic-write.ts';
 import { type Model } from './model.ts';
 import { buildInferenceGraph } from './train-graph.ts';
 import { type DeviceRequest, createSession, ort, resolveDevice } from './runtime.ts';
@@ -58,8 +59,9 @@ export function inferenceModelBytes(m: Model): Uint8Array {
   return buildInferenceGraph(m.layout, m.weights, m.buffers).toModel({ 'fedistill.spec': JSON.stringify(m.layout.spec) });
 }
 
+/** Writes the deployable .onnx (atomically; E_FILE_WRITE when the path cannot be written). */
 export async function exportOnnx(m: Model, path: string): Promise<void> {
-  await writeFile(path, inferenceModelBytes(m));
+  await writeFileAtomic(path, inferenceModelBytes(m));
 }
 
 /** An inference-only classifier loaded from any ONNX file (a teacher brought by a site). */

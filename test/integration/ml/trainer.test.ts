@@ -1,7 +1,7 @@
 // Trainer end to end on small synthetic data: learning, export parity, checkpoint resume, distillation, errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -149,4 +149,30 @@ test('the epoch loss is the mean over samples: a partial last batch counts by it
   const ev = await t.evaluate(data);
   assert.ok(Math.abs(epoch!.loss - ev.loss) < 1e-5, `epoch loss ${epoch!.loss} vs mean loss ${ev.loss}`);
   assert.ok(Math.abs(epoch!.accuracy - ev.accuracy) < 1e-12, `epoch accuracy ${epoch!.accuracy} vs ${ev.accuracy}`);
+});
+
+test('a truncated, altered or foreign checkpoint is E_CHECKPOINT_INVALID; an unwritable path is E_FILE_WRITE', async () => {
+  const t = new Trainer(buildModel(small, { seed: 3 }), { batchSize: 50, threads: 1 });
+  await t.fit(blobs(100, 16, 4, 3), { epochs: 1 });
+  const path = join(tmp, 'good.ckpt');
+  await saveCheckpoint(t, path);
+  const good = readFileSync(path);
+  const cases: [string, Buffer][] = [
+    ['truncated data', good.subarray(0, good.length - 4)],
+    ['trailing bytes', Buffer.concat([good, Buffer.from([0, 0, 0, 0])])],
+    ['header cut', good.subarray(0, 20)],
+    ['not a checkpoint', Buffer.from('hello world, not a checkpoint')],
+    ['header not JSON', Buffer.concat([good.subarray(0, 10), Buffer.from('{'.repeat(good.readUInt32LE(6))), good.subarray(10 + good.readUInt32LE(6))])],
+  ];
+  for (const [what, bytes] of cases) {
+    const bad = join(tmp, 'bad.ckpt');
+    writeFileSync(bad, bytes);
+    const fresh = new Trainer(buildModel(small, { seed: 3 }), { batchSize: 50, threads: 1 });
+    await assert.rejects(loadCheckpoint(fresh, bad), { code: 'E_CHECKPOINT_INVALID' }, what);
+  }
+  await assert.rejects(saveCheckpoint(t, join(tmp, 'no-such-folder', 'x.ckpt')), { code: 'E_FILE_WRITE', message: /folder does not exist/ });
+  await assert.rejects(t.exportOnnx(join(tmp, 'no-such-folder', 'x.onnx')), { code: 'E_FILE_WRITE' });
+  // The atomic write leaves no temporary files behind, and the good checkpoint still loads.
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.includes('.tmp-')), []);
+  await loadCheckpoint(new Trainer(buildModel(small, { seed: 3 }), { batchSize: 50, threads: 1 }), path);
 });
