@@ -1,10 +1,24 @@
 // `fedistill simulate SCENARIO.yaml`: runs a simulation scenario and writes its report folder.
+import type { PateMnistResult } from '../../simulations/pate-mnist/index.ts';
 import type { CommandSpec } from '../parse.ts';
 import { loadScenario } from '../../simulations/scenario.ts';
 import { runSimulation } from '../../simulations/run-simulation.ts';
 import { formatBytes } from '../../simulations/report-html.ts';
 
 const pct = (v: number | null | undefined) => (typeof v === 'number' ? `${(100 * v).toFixed(2)}%` : 'n/a');
+
+/** The human summary of a PATE reproduction (what `--json` prints in full). */
+export function pateSummary(p: PateMnistResult): string {
+  return [
+    '',
+    `PATE reproduction "${p.scenario}" (seed ${p.seed}): ${p.target.met ? 'target met' : 'target NOT met'}, ${p.seconds.toFixed(0)} s`,
+    `  teachers     ${p.teachers.count} × ${p.teachers.model}, mean accuracy ${pct(p.teachers.mean_accuracy)} (${pct(p.teachers.min_accuracy)}–${pct(p.teachers.max_accuracy)})`,
+    `  aggregation  ${p.aggregation.answered} of ${p.aggregation.queries} queries answered (Confident-GNMax T=${p.aggregation.threshold}, σ1=${p.aggregation.sigma1}, σ2=${p.aggregation.sigma2})`,
+    `  student      ${p.student.model}: accuracy ${pct(p.student.accuracy)} (target ≥ ${pct(p.target.student_accuracy)})`,
+    `  privacy      ε = ${p.privacy.expected.epsilon.toFixed(3)} expected, ${p.privacy.realized.epsilon.toFixed(3)} realized (replay ${p.privacy.replayed.epsilon.toFixed(3)}) at δ = ${p.privacy.delta}, data-dependent; target ε ≤ ${p.target.epsilon}`,
+    '  (--json prints every figure)',
+  ].join('\n');
+}
 
 export const simulateCommand: CommandSpec = {
   name: 'simulate',
@@ -43,7 +57,8 @@ export const simulateCommand: CommandSpec = {
       command: `fedistill simulate ${file} --mode ${mode} --out ${out}`,
     });
     if ('pate' in result) {
-      io.out(args.flags.json ? JSON.stringify(result.pate) : JSON.stringify(result.pate, null, 2));
+      const p = result.pate as PateMnistResult; // the module's result, loaded on demand
+      io.out(args.flags.json ? JSON.stringify(p) : pateSummary(p));
       return 0;
     }
     const r = result.report;

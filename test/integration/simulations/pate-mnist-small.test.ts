@@ -12,6 +12,7 @@ import { randomAffine, randomShifts } from '../../../simulations/pate-mnist/augm
 import { epsilonFromEvents, pate2018Orders } from '../../../shared/privacy/index.ts';
 import { SeededRng } from '../../../shared/util/prng.ts';
 import { FedistillError } from '../../../shared/util/errors.ts';
+import { pateSummary } from '../../../cli/commands/simulate.ts';
 
 /** 20 teachers on 2,000 MNIST train samples (100 each), 60 queries, a small student: seconds. */
 function smallScenario(student: Record<string, unknown>): Record<string, unknown> {
@@ -51,6 +52,11 @@ test('small PATE-MNIST run: answers, ε replayed from the charged events, studen
     assert.equal(r.student.generations.length, 2);
     assert.ok(lines.some((l) => l.startsWith('teachers: 20/20 trained')));
     assert.equal(JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')).aggregation.answered, r.aggregation.answered);
+    // What `fedistill simulate` prints without --json: the figures in a few readable lines.
+    const summary = pateSummary(r);
+    assert.match(summary, new RegExp(`${r.aggregation.answered} of 60 queries answered`));
+    assert.match(summary, new RegExp(`${r.privacy.realized.epsilon.toFixed(3)} realized \\(replay ${r.privacy.replayed.epsilon.toFixed(3)}\\)`));
+    assert.ok(!summary.includes('{'), 'a summary, not JSON');
 
     // Same teachers again: the votes come from the cache, so teacher figures are identical.
     const again = await runPateMnist(smallScenario({ model: 'mlp-small', epochs: 1, generations: [], threads: 1 }), { out, log: () => {} });
