@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { FedistillError, EXIT_FAILURE, UsageError } from '../shared/util/errors.ts';
 import { type CliIO, type CommandSpec, helpText, parseArgs } from './parse.ts';
-import { didYouMean } from './suggest.ts';
+import { didYouMean } from '../shared/util/suggest.ts';
 import { commands } from './commands/index.ts';
 
 /** The package version, from package.json one or two folders up (sources, or the build in dist/). */

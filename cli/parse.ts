@@ -1,9 +1,9 @@
 // Declarative command-line parsing: every command declares its flags, so --help, defaults,
 // validation and "did you mean" hints come from one place.
 import { UsageError } from '../shared/util/errors.ts';
-import { didYouMean } from './suggest.ts';
+import { didYouMean } from '../shared/util/suggest.ts';
 
-export { closest, editDistance } from './suggest.ts';
+export { closest, editDistance } from '../shared/util/suggest.ts';
 export { helpText } from './help.ts';
 
 export type FlagType = 'string' | 'number' | 'integer' | 'boolean';

@@ -1,4 +1,5 @@
 // The dataset catalogue: which datasets and splits exist, and loading a split spec into a Dataset (decoded once per process).
+import { closest } from '../util/suggest.ts';
 import { UsageError } from '../util/errors.ts';
 import { type DataLocation, dataCacheDir, fashionMnistDir, mnistDir } from './data-paths.ts';
 import { FASHION_MNIST_CLASS_NAMES, FASHION_MNIST_TEST_PER_CLASS, fashionMnistSplit, loadFashionMnistSource } from './fashion-mnist.ts';
@@ -101,8 +102,9 @@ function findSource(name: string): DatasetSource {
   const src = SOURCES.find((s) => s.info.name === name);
   if (!src) {
     const names = SOURCES.map((s) => s.info.name);
+    const guess = closest(name, names);
     throw new UsageError(
-      `unknown dataset "${name}"; available: ${names.join(', ')} (run "fedistill data list")`,
+      `unknown dataset "${name}"${guess ? ` (did you mean ${guess}?)` : ''}; available: ${names.join(', ')} (run "fedistill data list")`,
       'E_UNKNOWN_DATASET',
     );
   }

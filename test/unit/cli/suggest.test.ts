@@ -1,7 +1,7 @@
 // "Did you mean": edit distance, unique prefixes, and the hints commands and flags get from them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closest, didYouMean, editDistance } from '../../../cli/suggest.ts';
+import { closest, didYouMean, editDistance } from '../../../shared/util/suggest.ts';
 import { runCli } from '../../../cli/main.ts';
 
 function capture() {

@@ -67,6 +67,7 @@ test('loadDataset slices are views with normalised specs, and adjacent slices ti
 test('unknown datasets and splits name what exists', () => {
   assert.equal(code(() => loadDataset('cifar10:train')), 'E_UNKNOWN_DATASET');
   assert.throws(() => loadDataset('cifar10:train'), /available: mnist, fashion-mnist/);
+  assert.throws(() => loadDataset('fashion-mnst:train'), /unknown dataset "fashion-mnst" \(did you mean fashion-mnist\?\)/);
   assert.equal(code(() => loadDataset('mnist:validation')), 'E_UNKNOWN_SPLIT');
   assert.throws(() => loadDataset('mnist:validation'), /mnist:train, mnist:test/);
   assert.equal(code(() => loadDataset('mnist')), 'E_UNKNOWN_SPLIT');

@@ -1,4 +1,4 @@
-// "Did you mean" hints for the command line: edit distance and unique prefixes over known names.
+// "Did you mean" hints: edit distance and unique prefixes over known names (commands, flags, datasets).
 
 /** Levenshtein distance, for "did you mean" hints. */
 export function editDistance(a: string, b: string): number {
