@@ -2,6 +2,8 @@
 import * as ort from 'onnxruntime-node';
 import { availableParallelism } from 'node:os';
 import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { FedistillError, UsageError } from '../util/errors.ts';
 import { GraphBuilder } from './graph.ts';
 import * as op from './ops.ts';
@@ -42,6 +44,8 @@ export function providerProblem(d: Device): Promise<string | undefined> {
       if (d === 'cpu') return undefined;
       const listed = ort.listSupportedBackends().find((b) => b.name === d);
       if (!listed) return `this onnxruntime-node build has no ${d} provider`;
+      // Without its shared library, trying CUDA only makes onnxruntime print a loader error.
+      if (d === 'cuda' && !cudaLibraryPresent()) return 'this onnxruntime-node install has no CUDA provider library (libonnxruntime_providers_cuda.so)';
       try {
         // The first webgpu session configures the process's WebGPU context: the probe carries the options.
         const s = await ort.InferenceSession.create(tinyModel(), { executionProviders: [providerEntry(d)], logSeverityLevel: 4 });
@@ -55,6 +59,14 @@ export function providerProblem(d: Device): Promise<string | undefined> {
     probed.set(d, p);
   }
   return p;
+}
+
+/** Whether onnxruntime-node's CUDA provider library was installed next to its binding. */
+function cudaLibraryPresent(): boolean {
+  try {
+    const pkg = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+    return existsSync(join(pkg, 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so'));
+  } catch { return true; } // unknown layout: let onnxruntime try
 }
 
 function hasGpuDevice(): boolean {
