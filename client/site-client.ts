@@ -1,7 +1,9 @@
 // Connects a SiteAgent to the aggregator over the secure channel: join, answer queries, digest consensus.
+import { createHash } from 'node:crypto';
 import type { SecureClient } from '../shared/channel/secure-client.ts';
+import { FedistillError } from '../shared/util/errors.ts';
 import type { SecureSession } from '../shared/channel/secure-session.ts';
-import type { Consensus, QueryRequest, SessionMessage } from '../protocols/messages.ts';
+import type { Consensus, QueryReply, QueryRequest, SessionMessage, Outgoing } from '../protocols/messages.ts';
 import type { CentralPolicy, SiteAgent } from './site-agent.ts';
 
 export interface SiteRunResult {
@@ -15,11 +17,15 @@ export interface SiteRunResult {
   bytesReceived: number;
 }
 
+/** Replies kept for re-sending when a request id comes again (after a reconnect or an aggregator restart). */
+const REPLY_CACHE_SIZE = 16;
+
 /**
- * Drives one site: on each (re)connection it joins; queries are answered in order (a repeated
- * request id, after a reconnect, is answered again from the same model but recorded once in the
- * ledger); consensus messages are digested one at a time. Resolves when the aggregator says bye
- * or the last round is digested.
+ * Drives one site: on each (re)connection it joins; queries are answered in order; consensus
+ * messages are digested one at a time. Resolves when the aggregator says bye or the last round is
+ * digested. A repeated request id gets the very reply sent before (the ledger records a request id
+ * once, so a fresh answer — new local noise, other indices — would be a release nobody counted);
+ * one the site can no longer re-send, or that asks something else, is refused (E_QUERY_REPLAYED).
  */
 export class SiteClient {
   private runId: string | undefined;
@@ -30,6 +36,8 @@ export class SiteClient {
   private digested = 0;
   private queue: Promise<void> = Promise.resolve();
   private bytes = { sent: 0, received: 0 };
+  /** Request id → what was asked (its fingerprint) and the reply sent, newest last. */
+  private readonly sentReplies = new Map<string, { asked: string; reply: Outgoing<QueryReply> }>();
   private done!: (r: SiteRunResult) => void;
   private fail!: (e: Error) => void;
   readonly finished: Promise<SiteRunResult>;
@@ -51,11 +59,15 @@ export class SiteClient {
       if (reply.type === 'error') throw new Error(`${reply.code}: ${reply.message}`);
       if (reply.type !== 'welcome') throw new Error(`expected welcome, got ${reply.type}`);
       this.runId = reply.runId;
-      const cfg = reply.config as { rounds?: number; privacy?: Record<string, number> };
-      this.rounds = cfg.rounds ?? Infinity;
-      const p = cfg.privacy ?? {};
-      if (typeof p.delta === 'number' && p.delta > 0 && p.delta < 1) this.delta = p.delta;
-      this.central = { noiseMultiplier: p.noise_multiplier, sigma1: p.sigma1, sigma2: p.sigma2, threshold: p.threshold };
+      // the config is free-form JSON: take only well-typed values, so a wrong type cannot reach the site's own bound
+      const cfg = reply.config;
+      this.rounds = Number.isSafeInteger(cfg.rounds) && (cfg.rounds as number) > 0 ? cfg.rounds as number : Infinity;
+      const p = cfg.privacy !== null && typeof cfg.privacy === 'object' && !Array.isArray(cfg.privacy) ? cfg.privacy as Record<string, unknown> : {};
+      const positive = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined);
+      const delta = positive(p.delta);
+      if (delta !== undefined && delta < 1) this.delta = delta;
+      const threshold = typeof p.threshold === 'number' && Number.isFinite(p.threshold) ? p.threshold : undefined;
+      this.central = { noiseMultiplier: positive(p.noise_multiplier), sigma1: positive(p.sigma1), sigma2: positive(p.sigma2), threshold };
       this.log(`joined run ${reply.runId}`);
     } catch (e) {
       this.fail(e as Error);
@@ -74,19 +86,38 @@ export class SiteClient {
 
   private async answer(q: QueryRequest, s: SecureSession): Promise<void> {
     try {
+      const asked = queryFingerprint(q);
+      const sent = this.sentReplies.get(q.requestId);
+      if (sent || this.agent.ledger.all().some((e) => e.requestId === q.requestId)) {
+        if (!sent || sent.asked !== asked) {
+          throw new FedistillError('E_QUERY_REPLAYED', `request ${q.requestId} was answered before${sent ? ' for a different query' : ' and its reply is no longer kept'}; answering again would release twice under one ledger entry`);
+        }
+        (this.client.session ?? s).send(sent.reply);
+        return;
+      }
       const a = await this.agent.answer({ runId: this.runId ?? '', round: q.round, requestId: q.requestId, indices: q.indices, replyKind: q.replyKind === 'vote_histogram' ? 'vote_histogram' : 'soft_labels', params: q.params }, this.central);
-      const target = this.client.session ?? s;
-      target.send({
+      const reply: Outgoing<QueryReply> = {
         type: 'query_reply', requestId: q.requestId, round: q.round, replyKind: q.replyKind, rows: a.rows, cols: a.cols,
         ...(a.votes ? { votes: a.votes } : {}), ...(a.soft ? { soft: a.soft } : {}),
         privacyEvent: a.event as unknown as Record<string, unknown>, stats: { teachers: a.teachers },
-      });
+      };
+      this.sentReplies.set(q.requestId, { asked, reply });
+      if (this.sentReplies.size > REPLY_CACHE_SIZE) this.sentReplies.delete(this.sentReplies.keys().next().value!);
+      (this.client.session ?? s).send(reply);
     } catch (e) {
       (this.client.session ?? s).send({ type: 'error', code: (e as { code?: string }).code?.startsWith('E_') ? (e as { code: string }).code : 'E_SITE_FAILED', message: (e as Error).message.slice(0, 500), requestId: q.requestId });
     }
   }
 
   private async digest(c: Consensus, s: SecureSession): Promise<void> {
+    const bad = consensusProblem(c, this.agent.publicSet);
+    if (bad) {
+      // refused before it touches the accumulated consensus, which every later round distills from
+      this.log(`round ${c.round + 1}: consensus refused: ${bad}`);
+      const target = this.client.session ?? s;
+      if (target.isOpen) target.send({ type: 'error', code: 'E_CONSENSUS_INVALID', message: `round ${c.round}: ${bad}`.slice(0, 500) });
+      return;
+    }
     const metrics = await this.agent.digest(this.delta, { indices: c.indices, cols: c.cols, ...(c.soft ? { soft: c.soft } : {}), ...(c.labels ? { labels: c.labels } : {}) });
     this.digested++;
     this.log(`round ${c.round + 1}: digested consensus; accuracy ${metrics.accuracy?.toFixed(4) ?? 'n/a'}, own ε bound ${metrics.ledger_epsilon?.toFixed(3)}`);
@@ -109,4 +140,20 @@ export class SiteClient {
       bytesReceived: this.bytes.received,
     }));
   }
+}
+
+/** What a query asks, as a string: a repeated request id must ask exactly this again to get the same reply. */
+function queryFingerprint(q: QueryRequest): string {
+  const hash = createHash('sha256').update(Buffer.from(q.indices.buffer, q.indices.byteOffset, q.indices.byteLength));
+  const params = Object.keys(q.params).sort().map((k) => `${k}=${q.params[k]}`).join(',');
+  return `${q.round}|${q.replyKind}|${q.publicSet.datasetSpec}|${q.publicSet.hash}|${params}|${hash.digest('hex')}`;
+}
+
+/** Why a consensus does not fit this site's public set (indices in range, one column per class), or undefined. */
+export function consensusProblem(c: Consensus, publicSet: { length: number; numClasses: number }): string | undefined {
+  if (c.cols !== publicSet.numClasses) return `it has ${c.cols} columns; the public set has ${publicSet.numClasses} classes`;
+  for (let i = 0; i < c.indices.length; i++) {
+    if (c.indices[i]! >= publicSet.length) return `index ${c.indices[i]} is outside the public set (${publicSet.length} samples)`;
+  }
+  return undefined;
 }

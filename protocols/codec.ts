@@ -1,6 +1,7 @@
 // msgpack codec for the wire: records off, typed arrays as binary extensions, maps decoded without prototype risk.
 import { Packr } from 'msgpackr';
 import { ChannelError } from './error-catalogue.ts';
+import { FIELD_LIMITS } from './limits.ts';
 
 /**
  * Records are off (no shared structures become part of the wire contract); `moreTypes` writes
@@ -57,6 +58,8 @@ function toPlain(v: unknown, depth: number): WireValue {
     return out;
   }
   if (v instanceof Map) {
+    // checked before copying: a frame of a million tiny keys would otherwise hold the event loop for seconds
+    if (v.size > FIELD_LIMITS.maxDecodedMapEntries) throw new ChannelError('E_MSG_TOO_LARGE', `payload holds a map of ${v.size} entries; at most ${FIELD_LIMITS.maxDecodedMapEntries}`);
     const out: { [key: string]: WireValue } = {};
     for (const [k, val] of v) {
       if (typeof k !== 'string') throw new ChannelError('E_MSG_DECODE', `map key of type ${typeof k}; only string keys are allowed`);

@@ -60,6 +60,10 @@ export const FIELD_LIMITS = Object.freeze({
   maxMapKeys: 256,
   /** nesting depth of free-form JSON values (privacy events, config). */
   maxJsonDepth: 16,
+  /** teachers one site may declare in a reply (`stats.teachers`): its weight in the aggregate. */
+  maxTeachers: 65_535,
+  /** entries in any one decoded map: the codec refuses more before copying (no typed message needs 1,024). */
+  maxDecodedMapEntries: 1_024,
 });
 
 /** Largest plaintext the codec accepts, whatever the frame limit: guards decode of absurd frames. */

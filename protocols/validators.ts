@@ -101,7 +101,9 @@ const SESSION_READERS: Record<SessionMessage['type'], Reader> = {
     if (m.indices.length !== m.rows) r.fail('indices', `has ${m.indices.length} elements; rows is ${m.rows}`);
     if (m.labels) {
       if (m.labels.length !== m.rows) r.fail('labels', `has ${m.labels.length} elements; rows is ${m.rows}`);
-      for (let i = 0; i < m.labels.length; i++) if (m.labels[i]! < -1) r.fail('labels', `element ${i} is ${m.labels[i]}; −1 marks unanswered`);
+      for (let i = 0; i < m.labels.length; i++) {
+        if (m.labels[i]! < -1 || m.labels[i]! >= m.cols) r.fail('labels', `element ${i} is ${m.labels[i]}; labels are class ids below cols (${m.cols}), −1 marks unanswered`);
+      }
     }
     if (m.soft) checkShape(r, 'soft', m.soft.length, m.rows, m.cols);
     return dropUndefined(m);

@@ -9,6 +9,8 @@ import { PrivacyLedger } from '../shared/privacy/ledger.ts';
 import { CryptoRng } from '../shared/privacy/rng.ts';
 import { SeededRng } from '../shared/util/prng.ts';
 import { FedistillError } from '../shared/util/errors.ts';
+import { ChannelError } from '../protocols/error-catalogue.ts';
+import { queryRequestId, replyProblem } from './site-reply-checks.ts';
 import type { RunDatabase } from './run-database.ts';
 import type { AuditLog } from '../shared/audit/audit-log.ts';
 import { buildReleaseData } from '../shared/audit/release-data.ts';
@@ -70,6 +72,8 @@ export class Aggregator {
   private readonly bytes: Record<string, { sent: number; received: number }> = {};
   private readonly waiters: (() => void)[] = [];
   private readonly counted = new WeakSet<SecureSession>();
+  /** The round whose consensus is out and whose metrics are awaited (-1: none); other rounds' metrics are refused. */
+  private metricsRound = -1;
   private stopped = false;
 
   constructor(o: AggregatorOptions) {
@@ -93,6 +97,15 @@ export class Aggregator {
 
   private wake(): void {
     for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Sleeps `ms`, or less if the run is stopped; unlike waitForChange, a site's messages do not cut it short. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      const check = setInterval(() => { if (this.stopped) done(); }, Math.min(ms, 100));
+      function done(): void { clearTimeout(t); clearInterval(check); resolve(); }
+    });
   }
 
   private waitForChange(ms: number): Promise<void> {
@@ -121,14 +134,21 @@ export class Aggregator {
           this.log(`site ${s.siteName} joined (${this.joined.size} joined)`);
           this.wake();
         } else if (m.type === 'metrics') {
-          let per = this.pendingMetrics.get(String(m.round));
-          if (!per) this.pendingMetrics.set(String(m.round), (per = new Map()));
+          // Only a joined site, only for the round whose consensus it was sent, once: anything else
+          // would let a site write rows for rounds that never ran or pre-empt a round's metrics.
+          const per = this.pendingMetrics.get(String(m.round));
+          if (!this.joined.has(s.siteName) || m.round !== this.metricsRound || !per || per.has(s.siteName)) {
+            s.send({ type: 'error', code: 'E_METRICS_REFUSED', message: `metrics for round ${m.round} refused: ${this.joined.has(s.siteName) ? `metrics are accepted once, for the round whose consensus was sent (${this.metricsRound < 0 ? 'none now' : `round ${this.metricsRound}`})` : 'join the run first'}` });
+            return;
+          }
           per.set(s.siteName, m.values);
           db.putMetrics(config.runId, m.round, `site:${s.siteName}`, m.values);
           this.wake();
         } else if (m.type === 'leave') {
           this.joined.delete(s.siteName);
           this.wake();
+        } else if (m.type === 'query_request' || m.type === 'consensus') {
+          s.closeWithError(new ChannelError('E_PROTOCOL', `sites do not send ${m.type}; only the aggregator does`));
         }
       } catch (e) {
         this.log(`message from ${s.siteName} failed: ${(e as Error).message}`);
@@ -209,8 +229,17 @@ export class Aggregator {
     const start = db.lastCompletedRound(config.runId) + 1;
     if (start > 0) this.log(`resuming run ${config.runId} at round ${start + 1}/${config.rounds}`);
     await this.waitForSites(config.minSites, config.joinTimeoutMs);
+    // Attempts of the current round: each gets its own request ids (a site's tracker refuses a
+    // reused id), and a failed attempt backs off, so a round below quorum never spins the event loop.
+    let attempt = 0;
+    let attemptRound = -1;
     for (let round = start; round < config.rounds && status === 'complete'; round++) {
       if (this.stopped) { status = 'stopped'; break; }
+      if (round !== attemptRound) { attemptRound = round; attempt = 0; } else {
+        attempt++;
+        await this.pause(Math.min(RETRY_MAX_DELAY_MS, config.roundTimeoutMs, RETRY_BASE_DELAY_MS * 2 ** Math.min(attempt - 1, 10)));
+        if (this.stopped) { status = 'stopped'; break; }
+      }
       // Query selection is seeded per round, so a resumed round asks the same samples.
       const ctx: StrategyContext = { ...ctxBase, rng: new SeededRng(config.seed * 100_003 + round) };
       const plan = strategy.configureRound(round, ctx);
@@ -222,7 +251,7 @@ export class Aggregator {
       let failures: SiteFailure[] = [];
       if (!release) {
         await this.waitForSites(config.quorum, config.joinTimeoutMs);
-        const got = await this.collect(plan, round);
+        const got = await this.collect(plan, round, attempt);
         failures = got.failures;
         if (got.replies.length < config.quorum) {
           this.log(`round ${round + 1}: ${got.replies.length} replies < quorum ${config.quorum}; retrying`);
@@ -288,7 +317,7 @@ export class Aggregator {
   }
 
   /** Sends the query to every live site; gathers replies until all answered or the round times out. */
-  private async collect(plan: ReturnType<Strategy['configureRound']>, round: number): Promise<{ replies: SiteReply[]; failures: SiteFailure[]; siteEvents: Record<string, PrivacyEvent> }> {
+  private async collect(plan: ReturnType<Strategy['configureRound']>, round: number, attempt: number): Promise<{ replies: SiteReply[]; failures: SiteFailure[]; siteEvents: Record<string, PrivacyEvent> }> {
     const { config, publicSet, hub } = this.o;
     const sites = this.liveSites();
     const replies: SiteReply[] = [];
@@ -302,7 +331,7 @@ export class Aggregator {
     const all = Promise.all(sites.map(async (site) => {
       try {
         const reply = await hub.request(site, {
-          type: 'query_request', requestId: `${config.runId}.r${round}.${site}`, round,
+          type: 'query_request', requestId: queryRequestId(config.runId, round, attempt, site), round,
           publicSet: { datasetSpec: publicSet.spec, hash: publicSet.hash }, indices: plan.indices, replyKind: plan.replyKind, params: plan.params,
         }, { timeoutMs: config.roundTimeoutMs });
         if (reply.type !== 'query_reply') throw new FedistillError('E_SITE_ERROR', reply.type === 'error' ? `${reply.code}: ${reply.message}` : `unexpected ${reply.type}`);
@@ -310,7 +339,12 @@ export class Aggregator {
           failures.push({ site, reason: 'invalid', detail: `reply shape ${reply.rows}×${reply.cols} ${reply.replyKind} does not match the query` });
           return;
         }
-        const teachers = Math.max(1, Math.round(reply.stats?.teachers ?? 1));
+        const teachers = reply.stats?.teachers ?? 1;
+        const bad = replyProblem(reply.votes, reply.rows, reply.cols, teachers);
+        if (bad) {
+          failures.push({ site, reason: 'invalid', detail: bad });
+          return;
+        }
         if (reply.privacyEvent) {
           try { siteEvents[site] = validatePrivacyEvent(reply.privacyEvent, `${site}.privacyEvent`); } catch (e) {
             failures.push({ site, reason: 'invalid', detail: (e as Error).message });
@@ -344,6 +378,10 @@ export class Aggregator {
   /** Sends the consensus to the participants and waits (bounded) for their metrics. */
   private async broadcast(r: RoundRelease, participants: string[], timeoutMs: number): Promise<Record<string, Record<string, number>>> {
     const key = String(r.round);
+    // Metrics are accepted for this round only, until it is recorded; older rounds' entries are dropped.
+    this.pendingMetrics.clear();
+    this.pendingMetrics.set(key, new Map());
+    this.metricsRound = r.round;
     const targets = participants.filter((s) => this.o.hub.session(s)?.isOpen);
     for (const site of targets) {
       try {
@@ -359,11 +397,18 @@ export class Aggregator {
     for (;;) {
       const got = this.pendingMetrics.get(key) ?? new Map();
       const waiting = targets.filter((s) => !got.has(s) && this.o.hub.session(s)?.isOpen);
-      if (waiting.length === 0 || Date.now() > deadline || this.stopped) return Object.fromEntries(got);
+      if (waiting.length === 0 || Date.now() > deadline || this.stopped) {
+        this.metricsRound = -1;
+        return Object.fromEntries(got);
+      }
       await this.waitForChange(Math.min(1000, deadline - Date.now()));
     }
   }
 }
+
+/** First retry of a round below quorum waits this long; each further one doubles, up to RETRY_MAX_DELAY_MS. */
+const RETRY_BASE_DELAY_MS = 50;
+const RETRY_MAX_DELAY_MS = 5_000;
 
 function mean(xs: (number | undefined)[]): number {
   const v = xs.filter((x): x is number => typeof x === 'number');

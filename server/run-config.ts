@@ -2,6 +2,7 @@
 import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
 import { check } from '../shared/util/errors.ts';
+import { ID_PATTERN } from '../protocols/validators.ts';
 
 export interface RunConfig {
   runId: string;
@@ -89,8 +90,11 @@ export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunCon
   const rounds = num(o, 'rounds', 'run', undefined, { min: 1, int: true });
   const quorum = num(o, 'quorum', 'run', 1, { min: 1, int: true });
   const at = (f: string) => resolve(baseDir, f);
+  const runId = str(o, 'run_id', 'run');
+  // the run id travels in every Welcome and request id: one the wire validator refuses would lock every site out
+  check(ID_PATTERN.test(runId), 'run.run_id', `must be 1–128 letters, digits, '.', '_', ':' or '-' (starting with a letter or digit), got ${JSON.stringify(runId.slice(0, 40))}`);
   return {
-    runId: str(o, 'run_id', 'run'),
+    runId,
     listen: { host: str(listen, 'host', 'listen', DEFAULTS.listen.host), port: num(listen, 'port', 'listen', DEFAULTS.listen.port, { min: 0, int: true }) },
     identity: at(str(o, 'identity', 'run')),
     allowlist: at(str(o, 'allowlist', 'run')),

@@ -21,6 +21,34 @@ import { SecureSession, type OutgoingRequest } from './secure-session.ts';
 import type { FrameTransport } from './transport.ts';
 import { WsTransport } from './ws-transport.ts';
 
+/**
+ * Bytes a connection may send before its handshake completes: two handshake messages (at most
+ * 1 KiB each, protocols/limits.ts) plus websocket framing and pings. `ws` only knows the session's
+ * frame limit (16 MiB by default), which it would otherwise buffer for anyone who connects.
+ */
+export const PRE_AUTH_MAX_BYTES = 16 * 1024;
+
+/**
+ * Counts what an unauthenticated peer sends; past PRE_AUTH_MAX_BYTES it is closed with 1009
+ * (E_FRAME_TOO_LARGE) and the socket stops being read, so nothing more is buffered. Returns the
+ * function that ends the count (called once the handshake has succeeded or failed).
+ */
+function guardPreAuthBytes(socket: Socket, transport: FrameTransport): () => void {
+  let received = 0;
+  const onData = (chunk: Buffer): void => {
+    const before = received;
+    received += chunk.length;
+    if (received <= PRE_AUTH_MAX_BYTES) return;
+    // still sending after the close frame (ws resumed the socket): cut it without waiting
+    if (before > PRE_AUTH_MAX_BYTES) return void socket.destroy();
+    const e = new ChannelError('E_FRAME_TOO_LARGE', `${received} bytes before the handshake completed; at most ${PRE_AUTH_MAX_BYTES}`);
+    transport.close(e.closeCode!, `${e.code}: ${e.message}`);
+    socket.pause();
+  };
+  socket.on('data', onData);
+  return () => socket.off('data', onData);
+}
+
 export interface SecureServerOptions {
   identity: Identity;
   /** Which site keys may connect, and their names. */
@@ -94,7 +122,9 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     if (!this.httpServer) return this;
     this.wss = new WebSocketServer({ server: this.httpServer, maxPayload: this.limits.maxFrameBytes + FRAME_OVERHEAD, perMessageDeflate: false, clientTracking: false });
     this.wss.on('connection', (ws, req) => {
-      void this.acceptTransport(new WsTransport(ws, req.socket.remoteAddress ?? 'unknown'));
+      const transport = new WsTransport(ws, req.socket.remoteAddress ?? 'unknown');
+      const stopGuard = guardPreAuthBytes(req.socket, transport);
+      void this.acceptTransport(transport).finally(stopGuard);
     });
     this.wss.on('error', () => {});
     if (this.ownsHttpServer) {

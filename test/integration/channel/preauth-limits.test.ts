@@ -1,0 +1,69 @@
+// Unauthenticated peers on real loopback websockets: oversize pre-handshake data, replayed client auth, crowds of silent sockets.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import WebSocket from 'ws';
+import { CHANNEL_ERRORS } from '../../../protocols/error-catalogue.ts';
+import { decodeMessage, encodeMessage } from '../../../protocols/codec.ts';
+import { PROTOCOL_VERSION } from '../../../protocols/version.ts';
+import { runClientHandshake } from '../../../shared/channel/handshake-driver.ts';
+import { PRE_AUTH_MAX_BYTES, type SecureServer } from '../../../shared/channel/secure-server.ts';
+import { WsTransport } from '../../../shared/channel/ws-transport.ts';
+import { nodePrimitives } from '../../../shared/crypto/primitives.ts';
+import { clientFor, serverIdentity, siteA, siteB, startServer } from './helpers.ts';
+
+function openWs(server: SecureServer): Promise<{ ws: WebSocket; closed: Promise<number> }> {
+  const ws = new WebSocket(server.url, { perMessageDeflate: false });
+  const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+  ws.on('error', () => {});
+  return new Promise((r) => ws.once('open', () => r({ ws, closed })));
+}
+
+const roundTrip = (server: SecureServer, site: string) => server.request(site, { type: 'query_request', round: 0, publicSet: { datasetSpec: 'd', hash: 'h' }, indices: new Uint32Array([1]), replyKind: 'votes', params: {} });
+
+test('more than PRE_AUTH_MAX_BYTES before the handshake closes the connection with 1009, long before the session frame limit', async () => {
+  const server = await startServer();
+  const good = clientFor(server, siteB);
+  good.on('message', (m) => m.type === 'query_request' && good.send({ type: 'query_reply', requestId: m.requestId, round: 0, replyKind: 'votes', rows: 1, cols: 1, votes: new Int32Array([0]) }));
+  await good.start();
+  const big = await openWs(server);
+  // one unfinished fragment: ws would buffer it up to maxFrameBytes (16 MiB) waiting for the rest
+  big.ws.send(Buffer.alloc(PRE_AUTH_MAX_BYTES * 4, 7), { fin: false });
+  assert.equal(await big.closed, CHANNEL_ERRORS.E_FRAME_TOO_LARGE.close);
+  assert.equal((await roundTrip(server, 'site-b')).type, 'query_reply');
+  good.close();
+  await server.close();
+});
+
+test('a recorded client auth replayed after a fresh hello fails its signature (E_BAD_SIGNATURE)', async () => {
+  const server = await startServer();
+  const sent: Uint8Array[] = [];
+  const first = await openWs(server);
+  const transport = new WsTransport(first.ws, server.url);
+  const send = transport.send.bind(transport);
+  transport.send = (frame) => { sent.push(frame); send(frame); };
+  await runClientHandshake(transport, { identity: siteA, serverPublicKey: serverIdentity.publicKey, timeoutMs: 2000 });
+  const recordedAuth = sent[1]!;
+  assert.equal((decodeMessage(recordedAuth) as { type: string }).type, 'hs.client_auth');
+  first.ws.close();
+  const attacker = await openWs(server);
+  attacker.ws.send(encodeMessage({ type: 'hs.client_hello', v: PROTOCOL_VERSION, ephemeral: nodePrimitives.ephemeralKeyPair().publicKey, nonce: new Uint8Array(randomBytes(16)), timestamp: Date.now() }));
+  await new Promise((r) => attacker.ws.once('message', r));
+  attacker.ws.send(recordedAuth);
+  assert.equal(await attacker.closed, CHANNEL_ERRORS.E_BAD_SIGNATURE.close);
+  await server.close();
+});
+
+test('sixty silent sockets are all closed by the handshake timeout while an allowlisted site connects and is served', async () => {
+  const server = await startServer({ limits: { handshakeTimeoutMs: 400 } });
+  const silent = await Promise.all(Array.from({ length: 60 }, () => openWs(server)));
+  const good = clientFor(server, siteA);
+  good.on('message', (m) => m.type === 'query_request' && good.send({ type: 'query_reply', requestId: m.requestId, round: 0, replyKind: 'votes', rows: 1, cols: 1, votes: new Int32Array([2]) }));
+  await good.start();
+  assert.equal((await roundTrip(server, 'site-a')).type, 'query_reply');
+  const codes = await Promise.all(silent.map((s) => s.closed));
+  assert.deepEqual([...new Set(codes)], [CHANNEL_ERRORS.E_HANDSHAKE_TIMEOUT.close]);
+  assert.equal(server.stats.refused.E_HANDSHAKE_TIMEOUT, 60);
+  good.close();
+  await server.close();
+});

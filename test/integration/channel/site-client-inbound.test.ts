@@ -1,0 +1,88 @@
+// The site client's inbound paths from the aggregator, on loopback: replayed request ids and consensus that does not fit the public set.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ErrorMessage, QueryRequest, SessionMessage } from '../../../protocols/messages.ts';
+import { SiteClient } from '../../../client/site-client.ts';
+import type { SiteAgent } from '../../../client/site-agent.ts';
+import { SiteLedger } from '../../../client/site-ledger.ts';
+import type { SecureSession } from '../../../shared/channel/secure-session.ts';
+import { clientFor, nextSession, siteA, sleep, startServer } from './helpers.ts';
+
+const PUBLIC = { spec: 'test:public', hash: 'sha256:feed', length: 20, numClasses: 3 };
+
+/** A stand-in for SiteAgent that counts releases and records each in a real (in-memory) ledger. */
+function stubAgent() {
+  const ledger = new SiteLedger();
+  const calls = { answer: 0, digest: 0 };
+  const agent = {
+    settings: { name: 'site-a' }, publicSet: PUBLIC, ledger, baselineAccuracy: undefined, lastAccuracy: undefined,
+    async answer(q: { runId: string; round: number; requestId: string; indices: Uint32Array; replyKind: string }) {
+      calls.answer++;
+      const rows = q.indices.length;
+      const event = { type: 'gaussian' as const, noise_multiplier: 1, count: rows };
+      ledger.record({ runId: q.runId, round: q.round, requestId: q.requestId, replyKind: q.replyKind, rows, event });
+      return { rows, cols: 3, teachers: 1, votes: new Int32Array(rows * 3).fill(0), event };
+    },
+    async digest() { calls.digest++; return { accuracy: 0.5 }; },
+  };
+  return { agent: agent as unknown as SiteAgent, calls, ledger };
+}
+
+/** A bare aggregator end: welcomes the join, then lets the test write messages by hand. */
+async function connectedSite() {
+  const server = await startServer();
+  const accepted = nextSession(server);
+  const { agent, calls, ledger } = stubAgent();
+  const client = clientFor(server, siteA);
+  const site = new SiteClient(agent, client, PUBLIC.spec);
+  site.finished.catch(() => {});
+  const welcomed = new Promise<SecureSession>((resolve) => {
+    void accepted.then((s) => s.on('message', (m: SessionMessage) => {
+      if (m.type === 'join') { s.send({ type: 'welcome', requestId: m.requestId, runId: 'run-1', config: { rounds: 5, privacy: { sigma1: 1, sigma2: 1, threshold: 0 } } }); resolve(s); }
+    }));
+  });
+  await client.start();
+  const session = await welcomed;
+  const errors: ErrorMessage[] = [];
+  session.on('message', (m) => m.type === 'error' && errors.push(m));
+  return { server, client, session, calls, ledger, errors };
+}
+
+const query = (indices: number[]): Omit<QueryRequest, 'v'> => ({
+  type: 'query_request', requestId: 'run-1.r0.site-a', round: 0, publicSet: { datasetSpec: PUBLIC.spec, hash: PUBLIC.hash }, indices: Uint32Array.from(indices), replyKind: 'vote_histogram', params: {},
+});
+
+async function until(ok: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !ok(); i++) await sleep(10);
+  assert.ok(ok(), what);
+}
+
+test('a repeated request id is re-sent the same reply without a second release; another query under it is refused (E_QUERY_REPLAYED)', async () => {
+  const { server, client, session, calls, ledger, errors } = await connectedSite();
+  const tracker = server.trackerFor('site-a');
+  session.send(query([1, 2]));
+  await until(() => tracker.stats.unmatched === 1, 'the first reply arrived');
+  session.send(query([1, 2]));
+  await until(() => tracker.stats.unmatched === 2, 'the repeated query was answered');
+  session.send(query([3, 4, 5]));
+  await until(() => errors.length === 1, 'the changed query was refused');
+  assert.equal(errors[0]!.code, 'E_QUERY_REPLAYED');
+  assert.equal(errors[0]!.requestId, 'run-1.r0.site-a');
+  assert.equal(calls.answer, 1, 'one release computed');
+  assert.equal(ledger.all().length, 1);
+  client.close();
+  await server.close();
+});
+
+test('a consensus that does not fit the public set is refused (E_CONSENSUS_INVALID) before it reaches the model', async () => {
+  const { server, client, session, calls, errors } = await connectedSite();
+  session.send({ type: 'consensus', round: 0, indices: Uint32Array.of(3, 999), rows: 2, cols: 3, labels: Int32Array.of(1, 2) });
+  session.send({ type: 'consensus', round: 0, indices: Uint32Array.of(3), rows: 1, cols: 5, soft: new Float32Array(5).fill(0.2) });
+  await until(() => errors.length === 2, 'both were refused');
+  assert.deepEqual(errors.map((e) => e.code), ['E_CONSENSUS_INVALID', 'E_CONSENSUS_INVALID']);
+  assert.match(errors[0]!.message, /999/);
+  session.send({ type: 'consensus', round: 0, indices: Uint32Array.of(3), rows: 1, cols: 3, labels: Int32Array.of(2) });
+  await until(() => calls.digest === 1, 'a fitting consensus is digested');
+  client.close();
+  await server.close();
+});
