@@ -8,6 +8,8 @@ export interface ConnectionLimits {
   maxInFlight: number;
   /** A handshake must finish within this. Default 10 s. */
   handshakeTimeoutMs: number;
+  /** Most handshakes in progress at once, over all addresses (more are refused with E_RATE_LIMITED). Default 2,048. */
+  maxPendingHandshakes: number;
   /** A ping is sent after this long without sending. Default 15 s. */
   heartbeatIntervalMs: number;
   /** The session closes (E_IDLE_TIMEOUT) after this long without receiving anything. Default 45 s. */
@@ -22,6 +24,7 @@ export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.free
   maxFrameBytes: 16 * 1024 * 1024,
   maxInFlight: 64,
   handshakeTimeoutMs: 10_000,
+  maxPendingHandshakes: 2048,
   heartbeatIntervalMs: 15_000,
   idleTimeoutMs: 45_000,
   maxClockSkewMs: 5 * 60_000,

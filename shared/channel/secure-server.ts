@@ -87,6 +87,7 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
   private readonly trackers = new Map<string, RequestTracker>();
   private readonly nonceCache: NonceCache;
   private readonly rateLimiter: HandshakeRateLimiter;
+  private pendingHandshakes = 0;
   private httpServer: HttpServer | undefined;
   private wss: WebSocketServer | undefined;
   private ownsHttpServer = false;
@@ -161,12 +162,20 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
       transport.close(e.closeCode!, `${e.code}: ${e.message}`);
       return refuse(e);
     }
+    // Unauthenticated peers from many addresses: bound what their pending handshakes can hold
+    // (each up to PRE_AUTH_MAX_BYTES and a socket, for up to handshakeTimeoutMs).
+    if (this.pendingHandshakes >= this.limits.maxPendingHandshakes) {
+      const e = new ChannelError('E_RATE_LIMITED', `${this.pendingHandshakes} handshakes in progress (the limit); retry later`);
+      transport.close(e.closeCode!, `${e.code}: ${e.message}`);
+      return refuse(e);
+    }
     if (!this.rateLimiter.tryTake(transport.remoteAddress)) {
       const e = new ChannelError('E_RATE_LIMITED', `too many handshakes from ${transport.remoteAddress}; retry later`);
       transport.close(e.closeCode!, `${e.code}: ${e.message}`);
       return refuse(e);
     }
     let result;
+    this.pendingHandshakes++;
     try {
       result = await runServerHandshake(transport, {
         identity: this.opts.identity,
@@ -178,6 +187,8 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
       });
     } catch (e) {
       return refuse(e instanceof ChannelError ? e : new ChannelError('E_HANDSHAKE_FAILED', String(e)));
+    } finally {
+      this.pendingHandshakes--;
     }
     if (this.closing) {
       // The server began closing while this handshake was in flight: no session on a closed server.

@@ -133,12 +133,14 @@ export class ServerHandshake {
 
   onClientAuth(m: ClientAuth): { finished: ServerFinished; result: HandshakeResult } {
     if (this.step !== 'sent_hello' || !this.ephemeral || !this.clientEphemeral) throw new ChannelError('E_HANDSHAKE_FAILED', `unexpected client auth in step ${this.step}`);
-    const siteName = this.opts.siteNameOf(m.identity);
-    if (siteName === undefined) throw new ChannelError('E_UNKNOWN_SITE_KEY', `site key ${fingerprint(m.identity)} is not on the allowlist; add it with its site name`);
+    // The signature is checked before the allowlist: a peer that cannot sign for a key learns
+    // nothing about whether that key is allowlisted (both fail as a bad signature).
     this.transcript.addBytes(m.identity);
     if (!this.primitives.verify(this.transcript.toSign('client'), m.signature, m.identity)) {
-      throw new ChannelError('E_BAD_SIGNATURE', `site ${siteName}'s transcript signature does not verify`);
+      throw new ChannelError('E_BAD_SIGNATURE', `site key ${fingerprint(m.identity)}: the transcript signature does not verify`);
     }
+    const siteName = this.opts.siteNameOf(m.identity);
+    if (siteName === undefined) throw new ChannelError('E_UNKNOWN_SITE_KEY', `site key ${fingerprint(m.identity)} is not on the allowlist; add it with its site name`);
     this.transcript.addBytes(m.signature);
     const shared = this.ephemeral.agree(this.clientEphemeral);
     if (!shared) throw new ChannelError('E_HANDSHAKE_FAILED', 'site sent a low-order ephemeral key');

@@ -67,3 +67,20 @@ test('sixty silent sockets are all closed by the handshake timeout while an allo
   good.close();
   await server.close();
 });
+
+test('handshakes in progress over all addresses are capped: past maxPendingHandshakes a peer is refused at once, and a slot frees when one ends', async () => {
+  const server = await startServer({ limits: { handshakeTimeoutMs: 600, maxPendingHandshakes: 3 } });
+  const silent = await Promise.all(Array.from({ length: 3 }, () => openWs(server)));
+  await new Promise((r) => setTimeout(r, 50));
+  const extra = await openWs(server);
+  assert.equal(await extra.closed, CHANNEL_ERRORS.E_RATE_LIMITED.close);
+  assert.equal(server.stats.refused.E_RATE_LIMITED, 1);
+  // The silent ones time out; then an allowlisted site gets a slot and is served.
+  await Promise.all(silent.map((s) => s.closed));
+  const good = clientFor(server, siteA);
+  good.on('message', (m) => m.type === 'query_request' && good.send({ type: 'query_reply', requestId: m.requestId, round: 0, replyKind: 'votes', rows: 1, cols: 1, votes: new Int32Array([1]) }));
+  await good.start();
+  assert.equal((await roundTrip(server, 'site-a')).type, 'query_reply');
+  good.close();
+  await server.close();
+});

@@ -79,3 +79,17 @@ test('node:crypto and tweetnacl primitives are interchangeable (same Ed25519 sig
   assert.deepEqual(a.agree(bPub), b.agree(a.publicKey));
   assert.equal(nodePrimitives.ephemeralKeyPair().agree(new Uint8Array(32)), null, 'low-order point refused');
 });
+
+test('the allowlist is not an oracle: a key the peer cannot sign for fails as a bad signature, listed or not', () => {
+  const attempt = (claimed: Uint8Array) => {
+    const intruder = generateIdentity();
+    const c = new ClientHandshake({ identity: intruder, serverPublicKey: server.publicKey });
+    const s = new ServerHandshake({ identity: server, siteNameOf, nonceCache: new NonceCache(300_000) });
+    const auth = c.onServerHello(s.onClientHello(c.hello()));
+    // The intruder claims another key, signing with its own: it holds no secret key for the claimed one.
+    try { s.onClientAuth({ ...auth, identity: claimed }); } catch (e) { return (e as { code: string }).code; }
+    return 'accepted';
+  };
+  assert.equal(attempt(site.publicKey), 'E_BAD_SIGNATURE'); // allowlisted
+  assert.equal(attempt(generateIdentity().publicKey), 'E_BAD_SIGNATURE'); // not allowlisted
+});
