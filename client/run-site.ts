@@ -4,7 +4,9 @@ import { subset } from '../shared/data/image-dataset.ts';
 import { partitionLabels } from '../shared/data/partition.ts';
 import { decodePublicKey, readIdentityFile } from '../shared/crypto/identity.ts';
 import { SecureClient } from '../shared/channel/secure-client.ts';
-import { check } from '../shared/util/errors.ts';
+import { accessSync, closeSync, constants, openSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { FedistillError, check } from '../shared/util/errors.ts';
 import { SiteAgent } from './site-agent.ts';
 import { loadCsvDataset } from '../shared/data/csv-dataset.ts';
 import { loadOnnxTeacher } from '../shared/ml/inference.ts';
@@ -22,8 +24,31 @@ export function loadPrivateData(c: SiteConfig) {
   return subset(ds, part.clients[p.index]!.indices);
 }
 
+/**
+ * Fails in seconds on what would otherwise fail after minutes of training: a ledger the site
+ * cannot append to (every query would be refused) or a student_out folder that is missing.
+ */
+export function checkSiteOutputs(c: SiteConfig): void {
+  try { closeSync(openSync(c.ledger, 'a')); } catch (e) {
+    throw new FedistillError('E_LEDGER_WRITE', `ledger ${c.ledger} cannot be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the site records every release there before sending it: create its folder or make it writable`);
+  }
+  if (c.studentOut) {
+    const dir = dirname(c.studentOut);
+    let isDir = false;
+    try { isDir = statSync(dir).isDirectory(); } catch { /* reported below */ }
+    if (!isDir) throw new FedistillError('E_FILE_WRITE', `student_out ${c.studentOut}: folder ${dir} does not exist; create it`);
+    try { accessSync(dir, constants.W_OK); } catch (e) {
+      throw new FedistillError('E_FILE_WRITE', `student_out ${c.studentOut}: folder ${dir} is not writable (${(e as NodeJS.ErrnoException).code}); fix its permissions`);
+    }
+  }
+}
+
 /** Runs one site to the end of the run. */
 export async function runSite(c: SiteConfig, log: (line: string) => void): Promise<SiteRunResult & { site: string; studentOut?: string }> {
+  // Keys and outputs first: a bad path fails now, not after local training.
+  checkSiteOutputs(c);
+  const identity = readIdentityFile(c.identity);
+  const serverPublicKey = decodePublicKey(c.server.publicKey, 'server.public_key');
   const privateData = loadPrivateData(c);
   const publicSpec = c.publicSet;
   const agent = new SiteAgent(c.settings, { privateData, publicSet: loadDataset(publicSpec), ...(c.evalSet ? { evalSet: loadDataset(c.evalSet) } : {}) }, new SiteLedger(c.ledger));
@@ -31,7 +56,7 @@ export async function runSite(c: SiteConfig, log: (line: string) => void): Promi
   log(`${privateData.length} private samples; training ${c.settings.teachers > 1 ? `${c.settings.teachers} teachers and ` : ''}the local model`);
   await agent.prepare();
   log(`local-only accuracy ${agent.baselineAccuracy?.toFixed(4) ?? 'n/a'}; connecting to ${c.server.url}`);
-  const client = new SecureClient({ url: c.server.url, identity: readIdentityFile(c.identity), serverPublicKey: decodePublicKey(c.server.publicKey, 'server.public_key') });
+  const client = new SecureClient({ url: c.server.url, identity, serverPublicKey });
   const site = new SiteClient(agent, client, publicSpec, log);
   const onSignal = () => client.close('site stopping (signal)');
   process.once('SIGINT', onSignal);

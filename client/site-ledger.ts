@@ -1,5 +1,5 @@
 // A site's own ledger of everything that left it, with the worst-case ε it implies — no trust in the aggregator needed.
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { validatePrivacyEvent } from '../shared/privacy/events.ts';
@@ -20,43 +20,92 @@ export interface SiteLedgerEntry {
   prev: string;
 }
 
+/** Checks one parsed line; returns why it is not the entry at position `seq` after `prev`, or undefined. */
+function entryProblem(o: unknown, seq: number, prev: string): string | undefined {
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) return 'is not a JSON object';
+  const e = o as Record<string, unknown>;
+  if (e.prev !== prev) return 'breaks the hash chain';
+  if (e.seq !== seq) return `has seq ${JSON.stringify(e.seq)}; expected ${seq} (an entry was removed, duplicated or moved)`;
+  for (const k of ['at', 'runId', 'requestId', 'replyKind', 'prev'] as const) if (typeof e[k] !== 'string') return `field ${k} must be a string`;
+  for (const k of ['round', 'rows'] as const) if (!Number.isSafeInteger(e[k]) || (e[k] as number) < 0) return `field ${k} must be an integer ≥ 0`;
+  return undefined;
+}
+
 /**
  * Append-only JSON-lines file, hash-chained. A reply sent twice (after a reconnect) is recorded
  * once, keyed by its request id. `epsilon(δ)` replays every event through the accountant.
+ * Each append is fsynced before `record` returns (the reply is sent after), and a failed append
+ * is cut back off the file, so the file only ever ends in a complete line — except after a
+ * crash mid-write, which the next load reports as E_LEDGER_TORN instead of guessing.
  */
 export class SiteLedger {
   readonly path: string | undefined;
   private readonly entries: SiteLedgerEntry[] = [];
   private readonly requestIds = new Set<string>();
   private lastHash = '';
+  /** Bytes of the file that hold complete entries. */
+  private size = 0;
 
   constructor(path?: string) {
     this.path = path;
-    if (path && existsSync(path)) {
-      const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
-      for (const [i, line] of lines.entries()) {
-        let e: SiteLedgerEntry;
-        try { e = JSON.parse(line) as SiteLedgerEntry; } catch { throw new FedistillError('E_LEDGER_CORRUPT', `${path}: line ${i + 1} is not JSON`); }
-        if (e.prev !== this.lastHash) throw new FedistillError('E_LEDGER_CORRUPT', `${path}: line ${i + 1} breaks the hash chain`);
-        validatePrivacyEvent(e.event, `${path}:${i + 1}.event`);
-        this.entries.push(e);
-        this.requestIds.add(e.requestId);
-        this.lastHash = sha256(line);
-      }
+    if (path && existsSync(path)) this.load(path);
+  }
+
+  private load(path: string): void {
+    const bytes = readFileSync(path);
+    const text = bytes.toString('utf8');
+    const lines = text.split('\n');
+    const tail = lines.pop()!; // '' when the file ends with a newline
+    if (tail !== '') {
+      throw new FedistillError('E_LEDGER_TORN', `${path}: the last line (${lines.length + 1}) is incomplete: a write was interrupted. `
+        + `A reply is sent only after its line is written, so that release did not leave the site; remove the partial line (${Buffer.byteLength(tail)} bytes) and restart`);
     }
+    for (const [i, line] of lines.entries()) {
+      if (line.trim() === '') continue;
+      const where = `${path}: line ${i + 1}`;
+      let e: unknown;
+      try { e = JSON.parse(line); } catch { throw new FedistillError('E_LEDGER_CORRUPT', `${where} is not JSON`); }
+      const why = entryProblem(e, this.entries.length, this.lastHash);
+      if (why) throw new FedistillError('E_LEDGER_CORRUPT', `${where} ${why}`);
+      const entry = e as SiteLedgerEntry;
+      if (this.requestIds.has(entry.requestId)) throw new FedistillError('E_LEDGER_CORRUPT', `${where} records request ${entry.requestId} a second time`);
+      try { entry.event = validatePrivacyEvent(entry.event, `${path}:${i + 1}.event`); } catch (err) {
+        throw new FedistillError('E_LEDGER_CORRUPT', `${where}: ${(err as Error).message}`, { cause: err });
+      }
+      this.entries.push(entry);
+      this.requestIds.add(entry.requestId);
+      this.lastHash = sha256(line);
+    }
+    this.size = bytes.length;
   }
 
   /** Records a release before it is sent. Returns false when this request id was already recorded. */
   record(e: Omit<SiteLedgerEntry, 'seq' | 'at' | 'prev'>): boolean {
     if (this.requestIds.has(e.requestId)) return false;
-    validatePrivacyEvent(e.event, 'site ledger event');
-    const entry: SiteLedgerEntry = { seq: this.entries.length, at: new Date().toISOString(), ...e, prev: this.lastHash };
+    const event = validatePrivacyEvent(e.event, 'site ledger event');
+    const entry: SiteLedgerEntry = { seq: this.entries.length, at: new Date().toISOString(), ...e, event, prev: this.lastHash };
     const line = JSON.stringify(entry);
-    if (this.path) appendFileSync(this.path, line + '\n');
+    if (this.path) this.append(this.path, Buffer.from(line + '\n', 'utf8'));
     this.entries.push(entry);
     this.requestIds.add(e.requestId);
     this.lastHash = sha256(line);
     return true;
+  }
+
+  /** Writes and fsyncs one line; on failure cuts the file back to its last complete entry and throws E_LEDGER_WRITE. */
+  private append(path: string, data: Buffer): void {
+    let fd: number | undefined;
+    try {
+      fd = openSync(path, 'a');
+      for (let off = 0; off < data.length;) off += writeSync(fd, data, off);
+      fsyncSync(fd);
+    } catch (err) {
+      if (fd !== undefined) { try { ftruncateSync(fd, this.size); } catch { /* the next load reports the torn line */ } }
+      throw new FedistillError('E_LEDGER_WRITE', `${path}: cannot record the release (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); nothing was sent`, { cause: err });
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    this.size += data.length;
   }
 
   all(): readonly SiteLedgerEntry[] {

@@ -3,7 +3,8 @@ import { loadDataset } from '../shared/data/catalog.ts';
 import { readIdentityFile } from '../shared/crypto/identity.ts';
 import { loadAllowlist } from '../shared/crypto/allowlist.ts';
 import { SecureServer } from '../shared/channel/secure-server.ts';
-import { RunDatabase } from './run-database.ts';
+import { FedistillError, check } from '../shared/util/errors.ts';
+import { RunDatabase, databaseError } from './run-database.ts';
 import { Aggregator, type RunSummary } from './aggregator.ts';
 import type { RunConfig } from './run-config.ts';
 import type { Strategy } from './strategies/strategy.ts';
@@ -26,29 +27,72 @@ export function strategyFor(c: RunConfig): Strategy {
   return new CentralGaussian(inner, { clip: c.privacy.clip, noiseMultiplier: c.privacy.noiseMultiplier });
 }
 
+/** Settings a resumed run must keep: its budget and noise are in the ledger, its queries are seeded by them. */
+const FIXED_ON_RESUME = ['strategy', 'privacy', 'publicSet', 'seed'] as const;
+
+/**
+ * Refuses to resume a run whose privacy or query settings changed in run.yaml: the database keeps
+ * the first budget (a new epsilon would silently do nothing) and a resumed round must ask the same.
+ */
+export function checkResumable(db: RunDatabase, c: RunConfig): void {
+  const row = db.getRun(c.runId);
+  if (!row) return;
+  const before = JSON.parse(row.configJson) as Record<string, unknown>;
+  const now = c as unknown as Record<string, unknown>;
+  for (const key of FIXED_ON_RESUME) {
+    const a = before[key];
+    const b = now[key];
+    const fields = a !== null && typeof a === 'object' && b !== null && typeof b === 'object'
+      ? [...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [`${key}.${k}`, (a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]] as const)
+      : [[key, a, b] as const];
+    for (const [field, was, is] of fields) {
+      // a field the old run did not store (added in a later version) is not a change
+      if (was === undefined || JSON.stringify(was) === JSON.stringify(is)) continue;
+      const name = field.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
+      throw new FedistillError('E_RUN_CONFIG_CHANGED', `run ${c.runId} in ${c.database} was started with ${name} = ${JSON.stringify(was)}, the config now says ${JSON.stringify(is)}; a resumed run keeps its privacy and query settings: restore the old value, or start a new run with another run_id`);
+    }
+  }
+}
+
 /** Runs the aggregator until the run ends; stops cleanly on SIGINT/SIGTERM. */
 export async function runAggregator(c: RunConfig, log: (line: string) => void): Promise<RunSummary & { database: string }> {
   const publicSet = loadDataset(c.publicSet);
-  const db = new RunDatabase(c.database);
   const identity = readIdentityFile(c.identity);
-  const server = new SecureServer({ identity, allowlist: loadAllowlist(c.allowlist), port: c.listen.port, host: c.listen.host });
-  server.on('refused', (r) => log(`refused a connection from ${r.address}: ${r.code}`));
-  const aggregator = new Aggregator({
-    db, config: c, strategy: strategyFor(c), hub: server, log, audit: new AuditLog(new SqliteAuditStore(db.sqlite), identity),
-    publicSet: { spec: publicSet.spec, hash: publicSet.hash, length: publicSet.length, numClasses: publicSet.numClasses },
-  });
-  await server.listen();
-  log(`aggregator listening on ${server.url} (run ${c.runId}, ${c.strategy.name}, database ${c.database})`);
-  const onSignal = () => { log('stopping after the current step (signal)'); aggregator.stop(); };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const allowlist = loadAllowlist(c.allowlist);
+  // a quorum larger than the allowlist could never be met: the run would only wait out join_timeout_s
+  check(c.quorum <= allowlist.size, 'run.quorum', `is ${c.quorum}, but the allowlist ${c.allowlist} has ${allowlist.size} site(s)`, 'E_CONFIG_INVALID');
+  check(c.minSites <= allowlist.size, 'run.min_sites', `is ${c.minSites}, but the allowlist ${c.allowlist} has ${allowlist.size} site(s)`, 'E_CONFIG_INVALID');
+  const db = new RunDatabase(c.database, { exclusive: true });
+  let server: SecureServer | undefined;
   try {
-    const summary = await aggregator.run();
-    return { ...summary, database: c.database };
+    checkResumable(db, c);
+    server = new SecureServer({ identity, allowlist, port: c.listen.port, host: c.listen.host });
+    const hub = server;
+    hub.on('refused', (r) => log(`refused a connection from ${r.address}: ${r.code}`));
+    const aggregator = new Aggregator({
+      db, config: c, strategy: strategyFor(c), hub, log, audit: new AuditLog(new SqliteAuditStore(db.sqlite), identity),
+      publicSet: { spec: publicSet.spec, hash: publicSet.hash, length: publicSet.length, numClasses: publicSet.numClasses },
+    });
+    await hub.listen().catch((e: NodeJS.ErrnoException) => {
+      if (e instanceof FedistillError) throw e;
+      throw new FedistillError('E_LISTEN_FAILED', `cannot listen on ${c.listen.host}:${c.listen.port} (${e.code ?? e.message}); another process may hold the port: set listen.port, or stop it`, { cause: e });
+    });
+    log(`aggregator listening on ${hub.url} (run ${c.runId}, ${c.strategy.name}, database ${c.database})`);
+    const onSignal = () => { log('stopping after the current step (signal)'); aggregator.stop(); };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      const summary = await aggregator.run();
+      return { ...summary, database: c.database };
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  } catch (e) {
+    // a write that failed mid-run (disk full, read-only file) rolled back whole: say so, in one line
+    throw databaseError(e, c.database);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await server.close();
+    await server?.close();
     db.close();
   }
 }

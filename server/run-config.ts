@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
 import { check } from '../shared/util/errors.ts';
 import { ID_PATTERN } from '../protocols/validators.ts';
+import { didYouMean } from '../shared/util/suggest.ts';
 
 export interface RunConfig {
   runId: string;
@@ -47,6 +48,9 @@ const DEFAULTS = {
   seed: 1,
 };
 
+/** Node timers hold at most 2^31−1 ms; a longer timeout silently fires after 1 ms, so every request would time out. */
+const MAX_TIMEOUT_S = Math.floor((2 ** 31 - 1) / 1000);
+
 type Obj = Record<string, unknown>;
 
 function obj(v: unknown, field: string): Obj {
@@ -54,12 +58,13 @@ function obj(v: unknown, field: string): Obj {
   return v as Obj;
 }
 
-function num(o: Obj, key: string, field: string, def: number | undefined, opts: { min?: number; int?: boolean; exclusiveMin?: boolean } = {}): number {
+function num(o: Obj, key: string, field: string, def: number | undefined, opts: { min?: number; int?: boolean; exclusiveMin?: boolean; max?: number } = {}): number {
   const v = o[key] ?? def;
   check(v !== undefined, `${field}.${key}`, 'is required');
   check(typeof v === 'number' && Number.isFinite(v), `${field}.${key}`, `must be a number, got ${JSON.stringify(v)}`);
   if (opts.int) check(Number.isSafeInteger(v), `${field}.${key}`, `must be an integer, got ${v}`);
   if (opts.min !== undefined) check(opts.exclusiveMin ? (v as number) > opts.min : (v as number) >= opts.min, `${field}.${key}`, `must be ${opts.exclusiveMin ? '>' : '≥'} ${opts.min}, got ${v}`);
+  if (opts.max !== undefined) check((v as number) <= opts.max, `${field}.${key}`, `must be ≤ ${opts.max}, got ${v}`);
   return v as number;
 }
 
@@ -70,7 +75,13 @@ function str(o: Obj, key: string, field: string, def?: string): string {
 }
 
 function rejectUnknown(o: Obj, known: string[], field: string): void {
-  for (const k of Object.keys(o)) check(known.includes(k), `${field}.${k}`, `is not a known setting (known: ${known.join(', ')})`, 'E_CONFIG_INVALID');
+  for (const k of Object.keys(o)) check(known.includes(k), `${field}.${k}`, `is not a known setting${didYouMean(k, known)} (known: ${known.join(', ')})`, 'E_CONFIG_INVALID');
+}
+
+/** A required mapping section: "is required" when absent, not the puzzling "must be a mapping". */
+function requiredObj(o: Obj, key: string): Obj {
+  check(o[key] !== undefined && o[key] !== null, key, 'is required');
+  return obj(o[key], key);
 }
 
 /** Validates a parsed run config; relative paths resolve against `baseDir`. */
@@ -79,10 +90,10 @@ export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunCon
   rejectUnknown(o, ['run_id', 'listen', 'identity', 'allowlist', 'database', 'public_set', 'strategy', 'privacy', 'rounds', 'quorum', 'min_sites', 'round_timeout_s', 'straggler_grace_s', 'join_timeout_s', 'seed'], 'run');
   const listen = obj(o.listen ?? {}, 'listen');
   rejectUnknown(listen, ['host', 'port'], 'listen');
-  const s = obj(o.strategy, 'strategy');
+  const s = requiredObj(o, 'strategy');
   rejectUnknown(s, ['name', 'queries_per_round', 'entropy_reduction_temperature', 'reply_temperature', 'threshold', 'sigma1', 'sigma2'], 'strategy');
   const name = str(s, 'name', 'strategy');
-  check(['pate', 'fedmd', 'dsfl'].includes(name), 'strategy.name', `must be pate, fedmd or dsfl, got "${name}"`);
+  check(['pate', 'fedmd', 'dsfl'].includes(name), 'strategy.name', `must be pate, fedmd or dsfl, got "${name}"${didYouMean(name, ['pate', 'fedmd', 'dsfl'])}`);
   const p = obj(o.privacy ?? {}, 'privacy');
   rejectUnknown(p, ['clip', 'noise_multiplier', 'epsilon', 'delta'], 'privacy');
   const delta = num(p, 'delta', 'privacy', DEFAULTS.privacy.delta, { min: 0, exclusiveMin: true });
@@ -95,7 +106,7 @@ export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunCon
   check(ID_PATTERN.test(runId), 'run.run_id', `must be 1–128 letters, digits, '.', '_', ':' or '-' (starting with a letter or digit), got ${JSON.stringify(runId.slice(0, 40))}`);
   return {
     runId,
-    listen: { host: str(listen, 'host', 'listen', DEFAULTS.listen.host), port: num(listen, 'port', 'listen', DEFAULTS.listen.port, { min: 0, int: true }) },
+    listen: { host: str(listen, 'host', 'listen', DEFAULTS.listen.host), port: num(listen, 'port', 'listen', DEFAULTS.listen.port, { min: 0, int: true, max: 65_535 }) },
     identity: at(str(o, 'identity', 'run')),
     allowlist: at(str(o, 'allowlist', 'run')),
     database: at(str(o, 'database', 'run', DEFAULTS.database)),
@@ -118,9 +129,9 @@ export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunCon
     rounds,
     quorum,
     minSites: num(o, 'min_sites', 'run', quorum, { min: 1, int: true }),
-    roundTimeoutMs: num(o, 'round_timeout_s', 'run', DEFAULTS.roundTimeoutMs / 1000, { min: 0, exclusiveMin: true }) * 1000,
-    stragglerGraceMs: num(o, 'straggler_grace_s', 'run', 60, { min: 0 }) * 1000,
-    joinTimeoutMs: num(o, 'join_timeout_s', 'run', DEFAULTS.joinTimeoutMs / 1000, { min: 0, exclusiveMin: true }) * 1000,
+    roundTimeoutMs: num(o, 'round_timeout_s', 'run', DEFAULTS.roundTimeoutMs / 1000, { min: 0, exclusiveMin: true, max: MAX_TIMEOUT_S }) * 1000,
+    stragglerGraceMs: num(o, 'straggler_grace_s', 'run', 60, { min: 0, max: MAX_TIMEOUT_S }) * 1000,
+    joinTimeoutMs: num(o, 'join_timeout_s', 'run', DEFAULTS.joinTimeoutMs / 1000, { min: 0, exclusiveMin: true, max: MAX_TIMEOUT_S }) * 1000,
     seed: num(o, 'seed', 'run', DEFAULTS.seed, { min: 0, int: true }),
   };
 }

@@ -2,6 +2,8 @@
 //
 // Durability: WAL journal with synchronous=FULL, so a transaction that returned is on disk
 // and survives kill -9. A release and its privacy charge are written in one transaction.
+// A server holds `<file>-lock` exclusively while it runs, so a second server on the same file
+// is refused at once (the OS drops the lock when the process dies, kill -9 included).
 import Database from 'better-sqlite3';
 import type { LedgerEntry, LedgerStore, LedgerTransaction, PrivacyBudget } from '../shared/privacy/ledger.ts';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
@@ -41,36 +43,74 @@ export interface RunRow { runId: string; configJson: string; configHash: string;
 export interface ReleaseRow { runId: string; round: number; kind: string; payload: Buffer; summary: Record<string, unknown>; createdAt: string }
 
 /**
+ * What a SQLite failure means for the operator, as a FedistillError with a stable code, or the
+ * error itself when it is not SQLite's. Used at open and for writes that fail mid-run (disk full,
+ * read-only file), so the user gets one line that says what to do, never an internal error.
+ */
+export function databaseError(e: unknown, path: string): unknown {
+  const code = (e as { code?: unknown })?.code;
+  if (e instanceof FedistillError || typeof code !== 'string' || !code.startsWith('SQLITE_')) return e;
+  const why = (e as Error).message;
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') return new FedistillError('E_DB_OPEN', `${path} is not a fedistill database (${why}); pass the aggregator's database file, or a new path`, { cause: e });
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return new FedistillError('E_DB_LOCKED', `database ${path} is in use by another process (${why}); stop the other fedistill server, or give this run another database`, { cause: e });
+  if (code.startsWith('SQLITE_FULL')) return new FedistillError('E_DB_WRITE', `database ${path}: the disk is full; nothing was half-written: free space and restart with the same config to resume`, { cause: e });
+  if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_PERM')) {
+    return new FedistillError('E_DB_WRITE', `database ${path} cannot be written (${why}); check that its folder is writable`, { cause: e });
+  }
+  return new FedistillError('E_DB_WRITE', `database ${path}: ${why} (${code}); the last committed round is kept: fix the cause and restart with the same config to resume`, { cause: e });
+}
+
+export interface RunDatabaseOptions {
+  now?: () => Date;
+  /** Hold `<path>-lock` for as long as this is open, refusing a second holder (servers set it). */
+  exclusive?: boolean;
+}
+
+/**
  * One SQLite file holding every run of an aggregator. Implements `LedgerStore` so the privacy
  * ledger's check-and-append is a SQLite transaction (nested inside a release's when called from one).
  */
 export class RunDatabase implements LedgerStore {
   readonly path: string;
   private readonly db: Database.Database;
+  private readonly lock: Database.Database | undefined;
   private readonly now: () => string;
 
-  constructor(path: string, options: { now?: () => Date } = {}) {
+  constructor(path: string, options: RunDatabaseOptions = {}) {
     this.path = path;
+    let lock: Database.Database | undefined;
+    let db: Database.Database | undefined;
     try {
-      this.db = new Database(path);
+      lock = options.exclusive && path !== ':memory:' ? takeLock(`${path}-lock`) : undefined;
+      db = new Database(path);
+      // Before anything writes to it: a file from a newer fedistill is left exactly as it was.
+      const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get();
+      const v = hasMeta ? db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined : undefined;
+      if (v && Number(v.value) !== SCHEMA_VERSION) {
+        const newer = Number(v.value) > SCHEMA_VERSION;
+        throw new FedistillError('E_DB_SCHEMA', `database ${path} has schema version ${v.value}; this fedistill reads version ${SCHEMA_VERSION}: ${newer ? 'upgrade fedistill to open it' : 'open it with the fedistill version that wrote it'}`);
+      }
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.exec(SCHEMA);
+      if (!v) db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
     } catch (e) {
-      throw new FedistillError('E_DB_OPEN', `cannot open database ${path}: ${(e as Error).message}`);
+      db?.close();
+      lock?.close();
+      const mapped = databaseError(e, path);
+      if (mapped instanceof FedistillError && mapped.code !== 'E_DB_WRITE') throw mapped;
+      throw new FedistillError('E_DB_OPEN', `cannot open database ${path}: ${(e as Error).message}; check that its folder exists and is writable`, { cause: e });
     }
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.exec(SCHEMA);
-    const v = this.db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined;
-    if (!v) this.db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
-    else if (Number(v.value) !== SCHEMA_VERSION) {
-      throw new FedistillError('E_DB_SCHEMA', `database ${path} has schema version ${v.value}; this fedistill reads version ${SCHEMA_VERSION}`);
-    }
+    this.db = db;
+    this.lock = lock;
     const clock = options.now ?? (() => new Date());
     this.now = () => clock().toISOString();
   }
 
   close(): void {
     this.db.close();
+    this.lock?.close();
   }
 
   /** The underlying connection, for modules that keep their own tables in the run's file (the audit log). */
@@ -199,6 +239,23 @@ export class RunDatabase implements LedgerStore {
 
   getCheckpoint(runId: string, name: string): { round: number; blob: Buffer } | undefined {
     return this.db.prepare('SELECT round, blob FROM checkpoints WHERE run_id = ? AND name = ?').get(runId, name) as { round: number; blob: Buffer } | undefined;
+  }
+}
+
+/** Opens `path` as a lock: SQLite's exclusive locking mode keeps the OS file lock until close or process death. */
+function takeLock(path: string): Database.Database {
+  const lock = new Database(path, { timeout: 0 });
+  try {
+    lock.pragma('locking_mode = EXCLUSIVE');
+    lock.pragma('journal_mode = MEMORY'); // no -journal file beside the lock
+    lock.exec('BEGIN EXCLUSIVE; COMMIT');
+    return lock;
+  } catch (e) {
+    lock.close();
+    if (String((e as { code?: unknown }).code).startsWith('SQLITE_BUSY')) {
+      throw new FedistillError('E_DB_LOCKED', `database ${path.slice(0, -'-lock'.length)} is in use by another fedistill server (it holds ${path}); stop that server first, or give this run another database`);
+    }
+    throw e;
   }
 }
 

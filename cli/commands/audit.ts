@@ -5,7 +5,7 @@ import type { CliIO, CommandSpec, FlagValues } from '../parse.ts';
 import { FedistillError, UsageError } from '../../shared/util/errors.ts';
 import { readIdentityFile } from '../../shared/crypto/identity.ts';
 import { SiteLedger } from '../../client/site-ledger.ts';
-import { exportAuditLog, isSqliteFile, loadAuditSource } from '../../shared/audit/audit-export.ts';
+import { exportAuditLog, isSqliteFile, loadAuditSource, sqlite } from '../../shared/audit/audit-export.ts';
 import { SqliteAuditStore } from '../../shared/audit/sqlite-audit-store.ts';
 import { type VerifyResult, verifyAuditLog } from '../../shared/audit/audit-verify.ts';
 import { formatProblem } from '../../shared/audit/audit-problem.ts';
@@ -72,12 +72,12 @@ const exportCommand: CommandSpec = {
     let text: string;
     let runId: string;
     try {
-      const store = new SqliteAuditStore(db, { readonly: true });
-      const runs = store.runs();
+      const store = sqlite(path, () => new SqliteAuditStore(db, { readonly: true }));
+      const runs = sqlite(path, () => store.runs());
       runId = (args.flags.run as string | undefined) ?? (runs.length === 1 ? runs[0]! : '');
       if (runId === '') throw new FedistillError('E_AUDIT_RUN_REQUIRED', `${path} holds the audit logs of ${runs.length} runs (${runs.join(', ') || 'none'}); pass --run ID`);
       const identity = args.flags.identity ? readIdentityFile(String(args.flags.identity)) : undefined;
-      text = exportAuditLog(store, runId, identity);
+      text = sqlite(path, () => exportAuditLog(store, runId, identity));
     } finally {
       db.close();
     }

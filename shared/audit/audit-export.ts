@@ -139,13 +139,30 @@ export function loadAuditSource(path: string, runId?: string): { log: LoadedAudi
       chain_head: rows.at(-1)?.hash ?? GENESIS_HASH, entries: rows.length,
     };
     const hasLedger = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ledger'`).get() !== undefined;
+    // A row that is not JSON comes back as its text, so the cross-check reports it (E_AUDIT_LEDGER_MISMATCH) instead of crashing.
     const ledgerEvents = hasLedger
-      ? (scope: string) => (db.prepare('SELECT event_json FROM ledger WHERE scope = ? ORDER BY seq').all(scope) as { event_json: string }[]).map((r) => JSON.parse(r.event_json) as unknown)
+      ? (scope: string) => sqlite(path, () => db.prepare('SELECT event_json FROM ledger WHERE scope = ? ORDER BY seq').all(scope) as { event_json: string }[])
+        .map((r) => { try { return JSON.parse(r.event_json) as unknown; } catch { return r.event_json; } })
       : undefined;
     const log: LoadedAuditLog = { source: 'database', path, header, entries: rows.map((value, index) => ({ index, value })), ...(ledgerEvents ? { ledgerEvents } : {}) };
     return { log, close: () => db.close() };
   } catch (e) {
     db.close();
-    throw e;
+    throw isSqliteError(e) ? dbError(path, e) : e;
   }
+}
+
+function isSqliteError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_');
+}
+
+/** A damaged or foreign database is the user's input problem, not an internal error. */
+function dbError(path: string, e: unknown): FedistillError {
+  return new FedistillError('E_DB_OPEN', `cannot read database ${path}: ${(e as Error).message} (${(e as { code: string }).code}); is it an intact aggregator database?`, { cause: e });
+}
+
+/** Runs fn, turning an SQLite failure (damaged or foreign file) into E_DB_OPEN naming `path`. */
+export function sqlite<T>(path: string, fn: () => T): T {
+  try { return fn(); } catch (e) { throw isSqliteError(e) ? dbError(path, e) : e; }
 }

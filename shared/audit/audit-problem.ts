@@ -15,6 +15,7 @@ export const AUDIT_CODES = {
   E_AUDIT_KEY_MISMATCH: 'the log is signed by another key than the pinned --public-key',
   E_AUDIT_NO_DELTA: 'a release charges a scope whose δ is not in run_started (or config_change) budgets',
   E_AUDIT_EPSILON_MISMATCH: 'the ε a release reports differs from the ε its privacy events replay to',
+  E_AUDIT_OVER_BUDGET: 'a release brought a scope\'s replayed ε above the budget declared for it (the charge should have been refused)',
   E_AUDIT_LEDGER_MISMATCH: 'the database\'s privacy ledger and the audit log disagree on the charges of a scope',
   E_AUDIT_MISSING_RELEASE: 'compare: a release the site recorded is not in the aggregator\'s log',
   E_AUDIT_EVENT_MISMATCH: 'compare: the aggregator logged another privacy event for the site than the site recorded',

@@ -69,8 +69,8 @@ export function epsilonMatches(reported: number, replayed: number): boolean {
 /**
  * Checks a log entry by entry and stops at the first problem: seq continuity, run id,
  * prev_hash, hash recomputation, signature, entry schema, and for each release the ε it reports
- * against a replay of its events per scope. Then the header's count, head and signature, and
- * (database only) the ledger table.
+ * against a replay of its events per scope, and that the replayed ε is within the scope's
+ * budget. Then the header's count, head and signature, and (database only) the ledger table.
  */
 export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {}): VerifyResult {
   const h = log.header;
@@ -134,6 +134,10 @@ export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {})
           const reported = data.epsilon_after[scope]!;
           if (!epsilonMatches(reported, replayed)) {
             stop('E_AUDIT_EPSILON_MISMATCH', e.seq, i, `scope "${scope}": reported ε = ${reported}, its events replay to ε = ${replayed} at δ = ${delta}`);
+          }
+          const budget = result.budgets[scope];
+          if (budget !== undefined && replayed > budget.epsilon && !epsilonMatches(replayed, budget.epsilon)) {
+            stop('E_AUDIT_OVER_BUDGET', e.seq, i, `scope "${scope}": this release brings ε to ${replayed} at δ = ${delta}, over the scope's budget ε = ${budget.epsilon}; it should have been refused`);
           }
           epsilon[scope] = replayed;
         }

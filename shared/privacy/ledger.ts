@@ -3,7 +3,7 @@
 // Storage-agnostic: PrivacyLedger works over a LedgerStore. The check and the append happen in
 // one `store.atomically(...)` call, which a SQLite store runs inside a transaction, so two
 // concurrent charges can never both fit into the last bit of budget.
-import { check, UsageError } from '../util/errors.ts';
+import { check, FedistillError, UsageError } from '../util/errors.ts';
 import { type PrivacyEvent, validatePrivacyEvent } from './events.ts';
 import { RdpAccountant } from './rdp-accountant.ts';
 import type { RdpConversion } from './rdp-conversion.ts';
@@ -51,7 +51,12 @@ export class MemoryLedgerStore implements LedgerStore {
       getBudget: (scope) => pendingBudgets.get(scope) ?? this.budgets.get(scope),
       setBudget: (scope, budget) => { pendingBudgets.set(scope, { ...budget }); },
       count: (scope) => list(scope).length + pending.filter((e) => e.scope === scope).length,
-      entries: (scope, from = 0) => [...list(scope), ...pending.filter((e) => e.scope === scope)].slice(from),
+      // Copy only from `from` on: the ledger replays incrementally, and copying the whole list per charge is O(n²).
+      entries: (scope, from = 0) => {
+        const stored = list(scope);
+        const mine = pending.filter((e) => e.scope === scope);
+        return from >= stored.length ? mine.slice(from - stored.length) : [...stored.slice(from), ...mine];
+      },
       append: (entry) => {
         const full: LedgerEntry = { ...entry, seq: tx.count(entry.scope) };
         pending.push(full);
@@ -87,6 +92,18 @@ export type ChargeResult =
   | { status: 'refused'; scope: string; projectedEpsilon: number; budget: PrivacyBudget; reason: string };
 
 /**
+ * An event read back from the store, validated again: a row edited or corrupted on disk must
+ * stop accounting with E_LEDGER_CORRUPT, never be counted as free or as something else.
+ */
+function storedEvent(e: LedgerEntry): PrivacyEvent {
+  try {
+    return validatePrivacyEvent(e.event, `ledger["${e.scope}"][${e.seq}].event`);
+  } catch (err) {
+    throw new FedistillError('E_LEDGER_CORRUPT', `the privacy ledger holds an invalid event, so its ε cannot be computed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
  * Budgets and charges per scope. `tryCharge` projects ε with the new event included and
  * appends it only if every scope stays within budget — in the same atomic step.
  */
@@ -113,7 +130,7 @@ export class PrivacyLedger {
     const n = tx.count(scope);
     let c = this.cache.get(scope);
     if (!c || c.count > n) c = { count: 0, acc: new RdpAccountant({ orders: this.options.orders }) };
-    for (const e of tx.entries(scope, c.count)) c.acc.compose(e.event);
+    for (const e of tx.entries(scope, c.count)) c.acc.compose(storedEvent(e));
     c.count = n;
     this.cache.set(scope, c);
     return c.acc;

@@ -1,4 +1,5 @@
 // The RDP accountant: composes privacy events order by order and converts the total to (ε, δ).
+import { FedistillError } from '../util/errors.ts';
 import { type PrivacyEvent, validatePrivacyEvent } from './events.ts';
 import { dpAccountingOrders, validateOrders } from './orders.ts';
 import { gaussianRdp, laplaceRdp, poissonSubsampledGaussianRdp, pureEpsilonRdp } from './rdp-mechanisms.ts';
@@ -29,6 +30,8 @@ export class RdpAccountant {
   /** Total RDP at each order. */
   readonly rdp: Float64Array;
   private readonly scratch: Float64Array;
+  /** Identifies the order list in the shared curve cache (built on first use: clones are frequent). */
+  private ordersKey: string | undefined;
 
   constructor(options: AccountantOptions = {}) {
     this.orders = Float64Array.from(validateOrders(options.orders ?? dpAccountingOrders()));
@@ -38,9 +41,11 @@ export class RdpAccountant {
 
   /** Adds one validated event (its RDP × count × times). Untrusted JSON goes through composeJson. */
   compose(event: PrivacyEvent, times = 1): this {
+    const n = times * (event.count ?? 1);
+    // A negative or NaN multiplier would subtract privacy loss; only unvalidated input can carry one.
+    if (!(n >= 0)) throw new FedistillError('E_INVALID_PRIVACY_EVENT', `event count × times must be ≥ 0, got ${n}`);
     this.scratch.fill(0);
     this.addEventRdp(event, this.scratch);
-    const n = times * (event.count ?? 1);
     for (let i = 0; i < this.rdp.length; i++) {
       const v = this.scratch[i]!;
       this.rdp[i] += Number.isNaN(v) || v < 0 ? Infinity : n * v;
@@ -60,11 +65,18 @@ export class RdpAccountant {
       case 'gaussian':
         for (let i = 0; i < orders.length; i++) out[i] += gaussianRdp(event.noise_multiplier, orders[i]!);
         return;
-      case 'subsampled_gaussian':
-        for (let i = 0; i < orders.length; i++) {
-          out[i] += safe(() => poissonSubsampledGaussianRdp(event.sampling_rate, event.noise_multiplier, orders[i]!));
-        }
+      case 'subsampled_gaussian': {
+        // ~3 ms per curve (series at fractional orders): a 10⁵-step ledger repeats one (q, z), so cache it.
+        const curve = cachedCurve(`${this.ordersKey ??= Array.from(orders).join(',')}|${event.sampling_rate}|${event.noise_multiplier}`, () => {
+          const c = new Float64Array(orders.length);
+          for (let i = 0; i < orders.length; i++) {
+            c[i] = safe(() => poissonSubsampledGaussianRdp(event.sampling_rate, event.noise_multiplier, orders[i]!));
+          }
+          return c;
+        });
+        for (let i = 0; i < orders.length; i++) out[i] += curve[i]!;
         return;
+      }
       case 'laplace':
         for (let i = 0; i < orders.length; i++) out[i] += safe(() => laplaceRdp(event.scale, orders[i]!));
         return;
@@ -95,6 +107,10 @@ export class RdpAccountant {
         }
         return;
       }
+      default:
+        // Only unvalidated events get here (e.g. read back from a store): never count them as free.
+        throw new FedistillError('E_UNKNOWN_EVENT_TYPE',
+          `cannot account privacy event type ${JSON.stringify((event as { type?: unknown }).type)}; validate events with validatePrivacyEvent first`);
     }
   }
 
@@ -124,6 +140,20 @@ export class RdpAccountant {
     c.rdp.set(this.rdp);
     return c;
   }
+}
+
+const CURVE_CACHE_MAX = 256;
+const curveCache = new Map<string, Float64Array>();
+
+/** A computed RDP curve, shared by every accountant (read-only; cleared when it grows past CURVE_CACHE_MAX). */
+function cachedCurve(key: string, compute: () => Float64Array): Float64Array {
+  let c = curveCache.get(key);
+  if (c === undefined) {
+    c = compute();
+    if (curveCache.size >= CURVE_CACHE_MAX) curveCache.clear();
+    curveCache.set(key, c);
+  }
+  return c;
 }
 
 /** A numerically failed order (exception or NaN) counts as +∞, never as a smaller value. */
