@@ -17,7 +17,7 @@ import { SqliteAuditStore } from '../shared/audit/sqlite-audit-store.ts';
 /** The strategy a config names, with its privacy wrapper. */
 export function strategyFor(c: RunConfig): Strategy {
   const s = c.strategy;
-  if (s.name === 'pate') return new Pate({ queriesPerRound: s.queriesPerRound, threshold: s.threshold, sigma1: s.sigma1, sigma2: s.sigma2, minReplies: c.quorum });
+  if (s.name === 'pate') return new Pate({ queriesPerRound: s.queriesPerRound, threshold: s.threshold, sigma1: s.sigma1, sigma2: s.sigma2, minReplies: c.quorum, accounting: s.accounting });
   const inner = new SoftLabelAverage({
     queriesPerRound: s.queriesPerRound,
     replyTemperature: s.replyTemperature,

@@ -23,6 +23,8 @@ export interface RunConfig {
     threshold: number;
     sigma1: number;
     sigma2: number;
+    /** PATE: charge data-independent events (publishable ε, no vote counts in the ledger) or data-dependent ones. */
+    accounting: 'data-independent' | 'data-dependent';
   };
   privacy: { clip: number; noiseMultiplier: number; epsilon: number; delta: number };
   rounds: number;
@@ -91,7 +93,9 @@ export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunCon
   const listen = obj(o.listen ?? {}, 'listen');
   rejectUnknown(listen, ['host', 'port'], 'listen');
   const s = requiredObj(o, 'strategy');
-  rejectUnknown(s, ['name', 'queries_per_round', 'entropy_reduction_temperature', 'reply_temperature', 'threshold', 'sigma1', 'sigma2'], 'strategy');
+  rejectUnknown(s, ['name', 'queries_per_round', 'entropy_reduction_temperature', 'reply_temperature', 'threshold', 'sigma1', 'sigma2', 'accounting'], 'strategy');
+  const accounting = str(s, 'accounting', 'strategy', 'data-independent');
+  check(accounting === 'data-independent' || accounting === 'data-dependent', 'strategy.accounting', `must be data-independent or data-dependent, got "${accounting}"`);
   const name = str(s, 'name', 'strategy');
   check(['pate', 'fedmd', 'dsfl'].includes(name), 'strategy.name', `must be pate, fedmd or dsfl, got "${name}"${didYouMean(name, ['pate', 'fedmd', 'dsfl'])}`);
   const p = obj(o.privacy ?? {}, 'privacy');
@@ -119,6 +123,7 @@ export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunCon
       threshold: num(s, 'threshold', 'strategy', DEFAULTS.strategy.threshold),
       sigma1: num(s, 'sigma1', 'strategy', DEFAULTS.strategy.sigma1, { min: 0, exclusiveMin: true }),
       sigma2: num(s, 'sigma2', 'strategy', DEFAULTS.strategy.sigma2, { min: 0, exclusiveMin: true }),
+      accounting: accounting as RunConfig['strategy']['accounting'],
     },
     privacy: {
       clip: num(p, 'clip', 'privacy', DEFAULTS.privacy.clip, { min: 0, exclusiveMin: true }),

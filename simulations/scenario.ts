@@ -123,7 +123,7 @@ export function validateScenario(raw: unknown): Scenario {
   const count = numberAt(s, 'count', 'sites', undefined, { int: true, min: 1 });
 
   const st = mapping(o.strategy, 'strategy');
-  onlyKeys(st, ['name', 'queries_per_round', 'entropy_reduction_temperature', 'reply_temperature', 'threshold', 'sigma1', 'sigma2'], 'strategy');
+  onlyKeys(st, ['name', 'queries_per_round', 'entropy_reduction_temperature', 'reply_temperature', 'threshold', 'sigma1', 'sigma2', 'accounting'], 'strategy');
   const pr = mapping(o.privacy, 'privacy', true);
   onlyKeys(pr, ['unit', 'teachers_per_site', 'clip', 'noise_multiplier', 'epsilon', 'delta', 'test_noise_seed'], 'privacy');
   const unit = stringAt(pr, 'unit', 'privacy', 'site', ['site', 'example'] as const);
@@ -183,6 +183,7 @@ export function validateScenario(raw: unknown): Scenario {
       threshold: numberAt(st, 'threshold', 'strategy', 200, { min: 0 }),
       sigma1: numberAt(st, 'sigma1', 'strategy', 150, { min: 0, exclusiveMin: true }),
       sigma2: numberAt(st, 'sigma2', 'strategy', 40, { min: 0, exclusiveMin: true }),
+      accounting: stringAt(st, 'accounting', 'strategy', 'data-independent', ['data-independent', 'data-dependent'] as const),
     },
     privacy: {
       unit, teachersPerSite,
@@ -243,7 +244,7 @@ function placeholder(name: string): Omit<Scenario, 'kind' | 'raw'> {
     name, seed: 1, rounds: 1, quorum: 1, roundTimeoutS: 120,
     data: { dataset: '', publicSet: '', evalSet: '', partition: { scheme: 'iid', seed: 1 } },
     sites: { count: 0, models: [], local: { epochs: 0, batch: 1, lr: 1, optimizer: 'adam' }, digest: { epochs: 0, revisitEpochs: 0, temperature: 1, privateMix: 0 }, localNoiseMultiplier: 0, threads: 1 },
-    strategy: { name: 'pate', queriesPerRound: 1, entropyReductionTemperature: 1, replyTemperature: 1, threshold: 0, sigma1: 1, sigma2: 1 },
+    strategy: { name: 'pate', queriesPerRound: 1, entropyReductionTemperature: 1, replyTemperature: 1, threshold: 0, sigma1: 1, sigma2: 1, accounting: 'data-independent' },
     privacy: { unit: 'example', teachersPerSite: 1, clip: 1, noiseMultiplier: 1, epsilon: 1, delta: 1e-5 },
     faults: { dropout: 0, latencyMs: 0, disconnects: [], siteCrashes: [] },
     baselines: { localOnly: false, centralized: false, fedavg: false },

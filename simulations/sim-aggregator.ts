@@ -24,6 +24,7 @@ export function runFieldsOf(s: Scenario, database: string, minSites = s.sites.co
       threshold: s.strategy.threshold,
       sigma1: s.strategy.sigma1,
       sigma2: s.strategy.sigma2,
+      accounting: s.strategy.accounting,
     },
     privacy: { clip: s.privacy.clip, noise_multiplier: s.privacy.noiseMultiplier, epsilon: s.privacy.epsilon, delta: s.privacy.delta },
     rounds: s.rounds,

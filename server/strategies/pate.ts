@@ -1,5 +1,5 @@
 // PATE: sites send vote histograms (site-level: one teacher per site; example-level: k per site);
-// the aggregator answers each public sample by Confident-GNMax and charges what it released.
+// the aggregator answers each public sample by Confident-GNMax and charges what it released (data-independent by default).
 import { check } from '../../shared/util/errors.ts';
 import { confidentGnmax } from '../../shared/privacy/noisy-max.ts';
 import type { PrivacyEvent } from '../../shared/privacy/events.ts';
@@ -12,12 +12,20 @@ export interface PateOptions {
   sigma1: number;
   sigma2: number;
   minReplies?: number;
+  /**
+   * 'data-independent' (default): charge α/(2σ₁²) per query and α/σ₂² per answer. The ε is
+   * publishable, and the ledger and audit log hold no vote counts. 'data-dependent': charge
+   * PATE's data-dependent bounds (much smaller ε), whose events carry the noiseless vote
+   * histograms and maxima: that ε and those records are private to the aggregator's operator
+   * (publish a smooth-sensitivity release instead; docs/privacy.md).
+   */
+  accounting?: 'data-independent' | 'data-dependent';
 }
 
 /**
  * Votes are summed over the sites that replied (teachers that dropped out simply do not vote,
  * and the accounting uses the histogram actually aggregated). Charges are realized: the
- * threshold step for every query, GNMax only for answered ones.
+ * threshold step for every query, GNMax only for answered ones; data-independent by default.
  */
 export class Pate implements Strategy {
   readonly name = 'pate';
@@ -29,7 +37,7 @@ export class Pate implements Strategy {
     check(options.sigma1 > 0, 'sigma1', 'must be > 0');
     check(options.sigma2 > 0, 'sigma2', 'must be > 0');
     check(Number.isFinite(options.threshold), 'threshold', 'must be a finite number');
-    this.options = { minReplies: 1, ...options };
+    this.options = { minReplies: 1, accounting: 'data-independent', ...options };
   }
 
   configureRound(round: number, ctx: StrategyContext): RoundPlan {
@@ -52,7 +60,8 @@ export class Pate implements Strategy {
     let answered = 0;
     for (let q = 0; q < rows; q++) {
       const res = confidentGnmax(hist.subarray(q * cols, (q + 1) * cols), this.options, ctx.noise);
-      events.push(...res.events);
+      // Data-independent events keep only the noise scale: no vote count reaches the ledger or the audit log.
+      events.push(...(this.options.accounting === 'data-dependent' ? res.events : res.events.map((e) => ({ type: e.type, sigma: (e as { sigma: number }).sigma }) as PrivacyEvent)));
       if (res.answered) { labels[q] = res.label!; answered++; }
     }
     return {

@@ -81,3 +81,16 @@ test('PATE answers confident queries, refuses split ones, and charges realized e
   assert.equal(pate.aggregate(plan, [], [], ctx()), null);
   assert.throws(() => pate.aggregate(plan, [{ ...a, votes: Int32Array.of(1) }], [], ctx()), /wrong shape/);
 });
+
+test('PATE charges data-independent events by default: no vote count reaches the ledger; data-dependent ones carry them', () => {
+  const plan = { round: 0, indices: Uint32Array.of(0, 1), replyKind: 'vote_histogram' as const, params: {} };
+  const reply: SiteReply = { site: 'a', rows: 2, cols: 3, teachers: 40, votes: Int32Array.of(0, 3, 37, 20, 20, 0) };
+  const options = { queriesPerRound: 2, threshold: 30, sigma1: 1e-3, sigma2: 1e-3 };
+  const independent = new Pate(options).aggregate(plan, [reply], [], ctx())!;
+  assert.deepEqual(independent.events, [{ type: 'pate_threshold', sigma: 1e-3 }, { type: 'pate_gnmax', sigma: 1e-3 }, { type: 'pate_threshold', sigma: 1e-3 }]);
+  assert.ok(!JSON.stringify(independent.events).includes('37'), 'no vote count in the charged events');
+  const dependent = new Pate({ ...options, accounting: 'data-dependent' }).aggregate(plan, [reply], [], ctx())!;
+  assert.deepEqual(dependent.events.map((e) => e.type), ['pate_threshold', 'pate_gnmax', 'pate_threshold']);
+  assert.deepEqual((dependent.events[1] as { votes: number[] }).votes, [0, 3, 37]);
+  assert.equal((dependent.events[0] as { max_vote: number }).max_vote, 37);
+});
