@@ -175,16 +175,43 @@ export class Aggregator {
     };
   }
 
-  /** A site's scope gets the run's budget the first time it joins; the audit log records it. */
+  /**
+   * A site's scope gets the run's budget the first time it ever joins. Each run's audit log
+   * records the scope once, before its first release there: its budget, and the charges it
+   * carries in from earlier runs on this ledger (the site's data is the same data), so that an
+   * auditor replaying this run alone gets the ε the aggregator reports.
+   */
   private ensureSiteBudget(site: string): void {
     const { db, config } = this.o;
-    const has = db.atomically((tx) => tx.getBudget(SITE_SCOPE(site)));
-    if (has) return;
-    const budget = { epsilon: config.privacy.epsilon, delta: config.privacy.delta };
+    const scope = SITE_SCOPE(site);
+    const known = db.atomically((tx) => tx.getBudget(scope));
+    const budget = known ?? { epsilon: config.privacy.epsilon, delta: config.privacy.delta };
+    const log = this.o.audit && db.getRun(config.runId) && !this.loggedScopes().has(scope);
+    if (known && !log) return;
+    const earlier = log ? this.ledger.events(scope) : [];
     db.transaction(() => {
-      this.ledger.setBudget(SITE_SCOPE(site), budget);
-      if (db.getRun(config.runId)) this.o.audit?.append({ kind: 'config_change', runId: config.runId, site, data: { budgets: { [SITE_SCOPE(site)]: budget } } });
+      if (!known) this.ledger.setBudget(scope, budget);
+      if (!log) return;
+      this.o.audit!.append({ kind: 'config_change', runId: config.runId, site, data: {
+        budgets: { [scope]: budget },
+        ...(earlier.length ? { carried: { [scope]: { type: 'composed', events: earlier } } } : {}),
+      } });
     });
+    if (log) this.loggedScopes().add(scope);
+  }
+
+  private scopesInLog?: Set<string>;
+  /** Scopes this run's audit log has declared (budgets in run_started / config_change entries). */
+  private loggedScopes(): Set<string> {
+    if (!this.scopesInLog) {
+      this.scopesInLog = new Set();
+      for (const e of this.o.audit?.entries(this.o.config.runId) ?? []) {
+        if (e.kind !== 'run_started' && e.kind !== 'config_change') continue;
+        const budgets = (e.data as { budgets?: Record<string, unknown> }).budgets ?? {};
+        for (const scope of Object.keys(budgets)) this.scopesInLog.add(scope);
+      }
+    }
+    return this.scopesInLog;
   }
 
   /** Asks the loop to stop after the current step (SIGINT/SIGTERM). */
@@ -223,6 +250,8 @@ export class Aggregator {
     } else if (existing.status === 'complete' || existing.status === 'budget_exhausted') {
       this.log(`run ${config.runId} already ended (${existing.status}); nothing to do`);
     }
+    // Sites that joined before the run record existed: their scopes enter this run's log now.
+    for (const site of this.joined) this.ensureSiteBudget(site);
     const ctxBase = { publicSize: publicSet.length, numClasses: publicSet.numClasses, noise: new CryptoRng() };
     const reports: RoundReport[] = [];
     let status: RunSummary['status'] = existing?.status === 'budget_exhausted' ? 'budget_exhausted' : 'complete';

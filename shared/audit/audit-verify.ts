@@ -1,4 +1,5 @@
 // Verifies an audit log: chain, hashes, signatures, header commitment, ε replay per scope, and the database ledger.
+import type { PrivacyEvent } from '../privacy/events.ts';
 import { decodePublicKey, fingerprint } from '../crypto/identity.ts';
 import { RdpAccountant } from '../privacy/rdp-accountant.ts';
 import type { PrivacyBudget } from '../privacy/ledger.ts';
@@ -44,6 +45,8 @@ export interface VerifyResult {
   budgets: Record<string, PrivacyBudget>;
   /** δ each charged scope's ε is reported at. */
   deltas: Record<string, number>;
+  /** Charges each scope carried in from earlier runs on the same ledger (composed), where the log declares them. */
+  carried: Record<string, PrivacyEvent>;
   accounting: { orders?: number[]; conversion: RdpConversion };
   /** The last entry is run_finished. */
   finished: boolean;
@@ -77,7 +80,7 @@ export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {})
   const result: VerifyResult = {
     ok: false, runId: h.run_id, publicKey: h.public_key, source: log.source, entries: [], releases: [],
     // null-prototype maps: scope names come from the log, and "__proto__" must stay an ordinary key
-    budgets: Object.create(null), deltas: Object.create(null),
+    budgets: Object.create(null), deltas: Object.create(null), carried: Object.create(null),
     accounting: { conversion: 'improved' }, finished: false, headSigned: false, ledgerChecked: false,
   };
   try {
@@ -114,6 +117,12 @@ export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {})
           if (acc.accounting) {
             if (e.kind === 'config_change' && accountants.size > 0) throw new FedistillError('E_AUDIT_BAD_ENTRY', 'config_change cannot change accounting after the first release');
             result.accounting = { ...result.accounting, ...acc.accounting };
+          }
+          // Earlier runs' charges of a scope start its replay; they must come before its first release here.
+          for (const [scope, ev] of Object.entries(acc.carried ?? {})) {
+            if (accountants.has(scope)) throw new FedistillError('E_AUDIT_BAD_ENTRY', `carried charges for scope "${scope}" come after its first release in this run`);
+            accountants.set(scope, new RdpAccountant({ orders: result.accounting.orders }).compose(ev));
+            result.carried[scope] = ev;
           }
         } catch (err) { bad(err); }
       }

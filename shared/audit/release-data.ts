@@ -30,6 +30,11 @@ export interface RunAccountingData {
   delta?: number;
   /** Accountant settings; default dp_accounting orders and the improved conversion. */
   accounting?: { orders?: number[]; conversion?: RdpConversion };
+  /**
+   * Charges a scope carries in from earlier runs on the same ledger (a site's data is the same
+   * data in every run), as one composed event per scope: the replay starts from them.
+   */
+  carried?: Record<string, PrivacyEvent>;
 }
 
 function fail(field: string, why: string): never {
@@ -101,6 +106,11 @@ export function readRunAccounting(json: unknown, field = 'data'): RunAccountingD
   if (json.delta !== undefined) {
     if (typeof json.delta !== 'number' || !(json.delta > 0 && json.delta < 1)) fail(`${field}.delta`, `must be in (0, 1), got ${JSON.stringify(json.delta)}`);
     out.delta = json.delta;
+  }
+  if (json.carried !== undefined) {
+    if (!isObject(json.carried)) fail(`${field}.carried`, 'must map scopes to privacy events');
+    out.carried = Object.create(null) as Record<string, PrivacyEvent>;
+    for (const [scope, ev] of Object.entries(json.carried)) out.carried[scope] = validatePrivacyEvent(ev, `${field}.carried["${scope}"]`);
   }
   if (json.accounting !== undefined) {
     const a = json.accounting;

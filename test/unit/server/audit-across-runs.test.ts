@@ -1,0 +1,50 @@
+// Two runs on one aggregator database with the same sites: each run's audit log verifies on its own, because a site's
+// earlier charges are carried into the log before its first release there (its ε is cumulative: same data, every run).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RunDatabase } from '../../../server/run-database.ts';
+import { Aggregator } from '../../../server/aggregator.ts';
+import { strategyFor } from '../../../server/run-aggregator.ts';
+import { AuditLog } from '../../../shared/audit/audit-log.ts';
+import { SqliteAuditStore } from '../../../shared/audit/sqlite-audit-store.ts';
+import { exportAuditLog, parseAuditExport } from '../../../shared/audit/audit-export.ts';
+import { verifyAuditLog } from '../../../shared/audit/audit-verify.ts';
+import { generateIdentity } from '../../../shared/crypto/identity.ts';
+import { SCRIPTED_PUBLIC_SET, ScriptedHub, scriptedRunConfig } from './scripted-hub.ts';
+
+test('a second run on the same database verifies: site scopes carry their earlier charges into the run\'s log', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-two-runs-'));
+  try {
+    const db = new RunDatabase(join(dir, 'run.db'));
+    const store = new SqliteAuditStore(db.sqlite);
+    const audit = new AuditLog(store, generateIdentity());
+    const summaries = [];
+    for (const runId of ['study-1', 'study-2']) {
+      const config = scriptedRunConfig(db.path ?? join(dir, 'run.db'), { run_id: runId, rounds: 2 });
+      const hub = new ScriptedHub(2);
+      const agg = new Aggregator({ db, config, strategy: strategyFor(config), hub, publicSet: SCRIPTED_PUBLIC_SET, audit });
+      const running = agg.run();
+      hub.connect();
+      summaries.push(await running);
+    }
+    assert.deepEqual(summaries.map((s) => s.status), ['complete', 'complete']);
+    const results = ['study-1', 'study-2'].map((runId) => verifyAuditLog(parseAuditExport(exportAuditLog(store, runId))));
+    for (const r of results) assert.equal(r.ok, true, JSON.stringify(r.problem));
+    const [first, second] = results;
+    // Run 1 starts every site from nothing; run 2 carries run 1's two releases per site.
+    assert.deepEqual(Object.keys(first!.carried), []);
+    assert.deepEqual(Object.keys(second!.carried).sort(), ['site:site-1', 'site:site-2']);
+    const last = (r: typeof first) => r!.releases.at(-1)!.epsilon['site:site-1']!;
+    assert.ok(last(second) > last(first), `a site's ε keeps growing across runs: ${last(first)} then ${last(second)}`);
+    // Verify replayed run 2's site scopes from the carried charges: above the run's own scope,
+    // which saw the same releases but nothing before them.
+    const firstRelease = second!.releases[0]!.epsilon;
+    assert.ok(firstRelease['site:site-1']! > firstRelease['run:study-2']! * 1.5, JSON.stringify(firstRelease));
+    db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
