@@ -1,5 +1,6 @@
 // The round loop: waits for sites, asks a strategy what to query, collects replies, charges the
 // ledger and records the release in one transaction, then sends the consensus. Resumes from the database.
+import { dpAccountingOrders } from '../shared/privacy/orders.ts';
 import { createHash } from 'node:crypto';
 import { pack, unpack } from 'msgpackr';
 import type { SecureSession } from '../shared/channel/secure-session.ts';
@@ -78,7 +79,7 @@ export class Aggregator {
 
   constructor(o: AggregatorOptions) {
     this.o = o;
-    this.ledger = new PrivacyLedger(o.db);
+    this.ledger = new PrivacyLedger(o.db, { orders: dpAccountingOrders(), conversion: 'improved' });
     o.hub.on('session', (s) => this.attach(s));
   }
 
@@ -245,6 +246,8 @@ export class Aggregator {
         this.o.audit?.append({ kind: 'run_started', runId: config.runId, data: {
           budgets: { [RUN_SCOPE(config.runId)]: { epsilon: config.privacy.epsilon, delta: config.privacy.delta } },
           delta: config.privacy.delta, config_sha256: hash, strategy: strategy.name,
+          // The accountant's settings, written out: the log replays the same way if defaults ever change.
+          accounting: { orders: dpAccountingOrders(), conversion: 'improved' },
         } });
       });
     } else if (existing.status === 'complete' || existing.status === 'budget_exhausted') {

@@ -13,6 +13,7 @@ import { SqliteAuditStore } from '../../../shared/audit/sqlite-audit-store.ts';
 import { exportAuditLog, parseAuditExport } from '../../../shared/audit/audit-export.ts';
 import { verifyAuditLog } from '../../../shared/audit/audit-verify.ts';
 import { generateIdentity } from '../../../shared/crypto/identity.ts';
+import { dpAccountingOrders } from '../../../shared/privacy/orders.ts';
 import { SCRIPTED_PUBLIC_SET, ScriptedHub, scriptedRunConfig } from './scripted-hub.ts';
 
 test('a second run on the same database verifies: site scopes carry their earlier charges into the run\'s log', async () => {
@@ -34,6 +35,8 @@ test('a second run on the same database verifies: site scopes carry their earlie
     const results = ['study-1', 'study-2'].map((runId) => verifyAuditLog(parseAuditExport(exportAuditLog(store, runId))));
     for (const r of results) assert.equal(r.ok, true, JSON.stringify(r.problem));
     const [first, second] = results;
+    // run_started spells out the accountant's settings, so the log does not depend on defaults.
+    assert.deepEqual(first!.accounting, { orders: dpAccountingOrders(), conversion: 'improved' });
     // Run 1 starts every site from nothing; run 2 carries run 1's two releases per site.
     assert.deepEqual(Object.keys(first!.carried), []);
     assert.deepEqual(Object.keys(second!.carried).sort(), ['site:site-1', 'site:site-2']);
