@@ -333,7 +333,7 @@ export class Aggregator {
       });
       reports.push({ round, participants, failures, epsilon: eps, metrics, siteMetrics, resumed });
       this.log(`round ${round + 1}/${config.rounds}: ${participants.length} sites, ε = ${eps.toFixed(3)}` +
-        (Object.keys(siteMetrics).length ? `, mean site accuracy ${mean(Object.values(siteMetrics).map((m) => m.accuracy)).toFixed(4)}` : ''));
+        (accuracies(siteMetrics).length ? `, mean site accuracy ${mean(accuracies(siteMetrics)).toFixed(4)}` : ''));
     }
     if (status === 'complete' && this.stopped) status = 'stopped';
     db.setRunStatus(config.runId, status === 'stopped' ? 'running' : status);
@@ -461,4 +461,9 @@ function decodeRelease(b: Uint8Array): RoundRelease & { participants: string[] }
     ...(o.labels ? { labels: new Int32Array(copy(o.labels)) } : { labels: undefined }),
     ...(o.soft ? { soft: new Float32Array(copy(o.soft)) } : { soft: undefined }),
   } as RoundRelease & { participants: string[] };
+}
+
+/** Accuracies the sites reported (sites without an eval set report none). */
+function accuracies(siteMetrics: Record<string, Record<string, number>>): number[] {
+  return Object.values(siteMetrics).map((m) => m.accuracy).filter((a): a is number => typeof a === 'number' && Number.isFinite(a));
 }
