@@ -101,7 +101,7 @@ const verifyCommand: CommandSpec = {
     'first bad entry (seq and a stable code such as E_AUDIT_BAD_HASH).',
   positionals: [{ name: 'source', help: 'export file or aggregator database', required: true }],
   flags: { run: runFlag, 'public-key': keyFlag, json: jsonFlag },
-  examples: ['fedistill audit verify r1.audit.jsonl --public-key "$(cat aggregator.pub)"', 'fedistill audit verify runs/agg.db --run r1 --json'],
+  examples: ['fedistill audit verify r1.audit.jsonl --public-key "$(fedistill keys show aggregator.key --json | jq -r .publicKey)"', 'fedistill audit verify runs/agg.db --run r1 --json'],
   run(args, io) {
     const v = verifySource(args.positionals[0]!, args.flags);
     if (args.flags.json) io.out(JSON.stringify(verifySummary(v)));
