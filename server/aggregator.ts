@@ -129,7 +129,10 @@ export class Aggregator {
           }
           db.recordSite(config.runId, s.siteName, Buffer.from(s.peerPublicKey).toString('hex'));
           this.ensureSiteBudget(s.siteName);
-          if (!this.joined.has(s.siteName)) this.o.audit?.append({ kind: 'site_joined', runId: config.runId, site: s.siteName, data: { public_key: Buffer.from(s.peerPublicKey).toString('base64'), fingerprint: s.peerFingerprint } });
+          if (!this.joined.has(s.siteName)) {
+            this.joinRecords.set(s.siteName, { public_key: Buffer.from(s.peerPublicKey).toString('base64'), fingerprint: s.peerFingerprint });
+            this.auditJoin(s.siteName);
+          }
           this.joined.add(s.siteName);
           s.send({ type: 'welcome', requestId: m.requestId, runId: config.runId, config: this.welcomeConfig() });
           this.log(`site ${s.siteName} joined (${this.joined.size} joined)`);
@@ -147,6 +150,7 @@ export class Aggregator {
           this.wake();
         } else if (m.type === 'leave') {
           this.joined.delete(s.siteName);
+          this.joinsLogged.delete(s.siteName);
           this.wake();
         } else if (m.type === 'query_request' || m.type === 'consensus') {
           s.closeWithError(new ChannelError('E_PROTOCOL', `sites do not send ${m.type}; only the aggregator does`));
@@ -201,6 +205,16 @@ export class Aggregator {
     if (log) this.loggedScopes().add(scope);
   }
 
+  /** Each joined site's key, for its site_joined audit entry (written once the run exists). */
+  private readonly joinRecords = new Map<string, { public_key: string; fingerprint: string }>();
+  private readonly joinsLogged = new Set<string>();
+  private auditJoin(site: string): void {
+    const data = this.joinRecords.get(site);
+    if (!this.o.audit || !data || this.joinsLogged.has(site) || !this.o.db.getRun(this.o.config.runId)) return;
+    this.o.audit.append({ kind: 'site_joined', runId: this.o.config.runId, site, data });
+    this.joinsLogged.add(site);
+  }
+
   private scopesInLog?: Set<string>;
   /** Scopes this run's audit log has declared (budgets in run_started / config_change entries). */
   private loggedScopes(): Set<string> {
@@ -253,8 +267,8 @@ export class Aggregator {
     } else if (existing.status === 'complete' || existing.status === 'budget_exhausted') {
       this.log(`run ${config.runId} already ended (${existing.status}); nothing to do`);
     }
-    // Sites that joined before the run record existed: their scopes enter this run's log now.
-    for (const site of this.joined) this.ensureSiteBudget(site);
+    // Sites that joined before the run record existed enter this run's log now.
+    for (const site of this.joined) { this.ensureSiteBudget(site); this.auditJoin(site); }
     const ctxBase = { publicSize: publicSet.length, numClasses: publicSet.numClasses, noise: new CryptoRng() };
     const reports: RoundReport[] = [];
     let status: RunSummary['status'] = existing?.status === 'budget_exhausted' ? 'budget_exhausted' : 'complete';

@@ -79,14 +79,14 @@ export async function runInProcess(s: Scenario, data: SimulationData, o: InProce
     };
   }
   try {
-    return await runRounds(s, data, o, { server: () => server, setServer: (x) => { server = x; }, newServer, group, t0 });
+    return await runRounds(s, data, o, { server: () => server, setServer: (x) => { server = x; }, newServer, group, t0, identity: aggregatorId });
   } finally {
     await group.close();
     await server.close();
   }
 }
 
-interface RoundsContext { server: () => SecureServer; setServer: (s: SecureServer) => void; newServer: () => SecureServer; group: SiteGroup; t0: number }
+interface RoundsContext { server: () => SecureServer; setServer: (s: SecureServer) => void; newServer: () => SecureServer; group: SiteGroup; t0: number; identity: Identity }
 
 /** Local training, connection, the aggregator's rounds (with a restart after a simulated crash), and the outcome. */
 async function runRounds(s: Scenario, data: SimulationData, o: InProcessOptions, c: RoundsContext): Promise<FederatedOutcome> {
@@ -100,7 +100,7 @@ async function runRounds(s: Scenario, data: SimulationData, o: InProcessOptions,
   });
   const dbPath = join(o.out, 'aggregator.db');
   let db = new RunDatabase(dbPath);
-  let aggregator = simulationAggregator(s, inMemoryRunConfig(s, dbPath), db, hub, data.publicSet, o.log);
+  let aggregator = simulationAggregator(s, inMemoryRunConfig(s, dbPath), db, hub, data.publicSet, o.log, c.identity);
   // A simulated aggregator crash: stop once round (crash + 1) starts, refuse its queries, restart from the database.
   let pendingCrash = s.faults.aggregatorCrashRound;
   const onRoundStarted = (round: number) => {
@@ -128,7 +128,7 @@ async function runRounds(s: Scenario, data: SimulationData, o: InProcessOptions,
       c.setServer(c.newServer());
       hub.replaceInner(c.server());
       const alive = data.sites.length - crashed.size;
-      aggregator = simulationAggregator(s, inMemoryRunConfig(s, dbPath, Math.max(s.quorum, alive)), db, hub, data.publicSet, o.log);
+      aggregator = simulationAggregator(s, inMemoryRunConfig(s, dbPath, Math.max(s.quorum, alive)), db, hub, data.publicSet, o.log, c.identity);
       o.log('aggregator restarted from its database; sites reconnect');
     }
     const summary = mergeSummaries(parts);

@@ -74,7 +74,7 @@ export async function runLoopback(s: Scenario, data: SimulationData, o: Loopback
     },
   });
   let db = new RunDatabase(config.database);
-  let aggregator = simulationAggregator(s, config, db, hub, data.publicSet, (l) => o.log(`[aggregator] ${l}`));
+  let aggregator = simulationAggregator(s, config, db, hub, data.publicSet, (l) => o.log(`[aggregator] ${l}`), identity);
   o.log(`aggregator listening on ${server.url}; ${s.sites.count} site processes training locally`);
   const parts: RunSummary[] = [];
   let restarts = 0;
@@ -90,7 +90,7 @@ export async function runLoopback(s: Scenario, data: SimulationData, o: Loopback
       server = await newServer();
       hub.replaceInner(server);
       const alive = s.sites.count - crashed.size;
-      aggregator = simulationAggregator(s, { ...config, minSites: Math.max(s.quorum, alive) }, db, hub, data.publicSet, (l) => o.log(`[aggregator] ${l}`));
+      aggregator = simulationAggregator(s, { ...config, minSites: Math.max(s.quorum, alive) }, db, hub, data.publicSet, (l) => o.log(`[aggregator] ${l}`), identity);
       aggregatorUp = true;
       o.log('aggregator restarted on the same port from its database; sites reconnect');
     }

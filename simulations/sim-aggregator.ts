@@ -1,4 +1,7 @@
 // The aggregator of a simulation: the run config a scenario implies, and the real Aggregator over a simulation hub.
+import { AuditLog } from '../shared/audit/audit-log.ts';
+import { SqliteAuditStore } from '../shared/audit/sqlite-audit-store.ts';
+import type { Identity } from '../shared/crypto/identity.ts';
 import { Aggregator, type RunSummary } from '../server/aggregator.ts';
 import { validateRunConfig, type RunConfig } from '../server/run-config.ts';
 import { strategyFor } from '../server/run-aggregator.ts';
@@ -41,12 +44,14 @@ export function inMemoryRunConfig(s: Scenario, database: string, minSites?: numb
   return validateRunConfig({ ...runFieldsOf(s, database, minSites), identity: 'in-memory', allowlist: 'in-memory' });
 }
 
-/** The real Aggregator with the scenario's strategy (its noise seeded only when the scenario asks, for tests). */
-export function simulationAggregator(s: Scenario, config: RunConfig, db: RunDatabase, hub: SimulationHub, publicSet: Dataset, log: (l: string) => void): Aggregator {
+/** The real Aggregator with the scenario's strategy (its noise seeded only when the scenario asks, for tests) and a signed audit log. */
+export function simulationAggregator(s: Scenario, config: RunConfig, db: RunDatabase, hub: SimulationHub, publicSet: Dataset, log: (l: string) => void, identity: Identity): Aggregator {
   const base = strategyFor(config);
   const strategy = s.privacy.testNoiseSeed === undefined ? base : new SeededNoiseStrategy(base, s.privacy.testNoiseSeed);
   return new Aggregator({
     db, config, strategy, hub, log,
+    // The same signed audit log as a deployment's: `fedistill audit verify` checks a simulation too.
+    audit: new AuditLog(new SqliteAuditStore(db.sqlite), identity),
     publicSet: { spec: publicSet.spec, hash: publicSet.hash, length: publicSet.length, numClasses: publicSet.numClasses },
   });
 }

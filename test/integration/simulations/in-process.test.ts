@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadScenario, validateScenario } from '../../../simulations/scenario.ts';
 import { runSimulation, type SimulationResult } from '../../../simulations/run-simulation.ts';
+import { loadAuditSource } from '../../../shared/audit/audit-export.ts';
+import { verifyAuditLog } from '../../../shared/audit/audit-verify.ts';
 
 const quiet = () => {};
 
@@ -22,11 +24,12 @@ function tinyRaw(extra: Record<string, unknown> = {}): Record<string, unknown> {
   };
 }
 
-async function simulate(raw: Record<string, unknown>, name: string, workers: number): Promise<SimulationResult> {
+async function simulate(raw: Record<string, unknown>, name: string, workers: number, inspect?: (out: string) => void): Promise<SimulationResult> {
   const out = mkdtempSync(join(tmpdir(), `fedistill-sim-${name}-`));
   try {
     const r = await runSimulation(validateScenario(raw), { mode: 'in-process', out, log: quiet, concurrency: 2, workers });
     assert.ok(!('pate' in r));
+    inspect?.(out);
     return r as SimulationResult;
   } finally {
     rmSync(out, { recursive: true, force: true });
@@ -83,7 +86,16 @@ test('30% dropout, a disconnect, a site crash and an aggregator crash: the run c
     name: 'faults', rounds: 4, quorum: 1,
     sites: { count: 5, model: 'mlp-tiny', local: { epochs: 1, batch: 32 }, digest: { epochs: 1, private_mix: 50 } },
     faults: { dropout: 0.3, latency_ms: 2, disconnects: [{ site: 2, round: 1 }], site_crashes: [{ site: 4, round: 2 }], aggregator_crash_round: 1 },
-  }), 'faults', 2);
+  }), 'faults', 2, (out) => {
+    // The simulation keeps the same signed audit log as a deployment, across the aggregator's restart.
+    const { log, close } = loadAuditSource(join(out, 'aggregator.db'), 'faults');
+    try {
+      const v = verifyAuditLog(log);
+      assert.equal(v.ok, true, JSON.stringify(v.problem));
+      assert.equal(v.releases.length, 4);
+      assert.ok(v.entries.some((e) => e.kind === 'site_joined'));
+    } finally { close(); }
+  });
   const { report } = r;
   assert.equal(report.status, 'complete');
   assert.deepEqual(report.rounds.map((x) => x.round), [0, 1, 2, 3]);
