@@ -9,8 +9,9 @@ import type { DeviceRequest } from '../shared/ml/runtime.ts';
 import { clipL2Rows } from '../shared/privacy/soft-labels.ts';
 import { CryptoRng } from '../shared/privacy/rng.ts';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
+import { RdpAccountant } from '../shared/privacy/rdp-accountant.ts';
 import { SeededRng } from '../shared/util/prng.ts';
-import { check } from '../shared/util/errors.ts';
+import { check, FedistillError } from '../shared/util/errors.ts';
 import type { SiteLedger } from './site-ledger.ts';
 import { type CompetenceSettings, DomainCompetence } from './domain-competence.ts';
 
@@ -28,8 +29,10 @@ export interface SiteSettings {
   /**
    * Local policy: clip per teacher row, optional local Gaussian noise (σ = multiplier × clip), and
    * optional competence weighting of soft-label replies (client/domain-competence.ts; site-level unit only).
+   * `epsilon`: the site's own budget — a query whose charge would take the ledger's ε at the
+   * site's own `delta` (default 1e-5, never the run's) above it is refused; none = no cap.
    */
-  policy: { clip: number; localNoiseMultiplier: number; competence?: CompetenceSettings };
+  policy: { clip: number; localNoiseMultiplier: number; competence?: CompetenceSettings; epsilon?: number; delta?: number };
   seed: number;
   device: DeviceRequest;
   threads?: number;
@@ -41,7 +44,8 @@ export interface Query {
   round: number;
   requestId: string;
   indices: Uint32Array;
-  replyKind: 'vote_histogram' | 'soft_labels';
+  /** As asked: anything but vote_histogram or soft_labels is refused (E_QUERY_INVALID). */
+  replyKind: string;
   params: Record<string, number>;
 }
 
@@ -81,6 +85,9 @@ export class SiteAgent {
     check(settings.teachers <= data.privateData.length, 'teachers', `${settings.teachers} teachers but only ${data.privateData.length} private samples`);
     check(settings.policy.clip > 0, 'policy.clip', 'must be > 0');
     check(settings.policy.localNoiseMultiplier >= 0, 'policy.local_noise_multiplier', 'must be ≥ 0');
+    const { epsilon, delta } = settings.policy;
+    check(epsilon === undefined || (Number.isFinite(epsilon) && epsilon > 0), 'policy.epsilon', `must be a positive finite number, got ${epsilon}`);
+    check(delta === undefined || (delta > 0 && delta < 1), 'policy.delta', `must be in (0, 1), got ${delta}`);
     // The discriminator sees all of the site's data: one example would move every teacher's weight.
     check(settings.policy.competence === undefined || settings.teachers === 1, 'policy.competence',
       'competence weighting needs the site-level privacy unit (one teacher per site); remove it or set teachers: 1');
@@ -142,18 +149,73 @@ export class SiteAgent {
   }
 
   /**
+   * Refuses, before anything is computed, a query this site must not answer: one that does not
+   * fit its public set or asks nonsense (E_QUERY_INVALID), or a release its local policy does not
+   * allow (E_QUERY_REFUSED).
+   */
+  private admit(q: Query): void {
+    const n = this.publicSet.length;
+    const invalid = (why: string): never => { throw new FedistillError('E_QUERY_INVALID', `request ${q.requestId}: ${why}`); };
+    if (q.replyKind !== 'vote_histogram' && q.replyKind !== 'soft_labels') invalid(`reply kind ${JSON.stringify(q.replyKind)} is not one this site offers (vote_histogram, soft_labels)`);
+    // An honest query asks each public sample at most once; more rows than the set only multiplies work (and, duplicated, noise draws).
+    if (q.indices.length > n) invalid(`${q.indices.length} indices; the public set has ${n} samples`);
+    for (let i = 0; i < q.indices.length; i++) if (q.indices[i]! >= n) invalid(`public index ${q.indices[i]} is outside the public set (${n} samples)`);
+    for (const k of ['temperature', 'clip'] as const) {
+      const v = q.params[k];
+      if (v !== undefined && !(Number.isFinite(v) && v > 0)) invalid(`params.${k} must be a positive finite number, got ${v}`);
+    }
+    if (q.replyKind === 'vote_histogram' && this.settings.policy.localNoiseMultiplier > 0) {
+      throw new FedistillError('E_QUERY_REFUSED', `request ${q.requestId}: a vote histogram carries no local noise, and this site's policy adds local noise (local_noise_multiplier ${this.settings.policy.localNoiseMultiplier}) to everything it releases`);
+    }
+  }
+
+  /** Refuses (E_SITE_BUDGET_EXHAUSTED) a charge that would take the ledger over the site's own budget, at the site's own δ. */
+  private checkBudget(q: Query, event: PrivacyEvent): void {
+    const budget = this.settings.policy.epsilon;
+    if (budget !== undefined) {
+      const delta = this.settings.policy.delta ?? 1e-5;
+      const acc = new RdpAccountant();
+      for (const e of this.ledger.all()) acc.compose(e.event);
+      const projected = acc.compose(event).getEpsilon(delta).epsilon;
+      if (!(projected <= budget)) {
+        throw new FedistillError('E_SITE_BUDGET_EXHAUSTED', `request ${q.requestId}: answering would take this site's ε to ${projected.toPrecision(4)} at δ=${delta}, over its own budget policy.epsilon = ${budget}; nothing was released`);
+      }
+    }
+  }
+
+  /**
    * Answers a query through the local policy and records the release in the site's ledger before
    * returning it. Soft labels: softmax(logits/T) per teacher, each row clipped to `clip`, summed
    * over teachers, plus local noise if configured. Votes: per-row histogram of teacher argmaxes.
+   * The charge is fixed and checked against the site's budget before any teacher runs.
    */
   async answer(q: Query, central: CentralPolicy): Promise<Answer> {
     const rows = q.indices.length;
     const cols = this.publicSet.numClasses;
+    const z = this.settings.policy.localNoiseMultiplier;
+    this.admit(q);
+    let event: PrivacyEvent;
+    if (q.replyKind === 'vote_histogram') {
+      // Worst case for this site: every query answered, data-independent GNMax bound.
+      check(central.sigma1 !== undefined && central.sigma2 !== undefined && central.threshold !== undefined, 'welcome.privacy', 'the run must state sigma1, sigma2 and threshold for PATE');
+      event = { type: 'composed', count: rows, events: [
+        { type: 'pate_threshold', sigma: central.sigma1! },
+        { type: 'pate_gnmax', sigma: central.sigma2! },
+      ] } as PrivacyEvent;
+    } else if (z > 0) {
+      // The site's own noise: the run's promised noise (Welcome) cannot lower the charge.
+      event = { type: 'gaussian', noise_multiplier: z, count: rows };
+    } else {
+      check(central.noiseMultiplier !== undefined && central.noiseMultiplier > 0, 'welcome.privacy.noise_multiplier',
+        'the run adds no central noise and this site adds no local noise: set policy.local_noise_multiplier > 0');
+      event = { type: 'gaussian', noise_multiplier: central.noiseMultiplier!, count: rows };
+    }
+    this.checkBudget(q, event);
     const x = this.gather(q.indices);
     const teachers = this.teacherTrainers.length > 0 ? this.teacherTrainers : [this.student];
     const temperature = q.params.temperature ?? 1;
+    // The run may ask for a tighter clip, never a looser one.
     const clip = Math.min(this.settings.policy.clip, q.params.clip ?? Infinity);
-    let event: PrivacyEvent;
     let answer: Answer;
     if (q.replyKind === 'vote_histogram') {
       const votes = new Int32Array(rows * cols);
@@ -165,12 +227,6 @@ export class SiteAgent {
           votes[r * cols + best]! += 1;
         }
       }
-      // Worst case for this site: every query answered, data-independent GNMax bound.
-      check(central.sigma1 !== undefined && central.sigma2 !== undefined && central.threshold !== undefined, 'welcome.privacy', 'the run must state sigma1, sigma2 and threshold for PATE');
-      event = { type: 'composed', count: rows, events: [
-        { type: 'pate_threshold', sigma: central.sigma1! },
-        { type: 'pate_gnmax', sigma: central.sigma2! },
-      ] } as PrivacyEvent;
       answer = { rows, cols, teachers: teachers.length, votes, event };
     } else {
       const sum = new Float64Array(rows * cols);
@@ -184,15 +240,7 @@ export class SiteAgent {
         const clipped = clipL2Rows(probs, rows, cols, clip);
         for (let i = 0; i < sum.length; i++) sum[i]! += clipped[i]!;
       }
-      const z = this.settings.policy.localNoiseMultiplier;
-      if (z > 0) {
-        for (let i = 0; i < sum.length; i++) sum[i]! += this.noise.gaussian(z * clip);
-        event = { type: 'gaussian', noise_multiplier: z, count: rows };
-      } else {
-        check(central.noiseMultiplier !== undefined && central.noiseMultiplier > 0, 'welcome.privacy.noise_multiplier',
-          'the run adds no central noise and this site adds no local noise: set policy.local_noise_multiplier > 0');
-        event = { type: 'gaussian', noise_multiplier: central.noiseMultiplier!, count: rows };
-      }
+      if (z > 0) for (let i = 0; i < sum.length; i++) sum[i]! += this.noise.gaussian(z * clip);
       answer = { rows, cols, teachers: teachers.length, soft: Float32Array.from(sum), event };
     }
     this.ledger.record({ runId: q.runId, round: q.round, requestId: q.requestId, replyKind: q.replyKind, rows, event });

@@ -55,7 +55,9 @@ export class SiteClient {
   private async join(s: SecureSession): Promise<void> {
     const hash = this.agent.publicSet.hash;
     try {
-      const reply = await s.request({ type: 'join', siteName: this.agent.settings.name, capabilities: ['vote_histogram', 'soft_labels'], datasetHashes: { public_set: hash } });
+      // a site that adds local noise offers no vote histograms (they would leave it un-noised)
+      const capabilities = this.agent.settings.policy?.localNoiseMultiplier > 0 ? ['soft_labels'] : ['vote_histogram', 'soft_labels'];
+      const reply = await s.request({ type: 'join', siteName: this.agent.settings.name, capabilities, datasetHashes: { public_set: hash } });
       if (reply.type === 'error') throw new Error(`${reply.code}: ${reply.message}`);
       if (reply.type !== 'welcome') throw new Error(`expected welcome, got ${reply.type}`);
       this.runId = reply.runId;
@@ -95,7 +97,7 @@ export class SiteClient {
         (this.client.session ?? s).send(sent.reply);
         return;
       }
-      const a = await this.agent.answer({ runId: this.runId ?? '', round: q.round, requestId: q.requestId, indices: q.indices, replyKind: q.replyKind === 'vote_histogram' ? 'vote_histogram' : 'soft_labels', params: q.params }, this.central);
+      const a = await this.agent.answer({ runId: this.runId ?? '', round: q.round, requestId: q.requestId, indices: q.indices, replyKind: q.replyKind, params: q.params }, this.central);
       const reply: Outgoing<QueryReply> = {
         type: 'query_reply', requestId: q.requestId, round: q.round, replyKind: q.replyKind, rows: a.rows, cols: a.cols,
         ...(a.votes ? { votes: a.votes } : {}), ...(a.soft ? { soft: a.soft } : {}),

@@ -34,7 +34,7 @@ const KNOWN = {
   'data.partition': ['scheme', 'clients', 'index', 'seed', 'alpha', 'shards'],
   local: ['epochs', 'batch', 'lr', 'optimizer'],
   digest: ['epochs', 'revisit_epochs', 'private_mix', 'temperature'],
-  policy: ['clip', 'local_noise_multiplier', 'competence'],
+  policy: ['clip', 'local_noise_multiplier', 'competence', 'epsilon', 'delta'],
   'policy.competence': ['epochs', 'full_weight_ratio', 'hidden', 'max_public_samples'],
 } as const;
 
@@ -174,6 +174,8 @@ export function validateSiteConfig(raw: unknown, baseDir = process.cwd()): SiteC
         clip: num(policy, 'clip', 'policy', 1, { min: 0, exclusiveMin: true }),
         localNoiseMultiplier: num(policy, 'local_noise_multiplier', 'policy', 0, { min: 0 }),
         ...(policy.competence !== undefined && policy.competence !== null && policy.competence !== false ? { competence: competenceOf(policy.competence) } : {}),
+        ...(policy.epsilon !== undefined && policy.epsilon !== null ? { epsilon: num(policy, 'epsilon', 'policy', undefined, { min: 0, exclusiveMin: true }) } : {}),
+        ...(policy.delta !== undefined && policy.delta !== null ? { delta: num(policy, 'delta', 'policy', undefined, { min: 0, exclusiveMin: true, max: 0.1 }) } : {}),
       },
       seed: num(o, 'seed', 'site', 1, { int: true, min: 0 }),
       device: oneOf(o, 'device', 'site', 'cpu', DEVICES),
