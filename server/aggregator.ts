@@ -1,5 +1,6 @@
 // The round loop: waits for sites, asks a strategy what to query, collects replies, charges the
 // ledger and records the release in one transaction, then sends the consensus. Resumes from the database.
+import { RunSites, SITE_SCOPE } from './site-scopes.ts';
 import { dpAccountingOrders } from '../shared/privacy/orders.ts';
 import { createHash } from 'node:crypto';
 import { pack, unpack } from 'msgpackr';
@@ -63,11 +64,11 @@ export interface AggregatorOptions {
 }
 
 const RUN_SCOPE = (runId: string) => `run:${runId}`;
-const SITE_SCOPE = (site: string) => `site:${site}`;
 
 export class Aggregator {
   private readonly o: AggregatorOptions;
   private readonly ledger: PrivacyLedger;
+  private readonly sites: RunSites;
   private readonly joined = new Set<string>();
   private readonly pendingMetrics = new Map<string, Map<string, Record<string, number>>>();
   private readonly bytes: Record<string, { sent: number; received: number }> = {};
@@ -80,6 +81,7 @@ export class Aggregator {
   constructor(o: AggregatorOptions) {
     this.o = o;
     this.ledger = new PrivacyLedger(o.db, { orders: dpAccountingOrders(), conversion: 'improved' });
+    this.sites = new RunSites({ db: o.db, config: o.config, ledger: this.ledger, audit: o.audit });
     o.hub.on('session', (s) => this.attach(s));
   }
 
@@ -128,11 +130,7 @@ export class Aggregator {
             return;
           }
           db.recordSite(config.runId, s.siteName, Buffer.from(s.peerPublicKey).toString('hex'));
-          this.ensureSiteBudget(s.siteName);
-          if (!this.joined.has(s.siteName)) {
-            this.joinRecords.set(s.siteName, { public_key: Buffer.from(s.peerPublicKey).toString('base64'), fingerprint: s.peerFingerprint });
-            this.auditJoin(s.siteName);
-          }
+          this.sites.joined(s.siteName, { public_key: Buffer.from(s.peerPublicKey).toString('base64'), fingerprint: s.peerFingerprint }, !this.joined.has(s.siteName));
           this.joined.add(s.siteName);
           s.send({ type: 'welcome', requestId: m.requestId, runId: config.runId, config: this.welcomeConfig() });
           this.log(`site ${s.siteName} joined (${this.joined.size} joined)`);
@@ -150,7 +148,7 @@ export class Aggregator {
           this.wake();
         } else if (m.type === 'leave') {
           this.joined.delete(s.siteName);
-          this.joinsLogged.delete(s.siteName);
+          this.sites.left(s.siteName);
           this.wake();
         } else if (m.type === 'query_request' || m.type === 'consensus') {
           s.closeWithError(new ChannelError('E_PROTOCOL', `sites do not send ${m.type}; only the aggregator does`));
@@ -178,55 +176,6 @@ export class Aggregator {
         : { noise_multiplier: config.privacy.noiseMultiplier, clip: config.privacy.clip, delta: config.privacy.delta },
       ...this.o.welcomeExtras,
     };
-  }
-
-  /**
-   * A site's scope gets the run's budget the first time it ever joins. Each run's audit log
-   * records the scope once, before its first release there: its budget, and the charges it
-   * carries in from earlier runs on this ledger (the site's data is the same data), so that an
-   * auditor replaying this run alone gets the ε the aggregator reports.
-   */
-  private ensureSiteBudget(site: string): void {
-    const { db, config } = this.o;
-    const scope = SITE_SCOPE(site);
-    const known = db.atomically((tx) => tx.getBudget(scope));
-    const budget = known ?? { epsilon: config.privacy.epsilon, delta: config.privacy.delta };
-    const log = this.o.audit && db.getRun(config.runId) && !this.loggedScopes().has(scope);
-    if (known && !log) return;
-    const earlier = log ? this.ledger.events(scope) : [];
-    db.transaction(() => {
-      if (!known) this.ledger.setBudget(scope, budget);
-      if (!log) return;
-      this.o.audit!.append({ kind: 'config_change', runId: config.runId, site, data: {
-        budgets: { [scope]: budget },
-        ...(earlier.length ? { carried: { [scope]: { type: 'composed', events: earlier } } } : {}),
-      } });
-    });
-    if (log) this.loggedScopes().add(scope);
-  }
-
-  /** Each joined site's key, for its site_joined audit entry (written once the run exists). */
-  private readonly joinRecords = new Map<string, { public_key: string; fingerprint: string }>();
-  private readonly joinsLogged = new Set<string>();
-  private auditJoin(site: string): void {
-    const data = this.joinRecords.get(site);
-    if (!this.o.audit || !data || this.joinsLogged.has(site) || !this.o.db.getRun(this.o.config.runId)) return;
-    this.o.audit.append({ kind: 'site_joined', runId: this.o.config.runId, site, data });
-    this.joinsLogged.add(site);
-  }
-
-  private scopesInLog?: Set<string>;
-  /** Scopes this run's audit log has declared (budgets in run_started / config_change entries). */
-  private loggedScopes(): Set<string> {
-    if (!this.scopesInLog) {
-      this.scopesInLog = new Set();
-      for (const e of this.o.audit?.entries(this.o.config.runId) ?? []) {
-        if (e.kind !== 'run_started' && e.kind !== 'config_change') continue;
-        const budgets = (e.data as { budgets?: Record<string, unknown> }).budgets ?? {};
-        for (const scope of Object.keys(budgets)) this.scopesInLog.add(scope);
-      }
-    }
-    return this.scopesInLog;
   }
 
   /** Asks the loop to stop after the current step (SIGINT/SIGTERM). */
@@ -268,7 +217,7 @@ export class Aggregator {
       this.log(`run ${config.runId} already ended (${existing.status}); nothing to do`);
     }
     // Sites that joined before the run record existed enter this run's log now.
-    for (const site of this.joined) { this.ensureSiteBudget(site); this.auditJoin(site); }
+    this.sites.runStarted(this.joined);
     const ctxBase = { publicSize: publicSet.length, numClasses: publicSet.numClasses, noise: new CryptoRng() };
     const reports: RoundReport[] = [];
     let status: RunSummary['status'] = existing?.status === 'budget_exhausted' ? 'budget_exhausted' : 'complete';
