@@ -9,7 +9,6 @@ import type { DeviceRequest } from '../shared/ml/runtime.ts';
 import { clipL2Rows } from '../shared/privacy/soft-labels.ts';
 import { CryptoRng } from '../shared/privacy/rng.ts';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
-import { RdpAccountant } from '../shared/privacy/rdp-accountant.ts';
 import { SeededRng } from '../shared/util/prng.ts';
 import { check, FedistillError } from '../shared/util/errors.ts';
 import type { SiteLedger } from './site-ledger.ts';
@@ -172,14 +171,11 @@ export class SiteAgent {
   /** Refuses (E_SITE_BUDGET_EXHAUSTED) a charge that would take the ledger over the site's own budget, at the site's own δ. */
   private checkBudget(q: Query, event: PrivacyEvent): void {
     const budget = this.settings.policy.epsilon;
-    if (budget !== undefined) {
-      const delta = this.settings.policy.delta ?? 1e-5;
-      const acc = new RdpAccountant();
-      for (const e of this.ledger.all()) acc.compose(e.event);
-      const projected = acc.compose(event).getEpsilon(delta).epsilon;
-      if (!(projected <= budget)) {
-        throw new FedistillError('E_SITE_BUDGET_EXHAUSTED', `request ${q.requestId}: answering would take this site's ε to ${projected.toPrecision(4)} at δ=${delta}, over its own budget policy.epsilon = ${budget}; nothing was released`);
-      }
+    if (budget === undefined) return;
+    const delta = this.settings.policy.delta ?? 1e-5;
+    const projected = this.ledger.epsilon(delta, event);
+    if (!(projected <= budget)) {
+      throw new FedistillError('E_SITE_BUDGET_EXHAUSTED', `request ${q.requestId}: answering would take this site's ε to ${projected.toPrecision(4)} at δ=${delta}, over its own budget policy.epsilon = ${budget}; nothing was released`);
     }
   }
 

@@ -90,7 +90,7 @@ export class SiteClient {
     try {
       const asked = queryFingerprint(q);
       const sent = this.sentReplies.get(q.requestId);
-      if (sent || this.agent.ledger.all().some((e) => e.requestId === q.requestId)) {
+      if (sent || this.agent.ledger.has(q.requestId)) {
         if (!sent || sent.asked !== asked) {
           throw new FedistillError('E_QUERY_REPLAYED', `request ${q.requestId} was answered before${sent ? ' for a different query' : ' and its reply is no longer kept'}; answering again would release twice under one ledger entry`);
         }

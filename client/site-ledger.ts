@@ -33,7 +33,8 @@ function entryProblem(o: unknown, seq: number, prev: string): string | undefined
 
 /**
  * Append-only JSON-lines file, hash-chained. A reply sent twice (after a reconnect) is recorded
- * once, keyed by its request id. `epsilon(δ)` replays every event through the accountant.
+ * once, keyed by its request id. `epsilon(δ)` is the accountant's bound over every event (kept
+ * composed as entries are added).
  * Each append is fsynced before `record` returns (the reply is sent after), and a failed append
  * is cut back off the file, so the file only ever ends in a complete line — except after a
  * crash mid-write, which the next load reports as E_LEDGER_TORN instead of guessing.
@@ -42,6 +43,8 @@ export class SiteLedger {
   readonly path: string | undefined;
   private readonly entries: SiteLedgerEntry[] = [];
   private readonly requestIds = new Set<string>();
+  /** Every recorded event, composed. */
+  private readonly accountant = new RdpAccountant();
   private lastHash = '';
   /** Bytes of the file that hold complete entries. */
   private size = 0;
@@ -72,9 +75,7 @@ export class SiteLedger {
       try { entry.event = validatePrivacyEvent(entry.event, `${path}:${i + 1}.event`); } catch (err) {
         throw new FedistillError('E_LEDGER_CORRUPT', `${where}: ${(err as Error).message}`, { cause: err });
       }
-      this.entries.push(entry);
-      this.requestIds.add(entry.requestId);
-      this.lastHash = sha256(line);
+      this.add(entry, line);
     }
     this.size = bytes.length;
   }
@@ -86,10 +87,20 @@ export class SiteLedger {
     const entry: SiteLedgerEntry = { seq: this.entries.length, at: new Date().toISOString(), ...e, event, prev: this.lastHash };
     const line = JSON.stringify(entry);
     if (this.path) this.append(this.path, Buffer.from(line + '\n', 'utf8'));
-    this.entries.push(entry);
-    this.requestIds.add(e.requestId);
-    this.lastHash = sha256(line);
+    this.add(entry, line);
     return true;
+  }
+
+  private add(entry: SiteLedgerEntry, line: string): void {
+    this.entries.push(entry);
+    this.requestIds.add(entry.requestId);
+    this.accountant.compose(entry.event);
+    this.lastHash = sha256(line);
+  }
+
+  /** Whether a release for this request id is recorded. */
+  has(requestId: string): boolean {
+    return this.requestIds.has(requestId);
   }
 
   /** Writes and fsyncs one line; on failure cuts the file back to its last complete entry and throws E_LEDGER_WRITE. */
@@ -112,11 +123,10 @@ export class SiteLedger {
     return this.entries;
   }
 
-  /** Worst-case ε at δ over every release recorded (0 when none). */
-  epsilon(delta: number): number {
-    if (this.entries.length === 0) return 0;
-    const acc = new RdpAccountant();
-    for (const e of this.entries) acc.compose(e.event);
+  /** Worst-case ε at δ over every release recorded, plus `next` if given (0 when there is none). */
+  epsilon(delta: number, next?: PrivacyEvent): number {
+    if (this.entries.length === 0 && !next) return 0;
+    const acc = next ? this.accountant.clone().compose(next) : this.accountant;
     return acc.getEpsilon(delta).epsilon;
   }
 }

@@ -294,7 +294,8 @@ export class Trainer {
     const K = this.options.stepsPerRun ?? 1;
     check(Number.isSafeInteger(K) && K >= 1, 'stepsPerRun', `must be a positive integer, got ${K}`);
     const onCpu = (await this.resolvedDevice()) === 'cpu';
-    const cols = batchColumns({ layout: this.model.layout, loss, optimizer: this.optimizer });
+    const cols = batchColumns({ layout: this.model.layout, loss, optimizer: this.optimizer })
+      .map((c) => ({ ...c, width: c.row.reduce((a, b) => a * b, 1) }));
     const columnBytes = cols.reduce((a, c) => a + columns[c.name]!.length * 4, 0);
     const resident = !onCpu && K === 1 && process.env.FEDISTILL_GPU_DATA !== 'host' && columnBytes <= RESIDENT_DATA_BYTES;
     const ss = await this.stepSession(loss, resident);
@@ -313,27 +314,27 @@ export class Trainer {
       if (resident) return { ...residentColumns, rows: new ort.Tensor('int64', BigInt64Array.from(idx, (i) => BigInt(i)), [idx.length]) };
       const feeds: Record<string, ort.Tensor> = {};
       for (const c of cols) {
-        const width = c.row.reduce((a, b) => a * b, 1);
-        feeds[c.name] = new ort.Tensor('float32', gatherRows(columns[c.name]!, width, idx, buf(c.name, idx.length * width)), [idx.length, ...c.row]);
+        feeds[c.name] = new ort.Tensor('float32', gatherRows(columns[c.name]!, c.width, idx, buf(c.name, idx.length * c.width)), [idx.length, ...c.row]);
       }
       return feeds;
     };
+    // On a GPU, steps queue up until something is read back; reading the metrics at least every
+    // `drainEvery` steps bounds the batch data waiting in upload buffers (about 256 MB).
+    const uploadPerStep = this.batchSize * (resident ? 8 : cols.reduce((a, c) => a + 4 * c.width, 0));
+    const drainEvery = onCpu ? 0 : Math.max(1, Math.floor(256e6 / uploadPerStep));
     try {
-      return await this.epochs(n, o, ss, ls, batchFeeds, onCpu);
+      return await this.epochs(n, o, ss, ls, batchFeeds, drainEvery);
     } finally {
       for (const t of Object.values(residentColumns)) t.dispose();
     }
   }
 
   /** The epochs of a fit: batches in seeded order, one step (or K) per batch, metrics and progress. */
-  private async epochs(n: number, o: FitOptions, ss: StepSession, ls: StepSession | undefined, batchFeeds: (idx: Uint32Array) => Record<string, ort.Tensor>, onCpu: boolean): Promise<EpochResult[]> {
+  private async epochs(n: number, o: FitOptions, ss: StepSession, ls: StepSession | undefined, batchFeeds: (idx: Uint32Array) => Record<string, ort.Tensor>, drainEvery: number): Promise<EpochResult[]> {
     const K = this.options.stepsPerRun ?? 1;
     const batches = Math.ceil(n / this.batchSize);
     const fullBatches = Math.floor(n / this.batchSize);
     const every = o.progressEvery ?? 100;
-    // On a GPU, steps queue up until something is read back; reading the metrics at least every
-    // `drainEvery` steps bounds the batch data waiting in upload buffers (about 256 MB).
-    let drainEvery = -1;
     const results: EpochResult[] = [];
     for (let e = 0; e < o.epochs; e++) {
       const order = epochOrder(n, this.seed, this.epoch, o.shuffle ?? true);
@@ -345,7 +346,6 @@ export class Trainer {
       for (let b = 0; b < batches; b++) {
         const idx = order.subarray(b * this.batchSize, Math.min(n, (b + 1) * this.batchSize));
         const feeds = batchFeeds(idx);
-        if (drainEvery < 0) drainEvery = onCpu ? 0 : Math.max(1, Math.floor(256e6 / Object.values(feeds).reduce((a, t) => a + (t.location === 'cpu' ? t.size * 4 : 0), 1)));
         if (ls && b < fullBatches - (fullBatches % K)) {
           pending.push(feeds);
           if (pending.length === K) {
@@ -378,9 +378,9 @@ export class Trainer {
    * an identity graph on the same device whose outputs default to the host.
    */
   private async downloadState(): Promise<void> {
-    const onGpu = [...this.state].filter(([, t]) => t.location !== 'cpu');
-    const host = await this.copies.toHost(onGpu);
-    onGpu.forEach(([name], i) => this.state.set(name, host[i]!));
+    const entries = [...this.state];
+    const host = await this.copies.toHost(entries);
+    entries.forEach(([name], i) => this.state.set(name, host[i]!));
   }
 
   /** Trains `epochs` more epochs with cross-entropy on hard labels. */
