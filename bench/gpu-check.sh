@@ -9,7 +9,7 @@ OUT=${OUT:-/tmp/gpu-out}; mkdir -p "$OUT"
 EPOCHS=${EPOCHS:-3}
 nvidia-smi -L > "$OUT/gpu.txt" 2>&1
 [ -f dist/package.json ] || cp package.json dist/package.json  # older builds read the version from there
-timeout 120 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu.json" 2> "$OUT/webgpu.err"
+timeout 150 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu.json" 2> "$OUT/webgpu.err"
 # WebGPU provider options, one process each (the WebGPU context is configured by a process's first session).
 FEDISTILL_WEBGPU_OPTIONS=validationMode=disabled timeout 90 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-novalidation.json" 2> "$OUT/webgpu-novalidation.err"
 FEDISTILL_WEBGPU_OPTIONS=validationMode=disabled,preferredLayout=NCHW timeout 90 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-novalidation-nchw.json" 2> "$OUT/webgpu-novalidation-nchw.err"
