@@ -222,9 +222,9 @@ export const VJP_RULES: Record<string, VjpRule> = {
 export const NON_DIFFERENTIABLE = new Set(['Shape', 'Size', 'Greater', 'Less', 'Equal', 'ArgMax', 'ConstantOfShape', 'Cast', 'Sign']);
 
 /**
- * Gradient of a tiling max pool without argmax indices: view x as [N,C,oh,kh,ow,kw] windows,
- * mark the positions equal to their window's max, share gy among ties, and pad back the rows and
- * columns the pool dropped (floor division). Every op is standard and runs on every provider.
+ * Gradient of a tiling max pool without argmax indices: mark the positions equal to their
+ * window's max, share gy among ties, and pad back the rows and columns the pool dropped (floor
+ * division). Every op is standard and runs on every provider.
  */
 function maxPoolTileGrad(g: GraphBuilder, x: Tensor, y: Tensor, gy: Tensor, k: number[]): Tensor {
   const [n, c, h, w] = x.shape as [Tensor['shape'][number], number, number, number];
@@ -234,12 +234,44 @@ function maxPoolTileGrad(g: GraphBuilder, x: Tensor, y: Tensor, gy: Tensor, k: n
   const xc = cropped
     ? g.node('Slice', [x, g.ints([0, 0]), g.ints([oh * kh, ow * kw]), g.ints([2, 3])], [{ shape: [n, c, oh * kh, ow * kw] }])[0]!
     : x;
-  const xr = op.reshape(g, xc, [n, c, oh, kh, ow, kw]);
-  const yr = op.reshape(g, y, [n, c, oh, 1, ow, 1]);
-  const mask = op.cast(g, op.compare(g, 'Equal', xr, yr), g.floatType);
-  const ties = op.reduceSum(g, mask, [3, 5], true);
-  const gxr = op.div(g, op.mul(g, mask, op.reshape(g, gy, [n, c, oh, 1, ow, 1])), ties);
-  const gx = op.reshape(g, gxr, [n, c, oh * kh, ow * kw]);
-  if (!cropped) return gx;
-  return g.node('Pad', [gx, g.ints([0, 0, 0, 0, 0, 0, h - oh * kh, w - ow * kw])], [{ shape: x.shape }], { mode: attr.string('constant') })[0]!;
+  // Each window's max (and each output gradient) is spread over its window by nearest-neighbour
+  // upsampling, so the mask, the tie counts and the product are plain same-shape ops. The first
+  // version broadcast [N,C,oh,1,ow,1] against [N,C,oh,kh,ow,kw]; onnxruntime's CPU kernels ran
+  // that two elements at a time and it took half of the cnn's step.
+  const mask = op.cast(g, op.compare(g, 'Equal', xc, upsampleNearest(g, y, kh, kw)), g.floatType);
+  // Tied maxima share the gradient equally (a subgradient; every window holds its max, so count ≥ 1).
+  const ties = windowSum(g, mask, kh, kw);
+  const gxr = op.mul(g, mask, upsampleNearest(g, op.div(g, gy, ties), kh, kw));
+  if (!cropped) return gxr;
+  return g.node('Pad', [gxr, g.ints([0, 0, 0, 0, 0, 0, h - oh * kh, w - ow * kw])], [{ shape: x.shape }], { mode: attr.string('constant') })[0]!;
+}
+
+/**
+ * [N,C,h,w] → [N,C,h·kh,w·kw], each value repeated over its kh×kw block. float32: one Resize
+ * (nearest), which every provider runs fast. onnxruntime's CPU Resize has no float64 kernel, so
+ * float64 graphs (the gradient checks) broadcast through a 6-D Expand: slower, the same values.
+ */
+function upsampleNearest(g: GraphBuilder, t: Tensor, kh: number, kw: number): Tensor {
+  const [n, c, h, w] = t.shape as [Tensor['shape'][number], number, number, number];
+  const shape = [n, c, h * kh, w * kw];
+  if (g.floatType === 'float32') {
+    return g.node('Resize', [t, g.constant([], [0], 'float32'), g.constant([1, 1, kh, kw], [4], 'float32')], [{ shape }], {
+      mode: attr.string('nearest'), coordinate_transformation_mode: attr.string('asymmetric'), nearest_mode: attr.string('floor'),
+    })[0]!;
+  }
+  const blocks = g.node('Expand', [op.reshape(g, t, [n, c, h, 1, w, 1]), g.ints([1, 1, 1, kh, 1, kw])], [{ shape: [n, c, h, kh, w, kw] }])[0]!;
+  return op.reshape(g, blocks, shape);
+}
+
+/**
+ * Sums over each kh×kw tile of [N,C,H,W]. float32: AveragePool × kh·kw (exact for 0/1 values
+ * when kh·kw is a power of two, within an ulp otherwise). onnxruntime's CPU AveragePool has no
+ * float64 kernel, so float64 graphs reduce a 6-D view instead.
+ */
+function windowSum(g: GraphBuilder, t: Tensor, kh: number, kw: number): Tensor {
+  if (g.floatType === 'float32') {
+    return op.mul(g, op.averagePool(g, t, { kernel: [kh, kw], strides: [kh, kw], pads: [0, 0, 0, 0] }), g.constant(kh * kw));
+  }
+  const [n, c, h, w] = t.shape as [Tensor['shape'][number], number, number, number];
+  return op.reduceSum(g, op.reshape(g, t, [n, c, h / kh, kh, w / kw, kw]), [3, 5]);
 }

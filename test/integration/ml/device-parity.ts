@@ -4,7 +4,11 @@ import { SeededRng } from '../../../shared/util/prng.ts';
 import { Trainer, buildModel, type DeviceRequest, type ModelSpec } from '../../../shared/ml/index.ts';
 
 const device = (process.argv[2] ?? 'cpu') as DeviceRequest;
-const spec: ModelSpec = { input: [16], classes: 4, layers: [{ type: 'dense', units: 32 }, { type: 'relu' }, { type: 'dropout', rate: 0.1 }, { type: 'batchnorm' }, { type: 'dense', units: 4 }] };
+// 'conv': a small cnn (conv, relu, tiling max pool on an odd size, so its gradient crops and pads).
+const conv = process.argv[3] === 'conv';
+const spec: ModelSpec = conv
+  ? { input: [1, 4, 4], classes: 4, layers: [{ type: 'conv2d', filters: 3, kernel: 2 }, { type: 'relu' }, { type: 'maxpool2d', size: 2 }, { type: 'flatten' }, { type: 'dense', units: 4 }] }
+  : { input: [16], classes: 4, layers: [{ type: 'dense', units: 32 }, { type: 'relu' }, { type: 'dropout', rate: 0.1 }, { type: 'batchnorm' }, { type: 'dense', units: 4 }] };
 const rng = new SeededRng(7);
 const n = 200;
 const features = Float32Array.from({ length: n * 16 }, () => rng.normal());

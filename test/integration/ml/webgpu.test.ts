@@ -10,9 +10,9 @@ const run = promisify(execFile);
 /** Chromium ships SwiftShader, a CPU Vulkan driver that onnxruntime's WebGPU provider (Dawn) accepts. */
 const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
-async function train(device: string, env: NodeJS.ProcessEnv) {
+async function train(device: string, env: NodeJS.ProcessEnv, model = 'mlp') {
   const child = new URL('./device-parity.ts', import.meta.url).pathname;
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', child, device], { env, maxBuffer: 1 << 24, timeout: 240_000 });
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', child, device, model], { env, maxBuffer: 1 << 24, timeout: 240_000 });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as {
     device: string; epochs: { loss: number; accuracy: number }[]; progress: number[]; weights: number[][]; probs: number[];
   };
@@ -36,7 +36,9 @@ test('webgpu training (data, state and metrics kept on the device) matches the C
   const env = { ...process.env, VK_DRIVER_FILES: SWIFTSHADER, VK_ICD_FILENAMES: SWIFTSHADER, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
   // webgpu twice: the training set uploaded once and gathered on the device (default), and batches
   // uploaded step by step (FEDISTILL_GPU_DATA=host, the path for sets over 1 GiB).
-  const [cpu, gpu, gpuHostData] = await Promise.all([train('cpu', env), train('webgpu', env), train('webgpu', { ...env, FEDISTILL_GPU_DATA: 'host' })]);
+  const [cpu, gpu, gpuHostData, cpuConv, gpuConv] = await Promise.all([
+    train('cpu', env), train('webgpu', env), train('webgpu', { ...env, FEDISTILL_GPU_DATA: 'host' }), train('cpu', env, 'conv'), train('webgpu', env, 'conv'),
+  ]);
   assert.equal(cpu.device, 'cpu');
   assert.equal(gpu.device, 'webgpu');
   assert.deepEqual(gpuHostData.epochs, gpu.epochs);
@@ -47,4 +49,8 @@ test('webgpu training (data, state and metrics kept on the device) matches the C
   assertClose(gpu.progress, cpu.progress, 1e-4, 'progress loss');
   cpu.weights.forEach((w, i) => assertClose(gpu.weights[i]!, w, 1e-3, `weights ${i}`));
   assertClose(gpu.probs, cpu.probs, 1e-3, 'probs');
+  // The cnn path: Conv and its gradients, and the max pool's gradient (Resize, AveragePool, Pad).
+  assertClose(gpuConv.epochs.map((e) => e.loss), cpuConv.epochs.map((e) => e.loss), 1e-4, 'cnn epoch loss');
+  cpuConv.weights.forEach((w, i) => assertClose(gpuConv.weights[i]!, w, 1e-3, `cnn weights ${i}`));
+  assertClose(gpuConv.probs, cpuConv.probs, 1e-3, 'cnn probs');
 });
