@@ -16,6 +16,7 @@ import { gatherRows } from '../shared/ml/train-data.ts';
 import type { DeviceRequest } from '../shared/ml/runtime.ts';
 import { SeededRng } from '../shared/util/prng.ts';
 import { check } from '../shared/util/errors.ts';
+import { CONFIG_FILE_FIELDS, type ConfigFields, isMapping, shown } from '../shared/util/config-fields.ts';
 
 export interface CompetenceSettings {
   /** Epochs of discriminator training (private vs public, balanced). */
@@ -30,12 +31,31 @@ export interface CompetenceSettings {
 
 export const COMPETENCE_DEFAULTS: CompetenceSettings = { epochs: 2, fullWeightRatio: 0.5, hidden: 128, maxPublicSamples: 10_000 };
 
-/** Checks settings (field names as in scenario / site files). */
+/** The snake_case keys of `policy.competence` (site.yaml) and `sites.competence` (scenarios). */
+export const COMPETENCE_KEYS = ['epochs', 'full_weight_ratio', 'hidden', 'max_public_samples'] as const;
+
+/**
+ * The one parser of competence settings, for site files and scenarios alike: absent, null or false
+ * → off (undefined); true → the defaults; a mapping → its fields over the defaults. `fields` gives
+ * the file format's error codes; errors name `field` (e.g. `policy.competence.epochs`).
+ */
+export function competenceSettingsAt(v: unknown, field: string, fields: ConfigFields): CompetenceSettings | undefined {
+  if (v === undefined || v === null || v === false) return undefined;
+  fields.checkField(v === true || isMapping(v), field, `must be true, false or a mapping, got ${shown(v)}`);
+  const m = isMapping(v) ? v : {};
+  fields.onlyKeys(m, COMPETENCE_KEYS, field);
+  const d = COMPETENCE_DEFAULTS;
+  return {
+    epochs: fields.numberAt(m, 'epochs', field, d.epochs, { int: true, min: 1 }),
+    fullWeightRatio: fields.numberAt(m, 'full_weight_ratio', field, d.fullWeightRatio, { min: 0, exclusiveMin: true }),
+    hidden: fields.numberAt(m, 'hidden', field, d.hidden, { int: true, min: 1 }),
+    maxPublicSamples: fields.numberAt(m, 'max_public_samples', field, d.maxPublicSamples, { int: true, min: 1 }),
+  };
+}
+
+/** Checks settings built in code (not read from a file) by the same rules as the files (fields `competence.*`). */
 export function validateCompetence(c: CompetenceSettings): void {
-  check(Number.isSafeInteger(c.epochs) && c.epochs >= 1, 'competence.epochs', 'must be a positive integer');
-  check(Number.isFinite(c.fullWeightRatio) && c.fullWeightRatio > 0, 'competence.full_weight_ratio', 'must be a positive number');
-  check(Number.isSafeInteger(c.hidden) && c.hidden >= 1, 'competence.hidden', 'must be a positive integer');
-  check(Number.isSafeInteger(c.maxPublicSamples) && c.maxPublicSamples >= 1, 'competence.max_public_samples', 'must be a positive integer');
+  competenceSettingsAt(competenceFields(c), 'competence', CONFIG_FILE_FIELDS);
 }
 
 /** The snake_case fields of a site file (site.yaml `policy.competence`) for these settings. */

@@ -1,13 +1,12 @@
 // The site agent's configuration (site.yaml): identity, aggregator, private data, model, local policy.
 import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
-import { check } from '../shared/util/errors.ts';
-import { didYouMean } from '../shared/util/suggest.ts';
+import { CONFIG_FILE_FIELDS, type ConfigFields, type Obj } from '../shared/util/config-fields.ts';
 import { PARTITION_SCHEMES } from '../shared/data/partition-common.ts';
 import { FIELD_LIMITS } from '../protocols/limits.ts';
 import { SITE_NAME_PATTERN } from '../protocols/validators.ts';
 import type { SiteSettings } from './site-agent.ts';
-import { COMPETENCE_DEFAULTS, type CompetenceSettings, validateCompetence } from './domain-competence.ts';
+import { competenceSettingsAt } from './domain-competence.ts';
 
 export interface SiteConfig {
   settings: SiteSettings;
@@ -26,108 +25,71 @@ export interface SiteConfig {
   studentOut?: string;
 }
 
-/** Every key site.yaml knows, per section: anything else is a typo and is refused, never ignored. */
+/** Every key site.yaml knows, per section (local, digest: below; policy.competence: client/domain-competence.ts): anything else is a typo and is refused, never ignored. */
 const KNOWN = {
   site: ['name', 'identity', 'server', 'data', 'public_set', 'eval_set', 'model', 'teachers', 'teacher_onnx', 'local', 'digest', 'policy', 'ledger', 'student_out', 'device', 'threads', 'seed'],
   server: ['url', 'public_key'],
   data: ['dataset', 'file', 'shape', 'classes', 'partition'],
   'data.partition': ['scheme', 'clients', 'index', 'seed', 'alpha', 'shards'],
-  local: ['epochs', 'batch', 'lr', 'optimizer'],
-  digest: ['epochs', 'revisit_epochs', 'private_mix', 'temperature'],
   policy: ['clip', 'local_noise_multiplier', 'competence', 'epsilon', 'delta'],
-  'policy.competence': ['epochs', 'full_weight_ratio', 'hidden', 'max_public_samples'],
 } as const;
 
 const DEVICES = ['cpu', 'webgpu', 'cuda', 'auto'] as const;
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+const { root, onlyKeys, section, numberAt: num, stringAt: str, optionalNumberAt, optionalStringAt, checkField } = CONFIG_FILE_FIELDS;
 
-/** A section's keys must all be known; a near miss gets a did-you-mean. */
-function rejectUnknown(o: Obj, section: keyof typeof KNOWN): void {
-  const known: readonly string[] = KNOWN[section];
-  for (const k of Object.keys(o)) {
-    check(known.includes(k), `${section}.${k}`, `is not a known setting${didYouMean(k, known)} (known: ${known.join(', ')})`, 'E_CONFIG_INVALID');
-  }
-}
-
-/** A mapping section: absent (or empty in YAML) is {}; anything but a mapping is an error, not a silent default. */
-function section(o: Obj, key: string, name: keyof typeof KNOWN): Obj {
-  const v = o[key];
-  if (v === undefined || v === null) return {};
-  check(isObj(v), name, `must be a mapping, got ${JSON.stringify(v)}`);
-  rejectUnknown(v, name);
-  return v;
-}
-
-function str(o: Obj, key: string, field: string, def?: string): string {
-  const v = o[key] ?? def;
-  check(v !== undefined, `${field}.${key}`, 'is required');
-  check(typeof v === 'string' && v.length > 0, `${field}.${key}`, `must be a non-empty string, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function num(o: Obj, key: string, field: string, def: number | undefined, r: { min?: number; exclusiveMin?: boolean; int?: boolean; max?: number } = {}): number {
-  const v = o[key] ?? def;
-  const f = `${field}.${key}`;
-  check(v !== undefined, f, 'is required');
-  check(typeof v === 'number' && Number.isFinite(v), f, `must be a number, got ${JSON.stringify(v)}`);
-  if (r.int) check(Number.isSafeInteger(v), f, `must be an integer, got ${v}`);
-  if (r.min !== undefined) check(r.exclusiveMin ? v > r.min : v >= r.min, f, `must be ${r.exclusiveMin ? '>' : '≥'} ${r.min}, got ${v}`);
-  if (r.max !== undefined) check(v <= r.max, f, `must be ≤ ${r.max}, got ${v}`);
-  return v;
-}
-
-function oneOf<T extends string>(o: Obj, key: string, field: string, def: T | undefined, allowed: readonly T[]): T {
-  const v = str(o, key, field, def);
-  check((allowed as readonly string[]).includes(v), `${field}.${key}`, `must be one of ${allowed.join(', ')}, got "${v}"${didYouMean(v, allowed)}`);
-  return v as T;
-}
-
-/** policy.competence: true → defaults; a mapping → its fields over the defaults (client/domain-competence.ts). */
-function competenceOf(v: unknown): CompetenceSettings {
-  check(v === true || isObj(v), 'policy.competence', 'must be true, false or a mapping');
-  const m = isObj(v) ? v : {};
-  rejectUnknown(m, 'policy.competence');
-  const d = COMPETENCE_DEFAULTS;
-  const f = 'policy.competence';
-  const c: CompetenceSettings = {
-    epochs: num(m, 'epochs', f, d.epochs),
-    fullWeightRatio: num(m, 'full_weight_ratio', f, d.fullWeightRatio),
-    hidden: num(m, 'hidden', f, d.hidden),
-    maxPublicSamples: num(m, 'max_public_samples', f, d.maxPublicSamples),
+/**
+ * A site's local training section (site.yaml `local`, scenario `sites.local`): one set of keys,
+ * rules and defaults for deployments and simulations; `fields` gives the file format's codes.
+ */
+export function localTrainingAt(parent: Obj, field: string, fields: ConfigFields): SiteSettings['local'] {
+  const local = fields.section(parent, 'local', field, ['epochs', 'batch', 'lr', 'optimizer']);
+  return {
+    epochs: fields.numberAt(local, 'epochs', field, 2, { int: true, min: 0 }),
+    batchSize: fields.numberAt(local, 'batch', field, 64, { int: true, min: 1 }),
+    lr: fields.numberAt(local, 'lr', field, 1e-3, { min: 0, exclusiveMin: true }),
+    optimizer: fields.stringAt(local, 'optimizer', field, 'adam', ['sgd', 'adam', 'adamw'] as const),
   };
-  validateCompetence(c);
-  return c;
+}
+
+/** A site's digest section (site.yaml `digest`, scenario `sites.digest`): how the consensus is learned. */
+export function digestAt(parent: Obj, field: string, fields: ConfigFields): SiteSettings['digest'] {
+  const digest = fields.section(parent, 'digest', field, ['epochs', 'revisit_epochs', 'private_mix', 'temperature']);
+  return {
+    epochs: fields.numberAt(digest, 'epochs', field, 2, { int: true, min: 0 }),
+    revisitEpochs: fields.numberAt(digest, 'revisit_epochs', field, 0, { int: true, min: 0 }),
+    privateMix: fields.numberAt(digest, 'private_mix', field, 2000, { int: true, min: 0 }),
+    temperature: fields.numberAt(digest, 'temperature', field, 1, { min: 0, exclusiveMin: true }),
+  };
 }
 
 /** data: a split spec, or a CSV file with its shape and class count; never both (one would be silently unused). */
 function dataOf(o: Obj, at: (f: string) => string): SiteConfig['data'] {
-  const data = section(o, 'data', 'data');
-  check(data.dataset !== undefined || data.file !== undefined, 'data.dataset', 'is required (or data.file for a CSV file)');
-  check(data.dataset === undefined || data.file === undefined, 'data', 'give data.dataset or data.file, not both');
+  const data = section(o, 'data', 'data', KNOWN.data);
+  checkField(data.dataset !== undefined || data.file !== undefined, 'data.dataset', 'is required (or data.file for a CSV file)');
+  checkField(data.dataset === undefined || data.file === undefined, 'data', 'give data.dataset or data.file, not both');
   if (data.file === undefined) {
-    for (const k of ['shape', 'classes']) check(data[k] === undefined, `data.${k}`, 'is used only with data.file; remove it');
+    for (const k of ['shape', 'classes']) checkField(data[k] === undefined, `data.${k}`, 'is used only with data.file; remove it');
   }
-  const p = data.partition;
-  check(p === undefined || p === null || isObj(p), 'data.partition', `must be a mapping, got ${JSON.stringify(p)}`);
   let partition: SiteConfig['data']['partition'];
-  if (isObj(p)) {
-    rejectUnknown(p, 'data.partition');
+  if (data.partition !== undefined && data.partition !== null) {
     const f = 'data.partition';
+    const p = section(data, 'partition', f, KNOWN[f]);
     const clients = num(p, 'clients', f, undefined, { int: true, min: 1 });
+    const alpha = optionalNumberAt(p, 'alpha', f, { min: 0, exclusiveMin: true });
+    const shards = optionalNumberAt(p, 'shards', f, { int: true, min: 1 });
     partition = {
-      scheme: oneOf(p, 'scheme', f, undefined, PARTITION_SCHEMES),
+      scheme: str(p, 'scheme', f, undefined, PARTITION_SCHEMES),
       clients,
       index: num(p, 'index', f, undefined, { int: true, min: 0, max: clients - 1 }),
       seed: num(p, 'seed', f, 1, { int: true, min: 0 }),
-      ...(p.alpha !== undefined ? { alpha: num(p, 'alpha', f, undefined, { min: 0, exclusiveMin: true }) } : {}),
-      ...(p.shards !== undefined ? { shards: num(p, 'shards', f, undefined, { int: true, min: 1 }) } : {}),
+      ...(alpha !== undefined ? { alpha } : {}),
+      ...(shards !== undefined ? { shards } : {}),
     };
   }
   const shape = (): number[] => {
     const v = data.shape ?? [1, 28, 28];
-    check(Array.isArray(v) && v.length > 0 && v.every((d) => Number.isSafeInteger(d) && (d as number) > 0), 'data.shape', 'must be a list of positive integers');
+    checkField(Array.isArray(v) && v.length > 0 && v.every((d) => Number.isSafeInteger(d) && (d as number) > 0), 'data.shape', 'must be a list of positive integers');
     return v as number[];
   };
   return {
@@ -140,55 +102,49 @@ function dataOf(o: Obj, at: (f: string) => string): SiteConfig['data'] {
 
 /** Validates a parsed site config; relative paths resolve against `baseDir`. */
 export function validateSiteConfig(raw: unknown, baseDir = process.cwd()): SiteConfig {
-  check(isObj(raw), 'site', 'must be a mapping');
-  const o = raw as Obj;
-  rejectUnknown(o, 'site');
-  const server = section(o, 'server', 'server');
-  const local = section(o, 'local', 'local');
-  const digest = section(o, 'digest', 'digest');
-  const policy = section(o, 'policy', 'policy');
+  const o = root(raw, 'site');
+  onlyKeys(o, KNOWN.site, 'site');
+  const server = section(o, 'server', 'server', KNOWN.server);
+  const policy = section(o, 'policy', 'policy', KNOWN.policy);
   const at = (f: string) => resolve(baseDir, f);
   const name = str(o, 'name', 'site');
   // the name is what the aggregator's allowlist maps this site's key to; one it would refuse is caught here
-  check(SITE_NAME_PATTERN.test(name), 'site.name', `must be 1–64 letters, digits, '.', '_' or '-' (starting with a letter or digit), got ${JSON.stringify(name.slice(0, 40))}`);
+  checkField(SITE_NAME_PATTERN.test(name), 'site.name', `must be 1–64 letters, digits, '.', '_' or '-' (starting with a letter or digit), got ${JSON.stringify(name.slice(0, 40))}`);
   const url = str(server, 'url', 'server');
-  check(/^wss?:\/\/[^\s/]+/.test(url), 'server.url', `must be a ws:// or wss:// address, got ${JSON.stringify(url.slice(0, 80))}`);
+  checkField(/^wss?:\/\/[^\s/]+/.test(url), 'server.url', `must be a ws:// or wss:// address, got ${JSON.stringify(url.slice(0, 80))}`);
+  const competence = competenceSettingsAt(policy.competence, 'policy.competence', CONFIG_FILE_FIELDS);
+  const epsilon = optionalNumberAt(policy, 'epsilon', 'policy', { min: 0, exclusiveMin: true });
+  const delta = optionalNumberAt(policy, 'delta', 'policy', { min: 0, exclusiveMin: true, max: 0.1 });
+  const threads = optionalNumberAt(o, 'threads', 'site', { int: true, min: 1 });
+  const evalSet = optionalStringAt(o, 'eval_set', 'site');
+  const teacherOnnx = optionalStringAt(o, 'teacher_onnx', 'site');
+  const studentOut = optionalStringAt(o, 'student_out', 'site');
   return {
     settings: {
       name,
-      model: oneOf(o, 'model', 'site', 'mlp', ['mlp', 'cnn'] as const),
+      model: str(o, 'model', 'site', 'mlp', ['mlp', 'cnn'] as const),
       teachers: num(o, 'teachers', 'site', 1, { int: true, min: 1, max: FIELD_LIMITS.maxTeachers }),
-      local: {
-        epochs: num(local, 'epochs', 'local', 2, { int: true, min: 0 }),
-        batchSize: num(local, 'batch', 'local', 64, { int: true, min: 1 }),
-        lr: num(local, 'lr', 'local', 1e-3, { min: 0, exclusiveMin: true }),
-        optimizer: oneOf(local, 'optimizer', 'local', 'adam', ['sgd', 'adam', 'adamw'] as const),
-      },
-      digest: {
-        epochs: num(digest, 'epochs', 'digest', 2, { int: true, min: 0 }),
-        revisitEpochs: num(digest, 'revisit_epochs', 'digest', 0, { int: true, min: 0 }),
-        privateMix: num(digest, 'private_mix', 'digest', 2000, { int: true, min: 0 }),
-        temperature: num(digest, 'temperature', 'digest', 1, { min: 0, exclusiveMin: true }),
-      },
+      local: localTrainingAt(o, 'local', CONFIG_FILE_FIELDS),
+      digest: digestAt(o, 'digest', CONFIG_FILE_FIELDS),
       policy: {
         clip: num(policy, 'clip', 'policy', 1, { min: 0, exclusiveMin: true }),
         localNoiseMultiplier: num(policy, 'local_noise_multiplier', 'policy', 0, { min: 0 }),
-        ...(policy.competence !== undefined && policy.competence !== null && policy.competence !== false ? { competence: competenceOf(policy.competence) } : {}),
-        ...(policy.epsilon !== undefined && policy.epsilon !== null ? { epsilon: num(policy, 'epsilon', 'policy', undefined, { min: 0, exclusiveMin: true }) } : {}),
-        ...(policy.delta !== undefined && policy.delta !== null ? { delta: num(policy, 'delta', 'policy', undefined, { min: 0, exclusiveMin: true, max: 0.1 }) } : {}),
+        ...(competence ? { competence } : {}),
+        ...(epsilon !== undefined ? { epsilon } : {}),
+        ...(delta !== undefined ? { delta } : {}),
       },
       seed: num(o, 'seed', 'site', 1, { int: true, min: 0 }),
-      device: oneOf(o, 'device', 'site', 'cpu', DEVICES),
-      ...(o.threads !== undefined && o.threads !== null ? { threads: num(o, 'threads', 'site', undefined, { int: true, min: 1 }) } : {}),
+      device: str(o, 'device', 'site', 'cpu', DEVICES),
+      ...(threads !== undefined ? { threads } : {}),
     },
     identity: at(str(o, 'identity', 'site')),
     server: { url, publicKey: str(server, 'public_key', 'server') },
     data: dataOf(o, at),
     publicSet: str(o, 'public_set', 'site'),
-    ...(o.eval_set !== undefined && o.eval_set !== null ? { evalSet: str(o, 'eval_set', 'site') } : {}),
+    ...(evalSet !== undefined ? { evalSet } : {}),
     ledger: at(str(o, 'ledger', 'site', `${name}.ledger.jsonl`)),
-    ...(o.teacher_onnx !== undefined && o.teacher_onnx !== null ? { teacherOnnx: at(str(o, 'teacher_onnx', 'site')) } : {}),
-    ...(o.student_out !== undefined && o.student_out !== null ? { studentOut: at(str(o, 'student_out', 'site')) } : {}),
+    ...(teacherOnnx !== undefined ? { teacherOnnx: at(teacherOnnx) } : {}),
+    ...(studentOut !== undefined ? { studentOut: at(studentOut) } : {}),
   };
 }
 

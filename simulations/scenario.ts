@@ -2,10 +2,11 @@
 import type { RunConfig } from '../server/run-config.ts';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
 import { PARTITION_SCHEMES, type PartitionScheme } from '../shared/data/partition.ts';
-import { FedistillError, check } from '../shared/util/errors.ts';
-import { type Obj, booleanAt, listAt, mapping, numberAt, onlyKeys, optionalNumberAt, stringAt } from '../shared/util/scenario-fields.ts';
+import { SCENARIO_FIELDS } from '../shared/util/config-fields.ts';
+import { type Obj, booleanAt, checkField, listAt, mapping, numberAt, onlyKeys, root, section, stringAt } from '../shared/util/scenario-fields.ts';
 import { SIM_MODEL_NAMES, type SimModel, validateSimModel } from './sim-models.ts';
-import { COMPETENCE_DEFAULTS, type CompetenceSettings } from '../client/domain-competence.ts';
+import { type CompetenceSettings, competenceSettingsAt } from '../client/domain-competence.ts';
+import { digestAt, localTrainingAt } from '../client/site-config.ts';
 
 export type StrategyName = RunConfig['strategy']['name'];
 export type PrivacyUnit = 'site' | 'example';
@@ -90,7 +91,7 @@ function roundFaults(o: Obj, key: string, sites: number, rounds: number): RoundF
 function parseModels(s: Obj): SimModel[] {
   if (s.models !== undefined) {
     const list = listAt(s, 'models', 'sites');
-    check(list.length > 0, 'sites.models', 'must list at least one model', 'E_SCENARIO_INVALID');
+    checkField(list.length > 0, 'sites.models', 'must list at least one model');
     return list.map((m, i) => validateSimModel(m, `sites.models[${i}]`));
   }
   return [validateSimModel(s.model ?? 'mlp', 'sites.model')];
@@ -98,7 +99,7 @@ function parseModels(s: Obj): SimModel[] {
 
 /** Validates a parsed scenario (snake_case YAML) and fills defaults; errors name the field. */
 export function validateScenario(raw: unknown): Scenario {
-  const o = mapping(raw, 'scenario');
+  const o = root(raw, 'scenario');
   const kind = stringAt(o, 'kind', 'scenario', 'federated', ['federated', 'pate-reproduction'] as const);
   const name = stringAt(o, 'name', 'scenario');
   // A reproduction's other fields belong to its module (simulations/pate-mnist), which checks them.
@@ -107,39 +108,29 @@ export function validateScenario(raw: unknown): Scenario {
   const seed = numberAt(o, 'seed', 'scenario', 1, { int: true, min: 0 });
   const rounds = numberAt(o, 'rounds', 'scenario', undefined, { int: true, min: 1 });
 
-  const d = mapping(o.data, 'data');
-  onlyKeys(d, ['dataset', 'public_set', 'eval_set', 'partition'], 'data');
-  const p = mapping(d.partition, 'data.partition', true);
-  onlyKeys(p, ['scheme', 'alpha', 'shards', 'sigma', 'seed'], 'data.partition');
+  const d = section(o, 'data', 'data', ['dataset', 'public_set', 'eval_set', 'partition'], false);
+  const p = section(d, 'partition', 'data.partition', ['scheme', 'alpha', 'shards', 'sigma', 'seed']);
   const scheme = stringAt(p, 'scheme', 'data.partition', 'iid', PARTITION_SCHEMES);
 
-  const s = mapping(o.sites, 'sites');
-  onlyKeys(s, ['count', 'model', 'models', 'local', 'digest', 'local_noise_multiplier', 'competence', 'threads'], 'sites');
-  check(!(s.model !== undefined && s.models !== undefined), 'sites', 'give either model or models, not both', 'E_SCENARIO_INVALID');
-  const local = mapping(s.local, 'sites.local', true);
-  onlyKeys(local, ['epochs', 'batch', 'lr', 'optimizer'], 'sites.local');
-  const digest = mapping(s.digest, 'sites.digest', true);
-  onlyKeys(digest, ['epochs', 'revisit_epochs', 'temperature', 'private_mix'], 'sites.digest');
+  const s = section(o, 'sites', 'sites', ['count', 'model', 'models', 'local', 'digest', 'local_noise_multiplier', 'competence', 'threads'], false);
+  checkField(!(s.model !== undefined && s.models !== undefined), 'sites', 'give either model or models, not both');
+  const local = localTrainingAt(s, 'sites.local', SCENARIO_FIELDS);
+  const digest = digestAt(s, 'sites.digest', SCENARIO_FIELDS);
   const count = numberAt(s, 'count', 'sites', undefined, { int: true, min: 1 });
 
-  const st = mapping(o.strategy, 'strategy');
-  onlyKeys(st, ['name', 'queries_per_round', 'entropy_reduction_temperature', 'reply_temperature', 'threshold', 'sigma1', 'sigma2', 'accounting'], 'strategy');
-  const pr = mapping(o.privacy, 'privacy', true);
-  onlyKeys(pr, ['unit', 'teachers_per_site', 'clip', 'noise_multiplier', 'epsilon', 'delta', 'test_noise_seed'], 'privacy');
+  const st = section(o, 'strategy', 'strategy', ['name', 'queries_per_round', 'entropy_reduction_temperature', 'reply_temperature', 'threshold', 'sigma1', 'sigma2', 'accounting'], false);
+  const pr = section(o, 'privacy', 'privacy', ['unit', 'teachers_per_site', 'clip', 'noise_multiplier', 'epsilon', 'delta', 'test_noise_seed']);
   const unit = stringAt(pr, 'unit', 'privacy', 'site', ['site', 'example'] as const);
   const teachersPerSite = unit === 'site' ? 1 : numberAt(pr, 'teachers_per_site', 'privacy', 5, { int: true, min: 2 });
-  check(unit === 'example' || pr.teachers_per_site === undefined || pr.teachers_per_site === 1, 'privacy.teachers_per_site',
-    'must be 1 (or absent) for the site-level unit; set unit: example for k > 1 teachers per site', 'E_SCENARIO_INVALID');
+  checkField(unit === 'example' || pr.teachers_per_site === undefined || pr.teachers_per_site === 1, 'privacy.teachers_per_site',
+    'must be 1 (or absent) for the site-level unit; set unit: example for k > 1 teachers per site');
   const delta = numberAt(pr, 'delta', 'privacy', 1e-5, { min: 0, exclusiveMin: true, max: 0.1 });
-  const competence = parseCompetence(s.competence);
-  check(competence === undefined || unit === 'site', 'sites.competence',
-    'competence weighting needs privacy.unit: site (the discriminator sees all of a site\'s data, so it would touch every teacher)', 'E_SCENARIO_INVALID');
+  const competence = competenceSettingsAt(s.competence, 'sites.competence', SCENARIO_FIELDS);
+  checkField(competence === undefined || unit === 'site', 'sites.competence',
+    'competence weighting needs privacy.unit: site (the discriminator sees all of a site\'s data, so it would touch every teacher)');
 
-  const f = mapping(o.faults, 'faults', true);
-  onlyKeys(f, ['dropout', 'latency_ms', 'disconnects', 'site_crashes', 'aggregator_crash_round'], 'faults');
-  const b = mapping(o.baselines, 'baselines', true);
-  onlyKeys(b, ['local_only', 'centralized', 'fedavg'], 'baselines');
-  const local_epochs = numberAt(local, 'epochs', 'sites.local', 2, { int: true, min: 0 });
+  const f = section(o, 'faults', 'faults', ['dropout', 'latency_ms', 'disconnects', 'site_crashes', 'aggregator_crash_round']);
+  const b = section(o, 'baselines', 'baselines', ['local_only', 'centralized', 'fedavg']);
   const quorum = numberAt(o, 'quorum', 'scenario', 1, { int: true, min: 1, max: count });
 
   return {
@@ -159,18 +150,8 @@ export function validateScenario(raw: unknown): Scenario {
     sites: {
       count,
       models: parseModels(s),
-      local: {
-        epochs: local_epochs,
-        batch: numberAt(local, 'batch', 'sites.local', 64, { int: true, min: 1 }),
-        lr: numberAt(local, 'lr', 'sites.local', 1e-3, { min: 0, exclusiveMin: true }),
-        optimizer: stringAt(local, 'optimizer', 'sites.local', 'adam', ['sgd', 'adam', 'adamw'] as const),
-      },
-      digest: {
-        epochs: numberAt(digest, 'epochs', 'sites.digest', 2, { int: true, min: 0 }),
-        revisitEpochs: numberAt(digest, 'revisit_epochs', 'sites.digest', 0, { int: true, min: 0 }),
-        privateMix: numberAt(digest, 'private_mix', 'sites.digest', 2000, { int: true, min: 0 }),
-        temperature: numberAt(digest, 'temperature', 'sites.digest', 1, { min: 0, exclusiveMin: true }),
-      },
+      local: { epochs: local.epochs, batch: local.batchSize, lr: local.lr, optimizer: local.optimizer },
+      digest,
       localNoiseMultiplier: numberAt(s, 'local_noise_multiplier', 'sites', 0, { min: 0 }),
       ...(competence ? { competence } : {}),
       threads: numberAt(s, 'threads', 'sites', 1, { int: true, min: 1 }),
@@ -204,7 +185,7 @@ export function validateScenario(raw: unknown): Scenario {
     },
     baselines: {
       localOnly: booleanAt(b, 'local_only', 'baselines', true),
-      centralized: baselineOption(b, 'centralized', 'epochs', local_epochs + rounds),
+      centralized: baselineOption(b, 'centralized', 'epochs', local.epochs + rounds),
       fedavg: (() => {
         const v = baselineOption(b, 'fedavg', 'epochs_per_round', 1);
         return v ? { epochsPerRound: v.epochs } : false;
@@ -214,27 +195,12 @@ export function validateScenario(raw: unknown): Scenario {
   };
 }
 
-/** `sites.competence`: absent/false → off, true → defaults, a mapping → its settings over the defaults. */
-function parseCompetence(v: unknown): CompetenceSettings | undefined {
-  if (v === undefined || v === false) return undefined;
-  const m = v === true ? {} : mapping(v, 'sites.competence');
-  onlyKeys(m, ['epochs', 'full_weight_ratio', 'hidden', 'max_public_samples'], 'sites.competence');
-  const d = COMPETENCE_DEFAULTS;
-  return {
-    epochs: numberAt(m, 'epochs', 'sites.competence', d.epochs, { int: true, min: 1 }),
-    fullWeightRatio: numberAt(m, 'full_weight_ratio', 'sites.competence', d.fullWeightRatio, { min: 0, exclusiveMin: true }),
-    hidden: numberAt(m, 'hidden', 'sites.competence', d.hidden, { int: true, min: 1 }),
-    maxPublicSamples: numberAt(m, 'max_public_samples', 'sites.competence', d.maxPublicSamples, { int: true, min: 1 }),
-  };
-}
-
 /** `true`/absent → defaults, `false` → off, a mapping → its one numeric setting. */
 function baselineOption(b: Obj, key: string, field: string, def: number): { epochs: number } | false {
   const v = b[key];
   if (v === false) return false;
   if (v === undefined || v === true) return { epochs: def };
-  const m = mapping(v, `baselines.${key}`);
-  onlyKeys(m, [field], `baselines.${key}`);
+  const m = section(b, key, `baselines.${key}`, [field], false);
   return { epochs: numberAt(m, field, `baselines.${key}`, def, { int: true, min: 1 }) };
 }
 

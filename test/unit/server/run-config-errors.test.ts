@@ -24,7 +24,7 @@ test('a misspelt key is refused with the key, a did-you-mean and the known keys'
   assert.match(failure({ ...base, strategy: { name: 'dsfl', querys_per_round: 3 } }).message, /strategy\.querys_per_round.*did you mean queries_per_round\?/);
   assert.match(failure({ ...base, privacy: { epsilon: 5, noise_multipler: 2 } }).message, /privacy\.noise_multipler.*did you mean noise_multiplier\?/);
   assert.match(failure({ ...base, listen: { prot: 1 } }).message, /listen\.prot.*did you mean port\?/);
-  assert.match(failure({ ...base, strategy: { name: 'dsf' } }).message, /strategy\.name: must be pate, fedmd or dsfl, got "dsf" \(did you mean dsfl\?\)/);
+  assert.match(failure({ ...base, strategy: { name: 'dsf' } }).message, /strategy\.name: must be one of pate, fedmd, dsfl, got "dsf" \(did you mean dsfl\?\)/);
 });
 
 test('a missing section says "is required"; wrong types and ranges name the field', () => {
