@@ -27,6 +27,8 @@ interface ForwardOptions {
   inputName?: string;
   /** Use this tensor as x instead of declaring an input (the Loop body gathers it). */
   x?: Tensor;
+  /** Use these dropout masks (by dropout name) instead of declaring `mask:*` inputs (the Loop body gathers them). */
+  masks?: ReadonlyMap<string, Tensor>;
 }
 
 export interface Forward { x: Tensor; logits: Tensor; params: Tensor[]; bufferUpdates: Map<string, Tensor> }
@@ -39,7 +41,7 @@ export function emitForward(g: GraphBuilder, layout: ModelLayout, o: ForwardOpti
   const byName = new Map(layout.params.map((p, i) => [p.name, params[i]!]));
   const buffers = new Map(layout.buffers.map((b, i) => [b.name,
     o.buffers ? g.initializer(names.buffer(b.name), b.shape, o.buffers[i]!) : g.input(names.buffer(b.name), b.shape)]));
-  const masks = new Map(o.train ? layout.dropouts.map((d) => [d.name, g.input(names.mask(d.name), ['N', ...d.shape])]) : []);
+  const masks = o.masks ?? new Map(o.train ? layout.dropouts.map((d) => [d.name, g.input(names.mask(d.name), ['N', ...d.shape])]) : []);
   const bufferUpdates = new Map<string, Tensor>();
   const ctx: ForwardContext = {
     g, train: o.train,

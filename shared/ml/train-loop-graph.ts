@@ -4,7 +4,6 @@ import * as op from './ops.ts';
 import { type LossInputs } from './losses.ts';
 import { stateSlots } from './optimizers.ts';
 import { type StepGraphSpec, emitForward, emitStep, names } from './train-graph.ts';
-import { FedistillError } from '../util/errors.ts';
 
 /** Outer-graph names: prefixed so they never shadow the body's names (ONNX subgraph scoping). */
 export const outer = (name: string) => `outer/${name}`;
@@ -21,12 +20,12 @@ export function carriedNames(s: StepGraphSpec): { name: string; shape: number[] 
 }
 
 /**
- * Inputs: outer/xs [K,N,...], outer/ys_hard|ys_soft [K,N,C], outer/temperatures [K,N,1], outer/lr,
+ * Inputs: outer/xs [K,N,...], outer/ys_hard|ys_soft [K,N,C], outer/temperatures [K,N,1],
+ * outer/mask:<dropout> [K,N,...] (one mask per step), outer/lr,
  * outer/step (t of the first step), outer/trips (int64 K), outer/<state>. Outputs: outer/<state>:next,
  * outer/losses [K], outer/corrects [K]. The learning rate is constant within one run.
  */
 export function buildLoopStepGraph(s: StepGraphSpec): GraphBuilder {
-  if (s.layout.dropouts.length) throw new FedistillError('E_UNSUPPORTED', 'the K-steps Loop graph does not support dropout yet; use stepsPerRun 1');
   const ft = s.floatType ?? 'float32';
   const { input, classes } = s.layout.spec;
   const g = new GraphBuilder('train_loop', ft, 'o_');
@@ -36,6 +35,8 @@ export function buildLoopStepGraph(s: StepGraphSpec): GraphBuilder {
   const ysHard = needHard ? g.input(outer('ys_hard'), ['K', 'N', classes]) : undefined;
   const ysSoft = needSoft ? g.input(outer('ys_soft'), ['K', 'N', classes]) : undefined;
   const temps = needSoft && s.loss.kind === 'distill' && s.loss.soft === 'kl' ? g.input(outer('temperatures'), ['K', 'N', 1]) : undefined;
+  // One dropout mask per step, stacked like the batches (the trainer draws them as single steps would).
+  const maskStacks = s.layout.dropouts.map((d) => [d.name, g.input(outer(names.mask(d.name)), ['K', 'N', ...d.shape])] as const);
   const lr = g.input(outer('lr'), []);
   const step0 = g.input(outer('step'), []);
   const trips = g.input(outer('trips'), [], 'int64');
@@ -47,7 +48,7 @@ export function buildLoopStepGraph(s: StepGraphSpec): GraphBuilder {
   const condIn = b.input('cond_in', [], 'bool');
   const stepIn = b.input('step', []);
   const pick = (t: Tensor | undefined) => (t ? op.gather(b, t, iter) : undefined);
-  const f = emitForward(b, s.layout, { train: true, x: pick(xs) });
+  const f = emitForward(b, s.layout, { train: true, x: pick(xs), masks: new Map(maskStacks.map(([name, t]) => [name, pick(t)!])) });
   const lossIn: LossInputs = { hard: pick(ysHard), soft: pick(ysSoft), temperature: pick(temps) };
   const { loss, correct } = emitStep(b, s, f, lossIn, lr, stepIn);
   b.output(loss, 'loss');

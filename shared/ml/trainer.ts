@@ -25,7 +25,7 @@ export interface TrainerOptions {
   schedule?: LrSchedule;
   /**
    * Steps per session.run (default 1). K > 1 runs K full batches in one ONNX Loop, which cuts
-   * per-step overhead on GPU providers; the learning rate is held for those K steps. No dropout.
+   * per-step overhead on GPU providers; the learning rate is held for those K steps.
    */
   stepsPerRun?: number;
 }
@@ -224,6 +224,14 @@ export class Trainer {
     for (const [inName, batchName] of [['ys_hard', 'y_hard'], ['ys_soft', 'y_soft'], ['temperatures', 'temperature']] as const) {
       if (ss.inputs.has(outer(inName))) feeds[outer(inName)] = stack(batchName);
     }
+    const n = batches[0]!.x!.dims[0]!;
+    const masks = Array.from({ length: k }, (_, j) => this.dropoutMasks(n, this.step + j));
+    this.model.layout.dropouts.forEach((d, i) => {
+      const size = masks[0]![i]!.mask.length;
+      const stacked = new Float32Array(size * k);
+      masks.forEach((m, j) => stacked.set(m[i]!.mask, j * size));
+      feeds[outer(names.mask(d.name))] = new ort.Tensor('float32', stacked, [k, ...masks[0]![i]!.dims]);
+    });
     for (const c of carriedNames({ layout: this.model.layout, loss: { kind: 'ce' }, optimizer: this.optimizer })) feeds[outer(c.name)] = this.state.get(c.name)!;
     const out = await ss.session.run(feeds);
     for (const name of this.state.keys()) this.state.set(name, out[outer(names.next(name))]!);
@@ -233,6 +241,21 @@ export class Trainer {
     return Array.from({ length: k }, (_, i) => ({ loss: losses[i]!, correct: corrects[i]! }));
   }
 
+  /**
+   * The dropout masks of step `step` (0-based) for n rows, drawn from a generator seeded by
+   * (seed, step): a K-step Loop run draws its K steps' masks exactly as K single steps would.
+   */
+  private dropoutMasks(n: number, step: number): { name: string; mask: Float32Array; dims: number[] }[] {
+    if (this.model.layout.dropouts.length === 0) return [];
+    const rng = new SeededRng(`${this.seed}:dropout:${step}`);
+    return this.model.layout.dropouts.map((d) => {
+      const mask = new Float32Array(n * d.shape.reduce((a, b) => a * b, 1));
+      const keep = 1 / (1 - d.rate);
+      for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < d.rate ? 0 : keep;
+      return { name: d.name, mask, dims: [n, ...d.shape] };
+    });
+  }
+
   /** One optimizer step on a prepared batch; updates the state tensors and the metric sums. */
   private async runStep(ss: StepSession, batch: Record<string, ort.Tensor>, epochFraction: number): Promise<void> {
     const feeds: Record<string, ort.Tensor> = { ...batch, metrics: this.metrics };
@@ -240,13 +263,7 @@ export class Trainer {
     feeds.step = new ort.Tensor('float32', new Float32Array([this.step + 1]), []);
     for (const [name, t] of this.state) if (ss.inputs.has(name)) feeds[name] = t;
     const n = (batch.x ?? batch.rows)!.dims[0]!;
-    const rng = this.model.layout.dropouts.length > 0 ? new SeededRng(`${this.seed}:dropout:${this.step}`) : undefined;
-    for (const d of this.model.layout.dropouts) {
-      const m = new Float32Array(n * d.shape.reduce((a, b) => a * b, 1));
-      const keep = 1 / (1 - d.rate);
-      for (let i = 0; i < m.length; i++) m[i] = rng!.next() < d.rate ? 0 : keep;
-      feeds[names.mask(d.name)] = new ort.Tensor('float32', m, [n, ...d.shape]);
-    }
+    for (const m of this.dropoutMasks(n, this.step)) feeds[names.mask(m.name)] = new ort.Tensor('float32', m.mask, m.dims);
     // On the CPU, next-state outputs are written into preallocated tensors (double buffering): no
     // per-step allocation and copy of every weight and optimizer slot.
     let out: ort.InferenceSession.ReturnType;

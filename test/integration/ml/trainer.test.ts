@@ -101,8 +101,8 @@ test('invalid specs and shape mismatches fail with clear errors before any graph
   assert.throws(() => new Trainer(buildModel(small), { optimizer: 'rmsprop' as never }), { code: 'E_INVALID_PARAMETER' });
 });
 
-test('K steps in one ONNX Loop run give the same weights as K single steps', async () => {
-  const spec: ModelSpec = { input: [16], classes: 4, layers: [{ type: 'dense', units: 32 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'dense', units: 4 }] };
+test('K steps in one ONNX Loop run give the same weights as K single steps (batchnorm, dropout)', async () => {
+  const spec: ModelSpec = { input: [16], classes: 4, layers: [{ type: 'dense', units: 32 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'dropout', rate: 0.3 }, { type: 'dense', units: 4 }] };
   const data = blobs(300, 16, 4, 6); // 9 full batches of 32 + a partial one: 2 loops of 4, then 2 single steps
   const single = new Trainer(buildModel(spec, { seed: 6 }), { optimizer: 'adam', batchSize: 32, threads: 1 });
   const looped = new Trainer(buildModel(spec, { seed: 6 }), { optimizer: 'adam', batchSize: 32, threads: 1, stepsPerRun: 4 });
