@@ -2,6 +2,7 @@
 import { Packr } from 'msgpackr';
 import { ChannelError } from './error-catalogue.ts';
 import { FIELD_LIMITS } from './limits.ts';
+import { scanMessageShape, type MessageShape } from './msgpack-shape.ts';
 
 /**
  * Records are off (no shared structures become part of the wire contract); `moreTypes` writes
@@ -23,7 +24,7 @@ export type WireValue =
   | Uint8Array | Uint16Array | Int32Array | Uint32Array | Float32Array
   | WireValue[] | { [key: string]: WireValue };
 
-const MAX_DEPTH = 32;
+const MAX_DEPTH = FIELD_LIMITS.maxDecodedDepth;
 
 /** Encodes a message object. Fields whose value is undefined are dropped by the caller (validators). */
 export function encodeMessage(message: object): Uint8Array {
@@ -31,10 +32,14 @@ export function encodeMessage(message: object): Uint8Array {
 }
 
 /**
- * Decodes bytes into a plain value, or throws ChannelError E_MSG_DECODE / E_MSG_FORBIDDEN_KEY.
+ * Decodes bytes into a plain value, or throws ChannelError E_MSG_DECODE / E_MSG_FORBIDDEN_KEY /
+ * E_MSG_TOO_LARGE / E_MSG_TOO_COMPLEX. The bytes are scanned first (protocols/msgpack-shape.ts), so
+ * a payload of millions of tiny items is refused in time linear in a bounded count, not decoded.
+ * A caller that scanned already (to read `shape.type`) passes the shape of these same bytes.
  * Never returns Maps, Dates, Sets, RegExps, Errors, bigints or other extension objects.
  */
-export function decodeMessage(bytes: Uint8Array): WireValue {
+export function decodeMessage(bytes: Uint8Array, shape: MessageShape = scanMessageShape(bytes)): WireValue {
+  if (shape.byteLength !== bytes.length) throw new Error('decodeMessage: the shape given was scanned from other bytes');
   let raw: unknown;
   try {
     raw = packr.unpack(bytes);
@@ -58,7 +63,7 @@ function toPlain(v: unknown, depth: number): WireValue {
     return out;
   }
   if (v instanceof Map) {
-    // checked before copying: a frame of a million tiny keys would otherwise hold the event loop for seconds
+    // also refused by the scan before decoding; kept so this function never trusts its input's source
     if (v.size > FIELD_LIMITS.maxDecodedMapEntries) throw new ChannelError('E_MSG_TOO_LARGE', `payload holds a map of ${v.size} entries; at most ${FIELD_LIMITS.maxDecodedMapEntries}`);
     const out: { [key: string]: WireValue } = {};
     for (const [k, val] of v) {

@@ -19,6 +19,7 @@ export const CHANNEL_ERRORS = {
   E_MSG_INVALID: { close: 4003, meaning: 'a message failed its validator (unknown type, missing or mistyped field, bad length)' },
   E_MSG_FORBIDDEN_KEY: { close: 4004, meaning: 'a message carried a __proto__, constructor or prototype key' },
   E_MSG_TOO_LARGE: { close: 4005, meaning: 'a message is larger than its type allows (see protocols/limits.ts)' },
+  E_MSG_TOO_COMPLEX: { close: 4006, meaning: 'a message holds more msgpack values, maps and arrays, map entries or binaries than any protocol message needs (FIELD_LIMITS in protocols/limits.ts); refused before decoding' },
   E_FRAME_TOO_LARGE: { close: 1009, meaning: 'a frame is larger than the connection\'s maxFrameBytes (default 16 MiB)' },
   E_HANDSHAKE_TIMEOUT: { close: 4010, meaning: 'the handshake did not complete within handshakeTimeoutMs' },
   E_HANDSHAKE_FAILED: { close: 4011, meaning: 'a handshake message was malformed or out of order, or key agreement failed' },

@@ -65,11 +65,28 @@ export const FIELD_LIMITS = Object.freeze({
   maxJsonDepth: 16,
   /** teachers one site may declare in a reply (`stats.teachers`): its weight in the aggregate. */
   maxTeachers: 65_535,
-  /** entries in any one decoded map: the codec refuses more before copying (no typed message needs 1,024). */
+  /** entries in any one decoded map: the codec refuses more before decoding (no typed message needs 1,024). */
   maxDecodedMapEntries: 1_024,
+  // Shape budgets, checked on the raw bytes before msgpackr builds anything (protocols/msgpack-shape.ts),
+  // so that no message costs much more to decode than a legitimate one of its size. Typed arrays travel
+  // as one binary value each, so the largest legitimate messages hold a few dozen values. Measured here
+  // (bench/hostile-decode.ts): a tiny map costs ~1 µs to decode, a map entry ~3 µs, a tiny typed array
+  // ~2 µs, a small scalar or string ~0.05 µs. Exceeding one is E_MSG_TOO_COMPLEX.
+  /** msgpack values of any kind (keys included) in one message: fits a privacy event with votes for maxClasses (100,000) classes. */
+  maxDecodedItems: 131_072,
+  /** maps and arrays in one message. */
+  maxDecodedContainers: 4_096,
+  /** map entries summed over every map in one message. */
+  maxDecodedMapEntriesTotal: 4_096,
+  /** binary values and typed arrays in one message (a consensus carries three). */
+  maxDecodedBinaries: 64,
+  /** nesting of decoded values (the top-level map is level 0). */
+  maxDecodedDepth: 32,
 });
 
 /** Largest plaintext the codec accepts, whatever the frame limit: guards decode of absurd frames. */
 export function messageSizeLimit(type: string, limits: Pick<ConnectionLimits, 'maxFrameBytes'>): number {
-  return Math.min(MESSAGE_SIZE_LIMITS[type] ?? 4 * 1024, limits.maxFrameBytes);
+  // own keys only: a peer-chosen type such as "constructor" must not reach Object.prototype
+  const own = Object.prototype.hasOwnProperty.call(MESSAGE_SIZE_LIMITS, type) ? MESSAGE_SIZE_LIMITS[type] : undefined;
+  return Math.min(own ?? 4 * 1024, limits.maxFrameBytes);
 }

@@ -1,7 +1,8 @@
 // One authenticated, encrypted session: validated messages in and out, requests with replies, heartbeats.
 import { EventEmitter } from 'node:events';
 import { ChannelError, codeForClose } from '../../protocols/error-catalogue.ts';
-import { decodeMessage, encodeMessage } from '../../protocols/codec.ts';
+import { encodeMessage } from '../../protocols/codec.ts';
+import { readSessionPayload } from '../../protocols/inbound.ts';
 import { messageSizeLimit, type ConnectionLimits } from '../../protocols/limits.ts';
 import { REPLY_TYPES, REQUEST_TYPES, type ReplyMessage, type RequestMessage, type SessionMessage, type Outgoing } from '../../protocols/messages.ts';
 import { validateSessionMessage } from '../../protocols/validators.ts';
@@ -148,11 +149,7 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
       if (frame.length > this.limits.maxFrameBytes + FRAME_OVERHEAD) {
         throw new ChannelError('E_FRAME_TOO_LARGE', `frame of ${frame.length} bytes exceeds maxFrameBytes ${this.limits.maxFrameBytes}`);
       }
-      const plaintext = this.opener.open(frame);
-      const raw = decodeMessage(plaintext);
-      message = validateSessionMessage(raw);
-      const limit = messageSizeLimit(message.type, this.limits);
-      if (plaintext.length > limit) throw new ChannelError('E_MSG_TOO_LARGE', `${message.type} of ${plaintext.length} bytes exceeds its limit of ${limit}`);
+      message = readSessionPayload(this.opener.open(frame), this.limits);
       this.stats.framesIn++;
       this.stats.bytesIn += frame.length;
       this.lastReceivedAt = Date.now();
