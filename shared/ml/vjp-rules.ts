@@ -66,26 +66,37 @@ function convOptions(n: NodeRecord): op.ConvOptions {
   return { strides: [s[0]!, s[1]!], pads: [p[0]!, p[1]!, p[2]!, p[3]!], dilations: [d[0]!, d[1]!], group: intAttr(n, 'group', 1) };
 }
 
-/** dW of a convolution as a convolution of the input with the output gradient (batch and channels swapped). */
+/**
+ * dW of a convolution as one GEMM over an im2col matrix: dW[m, (c,i,j)] = Σ_(n,p,q) gy[n,m,p,q] ·
+ * x[n, c, p·s + i·d, q·s + j·d]. The columns are built from kh·kw strided slices of x (channels
+ * first, so each slice is a contiguous block), and the GEMM has a good shape: [M, N·P] × [N·P, C·kh·kw].
+ * The earlier form, a Conv of the transposed input with the output gradient as an oh×ow kernel, ran
+ * a GEMM only kh·kw wide: 1.2–1.3× slower for the whole cnn step on the CPU (and on SwiftShader).
+ */
 function convWeightGrad(g: GraphBuilder, x: Tensor, w: Tensor, gy: Tensor, o: op.ConvOptions): Tensor {
   if ((o.group ?? 1) !== 1) throw shapeError('Conv weight gradient supports group = 1 only');
   const [, c, h, wd] = x.shape as number[];
   const [m, , kh, kw] = w.shape as number[];
   const [, , oh, ow] = gy.shape as number[];
-  const xt = op.transpose(g, x, [1, 0, 2, 3]);
-  const gt = op.transpose(g, gy, [1, 0, 2, 3]);
-  const d = o.dilations ?? [1, 1];
-  const fh = h! + o.pads[0] + o.pads[2] - o.strides[0] * (oh! - 1);
-  const fw = wd! + o.pads[1] + o.pads[3] - o.strides[1] * (ow! - 1);
-  const raw = g.node('Conv', [xt, gt], [{ shape: [c!, m!, fh, fw] }], {
-    kernel_shape: attr.ints([oh!, ow!]), strides: attr.ints(d), dilations: attr.ints(o.strides),
-    pads: attr.ints(o.pads), group: attr.int(1),
-  })[0]!;
-  let cut = raw;
-  if (fh !== kh || fw !== kw) {
-    cut = g.node('Slice', [raw, g.ints([0, 0]), g.ints([kh!, kw!]), g.ints([2, 3])], [{ shape: [c!, m!, kh!, kw!] }])[0]!;
+  const [sh, sw] = o.strides;
+  const [dh, dw] = o.dilations ?? [1, 1];
+  const [p0, p1, p2, p3] = o.pads;
+  let xt = op.transpose(g, x, [1, 0, 2, 3]); // [C, N, H, W]
+  if (p0 || p1 || p2 || p3) {
+    xt = g.node('Pad', [xt, g.ints([0, 0, p0, p1, 0, 0, p2, p3])], [{ shape: [c!, 'N', h! + p0 + p2, wd! + p1 + p3] }], { mode: attr.string('constant') })[0]!;
   }
-  return op.transpose(g, cut, [1, 0, 2, 3]);
+  const pieces: Tensor[] = [];
+  for (let i = 0; i < kh!; i++) {
+    for (let j = 0; j < kw!; j++) {
+      const starts = [i * dh, j * dw];
+      const piece = g.node('Slice', [xt, g.ints(starts), g.ints([starts[0]! + sh * (oh! - 1) + 1, starts[1]! + sw * (ow! - 1) + 1]), g.ints([2, 3]), g.ints([sh, sw])],
+        [{ shape: [c!, 'N', oh!, ow!] }])[0]!;
+      pieces.push(op.reshape(g, piece, [c!, 1, 'NP']));
+    }
+  }
+  const columns = g.node('Concat', pieces, [{ shape: [c!, kh! * kw!, 'NP'] }], { axis: attr.int(1) })[0]!;
+  const gyRows = op.reshape(g, op.transpose(g, gy, [1, 0, 2, 3]), [m!, 'NP']);
+  return op.reshape(g, op.gemm(g, gyRows, op.reshape(g, columns, [c! * kh! * kw!, 'NP']), undefined, false, true), [m!, c!, kh!, kw!]);
 }
 
 export const VJP_RULES: Record<string, VjpRule> = {
