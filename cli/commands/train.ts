@@ -32,6 +32,7 @@ export const trainCommand: CommandSpec = {
     schedule: { type: 'string', help: 'learning-rate schedule', choices: ['constant', 'step', 'cosine'], default: 'cosine' },
     device: { type: 'string', help: 'execution provider', choices: ['cpu', 'webgpu', 'cuda', 'auto'], default: 'cpu' },
     threads: { type: 'integer', help: 'CPU threads', min: 1, defaultHelp: 'all cores' },
+    'steps-per-run': { type: 'integer', help: 'training steps per onnxruntime run, through an ONNX Loop (fewer round trips on a GPU; the learning rate is held for K steps)', default: 1, min: 1, arg: 'K' },
     seed: { type: 'integer', help: 'seed for initialisation, shuffling and dropout', default: 1, min: 0 },
     limit: { type: 'integer', help: 'use only the first N training samples (quick runs; with a dataset id, not a split spec)', min: 1, arg: 'N' },
     out: { type: 'string', help: 'write the trained inference model here', arg: 'FILE.onnx' },
@@ -64,6 +65,7 @@ export const trainCommand: CommandSpec = {
     const trainer = new Trainer(model, {
       optimizer: String(f.optimizer) as 'sgd' | 'adam', lr: f.lr as number | undefined, batchSize: Number(f.batch),
       device: String(f.device) as 'cpu', threads: f.threads as number | undefined, seed, schedule,
+      stepsPerRun: Number(f['steps-per-run']),
     });
     const device = await trainer.resolvedDevice();
     if (f.resume) await loadCheckpoint(trainer, String(f.resume));
@@ -86,7 +88,7 @@ export const trainCommand: CommandSpec = {
     }
     if (f.out) await trainer.exportOnnx(String(f.out));
     const result = {
-      dataset: ds, model: f.model, epochs, batch: trainer.batchSize, optimizer: f.optimizer, lr: trainer.lr, seed, device,
+      dataset: ds, model: f.model, epochs, batch: trainer.batchSize, optimizer: f.optimizer, lr: trainer.lr, seed, device, steps_per_run: Number(f['steps-per-run']),
       test_accuracy: testAccuracy, samples_per_second: trained / trainSeconds, train_seconds: trainSeconds,
       wall_seconds: (performance.now() - t0) / 1000, peak_rss_mb: process.resourceUsage().maxRSS / 1024, out: f.out ?? null, history,
     };
