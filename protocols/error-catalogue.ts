@@ -37,6 +37,8 @@ export const CHANNEL_ERRORS = {
   E_TOO_MANY_IN_FLIGHT: { close: 4031, meaning: 'more unanswered requests than maxInFlight (locally: the request is refused; from the peer: closed)' },
   E_SESSION_REPLACED: { close: 4032, meaning: 'the same site key opened a newer session; the older one is closed' },
   E_SERVER_CLOSING: { close: 4033, meaning: 'the aggregator is shutting down' },
+  E_INBOUND_RATE_EXCEEDED: { close: 4034, meaning: 'the peer sent more bytes or messages per second than its inbound budget allows (inboundBytesPerSecond / inboundBurstBytes, inboundMessagesPerSecond / inboundBurstMessages); checked before decrypting' },
+  E_UNSOLICITED_MESSAGES: { close: 4035, meaning: 'the peer sent more than maxUnsolicitedMessages messages it had no reason to send (replies to requests never made or already answered, pongs to no ping)' },
   E_REQUEST_TIMEOUT: { close: null, meaning: 'no reply arrived for a request within its timeout' },
   E_SESSION_CLOSED: { close: null, meaning: 'a message was sent or a request was pending on a session that has closed' },
   E_NOT_CONNECTED: { close: null, meaning: 'the site client has no live session to send on (it may be reconnecting)' },

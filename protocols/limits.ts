@@ -1,4 +1,4 @@
-// Size limits: per connection (frames, in-flight requests) and per message type (bytes, array lengths).
+// Size and rate limits: per connection (frames, in-flight requests, inbound budgets) and per message type (bytes, array lengths).
 
 /** Per-connection limits; every inbound path is bounded by one of these. Defaults in DEFAULT_CONNECTION_LIMITS. */
 export interface ConnectionLimits {
@@ -18,6 +18,26 @@ export interface ConnectionLimits {
   maxClockSkewMs: number;
   /** Default timeout of request() when none is given. Default 60 s. */
   requestTimeoutMs: number;
+  // Inbound budgets (shared/channel/inbound-budget.ts): what one authenticated peer may make this side
+  // decrypt and decode. Checked on each frame before it is decrypted; exceeding one closes that peer's
+  // session with E_INBOUND_RATE_EXCEEDED (4034). The aggregator keeps each site's budget across its
+  // reconnects. Infinity disables a rate (benchmarks).
+  /** Sustained inbound bytes per second (encrypted frames). Default 32 MiB/s. */
+  inboundBytesPerSecond: number;
+  /** Inbound bytes a peer may send at once; at least one frame of maxFrameBytes. Default four max-size frames: 4 × (maxFrameBytes + 25) = 64 MiB + 100 B, and it follows maxFrameBytes when only that is set. */
+  inboundBurstBytes: number;
+  /** Sustained inbound messages (frames) per second. Default 500/s. */
+  inboundMessagesPerSecond: number;
+  /** Inbound messages a peer may send at once above the sustained rate. Default 2,000. */
+  inboundBurstMessages: number;
+  /**
+   * Messages the peer had no reason to send (a reply to a request never made or already answered,
+   * a pong to no ping) tolerated before its session is closed with E_UNSOLICITED_MESSAGES (4035).
+   * Default 16. A late reply to a request that timed out is not counted.
+   */
+  maxUnsolicitedMessages: number;
+  /** One unsolicited message is forgiven per this many ms, so rare legitimate ones never add up over a long run. Default 60 s. */
+  unsolicitedForgiveMs: number;
 }
 
 export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
@@ -29,6 +49,13 @@ export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.free
   idleTimeoutMs: 45_000,
   maxClockSkewMs: 5 * 60_000,
   requestTimeoutMs: 60_000,
+  inboundBytesPerSecond: 32 * 1024 * 1024,
+  // four frames of maxFrameBytes, each with its 25-byte header and tag (shared/crypto/frame-cipher.ts)
+  inboundBurstBytes: 4 * (16 * 1024 * 1024 + 25),
+  inboundMessagesPerSecond: 500,
+  inboundBurstMessages: 2_000,
+  maxUnsolicitedMessages: 16,
+  unsolicitedForgiveMs: 60_000,
 });
 
 /** Largest encoded size of each message type (bytes), before encryption; the frame limit also applies. */

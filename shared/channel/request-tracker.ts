@@ -10,8 +10,12 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-/** What happened to an incoming reply. */
-export type SettleOutcome = 'resolved' | 'duplicate' | 'unmatched';
+/**
+ * What happened to an incoming reply: it settled its request, or came after its request had timed
+ * out (`late`: the first such reply is expected from a slow peer), or answered a request already
+ * answered (`duplicate`), or one never made or long forgotten (`unmatched`).
+ */
+export type SettleOutcome = 'resolved' | 'late' | 'duplicate' | 'unmatched';
 
 /**
  * Outlives a single session: the aggregator keeps one per site and a site client one for itself,
@@ -20,11 +24,11 @@ export type SettleOutcome = 'resolved' | 'duplicate' | 'unmatched';
  */
 export class RequestTracker {
   private readonly pending = new Map<string, Pending>();
-  /** Recently settled ids, oldest first (a Map keeps insertion order). */
-  private readonly settled = new Map<string, true>();
+  /** Recently settled ids, oldest first (a Map keeps insertion order), and whether a reply settled them. */
+  private readonly settled = new Map<string, 'replied' | 'timed_out'>();
   private readonly idPrefix = randomBytes(6).toString('hex');
   private nextId = 0;
-  readonly stats = { resolved: 0, duplicates: 0, unmatched: 0, timeouts: 0 };
+  readonly stats = { resolved: 0, late: 0, duplicates: 0, unmatched: 0, timeouts: 0 };
 
   constructor(private readonly maxInFlight: number, private readonly rememberSettled = 65_536) {}
 
@@ -46,7 +50,7 @@ export class RequestTracker {
     return new Promise<ReplyMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(requestId);
-        this.markSettled(requestId);
+        this.markSettled(requestId, 'timed_out');
         this.stats.timeouts++;
         reject(new ChannelError('E_REQUEST_TIMEOUT', `no reply to request ${requestId} within ${timeoutMs} ms`));
       }, timeoutMs);
@@ -61,7 +65,13 @@ export class RequestTracker {
     if (id === undefined) return 'unmatched';
     const p = this.pending.get(id);
     if (!p) {
-      if (this.settled.has(id)) {
+      const before = this.settled.get(id);
+      if (before === 'timed_out') {
+        this.settled.set(id, 'replied');
+        this.stats.late++;
+        return 'late';
+      }
+      if (before === 'replied') {
         this.stats.duplicates++;
         return 'duplicate';
       }
@@ -70,7 +80,7 @@ export class RequestTracker {
     }
     clearTimeout(p.timer);
     this.pending.delete(id);
-    this.markSettled(id);
+    this.markSettled(id, 'replied');
     this.stats.resolved++;
     if (reply.type === 'error') p.reject(new FedistillError(reply.code, `peer refused request ${id}: ${reply.message}`));
     else p.resolve(reply);
@@ -81,14 +91,14 @@ export class RequestTracker {
   failAll(e: Error): void {
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
-      this.markSettled(id);
+      this.markSettled(id, 'replied');
       p.reject(e);
     }
     this.pending.clear();
   }
 
-  private markSettled(id: string): void {
-    this.settled.set(id, true);
+  private markSettled(id: string, how: 'replied' | 'timed_out'): void {
+    this.settled.set(id, how);
     if (this.settled.size > this.rememberSettled) this.settled.delete(this.settled.keys().next().value!);
   }
 }

@@ -3,12 +3,14 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { ChannelError, CHANNEL_ERRORS } from '../../protocols/error-catalogue.ts';
-import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../protocols/limits.ts';
+import type { ConnectionLimits } from '../../protocols/limits.ts';
 import type { ReplyMessage, SessionMessage, Outgoing } from '../../protocols/messages.ts';
 import { FRAME_OVERHEAD } from '../crypto/frame-cipher.ts';
 import type { Identity } from '../crypto/identity.ts';
 import { primitivesNamed } from '../crypto/primitives.ts';
+import { resolveConnectionLimits } from './connection-limits.ts';
 import { runClientHandshake } from './handshake-driver.ts';
+import { InboundBudget } from './inbound-budget.ts';
 import { DEFAULT_RECONNECT_POLICY, backoffDelay, type ReconnectPolicy } from './reconnect-backoff.ts';
 import { RequestTracker } from './request-tracker.ts';
 import { SecureSession, type OutgoingRequest, type SessionCloseInfo } from './secure-session.ts';
@@ -23,6 +25,7 @@ export interface SecureClientOptions {
   identity: Identity;
   /** The aggregator's public key, pinned: any other key is refused. */
   serverPublicKey: Uint8Array;
+  /** Overrides of DEFAULT_CONNECTION_LIMITS (protocols/limits.ts), validated here: an unknown or invalid one throws E_INVALID_PARAMETER. */
   limits?: Partial<ConnectionLimits>;
   /** false: no reconnect. Otherwise overrides of DEFAULT_RECONNECT_POLICY. */
   reconnect?: false | Partial<ReconnectPolicy>;
@@ -51,6 +54,8 @@ export class SecureClient extends EventEmitter<SecureClientEvents> {
   readonly limits: ConnectionLimits;
   /** Survives reconnects, so a reply after a reconnect settles the request made before it. */
   readonly tracker: RequestTracker;
+  /** What the aggregator may still send; survives reconnects, so reconnecting does not refill it. */
+  readonly budget: InboundBudget;
   private readonly policy: ReconnectPolicy | undefined;
   private current: SecureSession | undefined;
   private stopped = false;
@@ -61,8 +66,9 @@ export class SecureClient extends EventEmitter<SecureClientEvents> {
   constructor(private readonly opts: SecureClientOptions) {
     super();
     if (!opts.url && !opts.connect) throw new ChannelError('E_NOT_CONNECTED', 'SecureClient needs a url or a connect function');
-    this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
+    this.limits = resolveConnectionLimits(opts.limits);
     this.tracker = new RequestTracker(this.limits.maxInFlight);
+    this.budget = new InboundBudget(this.limits);
     this.policy = opts.reconnect === false ? undefined : { ...DEFAULT_RECONNECT_POLICY, ...opts.reconnect };
   }
 
@@ -131,7 +137,7 @@ export class SecureClient extends EventEmitter<SecureClientEvents> {
         maxClockSkewMs: this.limits.maxClockSkewMs,
         timeoutMs: this.limits.handshakeTimeoutMs,
       });
-      session = new SecureSession(transport, result, 'client', this.limits, this.tracker);
+      session = new SecureSession(transport, result, 'client', this.limits, this.tracker, this.budget);
       if (this.stopped) {
         session.close(1000, 'site closing');
         return;

@@ -6,14 +6,16 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { ChannelError } from '../../protocols/error-catalogue.ts';
-import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../protocols/limits.ts';
+import type { ConnectionLimits } from '../../protocols/limits.ts';
 import type { ReplyMessage } from '../../protocols/messages.ts';
 import { Allowlist } from '../crypto/allowlist.ts';
 import { FRAME_OVERHEAD } from '../crypto/frame-cipher.ts';
 import type { Identity } from '../crypto/identity.ts';
 import { NonceCache } from '../crypto/nonce-cache.ts';
 import { primitivesNamed } from '../crypto/primitives.ts';
+import { resolveConnectionLimits } from './connection-limits.ts';
 import { HandshakeRateLimiter } from './handshake-rate-limiter.ts';
+import { InboundBudget } from './inbound-budget.ts';
 import { runServerHandshake } from './handshake-driver.ts';
 import { createMemoryTransportPair } from './memory-transport.ts';
 import { RequestTracker } from './request-tracker.ts';
@@ -61,6 +63,7 @@ export interface SecureServerOptions {
   server?: HttpServer;
   /** wss:// with these PEM files, in addition to the channel's own encryption. */
   tls?: { certFile: string; keyFile: string };
+  /** Overrides of DEFAULT_CONNECTION_LIMITS (protocols/limits.ts), validated here: an unknown or invalid one throws E_INVALID_PARAMETER. */
   limits?: Partial<ConnectionLimits>;
   /** Handshakes per second per remote address. Default 20; Infinity disables (benchmarks). */
   handshakesPerSecondPerAddress?: number;
@@ -85,6 +88,7 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
   readonly stats = { handshakes: 0, refused: {} as Record<string, number>, replaced: 0 };
   private readonly sessions = new Map<string, SecureSession>();
   private readonly trackers = new Map<string, RequestTracker>();
+  private readonly budgets = new Map<string, InboundBudget>();
   private readonly nonceCache: NonceCache;
   private readonly rateLimiter: HandshakeRateLimiter;
   private pendingHandshakes = 0;
@@ -95,7 +99,7 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
 
   constructor(private readonly opts: SecureServerOptions) {
     super();
-    this.limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
+    this.limits = resolveConnectionLimits(opts.limits);
     this.nonceCache = new NonceCache(this.limits.maxClockSkewMs);
     this.rateLimiter = new HandshakeRateLimiter(opts.handshakesPerSecondPerAddress ?? 20);
   }
@@ -196,7 +200,7 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
       transport.close(e.closeCode!, `${e.code}: ${e.message}`);
       return refuse(e);
     }
-    const session = new SecureSession(transport, result, 'server', this.limits, this.trackerFor(result.siteName));
+    const session = new SecureSession(transport, result, 'server', this.limits, this.trackerFor(result.siteName), this.budgetFor(result.siteName));
     this.stats.handshakes++;
     const previous = this.sessions.get(result.siteName);
     this.sessions.set(result.siteName, session);
@@ -246,6 +250,19 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
       this.trackers.set(siteName, t);
     }
     return t;
+  }
+
+  /**
+   * What one site may still send (inbound bytes/s, messages/s, unsolicited strikes), kept across
+   * its sessions: a site closed for flooding cannot refill its budget by reconnecting.
+   */
+  budgetFor(siteName: string): InboundBudget {
+    let b = this.budgets.get(siteName);
+    if (!b) {
+      b = new InboundBudget(this.limits);
+      this.budgets.set(siteName, b);
+    }
+    return b;
   }
 
   /** Closes every session (E_SERVER_CLOSING) and stops listening. */

@@ -10,11 +10,15 @@ import { PROTOCOL_VERSION } from '../../protocols/version.ts';
 import { FRAME_OVERHEAD, FrameOpener, FrameSealer } from '../crypto/frame-cipher.ts';
 import type { HandshakeResult } from '../crypto/handshake.ts';
 import { fingerprint } from '../crypto/identity.ts';
+import { InboundBudget } from './inbound-budget.ts';
 import { RequestTracker } from './request-tracker.ts';
 import type { FrameTransport } from './transport.ts';
 
 /** A request as the caller writes it: the session fills in `v`, and `requestId` when omitted. */
 export type OutgoingRequest = RequestMessage extends infer M ? (M extends RequestMessage ? Omit<M, 'v' | 'requestId'> & { requestId?: string } : never) : never;
+
+/** Closes after which nothing more is read from the peer: it was sending too much. */
+const FLOOD_CODES: ReadonlySet<string> = new Set(['E_INBOUND_RATE_EXCEEDED', 'E_UNSOLICITED_MESSAGES']);
 
 /** Why a session ended. `errorCode` is the catalogue code when the close code names one. */
 export interface SessionCloseInfo {
@@ -32,11 +36,14 @@ export interface SecureSessionEvents {
 }
 
 /**
- * What the aggregator and sites use to talk once the handshake is done. Every frame is opened
- * with the expected counter, decoded, size-checked and validated before `message` fires; any
- * failure closes this session (and only this one) with the catalogue's close code.
+ * What the aggregator and sites use to talk once the handshake is done. Every frame is admitted
+ * by the peer's inbound budget (bytes/s, messages/s) before it is decrypted, then opened with the
+ * expected counter, decoded, size-checked and validated before `message` fires; any failure
+ * closes this session (and only this one) with the catalogue's close code.
  * Replies (welcome, query_reply, error with a requestId) settle `request()` promises instead of
  * firing `message`; a duplicate reply is dropped and counted in `tracker.stats.duplicates`.
+ * Replies to requests never made or already answered, and pongs to no ping, take a strike from
+ * the budget (E_UNSOLICITED_MESSAGES past maxUnsolicitedMessages); a first late reply does not.
  */
 export class SecureSession extends EventEmitter<SecureSessionEvents> {
   readonly siteName: string;
@@ -53,6 +60,8 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
   private lastReceivedAt = Date.now();
   private lastSentAt = Date.now();
   private pingSeq = 0;
+  /** Pings sent that no pong has answered yet: a pong beyond these is unsolicited. */
+  private pingsAwaitingPong = 0;
   private closeInfo: SessionCloseInfo | undefined;
   private localClose: { code: number; reason: string } | undefined;
 
@@ -62,6 +71,8 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
     readonly role: 'client' | 'server',
     private readonly limits: ConnectionLimits,
     readonly tracker: RequestTracker = new RequestTracker(limits.maxInFlight),
+    /** What the peer may still send; the aggregator passes each site's own, kept across reconnects. */
+    readonly budget: InboundBudget = new InboundBudget(limits),
   ) {
     super();
     this.siteName = handshake.siteName;
@@ -103,6 +114,7 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
     this.stats.framesOut++;
     this.stats.bytesOut += frame.length;
     this.lastSentAt = Date.now();
+    if (full.type === 'heartbeat' && full.kind === 'ping') this.pingsAwaitingPong++;
     if (REPLY_TYPES.has(full.type) && 'requestId' in full && full.requestId !== undefined) this.inboundRequests.delete(full.requestId);
   }
 
@@ -134,12 +146,26 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
       } catch { /* closing anyway */ }
     }
     this.localClose = { code, reason };
-    this.transport.close(code, reason);
+    this.transport.close(code, reason, { stopReading: FLOOD_CODES.has(codeForClose(code) ?? '') });
   }
 
   /** Closes with a catalogue error's close code. */
   closeWithError(e: ChannelError): void {
     this.close(e.closeCode ?? 4000, `${e.code}: ${e.message}`);
+  }
+
+  /**
+   * For the application: the peer sent something valid that it had no reason to send (e.g. a
+   * second join, metrics for a round that is not awaited). Takes a strike from the peer's budget
+   * and closes the session with E_UNSOLICITED_MESSAGES once there are too many. `what`: a few words.
+   */
+  reportUnsolicited(what: string): void {
+    if (!this.isOpen) return;
+    try {
+      this.budget.noteUnsolicited(what);
+    } catch (e) {
+      this.closeWithError(e as ChannelError);
+    }
   }
 
   private receive(frame: Uint8Array): void {
@@ -149,6 +175,8 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
       if (frame.length > this.limits.maxFrameBytes + FRAME_OVERHEAD) {
         throw new ChannelError('E_FRAME_TOO_LARGE', `frame of ${frame.length} bytes exceeds maxFrameBytes ${this.limits.maxFrameBytes}`);
       }
+      // before decrypting: a peer over its budget costs a comparison, not a decryption and a decode
+      this.budget.admitFrame(frame.length);
       message = readSessionPayload(this.opener.open(frame), this.limits);
       this.stats.framesIn++;
       this.stats.bytesIn += frame.length;
@@ -170,11 +198,16 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
   private dispatch(message: SessionMessage): void {
     if (message.type === 'heartbeat') {
       if (message.kind === 'ping') this.trySend({ type: 'heartbeat', kind: 'pong', seq: message.seq });
+      else if (this.pingsAwaitingPong > 0) this.pingsAwaitingPong--;
+      else this.reportUnsolicited('pong to no ping');
       return;
     }
     if (REPLY_TYPES.has(message.type) && (message as ReplyMessage).requestId !== undefined) {
       const outcome = this.tracker.settle(message as ReplyMessage);
-      if (outcome !== 'unmatched' || message.type !== 'error') return;
+      if (outcome === 'duplicate') this.reportUnsolicited(`second ${message.type} to a request`);
+      else if (outcome === 'unmatched') this.reportUnsolicited(`${message.type} to no known request`);
+      // an unmatched error reply is still shown to the application (it may explain a refusal)
+      if (outcome !== 'unmatched' || message.type !== 'error' || !this.isOpen) return;
     }
     try {
       this.emit('message', message);

@@ -9,8 +9,12 @@ export interface FrameTransport {
   readonly remoteAddress: string;
   readonly isOpen: boolean;
   send(frame: Uint8Array): void;
-  /** Closes with a close code (1000, 1009 or 4000–4999) and a short reason. Idempotent. */
-  close(code: number, reason: string): void;
+  /**
+   * Closes with a close code (1000, 1009 or 4000–4999) and a short reason. Idempotent.
+   * `stopReading`: the peer is flooding; read nothing more from it (the close frame is still sent,
+   * and the connection is cut shortly after instead of waiting for the peer's close frame).
+   */
+  close(code: number, reason: string, opts?: { stopReading?: boolean }): void;
   /** Sets the one handler for incoming frames (the handshake hands it over to the session). */
   onFrame(handler: (frame: Uint8Array) => void): void;
   /** Adds a handler called once when the pipe closes, from either side. */

@@ -5,6 +5,8 @@ import { closeReason, type FrameTransport } from './transport.ts';
 
 /** How long a closing socket may take to finish the close handshake before it is destroyed. */
 const CLOSE_GRACE_MS = 2000;
+/** A flooding peer is not read while closing (see close()); this is only time for our close frame to leave. */
+const FLOODER_CLOSE_GRACE_MS = 250;
 
 /** Wraps an open `ws` socket. Text frames are refused (E_FRAME_MALFORMED): the protocol is binary. */
 export class WsTransport implements FrameTransport {
@@ -36,10 +38,13 @@ export class WsTransport implements FrameTransport {
     if (this.isOpen) this.ws.send(frame, { binary: true });
   }
 
-  close(code: number, reason: string): void {
+  close(code: number, reason: string, opts: { stopReading?: boolean } = {}): void {
     if (this.ws.readyState === this.ws.CLOSED) return;
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(code, closeReason(reason));
-    const timer = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
+    // A flooding peer keeps sending until it reads our close frame; without this, `ws` would go on
+    // receiving and unmasking its frames (16 MiB each) for the whole grace period, only to drop them.
+    if (opts.stopReading) this.ws.pause();
+    const timer = setTimeout(() => this.ws.terminate(), opts.stopReading ? FLOODER_CLOSE_GRACE_MS : CLOSE_GRACE_MS);
     timer.unref();
     this.ws.once('close', () => clearTimeout(timer));
   }

@@ -1,0 +1,66 @@
+// Fills in and validates ConnectionLimits once, in the server's and the client's constructors.
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../protocols/limits.ts';
+import { check } from '../util/errors.ts';
+import { FRAME_OVERHEAD } from '../crypto/frame-cipher.ts';
+
+type Rule = 'positiveInteger' | 'positiveMs' | 'rate' | 'countOrInfinity';
+
+/** How each option is checked. Rates and inbound counts may be Infinity (that limit is off). */
+const RULES: Record<keyof ConnectionLimits, Rule> = {
+  maxFrameBytes: 'positiveInteger',
+  maxInFlight: 'positiveInteger',
+  handshakeTimeoutMs: 'positiveMs',
+  maxPendingHandshakes: 'positiveInteger',
+  heartbeatIntervalMs: 'positiveMs',
+  idleTimeoutMs: 'positiveMs',
+  maxClockSkewMs: 'positiveMs',
+  requestTimeoutMs: 'positiveMs',
+  inboundBytesPerSecond: 'rate',
+  inboundBurstBytes: 'rate',
+  inboundMessagesPerSecond: 'rate',
+  inboundBurstMessages: 'rate',
+  maxUnsolicitedMessages: 'countOrInfinity',
+  unsolicitedForgiveMs: 'rate',
+};
+
+const WHY: Record<Rule, string> = {
+  positiveInteger: 'must be a positive integer',
+  positiveMs: 'must be a positive, finite number of milliseconds',
+  rate: 'must be a positive number (Infinity turns the limit off)',
+  countOrInfinity: 'must be an integer of at least 0, or Infinity',
+};
+
+function valid(rule: Rule, v: unknown): boolean {
+  if (typeof v !== 'number' || Number.isNaN(v)) return false;
+  switch (rule) {
+    case 'positiveInteger': return Number.isSafeInteger(v) && v > 0;
+    case 'positiveMs': return Number.isFinite(v) && v > 0;
+    case 'rate': return v > 0;
+    case 'countOrInfinity': return v === Infinity || (Number.isSafeInteger(v) && v >= 0);
+  }
+}
+
+/**
+ * The defaults with `given` on top, checked: a typo'd option or a nonsensical value is a usage
+ * error (E_INVALID_PARAMETER) naming the option, here rather than as a surprise mid-run.
+ * `inboundBurstBytes`, when not given, is four frames of maxFrameBytes, so that changing the frame
+ * limit alone keeps working; when given, it must admit at least one frame of maxFrameBytes.
+ */
+export function resolveConnectionLimits(given: Partial<ConnectionLimits> = {}, field = 'limits'): ConnectionLimits {
+  check(given !== null && typeof given === 'object', field, 'must be an object of connection limits');
+  const out: Record<string, number> = { ...DEFAULT_CONNECTION_LIMITS };
+  for (const [key, value] of Object.entries(given)) {
+    check(Object.prototype.hasOwnProperty.call(RULES, key), `${field}.${key}`, `is not a connection limit; known: ${Object.keys(RULES).join(', ')}`);
+    if (value === undefined) continue;
+    const rule = RULES[key as keyof ConnectionLimits];
+    check(valid(rule, value), `${field}.${key}`, `${WHY[rule]} (got ${String(value)})`);
+    out[key] = value;
+  }
+  const limits = out as unknown as ConnectionLimits;
+  const oneFrame = limits.maxFrameBytes + FRAME_OVERHEAD;
+  if (given.inboundBurstBytes === undefined) limits.inboundBurstBytes = 4 * oneFrame;
+  check(limits.inboundBurstBytes >= oneFrame, `${field}.inboundBurstBytes`,
+    `${limits.inboundBurstBytes} bytes cannot admit one frame of maxFrameBytes (${limits.maxFrameBytes} + ${FRAME_OVERHEAD} bytes of header and tag); raise it to at least ${oneFrame}`);
+  check(limits.inboundBurstMessages >= 1, `${field}.inboundBurstMessages`, `must be at least 1 (got ${limits.inboundBurstMessages})`);
+  return limits;
+}
