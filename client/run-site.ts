@@ -56,7 +56,7 @@ export async function runSite(c: SiteConfig, log: (line: string) => void): Promi
   log(`${privateData.length} private samples; training ${c.settings.teachers > 1 ? `${c.settings.teachers} teachers and ` : ''}the local model`);
   await agent.prepare();
   log(`local-only accuracy ${agent.baselineAccuracy?.toFixed(4) ?? 'n/a'}; connecting to ${c.server.url}`);
-  const client = new SecureClient({ url: c.server.url, identity, serverPublicKey });
+  const client = new SecureClient({ url: c.server.url, identity, serverPublicKey, ...(c.connectionLimits ? { limits: c.connectionLimits } : {}) });
   const site = new SiteClient(agent, client, publicSpec, log);
   const onSignal = () => client.close('site stopping (signal)');
   process.once('SIGINT', onSignal);

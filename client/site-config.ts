@@ -3,10 +3,11 @@ import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
 import { CONFIG_FILE_FIELDS, type ConfigFields, type Obj } from '../shared/util/config-fields.ts';
 import { PARTITION_SCHEMES } from '../shared/data/partition-common.ts';
-import { FIELD_LIMITS } from '../protocols/limits.ts';
+import { FIELD_LIMITS, type ConnectionLimits } from '../protocols/limits.ts';
 import { SITE_NAME_PATTERN } from '../protocols/validators.ts';
 import type { SiteSettings } from './site-agent.ts';
 import { competenceSettingsAt } from './domain-competence.ts';
+import { connectionLimitsAt } from '../shared/channel/connection-limits.ts';
 
 export interface SiteConfig {
   settings: SiteSettings;
@@ -23,11 +24,13 @@ export interface SiteConfig {
   teacherOnnx?: string;
   /** Where the distilled student is exported at the end. */
   studentOut?: string;
+  /** Overrides of the channel's per-connection limits (`connection_limits`, docs/channel.md); undefined: the defaults. */
+  connectionLimits?: Partial<ConnectionLimits>;
 }
 
 /** Every key site.yaml knows, per section (local, digest: below; policy.competence: client/domain-competence.ts): anything else is a typo and is refused, never ignored. */
 const KNOWN = {
-  site: ['name', 'identity', 'server', 'data', 'public_set', 'eval_set', 'model', 'teachers', 'teacher_onnx', 'local', 'digest', 'policy', 'ledger', 'student_out', 'device', 'threads', 'seed'],
+  site: ['name', 'identity', 'server', 'data', 'public_set', 'eval_set', 'model', 'teachers', 'teacher_onnx', 'local', 'digest', 'policy', 'ledger', 'student_out', 'device', 'threads', 'seed', 'connection_limits'],
   server: ['url', 'public_key'],
   data: ['dataset', 'file', 'shape', 'classes', 'partition'],
   'data.partition': ['scheme', 'clients', 'index', 'seed', 'alpha', 'shards'],
@@ -119,6 +122,7 @@ export function validateSiteConfig(raw: unknown, baseDir = process.cwd()): SiteC
   const evalSet = optionalStringAt(o, 'eval_set', 'site');
   const teacherOnnx = optionalStringAt(o, 'teacher_onnx', 'site');
   const studentOut = optionalStringAt(o, 'student_out', 'site');
+  const connectionLimits = connectionLimitsAt(o.connection_limits);
   return {
     settings: {
       name,
@@ -145,6 +149,7 @@ export function validateSiteConfig(raw: unknown, baseDir = process.cwd()): SiteC
     ledger: at(str(o, 'ledger', 'site', `${name}.ledger.jsonl`)),
     ...(teacherOnnx !== undefined ? { teacherOnnx: at(teacherOnnx) } : {}),
     ...(studentOut !== undefined ? { studentOut: at(studentOut) } : {}),
+    ...(connectionLimits ? { connectionLimits } : {}),
   };
 }
 

@@ -121,9 +121,14 @@ export class Aggregator {
   /** Handles a new session: join → welcome, metrics → store. */
   private attach(s: SecureSession): void {
     const { config, publicSet, db } = this.o;
+    let joinedHere = false;
     s.on('message', (m: SessionMessage) => {
       try {
         if (m.type === 'join') {
+          // A site joins once per session (a reconnect is a new session): each repeat costs a
+          // database write and a welcome, so repeats count against the site's channel budget.
+          if (joinedHere) s.reportUnsolicited('second join on one session');
+          joinedHere = true;
           const theirs = m.datasetHashes.public_set;
           if (theirs !== publicSet.hash) {
             s.send({ type: 'error', code: 'E_PUBLIC_SET_MISMATCH', requestId: m.requestId, message: `public set ${publicSet.spec} must hash to ${publicSet.hash}, site has ${theirs ?? 'none'}` });

@@ -66,7 +66,7 @@ export async function runAggregator(c: RunConfig, log: (line: string) => void): 
   let server: SecureServer | undefined;
   try {
     checkResumable(db, c);
-    server = new SecureServer({ identity, allowlist, port: c.listen.port, host: c.listen.host });
+    server = new SecureServer({ identity, allowlist, port: c.listen.port, host: c.listen.host, ...(c.connectionLimits ? { limits: c.connectionLimits } : {}) });
     const hub = server;
     hub.on('refused', (r) => log(`refused a connection from ${r.address}: ${r.code}`));
     const aggregator = new Aggregator({

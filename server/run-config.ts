@@ -3,6 +3,8 @@ import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
 import { CONFIG_FILE_FIELDS } from '../shared/util/config-fields.ts';
 import { ID_PATTERN } from '../protocols/validators.ts';
+import type { ConnectionLimits } from '../protocols/limits.ts';
+import { connectionLimitsAt } from '../shared/channel/connection-limits.ts';
 
 export interface RunConfig {
   runId: string;
@@ -37,6 +39,8 @@ export interface RunConfig {
   /** Wait for sites to join (ms) before giving up. */
   joinTimeoutMs: number;
   seed: number;
+  /** Overrides of the channel's per-connection limits (`connection_limits`, docs/channel.md); undefined: the defaults. */
+  connectionLimits?: Partial<ConnectionLimits>;
 }
 
 const DEFAULTS = {
@@ -57,7 +61,7 @@ const { root, onlyKeys, section, numberAt: num, stringAt: str, checkField } = CO
 /** Validates a parsed run config; relative paths resolve against `baseDir`. */
 export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunConfig {
   const o = root(raw, 'run');
-  onlyKeys(o, ['run_id', 'listen', 'identity', 'allowlist', 'database', 'public_set', 'strategy', 'privacy', 'rounds', 'quorum', 'min_sites', 'round_timeout_s', 'straggler_grace_s', 'join_timeout_s', 'seed'], 'run');
+  onlyKeys(o, ['run_id', 'listen', 'identity', 'allowlist', 'database', 'public_set', 'strategy', 'privacy', 'rounds', 'quorum', 'min_sites', 'round_timeout_s', 'straggler_grace_s', 'join_timeout_s', 'seed', 'connection_limits'], 'run');
   const listen = section(o, 'listen', 'listen', ['host', 'port']);
   const s = section(o, 'strategy', 'strategy', ['name', 'queries_per_round', 'entropy_reduction_temperature', 'reply_temperature', 'threshold', 'sigma1', 'sigma2', 'accounting'], false);
   const accounting = str(s, 'accounting', 'strategy', 'data-independent', ['data-independent', 'data-dependent'] as const);
@@ -68,6 +72,7 @@ export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunCon
   const rounds = num(o, 'rounds', 'run', undefined, { min: 1, int: true });
   const quorum = num(o, 'quorum', 'run', 1, { min: 1, int: true });
   const at = (f: string) => resolve(baseDir, f);
+  const connectionLimits = connectionLimitsAt(o.connection_limits);
   const runId = str(o, 'run_id', 'run');
   // the run id travels in every Welcome and request id: one the wire validator refuses would lock every site out
   checkField(ID_PATTERN.test(runId), 'run.run_id', `must be 1–128 letters, digits, '.', '_', ':' or '-' (starting with a letter or digit), got ${JSON.stringify(runId.slice(0, 40))}`);
@@ -101,6 +106,7 @@ export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunCon
     stragglerGraceMs: num(o, 'straggler_grace_s', 'run', 60, { min: 0, max: MAX_TIMEOUT_S }) * 1000,
     joinTimeoutMs: num(o, 'join_timeout_s', 'run', DEFAULTS.joinTimeoutMs / 1000, { min: 0, exclusiveMin: true, max: MAX_TIMEOUT_S }) * 1000,
     seed: num(o, 'seed', 'run', DEFAULTS.seed, { min: 0, int: true }),
+    ...(connectionLimits ? { connectionLimits } : {}),
   };
 }
 

@@ -2,6 +2,7 @@
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../protocols/limits.ts';
 import { check } from '../util/errors.ts';
 import { FRAME_OVERHEAD } from '../crypto/frame-cipher.ts';
+import { CONFIG_FILE_FIELDS } from '../util/config-fields.ts';
 
 type Rule = 'positiveInteger' | 'positiveMs' | 'rate' | 'countOrInfinity';
 
@@ -46,21 +47,40 @@ function valid(rule: Rule, v: unknown): boolean {
  * `inboundBurstBytes`, when not given, is four frames of maxFrameBytes, so that changing the frame
  * limit alone keeps working; when given, it must admit at least one frame of maxFrameBytes.
  */
-export function resolveConnectionLimits(given: Partial<ConnectionLimits> = {}, field = 'limits'): ConnectionLimits {
+export function resolveConnectionLimits(given: Partial<ConnectionLimits> = {}, field = 'limits', nameOf: (key: string) => string = (k) => k): ConnectionLimits {
   check(given !== null && typeof given === 'object', field, 'must be an object of connection limits');
   const out: Record<string, number> = { ...DEFAULT_CONNECTION_LIMITS };
   for (const [key, value] of Object.entries(given)) {
-    check(Object.prototype.hasOwnProperty.call(RULES, key), `${field}.${key}`, `is not a connection limit; known: ${Object.keys(RULES).join(', ')}`);
+    check(Object.prototype.hasOwnProperty.call(RULES, key), `${field}.${nameOf(key)}`, `is not a connection limit; known: ${Object.keys(RULES).map(nameOf).join(', ')}`);
     if (value === undefined) continue;
     const rule = RULES[key as keyof ConnectionLimits];
-    check(valid(rule, value), `${field}.${key}`, `${WHY[rule]} (got ${String(value)})`);
+    check(valid(rule, value), `${field}.${nameOf(key)}`, `${WHY[rule]} (got ${String(value)})`);
     out[key] = value;
   }
   const limits = out as unknown as ConnectionLimits;
   const oneFrame = limits.maxFrameBytes + FRAME_OVERHEAD;
   if (given.inboundBurstBytes === undefined) limits.inboundBurstBytes = 4 * oneFrame;
-  check(limits.inboundBurstBytes >= oneFrame, `${field}.inboundBurstBytes`,
+  check(limits.inboundBurstBytes >= oneFrame, `${field}.${nameOf('inboundBurstBytes')}`,
     `${limits.inboundBurstBytes} bytes cannot admit one frame of maxFrameBytes (${limits.maxFrameBytes} + ${FRAME_OVERHEAD} bytes of header and tag); raise it to at least ${oneFrame}`);
-  check(limits.inboundBurstMessages >= 1, `${field}.inboundBurstMessages`, `must be at least 1 (got ${limits.inboundBurstMessages})`);
+  check(limits.inboundBurstMessages >= 1, `${field}.${nameOf('inboundBurstMessages')}`, `must be at least 1 (got ${limits.inboundBurstMessages})`);
   return limits;
+}
+
+/** A connection limit's name as YAML configs write it: maxFrameBytes → max_frame_bytes. */
+export const limitConfigName = (key: string): string => key.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
+
+/**
+ * The `connection_limits` section of run.yaml and site.yaml: any ConnectionLimits option in
+ * snake_case (`inbound_messages_per_second: 2000`, `.inf` turns a rate off). Unknown names get a
+ * did-you-mean; values are checked as the server and client constructors check them. Absent or
+ * empty: undefined (the defaults).
+ */
+export function connectionLimitsAt(v: unknown, field = 'connection_limits'): Partial<ConnectionLimits> | undefined {
+  if (v === undefined || v === null) return undefined;
+  const m = CONFIG_FILE_FIELDS.mapping(v, field);
+  const byName = new Map(Object.keys(RULES).map((k) => [limitConfigName(k), k]));
+  CONFIG_FILE_FIELDS.onlyKeys(m, [...byName.keys()], field);
+  const given = Object.fromEntries(Object.entries(m).map(([name, value]) => [byName.get(name)!, value])) as Partial<ConnectionLimits>;
+  resolveConnectionLimits(given, field, limitConfigName);
+  return given;
 }

@@ -101,3 +101,25 @@ test('nothing reaches the round loop before the handshake: plaintext join and me
     a.client.close(); await h.close();
   }
 });
+
+test('a site that joins again and again on one session is closed with E_UNSOLICITED_MESSAGES; the run completes for the others', { timeout: 30_000 }, async () => {
+  const h = await startRun({ quorum: 1, min_sites: 1 });
+  const a = await scriptedSite(h.server, siteA);
+  const bClient = clientFor(h.server, siteB);
+  const b = await bClient.start();
+  const join = { type: 'join' as const, siteName: 'site-b', capabilities: [], datasetHashes: { public_set: PUBLIC_SET.hash } };
+  try {
+    const bClosed = closed(b);
+    // the first join is legitimate; the default budget forgives 16 more strikes: the 18th join is one too many
+    // as requests, so that the welcomes are expected on this side and only the aggregator's budget is tested
+    for (let i = 0; i < 40 && b.isOpen; i++) { b.request(join).catch(() => {}); await new Promise((r) => setImmediate(r)); }
+    const info = await bClosed;
+    assert.equal(info.code, CHANNEL_ERRORS.E_UNSOLICITED_MESSAGES.close);
+    assert.match(info.reason, /second join on one session/);
+    const summary = await h.finish();
+    assert.equal(summary.status, 'complete');
+    assert.ok(summary.rounds.every((r) => r.participants.includes('site-a')));
+  } finally {
+    a.client.close(); bClient.close(); await h.close();
+  }
+});

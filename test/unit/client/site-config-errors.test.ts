@@ -98,3 +98,10 @@ test('a ledger or student_out the site cannot write fails before training, namin
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('connection_limits in site.yaml: what the site accepts from the aggregator, checked like run.yaml', () => {
+  assert.deepEqual(validateSiteConfig({ ...base, connection_limits: { max_unsolicited_messages: 64 } }, '/tmp').connectionLimits, { maxUnsolicitedMessages: 64 });
+  const e = failure({ ...base, connection_limits: { max_unsolicited: 64 } });
+  assert.equal(e.code, 'E_CONFIG_INVALID');
+  assert.match(e.message, /did you mean max_unsolicited_messages/);
+});

@@ -72,3 +72,18 @@ test('every run.yaml key is documented in docs/runs.md with its default', () => 
     }
   }
 });
+
+test('connection_limits: snake_case channel options reach the server; a typo gets a did-you-mean, a bad value names the option', () => {
+  const c = validateRunConfig({ ...base, connection_limits: { inbound_messages_per_second: 2000, inbound_bytes_per_second: Infinity, max_frame_bytes: 1 << 20 } }, '/tmp');
+  assert.deepEqual(c.connectionLimits, { inboundMessagesPerSecond: 2000, inboundBytesPerSecond: Infinity, maxFrameBytes: 1 << 20 });
+  assert.equal(validateRunConfig(base, '/tmp').connectionLimits, undefined);
+  let e = failure({ ...base, connection_limits: { inbound_message_per_second: 2000 } });
+  assert.equal(e.code, 'E_CONFIG_INVALID');
+  assert.match(e.message, /connection_limits\.inbound_message_per_second.*did you mean inbound_messages_per_second/);
+  e = failure({ ...base, connection_limits: { max_in_flight: 0 } });
+  assert.equal(e.code, 'E_INVALID_PARAMETER');
+  assert.match(e.message, /connection_limits\.max_in_flight: must be a positive integer/);
+  // the byte burst must admit one frame of the frame limit
+  e = failure({ ...base, connection_limits: { max_frame_bytes: 1 << 20, inbound_burst_bytes: 1000 } });
+  assert.match(e.message, /connection_limits\.inbound_burst_bytes: 1000 bytes cannot admit one frame/);
+});
