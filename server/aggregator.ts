@@ -74,6 +74,8 @@ export class Aggregator {
   private readonly bytes: Record<string, { sent: number; received: number }> = {};
   private readonly waiters: (() => void)[] = [];
   private readonly counted = new WeakSet<SecureSession>();
+  /** Sessions whose traffic is not in `bytes` yet: each is counted at its close, or at the end of the run. */
+  private readonly uncounted = new Set<SecureSession>();
   /** The round whose consensus is out and whose metrics are awaited (-1: none); other rounds' metrics are refused. */
   private metricsRound = -1;
   private stopped = false;
@@ -89,6 +91,7 @@ export class Aggregator {
   private countBytes(s: SecureSession): void {
     if (this.counted.has(s)) return;
     this.counted.add(s);
+    this.uncounted.delete(s);
     const b = (this.bytes[s.siteName] ??= { sent: 0, received: 0 });
     b.sent += s.stats.bytesOut;
     b.received += s.stats.bytesIn;
@@ -162,6 +165,7 @@ export class Aggregator {
         this.log(`message from ${s.siteName} failed: ${(e as Error).message}`);
       }
     });
+    this.uncounted.add(s);
     s.on('close', () => {
       this.countBytes(s);
       this.wake();
@@ -305,7 +309,8 @@ export class Aggregator {
     }
     if (status === 'complete' && this.stopped) status = 'stopped';
     db.setRunStatus(config.runId, status === 'stopped' ? 'running' : status);
-    for (const s of this.liveSites()) this.countBytes(this.o.hub.session(s)!);
+    // every session not counted at its close: open ones, and ones already closing whose close event has not fired yet
+    for (const s of [...this.uncounted]) this.countBytes(s);
     const spent = this.ledger.spent(RUN_SCOPE(config.runId));
     if (status !== 'stopped') this.o.audit?.append({ kind: 'run_finished', runId: config.runId, data: { status, epsilon: spent.epsilon, delta: spent.delta } });
     return { runId: config.runId, status, rounds: reports, epsilon: spent.epsilon, delta: spent.delta, bytes: structuredClone(this.bytes) };

@@ -21,7 +21,7 @@ class ScriptedSession extends EventEmitter {
   readonly peerPublicKey: Uint8Array;
   readonly peerFingerprint: string;
   readonly stats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, pingsSent: 0 };
-  readonly isOpen = true;
+  isOpen = true;
   constructor(readonly siteName: string, i: number) {
     super();
     this.peerPublicKey = new Uint8Array(32).fill(i + 1);
