@@ -8,10 +8,10 @@ import { type Device, type DeviceRequest, createSession, ort, resolveDevice } fr
 import { allRows, batchColumns, buildStepGraph, names } from './train-graph.ts';
 import { DeviceCopies } from './device-copies.ts';
 import { buildLoopStepGraph, carriedNames, outer } from './train-loop-graph.ts';
+import { dropoutMasks, stackedLoopFeeds } from './step-feeds.ts';
 import { type Predictions, accuracyOf, exportOnnx, predictBatches } from './inference.ts';
 import { buildInferenceGraph } from './train-graph.ts';
 import { type TrainData, epochOrder, gatherRows, oneHot, toSamples } from './train-data.ts';
-import { SeededRng } from '../util/prng.ts';
 import { FedistillError, check } from '../util/errors.ts';
 
 export interface TrainerOptions {
@@ -209,29 +209,12 @@ export class Trainer {
   /** K steps in one run: batches are stacked along a leading K axis. Returns per-step loss and correct. */
   private async runLoop(ss: StepSession, batches: Record<string, ort.Tensor>[], epochFraction: number): Promise<{ loss: number; correct: number }[]> {
     const k = batches.length;
-    const stack = (name: string): ort.Tensor => {
-      const first = batches[0]![name]!;
-      const data = new Float32Array(first.size * k);
-      batches.forEach((b, i) => data.set(b[name]!.data as Float32Array, i * first.size));
-      return new ort.Tensor('float32', data, [k, ...first.dims]);
-    };
     const feeds: Record<string, ort.Tensor> = {
-      [outer('xs')]: stack('x'),
+      ...stackedLoopFeeds(this.model.layout, batches, ss.inputs, this.seed, this.step),
       [outer('lr')]: new ort.Tensor('float32', new Float32Array([lrAt(this.schedule, this.lr, epochFraction)]), []),
       [outer('step')]: new ort.Tensor('float32', new Float32Array([this.step + 1]), []),
       [outer('trips')]: new ort.Tensor('int64', new BigInt64Array([BigInt(k)]), []),
     };
-    for (const [inName, batchName] of [['ys_hard', 'y_hard'], ['ys_soft', 'y_soft'], ['temperatures', 'temperature']] as const) {
-      if (ss.inputs.has(outer(inName))) feeds[outer(inName)] = stack(batchName);
-    }
-    const n = batches[0]!.x!.dims[0]!;
-    const masks = Array.from({ length: k }, (_, j) => this.dropoutMasks(n, this.step + j));
-    this.model.layout.dropouts.forEach((d, i) => {
-      const size = masks[0]![i]!.mask.length;
-      const stacked = new Float32Array(size * k);
-      masks.forEach((m, j) => stacked.set(m[i]!.mask, j * size));
-      feeds[outer(names.mask(d.name))] = new ort.Tensor('float32', stacked, [k, ...masks[0]![i]!.dims]);
-    });
     for (const c of carriedNames({ layout: this.model.layout, loss: { kind: 'ce' }, optimizer: this.optimizer })) feeds[outer(c.name)] = this.state.get(c.name)!;
     const out = await ss.session.run(feeds);
     for (const name of this.state.keys()) this.state.set(name, out[outer(names.next(name))]!);
@@ -241,21 +224,6 @@ export class Trainer {
     return Array.from({ length: k }, (_, i) => ({ loss: losses[i]!, correct: corrects[i]! }));
   }
 
-  /**
-   * The dropout masks of step `step` (0-based) for n rows, drawn from a generator seeded by
-   * (seed, step): a K-step Loop run draws its K steps' masks exactly as K single steps would.
-   */
-  private dropoutMasks(n: number, step: number): { name: string; mask: Float32Array; dims: number[] }[] {
-    if (this.model.layout.dropouts.length === 0) return [];
-    const rng = new SeededRng(`${this.seed}:dropout:${step}`);
-    return this.model.layout.dropouts.map((d) => {
-      const mask = new Float32Array(n * d.shape.reduce((a, b) => a * b, 1));
-      const keep = 1 / (1 - d.rate);
-      for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < d.rate ? 0 : keep;
-      return { name: d.name, mask, dims: [n, ...d.shape] };
-    });
-  }
-
   /** One optimizer step on a prepared batch; updates the state tensors and the metric sums. */
   private async runStep(ss: StepSession, batch: Record<string, ort.Tensor>, epochFraction: number): Promise<void> {
     const feeds: Record<string, ort.Tensor> = { ...batch, metrics: this.metrics };
@@ -263,7 +231,7 @@ export class Trainer {
     feeds.step = new ort.Tensor('float32', new Float32Array([this.step + 1]), []);
     for (const [name, t] of this.state) if (ss.inputs.has(name)) feeds[name] = t;
     const n = (batch.x ?? batch.rows)!.dims[0]!;
-    for (const m of this.dropoutMasks(n, this.step)) feeds[names.mask(m.name)] = new ort.Tensor('float32', m.mask, m.dims);
+    for (const m of dropoutMasks(this.model.layout, this.seed, n, this.step)) feeds[names.mask(m.name)] = new ort.Tensor('float32', m.mask, m.dims);
     // On the CPU, next-state outputs are written into preallocated tensors (double buffering): no
     // per-step allocation and copy of every weight and optimizer slot.
     let out: ort.InferenceSession.ReturnType;

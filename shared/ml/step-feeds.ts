@@ -1,0 +1,51 @@
+// Host-built feeds of a training step: dropout masks drawn per (seed, step), and K batches stacked for the Loop graph.
+import { ort } from './runtime.ts';
+import type { ModelLayout } from './layers.ts';
+import { names } from './train-graph.ts';
+import { outer } from './train-loop-graph.ts';
+import { SeededRng } from '../util/prng.ts';
+
+export interface DropoutMask { name: string; mask: Float32Array; dims: number[] }
+
+/**
+ * The dropout masks of step `step` (0-based) for n rows, from a generator seeded by (seed, step):
+ * a run is reproducible, and a K-step Loop run draws its K steps' masks exactly as K single steps would.
+ */
+export function dropoutMasks(layout: ModelLayout, seed: number, n: number, step: number): DropoutMask[] {
+  if (layout.dropouts.length === 0) return [];
+  const rng = new SeededRng(`${seed}:dropout:${step}`);
+  return layout.dropouts.map((d) => {
+    const mask = new Float32Array(n * d.shape.reduce((a, b) => a * b, 1));
+    const keep = 1 / (1 - d.rate);
+    for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < d.rate ? 0 : keep;
+    return { name: d.name, mask, dims: [n, ...d.shape] };
+  });
+}
+
+/**
+ * The per-step inputs of K batches stacked along a leading K axis, as the Loop graph reads them:
+ * outer/xs, the targets the graph declares (`inputs`), and one dropout mask per step (steps
+ * firstStep … firstStep + K − 1).
+ */
+export function stackedLoopFeeds(layout: ModelLayout, batches: Record<string, ort.Tensor>[], inputs: ReadonlySet<string>, seed: number, firstStep: number): Record<string, ort.Tensor> {
+  const k = batches.length;
+  const stack = (name: string): ort.Tensor => {
+    const first = batches[0]![name]!;
+    const data = new Float32Array(first.size * k);
+    batches.forEach((b, i) => data.set(b[name]!.data as Float32Array, i * first.size));
+    return new ort.Tensor('float32', data, [k, ...first.dims]);
+  };
+  const feeds: Record<string, ort.Tensor> = { [outer('xs')]: stack('x') };
+  for (const [inName, batchName] of [['ys_hard', 'y_hard'], ['ys_soft', 'y_soft'], ['temperatures', 'temperature']] as const) {
+    if (inputs.has(outer(inName))) feeds[outer(inName)] = stack(batchName);
+  }
+  const n = batches[0]!.x!.dims[0]!;
+  const masks = Array.from({ length: k }, (_, j) => dropoutMasks(layout, seed, n, firstStep + j));
+  layout.dropouts.forEach((d, i) => {
+    const size = masks[0]![i]!.mask.length;
+    const stacked = new Float32Array(size * k);
+    masks.forEach((m, j) => stacked.set(m[i]!.mask, j * size));
+    feeds[outer(names.mask(d.name))] = new ort.Tensor('float32', stacked, [k, ...masks[0]![i]!.dims]);
+  });
+  return feeds;
+}
