@@ -166,8 +166,10 @@ export class Aggregator {
       }
     });
     this.uncounted.add(s);
-    s.on('close', () => {
+    s.on('close', (info) => {
       this.countBytes(s);
+      // closes for cause (a budget, a protocol error) name the reason an operator acts on; plain hang-ups do not
+      if (info && info.code >= 4000 && info.errorCode !== 'E_SERVER_CLOSING') this.log(`site ${s.siteName} session closed${info.local ? '' : ' by the site'}: ${info.reason || info.errorCode || info.code}`);
       this.wake();
     });
   }

@@ -116,6 +116,9 @@ test('a site that joins again and again on one session is closed with E_UNSOLICI
     const info = await bClosed;
     assert.equal(info.code, CHANNEL_ERRORS.E_UNSOLICITED_MESSAGES.close);
     assert.match(info.reason, /second join on one session/);
+    // the operator sees why in the aggregator's log
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(h.log.some((l) => /^site site-b session closed: E_UNSOLICITED_MESSAGES: over maxUnsolicitedMessages/.test(l)), h.log.join('\n'));
     const summary = await h.finish();
     assert.equal(summary.status, 'complete');
     assert.ok(summary.rounds.every((r) => r.participants.includes('site-a')));

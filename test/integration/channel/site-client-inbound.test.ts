@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ErrorMessage, QueryRequest, SessionMessage } from '../../../protocols/messages.ts';
 import { SiteClient } from '../../../client/site-client.ts';
+import { ChannelError } from '../../../protocols/error-catalogue.ts';
 import type { SiteAgent } from '../../../client/site-agent.ts';
 import { SiteLedger } from '../../../client/site-ledger.ts';
 import type { SecureSession } from '../../../shared/channel/secure-session.ts';
@@ -34,7 +35,8 @@ async function connectedSite() {
   const accepted = nextSession(server);
   const { agent, calls, ledger } = stubAgent();
   const client = clientFor(server, siteA);
-  const site = new SiteClient(agent, client, PUBLIC.spec);
+  const logs: string[] = [];
+  const site = new SiteClient(agent, client, PUBLIC.spec, (line) => logs.push(line));
   site.finished.catch(() => {});
   const welcomed = new Promise<SecureSession>((resolve) => {
     void accepted.then((s) => s.on('message', (m: SessionMessage) => {
@@ -45,7 +47,7 @@ async function connectedSite() {
   const session = await welcomed;
   const errors: ErrorMessage[] = [];
   session.on('message', (m) => m.type === 'error' && errors.push(m));
-  return { server, client, session, calls, ledger, errors };
+  return { server, client, session, calls, ledger, errors, logs };
 }
 
 const query = (indices: number[]): Omit<QueryRequest, 'v'> => ({
@@ -85,4 +87,16 @@ test('a consensus that does not fit the public set is refused (E_CONSENSUS_INVAL
   await until(() => calls.digest === 1, 'a fitting consensus is digested');
   client.close();
   await server.close();
+});
+
+test('a session the aggregator closes for cause is logged on the site with its reason (what to raise is in it)', async () => {
+  const { server, client, session, logs } = await connectedSite();
+  try {
+    session.closeWithError(new ChannelError('E_UNSOLICITED_MESSAGES', 'over maxUnsolicitedMessages 16 (last: second join on one session); raise it if legitimate'));
+    await until(() => logs.some((l) => l.startsWith('disconnected')), 'the site logs the close');
+    const line = logs.find((l) => l.startsWith('disconnected'))!;
+    assert.match(line, /^disconnected \(closed by the aggregator\): 4035 E_UNSOLICITED_MESSAGES: over maxUnsolicitedMessages 16/);
+  } finally {
+    client.close(); await server.close();
+  }
 });
