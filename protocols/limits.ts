@@ -109,6 +109,11 @@ export const FIELD_LIMITS = Object.freeze({
   maxDecodedBinaries: 64,
   /** nesting of decoded values (the top-level map is level 0). */
   maxDecodedDepth: 32,
+  /**
+   * bytes of string data (keys included) in one message: four times the largest mostly-text message
+   * (a welcome at its 256 KiB limit). msgpackr decodes strings at ~8–13 ms/MiB, typed arrays at ~2.
+   */
+  maxDecodedStringBytes: 1024 * 1024,
 });
 
 /** Largest plaintext the codec accepts, whatever the frame limit: guards decode of absurd frames. */

@@ -26,8 +26,11 @@ export class InboundBudget {
   private readonly messages: TokenBucket;
   private readonly strikes: TokenBucket;
 
-  /** `now` is the clock (ms); tests inject a fake one. */
-  constructor(private readonly limits: InboundBudgetLimits, private readonly now: () => number = Date.now) {
+  /**
+   * `now` is the clock (ms); tests inject a fake one. The default is monotonic, not Date.now: a wall
+   * clock stepped back (NTP) would refill nothing until it caught up, closing honest peers meanwhile.
+   */
+  constructor(private readonly limits: InboundBudgetLimits, private readonly now: () => number = () => performance.now()) {
     const t = now();
     this.bytes = new TokenBucket(limits.inboundBytesPerSecond, limits.inboundBurstBytes, t);
     this.messages = new TokenBucket(limits.inboundMessagesPerSecond, limits.inboundBurstMessages, t);

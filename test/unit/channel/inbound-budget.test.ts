@@ -1,5 +1,5 @@
 // Inbound budgets on a fake clock: token buckets, strikes for unsolicited messages, limit validation, late replies.
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_CONNECTION_LIMITS } from '../../../protocols/limits.ts';
 import { PROTOCOL_VERSION } from '../../../protocols/version.ts';
@@ -143,4 +143,22 @@ test('RequestTracker: the first reply after a timeout is late (not a duplicate);
   assert.equal(t.settle(reply), 'duplicate');
   assert.equal(t.settle({ ...reply, requestId: 'never-asked' }), 'unmatched');
   assert.deepEqual({ late: t.stats.late, duplicates: t.stats.duplicates, unmatched: t.stats.unmatched }, { late: 1, duplicates: 1, unmatched: 1 });
+});
+
+test('the default clock is monotonic: a wall clock stepped back an hour (NTP) does not stop the budgets refilling', async () => {
+  const wall = Date.now();
+  let step = 0;
+  const clock = mock.method(Date, 'now', () => wall + step);
+  try {
+    const budget = new InboundBudget({ ...DEFAULTS, inboundMessagesPerSecond: 1000, inboundBurstMessages: 2, maxUnsolicitedMessages: 1, unsolicitedForgiveMs: 10 });
+    budget.admitFrame(100);
+    budget.admitFrame(100);
+    budget.noteUnsolicited('pong to no ping');
+    step = -3_600_000;
+    await new Promise((resolve) => setTimeout(resolve, 30)); // 30 messages' and 3 strikes' worth of refill
+    budget.admitFrame(100);
+    budget.noteUnsolicited('pong to no ping');
+  } finally {
+    clock.mock.restore();
+  }
 });

@@ -46,3 +46,23 @@ test('a reply of many tiny maps within its size limit is refused with E_MSG_TOO_
   assert.throws(() => readSessionPayload(few, limits), { code: 'E_MSG_INVALID' });
   assert.ok(FIELD_LIMITS.maxDecodedContainers < n);
 });
+
+test('a frame of medium strings is refused (E_MSG_TOO_COMPLEX) before decoding: strings cost far more per byte than typed arrays', () => {
+  // 131,000 strings of 31 four-byte characters (124 B): within the value budget, 16 MiB in all. msgpackr
+  // decodes every string byte, ~6x the decode time of the legitimate frame-sized reply (bench in docs/channel.md).
+  const item = [0xd9, 124, ...Buffer.from('\u{1F600}'.repeat(31))];
+  const n = 131_000;
+  const head = [0x82, 0xa4, ...Buffer.from('type'), 0xab, ...Buffer.from('query_reply'), 0xa4, ...Buffer.from('junk'), 0xdd, ...u32(n)];
+  const bytes = new Uint8Array(head.length + n * item.length);
+  bytes.set(head);
+  for (let i = 0; i < n; i++) bytes.set(item, head.length + i * item.length);
+  assert.ok(bytes.length <= messageSizeLimit('query_reply', limits) && n < FIELD_LIMITS.maxDecodedItems);
+  assert.throws(() => readSessionPayload(bytes, limits), (e: { code?: string; closeCode?: number; message?: string }) =>
+    e.code === 'E_MSG_TOO_COMPLEX' && e.closeCode === 4006 && /bytes of strings/.test(e.message ?? ''));
+  // the largest legitimate text, a welcome of free-form config at its 256 KiB size limit, still passes
+  const config: Record<string, string> = {};
+  for (let i = 0; i < 250; i++) config[`k${i}`] = 'é'.repeat(500);
+  const welcome = encodeMessage({ type: 'welcome', v: PROTOCOL_VERSION, requestId: 'j-1', runId: 'run-1', config });
+  assert.ok(welcome.length > 250_000 && welcome.length <= messageSizeLimit('welcome', limits));
+  assert.equal(readSessionPayload(welcome, limits).type, 'welcome');
+});

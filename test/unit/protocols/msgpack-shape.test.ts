@@ -134,7 +134,7 @@ test('property: every message the protocol can send, of every type, is accepted 
 
 test('property: random values at every msgpack size boundary are parsed with exact counts (budgets lifted)', () => {
   const rng = new SeededRng(99);
-  const unbounded = { ...DEFAULT_SHAPE_LIMITS, maxItems: 1e9, maxContainers: 1e9, maxMapEntriesTotal: 1e9, maxBinaries: 1e9 };
+  const unbounded = { ...DEFAULT_SHAPE_LIMITS, maxItems: 1e9, maxContainers: 1e9, maxMapEntriesTotal: 1e9, maxBinaries: 1e9, maxStringBytes: 1e9 };
   for (let i = 0; i < 200; i++) {
     const value = { type: 'metrics', value: randomValue(rng, 0, { left: 200 }) };
     const bytes = encodeMessage(value);
