@@ -88,6 +88,9 @@ const HOSTILE: HostileKind[] = [
   arrayOf('empty_bins', [0xc4, 0x00]),
   arrayOf('tiny_typed_arrays', [0xc7, 0x01, 0x74, 0x01]),
   arrayOf('wide_maps_1024', WIDE_MAP),
+  // medium strings: few values, many string bytes (msgpackr decodes each byte; bounded by maxDecodedStringBytes)
+  arrayOf('medium_strings_ascii', [0xd9, 124, ...new Array(124).fill(0x61)]),
+  arrayOf('medium_strings_emoji', [0xd9, 124, ...Array.from({ length: 31 }, () => [0xf0, 0x9f, 0x98, 0x80]).flat()]),
   {
     name: 'one_huge_map',
     build: (type, bytes) => {
