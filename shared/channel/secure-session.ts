@@ -57,8 +57,9 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
   private readonly opener: FrameOpener;
   private readonly inboundRequests = new Set<string>();
   private readonly heartbeat: NodeJS.Timeout;
-  private lastReceivedAt = Date.now();
-  private lastSentAt = Date.now();
+  // Monotonic (performance.now): a wall clock stepped by NTP would stop the pings or fake an idle timeout.
+  private lastReceivedAt = performance.now();
+  private lastSentAt = performance.now();
   private pingSeq = 0;
   /** Pings sent that no pong has answered yet: a pong beyond these is unsolicited. */
   private pingsAwaitingPong = 0;
@@ -113,7 +114,7 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
     this.transport.send(frame);
     this.stats.framesOut++;
     this.stats.bytesOut += frame.length;
-    this.lastSentAt = Date.now();
+    this.lastSentAt = performance.now();
     if (full.type === 'heartbeat' && full.kind === 'ping') this.pingsAwaitingPong++;
     if (REPLY_TYPES.has(full.type) && 'requestId' in full && full.requestId !== undefined) this.inboundRequests.delete(full.requestId);
   }
@@ -180,7 +181,7 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
       message = readSessionPayload(this.opener.open(frame), this.limits);
       this.stats.framesIn++;
       this.stats.bytesIn += frame.length;
-      this.lastReceivedAt = Date.now();
+      this.lastReceivedAt = performance.now();
       if (REQUEST_TYPES.has(message.type)) {
         const id = (message as RequestMessage).requestId;
         this.inboundRequests.add(id);
@@ -226,9 +227,9 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
 
   private checkLiveness(): void {
     if (!this.isOpen) return;
-    const now = Date.now();
+    const now = performance.now();
     if (now - this.lastReceivedAt > this.limits.idleTimeoutMs) {
-      this.closeWithError(new ChannelError('E_IDLE_TIMEOUT', `nothing received from ${this.siteName} for ${now - this.lastReceivedAt} ms`));
+      this.closeWithError(new ChannelError('E_IDLE_TIMEOUT', `nothing received from ${this.siteName} for ${Math.round(now - this.lastReceivedAt)} ms`));
       return;
     }
     if (now - this.lastSentAt >= this.limits.heartbeatIntervalMs) {
