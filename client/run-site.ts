@@ -4,6 +4,7 @@ import { subset } from '../shared/data/image-dataset.ts';
 import { partitionLabels } from '../shared/data/partition.ts';
 import { decodePublicKey, readIdentityFile } from '../shared/crypto/identity.ts';
 import { SecureClient } from '../shared/channel/secure-client.ts';
+import { disabledProtections } from '../shared/channel/connection-limits.ts';
 import { accessSync, closeSync, constants, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FedistillError, check } from '../shared/util/errors.ts';
@@ -56,6 +57,7 @@ export async function runSite(c: SiteConfig, log: (line: string) => void): Promi
   log(`${privateData.length} private samples; training ${c.settings.teachers > 1 ? `${c.settings.teachers} teachers and ` : ''}the local model`);
   await agent.prepare();
   log(`local-only accuracy ${agent.baselineAccuracy?.toFixed(4) ?? 'n/a'}; connecting to ${c.server.url}`);
+  for (const w of disabledProtections(c.connectionLimits)) log(w);
   const client = new SecureClient({ url: c.server.url, identity, serverPublicKey, ...(c.connectionLimits ? { limits: c.connectionLimits } : {}) });
   const site = new SiteClient(agent, client, publicSpec, log);
   const onSignal = () => client.close('site stopping (signal)');

@@ -3,6 +3,7 @@ import { loadDataset } from '../shared/data/catalog.ts';
 import { readIdentityFile } from '../shared/crypto/identity.ts';
 import { loadAllowlist } from '../shared/crypto/allowlist.ts';
 import { SecureServer } from '../shared/channel/secure-server.ts';
+import { disabledProtections } from '../shared/channel/connection-limits.ts';
 import { FedistillError, check } from '../shared/util/errors.ts';
 import { RunDatabase, databaseError } from './run-database.ts';
 import { Aggregator, type RunSummary } from './aggregator.ts';
@@ -78,6 +79,7 @@ export async function runAggregator(c: RunConfig, log: (line: string) => void): 
       throw new FedistillError('E_LISTEN_FAILED', `cannot listen on ${c.listen.host}:${c.listen.port} (${e.code ?? e.message}); another process may hold the port: set listen.port, or stop it`, { cause: e });
     });
     log(`aggregator listening on ${hub.url} (run ${c.runId}, ${c.strategy.name}, database ${c.database})`);
+    for (const w of disabledProtections(c.connectionLimits)) log(w);
     const onSignal = () => { log('stopping after the current step (signal)'); aggregator.stop(); };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);

@@ -1,5 +1,5 @@
 // Fills in and validates ConnectionLimits once, in the server's and the client's constructors.
-import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from '../../protocols/limits.ts';
+import { DEFAULT_CONNECTION_LIMITS, MESSAGE_SIZE_LIMITS, type ConnectionLimits } from '../../protocols/limits.ts';
 import { check } from '../util/errors.ts';
 import { FRAME_OVERHEAD } from '../crypto/frame-cipher.ts';
 import { CONFIG_FILE_FIELDS } from '../util/config-fields.ts';
@@ -58,6 +58,10 @@ export function resolveConnectionLimits(given: Partial<ConnectionLimits> = {}, f
     out[key] = value;
   }
   const limits = out as unknown as ConnectionLimits;
+  // No message type may exceed the largest per-type limit: a bigger frame would only be refused after decryption.
+  const largest = Math.max(...Object.values(MESSAGE_SIZE_LIMITS));
+  check(limits.maxFrameBytes <= largest, `${field}.${nameOf('maxFrameBytes')}`,
+    `must be at most ${largest} (the largest message a type allows, protocols/limits.ts); got ${limits.maxFrameBytes}`);
   const oneFrame = limits.maxFrameBytes + FRAME_OVERHEAD;
   if (given.inboundBurstBytes === undefined) limits.inboundBurstBytes = 4 * oneFrame;
   check(limits.inboundBurstBytes >= oneFrame, `${field}.${nameOf('inboundBurstBytes')}`,
@@ -83,4 +87,13 @@ export function connectionLimitsAt(v: unknown, field = 'connection_limits'): Par
   const given = Object.fromEntries(Object.entries(m).map(([name, value]) => [byName.get(name)!, value])) as Partial<ConnectionLimits>;
   resolveConnectionLimits(given, field, limitConfigName);
   return given;
+}
+
+/**
+ * One line per protection that `given` switches off (a rate or the strike count set to Infinity),
+ * for the server and the client to print at start: an operator should see it, not find it later.
+ */
+export function disabledProtections(given: Partial<ConnectionLimits> | undefined): string[] {
+  return Object.entries(given ?? {}).filter(([, v]) => v === Infinity)
+    .map(([k]) => `warning: connection_limits.${limitConfigName(k)} is .inf: that protection is off for this side's peers`);
 }

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { validateRunConfig } from '../../../server/run-config.ts';
 import { FedistillError } from '../../../shared/util/errors.ts';
+import { disabledProtections } from '../../../shared/channel/connection-limits.ts';
 
 const base = { run_id: 'r1', identity: 'agg.key', allowlist: 'allow.yaml', public_set: 'mnist:test[0:100]', strategy: { name: 'dsfl' }, privacy: { epsilon: 5 }, rounds: 3 };
 
@@ -83,7 +84,18 @@ test('connection_limits: snake_case channel options reach the server; a typo get
   e = failure({ ...base, connection_limits: { max_in_flight: 0 } });
   assert.equal(e.code, 'E_INVALID_PARAMETER');
   assert.match(e.message, /connection_limits\.max_in_flight: must be a positive integer/);
+  e = failure({ ...base, connection_limits: { max_frame_bytes: 2 ** 30 } });
+  assert.match(e.message, /connection_limits\.max_frame_bytes: must be at most 67108864/);
   // the byte burst must admit one frame of the frame limit
   e = failure({ ...base, connection_limits: { max_frame_bytes: 1 << 20, inbound_burst_bytes: 1000 } });
   assert.match(e.message, /connection_limits\.inbound_burst_bytes: 1000 bytes cannot admit one frame/);
+});
+
+test('a connection limit set to .inf is announced: one warning line per protection switched off', () => {
+  const c = validateRunConfig({ ...base, connection_limits: { inbound_messages_per_second: Infinity, max_unsolicited_messages: Infinity, max_in_flight: 8 } }, '/tmp');
+  assert.deepEqual(disabledProtections(c.connectionLimits), [
+    'warning: connection_limits.inbound_messages_per_second is .inf: that protection is off for this side\'s peers',
+    'warning: connection_limits.max_unsolicited_messages is .inf: that protection is off for this side\'s peers',
+  ]);
+  assert.deepEqual(disabledProtections(validateRunConfig(base, '/tmp').connectionLimits), []);
 });
