@@ -13,7 +13,7 @@ export interface ErrorEntry {
  * E_FRAME_TOO_LARGE, which `ws` enforces before a byte is buffered and closes with RFC 6455's 1009.
  */
 export const CHANNEL_ERRORS = {
-  E_PROTOCOL: { close: 4000, meaning: 'a message arrived that is not allowed in this state (e.g. a second hello, a reply to nothing requested)' },
+  E_PROTOCOL: { close: 4000, meaning: 'a message arrived that is not allowed in this state or from this side (e.g. a second hello, a site sending consensus); a reply to nothing requested is an unsolicited strike instead' },
   E_MSG_DECODE: { close: 4001, meaning: 'a frame decrypted but its payload is not valid msgpack of the allowed types' },
   E_UNSUPPORTED_VERSION: { close: 4002, meaning: 'the peer speaks another protocol major version; upgrade one side' },
   E_MSG_INVALID: { close: 4003, meaning: 'a message failed its validator (unknown type, missing or mistyped field, bad length)' },

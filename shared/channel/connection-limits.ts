@@ -54,7 +54,7 @@ export function resolveConnectionLimits(given: Partial<ConnectionLimits> = {}, f
     check(Object.prototype.hasOwnProperty.call(RULES, key), `${field}.${nameOf(key)}`, `is not a connection limit; known: ${Object.keys(RULES).map(nameOf).join(', ')}`);
     if (value === undefined) continue;
     const rule = RULES[key as keyof ConnectionLimits];
-    check(valid(rule, value), `${field}.${nameOf(key)}`, `${WHY[rule]} (got ${String(value)})`);
+    check(valid(rule, value), `${field}.${nameOf(key)}`, `${WHY[rule]} (got ${typeof value === 'number' ? String(value) : JSON.stringify(value)})`);
     out[key] = value;
   }
   const limits = out as unknown as ConnectionLimits;
