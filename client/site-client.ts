@@ -52,7 +52,7 @@ export class SiteClient {
       // a close the operator may need to act on (e.g. a budget: raise connection_limits), with its reason
       this.log(`disconnected (${info.local ? 'closed here' : 'closed by the aggregator'}): ${info.code} ${info.reason || info.errorCode || ''}`.trimEnd());
     });
-    client.on('reconnecting', (r) => this.log(`reconnecting in ${Math.round(r.delayMs)} ms (attempt ${r.attempt})`));
+    client.on('reconnecting', (r) => this.log(`reconnecting in ${Math.round(r.delayMs)} ms (attempt ${r.attempt}; last: ${r.lastError.split('\n')[0]!.slice(0, 160)})`));
   }
 
   private async join(s: SecureSession): Promise<void> {
