@@ -48,7 +48,11 @@ export class SiteClient {
     client.on('message', (m, s) => this.onMessage(m, s));
     client.on('error', (e) => this.fail(e));
     client.on('disconnect', (info) => {
-      if (info.code === 1000 || info.errorCode === 'E_SERVER_CLOSING') return this.finish();
+      if (info.code === 1000 || info.errorCode === 'E_SERVER_CLOSING') {
+        // the run is over: no reconnect to a closing aggregator (this runs before the client would schedule one)
+        this.client.close('run finished');
+        return this.finish();
+      }
       // a close the operator may need to act on (e.g. a budget: raise connection_limits), with its reason
       this.log(`disconnected (${info.local ? 'closed here' : 'closed by the aggregator'}): ${info.code} ${info.reason || info.errorCode || ''}`.trimEnd());
     });
