@@ -9,12 +9,13 @@ import { validateSessionMessage } from './validators.ts';
 /**
  * Scans, size-checks, decodes and validates one decrypted session payload; throws ChannelError
  * with the code the session closes with. Cheap checks come first, so a hostile peer pays for its
- * own refusal: the shape scan (bounded work, E_MSG_TOO_COMPLEX), then the size limit of the type
- * the payload claims (a `type` absent or not a string gets the 4 KiB default), and only then msgpackr.
+ * own refusal: the shape scan (bounded work, E_MSG_TOO_COMPLEX), with the size limit of the type
+ * the payload claims applied as soon as the scan reads it (a `type` absent or not a string gets the
+ * 4 KiB default, after the scan), and only then msgpackr.
  * Kept apart from SecureSession so that tests and bench/hostile-decode.ts run exactly this, with no socket.
  */
 export function readSessionPayload(plaintext: Uint8Array, limits: Pick<ConnectionLimits, 'maxFrameBytes'>): SessionMessage {
-  const shape = scanMessageShape(plaintext);
+  const shape = scanMessageShape(plaintext, undefined, (type) => checkSize(type ?? '', plaintext.length, limits));
   checkSize(shape.type ?? '', plaintext.length, limits);
   const message = validateSessionMessage(decodeMessage(plaintext, shape));
   // the validator read the same top-level `type` the scan did; checked again so that stays true

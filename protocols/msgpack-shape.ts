@@ -63,10 +63,12 @@ const tooComplex = (what: string, n: number, max: number): ChannelError =>
  * and undefined (0). Extension payloads (bigints, Sets, records, bundled strings) are refused
  * because msgpackr would decode their contents out of sight of this count.
  * Work is linear in the number of items, at most maxItems; a typed array or string is skipped by length.
+ * `onType` is called as soon as the top-level `type` has been read (each time, if the key repeats),
+ * so that an oversized message is refused without walking the rest.
  * String bytes are budgeted (maxStringBytes) because msgpackr decodes each of them, ~5x slower per
  * byte than it copies a typed array: 16 MiB of 124-byte strings took ~200 ms, the 16 MiB reply ~30 ms.
  */
-export function scanMessageShape(bytes: Uint8Array, limits: ShapeLimits = DEFAULT_SHAPE_LIMITS): MessageShape {
+export function scanMessageShape(bytes: Uint8Array, limits: ShapeLimits = DEFAULT_SHAPE_LIMITS, onType?: (type: string | undefined) => void): MessageShape {
   const end = bytes.length;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   // remaining[L]: values still to read at nesting level L; level 0 is the single top-level value
@@ -169,6 +171,8 @@ export function scanMessageShape(bytes: Uint8Array, limits: ShapeLimits = DEFAUL
       else if (nextIsType) {
         type = header > 0 && pos - start - header <= MAX_TYPE_BYTES ? utf8.decode(bytes.subarray(start + header, pos)) : undefined;
         nextIsType = false;
+        // the caller's size check for this type, before the rest of the message is walked
+        onType?.(type);
       }
     }
     if (children < 0) continue;

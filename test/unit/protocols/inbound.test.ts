@@ -66,3 +66,15 @@ test('a frame of medium strings is refused (E_MSG_TOO_COMPLEX) before decoding: 
   assert.ok(welcome.length > 250_000 && welcome.length <= messageSizeLimit('welcome', limits));
   assert.equal(readSessionPayload(welcome, limits).type, 'welcome');
 });
+
+test('the size limit applies as soon as the type is read: an oversized message is refused without walking the rest', () => {
+  // 'metrics' allows 64 KiB; after the type come 100,000 nils and then a truncated string header:
+  // walked to the end this is E_MSG_DECODE, refused at the type it is E_MSG_TOO_LARGE
+  const head = [0x82, 0xa4, ...Buffer.from('type'), 0xa7, ...Buffer.from('metrics'), 0xa4, ...Buffer.from('junk'), 0xdd, ...u32(100_001)];
+  const bytes = new Uint8Array(head.length + 100_000 + 2);
+  bytes.set(head);
+  bytes.fill(0xc0, head.length, head.length + 100_000);
+  bytes.set([0xd9, 0xff], head.length + 100_000); // str8 of 255 bytes, none present
+  assert.ok(bytes.length > 64 * 1024);
+  assert.throws(() => readSessionPayload(bytes, limits), { code: 'E_MSG_TOO_LARGE', message: /metrics of \d+ bytes exceeds its limit of 65536/ });
+});
