@@ -73,8 +73,7 @@ export class Aggregator {
   private readonly pendingMetrics = new Map<string, Map<string, Record<string, number>>>();
   private readonly bytes: Record<string, { sent: number; received: number }> = {};
   private readonly waiters: (() => void)[] = [];
-  private readonly counted = new WeakSet<SecureSession>();
-  /** Sessions whose traffic is not in `bytes` yet: each is counted at its close, or at the end of the run. */
+  /** Sessions whose traffic is not in `bytes` yet: each is counted once, at its close or at the end of the run. */
   private readonly uncounted = new Set<SecureSession>();
   /** The round whose consensus is out and whose metrics are awaited (-1: none); other rounds' metrics are refused. */
   private metricsRound = -1;
@@ -89,9 +88,7 @@ export class Aggregator {
 
   /** Adds a session's traffic to its site's total, once per session. */
   private countBytes(s: SecureSession): void {
-    if (this.counted.has(s)) return;
-    this.counted.add(s);
-    this.uncounted.delete(s);
+    if (!this.uncounted.delete(s)) return;
     const b = (this.bytes[s.siteName] ??= { sent: 0, received: 0 });
     b.sent += s.stats.bytesOut;
     b.received += s.stats.bytesIn;

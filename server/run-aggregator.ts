@@ -4,6 +4,7 @@ import { readIdentityFile } from '../shared/crypto/identity.ts';
 import { loadAllowlist } from '../shared/crypto/allowlist.ts';
 import { SecureServer } from '../shared/channel/secure-server.ts';
 import { disabledProtections } from '../shared/channel/connection-limits.ts';
+import { snakeCase } from '../shared/util/config-fields.ts';
 import { FedistillError, check } from '../shared/util/errors.ts';
 import { RunDatabase, databaseError } from './run-database.ts';
 import { Aggregator, type RunSummary } from './aggregator.ts';
@@ -49,8 +50,7 @@ export function checkResumable(db: RunDatabase, c: RunConfig): void {
     for (const [field, was, is] of fields) {
       // a field the old run did not store (added in a later version) is not a change
       if (was === undefined || JSON.stringify(was) === JSON.stringify(is)) continue;
-      const name = field.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
-      throw new FedistillError('E_RUN_CONFIG_CHANGED', `run ${c.runId} in ${c.database} was started with ${name} = ${JSON.stringify(was)}, the config now says ${JSON.stringify(is)}; a resumed run keeps its privacy and query settings: restore the old value, or start a new run with another run_id`);
+      throw new FedistillError('E_RUN_CONFIG_CHANGED', `run ${c.runId} in ${c.database} was started with ${snakeCase(field)} = ${JSON.stringify(was)}, the config now says ${JSON.stringify(is)}; a resumed run keeps its privacy and query settings: restore the old value, or start a new run with another run_id`);
     }
   }
 }

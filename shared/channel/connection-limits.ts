@@ -2,7 +2,7 @@
 import { DEFAULT_CONNECTION_LIMITS, MESSAGE_SIZE_LIMITS, type ConnectionLimits } from '../../protocols/limits.ts';
 import { check } from '../util/errors.ts';
 import { FRAME_OVERHEAD } from '../crypto/frame-cipher.ts';
-import { CONFIG_FILE_FIELDS } from '../util/config-fields.ts';
+import { CONFIG_FILE_FIELDS, snakeCase } from '../util/config-fields.ts';
 
 type Rule = 'positiveInteger' | 'positiveMs' | 'rate' | 'countOrInfinity';
 
@@ -70,9 +70,6 @@ export function resolveConnectionLimits(given: Partial<ConnectionLimits> = {}, f
   return limits;
 }
 
-/** A connection limit's name as YAML configs write it: maxFrameBytes → max_frame_bytes. */
-export const limitConfigName = (key: string): string => key.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
-
 /**
  * The `connection_limits` section of run.yaml and site.yaml: any ConnectionLimits option in
  * snake_case (`inbound_messages_per_second: 2000`, `.inf` turns a rate off). Unknown names get a
@@ -82,10 +79,10 @@ export const limitConfigName = (key: string): string => key.replace(/[A-Z]/g, (c
 export function connectionLimitsAt(v: unknown, field = 'connection_limits'): Partial<ConnectionLimits> | undefined {
   if (v === undefined || v === null) return undefined;
   const m = CONFIG_FILE_FIELDS.mapping(v, field);
-  const byName = new Map(Object.keys(RULES).map((k) => [limitConfigName(k), k]));
+  const byName = new Map(Object.keys(RULES).map((k) => [snakeCase(k), k]));
   CONFIG_FILE_FIELDS.onlyKeys(m, [...byName.keys()], field);
   const given = Object.fromEntries(Object.entries(m).map(([name, value]) => [byName.get(name)!, value])) as Partial<ConnectionLimits>;
-  resolveConnectionLimits(given, field, limitConfigName);
+  resolveConnectionLimits(given, field, snakeCase);
   return given;
 }
 
@@ -95,5 +92,5 @@ export function connectionLimitsAt(v: unknown, field = 'connection_limits'): Par
  */
 export function disabledProtections(given: Partial<ConnectionLimits> | undefined): string[] {
   return Object.entries(given ?? {}).filter(([, v]) => v === Infinity)
-    .map(([k]) => `warning: connection_limits.${limitConfigName(k)} is .inf: that protection is off for this side's peers`);
+    .map(([k]) => `warning: connection_limits.${snakeCase(k)} is .inf: that protection is off for this side's peers`);
 }

@@ -87,8 +87,8 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
   readonly limits: ConnectionLimits;
   readonly stats = { handshakes: 0, refused: {} as Record<string, number>, replaced: 0 };
   private readonly sessions = new Map<string, SecureSession>();
-  private readonly trackers = new Map<string, RequestTracker>();
-  private readonly budgets = new Map<string, InboundBudget>();
+  /** Per site, kept across its sessions: request bookkeeping and inbound budget. */
+  private readonly perSite = new Map<string, { tracker: RequestTracker; budget: InboundBudget }>();
   private readonly nonceCache: NonceCache;
   private readonly rateLimiter: HandshakeRateLimiter;
   private pendingHandshakes = 0;
@@ -242,14 +242,18 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     return session.request(message, opts);
   }
 
+  private siteState(siteName: string): { tracker: RequestTracker; budget: InboundBudget } {
+    let st = this.perSite.get(siteName);
+    if (!st) {
+      st = { tracker: new RequestTracker(this.limits.maxInFlight), budget: new InboundBudget(this.limits) };
+      this.perSite.set(siteName, st);
+    }
+    return st;
+  }
+
   /** Request bookkeeping of one site (duplicates, timeouts), kept across its sessions. */
   trackerFor(siteName: string): RequestTracker {
-    let t = this.trackers.get(siteName);
-    if (!t) {
-      t = new RequestTracker(this.limits.maxInFlight);
-      this.trackers.set(siteName, t);
-    }
-    return t;
+    return this.siteState(siteName).tracker;
   }
 
   /**
@@ -257,12 +261,7 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
    * its sessions: a site closed for flooding cannot refill its budget by reconnecting.
    */
   budgetFor(siteName: string): InboundBudget {
-    let b = this.budgets.get(siteName);
-    if (!b) {
-      b = new InboundBudget(this.limits);
-      this.budgets.set(siteName, b);
-    }
-    return b;
+    return this.siteState(siteName).budget;
   }
 
   /** Closes every session (E_SERVER_CLOSING) and stops listening. */
@@ -270,7 +269,7 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     this.closing = true;
     const e = new ChannelError('E_SERVER_CLOSING', 'aggregator is shutting down');
     for (const s of this.sessions.values()) s.closeWithError(e);
-    for (const t of this.trackers.values()) t.failAll(e);
+    for (const { tracker } of this.perSite.values()) tracker.failAll(e);
     this.wss?.close();
     if (this.ownsHttpServer && this.httpServer) {
       this.httpServer.closeAllConnections?.();

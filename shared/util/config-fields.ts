@@ -10,6 +10,9 @@ export interface NumberRule { min?: number; max?: number; int?: boolean; exclusi
 /** The stable codes a config format reports: one for an unknown key (a typo), one for a wrong value. */
 export interface FieldCodes { unknownKey: string; invalid: string }
 
+/** A code name as YAML configs write it: maxFrameBytes → max_frame_bytes, strategy.queriesPerRound → strategy.queries_per_round. */
+export const snakeCase = (name: string): string => name.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
+
 /** True for a YAML mapping (not null, not a list). */
 export function isMapping(v: unknown): v is Obj {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
