@@ -1,6 +1,7 @@
 // Benchmark: training-step throughput for mlp and cnn on CPU at batch 128, as a fraction of one large MatMul's GFLOP/s.
 // Usage: node --import tsx bench/train.ts [--steps N] [--rounds R] [--batch B] [--threads T] [--optimizer sgd|adam] [--device cpu|webgpu|cuda|auto]
 //        [--steps-per-run K] [--gpu-set]   (--gpu-set: ms/step for a 784-1024-10 MLP at batch 512 and 8192 and the cnn at 512)
+//        [--profile]   (instead of timing: where a step's time goes, per op, from onnxruntime's profiler)
 import { performance } from 'node:perf_hooks';
 import { availableParallelism } from 'node:os';
 import { GraphBuilder } from '../shared/ml/graph.ts';
@@ -8,6 +9,10 @@ import * as op from '../shared/ml/ops.ts';
 import { Trainer, buildModel, type Model, type ModelSpec, type DeviceRequest } from '../shared/ml/index.ts';
 import { createSession, ort, resolveDevice } from '../shared/ml/runtime.ts';
 import { SeededRng } from '../shared/util/prng.ts';
+import { summarizeProfile } from '../shared/ml/profile-summary.ts';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help') || argv.includes('-h')) {
@@ -20,8 +25,11 @@ through the same onnxruntime; prints progress to stderr and one JSON object to s
   --threads T          CPU threads (default: all cores)
   --optimizer sgd|adam (default sgd, momentum 0.9)
   --device cpu|webgpu|cuda|auto (default cpu)
-  --steps-per-run K    K steps per session.run through an ONNX Loop (default 1)
+  --steps-per-run K    K steps per session.run through an ONNX Loop (default: the trainer's, 8 on the CPU, 1 on a GPU)
   --gpu-set            instead: ms/step of a 784-1024-10 MLP at batch 512 and 8192, the cnn at 512, and the MLP at 512 with 8 steps per run
+  --profile            instead of timing, profile the models (mlp and cnn, or with --gpu-set its single-step
+                       models) with onnxruntime's profiler: per op type, kernel ms per step (GPU timestamps on
+                       webgpu) beside the step's wall time, so what limits a step shows
 Environment: FEDISTILL_WEBGPU_OPTIONS="validationMode=disabled,preferredLayout=NCHW" sets WebGPU provider options.`);
   process.exit(0);
 }
@@ -31,7 +39,7 @@ const batch = Number(flag('batch', '128'));
 const threads = Number(flag('threads', String(availableParallelism())));
 const optimizer = flag('optimizer', 'sgd') as 'sgd' | 'adam';
 const device = flag('device', 'cpu') as DeviceRequest;
-const stepsPerRun = Number(flag('steps-per-run', '1'));
+const stepsPerRun = argv.includes('--steps-per-run') ? Number(flag('steps-per-run', '1')) : undefined;
 
 /**
  * One n×n×n MatMul through the same onnxruntime: the practical ceiling. Returns a timer that runs
@@ -67,29 +75,62 @@ function stepFlops(m: Model, b: number): number {
   return flops;
 }
 
+type Timer = ((steps: number) => Promise<Record<string, number>>) & { trainer: Trainer };
+
 /** A warmed-up trainer on random data; each call of the returned timer trains `steps` more steps and reports them. */
-async function modelTimer(name: 'mlp' | 'cnn' | ModelSpec, batch: number, k = stepsPerRun): Promise<(steps: number) => Promise<Record<string, number>>> {
+async function modelTimer(name: 'mlp' | 'cnn' | ModelSpec, batch: number, k: number | undefined = stepsPerRun): Promise<Timer> {
   const model = buildModel(name, { seed: 1 });
+  const t = new Trainer(model, { optimizer, batchSize: batch, threads, device, stepsPerRun: k });
+  const K = await t.stepsPerRun();
+  // A fit covers whole K-step runs of a pool of batches, so the timed steps are the trainer's default path.
+  const pool = Math.max(16, K);
   const rng = new SeededRng(1);
-  const pool = 16;
   const features = Float32Array.from({ length: pool * batch * 784 }, () => rng.next());
   const labels = Uint8Array.from({ length: pool * batch }, () => rng.int(10));
-  const t = new Trainer(model, { optimizer, batchSize: batch, threads, device, stepsPerRun: k });
   const slice = (steps: number) => {
-    const n = Math.min(steps, pool) * batch;
+    const n = Math.min(Math.ceil(steps / K) * K, pool) * batch;
     return { features: features.subarray(0, n * 784), labels: labels.subarray(0, n) };
   };
-  await t.fit(slice(3), { epochs: 1 }); // warm-up: session creation and first runs
+  await t.fit(slice(Math.max(3, 2 * K)), { epochs: 1 }); // warm-up: session creation and first runs
   const flop = stepFlops(model, batch);
-  return async (steps) => {
+  return Object.assign(async (steps: number) => {
     const data = slice(steps);
-    const epochs = Math.ceil(steps / pool);
-    const done = epochs * (data.labels.length / batch);
+    const perEpoch = data.labels.length / batch;
+    const epochs = Math.ceil(steps / perEpoch);
+    const done = epochs * perEpoch;
     const t0 = performance.now();
     await t.fit(data, { epochs, shuffle: false });
     const sec = (performance.now() - t0) / 1000;
-    return { samples_per_second: (done * batch) / sec, ms_per_step: (sec * 1000) / done, step_gflop: flop / 1e9, gflops: (flop * done) / sec / 1e9 };
-  };
+    return { steps: done, steps_per_run: K, samples_per_second: (done * batch) / sec, ms_per_step: (sec * 1000) / done, step_gflop: flop / 1e9, gflops: (flop * done) / sec / 1e9 };
+  }, { trainer: t });
+}
+
+/**
+ * Where a step's time goes: trains `steps` steps with onnxruntime's profiler on, then summarises
+ * the step session's profile (the one with the most runs) over the timed steps only. Wall times
+ * here include the profiler's own cost; compare them with the plain figures, not across runs.
+ */
+async function profileModel(name: 'mlp' | 'cnn' | ModelSpec, batch: number): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-profile-'));
+  process.env.FEDISTILL_ORT_PROFILE = dir;
+  try {
+    const timer = await modelTimer(name, batch, 1);
+    const run = await timer(steps);
+    await timer.trainer.release();
+    const profiles = readdirSync(dir).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as { cat?: string; name?: string }[]);
+    const runsOf = (p: { cat?: string; name?: string }[]) => p.filter((e) => e.cat === 'Session' && e.name === 'model_run').length;
+    const step = profiles.sort((a, b) => runsOf(b) - runsOf(a))[0]!;
+    const s = summarizeProfile(step, run.steps);
+    const r = (x: number) => +x.toFixed(3);
+    return {
+      ms_per_step_profiled: r(run.ms_per_step!), run_ms: r(s.run_ms), kernel_ms_per_run: r(s.kernel_ms_per_run), gpu_times: s.gpu_times, runs: s.runs,
+      host_ms_per_run: Object.fromEntries(Object.entries(s.host_ms_per_run).map(([k, v]) => [k, r(v)])),
+      ops: s.ops.slice(0, 12).map((o) => ({ op: o.op, ms: r(o.ms_per_run), kernels: r(o.kernels_per_run), share: r(o.share) })),
+    };
+  } finally {
+    delete process.env.FEDISTILL_ORT_PROFILE;
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function benchModel(name: 'mlp' | 'cnn' | ModelSpec, batch: number): Promise<Record<string, number>> {
@@ -102,13 +143,12 @@ async function benchModel(name: 'mlp' | 'cnn' | ModelSpec, batch: number): Promi
  * difference cancels what a fit costs once (uploading the pool, the last readback, downloading
  * the weights). The single fit's figure is reported beside it.
  */
-async function gpuStepTime(name: 'mlp' | 'cnn' | ModelSpec, batch: number, k = stepsPerRun): Promise<Record<string, number>> {
+async function gpuStepTime(name: 'mlp' | 'cnn' | ModelSpec, batch: number, k: number | undefined = stepsPerRun): Promise<Record<string, number>> {
   const timer = await modelTimer(name, batch, k);
   const one = await timer(steps);
   const two = await timer(2 * steps);
-  const done = (k: number) => Math.ceil(k / 16) * Math.min(k, 16); // steps a fit of k runs (see modelTimer)
-  const ms = (two.ms_per_step! * done(2 * steps) - one.ms_per_step! * done(steps)) / (done(2 * steps) - done(steps));
-  return { ms_per_step: ms, ms_per_step_single_fit: one.ms_per_step!, samples_per_second: (batch * 1000) / ms, step_gflop: one.step_gflop!, gflops: one.step_gflop! / (ms / 1000) };
+  const ms = (two.ms_per_step! * two.steps! - one.ms_per_step! * one.steps!) / (two.steps! - one.steps!);
+  return { steps_per_run: one.steps_per_run!, ms_per_step: ms, ms_per_step_single_fit: one.ms_per_step!, samples_per_second: (batch * 1000) / ms, step_gflop: one.step_gflop!, gflops: one.step_gflop! / (ms / 1000) };
 }
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
@@ -118,13 +158,30 @@ if (argv.includes('--gpu-set')) {
   const wide: ModelSpec = { input: [1, 28, 28], classes: 10, layers: [{ type: 'flatten' }, { type: 'dense', units: 1024 }, { type: 'relu' }, { type: 'dense', units: 10 }] };
   const r: Record<string, unknown> = {};
   // The last entry: 8 steps per session.run through an ONNX Loop (the issue's 11.2 → 8.1 ms reference).
-  const set: [string, ModelSpec | 'cnn', number, number][] = [['mlp1024_b512', wide, 512, stepsPerRun], ['mlp1024_b8192', wide, 8192, stepsPerRun], ['cnn_b512', 'cnn', 512, stepsPerRun], ['mlp1024_b512_loop8', wide, 512, 8]];
+  const set: [string, ModelSpec | 'cnn', number, number | undefined][] = [['mlp1024_b512', wide, 512, stepsPerRun], ['mlp1024_b8192', wide, 8192, stepsPerRun], ['cnn_b512', 'cnn', 512, stepsPerRun], ['mlp1024_b512_loop8', wide, 512, 8]];
+  if (argv.includes('--profile')) {
+    for (const [name, spec, b] of set.filter((x) => !x[0].endsWith('_loop8'))) {
+      try { r[name] = await profileModel(spec, b); } catch (e) { r[name] = { error: String((e as Error).message).split('\n')[0] }; }
+      console.error(JSON.stringify({ [name]: r[name] }));
+    }
+    console.log(JSON.stringify({ device: resolved, profile: true, webgpu_options: process.env.FEDISTILL_WEBGPU_OPTIONS ?? '', threads, steps, optimizer, ...r }));
+    process.exit(0);
+  }
   for (const [name, spec, b, k] of set) {
     // One failing model (an op the provider lacks) must not hide the others' figures.
     try { r[name] = await gpuStepTime(spec, b, k); } catch (e) { r[name] = { error: String((e as Error).message).split('\n')[0] }; }
     console.error(JSON.stringify({ [name]: r[name] }));
   }
-  console.log(JSON.stringify({ device: resolved, webgpu_options: process.env.FEDISTILL_WEBGPU_OPTIONS ?? '', threads, steps, optimizer, steps_per_run: stepsPerRun, ...r }));
+  console.log(JSON.stringify({ device: resolved, webgpu_options: process.env.FEDISTILL_WEBGPU_OPTIONS ?? '', threads, steps, optimizer, ...r }));
+  process.exit(0);
+}
+if (argv.includes('--profile')) {
+  const r: Record<string, unknown> = {};
+  for (const name of ['mlp', 'cnn'] as const) {
+    r[name] = await profileModel(name, batch);
+    console.error(JSON.stringify({ [name]: r[name] }));
+  }
+  console.log(JSON.stringify({ device: resolved, profile: true, threads, batch, steps, optimizer, ...r }));
   process.exit(0);
 }
 // The machine is shared and its speed drifts: the ceiling and each model are timed in alternating
@@ -147,13 +204,13 @@ const summary = (name: 'mlp' | 'cnn') => {
   const s = samples[name];
   const pick = (k: string) => median(s.map((x) => x.run[k]!));
   return {
-    samples_per_second: pick('samples_per_second'), ms_per_step: pick('ms_per_step'), step_gflop: s[0]!.run.step_gflop, gflops: pick('gflops'),
+    steps_per_run: s[0]!.run.steps_per_run, samples_per_second: pick('samples_per_second'), ms_per_step: pick('ms_per_step'), step_gflop: s[0]!.run.step_gflop, gflops: pick('gflops'),
     ratio_to_matmul: median(s.map((x) => x.run.gflops! / x.ceiling)),
     ratios: s.map((x) => +(x.run.gflops! / x.ceiling).toFixed(3)),
   };
 };
 console.log(JSON.stringify({
-  device: resolved, threads, batch, steps_per_chunk: chunkSteps, rounds, optimizer, steps_per_run: stepsPerRun,
+  device: resolved, threads, batch, steps_per_chunk: chunkSteps, rounds, optimizer,
   matmul_ceiling_gflops: median([...samples.mlp, ...samples.cnn].map((x) => x.ceiling)),
   mlp: summary('mlp'),
   cnn: summary('cnn'),

@@ -122,6 +122,7 @@ export class SiteAgent {
         const shard = perm.filter((_, i) => i % s.teachers === t);
         const tr = this.trainer(s.seed * 1000 + t + 1);
         await tr.fit(subset(this.privateData, shard), { epochs: s.local.epochs });
+        await tr.release(); // a teacher only predicts from now on: free its training sessions
         this.teacherTrainers.push(tr);
       }
     }

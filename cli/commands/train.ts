@@ -32,7 +32,7 @@ export const trainCommand: CommandSpec = {
     schedule: { type: 'string', help: 'learning-rate schedule', choices: ['constant', 'step', 'cosine'], default: 'cosine' },
     device: { type: 'string', help: 'execution provider', choices: ['cpu', 'webgpu', 'cuda', 'auto'], default: 'cpu' },
     threads: { type: 'integer', help: 'CPU threads', min: 1, defaultHelp: 'all cores' },
-    'steps-per-run': { type: 'integer', help: 'training steps per onnxruntime run, through an ONNX Loop (fewer round trips on a GPU; the learning rate is held for K steps)', default: 1, min: 1, arg: 'K' },
+    'steps-per-run': { type: 'integer', help: 'training steps per onnxruntime run, through an ONNX Loop (weights and optimizer state cross to JavaScript once per K steps; the learning rate is held for K steps)', defaultHelp: '8 on the CPU, 1 on a GPU', min: 1, arg: 'K' },
     seed: { type: 'integer', help: 'seed for initialisation, shuffling and dropout', default: 1, min: 0 },
     limit: { type: 'integer', help: 'use only the first N training samples (quick runs; with a dataset id, not a split spec)', min: 1, arg: 'N' },
     out: { type: 'string', help: 'write the trained inference model here', arg: 'FILE.onnx' },
@@ -65,9 +65,10 @@ export const trainCommand: CommandSpec = {
     const trainer = new Trainer(model, {
       optimizer: String(f.optimizer) as 'sgd' | 'adam', lr: f.lr as number | undefined, batchSize: Number(f.batch),
       device: String(f.device) as 'cpu', threads: f.threads as number | undefined, seed, schedule,
-      stepsPerRun: Number(f['steps-per-run']),
+      stepsPerRun: f['steps-per-run'] as number | undefined,
     });
     const device = await trainer.resolvedDevice();
+    const stepsPerRun = await trainer.stepsPerRun();
     if (f.resume) await loadCheckpoint(trainer, String(f.resume));
     io.err(`train ${f.model} (${parameterCount(model)} params) on ${train.spec} (${train.length}), ${f.optimizer} lr ${trainer.lr}, batch ${trainer.batchSize}, device ${device}, seed ${seed}`);
     const history: Record<string, number>[] = [];
@@ -87,8 +88,9 @@ export const trainCommand: CommandSpec = {
       if (f.checkpoint) await saveCheckpoint(trainer, String(f.checkpoint));
     }
     if (f.out) await trainer.exportOnnx(String(f.out));
+    await trainer.release(); // frees the sessions; with FEDISTILL_ORT_PROFILE set, writes their profiles
     const result = {
-      dataset: ds, model: f.model, epochs, batch: trainer.batchSize, optimizer: f.optimizer, lr: trainer.lr, seed, device, steps_per_run: Number(f['steps-per-run']),
+      dataset: ds, model: f.model, epochs, batch: trainer.batchSize, optimizer: f.optimizer, lr: trainer.lr, seed, device, steps_per_run: stepsPerRun,
       test_accuracy: testAccuracy, samples_per_second: trained / trainSeconds, train_seconds: trainSeconds,
       wall_seconds: (performance.now() - t0) / 1000, peak_rss_mb: process.resourceUsage().maxRSS / 1024, out: f.out ?? null, history,
     };

@@ -33,6 +33,13 @@ export class DeviceCopies {
     return this.copy('device', tensors, (t) => ['M', ...t.dims.slice(1)], { preferredOutputLocation: location });
   }
 
+  /** Releases the identity sessions (built again on next use). */
+  async release(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(all.map(async (s) => (await s).release()));
+  }
+
   private async copy(to: 'host' | 'device', tensors: Named, dims: (t: ort.Tensor) => readonly (number | string)[], extra: ort.InferenceSession.SessionOptions): Promise<Record<string, ort.Tensor>> {
     const key = `${to}:` + tensors.map(([name, t]) => `${name}[${dims(t)}]`).join('|');
     let session = this.sessions.get(key);

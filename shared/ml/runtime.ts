@@ -1,7 +1,7 @@
 // onnxruntime sessions and device selection: cpu (default), webgpu, cuda, or auto (best available).
 import * as ort from 'onnxruntime-node';
 import { availableParallelism } from 'node:os';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { FedistillError, UsageError } from '../util/errors.ts';
@@ -119,6 +119,20 @@ function providerEntry(device: Device): string | { name: string } {
   return device === 'webgpu' ? { name: 'webgpu', ...webgpuOptions() } : device;
 }
 
+/**
+ * FEDISTILL_ORT_PROFILE=<folder>: every session records onnxruntime's profile (per-op times; on
+ * webgpu also each kernel's GPU time), written to <folder>/ort_<date>.json when the session is
+ * released (see `Trainer.release`); `summarizeProfile` reads it.
+ */
+function profileOptions(): ort.InferenceSession.SessionOptions {
+  const dir = process.env.FEDISTILL_ORT_PROFILE;
+  if (!dir) return {};
+  try { mkdirSync(dir, { recursive: true }); } catch (e) {
+    throw new UsageError(`FEDISTILL_ORT_PROFILE: cannot create the folder ${dir}: ${(e as Error).message}`, 'E_INVALID_PARAMETER');
+  }
+  return { enableProfiling: true, profileFilePrefix: join(dir, 'ort') };
+}
+
 /** Session options for a device: graph optimisation 'all', thread count from config (default all cores). */
 export function sessionOptions(device: Device, threads?: number): ort.InferenceSession.SessionOptions {
   const n = threads ?? availableParallelism();
@@ -131,6 +145,7 @@ export function sessionOptions(device: Device, threads?: number): ort.InferenceS
     executionMode: 'sequential',
     // Errors only: a GPU provider otherwise warns on every session that shape arithmetic runs on the CPU (by design).
     logSeverityLevel: 3,
+    ...profileOptions(),
   };
 }
 

@@ -24,8 +24,10 @@ export interface TrainerOptions {
   seed?: number;
   schedule?: LrSchedule;
   /**
-   * Steps per session.run (default 1). K > 1 runs K full batches in one ONNX Loop, which cuts
-   * per-step overhead on GPU providers; the learning rate is held for those K steps.
+   * Steps per session.run. K > 1 runs K full batches in one ONNX Loop; the learning rate is held
+   * for those K steps. Default: 8 on the CPU, where onnxruntime-node copies every output of a run
+   * (all weights and optimizer state) into a new buffer, so a K-step run pays that once per K
+   * steps; 1 on a GPU, where state stays in GPU buffers between single steps.
    */
   stepsPerRun?: number;
 }
@@ -53,6 +55,9 @@ export interface DistillData {
   /** Soft term: 'kl' (default), or 'mse' / 'mae' on logits (FedMD). */
   softLoss?: 'kl' | 'mse' | 'mae';
 }
+
+/** Default steps per run on the CPU (see `TrainerOptions.stepsPerRun`). */
+export const CPU_STEPS_PER_RUN = 8;
 
 const OPTIMIZER_DEFAULTS: Record<string, OptimizerConfig> = {
   sgd: { kind: 'sgd', momentum: 0.9 },
@@ -86,8 +91,6 @@ export class Trainer {
   private readonly copies: DeviceCopies;
   /** The step graph's running sums [Σ loss·rows, Σ correct] for the current epoch. */
   private metrics: ort.Tensor = new ort.Tensor('float32', new Float32Array(2), [2]);
-  /** Output buffers for the next step on the CPU (swapped with the state after each step). */
-  private readonly spare = new Map<string, ort.Tensor>();
 
   constructor(readonly model: Model, readonly options: TrainerOptions = {}) {
     this.copies = new DeviceCopies(() => this.resolvedDevice(), options.threads);
@@ -119,6 +122,14 @@ export class Trainer {
     this.device ??= await resolveDevice(this.options.device ?? 'cpu');
     return this.device;
   }
+
+  /** Steps per session.run on the resolved device (see `TrainerOptions.stepsPerRun`). */
+  async stepsPerRun(): Promise<number> {
+    const k = this.options.stepsPerRun ?? ((await this.resolvedDevice()) === 'cpu' ? CPU_STEPS_PER_RUN : 1);
+    check(Number.isSafeInteger(k) && k >= 1, 'stepsPerRun', `must be a positive integer, got ${k}`);
+    return k;
+  }
+
 
   protected loadTensorsFromModel(resetOptimizer: boolean): void {
     const { layout } = this.model;
@@ -232,30 +243,12 @@ export class Trainer {
     for (const [name, t] of this.state) if (ss.inputs.has(name)) feeds[name] = t;
     const n = (batch.x ?? batch.rows)!.dims[0]!;
     for (const m of dropoutMasks(this.model.layout, this.seed, n, this.step)) feeds[names.mask(m.name)] = new ort.Tensor('float32', m.mask, m.dims);
-    // On the CPU, next-state outputs are written into preallocated tensors (double buffering): no
-    // per-step allocation and copy of every weight and optimizer slot.
-    let out: ort.InferenceSession.ReturnType;
-    if (this.device === 'cpu') {
-      const fetches: Record<string, ort.Tensor | null> = { [names.next('metrics')]: null };
-      for (const [name, t] of this.state) {
-        if (!ss.outputs.has(names.next(name))) continue;
-        let spare = this.spare.get(name);
-        if (!spare || spare.size !== t.size) this.spare.set(name, (spare = new ort.Tensor('float32', new Float32Array(t.size), t.dims)));
-        fetches[names.next(name)] = spare;
-      }
-      out = await ss.session.run(feeds, fetches);
-      for (const name of this.state.keys()) {
-        const next = out[names.next(name)];
-        if (!next) continue;
-        this.spare.set(name, this.state.get(name)!);
-        this.state.set(name, next);
-      }
-    } else {
-      out = await ss.session.run(feeds);
-      for (const name of this.state.keys()) {
-        const next = out[names.next(name)];
-        if (next) this.state.set(name, next);
-      }
+    // No preallocated outputs: onnxruntime-node copies every output into a new buffer even when
+    // one is given (measured: no faster), so the CPU's lever is K steps per run instead.
+    const out = await ss.session.run(feeds);
+    for (const name of this.state.keys()) {
+      const next = out[names.next(name)];
+      if (next) this.state.set(name, next);
     }
     this.metrics = out[names.next('metrics')]!;
     this.step++;
@@ -276,9 +269,8 @@ export class Trainer {
     check(Number.isSafeInteger(o.epochs) && o.epochs >= 0, 'epochs', `must be a non-negative integer, got ${o.epochs}`);
     validateLoss(loss);
     if (n === 0) throw new FedistillError('E_EMPTY_DATASET', 'no samples to train on');
-    const K = this.options.stepsPerRun ?? 1;
-    check(Number.isSafeInteger(K) && K >= 1, 'stepsPerRun', `must be a positive integer, got ${K}`);
     const onCpu = (await this.resolvedDevice()) === 'cpu';
+    const K = await this.stepsPerRun();
     const cols = batchColumns({ layout: this.model.layout, loss, optimizer: this.optimizer })
       .map((c) => ({ ...c, width: c.row.reduce((a, b) => a * b, 1) }));
     const columnBytes = cols.reduce((a, c) => a + columns[c.name]!.length * 4, 0);
@@ -308,15 +300,15 @@ export class Trainer {
     const uploadPerStep = this.batchSize * (resident ? 8 : cols.reduce((a, c) => a + 4 * c.width, 0));
     const drainEvery = onCpu ? 0 : Math.max(1, Math.floor(256e6 / uploadPerStep));
     try {
-      return await this.epochs(n, o, ss, ls, batchFeeds, drainEvery);
+      return await this.epochs(n, o, ss, ls && { session: ls, k: K }, batchFeeds, drainEvery);
     } finally {
       for (const t of Object.values(residentColumns)) t.dispose();
     }
   }
 
   /** The epochs of a fit: batches in seeded order, one step (or K) per batch, metrics and progress. */
-  private async epochs(n: number, o: FitOptions, ss: StepSession, ls: StepSession | undefined, batchFeeds: (idx: Uint32Array) => Record<string, ort.Tensor>, drainEvery: number): Promise<EpochResult[]> {
-    const K = this.options.stepsPerRun ?? 1;
+  private async epochs(n: number, o: FitOptions, ss: StepSession, loop: { session: StepSession; k: number } | undefined, batchFeeds: (idx: Uint32Array) => Record<string, ort.Tensor>, drainEvery: number): Promise<EpochResult[]> {
+    const ls = loop?.session, K = loop?.k ?? 1;
     const batches = Math.ceil(n / this.batchSize);
     const fullBatches = Math.floor(n / this.batchSize);
     const every = o.progressEvery ?? 100;
@@ -416,6 +408,20 @@ export class Trainer {
     let loss = 0;
     for (let i = 0; i < s.n; i++) loss -= Math.log(Math.max(1e-12, p.probs[i * p.classes + s.labels[i]!]!));
     return { accuracy: accuracyOf(p.logits, p.classes, s.labels), loss: loss / s.n, n: s.n };
+  }
+
+  /**
+   * Frees the onnxruntime sessions this trainer built (step, loop, evaluation and device copies),
+   * after bringing any GPU-resident state back to host memory. The trainer stays usable: sessions
+   * are built again on next use. With FEDISTILL_ORT_PROFILE set, this is when the profiles are written.
+   */
+  async release(): Promise<void> {
+    if ([...this.state.values()].some((t) => t.location !== 'cpu')) await this.downloadState();
+    const sessions = [...this.sessions.values(), ...(this.evalSession ? [this.evalSession] : [])];
+    this.sessions.clear();
+    this.evalSession = undefined;
+    await Promise.all(sessions.map(async (s) => { const r = await s; await ('session' in r ? r.session : r).release(); }));
+    await this.copies.release();
   }
 
   /** Writes the deployable inference model (.onnx) with the current weights. */
