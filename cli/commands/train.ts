@@ -21,7 +21,10 @@ export const trainCommand: CommandSpec = {
   description:
     'Trains a reference model with the ONNX training engine (forward, loss, gradients and optimizer\n' +
     'update in one onnxruntime graph), evaluates on the test split each epoch and exports the\n' +
-    'inference model. mlp = 784-512-256-10 ReLU; cnn = conv3x3(32)-maxpool-conv3x3(64)-maxpool-dense128-dense10.',
+    'inference model. mlp = 784-512-256-10 ReLU; cnn = conv3x3(32)-maxpool-conv3x3(64)-maxpool-dense128-dense10.\n' +
+    'Environment: FEDISTILL_ORT_PROFILE=DIR writes onnxruntime profiles (time per op; GPU time on webgpu)\n' +
+    'to DIR at the end; FEDISTILL_WEBGPU_OPTIONS="validationMode=...,preferredLayout=..." sets WebGPU\n' +
+    'provider options (docs/training.md).',
   flags: {
     dataset: { type: 'string', help: 'dataset id (uses its :train and :test splits), or a split spec such as mnist:train[:5000]', default: 'mnist', arg: 'ID' },
     model: { type: 'string', help: 'reference model', choices: ['mlp', 'cnn'], default: 'mlp' },
