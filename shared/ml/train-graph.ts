@@ -29,18 +29,21 @@ interface ForwardOptions {
   x?: Tensor;
   /** Use these dropout masks (by dropout name) instead of declaring `mask:*` inputs (the Loop body gathers them). */
   masks?: ReadonlyMap<string, Tensor>;
+  /** Use these params and buffers (by buffer name) instead of declaring inputs: the previous step's updates. */
+  params?: readonly Tensor[];
+  bufferValues?: ReadonlyMap<string, Tensor>;
 }
 
-export interface Forward { x: Tensor; logits: Tensor; params: Tensor[]; bufferUpdates: Map<string, Tensor> }
+export interface Forward { x: Tensor; logits: Tensor; params: Tensor[]; buffers: Map<string, Tensor>; bufferUpdates: Map<string, Tensor> }
 
 /** Declares the model's inputs on `g` and emits its forward pass. */
 export function emitForward(g: GraphBuilder, layout: ModelLayout, o: ForwardOptions): Forward {
   const x = o.x ?? g.input(o.inputName ?? 'x', ['N', ...layout.spec.input]);
-  const params = layout.params.map((p, i) =>
+  const params = o.params ? [...o.params] : layout.params.map((p, i) =>
     o.weights ? g.initializer(names.param(p.name), p.shape, o.weights[i]!) : g.input(names.param(p.name), p.shape));
   const byName = new Map(layout.params.map((p, i) => [p.name, params[i]!]));
-  const buffers = new Map(layout.buffers.map((b, i) => [b.name,
-    o.buffers ? g.initializer(names.buffer(b.name), b.shape, o.buffers[i]!) : g.input(names.buffer(b.name), b.shape)]));
+  const buffers = new Map(layout.buffers.map((b, i) => [b.name, o.bufferValues?.get(b.name) ??
+    (o.buffers ? g.initializer(names.buffer(b.name), b.shape, o.buffers[i]!) : g.input(names.buffer(b.name), b.shape))]));
   const masks = o.masks ?? new Map(o.train ? layout.dropouts.map((d) => [d.name, g.input(names.mask(d.name), ['N', ...d.shape])]) : []);
   const bufferUpdates = new Map<string, Tensor>();
   const ctx: ForwardContext = {
@@ -51,7 +54,7 @@ export function emitForward(g: GraphBuilder, layout: ModelLayout, o: ForwardOpti
     dropoutMask: (n) => masks.get(n)!,
   };
   const logits = forwardLayers(ctx, layout.spec.layers, x);
-  return { x, logits, params, bufferUpdates };
+  return { x, logits, params, buffers, bufferUpdates };
 }
 
 /**
@@ -72,7 +75,17 @@ export interface StepGraphSpec {
    * only N row numbers.
    */
   gatherRows?: boolean;
+  /**
+   * Steps in the graph (default 1), unrolled: step i reads rows `rows@i` and dropout masks
+   * `mask:<name>@i`, and updates what step i+1 reads; the learning rate is shared and step i counts
+   * as `step` + i. Needs `gatherRows`. It is the K-step run for GPU providers, which (in
+   * onnxruntime-node 1.30's WebGPU provider) have no Loop kernel.
+   */
+  steps?: number;
 }
+
+/** Name of an input of step i in a K-step graph (`rows@2`); K = 1 keeps the plain name. */
+export const atStep = (name: string, i: number, k: number) => (k === 1 ? name : `${name}@${i}`);
 
 /** Names of the per-sample inputs a step reads (x and the loss's targets), with their per-row shapes. */
 export function batchColumns(s: StepGraphSpec): { name: string; row: number[] }[] {
@@ -96,24 +109,62 @@ export const allRows = (column: string) => `all:${column}`;
  */
 export function buildStepGraph(s: StepGraphSpec): GraphBuilder {
   const g = new GraphBuilder('train_step', s.floatType ?? 'float32');
-  let f: Forward, lossIn: LossInputs;
-  if (s.gatherRows) {
-    const rows = g.input('rows', ['N'], 'int64');
-    const cols = new Map(batchColumns(s).map((c) => [c.name, op.gather(g, g.input(allRows(c.name), ['M', ...c.row]), rows)]));
-    f = emitForward(g, s.layout, { train: true, x: cols.get('x') });
-    lossIn = { hard: cols.get('y_hard'), soft: cols.get('y_soft'), temperature: cols.get('temperature') };
-  } else {
-    f = emitForward(g, s.layout, { train: true });
-    lossIn = declareLossInputs(g, s.loss, s.layout.spec.classes);
-  }
-  const { loss, correct } = emitStep(g, s, f, lossIn, g.input('lr', []), g.input('step', []));
+  const k = s.steps ?? 1;
+  if (!Number.isSafeInteger(k) || k < 1) throw new Error(`buildStepGraph: steps must be a positive integer, got ${k}`);
+  if (k > 1 && !s.gatherRows) throw new Error('buildStepGraph: more than one step per graph needs gatherRows');
+  const all = s.gatherRows ? new Map(batchColumns(s).map((c) => [c.name, g.input(allRows(c.name), ['M', ...c.row])])) : undefined;
+  const lr = g.input('lr', []);
+  const step0 = g.input('step', []);
   // Running sums [Σ loss·rows, Σ correct] stay a graph value fed from step to step, so a GPU
   // provider need not copy anything back and wait at the end of each step.
-  const metrics = g.input('metrics', [2]);
-  const lossTimesRows = op.mul(g, loss, op.rowCount(g, f.logits));
-  const batchMetrics = g.node('Concat', [op.reshape(g, lossTimesRows, [1]), op.reshape(g, correct, [1])], [{ shape: [2] }], { axis: attr.int(0) })[0]!;
-  g.output(op.add(g, metrics, batchMetrics), names.next('metrics'));
+  let metrics = g.input('metrics', [2]);
+  let prev: Map<string, Tensor> | undefined; // the previous step's next params, optimizer state and buffers
+  for (let i = 0; i < k; i++) {
+    let f: Forward, lossIn: LossInputs;
+    const chained = prev && { params: s.layout.params.map((p) => prev!.get(names.param(p.name))!), bufferValues: new Map(s.layout.buffers.map((b) => [b.name, prev!.get(names.buffer(b.name))!])) };
+    if (all) {
+      const rows = g.input(atStep('rows', i, k), ['N'], 'int64');
+      const cols = new Map([...all].map(([name, t]) => [name, op.gather(g, t, rows)]));
+      const masks = k === 1 ? undefined : new Map(s.layout.dropouts.map((d) => [d.name, g.input(atStep(names.mask(d.name), i, k), ['N', ...d.shape])]));
+      f = emitForward(g, s.layout, { train: true, x: cols.get('x'), masks, ...chained });
+      lossIn = { hard: cols.get('y_hard'), soft: cols.get('y_soft'), temperature: cols.get('temperature') };
+    } else {
+      f = emitForward(g, s.layout, { train: true });
+      lossIn = declareLossInputs(g, s.loss, s.layout.spec.classes);
+    }
+    const step = i === 0 ? step0 : op.add(g, step0, g.constant(i));
+    const r = stepUpdates(g, s, f, lossIn, lr, step, (name, shape) => prev?.get(name) ?? g.input(name, shape));
+    const lossTimesRows = op.mul(g, r.loss, op.rowCount(g, f.logits));
+    metrics = op.add(g, metrics, g.node('Concat', [op.reshape(g, lossTimesRows, [1]), op.reshape(g, r.correct, [1])], [{ shape: [2] }], { axis: attr.int(0) })[0]!);
+    prev = r.next;
+    // A buffer this step does not update reaches the next step as it was.
+    for (const b of s.layout.buffers) if (!prev.has(names.buffer(b.name))) prev.set(names.buffer(b.name), f.buffers.get(b.name)!);
+  }
+  for (const [name, t] of prev!) if (t.name !== name) g.output(t, names.next(name)); // (not a buffer no step updates)
+  g.output(metrics, names.next('metrics'));
   return g;
+}
+
+/**
+ * Loss, correct count, gradients and update for one batch, reading optimizer state through
+ * `state(name, shape)`. Returns the next value of every param, optimizer slot and updated buffer,
+ * by the name of the input it replaces.
+ */
+function stepUpdates(g: GraphBuilder, s: StepGraphSpec, f: Forward, lossIn: LossInputs, lr: Tensor, step: Tensor, state: (name: string, shape: number[]) => Tensor): { loss: Tensor; correct: Tensor; next: Map<string, Tensor> } {
+  const loss = buildLoss(g, s.loss, f.logits, lossIn);
+  const correct = correctCount(g, f.logits, (lossIn.hard ?? lossIn.soft)!);
+  const seed = logitGradient(g, s.loss, f.logits, lossIn);
+  const grads = gradients(g, loss, f.params, seed && { at: f.logits, grad: seed });
+  const plan = planUpdate(g, s.optimizer, { lr, step });
+  const slots = stateSlots(s.optimizer);
+  const next = new Map<string, Tensor>();
+  s.layout.params.forEach((p, i) => {
+    const r = plan.update(f.params[i]!, grads[i]!, slots.map((slot) => state(names.state(p.name, slot), p.shape)));
+    next.set(names.param(p.name), r.param);
+    r.state.forEach((t, k) => next.set(names.state(p.name, slots[k]!), t));
+  });
+  for (const [b, t] of f.bufferUpdates) next.set(names.buffer(b), t);
+  return { loss, correct, next };
 }
 
 /**
@@ -121,20 +172,9 @@ export function buildStepGraph(s: StepGraphSpec): GraphBuilder {
  * outputs. Returns the loss and correct count (scalars) for the caller to output or accumulate.
  */
 export function emitStep(g: GraphBuilder, s: StepGraphSpec, f: Forward, lossIn: LossInputs, lr: Tensor, step: Tensor): { loss: Tensor; correct: Tensor } {
-  const loss = buildLoss(g, s.loss, f.logits, lossIn);
-  const correct = correctCount(g, f.logits, (lossIn.hard ?? lossIn.soft)!);
-  const seed = logitGradient(g, s.loss, f.logits, lossIn);
-  const grads = gradients(g, loss, f.params, seed && { at: f.logits, grad: seed });
-  const plan = planUpdate(g, s.optimizer, { lr, step });
-  const slots = stateSlots(s.optimizer);
-  s.layout.params.forEach((p, i) => {
-    const state = slots.map((slot) => g.input(names.state(p.name, slot), p.shape));
-    const r = plan.update(f.params[i]!, grads[i]!, state);
-    g.output(r.param, names.next(names.param(p.name)));
-    r.state.forEach((t, k) => g.output(t, names.next(names.state(p.name, slots[k]!))));
-  });
-  for (const [b, t] of f.bufferUpdates) g.output(t, names.next(names.buffer(b)));
-  return { loss, correct };
+  const r = stepUpdates(g, s, f, lossIn, lr, step, (name, shape) => g.input(name, shape));
+  for (const [name, t] of r.next) g.output(t, names.next(name));
+  return { loss: r.loss, correct: r.correct };
 }
 
 /** Loss and (optionally) its gradients w.r.t. every param and x: the graph gradient checks compare. */

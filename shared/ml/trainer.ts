@@ -5,7 +5,7 @@ import { type LossConfig, validateLoss } from './losses.ts';
 import { type OptimizerConfig, stateSlots, validateOptimizer } from './optimizers.ts';
 import { type LrSchedule, lrAt, validateSchedule } from './lr-schedule.ts';
 import { type Device, type DeviceRequest, createSession, ort, resolveDevice } from './runtime.ts';
-import { allRows, batchColumns, buildStepGraph, names } from './train-graph.ts';
+import { allRows, atStep, batchColumns, buildStepGraph, names } from './train-graph.ts';
 import { DeviceCopies } from './device-copies.ts';
 import { buildLoopStepGraph, carriedNames, outer } from './train-loop-graph.ts';
 import { dropoutMasks, stackedLoopFeeds } from './step-feeds.ts';
@@ -67,6 +67,9 @@ const OPTIMIZER_DEFAULTS: Record<string, OptimizerConfig> = {
 
 /** Training data up to this size is uploaded to a GPU once per fit; larger sets are uploaded batch by batch. */
 const RESIDENT_DATA_BYTES = 2 ** 30;
+
+/** How K steps run in one session.run: unrolled in the step graph, or an ONNX Loop. */
+interface MultiStep { kind: 'unrolled' | 'loop'; session: StepSession; k: number }
 
 interface StepSession { session: ort.InferenceSession; inputs: Set<string>; outputs: Set<string> }
 
@@ -180,13 +183,14 @@ export class Trainer {
     this.syncModel();
   }
 
-  private stepSession(loss: LossConfig, gatherRows: boolean): Promise<StepSession> {
-    const key = JSON.stringify({ loss, gatherRows });
+  /** The step graph's session: one step per run, or `steps` unrolled steps (GPU, resident data). */
+  private stepSession(loss: LossConfig, gatherRows: boolean, steps = 1): Promise<StepSession> {
+    const key = JSON.stringify({ loss, gatherRows, steps });
     let s = this.sessions.get(key);
     if (!s) {
       s = (async () => {
         const device = await this.resolvedDevice();
-        const g = buildStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer, gatherRows });
+        const g = buildStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer, gatherRows, steps });
         // On a GPU, next weights, optimizer state and the metric sums stay in GPU buffers and feed
         // the next step directly (IO binding): nothing comes back per step, so the CPU queues the
         // next step while the GPU runs this one. Metrics are read at progress points, state after the loop.
@@ -235,14 +239,22 @@ export class Trainer {
     return Array.from({ length: k }, (_, i) => ({ loss: losses[i]!, correct: corrects[i]! }));
   }
 
-  /** One optimizer step on a prepared batch; updates the state tensors and the metric sums. */
-  private async runStep(ss: StepSession, batch: Record<string, ort.Tensor>, epochFraction: number): Promise<void> {
-    const feeds: Record<string, ort.Tensor> = { ...batch, metrics: this.metrics };
+  /**
+   * Optimizer steps on prepared batches, one per batch, in one run of a step graph with as many
+   * steps; updates the state tensors and the metric sums.
+   */
+  private async runStep(ss: StepSession, batches: Record<string, ort.Tensor>[], epochFraction: number): Promise<void> {
+    const k = batches.length;
+    const feeds: Record<string, ort.Tensor> = { metrics: this.metrics };
     feeds.lr = new ort.Tensor('float32', new Float32Array([lrAt(this.schedule, this.lr, epochFraction)]), []);
     feeds.step = new ort.Tensor('float32', new Float32Array([this.step + 1]), []);
     for (const [name, t] of this.state) if (ss.inputs.has(name)) feeds[name] = t;
-    const n = (batch.x ?? batch.rows)!.dims[0]!;
-    for (const m of dropoutMasks(this.model.layout, this.seed, n, this.step)) feeds[names.mask(m.name)] = new ort.Tensor('float32', m.mask, m.dims);
+    batches.forEach((batch, i) => {
+      // Whole-dataset columns (all:*) are shared by the steps; rows, batches and masks are per step.
+      for (const [name, t] of Object.entries(batch)) feeds[name.startsWith('all:') ? name : atStep(name, i, k)] = t;
+      const n = (batch.x ?? batch.rows)!.dims[0]!;
+      for (const m of dropoutMasks(this.model.layout, this.seed, n, this.step + i)) feeds[atStep(names.mask(m.name), i, k)] = new ort.Tensor('float32', m.mask, m.dims);
+    });
     // No preallocated outputs: onnxruntime-node copies every output into a new buffer even when
     // one is given (measured: no faster), so the CPU's lever is K steps per run instead.
     const out = await ss.session.run(feeds);
@@ -251,7 +263,7 @@ export class Trainer {
       if (next) this.state.set(name, next);
     }
     this.metrics = out[names.next('metrics')]!;
-    this.step++;
+    this.step += k;
   }
 
   /** The step graph's running sums [Σ loss·rows, Σ correct] since the epoch began (a sync point on a GPU). */
@@ -274,14 +286,18 @@ export class Trainer {
     const cols = batchColumns({ layout: this.model.layout, loss, optimizer: this.optimizer })
       .map((c) => ({ ...c, width: c.row.reduce((a, b) => a * b, 1) }));
     const columnBytes = cols.reduce((a, c) => a + columns[c.name]!.length * 4, 0);
-    const resident = !onCpu && K === 1 && process.env.FEDISTILL_GPU_DATA !== 'host' && columnBytes <= RESIDENT_DATA_BYTES;
+    const resident = !onCpu && process.env.FEDISTILL_GPU_DATA !== 'host' && columnBytes <= RESIDENT_DATA_BYTES;
     const ss = await this.stepSession(loss, resident);
-    const ls = K > 1 ? await this.loopSession(loss) : undefined;
+    // K steps per run: with the data resident on a GPU, K steps unrolled in one graph (the WebGPU
+    // provider has no Loop kernel); otherwise an ONNX Loop over K stacked batches.
+    const multi: MultiStep | undefined = K === 1 ? undefined
+      : resident ? { kind: 'unrolled', session: await this.stepSession(loss, true, K), k: K }
+      : { kind: 'loop', session: await this.loopSession(loss), k: K };
     // One step at a time, a batch's arrays are free once its run returns: reuse them. K-step runs
     // hold K batches at once, so they get fresh arrays.
     const scratch = new Map<string, Float32Array>();
     const buf = (name: string, size: number): Float32Array => {
-      if (ls) return new Float32Array(size);
+      if (multi) return new Float32Array(size);
       let a = scratch.get(name);
       if (!a || a.length !== size) scratch.set(name, (a = new Float32Array(size)));
       return a;
@@ -300,15 +316,15 @@ export class Trainer {
     const uploadPerStep = this.batchSize * (resident ? 8 : cols.reduce((a, c) => a + 4 * c.width, 0));
     const drainEvery = onCpu ? 0 : Math.max(1, Math.floor(256e6 / uploadPerStep));
     try {
-      return await this.epochs(n, o, ss, ls && { session: ls, k: K }, batchFeeds, drainEvery);
+      return await this.epochs(n, o, ss, multi, batchFeeds, drainEvery);
     } finally {
       for (const t of Object.values(residentColumns)) t.dispose();
     }
   }
 
   /** The epochs of a fit: batches in seeded order, one step (or K) per batch, metrics and progress. */
-  private async epochs(n: number, o: FitOptions, ss: StepSession, loop: { session: StepSession; k: number } | undefined, batchFeeds: (idx: Uint32Array) => Record<string, ort.Tensor>, drainEvery: number): Promise<EpochResult[]> {
-    const ls = loop?.session, K = loop?.k ?? 1;
+  private async epochs(n: number, o: FitOptions, ss: StepSession, multi: MultiStep | undefined, batchFeeds: (idx: Uint32Array) => Record<string, ort.Tensor>, drainEvery: number): Promise<EpochResult[]> {
+    const K = multi?.k ?? 1;
     const batches = Math.ceil(n / this.batchSize);
     const fullBatches = Math.floor(n / this.batchSize);
     const every = o.progressEvery ?? 100;
@@ -316,21 +332,23 @@ export class Trainer {
     for (let e = 0; e < o.epochs; e++) {
       const order = epochOrder(n, this.seed, this.epoch, o.shuffle ?? true);
       const t0 = performance.now();
-      // K-step runs report their losses to us; single steps add theirs to the graph's sums.
+      // Loop runs report their losses to us; single steps and unrolled runs add theirs to the graph's sums.
       let loopLoss = 0, loopCorrect = 0, seen = 0;
       this.metrics = new ort.Tensor('float32', new Float32Array(2), [2]);
       const pending: Record<string, ort.Tensor>[] = [];
       for (let b = 0; b < batches; b++) {
         const idx = order.subarray(b * this.batchSize, Math.min(n, (b + 1) * this.batchSize));
         const feeds = batchFeeds(idx);
-        if (ls && b < fullBatches - (fullBatches % K)) {
+        if (multi && b < fullBatches - (fullBatches % K)) {
           pending.push(feeds);
           if (pending.length === K) {
-            for (const r of await this.runLoop(ls, pending.splice(0), this.epoch + (b + 1 - K) / batches)) { loopLoss += r.loss * this.batchSize; loopCorrect += r.correct; }
+            const at = this.epoch + (b + 1 - K) / batches;
+            if (multi.kind === 'unrolled') await this.runStep(multi.session, pending.splice(0), at);
+            else for (const r of await this.runLoop(multi.session, pending.splice(0), at)) { loopLoss += r.loss * this.batchSize; loopCorrect += r.correct; }
             seen = (b + 1) * this.batchSize;
           }
         } else {
-          await this.runStep(ss, feeds, this.epoch + b / batches);
+          await this.runStep(ss, [feeds], this.epoch + b / batches);
           seen = Math.min(n, (b + 1) * this.batchSize);
         }
         const done = b === batches - 1;

@@ -6,6 +6,8 @@ import { Trainer, buildModel, type DeviceRequest, type ModelSpec } from '../../.
 const device = (process.argv[2] ?? 'cpu') as DeviceRequest;
 // 'conv': a small cnn (conv, relu, tiling max pool on an odd size, so its gradient crops and pads).
 const conv = process.argv[3] === 'conv';
+// Steps per session.run (default 1 here, so the CPU and webgpu run the same single steps).
+const stepsPerRun = Number(process.argv[4] ?? 1);
 const spec: ModelSpec = conv
   ? { input: [1, 4, 4], classes: 4, layers: [{ type: 'conv2d', filters: 3, kernel: 2 }, { type: 'relu' }, { type: 'maxpool2d', size: 2 }, { type: 'flatten' }, { type: 'dense', units: 4 }] }
   : { input: [16], classes: 4, layers: [{ type: 'dense', units: 32 }, { type: 'relu' }, { type: 'dropout', rate: 0.1 }, { type: 'batchnorm' }, { type: 'dense', units: 4 }] };
@@ -15,7 +17,7 @@ const features = Float32Array.from({ length: n * 16 }, () => rng.normal());
 const labels = Uint8Array.from({ length: n }, (_, i) => (features[i * 16]! > 0 ? 1 : 0) + (features[i * 16 + 1]! > 0 ? 2 : 0));
 const soft = Float32Array.from({ length: n * 4 }, () => rng.normal());
 
-const t = new Trainer(buildModel(spec, { seed: 3 }), { optimizer: 'adam', batchSize: 48, threads: 1, device, seed: 5 });
+const t = new Trainer(buildModel(spec, { seed: 3 }), { optimizer: 'adam', batchSize: 48, threads: 1, device, seed: 5, stepsPerRun });
 const progress: number[] = [];
 // 200 rows in batches of 48: the last batch is partial (8 rows), which the loss sums must weight.
 const fit = await t.fit({ features, labels }, { epochs: 2, progressEvery: 2, onProgress: (p) => progress.push(p.loss) });

@@ -10,9 +10,9 @@ const run = promisify(execFile);
 /** Chromium ships SwiftShader, a CPU Vulkan driver that onnxruntime's WebGPU provider (Dawn) accepts. */
 const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
-async function train(device: string, env: NodeJS.ProcessEnv, model = 'mlp') {
+async function train(device: string, env: NodeJS.ProcessEnv, model = 'mlp', stepsPerRun = 1) {
   const child = new URL('./device-parity.ts', import.meta.url).pathname;
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', child, device, model], { env, maxBuffer: 1 << 24, timeout: 240_000 });
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', child, device, model, String(stepsPerRun)], { env, maxBuffer: 1 << 24, timeout: 240_000 });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as {
     device: string; epochs: { loss: number; accuracy: number }[]; progress: number[]; weights: number[][]; probs: number[];
   };
@@ -23,7 +23,7 @@ function assertClose(a: readonly number[], b: readonly number[], tol: number, wh
   for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= tol * (1 + Math.abs(b[i]!)), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
 }
 
-test('webgpu training (data, state and metrics kept on the device) matches the CPU: losses, progress, weights, predictions', { timeout: 300_000 }, async (t) => {
+test('webgpu training (data, state and metrics kept on the device; 1 or 2 steps per run) matches the CPU: losses, progress, weights, predictions', { timeout: 300_000 }, async (t) => {
   if (!existsSync(SWIFTSHADER)) {
     // No software driver on this machine: webgpu either works (a real GPU) or fails with how to get it.
     try { assert.equal(await resolveDevice('webgpu'), 'webgpu'); } catch (e) {
@@ -36,8 +36,10 @@ test('webgpu training (data, state and metrics kept on the device) matches the C
   const env = { ...process.env, VK_DRIVER_FILES: SWIFTSHADER, VK_ICD_FILENAMES: SWIFTSHADER, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
   // webgpu twice: the training set uploaded once and gathered on the device (default), and batches
   // uploaded step by step (FEDISTILL_GPU_DATA=host, the path for sets over 1 GiB).
-  const [cpu, gpu, gpuHostData, cpuConv, gpuConv] = await Promise.all([
-    train('cpu', env), train('webgpu', env), train('webgpu', { ...env, FEDISTILL_GPU_DATA: 'host' }), train('cpu', env, 'conv'), train('webgpu', env, 'conv'),
+  // And two steps per run, unrolled in one graph (the GPU's K-step path; 4 full batches: 2 runs of 2).
+  const [cpu, gpu, gpuHostData, gpuTwoSteps, cpuConv, gpuConv] = await Promise.all([
+    train('cpu', env), train('webgpu', env), train('webgpu', { ...env, FEDISTILL_GPU_DATA: 'host' }), train('webgpu', env, 'mlp', 2),
+    train('cpu', env, 'conv'), train('webgpu', env, 'conv'),
   ]);
   assert.equal(cpu.device, 'cpu');
   assert.equal(gpu.device, 'webgpu');
@@ -49,6 +51,10 @@ test('webgpu training (data, state and metrics kept on the device) matches the C
   assertClose(gpu.progress, cpu.progress, 1e-4, 'progress loss');
   cpu.weights.forEach((w, i) => assertClose(gpu.weights[i]!, w, 1e-3, `weights ${i}`));
   assertClose(gpu.probs, cpu.probs, 1e-3, 'probs');
+  // Unrolled steps are the same steps (dropout masks and step counts per step, the constant rate).
+  assertClose(gpuTwoSteps.epochs.map((e) => e.loss), gpu.epochs.map((e) => e.loss), 1e-5, 'two steps per run: epoch loss');
+  assert.deepEqual(gpuTwoSteps.epochs.map((e) => e.accuracy), gpu.epochs.map((e) => e.accuracy));
+  gpu.weights.forEach((w, i) => assertClose(gpuTwoSteps.weights[i]!, w, 1e-5, `two steps per run: weights ${i}`));
   // The cnn path: Conv and its gradients, and the max pool's gradient (Resize, AveragePool, Pad).
   assertClose(gpuConv.epochs.map((e) => e.loss), cpuConv.epochs.map((e) => e.loss), 1e-4, 'cnn epoch loss');
   cpuConv.weights.forEach((w, i) => assertClose(gpuConv.weights[i]!, w, 1e-3, `cnn weights ${i}`));
