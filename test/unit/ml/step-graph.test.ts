@@ -95,3 +95,42 @@ test('argmaxFloat is ArgMax (first maximum on ties) and logSoftmaxParts is LogSo
     for (let i = 0; i < got.length; i++) assert.ok(Number.isFinite(got[i]!) && Math.abs(got[i]! - want[i]!) < 1e-12, `${k}[${i}]: ${got[i]} vs ${want[i]}`);
   }
 });
+
+test('a graph of 3 unrolled steps (gathered rows, Adam, batchnorm, dropout) gives what 3 one-step runs give (float64)', async () => {
+  const s: ModelSpec = { input: [6], classes: 4, layers: [{ type: 'dense', units: 5 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'dropout', rate: 0.3 }, { type: 'dense', units: 4 }] };
+  const layout = layoutOf(s);
+  const rng = new SeededRng(11);
+  const m = 20, n = 4, k = 3;
+  const rand = (len: number) => Array.from({ length: len }, () => rng.normal() * 0.7);
+  const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+  const base = { layout, loss: { kind: 'ce' } as const, optimizer: { kind: 'adam' } as const, floatType: 'float64' as const, gatherRows: true };
+  const one = await ort.InferenceSession.create(buildStepGraph(base).toModel(), opts);
+  const three = await ort.InferenceSession.create(buildStepGraph({ ...base, steps: k }).toModel(), opts);
+  const all = { 'all:x': f64(rand(m * 6), [m, 6]), 'all:y_hard': f64(Array.from({ length: m * 4 }, (_, i) => +(i % 4 === (i >> 2) % 4)), [m, 4]) };
+  const rows = Array.from({ length: k }, () => new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(rng.int(m))), [n]));
+  const masks = Array.from({ length: k }, () => f64(Array.from({ length: n * 5 }, () => (rng.next() < 0.3 ? 0 : 1 / 0.7)), [n, 5]));
+  const maskName = names.mask(layout.dropouts[0]!.name);
+  let state: Record<string, ort.Tensor> = {};
+  for (const name of one.inputNames) {
+    const p = layout.params.find((q) => name === names.param(q.name) || name.startsWith(`opt:${q.name}:`));
+    const b = layout.buffers.find((q) => name === names.buffer(q.name));
+    const shape = p?.shape ?? b?.shape;
+    if (shape) state[name] = f64(name.includes(':v') || name.includes(':m') ? rand(size(shape)).map(Math.abs) : rand(size(shape)), [...shape]);
+  }
+  const common = { lr: f64([0.01], []), step: f64([4], []), metrics: f64([0, 0], [2]) };
+  const unrolled = await three.run({ ...all, ...state, ...common, ...Object.fromEntries(rows.flatMap((r, i) => [[`rows@${i}`, r], [`${maskName}@${i}`, masks[i]!]])) });
+  let metrics = common.metrics;
+  for (let i = 0; i < k; i++) {
+    const out = await one.run({ ...all, ...state, ...common, step: f64([4 + i], []), metrics, rows: rows[i]!, [maskName]: masks[i]! });
+    state = Object.fromEntries(Object.keys(state).map((name) => [name, out[names.next(name)] ?? state[name]!]));
+    metrics = out[names.next('metrics')]!;
+  }
+  const outputs = [...Object.keys(state).filter((name) => three.outputNames.includes(names.next(name))), 'metrics'];
+  assert.ok(outputs.length >= layout.params.length * 3 + layout.buffers.length + 1, outputs.join(','));
+  for (const name of outputs) {
+    const want = (name === 'metrics' ? metrics : state[name]!).data as Float64Array;
+    const got = unrolled[names.next(name)]!.data as Float64Array;
+    for (let j = 0; j < want.length; j++) assert.ok(Math.abs(got[j]! - want[j]!) < 1e-12, `${name}[${j}]: ${got[j]} vs ${want[j]}`);
+  }
+  assert.throws(() => buildStepGraph({ ...base, gatherRows: false, steps: 2 }), /needs gatherRows/);
+});
