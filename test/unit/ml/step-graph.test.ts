@@ -119,7 +119,7 @@ test('a graph of 3 unrolled steps (gathered rows, Adam, batchnorm, dropout) give
   }
   const common = { lr: f64([0.01], []), step: f64([4], []), metrics: f64([0, 0], [2]) };
   const unrolled = await three.run({ ...all, ...state, ...common, ...Object.fromEntries(rows.flatMap((r, i) => [[`rows@${i}`, r], [`${maskName}@${i}`, masks[i]!]])) });
-  let metrics = common.metrics;
+  let metrics: ort.Tensor = common.metrics;
   for (let i = 0; i < k; i++) {
     const out = await one.run({ ...all, ...state, ...common, step: f64([4 + i], []), metrics, rows: rows[i]!, [maskName]: masks[i]! });
     state = Object.fromEntries(Object.keys(state).map((name) => [name, out[names.next(name)] ?? state[name]!]));
