@@ -18,8 +18,11 @@ timeout 90 node dist/cli/main.js train --dataset mnist --model mlp --epochs "$EP
 timeout 70 node dist/cli/main.js train --dataset mnist --model mlp --epochs "$EPOCHS" --device cpu --schedule cosine --seed 1 --json > "$OUT/train-cpu.json" 2> "$OUT/train-cpu.err"
 # 2. What limits a step: onnxruntime's profiler, GPU time per op type beside each run's wall time.
 timeout 90 node dist/bench/train.js --gpu-set --device webgpu --profile --steps 20 > "$OUT/webgpu-profile.json" 2> "$OUT/webgpu-profile.err"
+# The bars in one table (bench/gpu-summary.ts; it can be rerun here on the returned files).
+node dist/bench/gpu-summary.js "$OUT" > "$OUT/summary.txt" 2>&1
 # 3. WebGPU provider options, one process each (the WebGPU context is configured by a process's first session).
 FEDISTILL_WEBGPU_OPTIONS=validationMode=disabled timeout 80 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-novalidation.json" 2> "$OUT/webgpu-novalidation.err"
 FEDISTILL_WEBGPU_OPTIONS=validationMode=disabled,preferredLayout=NCHW timeout 80 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-novalidation-nchw.json" 2> "$OUT/webgpu-novalidation-nchw.err"
+cat "$OUT/summary.txt"
 for f in "$OUT"/*.json; do echo "== $f"; tail -c 1200 "$f"; echo; done
 for f in "$OUT"/*.err; do echo "== $f"; tail -n 4 "$f" | cut -c1-300; done

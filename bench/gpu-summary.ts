@@ -1,0 +1,68 @@
+// Reads the files bench/gpu-check.sh wrote and prints the training engine's GPU bars in one table,
+// then one JSON object: webgpu ms/step beside PyTorch CUDA and the hand-built ORT WebGPU reference,
+// webgpu vs cpu accuracy, and the profile's top ops (what limits a step).
+// Usage: node --import tsx bench/gpu-summary.ts OUT_DIR   (gpu-check.sh runs it from dist/ at the end)
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const dir = process.argv[2];
+if (!dir || dir === '--help' || dir === '-h') {
+  console.log('Usage: node --import tsx bench/gpu-summary.ts OUT_DIR\nSummarises webgpu.json, torch.json, train-webgpu.json, train-cpu.json and webgpu-profile.json from bench/gpu-check.sh.');
+  process.exit(dir ? 0 : 2);
+}
+if (!existsSync(dir)) {
+  console.error(`gpu-summary: no folder ${dir}; pass the OUT folder bench/gpu-check.sh wrote`);
+  process.exit(2);
+}
+
+type Json = Record<string, unknown>;
+/** The last JSON object line of a file, or undefined when the file is missing or holds none. */
+function lastJson(name: string): Json | undefined {
+  const path = join(dir, name);
+  if (!existsSync(path)) return undefined;
+  const lines = readFileSync(path, 'utf8').trim().split('\n').reverse();
+  for (const line of lines) {
+    try { const v = JSON.parse(line) as unknown; if (v && typeof v === 'object') return v as Json; } catch { /* not JSON */ }
+  }
+  return undefined;
+}
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const msOf = (run: Json | undefined, key: string) => num((run?.[key] as Json | undefined)?.ms_per_step);
+
+// The issue's bar (H200): at least as fast as a hand-built ORT WebGPU graph, 11.2 ms at batch 512
+// and 26 ms at 8192, with one step or 8 per run (the hand-built graph did 8.1 ms with 8 per run).
+const HAND_BUILT: Record<string, number> = { mlp1024_b512: 11.2, mlp1024_b8192: 26, mlp1024_b512_k8: 11.2, mlp1024_b8192_k8: 26 };
+const webgpu = lastJson('webgpu.json');
+const torch = lastJson('torch.json');
+const rows = ['mlp1024_b512', 'mlp1024_b8192', 'cnn_b512', 'mlp1024_b512_k8', 'mlp1024_b8192_k8'].map((key) => {
+  const ours = msOf(webgpu, key);
+  const ref = msOf(torch, key.replace(/_k8$/, ''));
+  const hand = HAND_BUILT[key];
+  return {
+    step: key, webgpu_ms: ours, pytorch_cuda_ms: ref, hand_built_ms: hand,
+    times_pytorch: ours !== undefined && ref ? ours / ref : undefined,
+    at_least_as_fast_as_hand_built: ours !== undefined && hand !== undefined ? ours <= hand : undefined,
+    error: (webgpu?.[key] as Json | undefined)?.error,
+  };
+});
+const tw = lastJson('train-webgpu.json'), tc = lastJson('train-cpu.json');
+const accW = num(tw?.test_accuracy), accC = num(tc?.test_accuracy);
+const accuracy = { webgpu: accW, cpu: accC, points_apart: accW !== undefined && accC !== undefined ? Math.abs(accW - accC) * 100 : undefined };
+const profile = lastJson('webgpu-profile.json');
+const limits = Object.fromEntries(['mlp1024_b512', 'mlp1024_b8192', 'cnn_b512'].map((key) => {
+  const p = profile?.[key] as Json | undefined;
+  if (!p || p.error) return [key, p?.error ?? 'no profile'];
+  const ops = (p.ops as { op: string; ms: number }[] | undefined) ?? [];
+  return [key, { run_ms: p.run_ms, gpu_kernel_ms: p.kernel_ms_per_run, gpu_times: p.gpu_times, host_ms: p.host_ms_per_run, top_ops: ops.slice(0, 5).map((o) => `${o.op} ${o.ms}`) }];
+}));
+
+const f = (v: number | undefined, d = 2) => (v === undefined ? '—' : v.toFixed(d));
+const gpuTxt = join(dir, 'gpu.txt');
+console.log(`GPU: ${(existsSync(gpuTxt) && readFileSync(gpuTxt, 'utf8').trim()) || '(no nvidia-smi output)'}`);
+console.log('step               webgpu ms  pytorch ms  ×pytorch  hand-built ms  bar');
+for (const r of rows) {
+  const bar = r.at_least_as_fast_as_hand_built === undefined ? '' : r.at_least_as_fast_as_hand_built ? 'met' : 'not yet';
+  console.log(`${r.step.padEnd(18)} ${f(r.webgpu_ms).padStart(9)}  ${f(r.pytorch_cuda_ms).padStart(10)}  ${f(r.times_pytorch, 1).padStart(8)}  ${f(r.hand_built_ms, 1).padStart(13)}  ${bar}${r.error ? ` (${String(r.error)})` : ''}`);
+}
+console.log(`accuracy: webgpu ${f(accW !== undefined ? accW * 100 : undefined)}%, cpu ${f(accC !== undefined ? accC * 100 : undefined)}%, ${f(accuracy.points_apart)} points apart (bar: ≤ 0.3)`);
+console.log(JSON.stringify({ steps: rows, accuracy, accuracy_bar_met: accuracy.points_apart === undefined ? undefined : accuracy.points_apart <= 0.3, limits }));
