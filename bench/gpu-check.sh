@@ -2,7 +2,7 @@
 # The GPU checks of the training engine, as one script for a borrowed GPU machine (see ../shared/gpu):
 # webgpu ms/step beside PyTorch CUDA in the same run, webgpu vs cpu accuracy of `fedistill train`, an
 # onnxruntime profile of the webgpu steps, then ms/step without validation and with NCHW layout.
-# At most 10 minutes (the timeouts add up to 590 s); usually about 4.
+# At most 10 minutes (the timeouts add up to 580 s, plus unpacking .gpu); usually about 4.
 # Here: bash bench/gpu-prepare.sh (builds .gpu/, 47 MiB); there (device run, carry [".gpu"]): bash bench/gpu-check.sh
 set -u
 if [ "${1:-}" != "--inner" ]; then exec bash .gpu/run.sh bash "$0" --inner; fi
@@ -12,7 +12,7 @@ nvidia-smi -L > "$OUT/gpu.txt" 2>&1
 [ -f dist/package.json ] || cp package.json dist/package.json  # older builds read the version from there
 # Most important first: a run cut short still returns what it wrote under $OUT.
 # 1. The bars: webgpu ms/step (provider defaults) beside PyTorch CUDA, and webgpu vs cpu accuracy.
-timeout 120 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu.json" 2> "$OUT/webgpu.err"
+timeout 140 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu.json" 2> "$OUT/webgpu.err"
 timeout 60 python3 bench/torch_reference.py --steps 30 > "$OUT/torch.json" 2> "$OUT/torch.err"
 timeout 90 node dist/cli/main.js train --dataset mnist --model mlp --epochs "$EPOCHS" --device webgpu --schedule cosine --seed 1 --json > "$OUT/train-webgpu.json" 2> "$OUT/train-webgpu.err"
 timeout 70 node dist/cli/main.js train --dataset mnist --model mlp --epochs "$EPOCHS" --device cpu --schedule cosine --seed 1 --json > "$OUT/train-cpu.json" 2> "$OUT/train-cpu.err"
@@ -21,8 +21,8 @@ timeout 90 node dist/bench/train.js --gpu-set --device webgpu --profile --steps 
 # The bars in one table (bench/gpu-summary.ts; it can be rerun here on the returned files).
 node dist/bench/gpu-summary.js "$OUT" > "$OUT/summary.txt" 2>&1
 # 3. WebGPU provider options, one process each (the WebGPU context is configured by a process's first session).
-FEDISTILL_WEBGPU_OPTIONS=validationMode=disabled timeout 80 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-novalidation.json" 2> "$OUT/webgpu-novalidation.err"
-FEDISTILL_WEBGPU_OPTIONS=validationMode=disabled,preferredLayout=NCHW timeout 80 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-novalidation-nchw.json" 2> "$OUT/webgpu-novalidation-nchw.err"
+FEDISTILL_WEBGPU_OPTIONS=validationMode=disabled timeout 70 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-novalidation.json" 2> "$OUT/webgpu-novalidation.err"
+FEDISTILL_WEBGPU_OPTIONS=validationMode=disabled,preferredLayout=NCHW timeout 60 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-novalidation-nchw.json" 2> "$OUT/webgpu-novalidation-nchw.err"
 cat "$OUT/summary.txt"
 for f in "$OUT"/*.json; do echo "== $f"; tail -c 1200 "$f"; echo; done
 for f in "$OUT"/*.err; do echo "== $f"; tail -n 4 "$f" | cut -c1-300; done
