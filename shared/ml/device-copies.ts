@@ -37,7 +37,7 @@ export class DeviceCopies {
   async release(): Promise<void> {
     const all = [...this.sessions.values()];
     this.sessions.clear();
-    await Promise.all(all.map(async (s) => (await s).release()));
+    await Promise.all(all.map(async (s) => (await s.catch(() => undefined))?.release()));
   }
 
   private async copy(to: 'host' | 'device', tensors: Named, dims: (t: ort.Tensor) => readonly (number | string)[], extra: ort.InferenceSession.SessionOptions): Promise<Record<string, ort.Tensor>> {

@@ -103,9 +103,10 @@ export function batchColumns(s: StepGraphSpec): { name: string; row: number[] }[
 export const allRows = (column: string) => `all:${column}`;
 
 /**
- * One training step as one graph. Inputs: x, targets, lr, step, params, optimizer state, buffers,
- * dropout masks, metrics [2]. Outputs: `<input>:next` for every param, state and buffer, and
- * `metrics:next` = metrics + [loss × rows, correct].
+ * One training step (or `steps` unrolled) as one graph. Inputs: x and targets (or `all:*` and
+ * rows), lr, step, params, optimizer state, buffers, dropout masks, metrics [2]. Outputs:
+ * `<input>:next` for every param, state and updated buffer, and `metrics:next` = metrics +
+ * Σ over the steps of [loss × rows, correct].
  */
 export function buildStepGraph(s: StepGraphSpec): GraphBuilder {
   const g = new GraphBuilder('train_step', s.floatType ?? 'float32');

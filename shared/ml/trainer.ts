@@ -24,10 +24,11 @@ export interface TrainerOptions {
   seed?: number;
   schedule?: LrSchedule;
   /**
-   * Steps per session.run. K > 1 runs K full batches in one ONNX Loop; the learning rate is held
-   * for those K steps. Default: 8 on the CPU, where onnxruntime-node copies every output of a run
-   * (all weights and optimizer state) into a new buffer, so a K-step run pays that once per K
-   * steps; 1 on a GPU, where state stays in GPU buffers between single steps.
+   * Steps per session.run. K > 1 runs K full batches per run: on a GPU with the data resident,
+   * unrolled in one step graph; otherwise through an ONNX Loop. The learning rate is held for those
+   * K steps. Default: 8 on the CPU, where onnxruntime-node copies every output of a run (all
+   * weights and optimizer state) into a new buffer, so a K-step run pays that once per K steps; 1
+   * on a GPU, where state stays in GPU buffers between single steps.
    */
   stepsPerRun?: number;
 }
@@ -132,7 +133,6 @@ export class Trainer {
     check(Number.isSafeInteger(k) && k >= 1, 'stepsPerRun', `must be a positive integer, got ${k}`);
     return k;
   }
-
 
   protected loadTensorsFromModel(resetOptimizer: boolean): void {
     const { layout } = this.model;
@@ -438,7 +438,10 @@ export class Trainer {
     const sessions = [...this.sessions.values(), ...(this.evalSession ? [this.evalSession] : [])];
     this.sessions.clear();
     this.evalSession = undefined;
-    await Promise.all(sessions.map(async (s) => { const r = await s; await ('session' in r ? r.session : r).release(); }));
+    await Promise.all(sessions.map(async (s) => {
+      const r = await s.catch(() => undefined); // a session that failed to build has nothing to free
+      if (r) await ('session' in r ? r.session : r).release();
+    }));
     await this.copies.release();
   }
 
