@@ -35,7 +35,7 @@ export const trainCommand: CommandSpec = {
     schedule: { type: 'string', help: 'learning-rate schedule', choices: ['constant', 'step', 'cosine'], default: 'cosine' },
     device: { type: 'string', help: 'execution provider', choices: ['cpu', 'webgpu', 'cuda', 'auto'], default: 'cpu' },
     threads: { type: 'integer', help: 'CPU threads', min: 1, defaultHelp: 'all cores' },
-    'steps-per-run': { type: 'integer', help: 'training steps per onnxruntime run, through an ONNX Loop (weights and optimizer state cross to JavaScript once per K steps; the learning rate is held for K steps)', defaultHelp: '8 on the CPU, 1 on a GPU', min: 1, arg: 'K' },
+    'steps-per-run': { type: 'integer', help: 'training steps per onnxruntime run (an ONNX Loop on the CPU, unrolled on a GPU; weights and optimizer state cross to JavaScript once per K steps; the learning rate is held for K steps)', defaultHelp: '8 on the CPU, 1 on a GPU', min: 1, arg: 'K' },
     seed: { type: 'integer', help: 'seed for initialisation, shuffling and dropout', default: 1, min: 0 },
     limit: { type: 'integer', help: 'use only the first N training samples (quick runs; with a dataset id, not a split spec)', min: 1, arg: 'N' },
     out: { type: 'string', help: 'write the trained inference model here', arg: 'FILE.onnx' },
