@@ -25,7 +25,7 @@ through the same onnxruntime; prints progress to stderr and one JSON object to s
   --threads T          CPU threads (default: all cores)
   --optimizer sgd|adam (default sgd, momentum 0.9)
   --device cpu|webgpu|cuda|auto (default cpu)
-  --steps-per-run K    K steps per session.run through an ONNX Loop (default: the trainer's, 8 on the CPU, 1 on a GPU)
+  --steps-per-run K    K steps per session.run, an ONNX Loop on the CPU, unrolled on a GPU (default: the trainer's, 8 on the CPU, 1 on a GPU)
   --gpu-set            instead: ms/step of a 784-1024-10 MLP at batch 512 and 8192 and the cnn at 512, one step per
                        run, and the MLP at 512 and 8192 with 8 steps per run
   --profile            instead of timing, profile the models (mlp and cnn, or with --gpu-set its single-step
