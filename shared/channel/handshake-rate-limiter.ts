@@ -1,11 +1,12 @@
 // Per-address token bucket for handshakes: one noisy address cannot starve the aggregator's CPU.
+import { TokenBucket } from './token-bucket.ts';
 
 /**
  * `ratePerSecond` tokens refill continuously up to `burst`; each handshake takes one. Infinity
  * disables the limit (benchmarks opening 1,000 sessions from one address).
  */
 export class HandshakeRateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new Map<string, TokenBucket>();
 
   constructor(private readonly ratePerSecond: number, private readonly burst = Math.max(1, ratePerSecond)) {}
 
@@ -15,20 +16,14 @@ export class HandshakeRateLimiter {
     let b = this.buckets.get(address);
     if (!b) {
       if (this.buckets.size > 10_000) this.prune(now);
-      b = { tokens: this.burst, at: now };
+      b = new TokenBucket(this.ratePerSecond, this.burst, now);
       this.buckets.set(address, b);
     }
-    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.ratePerSecond);
-    b.at = now;
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
+    return b.tryTake(1, now);
   }
 
   /** Drops buckets that have refilled completely: they hold no information. */
   private prune(now: number): void {
-    for (const [a, b] of this.buckets) {
-      if (b.tokens + ((now - b.at) / 1000) * this.ratePerSecond >= this.burst) this.buckets.delete(a);
-    }
+    for (const [a, b] of this.buckets) if (b.available(now) >= this.burst) this.buckets.delete(a);
   }
 }

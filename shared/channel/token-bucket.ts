@@ -1,4 +1,4 @@
-// A token bucket on an injected clock: the one rate-limiting primitive of the inbound budgets.
+// A token bucket on an injected clock: the one rate-limiting primitive (inbound budgets, handshakes per address).
 
 /**
  * Holds up to `burst` tokens and refills continuously at `ratePerSecond`. A rate of Infinity

@@ -72,7 +72,7 @@ const RESIDENT_DATA_BYTES = 2 ** 30;
 /** How K steps run in one session.run: unrolled in the step graph, or an ONNX Loop. */
 interface MultiStep { kind: 'unrolled' | 'loop'; session: StepSession; k: number }
 
-interface StepSession { session: ort.InferenceSession; inputs: Set<string>; outputs: Set<string> }
+interface StepSession { session: ort.InferenceSession; inputs: Set<string> }
 
 /**
  * Trains a model in place. Weights, optimizer state and buffers live as onnxruntime tensors,
@@ -200,7 +200,7 @@ export class Trainer {
           ? { preferredOutputLocation: Object.fromEntries(g.outputs.map((o) => [o.name, stateOut.has(o.name) ? 'gpu-buffer' : 'cpu'])) as Record<string, 'gpu-buffer' | 'cpu'> }
           : {};
         const session = await createSession(g.toModel(), device, this.options.threads, extra);
-        return { session, inputs: new Set(session.inputNames), outputs: new Set(session.outputNames) };
+        return { session, inputs: new Set(session.inputNames) };
       })();
       this.sessions.set(key, s);
     }
@@ -214,7 +214,7 @@ export class Trainer {
       s = (async () => {
         const g = buildLoopStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer });
         const session = await createSession(g.toModel(), await this.resolvedDevice(), this.options.threads);
-        return { session, inputs: new Set(session.inputNames), outputs: new Set(session.outputNames) };
+        return { session, inputs: new Set(session.inputNames) };
       })();
       this.sessions.set(key, s);
     }
@@ -434,7 +434,7 @@ export class Trainer {
    * are built again on next use. With FEDISTILL_ORT_PROFILE set, this is when the profiles are written.
    */
   async release(): Promise<void> {
-    if ([...this.state.values()].some((t) => t.location !== 'cpu')) await this.downloadState();
+    await this.downloadState(); // a no-op for state already on the host
     const sessions = [...this.sessions.values(), ...(this.evalSession ? [this.evalSession] : [])];
     this.sessions.clear();
     this.evalSession = undefined;
