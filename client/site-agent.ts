@@ -6,7 +6,7 @@ import { buildModel, type ModelSpec } from '../shared/ml/index.ts';
 import { Trainer } from '../shared/ml/trainer.ts';
 import { softmaxRows, type OnnxTeacher } from '../shared/ml/inference.ts';
 import type { DeviceRequest } from '../shared/ml/runtime.ts';
-import { clipL2Rows } from '../shared/privacy/soft-labels.ts';
+import { clipL2Rows, gaussianRowsCharge, replaceOneSensitivity } from '../shared/privacy/soft-labels.ts';
 import { CryptoRng } from '../shared/privacy/rng.ts';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { SeededRng } from '../shared/util/prng.ts';
@@ -200,12 +200,14 @@ export class SiteAgent {
         { type: 'pate_gnmax', sigma: central.sigma2! },
       ] } as PrivacyEvent;
     } else if (z > 0) {
-      // The site's own noise: the run's promised noise (Welcome) cannot lower the charge.
-      event = { type: 'gaussian', noise_multiplier: z, count: rows };
+      // The site's own noise: the run's promised noise (Welcome) cannot lower the charge. One
+      // teacher's replaced data moves its clipped softmax row by ≤ √2·clip (replace-one).
+      event = gaussianRowsCharge(z, replaceOneSensitivity(1), rows);
     } else {
       check(central.noiseMultiplier !== undefined && central.noiseMultiplier > 0, 'welcome.privacy.noise_multiplier',
         'the run adds no central noise and this site adds no local noise: set policy.local_noise_multiplier > 0');
-      event = { type: 'gaussian', noise_multiplier: central.noiseMultiplier!, count: rows };
+      // σ = z·(the run's clip) ≥ z·(this site's clip, never looser): z/√2 is conservative.
+      event = gaussianRowsCharge(central.noiseMultiplier!, replaceOneSensitivity(1), rows);
     }
     this.checkBudget(q, event);
     const x = this.gather(q.indices);

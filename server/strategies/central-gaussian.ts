@@ -1,7 +1,7 @@
 // Privacy wrapper: clips each site's soft-label rows and adds Gaussian noise to their sum before
 // the wrapped strategy turns the sum into a consensus (central DP).
 import { check } from '../../shared/util/errors.ts';
-import { clipL2Rows } from '../../shared/privacy/soft-labels.ts';
+import { clampNegative, clipL2Rows, gaussianRowsCharge, replaceOneSensitivity } from '../../shared/privacy/soft-labels.ts';
 import type { RoundPlan, RoundRelease, SiteFailure, SiteReply, Strategy, StrategyContext } from './strategy.ts';
 import type { SoftLabelAverage } from './soft-label-average.ts';
 
@@ -13,10 +13,11 @@ export interface CentralGaussianOptions {
 }
 
 /**
- * Composes around FedMD/DS-FL. One teacher (the privacy unit) changes each row of the sum by at
- * most `clip` (add/remove adjacency), so a round releasing `rows` rows is charged as `rows`
- * Gaussian mechanisms with noise multiplier z: event gaussian {noise_multiplier: z, count: rows}.
- * A site's summed rows are re-clipped to teachers·clip, so a site cannot exceed its share.
+ * Composes around FedMD/DS-FL. Replacing one teacher's data (the privacy unit; replace-one
+ * adjacency, see replaceOneSensitivity) moves its clipped, non-negative row by at most √2·clip, so
+ * a round releasing `rows` rows is charged as `rows` Gaussian mechanisms with noise multiplier
+ * σ/(√2·clip) = z/√2. The aggregator enforces the bound whatever a site sends: a site's summed rows
+ * have negative entries set to 0 and are re-clipped to teachers·clip, so it cannot exceed its share.
  */
 export class CentralGaussian implements Strategy {
   readonly name: string;
@@ -40,16 +41,23 @@ export class CentralGaussian implements Strategy {
   aggregate(plan: RoundPlan, replies: readonly SiteReply[], failures: readonly SiteFailure[], ctx: StrategyContext): RoundRelease | null {
     if (replies.length < this.inner.options.minReplies) return null;
     const rows = plan.indices.length;
-    const clipped = replies.map((r) => ({ ...r, soft: Float32Array.from(clipL2Rows(r.soft ?? new Float32Array(0), r.rows, r.cols, this.options.clip * r.teachers)) }));
+    const clipped = replies.map((r) => {
+      const soft = Float32Array.from(r.soft ?? new Float32Array(0));
+      clampNegative(soft);
+      return { ...r, soft: Float32Array.from(clipL2Rows(soft, r.rows, r.cols, this.options.clip * r.teachers)) };
+    });
     const { sum, teachers, cols } = this.inner.sum(plan, clipped);
-    const std = this.options.noiseMultiplier * this.options.clip;
+    const { clip } = this.options;
+    const std = this.options.noiseMultiplier * clip;
     for (let i = 0; i < sum.length; i++) sum[i] += ctx.noise.gaussian(std);
+    const sensitivity = replaceOneSensitivity(clip, 'probabilities');
     return {
       round: plan.round,
       indices: plan.indices,
       soft: this.inner.combine(sum, teachers, rows, cols),
       cols,
-      events: [{ type: 'gaussian', noise_multiplier: this.options.noiseMultiplier, count: rows }],
+      events: [gaussianRowsCharge(std, sensitivity, rows)],
+      mechanism: { kind: 'gaussian_rows', rows, clip, noise_std: std, sensitivity, domain: 'probabilities', adjacency: 'replace-one' },
       metrics: { replies: replies.length, failures: failures.length, teachers, noise_std: std },
     };
   }

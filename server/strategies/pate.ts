@@ -70,6 +70,10 @@ export class Pate implements Strategy {
       labels,
       cols,
       events,
+      mechanism: {
+        kind: 'confident_gnmax', queries: rows, answered, threshold: this.options.threshold, sigma1: this.options.sigma1, sigma2: this.options.sigma2,
+        accounting: this.options.accounting, adjacency: 'replace-one',
+      },
       metrics: { replies: replies.length, failures: failures.length, teachers, answered, queries: rows },
     };
   }

@@ -4,6 +4,7 @@
 // same strategy runs in a deployment, in a simulation and in a unit test. Privacy wrappers
 // (central-gaussian.ts) compose around a strategy instead of living inside it.
 import type { PrivacyEvent } from '../../shared/privacy/events.ts';
+import type { MechanismRecord } from '../../shared/audit/mechanism-record.ts';
 import type { SeededRng } from '../../shared/util/prng.ts';
 import type { CryptoRng } from '../../shared/privacy/rng.ts';
 
@@ -52,6 +53,8 @@ export interface RoundRelease {
   cols: number;
   /** Privacy events to charge (all of them, in one ledger step) before releasing. */
   events: PrivacyEvent[];
+  /** What was released and how it was noised, logged beside the events so an auditor can check the charge. */
+  mechanism?: MechanismRecord;
   metrics: Record<string, number>;
 }
 

@@ -14,6 +14,7 @@ export const AUDIT_CODES = {
   E_AUDIT_BAD_HEAD_SIGNATURE: 'the header\'s signature over the chain head does not verify',
   E_AUDIT_KEY_MISMATCH: 'the log is signed by another key than the pinned --public-key',
   E_AUDIT_NO_DELTA: 'a release charges a scope whose δ is not in run_started (or config_change) budgets',
+  E_AUDIT_CHARGE_MISMATCH: 'a release\'s privacy events are not what the mechanism it records costs (rows, noise over sensitivity, queries answered)',
   E_AUDIT_EPSILON_MISMATCH: 'the ε a release reports differs from the ε its privacy events replay to',
   E_AUDIT_OVER_BUDGET: 'a release brought a scope\'s replayed ε above the budget declared for it (the charge should have been refused)',
   E_AUDIT_LEDGER_MISMATCH: 'the database\'s privacy ledger and the audit log disagree on the charges of a scope',

@@ -12,6 +12,7 @@ import { headerSigningBytes, type LoadedAuditLog } from './audit-export.ts';
 import type { AuditCode, AuditProblem } from './audit-problem.ts';
 import { checkLedgerAgainstAudit } from './audit-ledger-check.ts';
 import { type ReleaseData, readRunAccounting, validateReleaseData } from './release-data.ts';
+import { chargeMismatch } from './mechanism-record.ts';
 
 /** Relative tolerance between a reported ε and the replayed one. */
 export const EPSILON_TOLERANCE = 1e-9;
@@ -71,8 +72,8 @@ export function epsilonMatches(reported: number, replayed: number): boolean {
 
 /**
  * Checks a log entry by entry and stops at the first problem: seq continuity, run id,
- * prev_hash, hash recomputation, signature, entry schema, and for each release the ε it reports
- * against a replay of its events per scope, and that the replayed ε is within the scope's
+ * prev_hash, hash recomputation, signature, entry schema, and for each release its charge against
+ * the mechanism it records (rows, noise, sensitivity, answers), the ε it reports against a replay of its events per scope, and that the replayed ε is within the scope's
  * budget. Then the header's count, head and signature, and (database only) the ledger table.
  */
 export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {}): VerifyResult {
@@ -129,6 +130,13 @@ export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {})
       if (e.kind === 'release') {
         let data: ReleaseData;
         try { data = validateReleaseData(e.data); } catch (err) { bad(err); }
+        if (data.mechanism) {
+          const why = chargeMismatch(data.mechanism, data.privacy_events);
+          if (why !== undefined) stop('E_AUDIT_CHARGE_MISMATCH', e.seq, i, `the release records a ${data.mechanism.kind} mechanism but ${why}`);
+          if (data.queries_answered !== undefined && data.mechanism.kind === 'confident_gnmax' && data.queries_answered !== data.mechanism.answered) {
+            stop('E_AUDIT_CHARGE_MISMATCH', e.seq, i, `queries_answered ${data.queries_answered} differs from the mechanism's ${data.mechanism.answered}`);
+          }
+        }
         const epsilon: Record<string, number> = Object.create(null);
         for (const scope of data.scopes) {
           const delta = result.budgets[scope]?.delta ?? runDelta;

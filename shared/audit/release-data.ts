@@ -4,6 +4,7 @@ import { validatePrivacyEvent } from '../privacy/events.ts';
 import type { PrivacyBudget } from '../privacy/ledger.ts';
 import type { RdpConversion } from '../privacy/rdp-conversion.ts';
 import { validateOrders } from '../privacy/orders.ts';
+import { type MechanismRecord, validateMechanismRecord } from './mechanism-record.ts';
 import { UsageError } from '../util/errors.ts';
 
 /**
@@ -19,6 +20,8 @@ export interface ReleaseData {
   site_events?: Record<string, PrivacyEvent>;
   queries_answered?: number;
   queries_refused?: number;
+  /** What the mechanism did (rows, clip, noise; queries answered): `audit verify` checks the charge against it. */
+  mechanism?: MechanismRecord;
   [extra: string]: unknown;
 }
 
@@ -85,6 +88,7 @@ export function validateReleaseData(json: unknown, field = 'data'): ReleaseData 
   }
   count(rest.queries_answered, `${field}.queries_answered`);
   count(rest.queries_refused, `${field}.queries_refused`);
+  if (rest.mechanism !== undefined) out.mechanism = validateMechanismRecord(rest.mechanism, `${field}.mechanism`);
   return out;
 }
 
@@ -132,7 +136,7 @@ export function readRunAccounting(json: unknown, field = 'data'): RunAccountingD
 export function buildReleaseData(
   events: PrivacyEvent | readonly PrivacyEvent[],
   epsilonAfter: Record<string, number>,
-  extra: { site_events?: Record<string, PrivacyEvent>; queries_answered?: number; queries_refused?: number; [k: string]: unknown } = {},
+  extra: { site_events?: Record<string, PrivacyEvent>; queries_answered?: number; queries_refused?: number; mechanism?: MechanismRecord; [k: string]: unknown } = {},
 ): ReleaseData {
   const list = Array.isArray(events) ? [...events] : [events as PrivacyEvent];
   return validateReleaseData({ ...extra, privacy_events: list, scopes: Object.keys(epsilonAfter), epsilon_after: epsilonAfter });

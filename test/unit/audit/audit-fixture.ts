@@ -11,12 +11,15 @@ import { AuditLog } from '../../../shared/audit/audit-log.ts';
 import { SqliteAuditStore } from '../../../shared/audit/sqlite-audit-store.ts';
 import { buildReleaseData } from '../../../shared/audit/release-data.ts';
 import { exportAuditLog } from '../../../shared/audit/audit-export.ts';
+import type { MechanismRecord } from '../../../shared/audit/mechanism-record.ts';
 
 export const RUN = 'r1';
 export const SITES = ['a', 'b'] as const;
 /** Central event charged per release: Confident-GNMax, 50 queries, 30 answered (data-independent bounds). */
 export const CENTRAL: PrivacyEvent = { type: 'composed', events: [{ type: 'pate_threshold', sigma: 150, count: 50 }, { type: 'pate_gnmax', sigma: 40, count: 30 }] };
 /** What each site records for its reply: local Gaussian noise. */
+/** The mechanism each release records: what CENTRAL costs. */
+export const CENTRAL_MECHANISM: MechanismRecord = { kind: 'confident_gnmax', queries: 50, answered: 30, threshold: 200, sigma1: 150, sigma2: 40, accounting: 'data-independent', adjacency: 'replace-one' };
 export const SITE_EVENT: PrivacyEvent = { type: 'gaussian', noise_multiplier: 2 };
 /** A charge no budget can take: the last round is refused. */
 export const TOO_BIG: PrivacyEvent = { type: 'gaussian', noise_multiplier: 0.05 };
@@ -28,6 +31,8 @@ export interface FixtureOptions {
   loggedSiteEvent?: (site: string, round: number, sent: PrivacyEvent) => PrivacyEvent;
   /** The ε the aggregator reports per scope (default: the ledger's). */
   reportEpsilon?: (scope: string, epsilon: number, round: number) => number;
+  /** The mechanism a release records (default CENTRAL_MECHANISM; undefined: none). */
+  mechanism?: (round: number) => MechanismRecord | undefined;
   /** Rounds each site records beyond what the aggregator ran (a site claiming more releases). */
   extraSiteRounds?: number[];
 }
@@ -76,7 +81,10 @@ export function buildAuditRun(options: FixtureOptions = {}): AuditFixture {
       db.insertRelease(RUN, round, 'labels', Uint8Array.of(round), { round }, [...SITES]);
       const eps = Object.fromEntries(Object.entries(c.epsilon).map(([s, e]) => [s, options.reportEpsilon ? options.reportEpsilon(s, e, round) : e]));
       const siteEvents = Object.fromEntries(SITES.map((s) => [s, options.loggedSiteEvent ? options.loggedSiteEvent(s, round, SITE_EVENT) : SITE_EVENT]));
-      auditLog.append({ kind: 'release', runId: RUN, round, data: buildReleaseData(event, eps, { site_events: siteEvents, queries_answered: 30, queries_refused: 20 }) });
+      auditLog.append({ kind: 'release', runId: RUN, round, data: buildReleaseData(event, eps, {
+        site_events: siteEvents, queries_answered: 30, queries_refused: 20,
+        ...((m) => (m ? { mechanism: m } : {}))(options.mechanism ? options.mechanism(round) : CENTRAL_MECHANISM),
+      }) });
     });
     auditLog.append({ kind: 'round_result', runId: RUN, round, data: { accuracy: 0.5 + round / 10 } });
   }

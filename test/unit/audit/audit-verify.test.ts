@@ -7,7 +7,8 @@ import { hashAuditEntry, signAuditHash } from '../../../shared/audit/audit-entry
 import { loadAuditSource, parseAuditExport } from '../../../shared/audit/audit-export.ts';
 import { type VerifyResult, verifyAuditLog } from '../../../shared/audit/audit-verify.ts';
 import { encodePublicKey, generateIdentity } from '../../../shared/crypto/identity.ts';
-import { buildAuditRun, RUN } from './audit-fixture.ts';
+import { buildAuditRun, CENTRAL_MECHANISM, RUN } from './audit-fixture.ts';
+import { chargeMismatch, validateMechanismRecord } from '../../../shared/audit/mechanism-record.ts';
 
 function verifyText(text: string, pinnedPublicKey?: string): VerifyResult {
   return verifyAuditLog(parseAuditExport(text, 'test'), { pinnedPublicKey });
@@ -182,4 +183,35 @@ test('a database whose audit_log or ledger table was altered fails verify', () =
   } finally {
     f.close();
   }
+});
+
+test('a release whose charge is not what its recorded mechanism costs fails with E_AUDIT_CHARGE_MISMATCH', () => {
+  const f = buildAuditRun({ mechanism: (round) => (round === 1 ? { ...CENTRAL_MECHANISM, answered: 31 } : CENTRAL_MECHANISM) });
+  try {
+    const v = verifyText(readFileSync(f.exportTo(), 'utf8'));
+    assert.equal(v.problem?.code, 'E_AUDIT_CHARGE_MISMATCH');
+    assert.equal(v.problem!.seq, f.auditLog.entries(RUN).filter((e) => e.kind === 'release')[1]!.seq);
+    assert.match(v.problem!.message, /GNMax 30 time\(s\) for 31 answered/);
+  } finally {
+    f.close();
+  }
+  const ok = buildAuditRun();
+  try {
+    assert.equal(verifyText(readFileSync(ok.exportTo(), 'utf8')).ok, true, 'the fixture\'s own records match its charges');
+  } finally {
+    ok.close();
+  }
+});
+
+test('gaussian_rows records bind the charge to rows, noise and the replace-one sensitivity', () => {
+  const m = validateMechanismRecord({ kind: 'gaussian_rows', rows: 100, clip: 1, noise_std: 10, sensitivity: Math.SQRT2, domain: 'probabilities', adjacency: 'replace-one' });
+  assert.equal(chargeMismatch(m, [{ type: 'gaussian', noise_multiplier: 10 / Math.SQRT2, count: 100 }]), undefined);
+  assert.equal(chargeMismatch(m, [{ type: 'composed', count: 4, events: [{ type: 'gaussian', noise_multiplier: 10 / Math.SQRT2, count: 25 }] }]), undefined);
+  // σ/clip charged as if one unit moved a row by clip (add/remove): half the RDP it costs.
+  assert.match(chargeMismatch(m, [{ type: 'gaussian', noise_multiplier: 10, count: 100 }])!, /noise multiplier 10; noise std 10 over sensitivity/);
+  assert.match(chargeMismatch(m, [{ type: 'gaussian', noise_multiplier: 10 / Math.SQRT2, count: 99 }])!, /99 Gaussian mechanism\(s\) for 100 released rows/);
+  assert.match(chargeMismatch({ ...m, sensitivity: 1 }, [{ type: 'gaussian', noise_multiplier: 10, count: 100 }])!, /not the replace-one bound/);
+  assert.throws(() => validateMechanismRecord({ ...m, adjacency: 'add-remove' }), /adjacency: must be "replace-one"/);
+  assert.throws(() => validateMechanismRecord({ ...m, extra: 1 }), /mechanism\.extra: is not a field/);
+  assert.throws(() => validateMechanismRecord({ ...m, rows: -1 }), /rows: must be an integer/);
 });

@@ -58,7 +58,8 @@ test('a site answers through its local policy, records each release once, and le
       const row = a.soft!.subarray(r * 3, r * 3 + 3);
       assert.ok(Math.hypot(...row) <= 3 * 0.5 + 1e-5);
     }
-    assert.deepEqual(a.event, { type: 'gaussian', noise_multiplier: 2, count: 4 });
+    // Central σ = 2·clip on softmax rows (replace-one sensitivity √2·clip): multiplier 2/√2.
+    assert.deepEqual(a.event, { type: 'gaussian', noise_multiplier: 2 / Math.SQRT2, count: 4 });
     await agent.answer(q, { noiseMultiplier: 2 }); // the same request again (after a reconnect)
     const v = await agent.answer({ ...q, requestId: 'r.r1.site-a', round: 1, replyKind: 'vote_histogram' }, { sigma1: 150, sigma2: 40, threshold: 200 });
     for (let r = 0; r < 4; r++) assert.equal(v.votes!.subarray(r * 3, r * 3 + 3).reduce((x, y) => x + y, 0), 3);

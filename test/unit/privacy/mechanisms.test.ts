@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CryptoRng } from '../../../shared/privacy/rng.ts';
 import { confidentGnmax, gnmax, lnmax, noisyVoteHistogram } from '../../../shared/privacy/noisy-max.ts';
-import { clipL2Rows, gaussianSumRelease, localGaussianRelease } from '../../../shared/privacy/soft-labels.ts';
+import { clipL2Rows, gaussianSumRelease, localGaussianRelease, replaceOneSensitivity } from '../../../shared/privacy/soft-labels.ts';
+import { SeededRng } from '../../../shared/util/prng.ts';
 import { applyTemperatures, riskScores, swingTemperatures } from '../../../shared/privacy/swing-temperature.ts';
 import { validatePrivacyEvent } from '../../../shared/privacy/events.ts';
 
@@ -63,9 +64,16 @@ test('central and local Gaussian release: clipped sum plus N(0,(z·C)²), charge
   assert.ok(Math.abs(mean0 - 1) < 0.15, `mean ${mean0}`);
   assert.ok(Math.abs(Math.sqrt(sq0) - 2) < 0.15, `std ${Math.sqrt(sq0)}`);
   const r = gaussianSumRelease(replies, 2, 2, { clip: 1, noiseMultiplier: 2 }, rng);
-  assert.deepEqual(r.events, [{ type: 'gaussian', noise_multiplier: 2, count: 2 }]);
+  // σ = 2·clip over the replace-one sensitivity √2·clip of a probability row.
+  assert.deepEqual(r.events, [{ type: 'gaussian', noise_multiplier: 2 / Math.SQRT2, count: 2 }]);
+  assert.equal(r.noiseStd, 2);
+  assert.equal(r.sensitivity, Math.SQRT2);
   const l = localGaussianRelease([3, 4], 1, 2, { clip: 1, noiseMultiplier: 1 }, rng);
-  assert.deepEqual(l.events, [{ type: 'gaussian', noise_multiplier: 1, count: 1 }]);
+  assert.deepEqual(l.events, [{ type: 'gaussian', noise_multiplier: 1 / Math.SQRT2, count: 1 }]);
+  // Signed rows (logits) move by up to 2·clip.
+  const s = localGaussianRelease([-3, 4], 1, 2, { clip: 1, noiseMultiplier: 1, domain: 'signed' }, rng);
+  assert.deepEqual(s.events, [{ type: 'gaussian', noise_multiplier: 0.5, count: 1 }]);
+  assert.throws(() => localGaussianRelease([-3, 4], 1, 2, { clip: 1, noiseMultiplier: 1 }, rng), /reply\[0\]\[0\].*domain 'signed'/);
   assert.throws(() => gaussianSumRelease(replies, 2, 2, { clip: 1, noiseMultiplier: 0 }, rng), /noise_multiplier/);
 });
 
@@ -83,4 +91,24 @@ test('swing temperatures: riskier (more confident) samples get hotter, flatter l
   const margin = riskScores(probs, 2, 3, 'margin');
   assert.ok(Math.abs(margin[0]! - 0.97) < 1e-12);
   assert.throws(() => swingTemperatures(probs, 2, 3, { risk: 'confidence', minTemperature: 2, maxTemperature: 1 }), /maxTemperature/);
+});
+
+test('replace-one sensitivity of clipped rows: √2·C for probabilities, 2·C for signed rows, and both are attained', () => {
+  const C = 0.7;
+  assert.equal(replaceOneSensitivity(C), Math.SQRT2 * C);
+  assert.equal(replaceOneSensitivity(C, 'signed'), 2 * C);
+  const dist = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.hypot(...Array.from(a, (x, i) => x - b[i]!));
+  // Orthogonal one-hot rows (two confident teachers that disagree) are √2·C apart after clipping:
+  // an add/remove charge at sensitivity C would under-count the RDP by half.
+  const u = clipL2Rows([1, 0, 0], 1, 3, C), v = clipL2Rows([0, 1, 0], 1, 3, C);
+  assert.ok(Math.abs(dist(u, v) - Math.SQRT2 * C) < 1e-12);
+  assert.ok(Math.abs(dist(clipL2Rows([3, -4], 1, 2, C), clipL2Rows([-3, 4], 1, 2, C)) - 2 * C) < 1e-12);
+  // No pair of clipped non-negative rows is further apart than √2·C.
+  const rng = new SeededRng(7);
+  let worst = 0;
+  for (let t = 0; t < 2000; t++) {
+    const row = () => clipL2Rows(Array.from({ length: 5 }, () => (rng.next() < 0.5 ? 0 : rng.next() * 3)), 1, 5, C);
+    worst = Math.max(worst, dist(row(), row()));
+  }
+  assert.ok(worst <= Math.SQRT2 * C + 1e-12 && worst > 1.2 * C, `worst ${worst}`);
 });

@@ -8,6 +8,7 @@ import type { SiteReply, StrategyContext } from '../../../server/strategies/stra
 import { samplePublicIndices } from '../../../server/strategies/strategy.ts';
 import { SeededRng } from '../../../shared/util/prng.ts';
 import { CryptoRng } from '../../../shared/privacy/rng.ts';
+import { chargeMismatch } from '../../../shared/audit/mechanism-record.ts';
 
 function ctx(seed = 1): StrategyContext {
   return { publicSize: 100, numClasses: 3, rng: new SeededRng(seed), noise: new CryptoRng() };
@@ -55,7 +56,10 @@ test('central Gaussian wrapper clips, adds calibrated noise and charges one Gaus
   // A site that sends rows of norm 10 is clipped to norm 1.
   const big = { site: 'x', rows, cols: 3, teachers: 1, soft: new Float32Array(rows * 3).fill(10 / Math.sqrt(3)) };
   const r = dp.aggregate(plan, [big], [], c)!;
-  assert.deepEqual(r.events, [{ type: 'gaussian', noise_multiplier: 2, count: rows }]);
+  // σ = 2·clip; replacing one teacher moves its non-negative row by ≤ √2·clip: multiplier 2/√2.
+  assert.deepEqual(r.events, [{ type: 'gaussian', noise_multiplier: 2 / Math.SQRT2, count: rows }]);
+  assert.deepEqual(r.mechanism, { kind: 'gaussian_rows', rows, clip: 1, noise_std: 2, sensitivity: Math.SQRT2, domain: 'probabilities', adjacency: 'replace-one' });
+  assert.equal(chargeMismatch(r.mechanism!, r.events), undefined);
   // Mean of entries ≈ 1/√3 (clipped), spread ≈ noise std 2.
   let mean = 0, sq = 0;
   for (const v of r.soft!) { mean += v; sq += v * v; }
@@ -93,4 +97,14 @@ test('PATE charges data-independent events by default: no vote count reaches the
   assert.deepEqual(dependent.events.map((e) => e.type), ['pate_threshold', 'pate_gnmax', 'pate_threshold']);
   assert.deepEqual((dependent.events[1] as { votes: number[] }).votes, [0, 3, 37]);
   assert.equal((dependent.events[0] as { max_vote: number }).max_vote, 37);
+});
+
+test('central Gaussian sets negative entries to 0 before clipping, so a signed reply cannot exceed the √2·clip bound it is charged at', () => {
+  const dp = new CentralGaussian(new SoftLabelAverage({ queriesPerRound: 1 }), { clip: 1, noiseMultiplier: 1e-9 });
+  const c = ctx();
+  c.publicSize = 1;
+  const plan = dp.configureRound(0, c);
+  // Two sites' rows u = (1, 0, 0) and v = (−1, 0, 0) would be 2·clip apart; clamped, v is (0, 0, 0).
+  const r = dp.aggregate(plan, [{ site: 'a', rows: 1, cols: 3, teachers: 1, soft: Float32Array.of(-1, 0, 0) }], [], c)!;
+  assert.ok(Math.abs(r.soft![0]!) < 1e-6, `negative entry reached the sum: ${r.soft![0]}`);
 });
