@@ -31,7 +31,16 @@ export interface SiteSettings {
    * `epsilon`: the site's own budget — a query whose charge would take the ledger's ε at the
    * site's own `delta` (default 1e-5, never the run's) above it is refused; none = no cap.
    */
-  policy: { clip: number; localNoiseMultiplier: number; competence?: CompetenceSettings; epsilon?: number; delta?: number };
+  policy: {
+    clip: number; localNoiseMultiplier: number; competence?: CompetenceSettings; epsilon?: number; delta?: number;
+    /**
+     * Send the aggregator the metrics computed on this site's own data (evaluation accuracy, the
+     * distillation loss over private samples) after each round. No privacy charge covers them, so
+     * the default is false: only the consensus size and the site's own ε leave. Local simulations,
+     * where one operator holds every site, turn it on.
+     */
+    shareMetrics?: boolean;
+  };
   seed: number;
   device: DeviceRequest;
   threads?: number;
@@ -250,6 +259,7 @@ export class SiteAgent {
    * Distills the student from everything the federation has released so far (the latest
    * consensus per public sample: DS-FL/FedMD soft labels, or PATE's answered labels), then
    * revisits private data, and returns the new metrics (the site's own ε bound at `delta`).
+   * Metrics computed on private data are returned only with `policy.shareMetrics`: they go to the aggregator.
    */
   async digest(delta: number, c: { indices: Uint32Array; cols: number; soft?: Float32Array; labels?: Int32Array }): Promise<Record<string, number>> {
     const s = this.settings;
@@ -284,9 +294,10 @@ export class SiteAgent {
     }
     if (s.digest.revisitEpochs > 0) await this.student.fit(this.privateData, { epochs: s.digest.revisitEpochs });
     this.lastAccuracy = await this.evaluate();
+    const share = s.policy.shareMetrics === true;
     return {
-      ...(this.lastAccuracy !== undefined ? { accuracy: this.lastAccuracy } : {}),
-      ...(Number.isFinite(distillLoss) ? { distill_loss: distillLoss } : {}),
+      ...(share && this.lastAccuracy !== undefined ? { accuracy: this.lastAccuracy } : {}),
+      ...(share && Number.isFinite(distillLoss) ? { distill_loss: distillLoss } : {}),
       consensus_samples: this.consensus.size,
       ledger_epsilon: this.ledger.epsilon(delta),
     };

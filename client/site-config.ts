@@ -34,12 +34,12 @@ const KNOWN = {
   server: ['url', 'public_key'],
   data: ['dataset', 'file', 'shape', 'classes', 'partition'],
   'data.partition': ['scheme', 'clients', 'index', 'seed', 'alpha', 'shards'],
-  policy: ['clip', 'local_noise_multiplier', 'competence', 'epsilon', 'delta'],
+  policy: ['clip', 'local_noise_multiplier', 'competence', 'epsilon', 'delta', 'share_metrics'],
 } as const;
 
 const DEVICES = ['cpu', 'webgpu', 'cuda', 'auto'] as const;
 
-const { root, onlyKeys, section, numberAt: num, stringAt: str, optionalNumberAt, optionalStringAt, checkField } = CONFIG_FILE_FIELDS;
+const { root, onlyKeys, section, numberAt: num, stringAt: str, optionalNumberAt, optionalStringAt, checkField, booleanAt } = CONFIG_FILE_FIELDS;
 
 /**
  * A site's local training section (site.yaml `local`, scenario `sites.local`): one set of keys,
@@ -133,6 +133,7 @@ export function validateSiteConfig(raw: unknown, baseDir = process.cwd()): SiteC
       policy: {
         clip: num(policy, 'clip', 'policy', 1, { min: 0, exclusiveMin: true }),
         localNoiseMultiplier: num(policy, 'local_noise_multiplier', 'policy', 0, { min: 0 }),
+        shareMetrics: booleanAt(policy, 'share_metrics', 'policy', false),
         ...(competence ? { competence } : {}),
         ...(epsilon !== undefined ? { epsilon } : {}),
         ...(delta !== undefined ? { delta } : {}),

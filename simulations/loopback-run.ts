@@ -37,7 +37,7 @@ function siteFields(s: Scenario, data: SimulationData, i: number): Record<string
     local: { epochs: st.local.epochs, batch: st.local.batchSize, lr: st.local.lr, optimizer: st.local.optimizer },
     digest: { epochs: st.digest.epochs, revisit_epochs: st.digest.revisitEpochs, private_mix: st.digest.privateMix, temperature: st.digest.temperature },
     policy: {
-      clip: st.policy.clip, local_noise_multiplier: st.policy.localNoiseMultiplier,
+      clip: st.policy.clip, local_noise_multiplier: st.policy.localNoiseMultiplier, share_metrics: true,
       ...(st.policy.competence ? { competence: competenceFields(st.policy.competence) } : {}),
     },
   };

@@ -42,7 +42,8 @@ export function siteSettings(s: Scenario, index: number, input: readonly number[
     teachers: s.privacy.teachersPerSite,
     local: { epochs: s.sites.local.epochs, batchSize: s.sites.local.batch, lr: s.sites.local.lr, optimizer: s.sites.local.optimizer },
     digest: { ...s.sites.digest },
-    policy: { clip: s.privacy.clip, localNoiseMultiplier: s.sites.localNoiseMultiplier, ...(s.sites.competence ? { competence: { ...s.sites.competence } } : {}) },
+    // one operator holds every simulated site: per-round accuracy curves need the private-data metrics
+    policy: { clip: s.privacy.clip, localNoiseMultiplier: s.sites.localNoiseMultiplier, shareMetrics: true, ...(s.sites.competence ? { competence: { ...s.sites.competence } } : {}) },
     seed: siteSeed(s, index),
     device: 'cpu',
     threads: s.sites.threads,

@@ -43,6 +43,8 @@ export const startCommand: CommandSpec = {
         public_set: PUBLIC, eval_set: EVAL, model: 'mlp', teachers: 10, threads: 1,
         local: { epochs: 2, batch: 64, lr: 1e-3, optimizer: 'adam' },
         digest: { epochs: 3, revisit_epochs: 0, temperature: 1 },
+        // one operator runs every site here, so sites report their accuracy to the aggregator's log
+        policy: { share_metrics: true },
       },
       perSite: (i) => ({ seed: i + 1, data: { dataset: 'mnist:train', partition: { scheme: 'dirichlet', alpha: 0.5, clients: sites, index: i, seed: 1 } } }),
     }, (line) => io.err(line));

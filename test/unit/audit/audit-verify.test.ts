@@ -8,7 +8,7 @@ import { loadAuditSource, parseAuditExport } from '../../../shared/audit/audit-e
 import { type VerifyResult, verifyAuditLog } from '../../../shared/audit/audit-verify.ts';
 import { encodePublicKey, generateIdentity } from '../../../shared/crypto/identity.ts';
 import { buildAuditRun, CENTRAL_MECHANISM, RUN } from './audit-fixture.ts';
-import { chargeMismatch, validateMechanismRecord } from '../../../shared/audit/mechanism-record.ts';
+import { chargeMismatch, type GaussianRowsRecord, validateMechanismRecord } from '../../../shared/audit/mechanism-record.ts';
 
 function verifyText(text: string, pinnedPublicKey?: string): VerifyResult {
   return verifyAuditLog(parseAuditExport(text, 'test'), { pinnedPublicKey });
@@ -204,7 +204,7 @@ test('a release whose charge is not what its recorded mechanism costs fails with
 });
 
 test('gaussian_rows records bind the charge to rows, noise and the replace-one sensitivity', () => {
-  const m = validateMechanismRecord({ kind: 'gaussian_rows', rows: 100, clip: 1, noise_std: 10, sensitivity: Math.SQRT2, domain: 'probabilities', adjacency: 'replace-one' });
+  const m = validateMechanismRecord({ kind: 'gaussian_rows', rows: 100, clip: 1, noise_std: 10, sensitivity: Math.SQRT2, domain: 'probabilities', adjacency: 'replace-one' }) as GaussianRowsRecord;
   assert.equal(chargeMismatch(m, [{ type: 'gaussian', noise_multiplier: 10 / Math.SQRT2, count: 100 }]), undefined);
   assert.equal(chargeMismatch(m, [{ type: 'composed', count: 4, events: [{ type: 'gaussian', noise_multiplier: 10 / Math.SQRT2, count: 25 }] }]), undefined);
   // σ/clip charged as if one unit moved a row by clip (add/remove): half the RDP it costs.

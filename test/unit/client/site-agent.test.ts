@@ -74,7 +74,13 @@ test('a site answers through its local policy, records each release once, and le
     await assert.rejects(agent.answer({ ...q, requestId: 'x' }, {}), /local_noise_multiplier/);
     const m = await agent.digest(1e-5, { indices: Uint32Array.of(0, 1, 2), cols: 3, soft: Float32Array.of(1, 0, 0, 0, 1, 0, 0, 0, 1) });
     assert.equal(m.consensus_samples, 3);
-    assert.ok(m.accuracy! > 0.8);
+    assert.ok(agent.lastAccuracy! > 0.8);
+    // Metrics computed on private data stay at the site unless policy.share_metrics says otherwise.
+    assert.deepEqual(Object.keys(m).sort(), ['consensus_samples', 'ledger_epsilon']);
+    agent.settings.policy.shareMetrics = true;
+    const shared = await agent.digest(1e-5, { indices: Uint32Array.of(0), cols: 3, soft: Float32Array.of(1, 0, 0) });
+    assert.ok(shared.accuracy! > 0.8);
+    assert.ok(Number.isFinite(shared.distill_loss));
     // Its exported student works as an external, inference-only teacher for another site.
     await agent.exportStudent(join(dir, 'student.onnx'));
     const other = new SiteAgent(settings({ name: 'site-b', teachers: 1 }), { privateData, publicSet }, new SiteLedger());
