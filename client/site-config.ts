@@ -8,6 +8,11 @@ import { SITE_NAME_PATTERN } from '../protocols/validators.ts';
 import type { SiteSettings } from './site-agent.ts';
 import { competenceSettingsAt } from './domain-competence.ts';
 import { connectionLimitsAt } from '../shared/channel/connection-limits.ts';
+import { decodePublicKey } from '../shared/crypto/identity.ts';
+
+const isPublicKey = (text: string): boolean => {
+  try { decodePublicKey(text); return true; } catch { return false; }
+};
 
 export interface SiteConfig {
   settings: SiteSettings;
@@ -114,6 +119,9 @@ export function validateSiteConfig(raw: unknown, baseDir = process.cwd()): SiteC
   // the name is what the aggregator's allowlist maps this site's key to; one it would refuse is caught here
   checkField(SITE_NAME_PATTERN.test(name), 'site.name', `must be 1–64 letters, digits, '.', '_' or '-' (starting with a letter or digit), got ${JSON.stringify(name.slice(0, 40))}`);
   const url = str(server, 'url', 'server');
+  const serverKey = str(server, 'public_key', 'server');
+  // a malformed pin is a config error (exit 2), caught before any training, like every other field
+  checkField(isPublicKey(serverKey), 'server.public_key', `"${serverKey.trim().slice(0, 60)}" is not a base64 Ed25519 public key (32 bytes); copy the aggregator's from \`fedistill keys show AGGREGATOR_KEY\``);
   checkField(/^wss?:\/\/[^\s/]+/.test(url), 'server.url', `must be a ws:// or wss:// address, got ${JSON.stringify(url.slice(0, 80))}`);
   const competence = competenceSettingsAt(policy.competence, 'policy.competence', CONFIG_FILE_FIELDS);
   const epsilon = optionalNumberAt(policy, 'epsilon', 'policy', { min: 0, exclusiveMin: true });
@@ -143,7 +151,7 @@ export function validateSiteConfig(raw: unknown, baseDir = process.cwd()): SiteC
       ...(threads !== undefined ? { threads } : {}),
     },
     identity: at(str(o, 'identity', 'site')),
-    server: { url, publicKey: str(server, 'public_key', 'server') },
+    server: { url, publicKey: serverKey },
     data: dataOf(o, at),
     publicSet: str(o, 'public_set', 'site'),
     ...(evalSet !== undefined ? { evalSet } : {}),

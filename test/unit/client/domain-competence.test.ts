@@ -42,7 +42,7 @@ test('one class per site: the competence-weighted consensus is right where the p
         await agent.prepare();
         const a = await agent.answer({ runId: 'r', round: 0, requestId: `q${k}`, indices, replyKind: 'soft_labels', params: { temperature: 1, clip: 1 } }, { noiseMultiplier: 1 });
         // Weighting happens before the clip: the release and its privacy event are unchanged.
-        assert.deepEqual(a.event, { type: 'gaussian', noise_multiplier: 1, count: indices.length });
+        assert.deepEqual(a.event, { type: 'gaussian', noise_multiplier: 1 / Math.SQRT2, count: indices.length });
         for (let r = 0; r < a.rows; r++) assert.ok(Math.hypot(...a.soft!.subarray(r * 3, r * 3 + 3)) <= 1 + 1e-5);
         replies.push({ site: `site-${k}`, rows: a.rows, cols: a.cols, teachers: a.teachers, soft: a.soft! });
       }
@@ -77,7 +77,7 @@ test('competence weighting is refused for the example-level unit (k teachers per
 });
 
 test('site files: policy.competence true gives the defaults, bad values name the field', () => {
-  const base = { name: 's', identity: 'id.json', server: { url: 'ws://x', public_key: 'k' }, data: { dataset: 'mnist:train[0:10]' }, public_set: 'mnist:test[0:10]' };
+  const base = { name: 's', identity: 'id.json', server: { url: 'ws://x', public_key: 'AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=' }, data: { dataset: 'mnist:train[0:10]' }, public_set: 'mnist:test[0:10]' };
   assert.equal(validateSiteConfig(base).settings.policy.competence, undefined);
   assert.deepEqual(validateSiteConfig({ ...base, policy: { competence: true } }).settings.policy.competence, COMPETENCE_DEFAULTS);
   assert.equal(validateSiteConfig({ ...base, policy: { competence: { full_weight_ratio: 2 } } }).settings.policy.competence!.fullWeightRatio, 2);

@@ -9,7 +9,7 @@ import { validateSiteConfig } from '../../../client/site-config.ts';
 import { checkSiteOutputs } from '../../../client/run-site.ts';
 import { FedistillError } from '../../../shared/util/errors.ts';
 
-const base = { name: 's1', identity: 's.key', server: { url: 'ws://127.0.0.1:7700', public_key: 'k' }, data: { dataset: 'mnist:train[0:100]' }, public_set: 'mnist:test[0:100]' };
+const base = { name: 's1', identity: 's.key', server: { url: 'ws://127.0.0.1:7700', public_key: 'AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=' }, data: { dataset: 'mnist:train[0:100]' }, public_set: 'mnist:test[0:100]' };
 
 function failure(raw: unknown): FedistillError {
   try { validateSiteConfig(raw, '/tmp'); } catch (e) {
@@ -54,7 +54,8 @@ test('out-of-range numbers and unknown names are refused with the field', () => 
     [{ threads: 0 }, /^site\.threads: must be ≥ 1/],
     [{ seed: 'x' }, /^site\.seed: must be a number/],
     [{ name: 'site a' }, /^site\.name: must be 1–64 letters/],
-    [{ server: { url: 'http://x', public_key: 'k' } }, /^server\.url: must be a ws:\/\/ or wss:\/\/ address/],
+    [{ server: { url: 'http://x', public_key: 'AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=' } }, /^server\.url: must be a ws:\/\/ or wss:\/\/ address/],
+    [{ server: { url: 'ws://x', public_key: 'notbase64' } }, /^server\.public_key: "notbase64" is not a base64 Ed25519 public key .*keys show/],
     [{ data: { dataset: 'mnist:train', partition: { scheme: 'iid', clients: 3, index: 3 } } }, /^data\.partition\.index: must be ≤ 2/],
     [{ data: { dataset: 'mnist:train', partition: { scheme: 'dirichlet-ish', clients: 3, index: 0 } } }, /^data\.partition\.scheme: must be one of iid, dirichlet/],
   ];

@@ -90,7 +90,7 @@ test('competence settings: one parser for site files, scenarios and settings bui
   assert.deepEqual(competenceSettingsAt({ hidden: 64 }, 'c', F), { ...COMPETENCE_DEFAULTS, hidden: 64 });
   assert.match(failure(() => competenceSettingsAt('yes', 'c', F)).message, /^c: must be true, false or a mapping, got "yes"/);
   // the same mistake reads the same in both file formats, under each one's path and code
-  const site = failure(() => validateSiteConfig({ name: 's', identity: 'k', server: { url: 'ws://x', public_key: 'k' }, data: { dataset: 'mnist:train' }, public_set: 'mnist:test', policy: { competence: { full_weight_ratio: 0 } } }));
+  const site = failure(() => validateSiteConfig({ name: 's', identity: 'k', server: { url: 'ws://x', public_key: 'AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=' }, data: { dataset: 'mnist:train' }, public_set: 'mnist:test', policy: { competence: { full_weight_ratio: 0 } } }));
   assert.equal(site.message, 'policy.competence.full_weight_ratio: must be > 0, got 0');
   assert.equal(site.code, 'E_INVALID_PARAMETER');
   const scenario = failure(() => validateScenario({ name: 't', rounds: 1, data: { dataset: 'a', public_set: 'b', eval_set: 'c' }, sites: { count: 1, competence: { full_weight_ratio: 0 } }, strategy: { name: 'dsfl' } }));
