@@ -7,7 +7,7 @@ import { parseOrders } from '../../shared/privacy/orders.ts';
 import { epsilonFromEvents } from '../../shared/privacy/rdp-accountant.ts';
 import type { RdpConversion } from '../../shared/privacy/rdp-conversion.ts';
 import {
-  type PateCostMode, type PateQuery, analyzeConfidentGnmax, releaseSmoothSensitivityEpsilon,
+  type PateCostMode, type PateQuery, analyzeConfidentGnmax, publicReleaseOrder, releaseSmoothSensitivityEpsilon,
 } from '../../shared/privacy/pate-accounting.ts';
 import { calibrateNoise } from '../../shared/privacy/calibrate.ts';
 import { CryptoRng } from '../../shared/privacy/rng.ts';
@@ -92,26 +92,33 @@ const pateCommand: CommandSpec = {
   summary: 'privacy cost of Confident-GNMax on a file of teacher vote histograms',
   description:
     'Data-dependent PATE analysis (Papernot et al. 2018) of Confident-GNMax: threshold step\n' +
-    '(σ1, T) for every query, GNMax (σ2) for answered ones. --cost expected weights GNMax by\n' +
-    'P[answered] (the paper\'s tables); --cost realized charges it for answered queries only\n' +
-    '(entries {"votes": [...], "answered": true}; plain arrays are answered by simulating the\n' +
-    'threshold with cryptographic noise). The paper\'s own setting is --conversion classic\n' +
-    '--orders pate2018. A data-dependent ε is itself sensitive: publish it through\n' +
-    '--smooth-sensitivity, or publish only the bound of --data-independent-only.',
+    '(σ1, T) for every query, GNMax (σ2) for answered ones. --cost realized (the default when the\n' +
+    'file marks entries {"votes": [...], "answered": true|false}) charges GNMax for answered queries\n' +
+    'only; entries without the flag are then answered by simulating the threshold with cryptographic\n' +
+    'noise. --cost expected (the default for plain arrays) weights GNMax by P[answered], as the\n' +
+    'paper\'s tables do: a paper-comparable expectation, not a guarantee. The data-independent bound\n' +
+    'uses only the answered flags (public outputs), or charges every query GNMax when there are none.\n' +
+    'The paper\'s own setting is --conversion classic --orders pate2018. A data-dependent ε is itself\n' +
+    'sensitive: publish it through --smooth-sensitivity (an estimate and a high-probability upper\n' +
+    'bound at δ + γ), or publish only the bound of --data-independent-only.',
   flags: {
     votes: { type: 'string', help: 'JSON array of vote-count arrays (or {votes, answered} objects)', required: true, arg: 'FILE' },
     threshold: { type: 'number', help: 'threshold T of the confidence check', required: true, arg: 'T' },
     sigma1: { type: 'number', help: 'σ1, noise of the threshold step', required: true, arg: 'S1' },
     sigma2: { type: 'number', help: 'σ2, noise of GNMax', required: true, arg: 'S2' },
-    cost: { type: 'string', help: 'cost mode', choices: ['expected', 'realized'], default: 'expected' },
+    cost: { type: 'string', help: 'cost mode (auto: realized when the file has answered flags, else expected)', choices: ['auto', 'expected', 'realized'], default: 'auto' },
     'data-independent-only': { type: 'boolean', help: 'publish only the data-independent bound' },
     'smooth-sensitivity': { type: 'boolean', help: 'also release the data-dependent ε through smooth-sensitivity noise (realized cost)' },
+    'ss-order': { type: 'number', help: 'Rényi order λ of the release; fix it before seeing the votes', arg: 'L', above: 1, defaultHelp: 'the optimum order of the data-independent bound' },
+    'sigma-ss': { type: 'number', help: 'σ_ss, std of the release noise in units of the smooth sensitivity', arg: 'S', above: 0, defaultHelp: 'σ2' },
+    'ss-gamma': { type: 'number', help: 'failure probability γ of the upper bound (reported at δ + γ)', arg: 'G', above: 0, defaultHelp: 'δ' },
     'num-teachers': { type: 'integer', help: 'number of teachers', arg: 'N', min: 1, defaultHelp: 'the largest vote total' },
     ...commonFlags,
   },
   examples: [
-    'fedistill privacy pate --votes votes.json --threshold 200 --sigma1 150 --sigma2 40 --delta 1e-5 --json',
-    'fedistill privacy pate --votes votes.json --threshold 200 --sigma1 150 --sigma2 40 --delta 1e-5 --conversion classic --orders pate2018',
+    'fedistill privacy pate --votes answered.json --threshold 200 --sigma1 150 --sigma2 40 --delta 1e-5 --data-independent-only --json',
+    'fedistill privacy pate --votes answered.json --threshold 200 --sigma1 150 --sigma2 40 --delta 1e-5 --smooth-sensitivity --json',
+    'fedistill privacy pate --votes votes.json --threshold 200 --sigma1 150 --sigma2 40 --delta 1e-5 --cost expected --conversion classic --orders pate2018',
   ],
   run(args, io) {
     const f = args.flags;
@@ -120,8 +127,9 @@ const pateCommand: CommandSpec = {
     const params = { threshold: f.threshold as number, sigma1: f.sigma1 as number, sigma2: f.sigma2 as number };
     if (!(params.sigma1 > 0)) throw new UsageError(`--sigma1 must be > 0, got ${params.sigma1}`, 'E_INVALID_PARAMETER');
     if (!(params.sigma2 > 0)) throw new UsageError(`--sigma2 must be > 0, got ${params.sigma2}`, 'E_INVALID_PARAMETER');
-    const cost = f.cost as PateCostMode;
     const queries = readQueries(String(f.votes));
+    const flagged = queries.some((q) => q.answered !== undefined);
+    const cost: PateCostMode = f.cost === 'auto' ? (flagged ? 'realized' : 'expected') : f.cost as PateCostMode;
     let answeredSource: string | undefined;
     const needAnswered = cost === 'realized' || f['smooth-sensitivity'];
     if (needAnswered && queries.some((q) => q.answered === undefined)) {
@@ -132,28 +140,44 @@ const pateCommand: CommandSpec = {
     }
     const opts = accountingOptions(f);
     const r = analyzeConfidentGnmax(queries, params, { delta, cost, ...opts });
+    const basis = r.data_independent_basis === 'worst-case' ? 'every query, the worst case' : `the ${r.answered} answered of ${r.queries}`;
     if (f['data-independent-only']) {
-      const out: Record<string, unknown> = { queries: r.queries, epsilon: r.epsilon_data_independent, order: r.order_data_independent, epsilon_data_independent: r.epsilon_data_independent, published: 'data-independent', cost };
+      const out: Record<string, unknown> = {
+        queries: r.queries, epsilon: r.epsilon_data_independent, order: r.order_data_independent, epsilon_data_independent: r.epsilon_data_independent,
+        data_independent_basis: r.data_independent_basis, published: 'data-independent', cost, conversion: opts.conversion,
+      };
       if (r.answered !== undefined) out.answered = r.answered;
-      return print(io, Boolean(f.json), out, [`data-independent ε = ${r.epsilon_data_independent} at δ = ${delta} (order ${r.order_data_independent}), ${r.queries} queries`]);
+      return print(io, Boolean(f.json), out, [`data-independent ε = ${r.epsilon_data_independent} at δ = ${delta} (order ${r.order_data_independent}), ${r.queries} queries, GNMax charged for ${basis}`]);
     }
     const out: Record<string, unknown> = {
       queries: r.queries, expected_answered: r.expected_answered, epsilon: r.epsilon, order: r.order,
-      epsilon_data_independent: r.epsilon_data_independent, cost, conversion: opts.conversion,
+      epsilon_kind: cost, epsilon_note: r.epsilon_note,
+      epsilon_data_independent: r.epsilon_data_independent, order_data_independent: r.order_data_independent, data_independent_basis: r.data_independent_basis,
+      epsilon_data_independent_worst_case: r.epsilon_data_independent_worst_case, cost, conversion: opts.conversion,
     };
     if (r.answered !== undefined) out.answered = r.answered;
     if (answeredSource) out.answered_source = answeredSource;
     const human = [
       `queries: ${r.queries}, expected answered: ${r.expected_answered.toFixed(1)}${r.answered !== undefined ? `, answered: ${r.answered}` : ''}`,
-      `data-dependent ε = ${r.epsilon} at δ = ${delta} (order ${r.order}, ${cost} cost, ${opts.conversion} conversion) — do not publish without --smooth-sensitivity`,
-      `data-independent ε = ${r.epsilon_data_independent}`,
+      `data-dependent ε = ${r.epsilon} at δ = ${delta} (order ${r.order}, ${cost} cost, ${opts.conversion} conversion): ${r.epsilon_note}`,
+      `data-independent ε = ${r.epsilon_data_independent} (order ${r.order_data_independent}, GNMax charged for ${basis}): publishable`,
     ];
     if (f['smooth-sensitivity']) {
       const numTeachers = (f['num-teachers'] as number | undefined) ?? Math.max(...queries.map((q) => Math.round(q.votes.reduce((a, b) => a + b, 0))));
+      const answered = queries.filter((q) => q.answered).length;
+      const order = (f['ss-order'] as number | undefined) ?? publicReleaseOrder(queries.length, answered, params, delta, opts.orders, opts.conversion);
       const rng = new CryptoRng();
-      const ss = releaseSmoothSensitivityEpsilon(queries, params, { delta, order: r.order, numTeachers, conversion: opts.conversion }, () => rng.gaussian());
-      out.smooth_sensitivity = { epsilon: ss.epsilon, order: ss.order, beta: ss.beta, sigma_ss: ss.sigma_ss, gnss_rdp: ss.gnss_rdp };
-      human.push(`smooth-sensitivity release: ε̃ = ${ss.epsilon} (order ${ss.order}, β = ${ss.beta}, σ_ss = ${ss.sigma_ss})`);
+      const ss = releaseSmoothSensitivityEpsilon(queries, params, {
+        delta, order, numTeachers, conversion: opts.conversion,
+        sigmaSs: f['sigma-ss'] as number | undefined, gamma: f['ss-gamma'] as number | undefined,
+      }, () => rng.gaussian());
+      out.smooth_sensitivity = {
+        epsilon: ss.epsilon, epsilon_note: ss.epsilon_note, epsilon_upper: ss.epsilon_upper, delta_upper: ss.delta_upper, gamma: ss.gamma,
+        order: ss.order, order_source: f['ss-order'] === undefined ? 'data-independent optimum' : 'user', beta: ss.beta, sigma_ss: ss.sigma_ss,
+        sigma_log_ss: ss.sigma_log_ss, gnss_rdp: ss.gnss_rdp, log_ss_rdp: ss.log_ss_rdp, smooth_sensitivity_upper: ss.smooth_sensitivity_upper,
+      };
+      human.push(`smooth-sensitivity release (order ${ss.order}, β = ${ss.beta}, σ_ss = ${ss.sigma_ss}): ε̃ = ${ss.epsilon} (${ss.epsilon_note}); ` +
+        `upper bound ε = ${ss.epsilon_upper} at δ = ${ss.delta_upper} (holds with probability ≥ 1 − ${ss.gamma})`);
     }
     return print(io, Boolean(f.json), out, human);
   },

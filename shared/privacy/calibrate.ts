@@ -29,15 +29,37 @@ export interface Calibration {
   events: PrivacyEvent[];
 }
 
+/** The path of the first data-dependent PATE event (votes or max_vote given), or undefined. */
+function dataDependentEvent(events: readonly PrivacyEvent[], path: string): string | undefined {
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    const at = `${path}[${i}]`;
+    if (e.type === 'pate_gnmax' && e.votes !== undefined) return `${at}.votes`;
+    if (e.type === 'pate_threshold' && e.max_vote !== undefined) return `${at}.max_vote`;
+    if (e.type === 'composed') {
+      const inner = dataDependentEvent(e.events, `${at}.events`);
+      if (inner) return inner;
+    }
+  }
+  return undefined;
+}
+
 /**
  * Finds the smallest noise value (to relative 1e-9) for the template's "?" fields such that
- * ε ≤ target at δ. ε decreases with noise for every event type, so bisection on log(noise)
- * is exact; the value returned always meets the target (the upper end of the bracket).
+ * ε ≤ target at δ. ε decreases with noise for every data-independent event type, so bisection
+ * on log(noise) is exact; the value returned always meets the target (the upper end of the
+ * bracket). Data-dependent PATE events (with votes or max_vote) are refused: their ε is not
+ * monotone in σ (more noise can raise the Theorem 6 bound), and a noise level tuned on private
+ * votes would itself leak them.
  */
 export function calibrateNoise(template: unknown, targetEpsilon: number, delta: number, options: EpsilonFromEventsOptions = {}): Calibration {
   if (!(targetEpsilon > 0) || !Number.isFinite(targetEpsilon)) throw new UsageError(`target-epsilon: must be a finite number > 0, got ${targetEpsilon}`, 'E_INVALID_EPSILON');
   const found = { n: 0 };
-  validatePrivacyEventList(substitute(template, 1, found), 'template');
+  const probe = validatePrivacyEventList(substitute(template, 1, found), 'template');
+  const dependent = dataDependentEvent(probe, 'template');
+  if (dependent) {
+    throw new UsageError(`${dependent}: calibration takes data-independent events only; drop the votes (PATE's data-dependent ε is not monotone in the noise, and tuning noise on private votes leaks them)`, 'E_INVALID_PRIVACY_EVENT');
+  }
   if (found.n === 0) {
     throw new UsageError(`template: no noise field is "${CALIBRATION_PLACEHOLDER}"; mark the parameter to calibrate, e.g. {"type":"gaussian","noise_multiplier":"?","count":100}`, 'E_NOTHING_TO_CALIBRATE');
   }

@@ -12,7 +12,11 @@ import { type GenerationReport, trainStudent } from './student.ts';
 
 export { parsePateMnistScenario, type PateMnistConfig } from './config.ts';
 
-/** The issue's acceptance target: student accuracy ≥ 97% at ε ≤ 2 (δ = 1e-5, expected, classic, pate2018 orders). */
+/**
+ * The issue's acceptance target: student accuracy ≥ 97% at ε ≤ 2 (δ = 1e-5, classic, pate2018 orders).
+ * The issue stated it for the expected ε; `met` checks both the expected and the realized ε, since
+ * only the realized one is a bound for the run.
+ */
 export const PATE_MNIST_TARGET = { student_accuracy: 0.97, epsilon: 2.0 } as const;
 
 export interface PateMnistResult {
@@ -82,7 +86,8 @@ export async function runPateMnist(scenario: Record<string, unknown>, opts: RunO
     if (pub.labels[queryIndices[q]!] === l) right++;
   });
   log(`aggregation: ${labels.length}/${queryIndices.length} answered (${(100 * right / Math.max(1, labels.length)).toFixed(1)}% right); ` +
-    `ε expected ${privacy.expected.epsilon.toFixed(3)}, realized ${privacy.realized.epsilon.toFixed(3)} (δ=${cfg.privacy.delta}, ${cfg.privacy.conversion}, ${cfg.privacy.orders} orders)`);
+    `ε realized ${privacy.realized.epsilon.toFixed(3)} (data-dependent), expected ${privacy.expected.epsilon.toFixed(3)} (${privacy.expected.note}), ` +
+    `data-independent ${privacy.realized.epsilon_data_independent.toFixed(3)} (publishable) (δ=${cfg.privacy.delta}, ${cfg.privacy.conversion}, ${cfg.privacy.orders} orders)`);
 
   const st = await trainStudent({ publicSet: pub, labeledIndices, labels, evalSet: ev, seed: cfg.seed }, cfg.student, log);
   const acc = tv.teacherAccuracy;
@@ -103,7 +108,8 @@ export async function runPateMnist(scenario: Record<string, unknown>, opts: RunO
     student: { model: cfg.student.model, accuracy: st.accuracy, labeled: st.labeled, generations: st.generations, seconds: st.seconds },
     target: {
       ...PATE_MNIST_TARGET,
-      met: st.accuracy >= PATE_MNIST_TARGET.student_accuracy && privacy.expected.epsilon <= PATE_MNIST_TARGET.epsilon,
+      met: st.accuracy >= PATE_MNIST_TARGET.student_accuracy && privacy.expected.epsilon <= PATE_MNIST_TARGET.epsilon &&
+        privacy.realized.epsilon <= PATE_MNIST_TARGET.epsilon,
     },
     seconds: (performance.now() - t0) / 1000,
   };
@@ -114,7 +120,8 @@ export async function runPateMnist(scenario: Record<string, unknown>, opts: RunO
   }
   if (!opts.json) {
     log(`student: ${(100 * st.accuracy).toFixed(2)}% on ${cfg.data.evalSet} from ${labels.length} PATE labels; ` +
-      `ε = ${privacy.expected.epsilon.toFixed(3)} (expected) / ${privacy.realized.epsilon.toFixed(3)} (realized) at δ=${cfg.privacy.delta}; ` +
+      `ε = ${privacy.realized.epsilon.toFixed(3)} (realized) / ${privacy.expected.epsilon.toFixed(3)} (expected, not a guarantee); ` +
+      `publishable: ${privacy.realized.epsilon_data_independent.toFixed(3)} (data-independent) at δ=${cfg.privacy.delta}; ` +
       `target ${result.target.met ? 'met' : 'NOT met'}`);
   }
   return result;

@@ -1,10 +1,10 @@
-// Confident-GNMax over the teachers' votes, and the privacy figures of the run (expected, realized, replayed, data-independent).
+// Confident-GNMax over the teachers' votes, and the privacy figures of the run (realized, expected, replayed, data-independent, released).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type ConfidentGnmaxParams, CryptoRng, type PrivacyEvent, analyzeConfidentGnmax, confidentGnmax, dpAccountingOrders,
-  epsilonFromEvents, pate2018Orders, releaseSmoothSensitivityEpsilon,
+  epsilonFromEvents, pate2018Orders, publicReleaseOrder, releaseSmoothSensitivityEpsilon,
 } from '../../shared/privacy/index.ts';
 
 /** What the aggregator released: a label per answered query, and what each query was charged. */
@@ -62,19 +62,34 @@ export interface PrivacyFigures {
   delta: number;
   orders: string;
   conversion: string;
-  /** The paper's convention: threshold step for every query + P[answered]·GNMax. Data-dependent. */
-  expected: { epsilon: number; order: number; expected_answered: number; epsilon_data_independent: number };
-  /** What this run charged: threshold for every query + GNMax for the answered ones. Data-dependent. */
-  realized: { epsilon: number; order: number; answered: number; epsilon_data_independent: number };
+  /**
+   * The paper's convention: threshold step for every query + P[answered]·GNMax. Data-dependent, and a
+   * paper-comparable expectation, not a guarantee (`note`). Its `epsilon_data_independent` is the
+   * worst case (every query answered): without answered flags nothing smaller is vote-free.
+   */
+  expected: { epsilon: number; order: number; expected_answered: number; epsilon_data_independent: number; note: string };
+  /**
+   * What this run charged: threshold for every query + GNMax for the answered ones. `epsilon` is
+   * data-dependent (private); `epsilon_data_independent` uses only the answered flags: publishable.
+   */
+  realized: { epsilon: number; order: number; answered: number; epsilon_data_independent: number; order_data_independent: number; note: string };
   /** ε recomputed by the generic RDP accountant from the charged events alone (an auditor's replay). */
   replayed: { epsilon: number; order: number; events: number };
-  /** The realized data-dependent ε released through smooth sensitivity (publishable; noisy). */
-  smooth_sensitivity: { epsilon: number; order: number; beta: number; sigma_ss: number };
+  /**
+   * The realized data-dependent ε released through smooth sensitivity at an order fixed from public
+   * information (the data-independent optimum): the paper's estimate `epsilon` (noisy, not a bound)
+   * and `epsilon_upper`, which holds at `delta_upper` = δ + γ with probability ≥ 1 − γ.
+   */
+  smooth_sensitivity: {
+    epsilon: number; epsilon_note: string; epsilon_upper: number; delta_upper: number; gamma: number;
+    order: number; beta: number; sigma_ss: number;
+  };
 }
 
 /**
  * Accounts the run both ways the reference analysis does, and replays the realized events through
- * the generic accountant as a cross-check: the replayed ε must equal the realized one.
+ * the generic accountant as a cross-check: the replayed ε must equal the realized one. The
+ * smooth-sensitivity release's order comes from public quantities only (Theorem 23).
  */
 export function pateFigures(
   votes: readonly number[][], agg: Aggregation, params: ConfidentGnmaxParams, p: PrivacySettings, teachers: number, rng = new CryptoRng(),
@@ -85,16 +100,26 @@ export function pateFigures(
   const queries = votes.map((v, i) => ({ votes: v, answered: agg.answered[i]! }));
   const real = analyzeConfidentGnmax(queries, params, { ...base, cost: 'realized' });
   const replay = epsilonFromEvents(agg.events, p.delta, { orders, conversion: p.conversion });
+  const order = publicReleaseOrder(queries.length, real.answered!, params, p.delta, orders, p.conversion);
   const ss = releaseSmoothSensitivityEpsilon(queries, params,
-    { delta: p.delta, order: real.order, numTeachers: teachers, conversion: p.conversion }, () => rng.gaussian(1));
+    { delta: p.delta, order, numTeachers: teachers, conversion: p.conversion }, () => rng.gaussian(1));
   return {
     unit: 'example',
     delta: p.delta,
     orders: p.orders,
     conversion: p.conversion,
-    expected: { epsilon: exp.epsilon, order: exp.order, expected_answered: exp.expected_answered, epsilon_data_independent: exp.epsilon_data_independent },
-    realized: { epsilon: real.epsilon, order: real.order, answered: real.answered!, epsilon_data_independent: real.epsilon_data_independent },
+    expected: {
+      epsilon: exp.epsilon, order: exp.order, expected_answered: exp.expected_answered,
+      epsilon_data_independent: exp.epsilon_data_independent, note: exp.epsilon_note,
+    },
+    realized: {
+      epsilon: real.epsilon, order: real.order, answered: real.answered!,
+      epsilon_data_independent: real.epsilon_data_independent, order_data_independent: real.order_data_independent, note: real.epsilon_note,
+    },
     replayed: { epsilon: replay.epsilon, order: replay.order, events: agg.events.length },
-    smooth_sensitivity: { epsilon: ss.epsilon, order: ss.order, beta: ss.beta, sigma_ss: ss.sigma_ss },
+    smooth_sensitivity: {
+      epsilon: ss.epsilon, epsilon_note: ss.epsilon_note, epsilon_upper: ss.epsilon_upper, delta_upper: ss.delta_upper, gamma: ss.gamma,
+      order: ss.order, beta: ss.beta, sigma_ss: ss.sigma_ss,
+    },
   };
 }

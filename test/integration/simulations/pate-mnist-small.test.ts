@@ -42,6 +42,12 @@ test('small PATE-MNIST run: answers, ε replayed from the charged events, studen
       assert.ok(Number.isFinite(e) && e > 0, `ε ${e}`);
     }
     assert.ok(r.privacy.expected.epsilon <= r.privacy.expected.epsilon_data_independent + 1e-9);
+    // Publishable figures depend only on public quantities: the answered count, not the votes.
+    assert.match(r.privacy.expected.note, /not a guarantee/);
+    assert.ok(r.privacy.realized.epsilon_data_independent <= r.privacy.expected.epsilon_data_independent);
+    assert.equal(r.privacy.smooth_sensitivity.order, r.privacy.realized.order_data_independent);
+    assert.equal(r.privacy.smooth_sensitivity.delta_upper, 2e-5);
+    assert.ok(Number.isFinite(r.privacy.smooth_sensitivity.epsilon_upper));
     // An auditor replays the written events with the generic accountant and gets the realized ε.
     const file = JSON.parse(readFileSync(join(out, 'privacy-events.json'), 'utf8')) as { events: never[] };
     assert.equal(file.events.length, 60 + r.aggregation.answered);

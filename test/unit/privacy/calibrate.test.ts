@@ -22,3 +22,12 @@ test('templates without a placeholder or with bad fields are errors naming the f
   assert.throws(() => calibrateNoise([{ type: 'subsampled_gaussian', sampling_rate: 2, noise_multiplier: '?' }], 1, 1e-5), /template\[0\]\.sampling_rate/);
   assert.throws(() => calibrateNoise([{ type: 'gaussian', noise_multiplier: '?' }], -1, 1e-5), /target-epsilon/);
 });
+
+test('refuses data-dependent PATE templates (ε is not monotone in σ there) and calibrates the vote-free ones', () => {
+  assert.throws(() => calibrateNoise([{ type: 'pate_gnmax', sigma: '?', votes: [200, 40, 10] }], 1, 1e-5),
+    (e: Error & { code?: string }) => e.code === 'E_INVALID_PRIVACY_EVENT' && /template\[0\]\.votes: calibration takes data-independent events only/.test(e.message));
+  assert.throws(() => calibrateNoise([{ type: 'composed', events: [{ type: 'pate_threshold', sigma: '?', threshold: 200, max_vote: 230 }] }], 1, 1e-5),
+    /template\[0\]\.events\[0\]\.max_vote/);
+  const c = calibrateNoise([{ type: 'pate_threshold', sigma: '?', count: 100 }, { type: 'pate_gnmax', sigma: '?', count: 40 }], 2, 1e-5);
+  assert.ok(c.epsilon <= 2 && c.noise > 1);
+});

@@ -49,12 +49,49 @@ test('privacy pate: expected and realized cost, data-independent-only, and the p
   assert.equal(ind.expected_answered, undefined);
 });
 
+test('privacy pate: realized by default with answered flags, expected labelled as no guarantee, vote-free data-independent bound', async () => {
+  const votes = syntheticVotes(64);
+  const near = votes.map((v) => { const w = [...v]; const t = w.indexOf(Math.max(...w)); w[t]! -= 1; w[(t + 1) % w.length]! += 1; return w; });
+  const args = (f: string) => ['privacy', 'pate', '--votes', f, '--threshold', '200', '--sigma1', '150', '--sigma2', '40', '--delta', '1e-5', '--json'];
+  const plain = JSON.parse((await cli(...args(file('plain.json', votes)))).out);
+  assert.equal(plain.cost, 'expected');
+  assert.equal(plain.epsilon_note, 'paper-comparable expectation, not a guarantee');
+  assert.equal(plain.data_independent_basis, 'worst-case');
+  const plainNear = JSON.parse((await cli(...args(file('plain-near.json', near)))).out);
+  assert.notEqual(plainNear.expected_answered, plain.expected_answered);
+  assert.equal(plainNear.epsilon_data_independent, plain.epsilon_data_independent, 'the data-independent ε must not move with the votes');
+  const human = await cli(...args(file('plain.json', votes)).filter((a) => a !== '--json'));
+  assert.match(human.out, /expected cost, improved conversion\): paper-comparable expectation, not a guarantee/);
+
+  const flags = votes.map((_, i) => i % 2 === 0);
+  const marked = JSON.parse((await cli(...args(file('m.json', votes.map((v, i) => ({ votes: v, answered: flags[i] })))))).out);
+  const markedNear = JSON.parse((await cli(...args(file('m-near.json', near.map((v, i) => ({ votes: v, answered: flags[i] })))))).out);
+  assert.equal(marked.cost, 'realized');
+  assert.equal(marked.answered, 32);
+  assert.equal(marked.data_independent_basis, 'answered-flags');
+  assert.equal(markedNear.epsilon_data_independent, marked.epsilon_data_independent);
+  assert.ok(marked.epsilon_data_independent < marked.epsilon_data_independent_worst_case);
+  assert.equal(marked.epsilon_data_independent_worst_case, plain.epsilon_data_independent);
+});
+
 test('privacy pate --smooth-sensitivity releases a sanitized ε', async () => {
   const marked = file('ss.json', [{ votes: [40, 5, 5], answered: true }, { votes: [20, 20, 10], answered: false }]);
   const r = await cli('privacy', 'pate', '--votes', marked, '--threshold', '30', '--sigma1', '8', '--sigma2', '4', '--delta', '1e-5', '--smooth-sensitivity', '--json');
   assert.equal(r.code, 0, r.err);
   const j = JSON.parse(r.out);
   assert.ok(j.smooth_sensitivity.epsilon > 0 && Number.isFinite(j.smooth_sensitivity.epsilon));
+  assert.ok(Number.isFinite(j.smooth_sensitivity.epsilon_upper));
+  assert.equal(j.smooth_sensitivity.delta_upper, 2e-5);
+  assert.equal(j.smooth_sensitivity.order_source, 'data-independent optimum');
+  assert.equal(j.smooth_sensitivity.order, j.order_data_independent);
+  // A neighbouring vote file releases at the same order; --ss-order and --ss-gamma override.
+  const near = file('ss-near.json', [{ votes: [39, 6, 5], answered: true }, { votes: [20, 20, 10], answered: false }]);
+  const k = JSON.parse((await cli('privacy', 'pate', '--votes', near, '--threshold', '30', '--sigma1', '8', '--sigma2', '4', '--delta', '1e-5', '--smooth-sensitivity', '--json')).out);
+  assert.equal(k.smooth_sensitivity.order, j.smooth_sensitivity.order);
+  const u = JSON.parse((await cli('privacy', 'pate', '--votes', marked, '--threshold', '30', '--sigma1', '8', '--sigma2', '4', '--delta', '1e-5',
+    '--smooth-sensitivity', '--ss-order', '6', '--ss-gamma', '1e-3', '--sigma-ss', '2', '--json')).out);
+  assert.deepEqual([u.smooth_sensitivity.order, u.smooth_sensitivity.order_source, u.smooth_sensitivity.gamma, u.smooth_sensitivity.sigma_ss], [6, 'user', 1e-3, 2]);
+  assert.equal(u.smooth_sensitivity.delta_upper, 1e-5 + 1e-3);
 });
 
 test('privacy calibrate returns the noise multiplier that meets the target', async () => {
