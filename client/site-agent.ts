@@ -6,7 +6,8 @@ import { buildModel, type ModelSpec } from '../shared/ml/index.ts';
 import { Trainer } from '../shared/ml/trainer.ts';
 import { softmaxRows, type OnnxTeacher } from '../shared/ml/inference.ts';
 import type { DeviceRequest } from '../shared/ml/runtime.ts';
-import { clipL2Rows, gaussianRowsCharge, replaceOneSensitivity } from '../shared/privacy/soft-labels.ts';
+import { clipL2Rows, gaussianRowsCharge, releaseSensitivity } from '../shared/privacy/soft-labels.ts';
+import { addGridGaussian } from '../shared/privacy/grid-gaussian.ts';
 import { CryptoRng } from '../shared/privacy/rng.ts';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { SeededRng } from '../shared/util/prng.ts';
@@ -200,6 +201,8 @@ export class SiteAgent {
     const cols = this.publicSet.numClasses;
     const z = this.settings.policy.localNoiseMultiplier;
     this.admit(q);
+    // The run may ask for a tighter clip, never a looser one.
+    const clip = Math.min(this.settings.policy.clip, q.params.clip ?? Infinity);
     let event: PrivacyEvent;
     if (q.replyKind === 'vote_histogram') {
       // Worst case for this site: every query answered, data-independent GNMax bound.
@@ -210,20 +213,19 @@ export class SiteAgent {
       ] } as PrivacyEvent;
     } else if (z > 0) {
       // The site's own noise: the run's promised noise (Welcome) cannot lower the charge. One
-      // teacher's replaced data moves its clipped softmax row by ≤ √2·clip (replace-one).
-      event = gaussianRowsCharge(z, replaceOneSensitivity(1), rows);
+      // teacher's replaced data moves its clipped softmax row by ≤ √2·clip (replace-one), and the
+      // noise's grid rounding by ≤ grid·√cols more.
+      event = gaussianRowsCharge(z * clip, releaseSensitivity(clip, cols), rows);
     } else {
       check(central.noiseMultiplier !== undefined && central.noiseMultiplier > 0, 'welcome.privacy.noise_multiplier',
         'the run adds no central noise and this site adds no local noise: set policy.local_noise_multiplier > 0');
-      // σ = z·(the run's clip) ≥ z·(this site's clip, never looser): z/√2 is conservative.
-      event = gaussianRowsCharge(central.noiseMultiplier!, replaceOneSensitivity(1), rows);
+      // σ = z·(the run's clip) ≥ z·(this site's clip, never looser): charging the latter is conservative.
+      event = gaussianRowsCharge(central.noiseMultiplier! * clip, releaseSensitivity(clip, cols), rows);
     }
     this.checkBudget(q, event);
     const x = this.gather(q.indices);
     const teachers = this.teacherTrainers.length > 0 ? this.teacherTrainers : [this.student];
     const temperature = q.params.temperature ?? 1;
-    // The run may ask for a tighter clip, never a looser one.
-    const clip = Math.min(this.settings.policy.clip, q.params.clip ?? Infinity);
     let answer: Answer;
     if (q.replyKind === 'vote_histogram') {
       const votes = new Int32Array(rows * cols);
@@ -248,7 +250,7 @@ export class SiteAgent {
         const clipped = clipL2Rows(probs, rows, cols, clip);
         for (let i = 0; i < sum.length; i++) sum[i]! += clipped[i]!;
       }
-      if (z > 0) for (let i = 0; i < sum.length; i++) sum[i]! += this.noise.gaussian(z * clip);
+      if (z > 0) addGridGaussian(sum, z * clip, this.noise);
       answer = { rows, cols, teachers: teachers.length, soft: Float32Array.from(sum), event };
     }
     this.ledger.record({ runId: q.runId, round: q.round, requestId: q.requestId, replyKind: q.replyKind, rows, event });

@@ -1,7 +1,8 @@
 // Privacy wrapper: clips each site's soft-label rows and adds Gaussian noise to their sum before
 // the wrapped strategy turns the sum into a consensus (central DP).
 import { check } from '../../shared/util/errors.ts';
-import { clampNegative, clipL2Rows, gaussianRowsCharge, replaceOneSensitivity } from '../../shared/privacy/soft-labels.ts';
+import { clampNegative, clipL2Rows, gaussianRowsCharge, releaseSensitivity } from '../../shared/privacy/soft-labels.ts';
+import { addGridGaussian, RELEASE_GRID } from '../../shared/privacy/grid-gaussian.ts';
 import type { RoundPlan, RoundRelease, SiteFailure, SiteReply, Strategy, StrategyContext } from './strategy.ts';
 import type { SoftLabelAverage } from './soft-label-average.ts';
 
@@ -16,7 +17,8 @@ export interface CentralGaussianOptions {
  * Composes around FedMD/DS-FL. Replacing one teacher's data (the privacy unit; replace-one
  * adjacency, see replaceOneSensitivity) moves its clipped, non-negative row by at most √2·clip, so
  * a round releasing `rows` rows is charged as `rows` Gaussian mechanisms with noise multiplier
- * σ/(√2·clip) = z/√2. The aggregator enforces the bound whatever a site sends: a site's summed rows
+ * σ/(√2·clip + grid·√cols), just under z/√2 (the noise is a discrete Gaussian on the release grid,
+ * shared/privacy/grid-gaussian.ts). The aggregator enforces the bound whatever a site sends: a site's summed rows
  * have negative entries set to 0 and are re-clipped to teachers·clip, so it cannot exceed its share.
  */
 export class CentralGaussian implements Strategy {
@@ -49,15 +51,15 @@ export class CentralGaussian implements Strategy {
     const { sum, teachers, cols } = this.inner.sum(plan, clipped);
     const { clip } = this.options;
     const std = this.options.noiseMultiplier * clip;
-    for (let i = 0; i < sum.length; i++) sum[i] += ctx.noise.gaussian(std);
-    const sensitivity = replaceOneSensitivity(clip, 'probabilities');
+    addGridGaussian(sum, std, ctx.noise);
+    const sensitivity = releaseSensitivity(clip, cols, 'probabilities');
     return {
       round: plan.round,
       indices: plan.indices,
       soft: this.inner.combine(sum, teachers, rows, cols),
       cols,
       events: [gaussianRowsCharge(std, sensitivity, rows)],
-      mechanism: { kind: 'gaussian_rows', rows, clip, noise_std: std, sensitivity, domain: 'probabilities', adjacency: 'replace-one' },
+      mechanism: { kind: 'gaussian_rows', rows, cols, clip, noise_std: std, sensitivity, domain: 'probabilities', grid: RELEASE_GRID, adjacency: 'replace-one' },
       metrics: { replies: replies.length, failures: failures.length, teachers, noise_std: std },
     };
   }

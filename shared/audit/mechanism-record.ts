@@ -4,16 +4,19 @@ import { replaceOneSensitivity, type RowDomain } from '../privacy/soft-labels.ts
 import { UsageError } from '../util/errors.ts';
 
 /**
- * Soft labels: `rows` rows clipped to `clip`, N(0, noise_std²) added to each entry; one unit's
- * replace-one change is `sensitivity` (√2·clip for probabilities, 2·clip for signed rows).
+ * Soft labels: `rows` rows of `cols` entries clipped to `clip`, noise of std `noise_std` added to
+ * each entry; one unit's replace-one change is `sensitivity`: √2·clip for probabilities, 2·clip for
+ * signed rows, plus grid·√cols when the release is snapped to a `grid` (discrete Gaussian noise).
  */
 export interface GaussianRowsRecord {
   kind: 'gaussian_rows';
   rows: number;
+  cols?: number;
   clip: number;
   noise_std: number;
   sensitivity: number;
   domain: RowDomain;
+  grid?: number;
   adjacency: 'replace-one';
 }
 
@@ -61,11 +64,13 @@ export function validateMechanismRecord(json: unknown, field = 'mechanism'): Mec
   const o = json as Record<string, unknown>;
   if (o.adjacency !== 'replace-one') fail(`${field}.adjacency`, `must be "replace-one", got ${JSON.stringify(o.adjacency)}`);
   if (o.kind === 'gaussian_rows') {
-    exactKeys(o, ['kind', 'rows', 'clip', 'noise_std', 'sensitivity', 'domain', 'adjacency'], field);
+    exactKeys(o, ['kind', 'rows', 'cols', 'clip', 'noise_std', 'sensitivity', 'domain', 'grid', 'adjacency'], field);
     if (o.domain !== 'probabilities' && o.domain !== 'signed') fail(`${field}.domain`, `must be "probabilities" or "signed", got ${JSON.stringify(o.domain)}`);
+    if ((o.grid === undefined) !== (o.cols === undefined)) fail(`${field}.grid`, 'grid and cols come together (the grid\'s rounding adds grid·√cols to the sensitivity)');
     return {
       kind: 'gaussian_rows', rows: integer(o, 'rows', field), clip: positive(o, 'clip', field), noise_std: positive(o, 'noise_std', field),
       sensitivity: positive(o, 'sensitivity', field), domain: o.domain, adjacency: 'replace-one',
+      ...(o.grid !== undefined ? { grid: positive(o, 'grid', field), cols: integer(o, 'cols', field) } : {}),
     };
   }
   if (o.kind === 'confident_gnmax') {
@@ -102,8 +107,10 @@ function leaves(events: readonly PrivacyEvent[], times = 1, out: { event: Privac
 export function chargeMismatch(m: MechanismRecord, events: readonly PrivacyEvent[]): string | undefined {
   const all = leaves(events);
   if (m.kind === 'gaussian_rows') {
-    const bound = replaceOneSensitivity(m.clip, m.domain);
-    if (!close(m.sensitivity, bound)) return `sensitivity ${m.sensitivity} is not the replace-one bound ${bound} for clip ${m.clip} on ${m.domain} rows`;
+    const bound = replaceOneSensitivity(m.clip, m.domain) + (m.grid !== undefined ? m.grid * Math.sqrt(m.cols!) : 0);
+    if (!close(m.sensitivity, bound)) {
+      return `sensitivity ${m.sensitivity} is not the replace-one bound ${bound} for clip ${m.clip} on ${m.domain} rows${m.grid !== undefined ? ` on a grid of ${m.grid} with ${m.cols} columns` : ''}`;
+    }
     const want = m.noise_std / m.sensitivity;
     const g = all.filter((x) => x.event.type === 'gaussian');
     if (g.length !== all.length) return `charges ${all.length - g.length} event(s) other than gaussian for a gaussian_rows release`;

@@ -2,6 +2,7 @@
 import { check } from '../util/errors.ts';
 import type { PrivacyEvent } from './events.ts';
 import type { CryptoRng } from './rng.ts';
+import { addGridGaussian, gridRoundingSlack } from './grid-gaussian.ts';
 
 function checkShape(data: ArrayLike<number>, rows: number, cols: number, field: string): void {
   check(Number.isSafeInteger(rows) && rows >= 0, 'rows', `must be a non-negative integer, got ${rows}`);
@@ -46,6 +47,14 @@ export type RowDomain = 'probabilities' | 'signed';
 export function replaceOneSensitivity(clip: number, domain: RowDomain = 'probabilities'): number {
   check(Number.isFinite(clip) && clip > 0, 'clip', `must be a positive finite number, got ${clip}`);
   return (domain === 'signed' ? 2 : Math.SQRT2) * clip;
+}
+
+/**
+ * Sensitivity of a row of `cols` entries released on the grid (addGridGaussian): the
+ * replace-one bound plus what rounding both neighbours to the grid may add.
+ */
+export function releaseSensitivity(clip: number, cols: number, domain: RowDomain = 'probabilities'): number {
+  return replaceOneSensitivity(clip, domain) + gridRoundingSlack(cols);
 }
 
 /**
@@ -101,9 +110,10 @@ function checkDomain(matrix: ArrayLike<number>, cols: number, domain: RowDomain 
 }
 
 /**
- * Central release: clip every contributor's rows, sum them, add N(0, (z·clip)²) to each entry.
- * Replacing one contributor moves each row of the sum by ≤ sensitivity, so `rows` Gaussian
- * mechanisms with noise multiplier z·clip / sensitivity are charged (z/√2 for probabilities).
+ * Central release: clip every contributor's rows, sum them, add noise of std z·clip on the release
+ * grid (addGridGaussian) to each entry. Replacing one contributor moves each row of the sum by ≤
+ * sensitivity (releaseSensitivity), so `rows` Gaussian mechanisms with noise multiplier
+ * z·clip / sensitivity are charged (just under z/√2 for probabilities).
  */
 export function gaussianSumRelease(replies: readonly ArrayLike<number>[], rows: number, cols: number, params: GaussianReleaseParams, rng: CryptoRng): SoftLabelRelease {
   checkRelease(params);
@@ -115,14 +125,14 @@ export function gaussianSumRelease(replies: readonly ArrayLike<number>[], rows: 
     for (let i = 0; i < sum.length; i++) sum[i] += clipped[i]!;
   });
   const std = params.noiseMultiplier * params.clip;
-  for (let i = 0; i < sum.length; i++) sum[i] += rng.gaussian(std);
-  const sensitivity = replaceOneSensitivity(params.clip, params.domain);
+  addGridGaussian(sum, std, rng);
+  const sensitivity = releaseSensitivity(params.clip, cols, params.domain);
   return { values: sum, events: [gaussianRowsCharge(std, sensitivity, rows)], noiseStd: std, sensitivity };
 }
 
 /**
- * Local release (at the site, before anything leaves it): clip this reply's rows and add
- * N(0, (z·clip)²) to each entry; charged as in gaussianSumRelease. The site records the same
+ * Local release (at the site, before anything leaves it): clip this reply's rows and add noise of
+ * std z·clip on the release grid to each entry; charged as in gaussianSumRelease. The site records the same
  * events in its own ledger.
  */
 export function localGaussianRelease(reply: ArrayLike<number>, rows: number, cols: number, params: GaussianReleaseParams, rng: CryptoRng): SoftLabelRelease {
@@ -131,7 +141,7 @@ export function localGaussianRelease(reply: ArrayLike<number>, rows: number, col
   checkDomain(reply, cols, params.domain, 'reply');
   const out = clipL2Rows(reply, rows, cols, params.clip);
   const std = params.noiseMultiplier * params.clip;
-  for (let i = 0; i < out.length; i++) out[i] += rng.gaussian(std);
-  const sensitivity = replaceOneSensitivity(params.clip, params.domain);
+  addGridGaussian(out, std, rng);
+  const sensitivity = releaseSensitivity(params.clip, cols, params.domain);
   return { values: out, events: [gaussianRowsCharge(std, sensitivity, rows)], noiseStd: std, sensitivity };
 }

@@ -14,6 +14,10 @@ import { RdpAccountant } from '../../../shared/privacy/rdp-accountant.ts';
 import { separableDataset } from '../../unit/client/separable-csv.ts';
 import { clientFor, closed, nextSession, siteA, sleep, startServer } from './helpers.ts';
 
+/** The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release grid). */
+const softCharge = (z: number, clip: number, cols: number, rows: number) =>
+  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols)), count: rows });
+
 /** A real SiteAgent (10 public samples, 3 classes) answering through a stand-in teacher; `gate` holds every prediction until it resolves. */
 function realAgent(policy: Partial<SiteSettings['policy']>, gate: Promise<void> = Promise.resolve()) {
   const dir = mkdtempSync(join(tmpdir(), 'fedistill-site-policy-'));
@@ -64,7 +68,7 @@ const query = (publicHash: string, over: Partial<QueryRequest> = {}): Omit<Query
 });
 
 test("over its own budget the site answers E_SITE_BUDGET_EXHAUSTED whatever the Welcome promises; each reply is in its ledger before it arrives", async () => {
-  const one = { type: 'gaussian' as const, noise_multiplier: 2, count: 4 };
+  const one = softCharge(2, 0.5, 3, 4);
   const eps = (n: number) => { const a = new RdpAccountant(); for (let i = 0; i < n; i++) a.compose(one); return a.getEpsilon(1e-6).epsilon; };
   const { agent, ledger, runs, publicSet } = realAgent({ localNoiseMultiplier: 2, epsilon: (eps(2) + eps(3)) / 2, delta: 1e-6 });
   // A Welcome promising huge central noise, a loose δ and no clip: none of it may lower the site's charge.

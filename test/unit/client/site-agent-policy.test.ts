@@ -11,6 +11,10 @@ import { RdpAccountant } from '../../../shared/privacy/rdp-accountant.ts';
 import type { PrivacyEvent } from '../../../shared/privacy/events.ts';
 import { separableDataset } from './separable-csv.ts';
 
+/** The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release grid). */
+const softCharge = (z: number, clip: number, cols: number, rows: number) =>
+  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols)), count: rows });
+
 const settings = (policy: Partial<SiteSettings['policy']> = {}): SiteSettings => ({
   name: 'site-a', model: 'mlp', teachers: 1, seed: 1, device: 'cpu', threads: 1,
   local: { epochs: 0, batchSize: 16, lr: 1e-3, optimizer: 'adam' },
@@ -56,8 +60,8 @@ const epsilonOf = (events: PrivacyEvent[], delta: number): number => {
 };
 
 test('over its own ε budget a site refuses (E_SITE_BUDGET_EXHAUSTED) before any teacher runs, and records nothing', async () => {
-  // Local noise σ = 2·clip on softmax rows, whose replace-one sensitivity is √2·clip: multiplier 2/√2.
-  const one: PrivacyEvent = { type: 'gaussian', noise_multiplier: 2 / Math.SQRT2, count: 4 };
+  // Local noise σ = 2·clip on softmax rows, whose replace-one sensitivity is √2·clip (+ grid slack).
+  const one: PrivacyEvent = softCharge(2, 0.5, 3, 4);
   const e1 = epsilonOf([one], 1e-6);
   const e2 = epsilonOf([one, one], 1e-6);
   assert.ok(e2 > e1);
@@ -82,7 +86,7 @@ test("the site's policy wins over the aggregator's params and Welcome: clip is t
   const noisy = site({ localNoiseMultiplier: 1.5 });
   // A Welcome promising heavy central noise does not lower the charge of a site that adds its own.
   const b = await noisy.agent.answer(query(), { noiseMultiplier: 1000 } satisfies CentralPolicy);
-  assert.deepEqual(b.event, { type: 'gaussian', noise_multiplier: 1.5 / Math.SQRT2, count: 4 });
+  assert.deepEqual(b.event, softCharge(1.5, 0.5, 3, 4));
   assert.deepEqual(noisy.ledger.all()[0]!.event, b.event);
 });
 
@@ -125,7 +129,7 @@ test('a site that adds local noise refuses vote histograms (E_QUERY_REFUSED): th
 test('the same public sample asked many times is charged every time: per duplicated row, and per query', async () => {
   const { agent, ledger } = site({ localNoiseMultiplier: 2 });
   const a = await agent.answer(query({ indices: Uint32Array.of(3, 3, 3, 3, 3) }), {});
-  assert.deepEqual(a.event, { type: 'gaussian', noise_multiplier: 2 / Math.SQRT2, count: 5 });
+  assert.deepEqual(a.event, softCharge(2, 0.5, 3, 5));
   const after1 = ledger.epsilon(1e-5);
   await agent.answer(query({ indices: Uint32Array.of(3) }), {});
   assert.equal(ledger.all().length, 2);

@@ -10,6 +10,10 @@ import { SiteLedger } from '../../../client/site-ledger.ts';
 import { loadOnnxTeacher } from '../../../shared/ml/inference.ts';
 import { separableCsv as csv, separableDataset } from './separable-csv.ts';
 
+/** The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release grid). */
+const softCharge = (z: number, clip: number, cols: number, rows: number) =>
+  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols)), count: rows });
+
 
 const settings = (over: Partial<SiteSettings> = {}): SiteSettings => ({
   name: 'site-a', model: 'mlp', teachers: 3, seed: 1, device: 'cpu', threads: 1,
@@ -58,8 +62,8 @@ test('a site answers through its local policy, records each release once, and le
       const row = a.soft!.subarray(r * 3, r * 3 + 3);
       assert.ok(Math.hypot(...row) <= 3 * 0.5 + 1e-5);
     }
-    // Central σ = 2·clip on softmax rows (replace-one sensitivity √2·clip): multiplier 2/√2.
-    assert.deepEqual(a.event, { type: 'gaussian', noise_multiplier: 2 / Math.SQRT2, count: 4 });
+    // Central σ = 2·clip on softmax rows (replace-one sensitivity √2·clip + grid slack), at the site's clip 0.5.
+    assert.deepEqual(a.event, softCharge(2, 0.5, 3, 4));
     await agent.answer(q, { noiseMultiplier: 2 }); // the same request again (after a reconnect)
     const v = await agent.answer({ ...q, requestId: 'r.r1.site-a', round: 1, replyKind: 'vote_histogram' }, { sigma1: 150, sigma2: 40, threshold: 200 });
     for (let r = 0; r < 4; r++) assert.equal(v.votes!.subarray(r * 3, r * 3 + 3).reduce((x, y) => x + y, 0), 3);

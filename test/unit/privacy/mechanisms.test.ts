@@ -8,6 +8,10 @@ import { SeededRng } from '../../../shared/util/prng.ts';
 import { applyTemperatures, riskScores, swingTemperatures } from '../../../shared/privacy/swing-temperature.ts';
 import { validatePrivacyEvent } from '../../../shared/privacy/events.ts';
 
+/** The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release grid). */
+const softCharge = (z: number, clip: number, cols: number, rows: number) =>
+  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols)), count: rows });
+
 const rng = new CryptoRng();
 
 test('GNMax returns the argmax when the gap dwarfs σ, and spreads labels when votes tie', () => {
@@ -65,14 +69,14 @@ test('central and local Gaussian release: clipped sum plus N(0,(z·C)²), charge
   assert.ok(Math.abs(Math.sqrt(sq0) - 2) < 0.15, `std ${Math.sqrt(sq0)}`);
   const r = gaussianSumRelease(replies, 2, 2, { clip: 1, noiseMultiplier: 2 }, rng);
   // σ = 2·clip over the replace-one sensitivity √2·clip of a probability row.
-  assert.deepEqual(r.events, [{ type: 'gaussian', noise_multiplier: 2 / Math.SQRT2, count: 2 }]);
+  assert.deepEqual(r.events, [softCharge(2, 1, 2, 2)]);
   assert.equal(r.noiseStd, 2);
-  assert.equal(r.sensitivity, Math.SQRT2);
+  assert.equal(r.sensitivity, Math.SQRT2 + 2 ** -20 * Math.SQRT2);
   const l = localGaussianRelease([3, 4], 1, 2, { clip: 1, noiseMultiplier: 1 }, rng);
-  assert.deepEqual(l.events, [{ type: 'gaussian', noise_multiplier: 1 / Math.SQRT2, count: 1 }]);
+  assert.deepEqual(l.events, [softCharge(1, 1, 2, 1)]);
   // Signed rows (logits) move by up to 2·clip.
   const s = localGaussianRelease([-3, 4], 1, 2, { clip: 1, noiseMultiplier: 1, domain: 'signed' }, rng);
-  assert.deepEqual(s.events, [{ type: 'gaussian', noise_multiplier: 0.5, count: 1 }]);
+  assert.deepEqual(s.events, [{ type: 'gaussian', noise_multiplier: 1 / (2 + 2 ** -20 * Math.SQRT2), count: 1 }]);
   assert.throws(() => localGaussianRelease([-3, 4], 1, 2, { clip: 1, noiseMultiplier: 1 }, rng), /reply\[0\]\[0\].*domain 'signed'/);
   assert.throws(() => gaussianSumRelease(replies, 2, 2, { clip: 1, noiseMultiplier: 0 }, rng), /noise_multiplier/);
 });
