@@ -32,6 +32,29 @@ const processIO: CliIO = {
   err: (t) => process.stderr.write(t.endsWith('\n') ? t : t + '\n'),
 };
 
+/** Exit status when the reader of stdout went away (`fedistill … | head`): 128 + SIGPIPE, as shells report for other tools. */
+export const EXIT_CLOSED_PIPE = 141;
+
+let outputGuarded = false;
+
+/**
+ * A reader that stops early closes the pipe, and the next write fails with EPIPE: that is the
+ * reader's choice, not a fedistill failure, so the process ends at once, silently, with
+ * EXIT_CLOSED_PIPE (as `yes | head` does). Any other failure to write the output is one line
+ * and exit 1, never an unhandled 'error' event with a stack trace.
+ */
+function exitQuietlyWhenOutputCloses(): void {
+  if (outputGuarded) return;
+  outputGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(EXIT_CLOSED_PIPE);
+      try { process.stderr.write(`fedistill: cannot write the output (${e.code ?? e.message})\n`); } catch { /* stderr is gone too */ }
+      process.exit(EXIT_FAILURE);
+    });
+  }
+}
+
 /**
  * Whether the caller asked for machine-readable output (--json, or --format json): then a
  * failure, too, is one JSON object on stdout, so a script never has to parse stderr.
@@ -62,6 +85,7 @@ function unknownCommand(name: string, cmd: CommandSpec, path: string): UsageErro
 
 /** Runs the CLI on argv (without node and script) and returns the exit code. */
 export async function runCli(argv: readonly string[], io: CliIO = processIO): Promise<number> {
+  if (io === processIO) exitQuietlyWhenOutputCloses();
   // `fedistill help [command...]` is what newcomers type first; it is `fedistill [command...] --help`.
   if (argv[0] === 'help') return runCli([...argv.slice(1), '--help'], io);
   const json = wantsJson(argv);

@@ -1,7 +1,8 @@
 // `fedistill audit attack`: empirical privacy audits (canary exposure, membership inference) from an attack scenario.
 import type { CliIO, CommandSpec } from '../parse.ts';
-import { UsageError } from '../../shared/util/errors.ts';
-import { loadAttackScenario } from '../../shared/audit/attacks/attack-scenario.ts';
+import { type AttackScenario, loadAttackScenario } from '../../shared/audit/attacks/attack-scenario.ts';
+import { FedistillError, UsageError } from '../../shared/util/errors.ts';
+import { scenarioHasKeys } from './simulate.ts';
 import { type AttackReport, runAttackScenario } from '../../shared/audit/attacks/attack-run.ts';
 
 function parseSeeds(text: string): number[] {
@@ -11,6 +12,18 @@ function parseSeeds(text: string): number[] {
 }
 
 const f2 = (x: number): string => x.toFixed(2);
+
+/** Loads an attack scenario; a simulation scenario (docs/simulations.md) is sent to `fedistill simulate`. */
+function loadAttackScenarioFile(file: string): AttackScenario {
+  try {
+    return loadAttackScenario(file);
+  } catch (e) {
+    if (e instanceof FedistillError && e.code === 'E_SCENARIO_INVALID' && scenarioHasKeys(file, ['sites', 'strategy', 'rounds', 'kind'])) {
+      throw new UsageError(`${file} is a simulation scenario (it has sites, strategy or rounds), not an attack scenario: run "fedistill simulate ${file}"`, 'E_SCENARIO_INVALID');
+    }
+    throw e;
+  }
+}
 
 /** The human summary: what was measured, per seed, and whether the scenario's targets were met. */
 function printReport(r: AttackReport, io: CliIO): void {
@@ -62,7 +75,7 @@ export const auditAttackCommand: CommandSpec = {
     'fedistill audit attack --scenario simulations/scenarios/attack-tiny.yaml --only canary --json',
   ],
   async run(args, io) {
-    const sc = loadAttackScenario(String(args.flags.scenario));
+    const sc = loadAttackScenarioFile(String(args.flags.scenario));
     if (args.flags.seeds !== undefined) sc.seeds = parseSeeds(String(args.flags.seeds));
     const threads = Number(args.flags.threads);
     const r = await runAttackScenario(sc, {

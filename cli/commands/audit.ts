@@ -3,16 +3,16 @@ import { existsSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { CliIO, CommandSpec, FlagValues } from '../parse.ts';
 import { FedistillError, UsageError } from '../../shared/util/errors.ts';
-import { readIdentityFile } from '../../shared/crypto/identity.ts';
 import { SiteLedger } from '../../client/site-ledger.ts';
-import { exportAuditLog, isSqliteFile, loadAuditSource, sqlite } from '../../shared/audit/audit-export.ts';
+import { chooseAuditRun, exportAuditLog, isSqliteFile, loadAuditSource, sqlite } from '../../shared/audit/audit-export.ts';
 import { SqliteAuditStore } from '../../shared/audit/sqlite-audit-store.ts';
 import { type VerifyResult, verifyAuditLog } from '../../shared/audit/audit-verify.ts';
 import { formatProblem } from '../../shared/audit/audit-problem.ts';
-import { buildAuditReport, formatAuditReportText } from '../../shared/audit/audit-report.ts';
+import { type AuditReport, buildAuditReport, formatAuditReportText, roundLabel } from '../../shared/audit/audit-report.ts';
 import { formatAuditReportHtml } from '../../shared/audit/audit-report-html.ts';
 import { compareSiteLedger } from '../../shared/audit/audit-compare.ts';
 import { auditAttackCommand } from './audit-attack.ts';
+import { readKeyFile } from './keys.ts';
 
 const runFlag = { type: 'string', help: 'run id (optional when the database holds one run)', arg: 'ID' } as const;
 const keyFlag = { type: 'string', help: 'pin the aggregator\'s public key (base64); any other signer fails', arg: 'KEY' } as const;
@@ -73,10 +73,8 @@ const exportCommand: CommandSpec = {
     let runId: string;
     try {
       const store = sqlite(path, () => new SqliteAuditStore(db, { readonly: true }));
-      const runs = sqlite(path, () => store.runs());
-      runId = (args.flags.run as string | undefined) ?? (runs.length === 1 ? runs[0]! : '');
-      if (runId === '') throw new FedistillError('E_AUDIT_RUN_REQUIRED', `${path} holds the audit logs of ${runs.length} runs (${runs.join(', ') || 'none'}); pass --run ID`);
-      const identity = args.flags.identity ? readIdentityFile(String(args.flags.identity)) : undefined;
+      runId = sqlite(path, () => chooseAuditRun(path, store, args.flags.run as string | undefined));
+      const identity = args.flags.identity ? readKeyFile(String(args.flags.identity)) : undefined;
       text = sqlite(path, () => exportAuditLog(store, runId, identity));
     } finally {
       db.close();
@@ -117,6 +115,16 @@ const verifyCommand: CommandSpec = {
   },
 };
 
+/** What `audit report --out FILE --json` prints: where the report went and its headline figures. */
+function reportSummary(r: AuditReport, out: string, format: string): Record<string, unknown> {
+  return {
+    ok: r.verified, out, format, run_id: r.run_id, site: r.site, verified: r.verified, finished: r.finished,
+    entries: r.entries, releases: r.releases, releases_refused: r.releases_refused,
+    scopes: Object.fromEntries(r.scopes.map((s) => [s.scope, { epsilon: s.epsilon_spent, delta: s.delta, budget_epsilon: s.budget_epsilon, epsilon_left: s.epsilon_left }])),
+    ...(r.problem ? { problem: r.problem } : {}),
+  };
+}
+
 const reportCommand: CommandSpec = {
   name: 'report',
   summary: 'what a run spent: ε and δ per scope over releases, mechanisms, queries, budget left',
@@ -125,29 +133,41 @@ const reportCommand: CommandSpec = {
     'mechanisms used (event types and counts), queries answered and refused, releases refused\n' +
     'for budget, and budget left. --format html writes one self-contained page with an inline\n' +
     'SVG chart (opens offline). Exits 1 when the log does not verify (the report then covers\n' +
-    'only the entries before the problem and says so).',
+    'only the entries before the problem and says so). Text output numbers rounds from 1, as\n' +
+    'the aggregator\'s log does; the JSON keeps the log\'s 0-based `round`.\n' +
+    'Without --out the report is stdout, so --json is --format json (another --format is a usage\n' +
+    'error). With --out FILE the report goes to FILE in --format, and --json (or --format json)\n' +
+    'prints one JSON summary on stdout: {ok, out, format, run_id, verified, releases, scopes, …}.',
   positionals: [{ name: 'source', help: 'export file or aggregator database', required: true }],
   flags: {
     run: runFlag,
     site: { type: 'string', help: 'only the scope site:S and the releases involving site S', arg: 'S' },
-    format: { type: 'string', help: 'output format', choices: ['text', 'json', 'html'], default: 'text' },
+    format: { type: 'string', help: 'report format', choices: ['text', 'json', 'html'], defaultHelp: 'json with --json, else text' },
     out: { type: 'string', help: 'write the report to FILE instead of stdout', arg: 'FILE' },
     force: { type: 'boolean', help: 'overwrite --out if it exists' },
     'public-key': keyFlag,
-    json: { type: 'boolean', help: 'same as --format json' },
+    json: { type: 'boolean', help: 'print one JSON object: the report, or with --out a summary of what was written' },
   },
-  examples: ['fedistill audit report r1.audit.jsonl --format html --out r1.html', 'fedistill audit report runs/agg.db --run r1 --site hospital-a --format json'],
+  examples: [
+    'fedistill audit report r1.audit.jsonl --format html --out r1.html',
+    'fedistill audit report runs/agg.db --run r1 --site hospital-a --json',
+    'fedistill audit report runs/agg.db --run r1 --format html --out r1.html --json',
+  ],
   run(args, io) {
-    if (args.flags.json && args.flags.format !== 'text' && args.flags.format !== 'json') {
-      throw new UsageError(`--json and --format ${args.flags.format} disagree; pass one of them`);
+    const asked = args.flags.format as string | undefined;
+    const out = args.flags.out as string | undefined;
+    if (args.flags.json && out === undefined && asked !== undefined && asked !== 'json') {
+      throw new UsageError(`--json prints the report as JSON on stdout, --format ${asked} asks for ${asked}: pass one of them, or write the ${asked} report with --out FILE and keep --json for a JSON summary`);
     }
-    const format = args.flags.json ? 'json' : String(args.flags.format);
+    const format = asked ?? (args.flags.json ? 'json' : 'text');
     const v = verifySource(args.positionals[0]!, args.flags);
     const r = buildAuditReport(v, { site: args.flags.site as string | undefined });
     const text = format === 'json' ? JSON.stringify(r) : format === 'html' ? formatAuditReportHtml(r) : formatAuditReportText(r).join('\n');
-    if (args.flags.out) {
-      writeOutput(String(args.flags.out), text.endsWith('\n') ? text : text + '\n', Boolean(args.flags.force));
-      io.err(`audit report: wrote ${args.flags.out}`);
+    if (out !== undefined) {
+      writeOutput(out, text.endsWith('\n') ? text : text + '\n', Boolean(args.flags.force));
+      io.err(`audit report: wrote ${out}`);
+      // --format json counts as JSON mode (a failure prints a JSON object), so success answers in JSON too.
+      if (args.flags.json || format === 'json') io.out(JSON.stringify(reportSummary(r, out, format)));
     } else io.out(text);
     if (!v.ok) io.err(`audit report: the log does not verify: ${formatProblem(v.problem!)}`);
     return v.ok ? 0 : 1;
@@ -159,7 +179,7 @@ function reportCompare(io: CliIO, json: boolean, r: ReturnType<typeof compareSit
   io.out(`${r.ok ? 'OK' : 'MISMATCH'}: site ${r.site || '?'}, run ${r.run_id}: ${r.matched}/${r.checked} releases match`
     + (r.refused ? `, ${r.refused} refused for budget` : '') + (r.other_runs ? ` (${r.other_runs} entries of other runs ignored)` : ''));
   if (r.site_epsilon !== null) io.out(`  site's own worst-case ε = ${r.site_epsilon} ≥ aggregator's ε = ${r.aggregator_epsilon ?? 'n/a'} at δ = ${r.delta}`);
-  for (const p of r.problems) io.out(`  ${p.round !== null ? `round ${p.round}: ` : ''}${p.code}: ${p.message}`);
+  for (const p of r.problems) io.out(`  ${p.round !== null ? `round ${roundLabel(p.round)}: ` : ''}${p.code}: ${p.message}`);
 }
 
 const compareCommand: CommandSpec = {

@@ -1,5 +1,6 @@
 // `fedistill data`: list datasets, inspect splits (sizes, label counts, hashes), and preview partitions over sites.
 import type { CliIO, CommandSpec, FlagValues } from '../parse.ts';
+import { UsageError } from '../../shared/util/errors.ts';
 import { listDatasets, loadDataset } from '../../shared/data/catalog.ts';
 import { countLabels } from '../../shared/data/image-dataset.ts';
 import { parseSplitSpec } from '../../shared/data/split-spec.ts';
@@ -82,6 +83,25 @@ function printPartitionTable(p: Partition, io: CliIO): void {
   });
 }
 
+/** The schemes each scheme parameter applies to. */
+const SCHEME_PARAMETERS: Record<string, readonly string[]> = {
+  alpha: ['dirichlet'], shards: ['shards'], sigma: ['quantity'], 'min-size': ['dirichlet', 'quantity'],
+};
+
+/**
+ * Refuses flags that would be silently ignored (as `train --limit` with a split spec is): a
+ * parameter of another scheme, or --indices without --json. A partition that does not use
+ * what was asked for is a surprise found late.
+ */
+function checkRelevantFlags(f: FlagValues): void {
+  for (const [flag, schemes] of Object.entries(SCHEME_PARAMETERS)) {
+    if (f[flag] !== undefined && !schemes.includes(String(f.scheme))) {
+      throw new UsageError(`--${flag} applies to --scheme ${schemes.join(' or ')}, not ${f.scheme}; drop it or change the scheme`);
+    }
+  }
+  if (f.indices && !f.json) throw new UsageError('--indices adds each client\'s sample indices to the --json output; pass --json too');
+}
+
 const partitionCommand: CommandSpec = {
   name: 'partition',
   summary: 'split a dataset over N clients (iid, dirichlet, shards, quantity) and show the result',
@@ -94,12 +114,13 @@ const partitionCommand: CommandSpec = {
     dataset: { type: 'string', help: 'split spec to partition', default: 'mnist:train', arg: 'SPEC' },
     clients: { type: 'integer', help: 'number of clients (sites)', required: true, arg: 'N', min: 1 },
     scheme: { type: 'string', help: 'partition scheme', required: true, choices: PARTITION_SCHEMES },
-    alpha: { type: 'number', help: 'dirichlet: concentration (small = skewed)', default: PARTITION_DEFAULTS.alpha, arg: 'A', above: 0 },
-    shards: { type: 'integer', help: 'shards: shards per client', default: PARTITION_DEFAULTS.shards, arg: 'K', min: 1 },
-    sigma: { type: 'number', help: 'quantity: lognormal sigma of client sizes', default: PARTITION_DEFAULTS.sigma, arg: 'S', min: 0 },
+    // No `default:` for the scheme parameters, so that one given for another scheme can be told apart and refused.
+    alpha: { type: 'number', help: 'dirichlet: concentration (small = skewed)', defaultHelp: String(PARTITION_DEFAULTS.alpha), arg: 'A', above: 0 },
+    shards: { type: 'integer', help: 'shards: shards per client', defaultHelp: String(PARTITION_DEFAULTS.shards), arg: 'K', min: 1 },
+    sigma: { type: 'number', help: 'quantity: lognormal sigma of client sizes', defaultHelp: String(PARTITION_DEFAULTS.sigma), arg: 'S', min: 0 },
     'min-size': { type: 'integer', help: 'dirichlet, quantity: minimum samples per client', arg: 'M', min: 1, defaultHelp: 'min(10, half the mean size)' },
     seed: { type: 'integer', help: 'seed', required: true, arg: 'SEED', min: 0 },
-    indices: { type: 'boolean', help: 'with --json, include each client\'s sample indices' },
+    indices: { type: 'boolean', help: 'with --json, include each client\'s sample indices (needs --json)' },
     json: { type: 'boolean', help: 'print machine-readable JSON' },
   },
   examples: [
@@ -108,6 +129,7 @@ const partitionCommand: CommandSpec = {
   ],
   run(args, io) {
     const f = args.flags;
+    checkRelevantFlags(f);
     const spec = String(f.dataset ?? 'mnist:train');
     io.err(`loading ${spec}…`);
     const ds = loadDataset(spec);

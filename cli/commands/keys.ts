@@ -1,6 +1,21 @@
 // `fedistill keys`: create and inspect Ed25519 identities for sites and the aggregator.
+import { readFileSync } from 'node:fs';
 import type { CommandSpec } from '../parse.ts';
-import { encodePublicKey, fingerprint, generateIdentity, readIdentityFile, writeIdentityFile } from '../../shared/crypto/identity.ts';
+import {
+  encodePublicKey, fingerprint, generateIdentity, type Identity, parseIdentity, readIdentityFile, writeIdentityFile,
+} from '../../shared/crypto/identity.ts';
+
+/**
+ * Reads a key file judging its content before its mode: a file that is no key file at all
+ * (README.md) is E_KEY_FILE_INVALID "not a fedistill identity file", not E_KEY_FILE_MODE
+ * "chmod 600". A key file readable by others is still refused.
+ */
+export function readKeyFile(path: string): Identity {
+  let text: string | undefined;
+  try { text = readFileSync(path, 'utf8'); } catch { /* readIdentityFile says why it cannot be read */ }
+  if (text !== undefined) parseIdentity(text, path);
+  return readIdentityFile(path);
+}
 
 const generate: CommandSpec = {
   name: 'generate',
@@ -33,7 +48,7 @@ const show: CommandSpec = {
   examples: ['fedistill keys show site-a.key'],
   run(args, io) {
     const file = args.positionals[0]!;
-    const identity = readIdentityFile(file);
+    const identity = readKeyFile(file);
     const publicKey = encodePublicKey(identity.publicKey);
     const fp = fingerprint(identity.publicKey);
     if (args.flags.json) io.out(JSON.stringify({ file, publicKey, fingerprint: fp }));

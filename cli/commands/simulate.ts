@@ -1,7 +1,11 @@
 // `fedistill simulate SCENARIO.yaml`: runs a simulation scenario and writes its report folder.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { PateMnistResult } from '../../simulations/pate-mnist/index.ts';
-import type { CommandSpec } from '../parse.ts';
-import { loadScenario } from '../../simulations/scenario.ts';
+import type { CliIO, CommandSpec } from '../parse.ts';
+import { loadScenario, type Scenario } from '../../simulations/scenario.ts';
+import { FedistillError, UsageError } from '../../shared/util/errors.ts';
+import { readYamlFile } from '../../shared/util/yaml-file.ts';
 import { runSimulation } from '../../simulations/run-simulation.ts';
 import { formatBytes } from '../../simulations/report-html.ts';
 
@@ -18,6 +22,49 @@ export function pateSummary(p: PateMnistResult): string {
     `  privacy      ε = ${p.privacy.expected.epsilon.toFixed(3)} expected, ${p.privacy.realized.epsilon.toFixed(3)} realized (replay ${p.privacy.replayed.epsilon.toFixed(3)}) at δ = ${p.privacy.delta}, data-dependent; target ε ≤ ${p.target.epsilon}`,
     '  (--json prints every figure)',
   ].join('\n');
+}
+
+/** Whether a YAML file's top level has one of `keys`: how a scenario of the other command is recognised. */
+export function scenarioHasKeys(file: string, keys: readonly string[]): boolean {
+  try {
+    const raw = readYamlFile(file, 'scenario');
+    return raw !== null && typeof raw === 'object' && !Array.isArray(raw) && keys.some((k) => Object.hasOwn(raw, k));
+  } catch {
+    return false;
+  }
+}
+
+/** Loads a simulation scenario; an attack scenario (docs/audit-attacks.md) is sent to the command that runs it. */
+function loadSimulationScenario(file: string): Scenario {
+  try {
+    return loadScenario(file);
+  } catch (e) {
+    if (e instanceof FedistillError && e.code === 'E_SCENARIO_INVALID' && scenarioHasKeys(file, ['canary', 'membership'])) {
+      throw new UsageError(`${file} is an attack scenario (it has canary or membership sections), not a simulation: run "fedistill audit attack --scenario ${file}"`, 'E_SCENARIO_INVALID');
+    }
+    throw e;
+  }
+}
+
+/**
+ * Ctrl-C (or SIGTERM) during a simulation: one line saying what is kept, then the usual status
+ * (130, 143). The aggregator database holds every round finished so far (SQLite commits each);
+ * the report is written only at the end. Returns the function that removes the handlers.
+ */
+function reportInterruption(io: CliIO, out: string, federated: boolean): () => void {
+  const handler = (signal: NodeJS.Signals) => {
+    const dir = resolve(out);
+    const db = join(dir, 'aggregator.db');
+    const kept = federated && existsSync(db)
+      ? `kept ${db} (the rounds finished so far, with their privacy ledger and audit log: fedistill audit report ${db})`
+      : `kept what was written to ${dir} so far`;
+    const stale = existsSync(join(dir, 'report.json')) ? ` (the report files in ${dir} are from an earlier run)` : '';
+    io.err(`simulate: interrupted (${signal}); ${kept}; no report was written${stale}`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return () => { process.off('SIGINT', handler); process.off('SIGTERM', handler); };
 }
 
 export const simulateCommand: CommandSpec = {
@@ -46,16 +93,17 @@ export const simulateCommand: CommandSpec = {
   ],
   async run(args, io) {
     const file = args.positionals[0]!;
-    const scenario = loadScenario(file);
+    const scenario = loadSimulationScenario(file);
     const out = String(args.flags.out).replace('<name>', scenario.name);
     const mode = String(args.flags.mode) as 'in-process' | 'loopback';
     const concurrency = Number(args.flags.concurrency) || undefined;
     const workers = Number(args.flags.workers);
+    const stopReporting = reportInterruption(io, out, scenario.kind === 'federated');
     const result = await runSimulation(scenario, {
       mode, out, log: (l) => io.err(l), scenarioFile: file, ...(concurrency ? { concurrency } : {}), ...(workers >= 0 ? { workers } : {}),
       noBaselines: Boolean(args.flags['no-baselines']),
       command: `fedistill simulate ${file} --mode ${mode} --out ${out}`,
-    });
+    }).finally(stopReporting);
     if ('pate' in result) {
       const p = result.pate as PateMnistResult; // the module's result, loaded on demand
       io.out(args.flags.json ? JSON.stringify(p) : pateSummary(p));

@@ -1,5 +1,5 @@
 // `fedistill train`: trains a reference model on a dataset with the ONNX training engine and exports the student.
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CommandSpec } from '../parse.ts';
@@ -7,8 +7,15 @@ import { loadDataset } from '../../shared/data/catalog.ts';
 import { Trainer, buildModel, loadCheckpoint, parameterCount, saveCheckpoint, type LrSchedule } from '../../shared/ml/index.ts';
 import { FedistillError, UsageError } from '../../shared/util/errors.ts';
 
-/** Refuses an output path whose folder is missing or read-only, so a long training does not end in a failed write. */
-function checkWritable(path: string, flag: string): void {
+/**
+ * Refuses an output path whose folder is missing or read-only, so a long training does not end
+ * in a failed write, and an existing file without --force (E_FILE_EXISTS, the rule of every
+ * command that writes a file): a trained model is not replaced by accident.
+ */
+function checkWritable(path: string, flag: string, force: boolean): void {
+  if (!force && existsSync(path)) {
+    throw new FedistillError('E_FILE_EXISTS', `${flag}: ${path} already exists; choose another path or pass --force to overwrite it`);
+  }
   const dir = dirname(resolve(path));
   try { accessSync(dir, constants.W_OK); } catch (e) {
     throw new FedistillError('E_FILE_WRITE', `${flag}: cannot write ${path}: folder ${dir} ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not writable'}; create it or choose another path`);
@@ -40,7 +47,8 @@ export const trainCommand: CommandSpec = {
     limit: { type: 'integer', help: 'use only the first N training samples (quick runs; with a dataset id, not a split spec)', min: 1, arg: 'N' },
     out: { type: 'string', help: 'write the trained inference model here', arg: 'FILE.onnx' },
     checkpoint: { type: 'string', help: 'write a checkpoint here after every epoch', arg: 'FILE' },
-    resume: { type: 'string', help: 'resume from this checkpoint (continues up to --epochs)', arg: 'FILE' },
+    resume: { type: 'string', help: 'resume from this checkpoint (continues up to --epochs); --checkpoint may name the same file', arg: 'FILE' },
+    force: { type: 'boolean', help: 'overwrite --out and --checkpoint if they exist' },
     json: { type: 'boolean', help: 'print one JSON object with the results' },
   },
   examples: [
@@ -55,8 +63,13 @@ export const trainCommand: CommandSpec = {
     if (f.limit !== undefined && ds.includes(':')) {
       throw new UsageError(`--limit applies to a dataset id; with a split spec put the range in it, e.g. ${ds.split('[')[0]}[:${f.limit}]`);
     }
-    // Fail before the epochs are spent, not after: the output files' folders must be writable.
-    for (const flag of ['out', 'checkpoint'] as const) if (f[flag] !== undefined) checkWritable(String(f[flag]), `--${flag}`);
+    // Fail before the epochs are spent, not after: the output files must be new (or --force) in writable folders.
+    // A checkpoint that is also --resume is meant to be rewritten: resuming continues it.
+    for (const flag of ['out', 'checkpoint'] as const) {
+      if (f[flag] === undefined) continue;
+      const resumesIt = flag === 'checkpoint' && f.resume !== undefined && resolve(String(f.resume)) === resolve(String(f.checkpoint));
+      checkWritable(String(f[flag]), `--${flag}`, Boolean(f.force) || resumesIt);
+    }
     const trainSpec = ds.includes(':') ? ds : `${ds}:train${f.limit ? `[:${f.limit}]` : ''}`;
     const testSpec = ds.includes(':') ? `${ds.split(':')[0]}:test` : `${ds}:test`;
     const train = loadDataset(trainSpec);

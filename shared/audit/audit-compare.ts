@@ -1,7 +1,8 @@
 // Compares a site's own ledger with the aggregator's audit log: every release the site recorded, logged with the same event.
 import { validatePrivacyEvent } from '../privacy/events.ts';
 import { RdpAccountant } from '../privacy/rdp-accountant.ts';
-import { UsageError } from '../util/errors.ts';
+import { SITE_NAME_PATTERN } from '../../protocols/validators.ts';
+import { FedistillError, UsageError } from '../util/errors.ts';
 import { canonicalJson } from './canonical-json.ts';
 import type { AuditProblem } from './audit-problem.ts';
 import { epsilonMatches, type VerifiedRelease, type VerifyResult } from './audit-verify.ts';
@@ -52,6 +53,42 @@ function canonicalEvent(e: unknown): string {
   try { return canonicalJson(validatePrivacyEvent(e)); } catch { return canonicalJson(e); }
 }
 
+const escapeRegExp = (t: string): string => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The site a ledger entry's request id names, or undefined for an id of another form. The
+ * aggregator asks site S in round r with `<run>.r<r>[.a<attempt>].<S>` (or `run-<hash16>.r…`
+ * when the run id is too long; server/site-reply-checks.ts queryRequestId), so a site's ledger
+ * says which site wrote it whatever events the sites sent.
+ */
+export function siteOfRequestId(e: SiteLedgerRecord): string | undefined {
+  const m = new RegExp(`^(?:${escapeRegExp(e.runId)}|run-[0-9a-f]{16})\\.r${e.round}(?:\\.a\\d+)?\\.(.+)$`).exec(e.requestId);
+  return m && SITE_NAME_PATTERN.test(m[1]!) ? m[1] : undefined;
+}
+
+/**
+ * The site that wrote these entries, from their request ids: `--site` must agree with it
+ * (E_AUDIT_SITE_MISMATCH, a usage error); without `--site` it is the answer. Undefined when
+ * no request id names a site (a ledger from before the format, or a test's own ids).
+ */
+function siteFromRequestIds(entries: readonly SiteLedgerRecord[], runId: string, asked: string | undefined): string | undefined {
+  const named = new Map<string, string>();
+  for (const e of entries) {
+    const site = siteOfRequestId(e);
+    if (site !== undefined && !named.has(site)) named.set(site, e.requestId);
+  }
+  const sites = [...named.keys()].sort();
+  const example = (site: string) => `${site} (request ${named.get(site)})`;
+  if (sites.length > 1) {
+    throw new FedistillError('E_AUDIT_SITE_MISMATCH', `the ledger's entries for run ${runId} were written for several sites: ${sites.map(example).join(', ')}; a site ledger holds one site's releases: is this the right file?`);
+  }
+  const site = sites[0];
+  if (site !== undefined && asked !== undefined && asked !== site) {
+    throw new UsageError(`--site ${asked}, but this is the ledger of ${example(site)}: pass --site ${site}, or the ledger of ${asked}`, 'E_AUDIT_SITE_MISMATCH');
+  }
+  return site;
+}
+
 /** The one site whose logged events agree with every site entry that has a logged counterpart, if exactly one does. */
 function inferSite(entries: readonly SiteLedgerRecord[], releases: readonly VerifiedRelease[]): string {
   const candidates = [...new Set(releases.flatMap((r) => Object.keys(r.data.site_events ?? {})))].sort();
@@ -81,7 +118,7 @@ export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: V
   const base = { run_id: v.runId, checked: 0, matched: 0, refused: 0, other_runs: 0, delta: null, site_epsilon: null, aggregator_epsilon: null };
   if (!v.ok) return { ...base, ok: false, site: options.site ?? '', problems: [{ ...v.problem!, round: null }] };
   const mine = siteEntries.filter((e) => e.runId === v.runId);
-  const site = options.site ?? inferSite(mine, v.releases);
+  const site = siteFromRequestIds(mine, v.runId, options.site) ?? options.site ?? inferSite(mine, v.releases);
   const result: CompareResult = { ...base, ok: false, site, other_runs: siteEntries.length - mine.length, problems: [] };
   const refusedRounds = new Set(v.entries.filter((e) => e.kind === 'budget_refused' && e.round !== null && (e.site === null || e.site === site)).map((e) => e.round!));
   const siteRounds = new Set<number>();
@@ -92,14 +129,14 @@ export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: V
     if (logged.length === 0) {
       if (refusedRounds.has(e.round)) { result.refused++; continue; }
       result.problems.push({ code: 'E_AUDIT_MISSING_RELEASE', seq: null, index: null, round: e.round, request_id: e.requestId,
-        message: `the site recorded a release in round ${e.round} (request ${e.requestId}); the aggregator's log has no release from site "${site}" in that round` });
+        message: `the site recorded a release in round ${e.round + 1} (request ${e.requestId}); the aggregator's log has no release from site "${site}" in that round` });
       continue;
     }
     const mineEvent = canonicalEvent(e.event);
     const bad = logged.find((r) => canonicalEvent(siteEvent(r, site)) !== mineEvent);
     if (bad) {
       result.problems.push({ code: 'E_AUDIT_EVENT_MISMATCH', seq: bad.seq, index: bad.seq, round: e.round, request_id: e.requestId,
-        message: `round ${e.round}: the site recorded ${mineEvent}, the aggregator logged ${canonicalEvent(siteEvent(bad, site))}` });
+        message: `round ${e.round + 1}: the site recorded ${mineEvent}, the aggregator logged ${canonicalEvent(siteEvent(bad, site))}` });
       continue;
     }
     result.matched++;
@@ -107,7 +144,7 @@ export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: V
   for (const r of v.releases) {
     if (siteEvent(r, site) !== undefined && r.round !== null && !siteRounds.has(r.round)) {
       result.problems.push({ code: 'E_AUDIT_UNRECORDED_RELEASE', seq: r.seq, index: r.seq, round: r.round,
-        message: `the aggregator logged a release from site "${site}" in round ${r.round}; the site's ledger has no release for that round` });
+        message: `the aggregator logged a release from site "${site}" in round ${r.round + 1}; the site's ledger has no release for that round` });
     }
   }
   const scope = `site:${site}`;

@@ -71,6 +71,22 @@ function auditRunNotFound(runId: string, runs: string[]): FedistillError {
   return new FedistillError('E_AUDIT_RUN_NOT_FOUND', `no audit log for run "${runId}"; runs with one: ${runs.length ? runs.join(', ') : '(none)'}`);
 }
 
+/**
+ * The run whose log to read from a database: `runId`, or the only run there is. A database
+ * with no run at all (an aggregator that stopped before its run started, e.g. on
+ * E_LISTEN_FAILED) is E_AUDIT_NO_LOG, not a request to name one of zero runs.
+ */
+export function chooseAuditRun(path: string, store: AuditStore, runId?: string): string {
+  const runs = store.runs();
+  if (runs.length === 0) {
+    throw new FedistillError('E_AUDIT_NO_LOG', `no runs in this database: ${path} holds no audit log (the aggregator stopped before any run started, e.g. it could not bind its port); pass the database of a run that started`);
+  }
+  const id = runId ?? (runs.length === 1 ? runs[0]! : undefined);
+  if (id === undefined) throw new UsageError(`${path} holds the audit logs of ${runs.length} runs (${runs.join(', ')}); pass --run ID`, 'E_AUDIT_RUN_REQUIRED');
+  if (store.publicKey(id) === undefined) throw auditRunNotFound(id, runs);
+  return id;
+}
+
 /** Whether a file is an SQLite database (by its 16-byte magic header). */
 export function isSqliteFile(path: string): boolean {
   const buf = Buffer.alloc(16);
@@ -128,11 +144,8 @@ export function loadAuditSource(path: string, runId?: string): { log: LoadedAudi
   }
   try {
     const store = new SqliteAuditStore(db, { readonly: true });
-    const runs = store.runs();
-    const id = runId ?? (runs.length === 1 ? runs[0]! : undefined);
-    if (id === undefined) throw new UsageError(`${path} holds the audit logs of ${runs.length} runs (${runs.join(', ') || 'none'}); pass --run ID`, 'E_AUDIT_RUN_REQUIRED');
-    const publicKey = store.publicKey(id);
-    if (publicKey === undefined) throw auditRunNotFound(id, runs);
+    const id = chooseAuditRun(path, store, runId);
+    const publicKey = store.publicKey(id)!;
     const rows = store.entries(id);
     const header: AuditExportHeader = {
       format: AUDIT_FORMAT, version: AUDIT_FORMAT_VERSION, public_key: publicKey, run_id: id,

@@ -100,7 +100,15 @@ export function buildAuditReport(v: VerifyResult, options: { site?: string } = {
   return report;
 }
 
-/** The report as lines a person reads in a terminal. */
+/**
+ * A round as people read it: from 1, as the aggregator's log says "round 1/4". The log, the
+ * ledgers and every JSON output keep `round` from 0; only text for people adds one.
+ */
+export function roundLabel(round: number | null): string {
+  return round === null ? '-' : String(round + 1);
+}
+
+/** The report as lines a person reads in a terminal (rounds from 1: roundLabel). */
 export function formatAuditReportText(r: AuditReport): string[] {
   const lines = [
     `audit report — run ${r.run_id}${r.site ? `, site ${r.site}` : ''}`,
@@ -118,7 +126,7 @@ export function formatAuditReportText(r: AuditReport): string[] {
   for (const s of r.scopes) {
     lines.push(`  ${s.scope}: ε = ${s.epsilon_spent.toPrecision(6)} at δ = ${s.delta} over ${s.releases} release(s)`
       + (s.budget_epsilon !== null ? `; budget ε = ${s.budget_epsilon}, left ${s.epsilon_left!.toPrecision(6)}` : '; no budget declared'));
-    for (const p of s.series) lines.push(`    seq ${String(p.seq).padStart(4)}  round ${String(p.round ?? '-').padStart(4)}  ${p.at}  ε = ${p.epsilon.toPrecision(6)}`);
+    for (const p of s.series) lines.push(`    seq ${String(p.seq).padStart(4)}  round ${roundLabel(p.round).padStart(4)}  ${p.at}  ε = ${p.epsilon.toPrecision(6)}`);
   }
   if (r.scopes.length === 0) lines.push('  (no releases)');
   return lines;

@@ -1,10 +1,12 @@
 // `fedistill audit export|verify|report|compare` end to end, in process: outputs, exit codes and error codes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../../../cli/main.ts';
 import { encodePublicKey, generateIdentity, writeIdentityFile } from '../../../shared/crypto/identity.ts';
+import { RunDatabase } from '../../../server/run-database.ts';
+import { SqliteAuditStore } from '../../../shared/audit/sqlite-audit-store.ts';
 import { buildAuditRun, RELEASED_ROUNDS, RUN } from './audit-fixture.ts';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -70,6 +72,94 @@ test('audit export → verify → report → compare through the CLI, with exit 
     r = await cli('audit', 'compare', join(f.dir, 'nope.jsonl'), out);
     assert.equal(r.code, 1);
     assert.match(r.err, /E_FILE_NOT_FOUND/);
+  } finally {
+    f.close();
+  }
+});
+
+test('audit report --out: with --json (or --format json) stdout is one JSON summary of what was written; --format picks the file\'s format', async () => {
+  const f = buildAuditRun();
+  try {
+    const txt = join(f.dir, 'r.txt');
+    let r = await cli('audit', 'report', f.dbPath, '--out', txt, '--format', 'text', '--json');
+    assert.equal(r.code, 0, r.err);
+    const lines = r.out.trim().split('\n');
+    assert.equal(lines.length, 1, 'exactly one JSON object');
+    const j = JSON.parse(lines[0]!);
+    assert.deepEqual({ ok: j.ok, out: j.out, format: j.format, run_id: j.run_id, verified: j.verified, releases: j.releases },
+      { ok: true, out: txt, format: 'text', run_id: RUN, verified: true, releases: RELEASED_ROUNDS });
+    assert.equal(j.scopes['site:a'].epsilon, f.ledger.spent('site:a').epsilon);
+    assert.match(readFileSync(txt, 'utf8'), /^audit report — run r1/);
+    // --json alone keeps its old meaning for the file: the report in JSON; --force replaces it.
+    r = await cli('audit', 'report', f.dbPath, '--out', txt, '--json', '--force');
+    assert.equal(r.code, 0, r.err);
+    assert.equal(JSON.parse(r.out).format, 'json');
+    assert.equal(JSON.parse(readFileSync(txt, 'utf8')).releases, RELEASED_ROUNDS);
+    const html = join(f.dir, 'r.html');
+    r = await cli('audit', 'report', f.dbPath, '--out', html, '--format', 'html', '--json');
+    assert.equal(r.code, 0, r.err);
+    assert.equal(JSON.parse(r.out).format, 'html');
+    assert.match(readFileSync(html, 'utf8'), /<svg /);
+    const json = join(f.dir, 'r.json');
+    r = await cli('audit', 'report', f.dbPath, '--out', json, '--format', 'json');
+    assert.equal(JSON.parse(r.out).out, json, '--format json is JSON mode: success answers in JSON too');
+    r = await cli('audit', 'report', f.dbPath, '--out', join(f.dir, 'r2.txt'));
+    assert.equal(r.out, '', 'without --json the report file is all');
+    assert.match(r.err, /wrote .*r2\.txt/);
+  } finally {
+    f.close();
+  }
+});
+
+test('a database with no runs (an aggregator that never started its run) is E_AUDIT_NO_LOG, exit 1, for verify, report and export', async () => {
+  const f = buildAuditRun();
+  try {
+    const empty = join(f.dir, 'empty.db');
+    const db = new RunDatabase(empty);
+    new SqliteAuditStore(db.sqlite);
+    db.close();
+    for (const argv of [['verify', empty, '--json'], ['report', empty, '--json'], ['export', empty, '--out', join(f.dir, 'x.jsonl'), '--json']]) {
+      const r = await cli('audit', ...argv);
+      assert.equal(r.code, 1, argv.join(' '));
+      const e = JSON.parse(r.out).error;
+      assert.equal(e.code, 'E_AUDIT_NO_LOG', argv.join(' '));
+      assert.match(e.message, /^no runs in this database: .*empty\.db holds no audit log/);
+    }
+    assert.ok(!existsSync(join(f.dir, 'x.jsonl')));
+    // Several runs still ask for --run (a usage error).
+    assert.equal((await cli('audit', 'verify', f.dbPath, '--run', 'nope')).code, 1);
+  } finally {
+    f.close();
+  }
+});
+
+test('audit compare infers the site from the ledger\'s request ids and refuses --site of another site (E_AUDIT_SITE_MISMATCH, exit 2)', async () => {
+  const f = buildAuditRun({ requestId: (site, round) => `${RUN}.r${round}.${site}` });
+  try {
+    const log = f.exportTo();
+    let r = await cli('audit', 'compare', f.siteLedgerPath('a'), log);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^OK: site a, run r1: 3\/4 releases match/);
+    r = await cli('audit', 'compare', f.siteLedgerPath('a'), log, '--site', 'b', '--json');
+    assert.equal(r.code, 2);
+    assert.equal(JSON.parse(r.out).error.code, 'E_AUDIT_SITE_MISMATCH');
+    assert.match(r.err, /--site b, but this is the ledger of a/);
+  } finally {
+    f.close();
+  }
+});
+
+test('text output numbers rounds from 1 (as the aggregator\'s log does); JSON keeps the log\'s 0-based round', async () => {
+  const f = buildAuditRun({ loggedSiteEvent: (site, round, sent) => (site === 'b' && round === 0 ? { type: 'gaussian', noise_multiplier: 3 } : sent) });
+  try {
+    let r = await cli('audit', 'report', f.dbPath, '--site', 'a');
+    const rounds = r.out.split('\n').filter((l) => /^ +seq +\d+ +round/.test(l)).map((l) => Number(/round +(\d+)/.exec(l)![1]));
+    assert.deepEqual(rounds, [1, 2, 3]);
+    r = await cli('audit', 'report', f.dbPath, '--site', 'a', '--json');
+    assert.deepEqual(JSON.parse(r.out).scopes[0].series.map((p: { round: number }) => p.round), [0, 1, 2]);
+    r = await cli('audit', 'compare', f.siteLedgerPath('b'), f.dbPath, '--site', 'b');
+    assert.equal(r.code, 1);
+    assert.match(r.out, /^ {2}round 1: E_AUDIT_EVENT_MISMATCH: round 1: the site recorded/m);
   } finally {
     f.close();
   }

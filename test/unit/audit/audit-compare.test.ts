@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { SiteLedger } from '../../../client/site-ledger.ts';
 import { loadAuditSource } from '../../../shared/audit/audit-export.ts';
 import { verifyAuditLog, type VerifyResult } from '../../../shared/audit/audit-verify.ts';
-import { compareSiteLedger } from '../../../shared/audit/audit-compare.ts';
+import { compareSiteLedger, siteOfRequestId } from '../../../shared/audit/audit-compare.ts';
 import type { FedistillError } from '../../../shared/util/errors.ts';
-import { type AuditFixture, buildAuditRun, RELEASED_ROUNDS } from './audit-fixture.ts';
+import { type AuditFixture, buildAuditRun, RELEASED_ROUNDS, RUN } from './audit-fixture.ts';
 
 function verified(f: AuditFixture): VerifyResult {
   const s = loadAuditSource(f.exportTo());
@@ -60,6 +60,45 @@ test('compare catches releases missing from either side and an aggregator ε abo
     const codes = compareSiteLedger(lost, v, { site: 'a' }).problems.map((p) => p.code);
     assert.ok(codes.includes('E_AUDIT_UNRECORDED_RELEASE'), codes.join());
     assert.ok(codes.includes('E_AUDIT_SITE_EPSILON'), codes.join());
+  } finally {
+    f.close();
+  }
+});
+
+test('the site a ledger entry names: the aggregator\'s request ids end in the site, whatever dots the run or site names hold', () => {
+  const at = (requestId: string, runId = 'r1', round = 3) => siteOfRequestId({ runId, round, requestId, event: {} });
+  assert.equal(at('r1.r3.site-a'), 'site-a');
+  assert.equal(at('r1.r3.a2.site-a'), 'site-a', 'a retried round');
+  assert.equal(at('run.r3.v2.r3.hospital.north', 'run.r3.v2'), 'hospital.north');
+  assert.equal(at('run-0123456789abcdef.r3.a1.s'), 's', 'a long run id is hashed');
+  assert.equal(at('r1.r4.site-a'), undefined, 'another round');
+  assert.equal(at('q-3-a'), undefined, 'not the aggregator\'s form');
+  assert.equal(at('r1x.r3.site-a'), undefined, 'another run');
+});
+
+test('compare takes the site from the ledger\'s request ids: inferred without --site even when every site sent the same events; another --site is refused', () => {
+  const f = buildAuditRun({ requestId: (site, round) => `${RUN}.r${round}.${site}` });
+  try {
+    const v = verified(f);
+    const ledgerA = new SiteLedger(f.siteLedgerPath('a')).all();
+    const r = compareSiteLedger(ledgerA, v);
+    assert.equal(r.site, 'a', 'the events alone could not tell a from b');
+    assert.equal(r.ok, true, JSON.stringify(r.problems));
+    assert.throws(() => compareSiteLedger(ledgerA, v, { site: 'b' }), (e: FedistillError) => e.code === 'E_AUDIT_SITE_MISMATCH' && e.exitCode === 2
+      && /--site b, but this is the ledger of a \(request r1\.r0\.a\): pass --site a, or the ledger of b/.test(e.message));
+    const mixed = [...ledgerA.slice(0, 2), ...new SiteLedger(f.siteLedgerPath('b')).all().slice(2)];
+    assert.throws(() => compareSiteLedger(mixed, v), (e: FedistillError) => e.code === 'E_AUDIT_SITE_MISMATCH' && e.exitCode === 1 && /several sites: a .*, b /.test(e.message));
+  } finally {
+    f.close();
+  }
+});
+
+test('compare messages number rounds from 1, as the aggregator\'s log does; the round field stays 0-based', () => {
+  const f = buildAuditRun({ loggedSiteEvent: (site, round, sent) => (site === 'b' && round === 1 ? { type: 'gaussian', noise_multiplier: 8 } : sent) });
+  try {
+    const p = compareSiteLedger(new SiteLedger(f.siteLedgerPath('b')).all(), verified(f), { site: 'b' }).problems[0]!;
+    assert.equal(p.round, 1);
+    assert.match(p.message, /^round 2: the site recorded/);
   } finally {
     f.close();
   }

@@ -35,6 +35,8 @@ export interface FixtureOptions {
   mechanism?: (round: number) => MechanismRecord | undefined;
   /** Rounds each site records beyond what the aggregator ran (a site claiming more releases). */
   extraSiteRounds?: number[];
+  /** The request id a site records (default `q-<round>-<site>`, which names no site; the aggregator's form is `<run>.r<round>.<site>`). */
+  requestId?: (site: string, round: number) => string;
 }
 
 export interface AuditFixture {
@@ -70,7 +72,7 @@ export function buildAuditRun(options: FixtureOptions = {}): AuditFixture {
   for (const s of SITES) { db.recordSite(RUN, s, `key-${s}`); auditLog.append({ kind: 'site_joined', runId: RUN, site: s, data: { public_key: `key-${s}` } }); }
   for (let round = 0; round <= RELEASED_ROUNDS; round++) {
     db.startRound(RUN, round);
-    for (const s of SITES) siteLedgers.get(s)!.record({ runId: RUN, round, requestId: `q-${round}-${s}`, replyKind: 'votes', rows: 50, event: SITE_EVENT });
+    for (const s of SITES) siteLedgers.get(s)!.record({ runId: RUN, round, requestId: options.requestId ? options.requestId(s, round) : `q-${round}-${s}`, replyKind: 'votes', rows: 50, event: SITE_EVENT });
     const event = round < RELEASED_ROUNDS ? CENTRAL : TOO_BIG;
     db.transaction(() => {
       const c = ledger.tryCharge(event, { scope: scopes, note: `round ${round}` });

@@ -100,10 +100,15 @@ test('train refuses bad values before loading data or training', async () => {
   assert.ok(Date.now() - t0 < 5000, 'the checks come first');
 });
 
-test('audit report: --json is --format json, and contradicting --format is a usage error', async () => {
-  const r = await run(['audit', 'report', '/nonexistent/log.jsonl', '--json', '--format', 'html']);
-  assert.equal(r.code, 2);
-  assert.match(r.stderr, /--json and --format html disagree/);
+test('audit report without --out: --json is --format json, and any other --format (text too) is a usage error', async () => {
+  for (const format of ['html', 'text']) {
+    const r = await run(['audit', 'report', '/nonexistent/log.jsonl', '--json', '--format', format]);
+    assert.equal(r.code, 2, format);
+    assert.match(r.stderr, new RegExp(`--json prints the report as JSON on stdout, --format ${format} asks for ${format}.*--out FILE`));
+    assert.equal(JSON.parse(r.stdout).error.code, 'E_USAGE');
+  }
+  // --format json agrees with --json: the next problem is the missing file.
+  assert.match((await run(['audit', 'report', '/nonexistent/log.jsonl', '--json', '--format', 'json'])).stderr, /E_FILE_NOT_FOUND/);
 });
 
 test('--version --json prints the version as JSON; a bare group fails with exit 2 and names its commands', async () => {
