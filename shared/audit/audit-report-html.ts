@@ -1,5 +1,5 @@
 // The audit report as one self-contained HTML page (inline CSS and SVG chart, no scripts, no network).
-import type { AuditReport, ScopeReport } from './audit-report.ts';
+import { type AuditReport, type ScopeReport, roundLabel } from './audit-report.ts';
 import { formatProblem } from './audit-problem.ts';
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2'];
@@ -41,7 +41,7 @@ export function epsilonChartSvg(scopes: readonly ScopeReport[], width = 720, hei
     const pts = s.series.map((p) => `${x(xOf.get(p.seq)!).toFixed(1)},${y(p.epsilon).toFixed(1)}`);
     parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"/>`);
     for (const p of s.series) {
-      parts.push(`<circle cx="${x(xOf.get(p.seq)!).toFixed(1)}" cy="${y(p.epsilon).toFixed(1)}" r="3" fill="${color}"><title>${escapeHtml(`${s.scope}, seq ${p.seq}, round ${p.round ?? '-'}: ε = ${p.epsilon}`)}</title></circle>`);
+      parts.push(`<circle cx="${x(xOf.get(p.seq)!).toFixed(1)}" cy="${y(p.epsilon).toFixed(1)}" r="3" fill="${color}"><title>${escapeHtml(`${s.scope}, seq ${p.seq}, round ${roundLabel(p.round)}: ε = ${p.epsilon}`)}</title></circle>`);
     }
     parts.push(`<text x="${pad.l + 8}" y="${pad.t + 14 + 14 * k}" font-size="12" fill="${color}">${escapeHtml(s.scope)}</text>`);
   });
@@ -80,7 +80,7 @@ ${r.mechanisms.map((m) => row([m.type, m.events, m.occurrences])).join('\n')}</t
 ${row([r.releases, r.releases_refused, r.queries.answered, r.queries.refused])}</table>
 <h2>Per release</h2>
 <table>${row(['scope', 'seq', 'round', 'time', 'ε after'], 'th')}
-${r.scopes.flatMap((s) => s.series.map((p) => row([s.scope, p.seq, p.round, p.at, p.epsilon]))).join('\n')}</table>
+${r.scopes.flatMap((s) => s.series.map((p) => row([s.scope, p.seq, roundLabel(p.round), p.at, p.epsilon]))).join('\n')}</table>
 </body></html>
 `;
 }
