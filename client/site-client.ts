@@ -48,13 +48,16 @@ export class SiteClient {
     client.on('message', (m, s) => this.onMessage(m, s));
     client.on('error', (e) => this.fail(e));
     client.on('disconnect', (info) => {
-      if (info.code === 1000 || info.errorCode === 'E_SERVER_CLOSING') {
+      // Only a close the aggregator announced inside the session ends the run here: a bare close
+      // code is plaintext, and a forged 1000 or 4033 must not stop the site.
+      if (info.authenticated && (info.code === 1000 || info.errorCode === 'E_SERVER_CLOSING')) {
         // the run is over: no reconnect to a closing aggregator (this runs before the client would schedule one)
         this.client.close('run finished');
         return this.finish();
       }
       // a close the operator may need to act on (e.g. a budget: raise connection_limits), with its reason
-      this.log(`disconnected (${info.local ? 'closed here' : 'closed by the aggregator'}): ${info.code} ${info.reason || info.errorCode || ''}`.trimEnd());
+      const by = info.local ? 'closed here' : info.authenticated ? 'closed by the aggregator' : 'closed by the peer, unauthenticated close code; the site keeps retrying';
+      this.log(`disconnected (${by}): ${info.code} ${info.reason || info.errorCode || ''}`.trimEnd());
     });
     client.on('reconnecting', (r) => this.log(`reconnecting in ${Math.round(r.delayMs)} ms (attempt ${r.attempt}; last: ${r.lastError.split('\n')[0]!.slice(0, 160)})`));
   }

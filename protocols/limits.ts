@@ -6,10 +6,30 @@ export interface ConnectionLimits {
   maxFrameBytes: number;
   /** Most unanswered requests per direction. Default 64. */
   maxInFlight: number;
-  /** A handshake must finish within this. Default 10 s. */
+  /** A handshake must finish within this; on the aggregator, also the deadline from TCP accept to the websocket upgrade. Default 10 s. */
   handshakeTimeoutMs: number;
-  /** Most handshakes in progress at once, over all addresses (more are refused with E_RATE_LIMITED). Default 2,048. */
+  /** Most handshakes in progress at once, over all addresses (more are refused with E_RATE_LIMITED). Default 2,048. Aggregator only. */
   maxPendingHandshakes: number;
+  /**
+   * Most handshakes in progress at once from one address (an IPv6 address counts as its /64), so
+   * that a few addresses cannot fill maxPendingHandshakes; more are refused with E_RATE_LIMITED.
+   * Default 8; Infinity turns it off. Aggregator only.
+   */
+  maxPendingHandshakesPerAddress: number;
+  /**
+   * The first handshake message (the site's hs.client_hello) must arrive within this after the
+   * websocket opens, or the connection is closed with E_HANDSHAKE_TIMEOUT: a silent peer holds a
+   * pending-handshake slot for this long, not for all of handshakeTimeoutMs. Default 2 s. Aggregator only.
+   */
+  helloTimeoutMs: number;
+  /**
+   * Most open TCP connections from one address (IPv6: its /64), counted from accept to close,
+   * sessions included; past it a new connection is closed at once, before any HTTP. Default 64;
+   * Infinity turns it off. Aggregator only (its own listener).
+   */
+  maxConnectionsPerAddress: number;
+  /** Most open TCP connections over all addresses, counted the same way. Default 4,096; Infinity turns it off. Aggregator only. */
+  maxConnections: number;
   /** A ping is sent after this long without sending. Default 15 s. */
   heartbeatIntervalMs: number;
   /** The session closes (E_IDLE_TIMEOUT) after this long without receiving anything. Default 45 s. */
@@ -45,6 +65,10 @@ export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.free
   maxInFlight: 64,
   handshakeTimeoutMs: 10_000,
   maxPendingHandshakes: 2048,
+  maxPendingHandshakesPerAddress: 8,
+  helloTimeoutMs: 2_000,
+  maxConnectionsPerAddress: 64,
+  maxConnections: 4_096,
   heartbeatIntervalMs: 15_000,
   idleTimeoutMs: 45_000,
   maxClockSkewMs: 5 * 60_000,

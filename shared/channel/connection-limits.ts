@@ -4,7 +4,7 @@ import { check } from '../util/errors.ts';
 import { FRAME_OVERHEAD } from '../crypto/frame-cipher.ts';
 import { CONFIG_FILE_FIELDS, snakeCase } from '../util/config-fields.ts';
 
-type Rule = 'positiveInteger' | 'positiveMs' | 'rate' | 'countOrInfinity';
+type Rule = 'positiveInteger' | 'positiveMs' | 'rate' | 'countOrInfinity' | 'capOrInfinity';
 
 /** How each option is checked. Rates and inbound counts may be Infinity (that limit is off). */
 const RULES: Record<keyof ConnectionLimits, Rule> = {
@@ -12,6 +12,10 @@ const RULES: Record<keyof ConnectionLimits, Rule> = {
   maxInFlight: 'positiveInteger',
   handshakeTimeoutMs: 'positiveMs',
   maxPendingHandshakes: 'positiveInteger',
+  maxPendingHandshakesPerAddress: 'capOrInfinity',
+  helloTimeoutMs: 'positiveMs',
+  maxConnectionsPerAddress: 'capOrInfinity',
+  maxConnections: 'capOrInfinity',
   heartbeatIntervalMs: 'positiveMs',
   idleTimeoutMs: 'positiveMs',
   maxClockSkewMs: 'positiveMs',
@@ -29,6 +33,7 @@ const WHY: Record<Rule, string> = {
   positiveMs: 'must be a positive, finite number of milliseconds',
   rate: 'must be a positive number (Infinity turns the limit off)',
   countOrInfinity: 'must be an integer of at least 0, or Infinity',
+  capOrInfinity: 'must be a positive integer, or Infinity (that cap off)',
 };
 
 function valid(rule: Rule, v: unknown): boolean {
@@ -38,6 +43,7 @@ function valid(rule: Rule, v: unknown): boolean {
     case 'positiveMs': return Number.isFinite(v) && v > 0;
     case 'rate': return v > 0;
     case 'countOrInfinity': return v === Infinity || (Number.isSafeInteger(v) && v >= 0);
+    case 'capOrInfinity': return v === Infinity || (Number.isSafeInteger(v) && v > 0);
   }
 }
 

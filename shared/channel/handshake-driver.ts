@@ -19,10 +19,17 @@ function readHandshake(frame: Uint8Array): HandshakeMessage {
   }
 }
 
-/** Error for a transport the peer closed mid-handshake: the peer's close code names the reason. */
-function closedByPeer(code: number, reason: string): ChannelError {
-  const known = codeForClose(code) as ChannelErrorCode | undefined;
-  return new ChannelError(known ?? 'E_HANDSHAKE_FAILED', `peer closed the connection during the handshake (${code}${reason ? `: ${reason}` : ''})`);
+/**
+ * The peer closed the connection mid-handshake. `code` is the catalogue code its close code names,
+ * for logs only: no session key vouches for a close frame, so whoever answered at the peer's
+ * address (or sits on a ws:// path) could have sent it. Nothing permanent may follow from it.
+ */
+export class PeerClosedError extends ChannelError {
+  constructor(readonly peerCloseCode: number, reason: string) {
+    const known = codeForClose(peerCloseCode) as ChannelErrorCode | undefined;
+    super(known ?? 'E_HANDSHAKE_FAILED', `peer closed the connection during the handshake with code ${peerCloseCode}${reason ? ` (${reason})` : ''}; a close code is not authenticated`);
+    this.name = 'PeerClosedError';
+  }
 }
 
 /**
@@ -34,6 +41,7 @@ function drive(
   timeoutMs: number,
   first: HandshakeMessage | undefined,
   step: (m: HandshakeMessage) => { send?: HandshakeMessage; done?: HandshakeResult },
+  firstFrame?: { timeoutMs: number; what: string },
 ): Promise<HandshakeResult> {
   return new Promise<HandshakeResult>((resolve, reject) => {
     let settled = false;
@@ -41,15 +49,22 @@ function drive(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(firstTimer);
       if (close) transport.close(e.closeCode ?? 4000, `${e.code}: ${e.message}`);
       transport.onFrame(() => {});
       reject(e);
     };
     const timer = setTimeout(() => fail(new ChannelError('E_HANDSHAKE_TIMEOUT', `handshake did not complete within ${timeoutMs} ms`), true), timeoutMs);
     timer.unref?.();
-    transport.onClose((code, reason) => fail(closedByPeer(code, reason), false));
+    // a peer that says nothing is let go early: until then it holds a pending-handshake slot
+    const firstTimer = firstFrame && firstFrame.timeoutMs < timeoutMs
+      ? setTimeout(() => fail(new ChannelError('E_HANDSHAKE_TIMEOUT', `no ${firstFrame.what} within ${firstFrame.timeoutMs} ms`), true), firstFrame.timeoutMs)
+      : undefined;
+    firstTimer?.unref?.();
+    transport.onClose((code, reason) => fail(new PeerClosedError(code, reason), false));
     transport.onFrame((frame) => {
       if (settled) return;
+      clearTimeout(firstTimer);
       try {
         const out = step(readHandshake(frame));
         if (out.send) transport.send(encodeMessage(out.send));
@@ -77,9 +92,13 @@ export function runClientHandshake(transport: FrameTransport, opts: ClientHandsh
   });
 }
 
-/** Aggregator side of the handshake over `transport`. */
-export function runServerHandshake(transport: FrameTransport, opts: ServerHandshakeOptions & { timeoutMs: number }): Promise<HandshakeResult> {
+/**
+ * Aggregator side of the handshake over `transport`. `helloTimeoutMs`: the site's first message
+ * must arrive within this (shorter than `timeoutMs`, which bounds the whole handshake).
+ */
+export function runServerHandshake(transport: FrameTransport, opts: ServerHandshakeOptions & { timeoutMs: number; helloTimeoutMs?: number }): Promise<HandshakeResult> {
   const hs = new ServerHandshake(opts);
+  const firstFrame = opts.helloTimeoutMs === undefined ? undefined : { timeoutMs: opts.helloTimeoutMs, what: 'hs.client_hello' };
   return drive(transport, opts.timeoutMs, undefined, (m) => {
     if (m.type === 'hs.client_hello') return { send: hs.onClientHello(m) };
     if (m.type === 'hs.client_auth') {
@@ -87,5 +106,5 @@ export function runServerHandshake(transport: FrameTransport, opts: ServerHandsh
       return { send: finished, done: result };
     }
     throw new ChannelError('E_HANDSHAKE_FAILED', `aggregator received ${m.type}, which only the aggregator sends`);
-  });
+  }, firstFrame);
 }

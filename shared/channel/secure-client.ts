@@ -9,7 +9,7 @@ import { FRAME_OVERHEAD } from '../crypto/frame-cipher.ts';
 import type { Identity } from '../crypto/identity.ts';
 import { primitivesNamed } from '../crypto/primitives.ts';
 import { resolveConnectionLimits } from './connection-limits.ts';
-import { runClientHandshake } from './handshake-driver.ts';
+import { PeerClosedError, runClientHandshake } from './handshake-driver.ts';
 import { InboundBudget } from './inbound-budget.ts';
 import { DEFAULT_RECONNECT_POLICY, backoffDelay, type ReconnectPolicy } from './reconnect-backoff.ts';
 import { RequestTracker } from './request-tracker.ts';
@@ -44,11 +44,27 @@ export interface SecureClientEvents {
 }
 
 /**
- * Close codes after which reconnecting cannot help (or would fight another instance of this
- * site): the site stops and reports. Everything else — network loss, timeouts, E_SERVER_CLOSING —
- * is retried with backoff. A 1000 close (the aggregator said bye) also stops.
+ * Refusals the aggregator announced inside an authenticated session, after which reconnecting
+ * cannot help (or would fight another instance of this site): the site stops and reports.
+ * The same codes as a bare close code (no announcement) are retried like a network failure:
+ * a close frame is plaintext, and one forged frame must not end a site's participation.
  */
-const FATAL_CODES: ReadonlySet<string> = new Set(['E_UNKNOWN_SITE_KEY', 'E_SERVER_KEY_MISMATCH', 'E_UNSUPPORTED_VERSION', 'E_SESSION_REPLACED']);
+const ANNOUNCED_FATAL: ReadonlySet<string> = new Set(['E_UNKNOWN_SITE_KEY', 'E_UNSUPPORTED_VERSION', 'E_SESSION_REPLACED']);
+
+/**
+ * Handshake failures this site detects itself that retrying cannot fix: a pinned key that is not
+ * the one presented, a protocol major this build does not speak. Fatal only until the first
+ * session: then it is most likely a misconfiguration, and the operator is watching. Once this
+ * site has met the pinned key, the same failure means someone else answered at the aggregator's
+ * address, and the site keeps retrying.
+ */
+const LOCAL_FATAL_AT_START: ReadonlySet<string> = new Set(['E_SERVER_KEY_MISMATCH', 'E_UNSUPPORTED_VERSION']);
+
+/** One line on a session close nobody authenticated, for `reconnecting` events and logs. */
+function unauthenticatedClose(info: SessionCloseInfo): string {
+  const why = info.reason || info.errorCode;
+  return `the aggregator's connection closed with code ${info.code}${why ? ` (${why})` : ''}, not announced inside the session (unauthenticated): retrying`;
+}
 
 export class SecureClient extends EventEmitter<SecureClientEvents> {
   readonly limits: ConnectionLimits;
@@ -60,6 +76,8 @@ export class SecureClient extends EventEmitter<SecureClientEvents> {
   private current: SecureSession | undefined;
   private stopped = false;
   private attempt = 0;
+  /** Whether a session was ever established with the pinned key (see LOCAL_FATAL_AT_START). */
+  private everConnected = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private firstSession: { resolve: (s: SecureSession) => void; reject: (e: Error) => void } | undefined;
 
@@ -147,14 +165,19 @@ export class SecureClient extends EventEmitter<SecureClientEvents> {
       return;
     }
     this.attempt = 0;
+    this.everConnected = true;
     this.current = session;
     session.on('message', (m) => this.emit('message', m, session));
     session.on('close', (info) => {
       this.emit('disconnect', info);
-      const code = info.errorCode;
-      if (this.stopped || info.code === 1000) return;
-      if (code && FATAL_CODES.has(code)) return this.fail(new ChannelError(code as keyof typeof CHANNEL_ERRORS, `aggregator closed the session: ${info.reason}`));
-      this.scheduleRetry(info.reason || String(info.code));
+      if (this.stopped) return;
+      if (info.authenticated && !info.local) {
+        // the aggregator said bye inside the session: nothing to retry (the application decides what is next)
+        if (info.code === 1000) return;
+        const code = info.errorCode;
+        if (code && ANNOUNCED_FATAL.has(code)) return this.fail(new ChannelError(code as keyof typeof CHANNEL_ERRORS, `aggregator closed the session: ${info.reason}`));
+      }
+      this.scheduleRetry(info.authenticated ? info.reason || String(info.code) : unauthenticatedClose(info));
     });
     this.emit('session', session);
     this.firstSession?.resolve(session);
@@ -162,9 +185,9 @@ export class SecureClient extends EventEmitter<SecureClientEvents> {
   }
 
   private onFailure(e: ChannelError): void {
-    if (FATAL_CODES.has(e.code)) return this.fail(e);
+    if (!(e instanceof PeerClosedError) && !this.everConnected && LOCAL_FATAL_AT_START.has(e.code)) return this.fail(e);
     if (!this.policy || this.attempt >= this.policy.maxAttempts) return this.fail(e);
-    this.scheduleRetry(`${e.code}: ${e.message}`);
+    this.scheduleRetry(`${e.code}: ${e.message}${e instanceof PeerClosedError ? '; retrying' : ''}`);
   }
 
   private scheduleRetry(lastError: string): void {

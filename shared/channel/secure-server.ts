@@ -13,6 +13,8 @@ import { FRAME_OVERHEAD } from '../crypto/frame-cipher.ts';
 import type { Identity } from '../crypto/identity.ts';
 import { NonceCache } from '../crypto/nonce-cache.ts';
 import { primitivesNamed } from '../crypto/primitives.ts';
+import { addressGroup } from './address-group.ts';
+import { ConnectionGate } from './connection-gate.ts';
 import { resolveConnectionLimits } from './connection-limits.ts';
 import { HandshakeRateLimiter } from './handshake-rate-limiter.ts';
 import { InboundBudget } from './inbound-budget.ts';
@@ -65,7 +67,12 @@ export interface SecureServerOptions {
   tls?: { certFile: string; keyFile: string };
   /** Overrides of DEFAULT_CONNECTION_LIMITS (protocols/limits.ts), validated here: an unknown or invalid one throws E_INVALID_PARAMETER. */
   limits?: Partial<ConnectionLimits>;
-  /** Handshakes per second per remote address. Default 20; Infinity disables (benchmarks). */
+  /**
+   * Handshakes per second per remote address (IPv6: per /64). Default 20. Infinity disables it,
+   * for loopback simulations and benchmarks where every site shares one address; it then also
+   * lifts the per-address caps maxPendingHandshakesPerAddress and maxConnectionsPerAddress unless
+   * `limits` sets them. The overall caps stay.
+   */
   handshakesPerSecondPerAddress?: number;
   /** Asymmetric primitives for the handshake. Default 'node' (see shared/crypto/primitives.ts). */
   primitives?: 'node' | 'tweetnacl';
@@ -92,6 +99,11 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
   private readonly nonceCache: NonceCache;
   private readonly rateLimiter: HandshakeRateLimiter;
   private pendingHandshakes = 0;
+  /** Handshakes in progress per address group (addressGroup). */
+  private readonly pendingByAddress = new Map<string, number>();
+  /** The per-address caps in force (see handshakesPerSecondPerAddress). */
+  private readonly perAddress: { pendingHandshakes: number; connections: number };
+  private gate: ConnectionGate | undefined;
   private httpServer: HttpServer | undefined;
   private wss: WebSocketServer | undefined;
   private ownsHttpServer = false;
@@ -102,6 +114,11 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     this.limits = resolveConnectionLimits(opts.limits);
     this.nonceCache = new NonceCache(this.limits.maxClockSkewMs);
     this.rateLimiter = new HandshakeRateLimiter(opts.handshakesPerSecondPerAddress ?? 20);
+    const sharedAddress = opts.handshakesPerSecondPerAddress === Infinity;
+    this.perAddress = {
+      pendingHandshakes: sharedAddress && opts.limits?.maxPendingHandshakesPerAddress === undefined ? Infinity : this.limits.maxPendingHandshakesPerAddress,
+      connections: sharedAddress && opts.limits?.maxConnectionsPerAddress === undefined ? Infinity : this.limits.maxConnectionsPerAddress,
+    };
   }
 
   /** Starts listening for websockets (when a port or server was given). Resolves once bound. */
@@ -120,13 +137,21 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
         }
         this.httpServer = createHttpsServer({ cert, key, handshakeTimeout: this.limits.handshakeTimeoutMs });
       } else this.httpServer = createHttpServer();
-      // a connection that never completes its HTTP upgrade is dropped; ws clears this timeout on upgrade
-      this.httpServer.on(opts.tls ? 'secureConnection' : 'connection', (socket: Socket) => socket.setTimeout(this.limits.handshakeTimeoutMs, () => socket.destroy()));
+      // Before the upgrade nothing is authenticated: cap open connections (per address and in all)
+      // and give each an absolute deadline to upgrade (a per-byte idle timeout would let a peer
+      // sending one byte every few seconds hold its socket forever). Our own listener only: a
+      // server passed in may serve other HTTP, which these rules would cut.
+      this.gate = new ConnectionGate({
+        maxPerAddress: this.perAddress.connections, maxTotal: this.limits.maxConnections, upgradeDeadlineMs: this.limits.handshakeTimeoutMs,
+        onRefused: (code, address, message) => this.noteRefused(new ChannelError(code, message), address),
+      });
+      this.gate.attach(this.httpServer);
       this.httpServer.on('clientError', (_e, socket: Socket) => socket.destroy());
     }
     if (!this.httpServer) return this;
     this.wss = new WebSocketServer({ server: this.httpServer, maxPayload: this.limits.maxFrameBytes + FRAME_OVERHEAD, perMessageDeflate: false, clientTracking: false });
     this.wss.on('connection', (ws, req) => {
+      this.gate?.upgraded(req.socket);
       const transport = new WsTransport(ws, req.socket.remoteAddress ?? 'unknown');
       const stopGuard = guardPreAuthBytes(req.socket, transport);
       void this.acceptTransport(transport).finally(stopGuard);
@@ -157,8 +182,7 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
    */
   async acceptTransport(transport: FrameTransport): Promise<SecureSession | undefined> {
     const refuse = (e: ChannelError): undefined => {
-      this.stats.refused[e.code] = (this.stats.refused[e.code] ?? 0) + 1;
-      this.emit('refused', { code: e.code, address: transport.remoteAddress, message: e.message });
+      this.noteRefused(e, transport.remoteAddress);
       return undefined;
     };
     if (this.closing) {
@@ -166,20 +190,26 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
       transport.close(e.closeCode!, `${e.code}: ${e.message}`);
       return refuse(e);
     }
-    // Unauthenticated peers from many addresses: bound what their pending handshakes can hold
-    // (each up to PRE_AUTH_MAX_BYTES and a socket, for up to handshakeTimeoutMs).
-    if (this.pendingHandshakes >= this.limits.maxPendingHandshakes) {
-      const e = new ChannelError('E_RATE_LIMITED', `${this.pendingHandshakes} handshakes in progress (the limit); retry later`);
+    // Unauthenticated peers: bound what their pending handshakes can hold (each up to
+    // PRE_AUTH_MAX_BYTES and a socket, for up to handshakeTimeoutMs), per address so that a few
+    // addresses cannot take every slot, and in all. The close reason gives no counts.
+    const group = addressGroup(transport.remoteAddress);
+    const fromGroup = this.pendingByAddress.get(group) ?? 0;
+    const over = fromGroup >= this.perAddress.pendingHandshakes ? 'from your address (maxPendingHandshakesPerAddress)'
+      : this.pendingHandshakes >= this.limits.maxPendingHandshakes ? 'on this aggregator (maxPendingHandshakes)' : undefined;
+    if (over) {
+      const e = new ChannelError('E_RATE_LIMITED', `too many handshakes in progress ${over}; retry later`);
       transport.close(e.closeCode!, `${e.code}: ${e.message}`);
       return refuse(e);
     }
-    if (!this.rateLimiter.tryTake(transport.remoteAddress)) {
-      const e = new ChannelError('E_RATE_LIMITED', `too many handshakes from ${transport.remoteAddress}; retry later`);
+    if (!this.rateLimiter.tryTake(group)) {
+      const e = new ChannelError('E_RATE_LIMITED', `too many handshakes per second from ${transport.remoteAddress}; retry later`);
       transport.close(e.closeCode!, `${e.code}: ${e.message}`);
       return refuse(e);
     }
     let result;
     this.pendingHandshakes++;
+    this.pendingByAddress.set(group, fromGroup + 1);
     try {
       result = await runServerHandshake(transport, {
         identity: this.opts.identity,
@@ -188,11 +218,15 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
         primitives: primitivesNamed(this.opts.primitives),
         maxClockSkewMs: this.limits.maxClockSkewMs,
         timeoutMs: this.limits.handshakeTimeoutMs,
+        helloTimeoutMs: this.limits.helloTimeoutMs,
       });
     } catch (e) {
       return refuse(e instanceof ChannelError ? e : new ChannelError('E_HANDSHAKE_FAILED', String(e)));
     } finally {
       this.pendingHandshakes--;
+      const left = (this.pendingByAddress.get(group) ?? 1) - 1;
+      if (left > 0) this.pendingByAddress.set(group, left);
+      else this.pendingByAddress.delete(group);
     }
     if (this.closing) {
       // The server began closing while this handshake was in flight: no session on a closed server.
@@ -213,6 +247,17 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     });
     this.emit('session', session);
     return session;
+  }
+
+  /** Counts a connection that never became a session and tells listeners (`refused`). */
+  private noteRefused(e: ChannelError, address: string): void {
+    this.stats.refused[e.code] = (this.stats.refused[e.code] ?? 0) + 1;
+    this.emit('refused', { code: e.code, address, message: e.message });
+  }
+
+  /** Open TCP connections on this server's own listener (all, or from `address`'s group); 0 without one. */
+  openConnections(address?: string): number {
+    return this.gate?.openConnections(address) ?? 0;
   }
 
   /** A client-side transport connected to this server in memory (simulations). */

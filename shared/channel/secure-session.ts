@@ -1,6 +1,6 @@
 // One authenticated, encrypted session: validated messages in and out, requests with replies, heartbeats.
 import { EventEmitter } from 'node:events';
-import { ChannelError, codeForClose } from '../../protocols/error-catalogue.ts';
+import { CHANNEL_ERRORS, ChannelError, codeForClose } from '../../protocols/error-catalogue.ts';
 import { encodeMessage } from '../../protocols/codec.ts';
 import { readSessionPayload } from '../../protocols/inbound.ts';
 import { messageSizeLimit, type ConnectionLimits } from '../../protocols/limits.ts';
@@ -20,13 +20,29 @@ export type OutgoingRequest = RequestMessage extends infer M ? (M extends Reques
 /** Closes after which nothing more is read from the peer: it was sending too much. */
 const FLOOD_CODES: ReadonlySet<string> = new Set(['E_INBOUND_RATE_EXCEEDED', 'E_UNSOLICITED_MESSAGES']);
 
-/** Why a session ended. `errorCode` is the catalogue code when the close code names one. */
+/** Longest text of a farewell (a `bye` reason or an `error` notice's message): FIELD_LIMITS.maxTextLength is 1,024. */
+const FAREWELL_TEXT_MAX = 500;
+
+/**
+ * Why a session ended. `errorCode` is the catalogue code when the close code names one.
+ * A websocket close frame is plaintext: anyone on the path (ws://), or anyone answering at the
+ * peer's address, can send one. So a side that closes announces why *inside* the session first
+ * (a `bye` before 1000, an `error` notice with the catalogue code before that code's close), and
+ * `authenticated` says whether the close code was announced so. Decisions that cannot be undone
+ * (stop reconnecting, end the run) must look at `authenticated`, never at the bare code.
+ */
 export interface SessionCloseInfo {
   code: number;
+  /** The announced text when `authenticated` and closed by the peer; otherwise the close frame's (unauthenticated) reason. */
   reason: string;
   errorCode?: string;
   /** True when we closed it (our error or our close()); false when the peer or the network did. */
   local: boolean;
+  /**
+   * True when we closed it, or when the peer's last message inside the session announced this
+   * close code; false for a close code nobody vouched for (or a connection that just dropped).
+   */
+  authenticated: boolean;
 }
 
 export interface SecureSessionEvents {
@@ -65,6 +81,8 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
   private pingsAwaitingPong = 0;
   private closeInfo: SessionCloseInfo | undefined;
   private localClose: { code: number; reason: string } | undefined;
+  /** The close the peer announced in its last message (a bye, or an error notice naming a close code). */
+  private announcedClose: { code: number; reason: string } | undefined;
 
   constructor(
     private readonly transport: FrameTransport,
@@ -138,14 +156,18 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
     return reply;
   }
 
-  /** Closes the session: a polite `bye` first when the code is 1000. */
+  /**
+   * Closes the session, announcing why inside it first: a `bye` when the code is 1000, an `error`
+   * notice (no requestId) with the catalogue code when the code names one. The peer can then tell
+   * this close from a forged close frame (SessionCloseInfo.authenticated).
+   */
   close(code = 1000, reason = 'closed'): void {
     if (!this.isOpen) return;
-    if (code === 1000) {
-      try {
-        this.send({ type: 'bye', reason });
-      } catch { /* closing anyway */ }
-    }
+    const errorCode = codeForClose(code);
+    // closeWithError's reasons start with the code, which the notice carries in its own field
+    const text = (errorCode && reason.startsWith(`${errorCode}: `) ? reason.slice(errorCode.length + 2) : reason).slice(0, FAREWELL_TEXT_MAX);
+    if (code === 1000) this.trySend({ type: 'bye', reason: text });
+    else if (errorCode) this.trySend({ type: 'error', code: errorCode, message: text });
     this.localClose = { code, reason };
     this.transport.close(code, reason, { stopReading: FLOOD_CODES.has(codeForClose(code) ?? '') });
   }
@@ -182,6 +204,7 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
       this.stats.framesIn++;
       this.stats.bytesIn += frame.length;
       this.lastReceivedAt = performance.now();
+      this.announcedClose = announcedCloseOf(message);
       if (REQUEST_TYPES.has(message.type)) {
         const id = (message as RequestMessage).requestId;
         this.inboundRequests.add(id);
@@ -243,8 +266,10 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
     clearInterval(this.heartbeat);
     const local = this.localClose !== undefined;
     const c = this.localClose?.code ?? code;
-    const r = this.localClose?.reason ?? reason;
-    this.closeInfo = { code: c, reason: r, errorCode: codeForClose(c), local };
+    // the peer's announcement counts only for the code it announced, and only as its last message
+    const announced = !local && this.announcedClose?.code === code ? this.announcedClose : undefined;
+    const r = this.localClose?.reason ?? announced?.reason ?? reason;
+    this.closeInfo = { code: c, reason: r, errorCode: codeForClose(c), local, authenticated: local || announced !== undefined };
     this.emit('close', this.closeInfo);
   }
 
@@ -252,4 +277,12 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
   get closed(): SessionCloseInfo | undefined {
     return this.closeInfo;
   }
+}
+
+/** The close code a message announces: 1000 for a bye, a catalogue close code for an error notice naming one. */
+function announcedCloseOf(m: SessionMessage): { code: number; reason: string } | undefined {
+  if (m.type === 'bye') return { code: 1000, reason: m.reason };
+  if (m.type !== 'error' || m.requestId !== undefined || !Object.prototype.hasOwnProperty.call(CHANNEL_ERRORS, m.code)) return undefined;
+  const close = CHANNEL_ERRORS[m.code as keyof typeof CHANNEL_ERRORS].close;
+  return close === null ? undefined : { code: close, reason: `${m.code}: ${m.message}` };
 }

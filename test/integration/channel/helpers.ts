@@ -3,7 +3,7 @@ import { Allowlist } from '../../../shared/crypto/allowlist.ts';
 import { generateIdentity, type Identity } from '../../../shared/crypto/identity.ts';
 import { SecureClient, type SecureClientOptions } from '../../../shared/channel/secure-client.ts';
 import { SecureServer, type SecureServerOptions } from '../../../shared/channel/secure-server.ts';
-import type { SecureSession } from '../../../shared/channel/secure-session.ts';
+import type { SecureSession, SessionCloseInfo } from '../../../shared/channel/secure-session.ts';
 
 export const serverIdentity: Identity = generateIdentity();
 export const siteA: Identity = generateIdentity();
@@ -26,7 +26,7 @@ export function nextSession(server: SecureServer): Promise<SecureSession> {
 }
 
 /** Resolves with a session's close info. */
-export function closed(session: { once(e: 'close', f: (i: { code: number; errorCode?: string; reason: string }) => void): unknown }): Promise<{ code: number; errorCode?: string; reason: string }> {
+export function closed(session: { once(e: 'close', f: (i: SessionCloseInfo) => void): unknown }): Promise<SessionCloseInfo> {
   return new Promise((resolve) => session.once('close', resolve));
 }
 

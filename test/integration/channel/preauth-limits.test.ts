@@ -84,3 +84,50 @@ test('handshakes in progress over all addresses are capped: past maxPendingHands
   good.close();
   await server.close();
 });
+
+/** A websocket from `localAddress` (any 127.x address on loopback) that says nothing; resolves once open, with its close code and reason. */
+function silentFrom(server: SecureServer, localAddress: string): Promise<{ ws: WebSocket; closed: Promise<{ code: number; reason: string }> }> {
+  const ws = new WebSocket(server.url, { perMessageDeflate: false, localAddress });
+  const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
+  ws.on('error', () => {});
+  return new Promise((r) => ws.once('open', () => r({ ws, closed })));
+}
+
+test('handshakes in progress from one address are capped (maxPendingHandshakesPerAddress): one address cannot fill the global cap; refusals give no counts', async () => {
+  const server = await startServer({ limits: { handshakeTimeoutMs: 3000, helloTimeoutMs: 3000, maxPendingHandshakes: 6, maxPendingHandshakesPerAddress: 3 } });
+  const silent = await Promise.all(Array.from({ length: 6 }, () => silentFrom(server, '127.0.0.2')));
+  await new Promise((r) => setTimeout(r, 50));
+  const refused = await Promise.race([Promise.all(silent.slice(3).map((s) => s.closed)), new Promise<never>((_, rej) => setTimeout(() => rej(new Error('the 4th to 6th were not refused')), 1000))]);
+  for (const r of refused) {
+    assert.equal(r.code, CHANNEL_ERRORS.E_RATE_LIMITED.close);
+    assert.match(r.reason, /^E_RATE_LIMITED: too many handshakes in progress from your address/);
+    assert.doesNotMatch(r.reason, /\d/, 'no count in the close reason');
+  }
+  // the site, from another address, still finds a slot
+  const good = clientFor(server, siteA);
+  good.on('message', (m) => m.type === 'query_request' && good.send({ type: 'query_reply', requestId: m.requestId, round: 0, replyKind: 'votes', rows: 1, cols: 1, votes: new Int32Array([1]) }));
+  await good.start();
+  assert.equal((await roundTrip(server, 'site-a')).type, 'query_reply');
+  good.close();
+  for (const s of silent) s.ws.terminate();
+  await server.close();
+});
+
+test('a websocket that sends no client hello is closed after helloTimeoutMs, long before handshakeTimeoutMs; one that sent it gets the whole handshake timeout', async () => {
+  const server = await startServer({ limits: { handshakeTimeoutMs: 1500, helloTimeoutMs: 150 } });
+  const t0 = Date.now();
+  const silent = await silentFrom(server, '127.0.0.1');
+  const closedSilent = await silent.closed;
+  const silentMs = Date.now() - t0;
+  assert.equal(closedSilent.code, CHANNEL_ERRORS.E_HANDSHAKE_TIMEOUT.close);
+  assert.match(closedSilent.reason, /no hs\.client_hello within 150 ms/);
+  assert.ok(silentMs < 1000, `closed after ${silentMs} ms`);
+  const hello = await silentFrom(server, '127.0.0.1');
+  const t1 = Date.now();
+  hello.ws.send(encodeMessage({ type: 'hs.client_hello', v: PROTOCOL_VERSION, ephemeral: nodePrimitives.ephemeralKeyPair().publicKey, nonce: new Uint8Array(randomBytes(16)), timestamp: Date.now() }));
+  const closedHello = await hello.closed;
+  assert.equal(closedHello.code, CHANNEL_ERRORS.E_HANDSHAKE_TIMEOUT.close);
+  assert.match(closedHello.reason, /handshake did not complete within 1500 ms/);
+  assert.ok(Date.now() - t1 >= 1200, `closed after ${Date.now() - t1} ms`);
+  await server.close();
+});
