@@ -36,6 +36,8 @@ export class SiteClient {
   private digested = 0;
   private queue: Promise<void> = Promise.resolve();
   private bytes = { sent: 0, received: 0 };
+  /** The current session, whose bytes are not yet in `bytes` (added when it is replaced or the run ends). */
+  private uncounted: SecureSession | undefined;
   /** Request id → what was asked (its fingerprint) and the reply sent, newest last. */
   private readonly sentReplies = new Map<string, { asked: string; reply: Outgoing<QueryReply> }>();
   private done!: (r: SiteRunResult) => void;
@@ -44,7 +46,7 @@ export class SiteClient {
 
   constructor(private readonly agent: SiteAgent, private readonly client: SecureClient, private readonly publicSpec: string, private readonly log: (line: string) => void = () => {}) {
     this.finished = new Promise((res, rej) => { this.done = res; this.fail = rej; });
-    client.on('session', (s) => void this.join(s));
+    client.on('session', (s) => { this.countBytes(); this.uncounted = s; void this.join(s); });
     client.on('message', (m, s) => this.onMessage(m, s));
     client.on('error', (e) => this.fail(e));
     client.on('disconnect', (info) => {
@@ -52,6 +54,7 @@ export class SiteClient {
       // code is plaintext, and a forged 1000 or 4033 must not stop the site.
       if (info.authenticated && (info.code === 1000 || info.errorCode === 'E_SERVER_CLOSING')) {
         // the run is over: no reconnect to a closing aggregator (this runs before the client would schedule one)
+        this.log(`the aggregator ended the session: ${info.reason || info.errorCode || 'run finished'}`);
         this.client.close('run finished');
         return this.finish();
       }
@@ -132,15 +135,22 @@ export class SiteClient {
     }
     const metrics = await this.agent.digest(this.delta, { indices: c.indices, cols: c.cols, ...(c.soft ? { soft: c.soft } : {}), ...(c.labels ? { labels: c.labels } : {}) });
     this.digested++;
-    this.log(`round ${c.round + 1}: digested consensus; accuracy ${metrics.accuracy?.toFixed(4) ?? 'n/a'}, own ε bound ${metrics.ledger_epsilon?.toFixed(3)}`);
+    // the local accuracy, whether or not policy.share_metrics sends it
+    this.log(`round ${c.round + 1}: digested consensus; accuracy ${this.agent.lastAccuracy?.toFixed(4) ?? 'n/a'}, own ε bound ${metrics.ledger_epsilon?.toFixed(3)}`);
     const target = this.client.session ?? s;
     if (target.isOpen) target.send({ type: 'metrics', round: c.round, values: metrics });
     if (c.round + 1 >= this.rounds) this.finish();
   }
 
-  private finish(): void {
-    const s = this.client.session;
+  /** Adds the current session's bytes to the run's (its stats outlive its close). */
+  private countBytes(): void {
+    const s = this.uncounted;
+    this.uncounted = undefined;
     if (s) { this.bytes.sent += s.stats.bytesOut; this.bytes.received += s.stats.bytesIn; }
+  }
+
+  private finish(): void {
+    this.countBytes();
     void this.queue.then(() => this.done({
       runId: this.runId,
       roundsDigested: this.digested,

@@ -105,7 +105,8 @@ test('closes the aggregator announces inside the session are obeyed: E_SESSION_R
   await sleep(50);
   // a site in a run: the aggregator shutting down (E_SERVER_CLOSING, announced) ends it promptly
   const client = clientFor(server, siteA, { reconnect: { initialDelayMs: 10 } });
-  const site = new SiteClient(stubAgent(), client, 'test:public');
+  const lines: string[] = [];
+  const site = new SiteClient(stubAgent(), client, 'test:public', (l) => lines.push(l));
   const joined = new Promise<void>((resolve) => server.once('session', (s) => s.on('message', (m: SessionMessage) => {
     if (m.type === 'join') { s.send({ type: 'welcome', requestId: m.requestId, runId: 'run-1', config: { rounds: 5 } }); resolve(); }
   })));
@@ -116,6 +117,9 @@ test('closes the aggregator announces inside the session are obeyed: E_SESSION_R
   const result = await site.finished;
   assert.equal(result.runId, 'run-1');
   assert.ok(Date.now() - t0 < 1000, `the site finished ${Date.now() - t0} ms after the aggregator closed`);
+  // the session was closed before the run ended: its bytes still count, and the site says why it stopped
+  assert.ok(result.bytesSent > 0 && result.bytesReceived > 0, JSON.stringify(result));
+  assert.ok(lines.some((l) => /^the aggregator ended the session: /.test(l)), lines.join('\n'));
 });
 
 test('a SiteClient does not end its run on a forged 4033 E_SERVER_CLOSING: it logs the unauthenticated close and joins again', async () => {
