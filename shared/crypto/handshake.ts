@@ -59,7 +59,7 @@ export class ClientHandshake {
   onServerHello(m: ServerHello): ClientAuth {
     if (this.step !== 'sent_hello') throw new ChannelError('E_HANDSHAKE_FAILED', `unexpected server hello in step ${this.step}`);
     if (!tagsEqual(m.identity, this.opts.serverPublicKey)) {
-      throw new ChannelError('E_SERVER_KEY_MISMATCH', `aggregator presented key ${fingerprint(m.identity)} but this site pinned ${fingerprint(this.opts.serverPublicKey)}; check --server-key, or someone is in the middle`);
+      throw new ChannelError('E_SERVER_KEY_MISMATCH', `aggregator presented key ${fingerprint(m.identity)} but this site pinned ${fingerprint(this.opts.serverPublicKey)}; check server.public_key in site.yaml against \`fedistill keys show\` of the aggregator's key, or someone is in the middle`);
     }
     checkClock(m.timestamp, (this.opts.now ?? Date.now)(), this.opts.maxClockSkewMs ?? 300_000, 'aggregator');
     this.transcript.addServerHelloBody(m);

@@ -1,8 +1,12 @@
 // Long-term Ed25519 identities: generate, save (0600, never overwrite), load, print, fingerprint.
 import { createHash } from 'node:crypto';
-import { closeSync, constants, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, statSync, writeSync } from 'node:fs';
 import nacl from 'tweetnacl';
 import { ChannelError } from '../../protocols/error-catalogue.ts';
+import { readFileUpTo } from '../util/bounded-read.ts';
+
+/** A key file is a few hundred bytes of JSON; anything far larger is not one (and is not read whole). */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
 
 /** A long-term key pair. `secretKey` is 64 bytes (seed ‖ public key), tweetnacl's layout. */
 export interface Identity {
@@ -70,18 +74,23 @@ export function writeIdentityFile(path: string, identity: Identity): void {
 
 /** Reads an identity file. Refuses a file others can read (E_KEY_FILE_MODE) or one whose keys do not match. */
 export function readIdentityFile(path: string): Identity {
-  let text: string;
+  let read: ReturnType<typeof readFileUpTo>;
+  let mode: number;
   try {
-    const mode = statSync(path).mode;
-    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-      throw new ChannelError('E_KEY_FILE_MODE', `${path} is readable by others (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
-    }
-    text = readFileSync(path, 'utf8');
+    mode = statSync(path).mode;
+    read = readFileUpTo(path, MAX_KEY_FILE_BYTES, { regularOnly: true });
   } catch (e) {
-    if (e instanceof ChannelError) throw e;
     throw new ChannelError('E_KEY_FILE_INVALID', `cannot read key file ${path}: ${(e as Error).message}`);
   }
-  return parseIdentity(text, path);
+  if (!read.ok) {
+    throw new ChannelError('E_KEY_FILE_INVALID', `${path} is ${read.why === 'not_a_file' ? 'not a regular file' : `over ${MAX_KEY_FILE_BYTES} bytes`}; expected a file written by "fedistill keys generate"`);
+  }
+  // what the file is comes first: "chmod 600" is advice for a key file, not for any file
+  const identity = parseIdentity(read.bytes.toString('utf8'), path);
+  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+    throw new ChannelError('E_KEY_FILE_MODE', `${path} is readable by others (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
+  }
+  return identity;
 }
 
 /** Parses the JSON body of an identity file and checks that the public key belongs to the secret key. */

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../../../cli/main.ts';
 import { loadAllowlist } from '../../../shared/crypto/allowlist.ts';
-import { encodePublicKey, fingerprint, generateIdentity, readIdentityFile } from '../../../shared/crypto/identity.ts';
+import { encodePublicKey, fingerprint, generateIdentity, readIdentityFile, writeIdentityFile } from '../../../shared/crypto/identity.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fedistill-keys-'));
 const capture = () => { const out: string[] = []; const err: string[] = []; return { io: { out: (t: string) => out.push(t), err: (t: string) => err.push(t) }, out, err }; };
@@ -30,12 +30,22 @@ test('keys generate writes a 0600 file, prints key and fingerprint, and refuses 
   assert.match(shown.out.join(''), new RegExp(printed.fingerprint));
 });
 
-test('a key file others can read, or a corrupt one, is refused', () => {
+test('a key file others can read, or a corrupt one, is refused; what the file is comes before its mode', () => {
   const file = join(dir, 'loose.key');
   writeFileSync(file, '{}', { mode: 0o600 });
   assert.throws(() => readIdentityFile(file), { code: 'E_KEY_FILE_INVALID' });
   chmodSync(file, 0o644);
-  assert.throws(() => readIdentityFile(file), { code: 'E_KEY_FILE_MODE' });
+  // not a key at all: "chmod 600" would be the wrong advice
+  assert.throws(() => readIdentityFile(file), { code: 'E_KEY_FILE_INVALID' });
+  const key = join(dir, 'real-loose.key');
+  writeIdentityFile(key, generateIdentity());
+  chmodSync(key, 0o644);
+  assert.throws(() => readIdentityFile(key), { code: 'E_KEY_FILE_MODE', message: /chmod 600/ });
+  // a huge file or a device is refused without being read whole
+  const big = join(dir, 'big.key');
+  writeFileSync(big, Buffer.alloc(1 << 20, 0x20), { mode: 0o600 });
+  assert.throws(() => readIdentityFile(big), { code: 'E_KEY_FILE_INVALID', message: /over 65536 bytes/ });
+  assert.throws(() => readIdentityFile('/dev/zero'), { code: 'E_KEY_FILE_INVALID', message: /not a regular file/ });
 });
 
 test('allowlist files map public keys to unique site names', () => {
