@@ -19,7 +19,8 @@ export function pateSummary(p: PateMnistResult): string {
     `  teachers     ${p.teachers.count} × ${p.teachers.model}, mean accuracy ${pct(p.teachers.mean_accuracy)} (${pct(p.teachers.min_accuracy)}–${pct(p.teachers.max_accuracy)})`,
     `  aggregation  ${p.aggregation.answered} of ${p.aggregation.queries} queries answered (Confident-GNMax T=${p.aggregation.threshold}, σ1=${p.aggregation.sigma1}, σ2=${p.aggregation.sigma2})`,
     `  student      ${p.student.model}: accuracy ${pct(p.student.accuracy)} (target ≥ ${pct(p.target.student_accuracy)})`,
-    `  privacy      ε = ${p.privacy.expected.epsilon.toFixed(3)} expected, ${p.privacy.realized.epsilon.toFixed(3)} realized (replay ${p.privacy.replayed.epsilon.toFixed(3)}) at δ = ${p.privacy.delta}, data-dependent; target ε ≤ ${p.target.epsilon}`,
+    `  privacy      publishable ε = ${p.privacy.realized.epsilon_data_independent.toFixed(3)} (data-independent) at δ = ${p.privacy.delta}`,
+    `               data-dependent (private): ε = ${p.privacy.realized.epsilon.toFixed(3)} realized (replay ${p.privacy.replayed.epsilon.toFixed(3)}), ${p.privacy.expected.epsilon.toFixed(3)} expected (${p.privacy.expected.note}); target ε ≤ ${p.target.epsilon}`,
     '  (--json prints every figure)',
   ].join('\n');
 }

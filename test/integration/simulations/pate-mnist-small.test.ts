@@ -62,6 +62,8 @@ test('small PATE-MNIST run: answers, ε replayed from the charged events, studen
     const summary = pateSummary(r);
     assert.match(summary, new RegExp(`${r.aggregation.answered} of 60 queries answered`));
     assert.match(summary, new RegExp(`${r.privacy.realized.epsilon.toFixed(3)} realized \\(replay ${r.privacy.replayed.epsilon.toFixed(3)}\\)`));
+    assert.match(summary, new RegExp(`publishable ε = ${r.privacy.realized.epsilon_data_independent.toFixed(3)} \\(data-independent\\)`));
+    assert.match(summary, /expected \(paper-comparable expectation, not a guarantee\)/);
     assert.ok(!summary.includes('{'), 'a summary, not JSON');
 
     // Same teachers again: the votes come from the cache, so teacher figures are identical.
