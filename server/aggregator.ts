@@ -11,6 +11,7 @@ import { PrivacyLedger } from '../shared/privacy/ledger.ts';
 import { CryptoRng } from '../shared/privacy/rng.ts';
 import { SeededRng } from '../shared/util/prng.ts';
 import { FedistillError } from '../shared/util/errors.ts';
+import { escapeControlChars } from '../shared/util/log-text.ts';
 import { ChannelError } from '../protocols/error-catalogue.ts';
 import { queryRequestId, replyProblem } from './site-reply-checks.ts';
 import type { RunDatabase } from './run-database.ts';
@@ -42,12 +43,15 @@ export interface RoundReport {
 
 export interface RunSummary {
   runId: string;
-  status: 'complete' | 'budget_exhausted' | 'stopped';
+  /** 'stalled': a round stayed below quorum for `max_round_attempts` attempts (see `stalled`). */
+  status: 'complete' | 'budget_exhausted' | 'stopped' | 'stalled';
   rounds: RoundReport[];
   epsilon: number;
   delta: number;
   /** Bytes sent and received per site over the run (this process's sessions). */
   bytes: Record<string, { sent: number; received: number }>;
+  /** Set when status is 'stalled': the round that never reached its quorum, and what its last attempt got. */
+  stalled?: { round: number; attempts: number; replies: number; quorum: number; failures: SiteFailure[] };
 }
 
 export interface AggregatorOptions {
@@ -94,8 +98,9 @@ export class Aggregator {
     b.received += s.stats.bytesIn;
   }
 
+  /** Every line is escaped: site-controlled text (error messages, close reasons) cannot forge log lines or drive a terminal. */
   private log(line: string): void {
-    this.o.log?.(line);
+    this.o.log?.(escapeControlChars(line));
   }
 
   private wake(): void {
@@ -153,7 +158,6 @@ export class Aggregator {
           this.wake();
         } else if (m.type === 'leave') {
           this.joined.delete(s.siteName);
-          this.sites.left(s.siteName);
           this.wake();
         } else if (m.type === 'query_request' || m.type === 'consensus') {
           s.closeWithError(new ChannelError('E_PROTOCOL', `sites do not send ${m.type}; only the aggregator does`));
@@ -182,6 +186,8 @@ export class Aggregator {
       privacy: config.strategy.name === 'pate'
         ? { threshold: config.strategy.threshold, sigma1: config.strategy.sigma1, sigma2: config.strategy.sigma2, delta: config.privacy.delta }
         : { noise_multiplier: config.privacy.noiseMultiplier, clip: config.privacy.clip, delta: config.privacy.delta },
+      // a reply with another stats.teachers is refused (E_REPLY_INVALID): the run, not the site, sets a site's weight
+      teachers_per_site: config.privacy.teachersPerSite,
       ...this.o.welcomeExtras,
     };
   }
@@ -223,6 +229,8 @@ export class Aggregator {
       });
     } else if (existing.status === 'complete' || existing.status === 'budget_exhausted') {
       this.log(`run ${config.runId} already ended (${existing.status}); nothing to do`);
+    } else if (existing.status === 'stalled') {
+      this.log(`run ${config.runId} stalled before (a round stayed below quorum); trying again`);
     }
     // Sites that joined before the run record existed enter this run's log now.
     this.sites.runStarted(this.joined);
@@ -234,13 +242,18 @@ export class Aggregator {
     await this.waitForSites(config.minSites, config.joinTimeoutMs);
     // Attempts of the current round: each gets its own request ids (a site's tracker refuses a
     // reused id), and a failed attempt backs off, so a round below quorum never spins the event loop.
+    // Numbering goes on from the attempts that failed before a restart; an attempt cut by a crash is
+    // asked again under its ids (sites answer it from their cache, without a second release).
     let attempt = 0;
+    let triesHere = 0;
     let attemptRound = -1;
+    let stalled: RunSummary['stalled'];
     for (let round = start; round < config.rounds && status === 'complete'; round++) {
       if (this.stopped) { status = 'stopped'; break; }
-      if (round !== attemptRound) { attemptRound = round; attempt = 0; } else {
+      if (round !== attemptRound) { attemptRound = round; attempt = db.failedAttempts(config.runId, round); triesHere = 0; } else {
         attempt++;
-        await this.pause(Math.min(RETRY_MAX_DELAY_MS, config.roundTimeoutMs, RETRY_BASE_DELAY_MS * 2 ** Math.min(attempt - 1, 10)));
+        triesHere++;
+        await this.pause(Math.min(RETRY_MAX_DELAY_MS, config.roundTimeoutMs, RETRY_BASE_DELAY_MS * 2 ** Math.min(triesHere - 1, 10)));
         if (this.stopped) { status = 'stopped'; break; }
       }
       // Query selection is seeded per round, so a resumed round asks the same samples.
@@ -256,13 +269,22 @@ export class Aggregator {
         await this.waitForSites(config.quorum, config.joinTimeoutMs);
         const got = await this.collect(plan, round, attempt);
         failures = got.failures;
-        if (got.replies.length < config.quorum) {
-          this.log(`round ${round + 1}: ${got.replies.length} replies < quorum ${config.quorum}; retrying`);
+        const r = got.replies.length < config.quorum ? null : strategy.aggregate(plan, got.replies, failures, ctx);
+        if (!r) {
+          // Each attempt is a new query that every honest site answers and charges to its own
+          // ledger: a site that keeps the round below quorum may not make that go on forever.
+          db.setFailedAttempts(config.runId, round, attempt + 1);
+          const short = `${got.replies.length} usable replies, quorum ${config.quorum}${got.replies.length >= config.quorum ? `; ${strategy.name} released nothing` : ''}`;
+          if (triesHere + 1 >= config.maxRoundAttempts) {
+            stalled = { round, attempts: triesHere + 1, replies: got.replies.length, quorum: config.quorum, failures };
+            this.log(`round ${round + 1}: E_ROUND_STALLED: no release after ${triesHere + 1} attempt(s) (last: ${short}); stopping the run. Fix or remove the failing sites named above, then restart with the same config to resume, or raise max_round_attempts`);
+            status = 'stalled';
+            break;
+          }
+          this.log(`round ${round + 1}: ${short}; retrying (attempt ${triesHere + 2} of ${config.maxRoundAttempts})`);
           round--;
           continue;
         }
-        const r = strategy.aggregate(plan, got.replies, failures, ctx);
-        if (!r) { round--; continue; }
         participants = got.replies.map((x) => x.site);
         const charged = db.transaction(() => {
           const scopes = [RUN_SCOPE(config.runId), ...participants.map(SITE_SCOPE)];
@@ -278,6 +300,7 @@ export class Aggregator {
             this.o.audit.append({ kind: 'release', runId: config.runId, round, data: buildReleaseData(event, c.epsilon, {
               site_events: got.siteEvents,
               ...(answered !== undefined ? { queries_answered: answered, queries_refused: r.labels!.length - answered } : {}),
+              ...(r.mechanism ? { mechanism: r.mechanism } : {}),
             }) });
           }
           return c;
@@ -311,8 +334,11 @@ export class Aggregator {
     // every session not counted at its close: open ones, and ones already closing whose close event has not fired yet
     for (const s of [...this.uncounted]) this.countBytes(s);
     const spent = this.ledger.spent(RUN_SCOPE(config.runId));
-    if (status !== 'stopped') this.o.audit?.append({ kind: 'run_finished', runId: config.runId, data: { status, epsilon: spent.epsilon, delta: spent.delta } });
-    return { runId: config.runId, status, rounds: reports, epsilon: spent.epsilon, delta: spent.delta, bytes: structuredClone(this.bytes) };
+    if (status !== 'stopped') this.o.audit?.append({ kind: 'run_finished', runId: config.runId, data: {
+      status, epsilon: spent.epsilon, delta: spent.delta,
+      ...(stalled ? { round: stalled.round, attempts: stalled.attempts, replies: stalled.replies, quorum: stalled.quorum } : {}),
+    } });
+    return { runId: config.runId, status, rounds: reports, epsilon: spent.epsilon, delta: spent.delta, bytes: structuredClone(this.bytes), ...(stalled ? { stalled } : {}) };
   }
 
   private storedRelease(round: number): (RoundRelease & { participants: string[] }) | undefined {
@@ -332,6 +358,14 @@ export class Aggregator {
     const quorum = new Promise<void>((resolve) => { quorumReached = resolve; });
     const cutoff = quorum.then(() => new Promise<'cutoff'>((resolve) => setTimeout(() => resolve('cutoff'), config.stragglerGraceMs).unref()));
     const answered = new Set<string>();
+    // A refused reply makes the site a failure for this round; the site is told why (a notice, no request id).
+    const refuse = (site: string, why: string): void => {
+      failures.push({ site, reason: 'invalid', detail: `E_REPLY_INVALID: ${why}` });
+      try {
+        const s = hub.session(site);
+        if (s?.isOpen) s.send({ type: 'error', code: 'E_REPLY_INVALID', message: `round ${round}: reply refused: ${why}`.slice(0, 500) });
+      } catch { /* the failure is recorded either way */ }
+    };
     const all = Promise.all(sites.map(async (site) => {
       try {
         const reply = await hub.request(site, {
@@ -340,18 +374,19 @@ export class Aggregator {
         }, { timeoutMs: config.roundTimeoutMs });
         if (reply.type !== 'query_reply') throw new FedistillError('E_SITE_ERROR', reply.type === 'error' ? `${reply.code}: ${reply.message}` : `unexpected ${reply.type}`);
         if (reply.round !== round || reply.rows !== plan.indices.length || reply.cols !== publicSet.numClasses || reply.replyKind !== plan.replyKind) {
-          failures.push({ site, reason: 'invalid', detail: `reply shape ${reply.rows}×${reply.cols} ${reply.replyKind} does not match the query` });
+          refuse(site, `reply shape ${reply.rows}×${reply.cols} ${reply.replyKind} does not match the query`);
           return;
         }
-        const teachers = reply.stats?.teachers ?? 1;
-        const bad = replyProblem(reply.votes, reply.rows, reply.cols, teachers);
+        // the run pins every site's weight; a site declaring another teacher count is refused, not trusted
+        const teachers = config.privacy.teachersPerSite;
+        const bad = replyProblem(reply.votes, reply.rows, reply.cols, reply.stats?.teachers, teachers);
         if (bad) {
-          failures.push({ site, reason: 'invalid', detail: bad });
+          refuse(site, bad);
           return;
         }
         if (reply.privacyEvent) {
           try { siteEvents[site] = validatePrivacyEvent(reply.privacyEvent, `${site}.privacyEvent`); } catch (e) {
-            failures.push({ site, reason: 'invalid', detail: (e as Error).message });
+            refuse(site, (e as Error).message);
             return;
           }
         }
@@ -426,7 +461,9 @@ function encodeRelease(r: RoundRelease, participants: string[]): Uint8Array {
 
 function decodeRelease(b: Uint8Array): RoundRelease & { participants: string[] } {
   const o = unpack(b) as Record<string, any>;
-  const copy = (x: Uint8Array) => x.slice().buffer;
+  // a copy of exactly these bytes: unpack gives views into the payload (Buffer#slice is a view too),
+  // whose .buffer is the whole payload, or a pooled slab holding other data
+  const copy = (x: Uint8Array) => new Uint8Array(x).buffer;
   return {
     ...o,
     indices: new Uint32Array(copy(o.indices)),

@@ -55,7 +55,14 @@ export function checkResumable(db: RunDatabase, c: RunConfig): void {
   }
 }
 
-/** Runs the aggregator until the run ends; stops cleanly on SIGINT/SIGTERM. */
+/** A run that stopped because one round never reached its quorum: what happened and what to do, in one line. */
+export function stalledError(c: RunConfig, summary: RunSummary): FedistillError {
+  const st = summary.stalled;
+  const sites = [...new Set((st?.failures ?? []).map((f) => `${f.site} (${f.reason})`))].join(', ') || 'none reported';
+  return new FedistillError('E_ROUND_STALLED', `run ${c.runId}: round ${(st?.round ?? 0) + 1} got ${st?.replies ?? 0} usable replies (quorum ${c.quorum}) in each of ${st?.attempts ?? c.maxRoundAttempts} attempts; failing sites: ${sites}. The run is recorded as stalled in ${c.database}; fix or remove those sites (or lower quorum, raise max_round_attempts), then restart with the same config to resume`);
+}
+
+/** Runs the aggregator until the run ends; stops cleanly on SIGINT/SIGTERM; a stalled run throws E_ROUND_STALLED. */
 export async function runAggregator(c: RunConfig, log: (line: string) => void): Promise<RunSummary & { database: string }> {
   const publicSet = loadDataset(c.publicSet);
   const identity = readIdentityFile(c.identity);
@@ -85,6 +92,7 @@ export async function runAggregator(c: RunConfig, log: (line: string) => void): 
     process.once('SIGTERM', onSignal);
     try {
       const summary = await aggregator.run();
+      if (summary.status === 'stalled') throw stalledError(c, summary);
       return { ...summary, database: c.database };
     } finally {
       process.off('SIGINT', onSignal);

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
 import { CONFIG_FILE_FIELDS } from '../shared/util/config-fields.ts';
 import { ID_PATTERN } from '../protocols/validators.ts';
-import type { ConnectionLimits } from '../protocols/limits.ts';
+import { FIELD_LIMITS, type ConnectionLimits } from '../protocols/limits.ts';
 import { connectionLimitsAt } from '../shared/channel/connection-limits.ts';
 
 export interface RunConfig {
@@ -27,8 +27,17 @@ export interface RunConfig {
     /** PATE: charge data-independent events (publishable ε, no vote counts in the ledger) or data-dependent ones. */
     accounting: 'data-independent' | 'data-dependent';
   };
-  privacy: { clip: number; noiseMultiplier: number; epsilon: number; delta: number };
+  privacy: {
+    clip: number; noiseMultiplier: number; epsilon: number; delta: number;
+    /**
+     * Teachers every site must answer with (`stats.teachers`): its weight in a PATE vote and its
+     * clip multiplier in a soft-label sum. Pinned by the run, never chosen by a site (docs/runs.md).
+     */
+    teachersPerSite: number;
+  };
   rounds: number;
+  /** Attempts of one round that may end below quorum before the run stops as 'stalled'. */
+  maxRoundAttempts: number;
   /** Minimum sites that must reply for a round to release. */
   quorum: number;
   /** Sites to wait for before round 0. */
@@ -47,7 +56,8 @@ const DEFAULTS = {
   listen: { host: '127.0.0.1', port: 7700 },
   database: 'fedistill.db',
   strategy: { queriesPerRound: 500, entropyReductionTemperature: 0.1, replyTemperature: 1, threshold: 200, sigma1: 150, sigma2: 40 },
-  privacy: { clip: 1, noiseMultiplier: 1, delta: 1e-5 },
+  privacy: { clip: 1, noiseMultiplier: 1, delta: 1e-5, teachersPerSite: 1 },
+  maxRoundAttempts: 5,
   roundTimeoutMs: 300_000,
   joinTimeoutMs: 600_000,
   seed: 1,
@@ -61,12 +71,12 @@ const { root, onlyKeys, section, numberAt: num, stringAt: str, checkField } = CO
 /** Validates a parsed run config; relative paths resolve against `baseDir`. */
 export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunConfig {
   const o = root(raw, 'run');
-  onlyKeys(o, ['run_id', 'listen', 'identity', 'allowlist', 'database', 'public_set', 'strategy', 'privacy', 'rounds', 'quorum', 'min_sites', 'round_timeout_s', 'straggler_grace_s', 'join_timeout_s', 'seed', 'connection_limits'], 'run');
+  onlyKeys(o, ['run_id', 'listen', 'identity', 'allowlist', 'database', 'public_set', 'strategy', 'privacy', 'rounds', 'quorum', 'min_sites', 'max_round_attempts', 'round_timeout_s', 'straggler_grace_s', 'join_timeout_s', 'seed', 'connection_limits'], 'run');
   const listen = section(o, 'listen', 'listen', ['host', 'port']);
   const s = section(o, 'strategy', 'strategy', ['name', 'queries_per_round', 'entropy_reduction_temperature', 'reply_temperature', 'threshold', 'sigma1', 'sigma2', 'accounting'], false);
   const accounting = str(s, 'accounting', 'strategy', 'data-independent', ['data-independent', 'data-dependent'] as const);
   const name = str(s, 'name', 'strategy', undefined, ['pate', 'fedmd', 'dsfl'] as const);
-  const p = section(o, 'privacy', 'privacy', ['clip', 'noise_multiplier', 'epsilon', 'delta']);
+  const p = section(o, 'privacy', 'privacy', ['clip', 'noise_multiplier', 'epsilon', 'delta', 'teachers_per_site']);
   const delta = num(p, 'delta', 'privacy', DEFAULTS.privacy.delta, { min: 0, exclusiveMin: true });
   checkField(delta < 1, 'privacy.delta', `must be in (0, 1), got ${delta}`);
   const rounds = num(o, 'rounds', 'run', undefined, { min: 1, int: true });
@@ -98,10 +108,12 @@ export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunCon
       noiseMultiplier: num(p, 'noise_multiplier', 'privacy', DEFAULTS.privacy.noiseMultiplier, { min: 0, exclusiveMin: true }),
       epsilon: num(p, 'epsilon', 'privacy', undefined, { min: 0, exclusiveMin: true }),
       delta,
+      teachersPerSite: num(p, 'teachers_per_site', 'privacy', DEFAULTS.privacy.teachersPerSite, { min: 1, int: true, max: FIELD_LIMITS.maxTeachers }),
     },
     rounds,
     quorum,
     minSites: num(o, 'min_sites', 'run', quorum, { min: 1, int: true }),
+    maxRoundAttempts: num(o, 'max_round_attempts', 'run', DEFAULTS.maxRoundAttempts, { min: 1, int: true, max: 1_000 }),
     roundTimeoutMs: num(o, 'round_timeout_s', 'run', DEFAULTS.roundTimeoutMs / 1000, { min: 0, exclusiveMin: true, max: MAX_TIMEOUT_S }) * 1000,
     stragglerGraceMs: num(o, 'straggler_grace_s', 'run', 60, { min: 0, max: MAX_TIMEOUT_S }) * 1000,
     joinTimeoutMs: num(o, 'join_timeout_s', 'run', DEFAULTS.joinTimeoutMs / 1000, { min: 0, exclusiveMin: true, max: MAX_TIMEOUT_S }) * 1000,

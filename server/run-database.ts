@@ -203,6 +203,21 @@ export class RunDatabase implements LedgerStore {
     return r.r ?? -1;
   }
 
+  /**
+   * Attempts of a round that ended without a release, over every start of the server: a restarted
+   * run asks the next attempt's request ids, never ones sites already answered and a restarted site
+   * could only refuse (E_QUERY_REPLAYED). Kept in `meta`, so the schema is unchanged.
+   */
+  failedAttempts(runId: string, round: number): number {
+    const r = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(attemptsKey(runId, round)) as { value: string } | undefined;
+    const n = Number(r?.value ?? 0);
+    return Number.isSafeInteger(n) && n > 0 ? n : 0;
+  }
+
+  setFailedAttempts(runId: string, round: number, attempts: number): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(attemptsKey(runId, round), String(attempts));
+  }
+
   /** Records a release (call inside the same transaction as its privacy charge). Refuses a second release of a round. */
   insertRelease(runId: string, round: number, kind: string, payload: Uint8Array, summary: Record<string, unknown>, participants: string[]): void {
     this.db.prepare('INSERT INTO releases (run_id, round, kind, payload, summary_json, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(runId, round, kind, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), JSON.stringify(summary), this.now());
@@ -261,4 +276,8 @@ function takeLock(path: string): Database.Database {
 
 function toEntry(r: { scope: string; seq: number; event_json: string; at: string; note: string | null }): LedgerEntry {
   return { scope: r.scope, seq: r.seq, event: JSON.parse(r.event_json) as PrivacyEvent, at: r.at, ...(r.note !== null ? { note: r.note } : {}) };
+}
+
+function attemptsKey(runId: string, round: number): string {
+  return `failed_attempts:${runId}:${round}`;
 }

@@ -11,27 +11,25 @@ export const SITE_SCOPE = (site: string) => `site:${site}`;
  * records the scope once, before its first release there: its budget, and the charges it
  * carries in from earlier runs on this ledger (the site's data is the same data), so that an
  * auditor replaying this run alone gets the ε the aggregator reports. Sites that join before
- * the run record exists are written when the run starts (`runStarted`).
+ * the run record exists are written when the run starts (`runStarted`). A site's join is logged
+ * once per run and key (across restarts too): a site that reconnects, joins and leaves in a loop
+ * cannot grow the signed log without bound.
  */
 export class RunSites {
   /** Each joined site's key, for its site_joined audit entry. */
   private readonly keys = new Map<string, { public_key: string; fingerprint: string }>();
-  private readonly joinsLogged = new Set<string>();
   private scopesInLog?: Set<string>;
+  /** `site\nkey` of every site_joined entry in this run's log. */
+  private joinsInLog?: Set<string>;
 
   constructor(private readonly o: { db: RunDatabase; config: RunConfig; ledger: PrivacyLedger; audit?: AuditLog }) {}
 
-  /** A site joined (or rejoined after leaving): its scope and join enter the log. */
+  /** A site joined (or rejoined after leaving): its scope, and its first join with this key, enter the log. */
   joined(site: string, key: { public_key: string; fingerprint: string }, first: boolean): void {
     this.ensureBudget(site);
     if (!first) return;
     this.keys.set(site, key);
     this.logJoin(site);
-  }
-
-  /** The site left: a later join is logged again. */
-  left(site: string): void {
-    this.joinsLogged.delete(site);
   }
 
   /** The run record now exists: sites that joined before it enter its log. */
@@ -64,9 +62,23 @@ export class RunSites {
 
   private logJoin(site: string): void {
     const data = this.keys.get(site);
-    if (!data || this.joinsLogged.has(site) || !this.runExists()) return;
+    if (!data || !this.runExists()) return;
+    const id = joinId(site, data.public_key);
+    if (this.loggedJoins().has(id)) return;
     this.o.audit!.append({ kind: 'site_joined', runId: this.o.config.runId, site, data });
-    this.joinsLogged.add(site);
+    this.loggedJoins().add(id);
+  }
+
+  /** Joins this run's audit log already holds (read once: a restarted aggregator does not log them again). */
+  private loggedJoins(): Set<string> {
+    if (!this.joinsInLog) {
+      this.joinsInLog = new Set();
+      for (const e of this.o.audit?.entries(this.o.config.runId) ?? []) {
+        const key = (e.data as { public_key?: unknown }).public_key;
+        if (e.kind === 'site_joined' && e.site && typeof key === 'string') this.joinsInLog.add(joinId(e.site, key));
+      }
+    }
+    return this.joinsInLog;
   }
 
   /** Scopes this run's audit log has declared (budgets in run_started / config_change entries). */
@@ -81,4 +93,8 @@ export class RunSites {
     }
     return this.scopesInLog;
   }
+}
+
+function joinId(site: string, publicKey: string): string {
+  return `${site}\n${publicKey}`;
 }

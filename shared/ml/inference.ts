@@ -8,8 +8,20 @@ import { FedistillError } from '../util/errors.ts';
 
 export interface Predictions { logits: Float32Array; probs: Float32Array; classes: number }
 
-/** Runs a classifier session over features in batches; `extra` are fixed feeds (weights as inputs). */
-export async function predictBatches(session: ort.InferenceSession, inputName: string, features: Float32Array, sampleShape: readonly number[], extra: Record<string, ort.Tensor> = {}, batch = 1024): Promise<Predictions> {
+/** What a classifier's output must be; set for models fedistill did not build (external ONNX teachers). */
+export interface OutputExpectation {
+  /** The model file, named in errors. */
+  model: string;
+  /** Classes each output row must hold (the data's number of classes). */
+  classes?: number;
+}
+
+/**
+ * Runs a classifier session over features in batches; `extra` are fixed feeds (weights as inputs).
+ * The first output must be float32 with one row per sample, the same width in every batch; with
+ * `expect`, that width must be `expect.classes`, and a mismatch is E_TEACHER_INVALID naming the model.
+ */
+export async function predictBatches(session: ort.InferenceSession, inputName: string, features: Float32Array, sampleShape: readonly number[], extra: Record<string, ort.Tensor> = {}, batch = 1024, expect?: OutputExpectation): Promise<Predictions> {
   const per = sampleShape.reduce((a, b) => a * b, 1);
   if (features.length % per !== 0) throw new FedistillError('E_SHAPE_MISMATCH', `features hold ${features.length} values, not a multiple of the input [${sampleShape}]`);
   const n = features.length / per;
@@ -18,16 +30,34 @@ export async function predictBatches(session: ort.InferenceSession, inputName: s
     const e = Math.min(n, s + batch);
     const x = new ort.Tensor('float32', features.subarray(s * per, e * per), [e - s, ...sampleShape]);
     const out = await session.run({ ...extra, [inputName]: x });
-    const l = out[session.outputNames[0]!]!.data as Float32Array;
+    const l = outputRows(out[session.outputNames[0]!]!, session.outputNames[0]!, e - s, s === 0 ? expect?.classes : classes, expect);
     classes = l.length / (e - s);
     logits ??= new Float32Array(n * classes);
     probs ??= new Float32Array(n * classes);
     logits.set(l, s * classes);
-    const p = out.probs?.data as Float32Array | undefined;
+    const p = out.probs ? outputRows(out.probs, 'probs', e - s, classes, expect) : undefined;
     if (p) probs.set(p, s * classes);
     else probs.set(softmaxRows(l, classes), s * classes);
   }
   return { logits: logits ?? new Float32Array(0), probs: probs ?? new Float32Array(0), classes };
+}
+
+/**
+ * The output's values, checked: float32 (a float64 or int64 output would be converted silently or
+ * not at all), `rows` rows, and `classes` per row where that is known. Without `expect` a mismatch
+ * is a bug in a graph fedistill built (E_SHAPE_MISMATCH); with it, a model the site brought (E_TEACHER_INVALID).
+ */
+function outputRows(t: ort.Tensor, name: string, rows: number, classes: number | undefined, expect?: OutputExpectation): Float32Array {
+  const fail = (why: string): never => {
+    if (!expect) throw new FedistillError('E_SHAPE_MISMATCH', `output '${name}' ${why}`);
+    const shape = expect.classes !== undefined ? `[N, ${expect.classes}] (the data has ${expect.classes} classes)` : '[N, classes]';
+    throw new FedistillError('E_TEACHER_INVALID', `teacher ${expect.model}: output '${name}' ${why}; a teacher must output float32 logits ${shape}`);
+  };
+  if (t.type !== 'float32' || !(t.data instanceof Float32Array)) fail(`is ${t.type}, expected float32`);
+  const width = (t.data as Float32Array).length / rows;
+  if (!Number.isInteger(width) || width < 1) fail(`holds ${(t.data as Float32Array).length} values for ${rows} samples, not a whole number of classes per sample`);
+  if (classes !== undefined && width !== classes) fail(`has ${width} classes per sample, expected ${classes}`);
+  return t.data as Float32Array;
 }
 
 /** Row-wise softmax (for external classifiers that only output logits). */
@@ -75,8 +105,10 @@ export interface OnnxTeacher {
 /**
  * Loads an external ONNX classifier. Its first input is fed [N, ...sampleShape] float32; its
  * first output is read as logits (probabilities are computed by softmax unless a 'probs' output exists).
+ * Its outputs are checked on every prediction: float32, one row per sample, and `classes` per row
+ * when given (pass the data's number of classes): otherwise E_TEACHER_INVALID naming the file.
  */
-export async function loadOnnxTeacher(path: string, o: { device?: DeviceRequest; threads?: number; sampleShape?: number[] } = {}): Promise<OnnxTeacher> {
+export async function loadOnnxTeacher(path: string, o: { device?: DeviceRequest; threads?: number; sampleShape?: number[]; classes?: number } = {}): Promise<OnnxTeacher> {
   let bytes: Uint8Array;
   try { bytes = await readFile(path); } catch (e) {
     throw new FedistillError('E_TEACHER_NOT_FOUND', `cannot read teacher model ${path}: ${(e as Error).message}`);
@@ -93,7 +125,8 @@ export async function loadOnnxTeacher(path: string, o: { device?: DeviceRequest;
   if (!sampleShape) throw new FedistillError('E_TEACHER_INVALID', `teacher ${path} does not declare a fixed per-sample input shape; pass sampleShape`);
   return {
     inputName, sampleShape,
-    predict: (features) => predictBatches(session, inputName, features, sampleShape),
+    // checked on every call: the teacher's answers go into votes and soft labels that leave the site
+    predict: (features) => predictBatches(session, inputName, features, sampleShape, {}, 1024, { model: path, ...(o.classes !== undefined ? { classes: o.classes } : {}) }),
     release: () => session.release(),
   };
 }

@@ -1,7 +1,7 @@
 // Reads a YAML (or JSON) config file into plain data, with errors that name the file.
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { FedistillError } from './errors.ts';
+import { readFileUpTo } from './bounded-read.ts';
 
 /** Config files are small; anything larger is refused before parsing. */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
@@ -19,11 +19,13 @@ export interface YamlFileOptions {
 export function readYamlFile(path: string, what: string, o: YamlFileOptions = {}): unknown {
   const missing = o.missingCode ?? 'E_CONFIG_MISSING';
   const invalid = o.invalidCode ?? 'E_CONFIG_INVALID';
-  let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (e) {
+  let got: ReturnType<typeof readFileUpTo>;
+  // the size is checked (fstat, or while reading a pipe) before the file is read whole
+  try { got = readFileUpTo(path, MAX_CONFIG_BYTES); } catch (e) {
     throw new FedistillError(missing, `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}${o.hint ?? ''}`);
   }
-  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new FedistillError(invalid, `${what} ${path} is larger than ${MAX_CONFIG_BYTES} bytes`);
+  if (!got.ok) throw new FedistillError(invalid, `${what} ${path} is larger than ${MAX_CONFIG_BYTES} bytes; config files are small: is this the right file?`);
+  const text = got.bytes.toString('utf8');
   try {
     return parseYaml(text, { maxAliasCount: 100 });
   } catch (e) {
