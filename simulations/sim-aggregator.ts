@@ -29,7 +29,7 @@ export function runFieldsOf(s: Scenario, database: string, minSites = s.sites.co
       sigma2: s.strategy.sigma2,
       accounting: s.strategy.accounting,
     },
-    privacy: { clip: s.privacy.clip, noise_multiplier: s.privacy.noiseMultiplier, epsilon: s.privacy.epsilon, delta: s.privacy.delta },
+    privacy: { clip: s.privacy.clip, noise_multiplier: s.privacy.noiseMultiplier, epsilon: s.privacy.epsilon, delta: s.privacy.delta, teachers_per_site: s.privacy.teachersPerSite },
     rounds: s.rounds,
     quorum: s.quorum,
     min_sites: minSites,

@@ -6,6 +6,8 @@ import { runLocalDeployment } from '../../simulations/local-deployment.ts';
 
 const PUBLIC = 'mnist:test[0:5000]';
 const EVAL = 'mnist:test[5000:10000]';
+/** Teachers per site, on disjoint shards of its data (example-level privacy); the run pins the same number. */
+const TEACHERS = 10;
 
 export const startCommand: CommandSpec = {
   name: 'start',
@@ -36,11 +38,11 @@ export const startCommand: CommandSpec = {
       run: {
         public_set: PUBLIC,
         strategy: { name: 'dsfl', queries_per_round: 300, entropy_reduction_temperature: 0.1 },
-        privacy: { clip: 1, noise_multiplier: 10, epsilon: 40, delta: 1e-5 },
+        privacy: { clip: 1, noise_multiplier: 14, epsilon: 40, delta: 1e-5, teachers_per_site: TEACHERS },
         rounds, quorum: sites, min_sites: sites, seed: 1, round_timeout_s: 600,
       },
       site: {
-        public_set: PUBLIC, eval_set: EVAL, model: 'mlp', teachers: 10, threads: 1,
+        public_set: PUBLIC, eval_set: EVAL, model: 'mlp', teachers: TEACHERS, threads: 1,
         local: { epochs: 2, batch: 64, lr: 1e-3, optimizer: 'adam' },
         digest: { epochs: 3, revisit_epochs: 0, temperature: 1 },
         // one operator runs every site here, so sites report their accuracy to the aggregator's log
@@ -56,7 +58,7 @@ export const startCommand: CommandSpec = {
     });
     const summary = {
       run: agg.runId, status: agg.status, rounds: agg.rounds.length, epsilon: agg.epsilon, delta: agg.delta,
-      privacy_unit: 'example (10 teachers per site on disjoint shards)', sites: rows,
+      privacy_unit: `example (${TEACHERS} teachers per site on disjoint shards)`, sites: rows,
       database: res.database, dir: res.dir, seconds: (Date.now() - t0) / 1000,
     };
     if (args.flags.json) { io.out(JSON.stringify(summary)); return 0; }

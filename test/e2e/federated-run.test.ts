@@ -23,7 +23,7 @@ function plan(dir: string, rounds: number): DeploymentPlan {
     run: {
       public_set: 'mnist:test[0:500]',
       strategy: { name: 'dsfl', queries_per_round: 40 },
-      privacy: { clip: 1, noise_multiplier: 5, epsilon: 50, delta: 1e-5 },
+      privacy: { clip: 1, noise_multiplier: 5, epsilon: 50, delta: 1e-5, teachers_per_site: 2 },
       rounds, quorum: 3, min_sites: 3, round_timeout_s: 120, join_timeout_s: 120,
     },
     site: {
