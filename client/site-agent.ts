@@ -196,6 +196,11 @@ export class SiteAgent {
    * over teachers, plus local noise if configured. Votes: per-row histogram of teacher argmaxes.
    * The charge is fixed and checked against the site's budget before any teacher runs.
    */
+  /** How many teachers answer this site's queries (its shards' teachers, an external teacher, or the student): its weight in the aggregate. */
+  get answeringTeachers(): number {
+    return Math.max(1, this.teacherTrainers.length);
+  }
+
   async answer(q: Query, central: CentralPolicy): Promise<Answer> {
     const rows = q.indices.length;
     const cols = this.publicSet.numClasses;

@@ -83,6 +83,11 @@ export class SiteClient {
       if (delta !== undefined && delta < 1) this.delta = delta;
       const threshold = typeof p.threshold === 'number' && Number.isFinite(p.threshold) ? p.threshold : undefined;
       this.central = { noiseMultiplier: positive(p.noise_multiplier), sigma1: positive(p.sigma1), sigma2: positive(p.sigma2), threshold };
+      // the run fixes every site's weight; answering with another count would have every reply refused
+      const pinned = cfg.teachers_per_site;
+      if (typeof pinned === 'number' && pinned !== this.agent.answeringTeachers) {
+        throw new FedistillError('E_TEACHERS_MISMATCH', `run ${reply.runId} weights every site as ${pinned} teacher(s) (its run.yaml privacy.teachers_per_site); this site answers with ${this.agent.answeringTeachers}: set teachers: ${pinned} in site.yaml (an external teacher_onnx counts as 1)`);
+      }
       this.log(`joined run ${reply.runId}`);
     } catch (e) {
       this.fail(e as Error);

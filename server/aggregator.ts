@@ -134,6 +134,11 @@ export class Aggregator {
           // database write and a welcome, so repeats count against the site's channel budget.
           if (joinedHere) s.reportUnsolicited('second join on one session');
           joinedHere = true;
+          if (m.siteName !== s.siteName) {
+            // the name keys the site's own ledger file and its audit scope: a site using another's would mix them up
+            s.send({ type: 'error', code: 'E_SITE_NAME_MISMATCH', requestId: m.requestId, message: `this site's key is allowlisted as "${s.siteName}", but it calls itself "${m.siteName.slice(0, 64)}"; set name: ${s.siteName} in its site.yaml` });
+            return;
+          }
           const theirs = m.datasetHashes.public_set;
           if (theirs !== publicSet.hash) {
             s.send({ type: 'error', code: 'E_PUBLIC_SET_MISMATCH', requestId: m.requestId, message: `public set ${publicSet.spec} must hash to ${publicSet.hash}, site has ${theirs ?? 'none'}` });

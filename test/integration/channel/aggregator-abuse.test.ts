@@ -126,3 +126,17 @@ test('a site that joins again and again on one session is closed with E_UNSOLICI
     a.client.close(); bClient.close(); await h.close();
   }
 });
+
+test('a site that calls itself by another name than its key\'s allowlist name is refused at join (E_SITE_NAME_MISMATCH)', async () => {
+  const h = await startRun();
+  try {
+    const client = clientFor(h.server, siteA);
+    const session = await client.start();
+    await assert.rejects(session.request({ type: 'join', siteName: 'site-b', capabilities: ['vote_histogram'], datasetHashes: { public_set: PUBLIC_SET.hash } }),
+      { code: 'E_SITE_NAME_MISMATCH', message: /allowlisted as "site-a".*set name: site-a/ });
+    assert.ok(!h.log.some((l) => /site site-a joined/.test(l)), 'not joined');
+    client.close();
+  } finally {
+    await h.close();
+  }
+});

@@ -8,7 +8,7 @@ import type { SecureClient } from '../../../shared/channel/secure-client.ts';
 import type { SecureServer } from '../../../shared/channel/secure-server.ts';
 import type { SecureSession } from '../../../shared/channel/secure-session.ts';
 import type { Identity } from '../../../shared/crypto/identity.ts';
-import { clientFor, startServer } from './helpers.ts';
+import { allowlist, clientFor, startServer } from './helpers.ts';
 
 export const PUBLIC_SET = { spec: 'test:public', hash: 'sha256:feed', length: 20, numClasses: 3 };
 
@@ -75,7 +75,9 @@ export async function scriptedSite(server: SecureServer, identity: Identity, rep
     }
   });
   const session = await client.start();
-  const welcome = await session.request({ type: 'join', siteName: 'ignored', capabilities: ['vote_histogram'], datasetHashes: { public_set: PUBLIC_SET.hash } });
+  // the name the allowlist gives this key (the aggregator refuses any other)
+  const siteName = allowlist.siteNameOf(identity.publicKey) ?? 'unlisted';
+  const welcome = await session.request({ type: 'join', siteName, capabilities: ['vote_histogram'], datasetHashes: { public_set: PUBLIC_SET.hash } });
   if (welcome.type !== 'welcome') throw new Error(`join refused: ${JSON.stringify(welcome)}`);
   return { client, session, consensus };
 }

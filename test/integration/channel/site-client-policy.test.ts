@@ -42,7 +42,7 @@ function realAgent(policy: Partial<SiteSettings['policy']>, gate: Promise<void> 
 }
 
 /** The aggregator end: welcomes the join with `privacy`, then the test drives the session by hand. */
-async function hostileAggregator(agent: SiteAgent, privacy: Record<string, unknown>) {
+async function hostileAggregator(agent: SiteAgent, privacy: Record<string, unknown>, extra: Record<string, unknown> = {}) {
   const server = await startServer();
   const accepted = nextSession(server);
   const client = clientFor(server, siteA, { reconnect: false });
@@ -51,14 +51,14 @@ async function hostileAggregator(agent: SiteAgent, privacy: Record<string, unkno
   const welcomed = new Promise<{ session: SecureSession; capabilities: readonly string[] }>((resolve) => {
     void accepted.then((s) => s.on('message', (m: SessionMessage) => {
       if (m.type === 'join') {
-        s.send({ type: 'welcome', requestId: m.requestId, runId: 'run-1', config: { rounds: 5, privacy } });
+        s.send({ type: 'welcome', requestId: m.requestId, runId: 'run-1', config: { rounds: 5, privacy, ...extra } });
         resolve({ session: s, capabilities: m.capabilities });
       }
     }));
   });
   await client.start();
   const { session, capabilities } = await welcomed;
-  return { server, client, session, capabilities, close: async () => { client.close(); await server.close(); } };
+  return { server, client, site, session, capabilities, close: async () => { client.close(); await server.close(); } };
 }
 
 let nextId = 0;
@@ -120,6 +120,18 @@ test('a flood of queries past the in-flight limit closes the session (E_TOO_MANY
     assert.ok(runs.predict <= 64, `${runs.predict} queries computed; the limit is 64`);
   } finally {
     open();
+    await agg.close();
+  }
+});
+
+test('a site whose teacher count is not the run\'s teachers_per_site stops at join with E_TEACHERS_MISMATCH, before answering anything', async () => {
+  const { agent, ledger, runs } = realAgent({ localNoiseMultiplier: 1 });
+  const agg = await hostileAggregator(agent, { noise_multiplier: 1, delta: 1e-5 }, { teachers_per_site: 3 });
+  try {
+    await assert.rejects(agg.site.finished, { code: 'E_TEACHERS_MISMATCH', message: /weights every site as 3 teacher\(s\).*answers with 1: set teachers: 3/ });
+    assert.equal(runs.predict, 0);
+    assert.equal(ledger.all().length, 0);
+  } finally {
     await agg.close();
   }
 });
