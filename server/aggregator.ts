@@ -233,7 +233,10 @@ export class Aggregator {
         } });
       });
     } else if (existing.status === 'complete' || existing.status === 'budget_exhausted') {
+      // nothing to wait for and nothing to log again (its run_finished is already in the audit log)
       this.log(`run ${config.runId} already ended (${existing.status}); nothing to do`);
+      const spent = this.ledger.spent(RUN_SCOPE(config.runId));
+      return { runId: config.runId, status: existing.status, rounds: [], epsilon: spent.epsilon, delta: spent.delta, bytes: structuredClone(this.bytes) };
     } else if (existing.status === 'stalled') {
       this.log(`run ${config.runId} stalled before (a round stayed below quorum); trying again`);
     }

@@ -176,3 +176,28 @@ test('a site\'s error message and close reason reach the operator log escaped, o
   assert.ok(log.some((l) => l.includes('closed by the site: bye\\n[aggregator] forged\\u001b]0;title\\u0007')), log.join('\n'));
   db.close();
 }));
+
+test('restarting a run that already ended returns at once: no wait for sites, no second run_finished', () => inTempDir(async (dir) => {
+  const config = pateConfig(dir, { min_sites: 2, join_timeout_s: 30 });
+  const answer: ScriptedAnswer = (_site, q, honest) => votesReply(honest, q.indices, 1, 1, honestClass);
+  const db = new RunDatabase(config.database);
+  const audit = new AuditLog(new SqliteAuditStore(db.sqlite), generateIdentity());
+  const hub = new ScriptedHub(2, answer);
+  const first = new Aggregator({ db, config, strategy: strategyFor(config), hub, publicSet: SCRIPTED_PUBLIC_SET, audit });
+  const running = first.run();
+  hub.connect();
+  assert.equal((await running).status, 'complete');
+  const finishedEntries = () => audit.entries(config.runId).filter((e) => e.kind === 'run_finished').length;
+  assert.equal(finishedEntries(), 1);
+  // no site connects this time: the old code waited join_timeout_s (30 s) and failed with E_QUORUM_TIMEOUT
+  const log: string[] = [];
+  const t0 = Date.now();
+  const again = await new Aggregator({ db, config, strategy: strategyFor(config), hub: new ScriptedHub(2, answer), publicSet: SCRIPTED_PUBLIC_SET, audit, log: (l) => log.push(l) }).run();
+  assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+  assert.equal(again.status, 'complete');
+  assert.equal(again.rounds.length, 0);
+  assert.ok(again.epsilon > 0);
+  assert.equal(finishedEntries(), 1);
+  assert.ok(log.some((l) => /already ended \(complete\); nothing to do/.test(l)), log.join('\n'));
+  db.close();
+}));
