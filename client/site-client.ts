@@ -54,7 +54,7 @@ export class SiteClient {
       // code is plaintext, and a forged 1000 or 4033 must not stop the site.
       if (info.authenticated && (info.code === 1000 || info.errorCode === 'E_SERVER_CLOSING')) {
         // the run is over: no reconnect to a closing aggregator (this runs before the client would schedule one)
-        this.log(`the aggregator ended the session: ${info.reason || info.errorCode || 'run finished'}`);
+        if (!info.local) this.log(`the aggregator ended the session: ${info.reason || info.errorCode || 'run finished'}`);
         this.client.close('run finished');
         return this.finish();
       }

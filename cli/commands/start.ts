@@ -38,7 +38,7 @@ export const startCommand: CommandSpec = {
       run: {
         public_set: PUBLIC,
         strategy: { name: 'dsfl', queries_per_round: 300, entropy_reduction_temperature: 0.1 },
-        privacy: { clip: 1, noise_multiplier: 14, epsilon: 40, delta: 1e-5, teachers_per_site: TEACHERS },
+        privacy: { clip: 1, noise_multiplier: 12, epsilon: 40, delta: 1e-5, teachers_per_site: TEACHERS },
         rounds, quorum: sites, min_sites: sites, seed: 1, round_timeout_s: 600,
       },
       site: {
