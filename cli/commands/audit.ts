@@ -44,7 +44,8 @@ function verifySummary(v: VerifyResult): Record<string, unknown> {
   return {
     ok: v.ok, run_id: v.runId, source: v.source, public_key: v.publicKey, fingerprint: v.fingerprint ?? null,
     entries: v.entries.length, releases: v.releases.length, finished: v.finished, head_signed: v.headSigned,
-    ledger_checked: v.ledgerChecked, scopes, ...(v.problem ? { problem: v.problem } : {}),
+    ledger_checked: v.ledgerChecked, releases_with_mechanism: v.releases.filter((r) => r.data.mechanism !== undefined).length,
+    scopes, ...(v.problem ? { problem: v.problem } : {}),
   };
 }
 
@@ -108,6 +109,8 @@ const verifyCommand: CommandSpec = {
       for (const [scope, s] of Object.entries(verifySummary(v).scopes as Record<string, { epsilon: number; delta: number }>)) {
         io.out(`  ${scope}: ε = ${s.epsilon} at δ = ${s.delta} (replayed, matches the log)`);
       }
+      const withMechanism = v.releases.filter((r) => r.data.mechanism !== undefined).length;
+      io.out(`  charges: ${withMechanism} of ${v.releases.length} releases record their mechanism, and each charge is what it costs`);
       if (v.ledgerChecked) io.out('  ledger table: agrees with the audit log');
       if (!v.finished && !v.headSigned) io.err('note: the run is not finished and the header is unsigned, so entries removed from the end could not be detected');
     } else io.err(`FAILED: ${formatProblem(v.problem!)}`);

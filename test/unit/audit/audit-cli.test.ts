@@ -35,6 +35,7 @@ test('audit export → verify → report → compare through the CLI, with exit 
     const v = JSON.parse(r.out);
     assert.equal(v.ok, true);
     assert.equal(v.releases, RELEASED_ROUNDS);
+    assert.equal(v.releases_with_mechanism, RELEASED_ROUNDS, 'the fixture records each release\'s mechanism');
     assert.equal(v.scopes['run:r1'].epsilon, f.ledger.spent('run:r1').epsilon);
     r = await cli('audit', 'verify', f.dbPath);
     assert.equal(r.code, 0, r.err);
