@@ -15,6 +15,7 @@ import { CentralGaussian } from './strategies/central-gaussian.ts';
 import { Pate } from './strategies/pate.ts';
 import { AuditLog } from '../shared/audit/audit-log.ts';
 import { SqliteAuditStore } from '../shared/audit/sqlite-audit-store.ts';
+import { describePlan, planRun } from './run-plan.ts';
 
 /** The strategy a config names, with its privacy wrapper. */
 export function strategyFor(c: RunConfig): Strategy {
@@ -86,6 +87,7 @@ export async function runAggregator(c: RunConfig, log: (line: string) => void): 
       throw new FedistillError('E_LISTEN_FAILED', `cannot listen on ${c.listen.host}:${c.listen.port} (${e.code ?? e.message}); another process may hold the port: set listen.port, or stop it`, { cause: e });
     });
     log(`aggregator listening on ${hub.url} (run ${c.runId}, ${c.strategy.name}, database ${c.database})`);
+    for (const line of describePlan(planRun(c, publicSet.numClasses))) log(line);
     for (const w of disabledProtections(c.connectionLimits)) log(w);
     const onSignal = () => { log('stopping after the current step (signal)'); aggregator.stop(); };
     process.once('SIGINT', onSignal);

@@ -12,6 +12,9 @@ import {
 import { calibrateNoise } from '../../shared/privacy/calibrate.ts';
 import { CryptoRng } from '../../shared/privacy/rng.ts';
 import { maxVote } from '../../shared/privacy/pate-analysis.ts';
+import { loadRunConfig } from '../../server/run-config.ts';
+import { describePlan, planRun } from '../../server/run-plan.ts';
+import { loadDataset } from '../../shared/data/catalog.ts';
 
 function readJsonFile(path: string, flag: string): unknown {
   let text: string;
@@ -208,12 +211,35 @@ const calibrateCommand: CommandSpec = {
   },
 };
 
+const planCommand: CommandSpec = {
+  name: 'plan',
+  summary: 'ε a run config will spend, round by round, before it runs',
+  description:
+    'Reads a run config (the run.yaml of `fedistill server`) and composes what each round charges,\n' +
+    'exactly as the aggregator\'s ledger will: soft labels (fedmd, dsfl) are exact; PATE is an upper\n' +
+    'bound (every query answered). Prints ε after every round at the run\'s δ and the round after\n' +
+    'which its budget stops the run. The aggregator logs the same plan when it starts.',
+  flags: {
+    config: { type: 'string', help: 'run config file (YAML)', required: true, arg: 'FILE' },
+    json: { type: 'boolean', help: 'print machine-readable JSON' },
+  },
+  examples: ['fedistill privacy plan --config run.yaml', 'fedistill privacy plan --config run.yaml --json'],
+  run(args, io) {
+    const c = loadRunConfig(String(args.flags.config));
+    const plan = planRun(c, loadDataset(c.publicSet).numClasses);
+    return print(io, Boolean(args.flags.json), {
+      run_id: c.runId, strategy: c.strategy.name, round_event: plan.roundEvent, exact: plan.exact,
+      epsilon_per_round: plan.epsilonPerRound, rounds: c.rounds, rounds_within_budget: plan.roundsWithinBudget, budget: plan.budget,
+    }, describePlan(plan).map((l) => l.replace(/^privacy plan: /, '')));
+  },
+};
+
 export const privacyCommand: CommandSpec = {
   name: 'privacy',
-  summary: 'privacy accounting: ε of events, PATE analysis, noise calibration',
+  summary: 'privacy accounting: ε of events, PATE analysis, noise calibration, a run\'s plan',
   description:
     'Privacy accounting an auditor can reproduce (RDP, dp_accounting- and PATE-2018-compatible).\n' +
     'See docs/privacy.md for the event schema and the formulas.',
   examples: ['fedistill privacy epsilon --events dpsgd.json --delta 1e-5', 'fedistill privacy calibrate --target-epsilon 1 --delta 1e-5 --events-template dpsgd-template.json'],
-  subcommands: [epsilonCommand, pateCommand, calibrateCommand],
+  subcommands: [epsilonCommand, pateCommand, calibrateCommand, planCommand],
 };

@@ -1,0 +1,62 @@
+// A run's privacy plan: the ε the ledger will reach round by round, and where the budget stops the run.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { validateRunConfig } from '../../../server/run-config.ts';
+import { describePlan, planRun } from '../../../server/run-plan.ts';
+import { RdpAccountant } from '../../../shared/privacy/rdp-accountant.ts';
+import { runCli } from '../../../cli/main.ts';
+
+const base = {
+  run_id: 'plan', identity: 'id.key', allowlist: 'allow.yaml', database: 'x.db', public_set: 'mnist:test[0:100]',
+  strategy: { name: 'dsfl', queries_per_round: 300 }, privacy: { clip: 1, noise_multiplier: 12, epsilon: 40, delta: 1e-5 }, rounds: 5,
+};
+
+test('soft labels: the plan is the ledger\'s ε, computed independently from the replace-one charge', () => {
+  const plan = planRun(validateRunConfig(base), 10);
+  // σ = 12·clip over √2·clip + 2⁻²⁰·√10 (the release grid's rounding), 300 rows per round
+  const z = 12 / (Math.SQRT2 + 2 ** -20 * Math.sqrt(10));
+  const acc = new RdpAccountant();
+  for (let r = 0; r < 5; r++) {
+    acc.compose({ type: 'gaussian', noise_multiplier: z, count: 300 });
+    assert.ok(Math.abs(plan.epsilonPerRound[r]! - acc.getEpsilon(1e-5).epsilon) < 1e-9, `round ${r + 1}`);
+  }
+  assert.equal(plan.exact, true);
+  assert.equal(plan.roundsWithinBudget, 5);
+  assert.equal(describePlan(plan).length, 1);
+  // a budget between rounds 2 and 3 stops the run after round 2, and the plan says so up front
+  const tight = planRun(validateRunConfig({ ...base, privacy: { ...base.privacy, epsilon: (plan.epsilonPerRound[1]! + plan.epsilonPerRound[2]!) / 2 } }), 10);
+  assert.equal(tight.roundsWithinBudget, 2);
+  assert.match(describePlan(tight)[1]!, /the budget stops the run after round 2 of 5; raise privacy\.noise_multiplier/);
+});
+
+test('PATE: the plan is an upper bound, every query answered at the data-independent cost', () => {
+  const c = validateRunConfig({ ...base, strategy: { name: 'pate', queries_per_round: 100, threshold: 200, sigma1: 150, sigma2: 40 }, rounds: 2 });
+  const plan = planRun(c, 10);
+  const acc = new RdpAccountant().compose({ type: 'composed', count: 200, events: [{ type: 'pate_threshold', sigma: 150 }, { type: 'pate_gnmax', sigma: 40 }] });
+  assert.ok(Math.abs(plan.epsilonPerRound[1]! - acc.getEpsilon(1e-5).epsilon) < 1e-9);
+  assert.equal(plan.exact, false);
+  assert.match(describePlan(plan)[0]!, /ε at most /);
+});
+
+test('fedistill privacy plan --config prints the plan (text and --json)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-plan-'));
+  try {
+    const file = join(dir, 'run.yaml');
+    writeFileSync(file, JSON.stringify(base));
+    const out: string[] = [], err: string[] = [];
+    const io = { out: (s: string) => out.push(s), err: (s: string) => err.push(s) };
+    assert.equal(await runCli(['privacy', 'plan', '--config', file, '--json'], io), 0, err.join('\n'));
+    const j = JSON.parse(out.join(''));
+    assert.equal(j.rounds_within_budget, 5);
+    assert.equal(j.epsilon_per_round.length, 5);
+    assert.equal(j.exact, true);
+    out.length = 0;
+    assert.equal(await runCli(['privacy', 'plan', '--config', file], io), 0);
+    assert.match(out.join('\n'), /^5 round\(s\), ε 3\d\.\d+ at δ = 0\.00001 after the last/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
