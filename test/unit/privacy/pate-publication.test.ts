@@ -122,3 +122,26 @@ test('the release validates γ and σ_ss, and the default γ = δ reports δ_upp
   assert.throws(() => releaseSmoothSensitivityEpsilon(qs, p, { delta: 1e-5, order: 8, numTeachers: 50, gamma: 1 }, () => 0), /gamma/);
   assert.throws(() => releaseSmoothSensitivityEpsilon(qs, p, { delta: 1e-5, order: 8, numTeachers: 50, sigmaLogSs: 0 }, () => 0), /sigma_log_ss/);
 });
+
+test('the released smooth sensitivity is β-smooth between neighbours (threshold profiles are taken within distance d, per query)', () => {
+  // 250 teachers, 10 classes: a query's vote histogram with a given max vote.
+  const votesWithMax = (cm: number): number[] => {
+    const v = new Array(10).fill(0);
+    v[0] = cm;
+    let rest = 250 - cm;
+    for (let c = 1; c < 10 && rest > 0; c++) { const x = Math.min(cm, rest); v[c] = x; rest -= x; }
+    return v;
+  };
+  const params = { threshold: 200, sigma1: 50, sigma2: 40 };
+  const order = publicReleaseOrder(640, 286, params, 1e-5);
+  const beta = 0.2 / order;
+  const ss = (a: number, b: number) => releaseSmoothSensitivityEpsilon(
+    [{ votes: votesWithMax(a), answered: false }, { votes: votesWithMax(b), answered: false }], params, { delta: 1e-5, order, numTeachers: 250 }, () => 0,
+  ).private_smooth_sensitivity;
+  // One teacher changing its vote moves both max votes by one: SS(D) ≤ e^β·SS(D′) must hold.
+  // Summing the "at distance d" profiles gave a log ratio of 20.9·β here.
+  for (const [a, b, a2, b2] of [[26, 140, 27, 141], [27, 141, 26, 140], [60, 200, 61, 199], [140, 180, 139, 181]] as const) {
+    const r = Math.log(ss(a, b) / ss(a2, b2));
+    assert.ok(r <= beta * (1 + 1e-9), `(${a},${b}) → (${a2},${b2}): log SS ratio ${r} > β = ${beta}`);
+  }
+});
