@@ -2,6 +2,8 @@
 import { createHash } from 'node:crypto';
 import type { SecureClient } from '../shared/channel/secure-client.ts';
 import { FedistillError } from '../shared/util/errors.ts';
+import { escapeControlChars } from '../shared/util/log-text.ts';
+import { CHANNEL_ERRORS } from '../protocols/error-catalogue.ts';
 import type { SecureSession } from '../shared/channel/secure-session.ts';
 import type { Consensus, QueryReply, QueryRequest, SessionMessage, Outgoing } from '../protocols/messages.ts';
 import type { CentralPolicy, SiteAgent } from './site-agent.ts';
@@ -38,25 +40,36 @@ export class SiteClient {
   private bytes = { sent: 0, received: 0 };
   /** The current session, whose bytes are not yet in `bytes` (added when it is replaced or the run ends). */
   private uncounted: SecureSession | undefined;
+  /** finish() ran: the run is over for this site (a bye, the last consensus, or the 1000 close). */
+  private ended = false;
   /** Request id → what was asked (its fingerprint) and the reply sent, newest last. */
   private readonly sentReplies = new Map<string, { asked: string; reply: Outgoing<QueryReply> }>();
   private done!: (r: SiteRunResult) => void;
   private fail!: (e: Error) => void;
   readonly finished: Promise<SiteRunResult>;
 
-  constructor(private readonly agent: SiteAgent, private readonly client: SecureClient, private readonly publicSpec: string, private readonly log: (line: string) => void = () => {}) {
+  /** Log lines carry text from the peer (close reasons, notices): control characters are escaped. */
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly agent: SiteAgent, private readonly client: SecureClient, private readonly publicSpec: string, log: (line: string) => void = () => {}) {
+    this.log = (line) => log(escapeControlChars(line));
     this.finished = new Promise((res, rej) => { this.done = res; this.fail = rej; });
     client.on('session', (s) => { this.countBytes(); this.uncounted = s; void this.join(s); });
     client.on('message', (m, s) => this.onMessage(m, s));
     client.on('error', (e) => this.fail(e));
     client.on('disconnect', (info) => {
-      // Only a close the aggregator announced inside the session ends the run here: a bare close
-      // code is plaintext, and a forged 1000 or 4033 must not stop the site.
-      if (info.authenticated && (info.code === 1000 || info.errorCode === 'E_SERVER_CLOSING')) {
-        // the run is over: no reconnect to a closing aggregator (this runs before the client would schedule one)
-        if (!info.local) this.log(`the aggregator ended the session: ${info.reason || info.errorCode || 'run finished'}`);
+      // Only a polite end the aggregator announced inside the session (bye, then 1000) ends the run:
+      // a bare close code is plaintext (a forged 1000 must not stop the site), and an announced
+      // E_SERVER_CLOSING means the aggregator is stopping (a signal, a stalled round) and may resume.
+      if (info.authenticated && !info.local && info.code === 1000) {
+        // the run is over: no reconnect (this runs before the client would schedule one)
+        if (!this.ended) this.log(`the aggregator ended the run: ${info.reason || 'run finished'}`);
         this.client.close('run finished');
         return this.finish();
+      }
+      if (info.authenticated && !info.local && info.errorCode === 'E_SERVER_CLOSING') {
+        this.log(`the aggregator is stopping (${info.reason || 'E_SERVER_CLOSING'}); it may resume the run: the site keeps retrying (stop it with Ctrl-C)`);
+        return;
       }
       // a close the operator may need to act on (e.g. a budget: raise connection_limits), with its reason
       const by = info.local ? 'closed here' : info.authenticated ? 'closed by the aggregator' : 'closed by the peer, unauthenticated close code; the site keeps retrying';
@@ -90,14 +103,32 @@ export class SiteClient {
       }
       this.log(`joined run ${reply.runId}`);
     } catch (e) {
-      this.fail(e as Error);
+      const err = e as Error & { code?: string };
+      // A join whose session has been replaced meanwhile is moot: the new session joins again. No
+      // answer in time (a connection cut after the join left) is the network's doing: this session
+      // is closed, so that the client reconnects and joins again. Anything else — the aggregator's
+      // refusal, a welcome this site cannot accept — ends the site's run.
+      if (this.client.session !== s) return;
+      if (err.code === 'E_REQUEST_TIMEOUT' || !s.isOpen) {
+        this.log(`join got no answer (${err.code ?? 'closed'}); reconnecting`);
+        if (s.isOpen) s.close(1000, 'join got no answer');
+        return;
+      }
+      this.fail(err);
     }
   }
 
   private onMessage(m: SessionMessage, s: SecureSession): void {
     if (m.type === 'query_request') this.enqueue(() => this.answer(m, s));
     else if (m.type === 'consensus') this.enqueue(() => this.digest(m, s));
-    else if (m.type === 'bye') this.finish();
+    else if (m.type === 'bye') {
+      // the polite end of the run, announced inside the session before its 1000 close
+      if (!this.ended) this.log(`the aggregator ended the run: ${m.reason}`);
+      this.finish();
+    }
+    // a notice about something this site sent (E_REPLY_INVALID, E_METRICS_REFUSED): say why
+    // (a channel code is the announcement before a close, which the disconnect line reports)
+    else if (m.type === 'error' && m.requestId === undefined && !Object.hasOwn(CHANNEL_ERRORS, m.code)) this.log(`aggregator notice: ${m.code}: ${m.message}`);
   }
 
   private enqueue(job: () => Promise<void>): void {
@@ -155,6 +186,7 @@ export class SiteClient {
   }
 
   private finish(): void {
+    this.ended = true;
     this.countBytes();
     void this.queue.then(() => this.done({
       runId: this.runId,

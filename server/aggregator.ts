@@ -82,6 +82,8 @@ export class Aggregator {
   /** The round whose consensus is out and whose metrics are awaited (-1: none); other rounds' metrics are refused. */
   private metricsRound = -1;
   private stopped = false;
+  /** Set once the run has ended for good (complete, budget_exhausted): why, as the sites are told. */
+  private endedReason: string | undefined;
 
   constructor(o: AggregatorOptions) {
     this.o = o;
@@ -130,6 +132,8 @@ export class Aggregator {
     s.on('message', (m: SessionMessage) => {
       try {
         if (m.type === 'join') {
+          // a site that reconnects after the run ended is told so, politely (bye, 1000): it stops
+          if (this.endedReason) return s.close(1000, this.endedReason);
           // A site joins once per session (a reconnect is a new session): each repeat costs a
           // database write and a welcome, so repeats count against the site's channel budget.
           if (joinedHere) s.reportUnsolicited('second join on one session');
@@ -197,6 +201,19 @@ export class Aggregator {
     };
   }
 
+  /**
+   * After run(): a run that ended for good (complete, budget_exhausted) is announced inside every
+   * session (bye, then close 1000), and to any site that joins later, so sites stop. A stopped or
+   * stalled run is left to the server's close (E_SERVER_CLOSING): sites keep retrying, and a
+   * restart resumes the run with them.
+   */
+  endRun(summary: Pick<RunSummary, 'runId' | 'status'>, o: { evenIfResumable?: boolean } = {}): void {
+    // a simulation that owns every site ends them whatever the status (evenIfResumable)
+    if (summary.status !== 'complete' && summary.status !== 'budget_exhausted' && !o.evenIfResumable) return;
+    this.endedReason = `run ${summary.runId} ended: ${summary.status}`;
+    for (const name of this.o.hub.connectedSites) this.o.hub.session(name)?.close(1000, this.endedReason);
+  }
+
   /** Asks the loop to stop after the current step (SIGINT/SIGTERM). */
   stop(): void {
     this.stopped = true;
@@ -232,11 +249,13 @@ export class Aggregator {
           accounting: { orders: dpAccountingOrders(), conversion: 'improved' },
         } });
       });
-    } else if (existing.status === 'complete' || existing.status === 'budget_exhausted') {
+    } else if (existing.status === 'budget_exhausted' || (existing.status === 'complete' && db.lastCompletedRound(config.runId) + 1 >= config.rounds)) {
       // nothing to wait for and nothing to log again (its run_finished is already in the audit log)
       this.log(`run ${config.runId} already ended (${existing.status}); nothing to do`);
       const spent = this.ledger.spent(RUN_SCOPE(config.runId));
       return { runId: config.runId, status: existing.status, rounds: [], epsilon: spent.epsilon, delta: spent.delta, bytes: structuredClone(this.bytes) };
+    } else if (existing.status === 'complete') {
+      this.log(`run ${config.runId} completed ${db.lastCompletedRound(config.runId) + 1} round(s); extending it to ${config.rounds}`);
     } else if (existing.status === 'stalled') {
       this.log(`run ${config.runId} stalled before (a round stayed below quorum); trying again`);
     }
@@ -297,7 +316,9 @@ export class Aggregator {
         const charged = db.transaction(() => {
           const scopes = [RUN_SCOPE(config.runId), ...participants.map(SITE_SCOPE)];
           const event = r.events.length === 1 ? r.events[0]! : { type: 'composed' as const, events: r.events, count: 1 };
-          const c = r.events.length === 0 ? null : this.ledger.tryCharge(event, { scope: scopes, note: `round ${round}` });
+          // a release nothing pays for is a strategy bug: refuse it rather than release uncharged
+          if (r.events.length === 0) throw new FedistillError('E_INTERNAL', `strategy ${strategy.name} released round ${round + 1} without a privacy charge; nothing was released`);
+          const c = this.ledger.tryCharge(event, { scope: scopes, note: `round ${round}` });
           if (c && c.status === 'refused') {
             this.o.audit?.append({ kind: 'budget_refused', runId: config.runId, round, data: { scope: c.scope, projected_epsilon: c.projectedEpsilon, budget: { ...c.budget } } });
             return c;

@@ -4,8 +4,10 @@ import { readIdentityFile } from '../shared/crypto/identity.ts';
 import { loadAllowlist } from '../shared/crypto/allowlist.ts';
 import { SecureServer } from '../shared/channel/secure-server.ts';
 import { disabledProtections } from '../shared/channel/connection-limits.ts';
+import { addressGroup } from '../shared/channel/address-group.ts';
 import { snakeCase } from '../shared/util/config-fields.ts';
 import { FedistillError, check } from '../shared/util/errors.ts';
+import { RefusalLog } from '../shared/util/refusal-log.ts';
 import { RunDatabase, databaseError } from './run-database.ts';
 import { Aggregator, type RunSummary } from './aggregator.ts';
 import type { RunConfig } from './run-config.ts';
@@ -73,11 +75,14 @@ export async function runAggregator(c: RunConfig, log: (line: string) => void): 
   check(c.minSites <= allowlist.size, 'run.min_sites', `is ${c.minSites}, but the allowlist ${c.allowlist} has ${allowlist.size} site(s)`, 'E_CONFIG_INVALID');
   const db = new RunDatabase(c.database, { exclusive: true });
   let server: SecureServer | undefined;
+  // one line for the first refusal per (address, code), then one summary per 10 s: a flood of refused
+  // connects from one address must not flood the operator's log
+  const refusals = new RefusalLog({ log, groupOf: addressGroup });
   try {
     checkResumable(db, c);
     server = new SecureServer({ identity, allowlist, port: c.listen.port, host: c.listen.host, ...(c.connectionLimits ? { limits: c.connectionLimits } : {}) });
     const hub = server;
-    hub.on('refused', (r) => log(`refused a connection from ${r.address}: ${r.code}`));
+    hub.on('refused', (r) => refusals.note(r.address, r.code));
     const aggregator = new Aggregator({
       db, config: c, strategy: strategyFor(c), hub, log, audit: new AuditLog(new SqliteAuditStore(db.sqlite), identity),
       publicSet: { spec: publicSet.spec, hash: publicSet.hash, length: publicSet.length, numClasses: publicSet.numClasses },
@@ -94,6 +99,7 @@ export async function runAggregator(c: RunConfig, log: (line: string) => void): 
     process.once('SIGTERM', onSignal);
     try {
       const summary = await aggregator.run();
+      aggregator.endRun(summary);
       if (summary.status === 'stalled') throw stalledError(c, summary);
       return { ...summary, database: c.database };
     } finally {
@@ -105,6 +111,7 @@ export async function runAggregator(c: RunConfig, log: (line: string) => void): 
     throw databaseError(e, c.database);
   } finally {
     await server?.close();
+    refusals.close();
     db.close();
   }
 }

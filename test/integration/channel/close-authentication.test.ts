@@ -7,7 +7,7 @@ import type { SessionMessage } from '../../../protocols/messages.ts';
 import { SiteClient } from '../../../client/site-client.ts';
 import type { SiteAgent } from '../../../client/site-agent.ts';
 import { SecureClient } from '../../../shared/channel/secure-client.ts';
-import type { SessionCloseInfo } from '../../../shared/channel/secure-session.ts';
+import type { SecureSession, SessionCloseInfo } from '../../../shared/channel/secure-session.ts';
 import { clientFor, closed, serverIdentity, siteA, sleep, startServer } from './helpers.ts';
 
 /**
@@ -91,7 +91,7 @@ test('an impostor at the aggregator\'s address that closes with 4012 E_UNKNOWN_S
   impostor.close();
 });
 
-test('closes the aggregator announces inside the session are obeyed: E_SESSION_REPLACED stops the site, E_SERVER_CLOSING ends a SiteClient\'s run', async () => {
+test('closes the aggregator announces inside the session are obeyed: E_SESSION_REPLACED stops the site, a polite end (bye, 1000) ends a SiteClient\'s run, E_SERVER_CLOSING does not', async () => {
   const server = await startServer();
   const first = clientFor(server, siteA, { reconnect: { initialDelayMs: 10 } });
   const stopped = new Promise<string>((r) => first.once('error', (e) => r(e.code)));
@@ -103,23 +103,38 @@ test('closes the aggregator announces inside the session are obeyed: E_SESSION_R
   assert.equal((await firstClosed).authenticated, true);
   second.close();
   await sleep(50);
-  // a site in a run: the aggregator shutting down (E_SERVER_CLOSING, announced) ends it promptly
-  const client = clientFor(server, siteA, { reconnect: { initialDelayMs: 10 } });
+  // a site in a run: the aggregator stopping (E_SERVER_CLOSING, announced: a signal or a stalled
+  // round, after which it may resume) leaves the site retrying; the run's end (bye, 1000) ends it
+  const client = clientFor(server, siteA, { reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
   const lines: string[] = [];
   const site = new SiteClient(stubAgent(), client, 'test:public', (l) => lines.push(l));
-  const joined = new Promise<void>((resolve) => server.once('session', (s) => s.on('message', (m: SessionMessage) => {
-    if (m.type === 'join') { s.send({ type: 'welcome', requestId: m.requestId, runId: 'run-1', config: { rounds: 5 } }); resolve(); }
+  let finished = false;
+  void site.finished.then(() => { finished = true; });
+  const joinedOnce = () => new Promise<SecureSession>((resolve) => server.once('session', (s) => s.on('message', (m: SessionMessage) => {
+    if (m.type === 'join') { s.send({ type: 'welcome', requestId: m.requestId, runId: 'run-1', config: { rounds: 5 } }); resolve(s); }
   })));
+  const joined = joinedOnce();
   await client.start();
   await joined;
-  const t0 = Date.now();
+  const port = server.port;
   await server.close();
+  await sleep(300);
+  assert.equal(finished, false, 'an aggregator that is stopping does not end the site\'s run');
+  assert.ok(lines.some((l) => /^the aggregator is stopping \(.*\); it may resume the run: the site keeps retrying/.test(l)), lines.join('\n'));
+  // the aggregator comes back on the same port: the site joins again, and the run's end finishes it
+  const again = await startServer({ port });
+  const back = await new Promise<SecureSession>((resolve) => again.once('session', (s) => s.on('message', (m: SessionMessage) => {
+    if (m.type === 'join') { s.send({ type: 'welcome', requestId: m.requestId, runId: 'run-1', config: { rounds: 5 } }); resolve(s); }
+  })));
+  const t0 = Date.now();
+  back.close(1000, 'run run-1 ended: budget_exhausted');
   const result = await site.finished;
   assert.equal(result.runId, 'run-1');
-  assert.ok(Date.now() - t0 < 1000, `the site finished ${Date.now() - t0} ms after the aggregator closed`);
-  // the session was closed before the run ended: its bytes still count, and the site says why it stopped
+  assert.ok(Date.now() - t0 < 1000, `the site finished ${Date.now() - t0} ms after the run ended`);
+  // sessions closed before the run ended still count their bytes, and the site says why it stopped
   assert.ok(result.bytesSent > 0 && result.bytesReceived > 0, JSON.stringify(result));
-  assert.ok(lines.some((l) => /^the aggregator ended the session: /.test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => /^the aggregator ended the run: run run-1 ended: budget_exhausted/.test(l)), lines.join('\n'));
+  await again.close();
 });
 
 test('a SiteClient does not end its run on a forged 4033 E_SERVER_CLOSING: it logs the unauthenticated close and joins again', async () => {
@@ -146,5 +161,31 @@ test('a SiteClient does not end its run on a forged 4033 E_SERVER_CLOSING: it lo
   assert.ok(logs.some((l) => /^disconnected \(closed by the peer, unauthenticated close code; the site keeps retrying\): 4033 E_SERVER_CLOSING: forged$/.test(l)), logs.join('\n'));
   client.close();
   relay.close();
+  await server.close();
+});
+
+test('a join left unanswered (its connection cut, or the aggregator busy) is asked again on a new session, not fatal', async () => {
+  const server = await startServer();
+  const client = clientFor(server, siteA, { reconnect: { initialDelayMs: 10, maxDelayMs: 50 }, limits: { requestTimeoutMs: 300 } });
+  const lines: string[] = [];
+  const site = new SiteClient(stubAgent(), client, 'test:public', (l) => lines.push(l));
+  let failed: Error | undefined;
+  site.finished.catch((e: Error) => { failed = e; });
+  let joins = 0;
+  const answered = new Promise<SecureSession>((resolve) => server.on('session', (s) => s.on('message', (m: SessionMessage) => {
+    if (m.type !== 'join') return;
+    // the first join gets no answer at all: the site's request times out on a live session
+    if (++joins === 1) return;
+    s.send({ type: 'welcome', requestId: m.requestId, runId: 'run-1', config: { rounds: 5 } });
+    resolve(s);
+  })));
+  await client.start();
+  const s2 = await answered;
+  await sleep(50);
+  assert.equal(failed, undefined, `the site gave up: ${failed?.message}`);
+  assert.ok(lines.some((l) => /^join got no answer \(E_REQUEST_TIMEOUT\); reconnecting/.test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => l === 'joined run run-1'), lines.join('\n'));
+  s2.close(1000, 'run run-1 ended: complete');
+  assert.equal((await site.finished).runId, 'run-1');
   await server.close();
 });

@@ -201,3 +201,23 @@ test('restarting a run that already ended returns at once: no wait for sites, no
   assert.ok(log.some((l) => /already ended \(complete\); nothing to do/.test(l)), log.join('\n'));
   db.close();
 }));
+
+test('endRun announces the end of a finished run in every session (1000) and to sites that join later; a stalled or stopped run is left to resume', () => inTempDir(async (dir) => {
+  const config = pateConfig(dir, { min_sites: 2 });
+  const db = new RunDatabase(config.database);
+  const hub = new ScriptedHub(2, (_site, q, honest) => votesReply(honest, q.indices, 1, 1, honestClass));
+  const agg = new Aggregator({ db, config, strategy: strategyFor(config), hub, publicSet: SCRIPTED_PUBLIC_SET });
+  const running = agg.run();
+  hub.connect();
+  const summary = await running;
+  type Closes = { closes: { code: number; reason: string }[] };
+  const closesOf = (name: string) => (hub.session(name) as unknown as Closes).closes;
+  agg.endRun({ runId: summary.runId, status: 'stalled' });
+  assert.deepEqual(closesOf('site-1'), [], 'a stalled run may resume: its sites are not told to stop');
+  agg.endRun(summary);
+  for (const site of ['site-1', 'site-2']) assert.deepEqual(closesOf(site), [{ code: 1000, reason: `run ${config.runId} ended: complete` }]);
+  // a site that reconnects afterwards is told the same at its join
+  const late = hub.reconnect('site-1') as unknown as Closes;
+  assert.deepEqual(late.closes, [{ code: 1000, reason: `run ${config.runId} ended: complete` }]);
+  db.close();
+}));

@@ -39,6 +39,12 @@ class ScriptedSession extends EventEmitter {
   }
 
   closeWithError(): void {}
+
+  /** The polite end of a run (bye, 1000): recorded, so tests can see the sites were told. */
+  readonly closes: { code: number; reason: string }[] = [];
+  close(code = 1000, reason = 'closed'): void {
+    this.closes.push({ code, reason });
+  }
 }
 
 /** Sites `site-1`…`site-n`; call `connect()` after the Aggregator is constructed (it listens for sessions). */
