@@ -1,6 +1,5 @@
 // The site's end of the channel: connects, pins the aggregator's key, and reconnects with backoff and jitter.
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { ChannelError, CHANNEL_ERRORS } from '../../protocols/error-catalogue.ts';
 import type { ConnectionLimits } from '../../protocols/limits.ts';
@@ -8,6 +7,7 @@ import type { ReplyMessage, SessionMessage, Outgoing } from '../../protocols/mes
 import { FRAME_OVERHEAD } from '../crypto/frame-cipher.ts';
 import type { Identity } from '../crypto/identity.ts';
 import { primitivesNamed } from '../crypto/primitives.ts';
+import { MAX_TLS_FILE_BYTES, readRegularFileUpTo } from '../util/bounded-read.ts';
 import { resolveConnectionLimits } from './connection-limits.ts';
 import { PeerClosedError, runClientHandshake } from './handshake-driver.ts';
 import { InboundBudget } from './inbound-budget.ts';
@@ -128,9 +128,10 @@ export class SecureClient extends EventEmitter<SecureClientEvents> {
     let ca: Buffer | undefined;
     if (this.opts.tls?.caFile) {
       try {
-        ca = readFileSync(this.opts.tls.caFile);
+        // a PEM bundle: regular file only, bounded (a FIFO or /dev/zero fails at once)
+        ca = readRegularFileUpTo(this.opts.tls.caFile, MAX_TLS_FILE_BYTES);
       } catch (e) {
-        throw new ChannelError('E_TLS_CONFIG', `cannot read CA file: ${(e as Error).message}`);
+        throw new ChannelError('E_TLS_CONFIG', `cannot read CA file: ${(e as Error).message}; give a PEM file of at most ${MAX_TLS_FILE_BYTES} bytes`);
       }
     }
     const ws = new WebSocket(url, {

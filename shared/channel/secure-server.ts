@@ -2,7 +2,6 @@
 import { EventEmitter } from 'node:events';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { readFileSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { ChannelError } from '../../protocols/error-catalogue.ts';
@@ -13,6 +12,7 @@ import { FRAME_OVERHEAD } from '../crypto/frame-cipher.ts';
 import type { Identity } from '../crypto/identity.ts';
 import { NonceCache } from '../crypto/nonce-cache.ts';
 import { primitivesNamed } from '../crypto/primitives.ts';
+import { MAX_TLS_FILE_BYTES, readRegularFileUpTo } from '../util/bounded-read.ts';
 import { addressGroup } from './address-group.ts';
 import { ConnectionGate } from './connection-gate.ts';
 import { resolveConnectionLimits } from './connection-limits.ts';
@@ -130,10 +130,11 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
       if (opts.tls) {
         let cert: Buffer, key: Buffer;
         try {
-          cert = readFileSync(opts.tls.certFile);
-          key = readFileSync(opts.tls.keyFile);
+          // PEM files are a few KiB: regular files only, bounded (a FIFO or /dev/zero fails at once)
+          cert = readRegularFileUpTo(opts.tls.certFile, MAX_TLS_FILE_BYTES);
+          key = readRegularFileUpTo(opts.tls.keyFile, MAX_TLS_FILE_BYTES);
         } catch (e) {
-          throw new ChannelError('E_TLS_CONFIG', `cannot read TLS certificate or key: ${(e as Error).message}`);
+          throw new ChannelError('E_TLS_CONFIG', `cannot read TLS certificate or key: ${(e as Error).message}; give PEM files of at most ${MAX_TLS_FILE_BYTES} bytes`);
         }
         this.httpServer = createHttpsServer({ cert, key, handshakeTimeout: this.limits.handshakeTimeoutMs });
       } else this.httpServer = createHttpServer();

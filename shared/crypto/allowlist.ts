@@ -1,8 +1,9 @@
 // The aggregator's allowlist: which site public keys may connect, and the site name each one gets.
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ChannelError } from '../../protocols/error-catalogue.ts';
 import { SITE_NAME_PATTERN } from '../../protocols/validators.ts';
+import { readFileUpTo } from '../util/bounded-read.ts';
+import { MAX_CONFIG_BYTES } from '../util/yaml-file.ts';
 import { decodePublicKey, encodePublicKey } from './identity.ts';
 
 /** Public key (base64) → site name. Site names are unique. */
@@ -34,6 +35,9 @@ export class Allowlist {
   }
 }
 
+/** An allowlist is a config file (4 MiB holds ~60,000 sites); a larger one is refused before it is read. */
+export const MAX_ALLOWLIST_BYTES = MAX_CONFIG_BYTES;
+
 /**
  * Loads an allowlist file: YAML (or JSON) mapping base64 public keys to site names, either at the
  * top level or under `sites:`. Example:
@@ -41,11 +45,22 @@ export class Allowlist {
  *     "q3n1...=": hospital-a
  */
 export function loadAllowlist(path: string): Allowlist {
-  let doc: unknown;
+  let read: ReturnType<typeof readFileUpTo>;
+  // regular files only, opened non-blocking (a FIFO with no writer would hang the aggregator's start)
   try {
-    doc = parseYaml(readFileSync(path, 'utf8'));
+    read = readFileUpTo(path, MAX_ALLOWLIST_BYTES, { regularOnly: true });
   } catch (e) {
     throw new ChannelError('E_ALLOWLIST_INVALID', `cannot read allowlist ${path}: ${(e as Error).message}`);
+  }
+  if (!read.ok) {
+    const what = read.why === 'not_a_file' ? 'not a regular file (a pipe, socket or device)' : `larger than ${MAX_ALLOWLIST_BYTES} bytes`;
+    throw new ChannelError('E_ALLOWLIST_INVALID', `allowlist ${path} is ${what}; give the YAML file that maps site public keys to site names`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(read.bytes.toString('utf8'), { maxAliasCount: 100 });
+  } catch (e) {
+    throw new ChannelError('E_ALLOWLIST_INVALID', `allowlist ${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
   const map = doc && typeof doc === 'object' && 'sites' in doc ? (doc as { sites: unknown }).sites : doc;
   if (!map || typeof map !== 'object' || Array.isArray(map)) {

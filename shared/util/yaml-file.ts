@@ -20,9 +20,13 @@ export function readYamlFile(path: string, what: string, o: YamlFileOptions = {}
   const missing = o.missingCode ?? 'E_CONFIG_MISSING';
   const invalid = o.invalidCode ?? 'E_CONFIG_INVALID';
   let got: ReturnType<typeof readFileUpTo>;
-  // the size is checked (fstat, or while reading a pipe) before the file is read whole
-  try { got = readFileUpTo(path, MAX_CONFIG_BYTES); } catch (e) {
+  // regular files only, opened non-blocking: a FIFO with no writer would hang the command for ever,
+  // a device such as /dev/zero is not a config; the size is checked from fstat before reading
+  try { got = readFileUpTo(path, MAX_CONFIG_BYTES, { regularOnly: true }); } catch (e) {
     throw new FedistillError(missing, `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}${o.hint ?? ''}`);
+  }
+  if (!got.ok && got.why === 'not_a_file') {
+    throw new FedistillError(missing, `cannot read ${what} ${path}: not a regular file (a pipe, socket or device); write it to a file and pass that file's path`);
   }
   if (!got.ok) throw new FedistillError(invalid, `${what} ${path} is larger than ${MAX_CONFIG_BYTES} bytes; config files are small: is this the right file?`);
   const text = got.bytes.toString('utf8');
