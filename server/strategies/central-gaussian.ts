@@ -2,7 +2,7 @@
 // the wrapped strategy turns the sum into a consensus (central DP).
 import { check } from '../../shared/util/errors.ts';
 import { clampNegative, clipL2Rows, gaussianRowsCharge, releaseSensitivity } from '../../shared/privacy/soft-labels.ts';
-import { addGridGaussian, RELEASE_GRID } from '../../shared/privacy/grid-gaussian.ts';
+import { addGridGaussian, float32Step, RELEASE_GRID } from '../../shared/privacy/grid-gaussian.ts';
 import type { RoundPlan, RoundRelease, SiteFailure, SiteReply, Strategy, StrategyContext } from './strategy.ts';
 import type { SoftLabelAverage } from './soft-label-average.ts';
 
@@ -43,23 +43,26 @@ export class CentralGaussian implements Strategy {
   aggregate(plan: RoundPlan, replies: readonly SiteReply[], failures: readonly SiteFailure[], ctx: StrategyContext): RoundRelease | null {
     if (replies.length < this.inner.options.minReplies) return null;
     const rows = plan.indices.length;
+    // in float64 from here to the grid: nothing but the sites' own float32 transport rounds a row before the noise
     const clipped = replies.map((r) => {
-      const soft = Float32Array.from(r.soft ?? new Float32Array(0));
+      const soft = Float64Array.from(r.soft ?? new Float32Array(0));
       clampNegative(soft);
-      return { ...r, soft: Float32Array.from(clipL2Rows(soft, r.rows, r.cols, this.options.clip * r.teachers)) };
+      return { ...r, soft: clipL2Rows(soft, r.rows, r.cols, this.options.clip * r.teachers) };
     });
     const { sum, teachers, cols } = this.inner.sum(plan, clipped);
     const { clip } = this.options;
     const std = this.options.noiseMultiplier * clip;
     addGridGaussian(sum, std, ctx.noise);
-    const sensitivity = releaseSensitivity(clip, cols, 'probabilities');
+    // a site's row entries are ≤ its teachers·clip, rounded to float32 on the wire
+    const transportUlp = float32Step(Math.max(1, ...replies.map((r) => r.teachers)) * clip);
+    const sensitivity = releaseSensitivity(clip, cols, 'probabilities', transportUlp);
     return {
       round: plan.round,
       indices: plan.indices,
       soft: this.inner.combine(sum, teachers, rows, cols),
       cols,
       events: [gaussianRowsCharge(std, sensitivity, rows)],
-      mechanism: { kind: 'gaussian_rows', rows, cols, clip, noise_std: std, sensitivity, domain: 'probabilities', grid: RELEASE_GRID, adjacency: 'replace-one' },
+      mechanism: { kind: 'gaussian_rows', rows, cols, clip, noise_std: std, sensitivity, domain: 'probabilities', grid: RELEASE_GRID, transport_ulp: transportUlp, adjacency: 'replace-one' },
       metrics: { replies: replies.length, failures: failures.length, teachers, noise_std: std },
     };
   }

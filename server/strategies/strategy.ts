@@ -32,7 +32,8 @@ export interface SiteReply {
   cols: number;
   teachers: number;
   votes?: Int32Array;
-  soft?: Float32Array;
+  /** float32 as it arrives; a privacy wrapper may pass float64 rows on to the strategy it wraps. */
+  soft?: Float32Array | Float64Array;
 }
 
 /** Why a site is not in a round's replies. */

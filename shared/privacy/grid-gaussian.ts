@@ -33,3 +33,13 @@ export function addGridGaussian(values: Float64Array, std: number, rng: CryptoRn
     values[i] = noisy * grid;
   }
 }
+
+/**
+ * The largest rounding step of a float32 value in [0, max]: 2^(⌊log2 max⌋ − 23). Soft labels
+ * travel as float32, so a site's noiseless reply is rounded by up to half this per entry before
+ * the aggregator's noise: two neighbouring replies move apart by up to this·√cols more.
+ */
+export function float32Step(max: number): number {
+  if (!(max > 0)) return 0;
+  return 2 ** (Math.floor(Math.log2(max)) - 23);
+}

@@ -51,10 +51,11 @@ export function replaceOneSensitivity(clip: number, domain: RowDomain = 'probabi
 
 /**
  * Sensitivity of a row of `cols` entries released on the grid (addGridGaussian): the
- * replace-one bound plus what rounding both neighbours to the grid may add.
+ * replace-one bound plus what rounding both neighbours to the grid may add, plus
+ * `transportStep`·√cols when the rows were rounded (float32, step ≤ transportStep) before the noise.
  */
-export function releaseSensitivity(clip: number, cols: number, domain: RowDomain = 'probabilities'): number {
-  return replaceOneSensitivity(clip, domain) + gridRoundingSlack(cols);
+export function releaseSensitivity(clip: number, cols: number, domain: RowDomain = 'probabilities', transportStep = 0): number {
+  return replaceOneSensitivity(clip, domain) + gridRoundingSlack(cols) + transportStep * Math.sqrt(cols);
 }
 
 /**

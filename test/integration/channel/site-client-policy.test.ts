@@ -14,9 +14,12 @@ import { RdpAccountant } from '../../../shared/privacy/rdp-accountant.ts';
 import { separableDataset } from '../../unit/client/separable-csv.ts';
 import { clientFor, closed, nextSession, siteA, sleep, startServer } from './helpers.ts';
 
-/** The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release grid). */
-const softCharge = (z: number, clip: number, cols: number, rows: number) =>
-  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols)), count: rows });
+/**
+ * The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release
+ * grid) + transport·√cols (float32 rounding before central noise: 2^(⌊log2(teachers·clip)⌋ − 23)).
+ */
+const softCharge = (z: number, clip: number, cols: number, rows: number, transport = 0) =>
+  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols) + transport * Math.sqrt(cols)), count: rows });
 
 /** A real SiteAgent (10 public samples, 3 classes) answering through a stand-in teacher; `gate` holds every prediction until it resolves. */
 function realAgent(policy: Partial<SiteSettings['policy']>, gate: Promise<void> = Promise.resolve()) {

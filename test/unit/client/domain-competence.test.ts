@@ -13,9 +13,12 @@ import { SoftLabelAverage } from '../../../server/strategies/soft-label-average.
 import type { SiteReply } from '../../../server/strategies/strategy.ts';
 import { separableDataset } from './separable-csv.ts';
 
-/** The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release grid). */
-const softCharge = (z: number, clip: number, cols: number, rows: number) =>
-  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols)), count: rows });
+/**
+ * The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release
+ * grid) + transport·√cols (float32 rounding before central noise: 2^(⌊log2(teachers·clip)⌋ − 23)).
+ */
+const softCharge = (z: number, clip: number, cols: number, rows: number, transport = 0) =>
+  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols) + transport * Math.sqrt(cols)), count: rows });
 
 
 const settings = (name: string, competence: boolean, teachers = 1): SiteSettings => ({
@@ -46,7 +49,7 @@ test('one class per site: the competence-weighted consensus is right where the p
         await agent.prepare();
         const a = await agent.answer({ runId: 'r', round: 0, requestId: `q${k}`, indices, replyKind: 'soft_labels', params: { temperature: 1, clip: 1 } }, { noiseMultiplier: 1 });
         // Weighting happens before the clip: the release and its privacy event are unchanged.
-        assert.deepEqual(a.event, softCharge(1, 1, 3, indices.length));
+        assert.deepEqual(a.event, softCharge(1, 1, 3, indices.length, 2 ** -23));
         for (let r = 0; r < a.rows; r++) assert.ok(Math.hypot(...a.soft!.subarray(r * 3, r * 3 + 3)) <= 1 + 1e-5);
         replies.push({ site: `site-${k}`, rows: a.rows, cols: a.cols, teachers: a.teachers, soft: a.soft! });
       }

@@ -11,9 +11,12 @@ import { RdpAccountant } from '../../../shared/privacy/rdp-accountant.ts';
 import type { PrivacyEvent } from '../../../shared/privacy/events.ts';
 import { separableDataset } from './separable-csv.ts';
 
-/** The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release grid). */
-const softCharge = (z: number, clip: number, cols: number, rows: number) =>
-  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols)), count: rows });
+/**
+ * The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release
+ * grid) + transport·√cols (float32 rounding before central noise: 2^(⌊log2(teachers·clip)⌋ − 23)).
+ */
+const softCharge = (z: number, clip: number, cols: number, rows: number, transport = 0) =>
+  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols) + transport * Math.sqrt(cols)), count: rows });
 
 const settings = (policy: Partial<SiteSettings['policy']> = {}): SiteSettings => ({
   name: 'site-a', model: 'mlp', teachers: 1, seed: 1, device: 'cpu', threads: 1,

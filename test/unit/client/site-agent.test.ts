@@ -10,9 +10,12 @@ import { SiteLedger } from '../../../client/site-ledger.ts';
 import { loadOnnxTeacher } from '../../../shared/ml/inference.ts';
 import { separableCsv as csv, separableDataset } from './separable-csv.ts';
 
-/** The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release grid). */
-const softCharge = (z: number, clip: number, cols: number, rows: number) =>
-  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols)), count: rows });
+/**
+ * The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release
+ * grid) + transport·√cols (float32 rounding before central noise: 2^(⌊log2(teachers·clip)⌋ − 23)).
+ */
+const softCharge = (z: number, clip: number, cols: number, rows: number, transport = 0) =>
+  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols) + transport * Math.sqrt(cols)), count: rows });
 
 
 const settings = (over: Partial<SiteSettings> = {}): SiteSettings => ({
@@ -63,7 +66,7 @@ test('a site answers through its local policy, records each release once, and le
       assert.ok(Math.hypot(...row) <= 3 * 0.5 + 1e-5);
     }
     // Central σ = 2·clip on softmax rows (replace-one sensitivity √2·clip + grid slack), at the site's clip 0.5.
-    assert.deepEqual(a.event, softCharge(2, 0.5, 3, 4));
+    assert.deepEqual(a.event, softCharge(2, 0.5, 3, 4, 2 ** -23)); // 3 teachers × 0.5: entries < 2, float32 step 2⁻²³
     await agent.answer(q, { noiseMultiplier: 2 }); // the same request again (after a reconnect)
     const v = await agent.answer({ ...q, requestId: 'r.r1.site-a', round: 1, replyKind: 'vote_histogram' }, { sigma1: 150, sigma2: 40, threshold: 200 });
     for (let r = 0; r < 4; r++) assert.equal(v.votes!.subarray(r * 3, r * 3 + 3).reduce((x, y) => x + y, 0), 3);

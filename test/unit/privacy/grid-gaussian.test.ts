@@ -1,7 +1,7 @@
 // Fixed-point release noise: values land on the grid exactly, the noiseless value's low bits do not survive, the spread is σ.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addGridGaussian, gridRoundingSlack, RELEASE_GRID } from '../../../shared/privacy/grid-gaussian.ts';
+import { addGridGaussian, float32Step, gridRoundingSlack, RELEASE_GRID } from '../../../shared/privacy/grid-gaussian.ts';
 import { CryptoRng, type RandomSource } from '../../../shared/privacy/rng.ts';
 import { SeededRng } from '../../../shared/util/prng.ts';
 
@@ -44,4 +44,18 @@ test('grid noise: slack and limits', () => {
   assert.throws(() => addGridGaussian(Float64Array.of(2 ** 40), 1, new CryptoRng()), /too large for the release grid/);
   assert.throws(() => addGridGaussian(Float64Array.of(NaN), 1, new CryptoRng()), /values\[0\]/);
   assert.throws(() => addGridGaussian(Float64Array.of(1), 0, new CryptoRng()), /noise std/);
+});
+
+test('float32Step bounds the float32 rounding of every value up to max (the transport slack of central releases)', () => {
+  assert.equal(float32Step(1), 2 ** -23);
+  assert.equal(float32Step(1.5), 2 ** -23);
+  assert.equal(float32Step(16), 2 ** -19);
+  assert.equal(float32Step(0), 0);
+  const rng = new SeededRng('f32');
+  for (const max of [0.7, 1, 3, 10, 66]) {
+    for (let i = 0; i < 2000; i++) {
+      const x = rng.next() * max;
+      assert.ok(Math.abs(Math.fround(x) - x) <= float32Step(max) / 2, `${x} (max ${max})`);
+    }
+  }
 });

@@ -8,9 +8,12 @@ import { SeededRng } from '../../../shared/util/prng.ts';
 import { applyTemperatures, riskScores, swingTemperatures } from '../../../shared/privacy/swing-temperature.ts';
 import { validatePrivacyEvent } from '../../../shared/privacy/events.ts';
 
-/** The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release grid). */
-const softCharge = (z: number, clip: number, cols: number, rows: number) =>
-  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols)), count: rows });
+/**
+ * The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release
+ * grid) + transport·√cols (float32 rounding before central noise: 2^(⌊log2(teachers·clip)⌋ − 23)).
+ */
+const softCharge = (z: number, clip: number, cols: number, rows: number, transport = 0) =>
+  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols) + transport * Math.sqrt(cols)), count: rows });
 
 const rng = new CryptoRng();
 

@@ -10,9 +10,12 @@ import { SeededRng } from '../../../shared/util/prng.ts';
 import { CryptoRng } from '../../../shared/privacy/rng.ts';
 import { chargeMismatch } from '../../../shared/audit/mechanism-record.ts';
 
-/** The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release grid). */
-const softCharge = (z: number, clip: number, cols: number, rows: number) =>
-  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols)), count: rows });
+/**
+ * The charge of a soft-label reply: σ = z·clip over √2·clip (replace-one) + 2⁻²⁰·√cols (the release
+ * grid) + transport·√cols (float32 rounding before central noise: 2^(⌊log2(teachers·clip)⌋ − 23)).
+ */
+const softCharge = (z: number, clip: number, cols: number, rows: number, transport = 0) =>
+  ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols) + transport * Math.sqrt(cols)), count: rows });
 
 function ctx(seed = 1): StrategyContext {
   return { publicSize: 100, numClasses: 3, rng: new SeededRng(seed), noise: new CryptoRng() };
@@ -61,8 +64,8 @@ test('central Gaussian wrapper clips, adds calibrated noise and charges one Gaus
   const big = { site: 'x', rows, cols: 3, teachers: 1, soft: new Float32Array(rows * 3).fill(10 / Math.sqrt(3)) };
   const r = dp.aggregate(plan, [big], [], c)!;
   // σ = 2·clip; replacing one teacher moves its non-negative row by ≤ √2·clip: multiplier 2/√2.
-  assert.deepEqual(r.events, [softCharge(2, 1, 3, rows)]);
-  assert.deepEqual(r.mechanism, { kind: 'gaussian_rows', rows, cols: 3, clip: 1, noise_std: 2, sensitivity: Math.SQRT2 + 2 ** -20 * Math.sqrt(3), domain: 'probabilities', grid: 2 ** -20, adjacency: 'replace-one' });
+  assert.deepEqual(r.events, [softCharge(2, 1, 3, rows, 2 ** -23)]);
+  assert.deepEqual(r.mechanism, { kind: 'gaussian_rows', rows, cols: 3, clip: 1, noise_std: 2, sensitivity: Math.SQRT2 + 2 ** -20 * Math.sqrt(3) + 2 ** -23 * Math.sqrt(3), domain: 'probabilities', grid: 2 ** -20, transport_ulp: 2 ** -23, adjacency: 'replace-one' });
   assert.equal(chargeMismatch(r.mechanism!, r.events), undefined);
   // Mean of entries ≈ 1/√3 (clipped), spread ≈ noise std 2.
   let mean = 0, sq = 0;
