@@ -247,6 +247,10 @@ export class Aggregator {
           delta: config.privacy.delta, config_sha256: hash, strategy: strategy.name,
           // The accountant's settings, written out: the log replays the same way if defaults ever change.
           accounting: { orders: dpAccountingOrders(), conversion: 'improved' },
+          // What every release's mechanism record must match (audit verify checks it).
+          mechanism_params: config.strategy.name === 'pate'
+            ? { kind: 'confident_gnmax', threshold: config.strategy.threshold, sigma1: config.strategy.sigma1, sigma2: config.strategy.sigma2, accounting: config.strategy.accounting }
+            : { kind: 'gaussian_rows', clip: config.privacy.clip, noise_multiplier: config.privacy.noiseMultiplier, teachers_per_site: config.privacy.teachersPerSite, domain: 'probabilities' },
         } });
       });
     } else if (existing.status === 'budget_exhausted' || (existing.status === 'complete' && db.lastCompletedRound(config.runId) + 1 >= config.rounds)) {

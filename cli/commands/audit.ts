@@ -17,6 +17,10 @@ import { readKeyFile } from './keys.ts';
 const runFlag = { type: 'string', help: 'run id (optional when the database holds one run)', arg: 'ID' } as const;
 const keyFlag = { type: 'string', help: 'pin the aggregator\'s public key (base64); any other signer fails', arg: 'KEY' } as const;
 const jsonFlag = { type: 'boolean', help: 'print one JSON object' } as const;
+const allowUncheckedFlag = {
+  type: 'boolean',
+  help: 'accept releases that record no mechanism (logs written by other tools): their ε is replayed, their charge not checked; default: E_AUDIT_UNCHECKED_RELEASE',
+} as const;
 
 /** Writes a file, refusing to replace one unless --force: an audit artefact is not overwritten by accident. */
 function writeOutput(path: string, text: string, force: boolean): void {
@@ -26,11 +30,18 @@ function writeOutput(path: string, text: string, force: boolean): void {
   }
 }
 
+/** A note for people when --allow-unchecked let releases through whose charge nothing checked. */
+function uncheckedNote(v: VerifyResult): string | undefined {
+  return v.uncheckedReleases > 0
+    ? `${v.uncheckedReleases} of ${v.releases.length} releases record no mechanism and were accepted unchecked (--allow-unchecked): their ε was replayed, but not checked against what a mechanism costs`
+    : undefined;
+}
+
 /** Loads and verifies a log from an export file or a database. */
 function verifySource(source: string, flags: FlagValues): VerifyResult {
   const { log, close } = loadAuditSource(source, flags.run as string | undefined);
   try {
-    return verifyAuditLog(log, { pinnedPublicKey: flags['public-key'] as string | undefined });
+    return verifyAuditLog(log, { pinnedPublicKey: flags['public-key'] as string | undefined, allowUnchecked: Boolean(flags['allow-unchecked']) });
   } finally {
     close();
   }
@@ -45,7 +56,7 @@ function verifySummary(v: VerifyResult): Record<string, unknown> {
     ok: v.ok, run_id: v.runId, source: v.source, public_key: v.publicKey, fingerprint: v.fingerprint ?? null,
     entries: v.entries.length, releases: v.releases.length, finished: v.finished, head_signed: v.headSigned,
     ledger_checked: v.ledgerChecked, releases_with_mechanism: v.releases.filter((r) => r.data.mechanism !== undefined).length,
-    scopes, ...(v.problem ? { problem: v.problem } : {}),
+    releases_unchecked: v.uncheckedReleases, mechanism_params: v.mechanismParams ?? null, scopes, ...(v.problem ? { problem: v.problem } : {}),
   };
 }
 
@@ -96,10 +107,12 @@ const verifyCommand: CommandSpec = {
     'Checks SOURCE (an export file or the aggregator database) entry by entry: seq continuity,\n' +
     'prev_hash links, hash recomputation, Ed25519 signatures, then replays every release\'s privacy\n' +
     'events per scope with the RDP accountant and compares the ε each release reported (relative\n' +
-    'tolerance 1e-9). For a database, the ledger table is cross-checked too. Exits 1 naming the\n' +
-    'first bad entry (seq and a stable code such as E_AUDIT_BAD_HASH).',
+    'tolerance 1e-9), after checking each charge against the mechanism the release records (and\n' +
+    'the record against run_started\'s mechanism_params). A release with no record is a finding\n' +
+    '(E_AUDIT_UNCHECKED_RELEASE) unless --allow-unchecked. For a database, the ledger table is\n' +
+    'cross-checked too. Exits 1 naming the first bad entry (seq and a stable code such as E_AUDIT_BAD_HASH).',
   positionals: [{ name: 'source', help: 'export file or aggregator database', required: true }],
-  flags: { run: runFlag, 'public-key': keyFlag, json: jsonFlag },
+  flags: { run: runFlag, 'public-key': keyFlag, 'allow-unchecked': allowUncheckedFlag, json: jsonFlag },
   examples: ['fedistill audit verify r1.audit.jsonl --public-key "$(fedistill keys show aggregator.key --json | jq -r .publicKey)"', 'fedistill audit verify runs/agg.db --run r1 --json'],
   run(args, io) {
     const v = verifySource(args.positionals[0]!, args.flags);
@@ -110,7 +123,11 @@ const verifyCommand: CommandSpec = {
         io.out(`  ${scope}: ε = ${s.epsilon} at δ = ${s.delta} (replayed, matches the log)`);
       }
       const withMechanism = v.releases.filter((r) => r.data.mechanism !== undefined).length;
-      io.out(`  charges: ${withMechanism} of ${v.releases.length} releases record their mechanism, and each charge is what it costs`);
+      const params = v.mechanismParams ? `, and each record agrees with run_started's ${v.mechanismParams.kind} mechanism_params` : '';
+      io.out(withMechanism > 0 ? `  charges: ${withMechanism} of ${v.releases.length} releases record their mechanism, and each charge is what it costs${params}`
+        : `  charges: no release records its mechanism`);
+      const note = uncheckedNote(v);
+      if (note) io.out(`  unchecked: ${note}`);
       if (v.ledgerChecked) io.out('  ledger table: agrees with the audit log');
       if (!v.finished && !v.headSigned) io.err('note: the run is not finished and the header is unsigned, so entries removed from the end could not be detected');
     } else io.err(`FAILED: ${formatProblem(v.problem!)}`);
@@ -119,10 +136,10 @@ const verifyCommand: CommandSpec = {
 };
 
 /** What `audit report --out FILE --json` prints: where the report went and its headline figures. */
-function reportSummary(r: AuditReport, out: string, format: string): Record<string, unknown> {
+function reportSummary(r: AuditReport, v: VerifyResult, out: string, format: string): Record<string, unknown> {
   return {
     ok: r.verified, out, format, run_id: r.run_id, site: r.site, verified: r.verified, finished: r.finished,
-    entries: r.entries, releases: r.releases, releases_refused: r.releases_refused,
+    entries: r.entries, releases: r.releases, releases_refused: r.releases_refused, releases_unchecked: v.uncheckedReleases,
     scopes: Object.fromEntries(r.scopes.map((s) => [s.scope, { epsilon: s.epsilon_spent, delta: s.delta, budget_epsilon: s.budget_epsilon, epsilon_left: s.epsilon_left }])),
     ...(r.problem ? { problem: r.problem } : {}),
   };
@@ -149,6 +166,7 @@ const reportCommand: CommandSpec = {
     out: { type: 'string', help: 'write the report to FILE instead of stdout', arg: 'FILE' },
     force: { type: 'boolean', help: 'overwrite --out if it exists' },
     'public-key': keyFlag,
+    'allow-unchecked': allowUncheckedFlag,
     json: { type: 'boolean', help: 'print one JSON object: the report, or with --out a summary of what was written' },
   },
   examples: [
@@ -170,8 +188,10 @@ const reportCommand: CommandSpec = {
       writeOutput(out, text.endsWith('\n') ? text : text + '\n', Boolean(args.flags.force));
       io.err(`audit report: wrote ${out}`);
       // --format json counts as JSON mode (a failure prints a JSON object), so success answers in JSON too.
-      if (args.flags.json || format === 'json') io.out(JSON.stringify(reportSummary(r, out, format)));
+      if (args.flags.json || format === 'json') io.out(JSON.stringify(reportSummary(r, v, out, format)));
     } else io.out(text);
+    const note = uncheckedNote(v);
+    if (note) io.err(`audit report: ${note}`);
     if (!v.ok) io.err(`audit report: the log does not verify: ${formatProblem(v.problem!)}`);
     return v.ok ? 0 : 1;
   },
@@ -200,7 +220,7 @@ const compareCommand: CommandSpec = {
   ],
   flags: {
     site: { type: 'string', help: 'the site\'s name in the log (inferred when only one site fits)', arg: 'S' },
-    run: runFlag, 'public-key': keyFlag, json: jsonFlag,
+    run: runFlag, 'public-key': keyFlag, 'allow-unchecked': allowUncheckedFlag, json: jsonFlag,
   },
   examples: ['fedistill audit compare site-a.ledger.jsonl r1.audit.jsonl --site site-a'],
   run(args, io) {
@@ -210,6 +230,8 @@ const compareCommand: CommandSpec = {
     const v = verifySource(logPath, args.flags);
     const r = compareSiteLedger(siteEntries, v, { site: args.flags.site as string | undefined });
     reportCompare(io, Boolean(args.flags.json), r);
+    const note = uncheckedNote(v);
+    if (note) io.err(`audit compare: ${note}`);
     return r.ok ? 0 : 1;
   },
 };

@@ -12,7 +12,7 @@ import { headerSigningBytes, type LoadedAuditLog } from './audit-export.ts';
 import type { AuditCode, AuditProblem } from './audit-problem.ts';
 import { checkLedgerAgainstAudit } from './audit-ledger-check.ts';
 import { type ReleaseData, readRunAccounting, validateReleaseData } from './release-data.ts';
-import { chargeMismatch } from './mechanism-record.ts';
+import { chargeMismatch, type MechanismParams, paramsMismatch } from './mechanism-record.ts';
 
 /** Relative tolerance between a reported ε and the replayed one. */
 export const EPSILON_TOLERANCE = 1e-9;
@@ -20,6 +20,13 @@ export const EPSILON_TOLERANCE = 1e-9;
 export interface VerifyOptions {
   /** The aggregator key the auditor expects (base64); any other key fails with E_AUDIT_KEY_MISMATCH. */
   pinnedPublicKey?: string;
+  /**
+   * Accept releases that record no `mechanism` (logs written by other tools): their ε is still
+   * replayed, but their charge is not checked against a mechanism; VerifyResult.uncheckedReleases
+   * counts them. Default false: such a release is E_AUDIT_UNCHECKED_RELEASE (the aggregator always
+   * writes a record, so one missing is a finding).
+   */
+  allowUnchecked?: boolean;
 }
 
 /** A release that passed every check, with the ε replayed for each scope. */
@@ -49,6 +56,10 @@ export interface VerifyResult {
   /** Charges each scope carried in from earlier runs on the same ledger (composed), where the log declares them. */
   carried: Record<string, PrivacyEvent>;
   accounting: { orders?: number[]; conversion: RdpConversion };
+  /** The mechanism run_started declares (`mechanism_params`), which every release's record was checked against. */
+  mechanismParams?: MechanismParams;
+  /** Verified releases that record no mechanism (accepted only with allowUnchecked): their charge was replayed, not checked. */
+  uncheckedReleases: number;
   /** The last entry is run_finished. */
   finished: boolean;
   /** The header's head_signature was present (and verified). */
@@ -72,9 +83,10 @@ export function epsilonMatches(reported: number, replayed: number): boolean {
 
 /**
  * Checks a log entry by entry and stops at the first problem: seq continuity, run id,
- * prev_hash, hash recomputation, signature, entry schema, and for each release its charge against
- * the mechanism it records (rows, noise, sensitivity, answers), the ε it reports against a replay of its events per scope, and that the replayed ε is within the scope's
- * budget. Then the header's count, head and signature, and (database only) the ledger table.
+ * prev_hash, hash recomputation, signature, entry schema, and for each release that it records its
+ * mechanism (unless allowUnchecked), that the record agrees with run_started's mechanism_params,
+ * its charge against the record (rows, noise, sensitivity, answers), the ε it reports against a
+ * replay of its events per scope, and that the replayed ε is within the scope's budget. Then the header's count, head and signature, and (database only) the ledger table.
  */
 export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {}): VerifyResult {
   const h = log.header;
@@ -82,7 +94,7 @@ export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {})
     ok: false, runId: h.run_id, publicKey: h.public_key, source: log.source, entries: [], releases: [],
     // null-prototype maps: scope names come from the log, and "__proto__" must stay an ordinary key
     budgets: Object.create(null), deltas: Object.create(null), carried: Object.create(null),
-    accounting: { conversion: 'improved' }, finished: false, headSigned: false, ledgerChecked: false,
+    accounting: { conversion: 'improved' }, uncheckedReleases: 0, finished: false, headSigned: false, ledgerChecked: false,
   };
   try {
     if (options.pinnedPublicKey !== undefined && options.pinnedPublicKey.trim() !== h.public_key) {
@@ -119,6 +131,10 @@ export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {})
             if (e.kind === 'config_change' && accountants.size > 0) throw new FedistillError('E_AUDIT_BAD_ENTRY', 'config_change cannot change accounting after the first release');
             result.accounting = { ...result.accounting, ...acc.accounting };
           }
+          if (acc.mechanism_params) {
+            if (e.kind === 'config_change') throw new FedistillError('E_AUDIT_BAD_ENTRY', 'config_change cannot declare mechanism_params: the run\'s mechanism is declared once, in run_started');
+            result.mechanismParams = acc.mechanism_params;
+          }
           // Earlier runs' charges of a scope start its replay; they must come before its first release here.
           for (const [scope, ev] of Object.entries(acc.carried ?? {})) {
             if (accountants.has(scope)) throw new FedistillError('E_AUDIT_BAD_ENTRY', `carried charges for scope "${scope}" come after its first release in this run`);
@@ -130,7 +146,14 @@ export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {})
       if (e.kind === 'release') {
         let data: ReleaseData;
         try { data = validateReleaseData(e.data); } catch (err) { bad(err); }
-        if (data.mechanism) {
+        if (!data.mechanism) {
+          if (!options.allowUnchecked) {
+            stop('E_AUDIT_UNCHECKED_RELEASE', e.seq, i, 'the release records no mechanism, so its charge cannot be checked against what the mechanism costs (the aggregator writes one with every release); '
+              + 'for a log written by another tool, pass --allow-unchecked to replay its ε without that check');
+          }
+        } else {
+          const declared = result.mechanismParams && paramsMismatch(result.mechanismParams, data.mechanism);
+          if (declared) stop('E_AUDIT_CHARGE_MISMATCH', e.seq, i, `the release's ${data.mechanism.kind} mechanism record disagrees with run_started's mechanism_params: ${declared}`);
           const why = chargeMismatch(data.mechanism, data.privacy_events);
           if (why !== undefined) stop('E_AUDIT_CHARGE_MISMATCH', e.seq, i, `the release records a ${data.mechanism.kind} mechanism but ${why}`);
           if (data.queries_answered !== undefined && data.mechanism.kind === 'confident_gnmax' && data.queries_answered !== data.mechanism.answered) {
@@ -159,6 +182,7 @@ export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {})
           epsilon[scope] = replayed;
         }
         result.releases.push({ seq: e.seq, round: e.round, at: e.at, data, epsilon });
+        if (!data.mechanism) result.uncheckedReleases++;
       }
       result.entries.push(e);
       prev = e.hash;

@@ -6,7 +6,8 @@ import { UsageError } from '../util/errors.ts';
 /**
  * Soft labels: `rows` rows of `cols` entries clipped to `clip`, noise of std `noise_std` added to
  * each entry; one unit's replace-one change is `sensitivity`: √2·clip for probabilities, 2·clip for
- * signed rows, plus grid·√cols when the release is snapped to a `grid` (discrete Gaussian noise).
+ * signed rows, plus grid·√cols when the release is snapped to a `grid` (discrete Gaussian noise),
+ * plus transport_ulp·√cols when replies travel as Float32 (each entry may round by that much).
  */
 export interface GaussianRowsRecord {
   kind: 'gaussian_rows';
@@ -17,6 +18,8 @@ export interface GaussianRowsRecord {
   sensitivity: number;
   domain: RowDomain;
   grid?: number;
+  /** Float32 rounding step of replies at their largest possible entry; only with grid and cols. */
+  transport_ulp?: number;
   adjacency: 'replace-one';
 }
 
@@ -33,6 +36,15 @@ export interface ConfidentGnmaxRecord {
 }
 
 export type MechanismRecord = GaussianRowsRecord | ConfidentGnmaxRecord;
+
+/**
+ * What run_started declares the run's mechanism to be (`mechanism_params`), from the run's
+ * configuration: every release's record must agree with it, so a record cannot claim more noise
+ * than the operator configured.
+ */
+export type MechanismParams =
+  | { kind: 'gaussian_rows'; clip: number; noise_multiplier: number; teachers_per_site: number; domain: RowDomain }
+  | { kind: 'confident_gnmax'; threshold: number; sigma1: number; sigma2: number; accounting: ConfidentGnmaxRecord['accounting'] };
 
 /** Relative tolerance for noise and sensitivity figures recomputed from a record. */
 const TOLERANCE = 1e-9;
@@ -54,38 +66,98 @@ function integer(o: Record<string, unknown>, k: string, field: string): number {
   return v as number;
 }
 
-function exactKeys(o: Record<string, unknown>, keys: readonly string[], field: string): void {
-  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`${field}.${k}`, `is not a field of a ${String(o.kind)} record (fields: ${keys.join(', ')})`);
+function oneOf<T extends string>(o: Record<string, unknown>, k: string, values: readonly T[], field: string): T {
+  if (!values.includes(o[k] as T)) fail(`${field}.${k}`, `must be ${values.map((v) => `"${v}"`).join(' or ')}, got ${JSON.stringify(o[k])}`);
+  return o[k] as T;
 }
 
-/** Checks an untrusted record's schema (not yet its agreement with the charge: see checkChargeMatches). */
+function finite(o: Record<string, unknown>, k: string, field: string): number {
+  if (typeof o[k] !== 'number' || !Number.isFinite(o[k])) fail(`${field}.${k}`, `must be a finite number, got ${JSON.stringify(o[k])}`);
+  return o[k] as number;
+}
+
+const DOMAINS: readonly RowDomain[] = ['probabilities', 'signed'];
+const ACCOUNTING: readonly ConfidentGnmaxRecord['accounting'][] = ['data-independent', 'data-dependent'];
+
+function exactKeys(o: Record<string, unknown>, keys: readonly string[], field: string, noun = 'record'): void {
+  for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`${field}.${k}`, `is not a field of a ${String(o.kind)} ${noun} (fields: ${keys.join(', ')})`);
+}
+
+/** Checks an untrusted record's schema (not yet its agreement with the charge: see chargeMismatch). */
 export function validateMechanismRecord(json: unknown, field = 'mechanism'): MechanismRecord {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) fail(field, 'must be a JSON object');
   const o = json as Record<string, unknown>;
   if (o.adjacency !== 'replace-one') fail(`${field}.adjacency`, `must be "replace-one", got ${JSON.stringify(o.adjacency)}`);
   if (o.kind === 'gaussian_rows') {
-    exactKeys(o, ['kind', 'rows', 'cols', 'clip', 'noise_std', 'sensitivity', 'domain', 'grid', 'adjacency'], field);
-    if (o.domain !== 'probabilities' && o.domain !== 'signed') fail(`${field}.domain`, `must be "probabilities" or "signed", got ${JSON.stringify(o.domain)}`);
+    exactKeys(o, ['kind', 'rows', 'cols', 'clip', 'noise_std', 'sensitivity', 'domain', 'grid', 'transport_ulp', 'adjacency'], field);
+    const domain = oneOf(o, 'domain', DOMAINS, field);
     if ((o.grid === undefined) !== (o.cols === undefined)) fail(`${field}.grid`, 'grid and cols come together (the grid\'s rounding adds grid·√cols to the sensitivity)');
+    if (o.transport_ulp !== undefined && o.grid === undefined) fail(`${field}.transport_ulp`, 'comes with grid and cols (it adds transport_ulp·√cols to the sensitivity of a gridded release)');
     return {
       kind: 'gaussian_rows', rows: integer(o, 'rows', field), clip: positive(o, 'clip', field), noise_std: positive(o, 'noise_std', field),
-      sensitivity: positive(o, 'sensitivity', field), domain: o.domain, adjacency: 'replace-one',
+      sensitivity: positive(o, 'sensitivity', field), domain, adjacency: 'replace-one',
       ...(o.grid !== undefined ? { grid: positive(o, 'grid', field), cols: integer(o, 'cols', field) } : {}),
+      ...(o.transport_ulp !== undefined ? { transport_ulp: positive(o, 'transport_ulp', field) } : {}),
     };
   }
   if (o.kind === 'confident_gnmax') {
     exactKeys(o, ['kind', 'queries', 'answered', 'threshold', 'sigma1', 'sigma2', 'accounting', 'adjacency'], field);
-    if (o.accounting !== 'data-independent' && o.accounting !== 'data-dependent') fail(`${field}.accounting`, `must be "data-independent" or "data-dependent", got ${JSON.stringify(o.accounting)}`);
-    if (typeof o.threshold !== 'number' || !Number.isFinite(o.threshold)) fail(`${field}.threshold`, `must be a finite number, got ${JSON.stringify(o.threshold)}`);
+    const accounting = oneOf(o, 'accounting', ACCOUNTING, field);
+    const threshold = finite(o, 'threshold', field);
     const queries = integer(o, 'queries', field);
     const answered = integer(o, 'answered', field);
     if (answered > queries) fail(`${field}.answered`, `${answered} answered of ${queries} queries`);
     return {
-      kind: 'confident_gnmax', queries, answered, threshold: o.threshold, sigma1: positive(o, 'sigma1', field), sigma2: positive(o, 'sigma2', field),
-      accounting: o.accounting, adjacency: 'replace-one',
+      kind: 'confident_gnmax', queries, answered, threshold, sigma1: positive(o, 'sigma1', field), sigma2: positive(o, 'sigma2', field),
+      accounting, adjacency: 'replace-one',
     };
   }
   fail(`${field}.kind`, `must be "gaussian_rows" or "confident_gnmax", got ${JSON.stringify(o.kind)}`);
+}
+
+/** Checks the `mechanism_params` a run_started entry declares (strict: exactly the fields of its kind). */
+export function validateMechanismParams(json: unknown, field = 'mechanism_params'): MechanismParams {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) fail(field, 'must be a JSON object');
+  const o = json as Record<string, unknown>;
+  if (o.kind === 'gaussian_rows') {
+    exactKeys(o, ['kind', 'clip', 'noise_multiplier', 'teachers_per_site', 'domain'], field, 'mechanism_params');
+    const teachers = o.teachers_per_site;
+    if (!Number.isSafeInteger(teachers) || (teachers as number) < 1) fail(`${field}.teachers_per_site`, `must be an integer ≥ 1, got ${JSON.stringify(teachers)}`);
+    return {
+      kind: 'gaussian_rows', clip: positive(o, 'clip', field), noise_multiplier: positive(o, 'noise_multiplier', field),
+      teachers_per_site: teachers as number, domain: oneOf(o, 'domain', DOMAINS, field),
+    };
+  }
+  if (o.kind === 'confident_gnmax') {
+    exactKeys(o, ['kind', 'threshold', 'sigma1', 'sigma2', 'accounting'], field, 'mechanism_params');
+    return {
+      kind: 'confident_gnmax', threshold: finite(o, 'threshold', field), sigma1: positive(o, 'sigma1', field),
+      sigma2: positive(o, 'sigma2', field), accounting: oneOf(o, 'accounting', ACCOUNTING, field),
+    };
+  }
+  fail(`${field}.kind`, `must be "gaussian_rows" or "confident_gnmax", got ${JSON.stringify(o.kind)}`);
+}
+
+/**
+ * Why a release's record disagrees with the parameters its run declared, or undefined when it
+ * agrees: same kind; Gaussian rows: the declared clip and domain, and noise std = noise
+ * multiplier × clip (relative 1e-9); Confident-GNMax: the declared threshold, σ₁, σ₂ and accounting.
+ */
+export function paramsMismatch(p: MechanismParams, m: MechanismRecord): string | undefined {
+  if (p.kind !== m.kind) return `kind ${m.kind} differs from the run's declared ${p.kind}`;
+  if (p.kind === 'gaussian_rows' && m.kind === 'gaussian_rows') {
+    if (m.clip !== p.clip) return `clip ${m.clip} differs from the run's declared clip ${p.clip}`;
+    if (m.domain !== p.domain) return `domain "${m.domain}" differs from the run's declared domain "${p.domain}"`;
+    const std = p.noise_multiplier * p.clip;
+    if (!close(m.noise_std, std)) return `noise_std ${m.noise_std} differs from the run's declared noise_multiplier ${p.noise_multiplier} × clip ${p.clip} = ${std}`;
+    return undefined;
+  }
+  if (p.kind === 'confident_gnmax' && m.kind === 'confident_gnmax') {
+    for (const k of ['threshold', 'sigma1', 'sigma2', 'accounting'] as const) {
+      if (m[k] !== p[k]) return `${k} ${JSON.stringify(m[k])} differs from the run's declared ${k} ${JSON.stringify(p[k])}`;
+    }
+  }
+  return undefined;
 }
 
 /** Every leaf event with its total multiplicity (counts of enclosing composed events multiplied in). */
@@ -101,15 +173,18 @@ function leaves(events: readonly PrivacyEvent[], times = 1, out: { event: Privac
 /**
  * Why the charged `events` are not what the recorded mechanism costs, or undefined when they are.
  * Gaussian rows: one Gaussian per row, noise multiplier noise_std / sensitivity, and the
- * sensitivity the replace-one bound for the clip and domain. Confident-GNMax: the threshold step
+ * sensitivity the replace-one bound for the clip and domain, plus (grid + transport_ulp)·√cols. Confident-GNMax: the threshold step
  * at σ₁ once per query, GNMax at σ₂ once per answered query, and nothing else.
  */
 export function chargeMismatch(m: MechanismRecord, events: readonly PrivacyEvent[]): string | undefined {
   const all = leaves(events);
   if (m.kind === 'gaussian_rows') {
-    const bound = replaceOneSensitivity(m.clip, m.domain) + (m.grid !== undefined ? m.grid * Math.sqrt(m.cols!) : 0);
+    const slack = m.grid !== undefined ? (m.grid + (m.transport_ulp ?? 0)) * Math.sqrt(m.cols!) : 0;
+    const bound = replaceOneSensitivity(m.clip, m.domain) + slack;
     if (!close(m.sensitivity, bound)) {
-      return `sensitivity ${m.sensitivity} is not the replace-one bound ${bound} for clip ${m.clip} on ${m.domain} rows${m.grid !== undefined ? ` on a grid of ${m.grid} with ${m.cols} columns` : ''}`;
+      const grid = m.grid !== undefined ? ` on a grid of ${m.grid} with ${m.cols} columns` : '';
+      const ulp = m.transport_ulp !== undefined ? ` and Float32 transport rounding of ${m.transport_ulp}` : '';
+      return `sensitivity ${m.sensitivity} is not the replace-one bound ${bound} for clip ${m.clip} on ${m.domain} rows${grid}${ulp}`;
     }
     const want = m.noise_std / m.sensitivity;
     const g = all.filter((x) => x.event.type === 'gaussian');

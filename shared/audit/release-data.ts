@@ -4,7 +4,7 @@ import { validatePrivacyEvent } from '../privacy/events.ts';
 import type { PrivacyBudget } from '../privacy/ledger.ts';
 import type { RdpConversion } from '../privacy/rdp-conversion.ts';
 import { validateOrders } from '../privacy/orders.ts';
-import { type MechanismRecord, validateMechanismRecord } from './mechanism-record.ts';
+import { type MechanismParams, type MechanismRecord, validateMechanismParams, validateMechanismRecord } from './mechanism-record.ts';
 import { UsageError } from '../util/errors.ts';
 
 /**
@@ -38,6 +38,11 @@ export interface RunAccountingData {
    * data in every run), as one composed event per scope: the replay starts from them.
    */
   carried?: Record<string, PrivacyEvent>;
+  /**
+   * The mechanism the run is configured for (run_started only): every release's `mechanism`
+   * record must agree with it, so a record cannot claim other noise than the configuration's.
+   */
+  mechanism_params?: MechanismParams;
 }
 
 function fail(field: string, why: string): never {
@@ -92,7 +97,7 @@ export function validateReleaseData(json: unknown, field = 'data'): ReleaseData 
   return out;
 }
 
-/** Reads the budgets, default δ and accountant settings a run_started or config_change entry declares. */
+/** Reads the budgets, default δ, accountant settings and mechanism parameters a run_started or config_change entry declares. */
 export function readRunAccounting(json: unknown, field = 'data'): RunAccountingData {
   if (!isObject(json)) fail(field, 'must be a JSON object');
   const out: RunAccountingData = {};
@@ -129,6 +134,7 @@ export function readRunAccounting(json: unknown, field = 'data'): RunAccountingD
       out.accounting.conversion = a.conversion;
     }
   }
+  if (json.mechanism_params !== undefined) out.mechanism_params = validateMechanismParams(json.mechanism_params, `${field}.mechanism_params`);
   return out;
 }
 

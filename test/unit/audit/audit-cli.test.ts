@@ -7,7 +7,7 @@ import { runCli } from '../../../cli/main.ts';
 import { encodePublicKey, generateIdentity, writeIdentityFile } from '../../../shared/crypto/identity.ts';
 import { RunDatabase } from '../../../server/run-database.ts';
 import { SqliteAuditStore } from '../../../shared/audit/sqlite-audit-store.ts';
-import { buildAuditRun, RELEASED_ROUNDS, RUN } from './audit-fixture.ts';
+import { buildAuditRun, CENTRAL_PARAMS, RELEASED_ROUNDS, RUN } from './audit-fixture.ts';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -163,5 +163,59 @@ test('text output numbers rounds from 1 (as the aggregator\'s log does); JSON ke
     assert.match(r.out, /^ {2}round 1: E_AUDIT_EVENT_MISMATCH: round 1: the site recorded/m);
   } finally {
     f.close();
+  }
+});
+
+test('releases with no mechanism record: verify, report and compare fail with E_AUDIT_UNCHECKED_RELEASE; --allow-unchecked accepts them and says how many', async () => {
+  const f = buildAuditRun({ omitMechanism: true });
+  try {
+    const out = join(f.dir, 'nomech.jsonl');
+    let r = await cli('audit', 'export', f.dbPath, '--out', out);
+    assert.equal(r.code, 0, r.err + ' (export does not judge the log)');
+    const firstRelease = f.auditLog.entries(RUN).find((e) => e.kind === 'release')!.seq;
+
+    r = await cli('audit', 'verify', out);
+    assert.equal(r.code, 1);
+    assert.match(r.err, new RegExp(`FAILED: seq ${firstRelease}: E_AUDIT_UNCHECKED_RELEASE: .*--allow-unchecked`));
+    r = await cli('audit', 'verify', out, '--json');
+    assert.equal(r.code, 1);
+    assert.deepEqual({ ok: JSON.parse(r.out).ok, code: JSON.parse(r.out).problem.code }, { ok: false, code: 'E_AUDIT_UNCHECKED_RELEASE' });
+    r = await cli('audit', 'verify', out, '--allow-unchecked', '--json');
+    assert.equal(r.code, 0, r.out);
+    const v = JSON.parse(r.out);
+    assert.deepEqual({ ok: v.ok, releases: v.releases, releases_with_mechanism: v.releases_with_mechanism, releases_unchecked: v.releases_unchecked },
+      { ok: true, releases: RELEASED_ROUNDS, releases_with_mechanism: 0, releases_unchecked: RELEASED_ROUNDS });
+    r = await cli('audit', 'verify', f.dbPath, '--allow-unchecked');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /unchecked: 3 of 3 releases record no mechanism and were accepted unchecked \(--allow-unchecked\)/);
+
+    // report shows the finding as it shows any other, and exits 1; with the flag it reports and notes the count.
+    r = await cli('audit', 'report', out);
+    assert.equal(r.code, 1);
+    assert.match(r.out, new RegExp(`verified: NO — seq ${firstRelease}: E_AUDIT_UNCHECKED_RELEASE`));
+    r = await cli('audit', 'report', out, '--allow-unchecked', '--out', join(f.dir, 'r.txt'), '--json');
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual({ verified: JSON.parse(r.out).verified, releases_unchecked: JSON.parse(r.out).releases_unchecked }, { verified: true, releases_unchecked: RELEASED_ROUNDS });
+    assert.match(r.err, /audit report: 3 of 3 releases record no mechanism/);
+
+    r = await cli('audit', 'compare', f.siteLedgerPath('a'), out, '--site', 'a', '--json');
+    assert.equal(r.code, 1);
+    assert.deepEqual(JSON.parse(r.out).problems.map((p: { code: string }) => p.code), ['E_AUDIT_UNCHECKED_RELEASE']);
+    r = await cli('audit', 'compare', f.siteLedgerPath('a'), out, '--site', 'a', '--allow-unchecked');
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.match(r.out, /^OK: site a, run r1: 3\/4 releases match/);
+    assert.match(r.err, /audit compare: 3 of 3 releases record no mechanism/);
+  } finally {
+    f.close();
+  }
+  // An ordinary log: nothing unchecked, and the run's declared parameters are in the JSON.
+  const ok = buildAuditRun();
+  try {
+    const r = await cli('audit', 'verify', ok.dbPath, '--json');
+    assert.equal(r.code, 0, r.out);
+    assert.equal(JSON.parse(r.out).releases_unchecked, 0);
+    assert.deepEqual(JSON.parse(r.out).mechanism_params, CENTRAL_PARAMS);
+  } finally {
+    ok.close();
   }
 });

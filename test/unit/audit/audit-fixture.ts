@@ -11,15 +11,17 @@ import { AuditLog } from '../../../shared/audit/audit-log.ts';
 import { SqliteAuditStore } from '../../../shared/audit/sqlite-audit-store.ts';
 import { buildReleaseData } from '../../../shared/audit/release-data.ts';
 import { exportAuditLog } from '../../../shared/audit/audit-export.ts';
-import type { MechanismRecord } from '../../../shared/audit/mechanism-record.ts';
+import type { MechanismParams, MechanismRecord } from '../../../shared/audit/mechanism-record.ts';
 
 export const RUN = 'r1';
 export const SITES = ['a', 'b'] as const;
 /** Central event charged per release: Confident-GNMax, 50 queries, 30 answered (data-independent bounds). */
 export const CENTRAL: PrivacyEvent = { type: 'composed', events: [{ type: 'pate_threshold', sigma: 150, count: 50 }, { type: 'pate_gnmax', sigma: 40, count: 30 }] };
-/** What each site records for its reply: local Gaussian noise. */
 /** The mechanism each release records: what CENTRAL costs. */
 export const CENTRAL_MECHANISM: MechanismRecord = { kind: 'confident_gnmax', queries: 50, answered: 30, threshold: 200, sigma1: 150, sigma2: 40, accounting: 'data-independent', adjacency: 'replace-one' };
+/** What run_started declares the run's mechanism to be (as the aggregator writes it from its config). */
+export const CENTRAL_PARAMS: MechanismParams = { kind: 'confident_gnmax', threshold: 200, sigma1: 150, sigma2: 40, accounting: 'data-independent' };
+/** What each site records for its reply: local Gaussian noise. */
 export const SITE_EVENT: PrivacyEvent = { type: 'gaussian', noise_multiplier: 2 };
 /** A charge no budget can take: the last round is refused. */
 export const TOO_BIG: PrivacyEvent = { type: 'gaussian', noise_multiplier: 0.05 };
@@ -33,6 +35,12 @@ export interface FixtureOptions {
   reportEpsilon?: (scope: string, epsilon: number, round: number) => number;
   /** The mechanism a release records (default CENTRAL_MECHANISM; undefined: none). */
   mechanism?: (round: number) => MechanismRecord | undefined;
+  /** Releases record no mechanism at all (a log written by another tool). */
+  omitMechanism?: boolean;
+  /** run_started's mechanism_params (default CENTRAL_PARAMS; null: not declared). Untyped, so tests can write malformed ones. */
+  mechanismParams?: unknown;
+  /** The event each released round charges (default CENTRAL). */
+  central?: PrivacyEvent;
   /** Rounds each site records beyond what the aggregator ran (a site claiming more releases). */
   extraSiteRounds?: number[];
   /** The request id a site records (default `q-<round>-<site>`, which names no site; the aggregator's form is `<run>.r<round>.<site>`). */
@@ -67,13 +75,17 @@ export function buildAuditRun(options: FixtureOptions = {}): AuditFixture {
   const scopes = [`run:${RUN}`, ...SITES.map((s) => `site:${s}`)];
   for (const s of scopes) ledger.setBudget(s, BUDGET);
   db.createRun(RUN, '{}', 'h');
-  auditLog.append({ kind: 'run_started', runId: RUN, data: { budgets: Object.fromEntries(scopes.map((s) => [s, BUDGET])), delta: BUDGET.delta, strategy: 'confident-gnmax' } });
+  const params = options.mechanismParams === undefined ? CENTRAL_PARAMS : options.mechanismParams;
+  auditLog.append({ kind: 'run_started', runId: RUN, data: {
+    budgets: Object.fromEntries(scopes.map((s) => [s, BUDGET])), delta: BUDGET.delta, strategy: 'confident-gnmax',
+    ...(params !== null ? { mechanism_params: params } : {}),
+  } });
   const siteLedgers = new Map(SITES.map((s) => [s, new SiteLedger(join(dir, `site-${s}.ledger.jsonl`))]));
   for (const s of SITES) { db.recordSite(RUN, s, `key-${s}`); auditLog.append({ kind: 'site_joined', runId: RUN, site: s, data: { public_key: `key-${s}` } }); }
   for (let round = 0; round <= RELEASED_ROUNDS; round++) {
     db.startRound(RUN, round);
     for (const s of SITES) siteLedgers.get(s)!.record({ runId: RUN, round, requestId: options.requestId ? options.requestId(s, round) : `q-${round}-${s}`, replyKind: 'votes', rows: 50, event: SITE_EVENT });
-    const event = round < RELEASED_ROUNDS ? CENTRAL : TOO_BIG;
+    const event = round < RELEASED_ROUNDS ? options.central ?? CENTRAL : TOO_BIG;
     db.transaction(() => {
       const c = ledger.tryCharge(event, { scope: scopes, note: `round ${round}` });
       if (c.status === 'refused') {
@@ -85,7 +97,7 @@ export function buildAuditRun(options: FixtureOptions = {}): AuditFixture {
       const siteEvents = Object.fromEntries(SITES.map((s) => [s, options.loggedSiteEvent ? options.loggedSiteEvent(s, round, SITE_EVENT) : SITE_EVENT]));
       auditLog.append({ kind: 'release', runId: RUN, round, data: buildReleaseData(event, eps, {
         site_events: siteEvents, queries_answered: 30, queries_refused: 20,
-        ...((m) => (m ? { mechanism: m } : {}))(options.mechanism ? options.mechanism(round) : CENTRAL_MECHANISM),
+        ...((m) => (m && !options.omitMechanism ? { mechanism: m } : {}))(options.mechanism ? options.mechanism(round) : CENTRAL_MECHANISM),
       }) });
     });
     auditLog.append({ kind: 'round_result', runId: RUN, round, data: { accuracy: 0.5 + round / 10 } });

@@ -53,7 +53,9 @@ test('a signed release whose replayed ε exceeds the scope\'s budget fails with 
     // Honest ε reports, each signed: the first two fit (ε ≈ 2.17, 3.19), the third (4.01) does not.
     for (let round = 0; round < 3; round++) {
       const eps = epsilonFromEvents(Array.from({ length: round + 1 }, () => event), budget.delta).epsilon;
-      f.auditLog.append({ kind: 'release', runId, round, data: { privacy_events: events, scopes: ['run:greedy'], epsilon_after: { 'run:greedy': eps } } });
+      // One row, clip 1, noise std 2√2 over the replace-one sensitivity √2: what the event charges.
+      const mechanism = { kind: 'gaussian_rows', rows: 1, clip: 1, noise_std: 2 * Math.SQRT2, sensitivity: Math.SQRT2, domain: 'probabilities', adjacency: 'replace-one' };
+      f.auditLog.append({ kind: 'release', runId, round, data: { privacy_events: events, scopes: ['run:greedy'], epsilon_after: { 'run:greedy': eps }, mechanism } });
     }
     assert.ok(epsilonFromEvents([event], 1e-5).epsilon < budget.epsilon);
     const v = verifyAuditLog(parseAuditExport(exportAuditLog(f.store, runId), 'greedy'));

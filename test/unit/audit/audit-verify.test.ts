@@ -4,10 +4,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { canonicalJson } from '../../../shared/audit/canonical-json.ts';
 import { hashAuditEntry, signAuditHash } from '../../../shared/audit/audit-entry.ts';
-import { loadAuditSource, parseAuditExport } from '../../../shared/audit/audit-export.ts';
+import { exportAuditLog, loadAuditSource, parseAuditExport } from '../../../shared/audit/audit-export.ts';
 import { type VerifyResult, verifyAuditLog } from '../../../shared/audit/audit-verify.ts';
 import { encodePublicKey, generateIdentity } from '../../../shared/crypto/identity.ts';
-import { buildAuditRun, CENTRAL_MECHANISM, RUN } from './audit-fixture.ts';
+import { type AuditFixture, buildAuditRun, CENTRAL_MECHANISM, CENTRAL_PARAMS, RELEASED_ROUNDS, RUN } from './audit-fixture.ts';
+import { RELEASE_GRID } from '../../../shared/privacy/grid-gaussian.ts';
 import { chargeMismatch, type GaussianRowsRecord, validateMechanismRecord } from '../../../shared/audit/mechanism-record.ts';
 
 function verifyText(text: string, pinnedPublicKey?: string): VerifyResult {
@@ -214,4 +215,157 @@ test('gaussian_rows records bind the charge to rows, noise and the replace-one s
   assert.throws(() => validateMechanismRecord({ ...m, adjacency: 'add-remove' }), /adjacency: must be "replace-one"/);
   assert.throws(() => validateMechanismRecord({ ...m, extra: 1 }), /mechanism\.extra: is not a field/);
   assert.throws(() => validateMechanismRecord({ ...m, rows: -1 }), /rows: must be an integer/);
+});
+
+test('a release that records no mechanism is E_AUDIT_UNCHECKED_RELEASE; allowUnchecked accepts the log and counts it', () => {
+  const f = buildAuditRun({ omitMechanism: true });
+  try {
+    const text = readFileSync(f.exportTo(), 'utf8');
+    const releases = f.auditLog.entries(RUN).filter((e) => e.kind === 'release');
+    const v = verifyText(text);
+    assert.equal(v.ok, false);
+    assert.equal(v.problem?.code, 'E_AUDIT_UNCHECKED_RELEASE');
+    assert.equal(v.problem!.seq, releases[0]!.seq, 'the first release without a record is named');
+    assert.match(v.problem!.message, /records no mechanism.*--allow-unchecked/);
+    assert.equal(v.releases.length, 0, 'verify stops there, as for any finding');
+    const w = verifyAuditLog(parseAuditExport(text, 'test'), { allowUnchecked: true });
+    assert.equal(w.ok, true, JSON.stringify(w.problem));
+    assert.equal(w.uncheckedReleases, RELEASED_ROUNDS);
+    assert.equal(w.releases.length, RELEASED_ROUNDS);
+  } finally {
+    f.close();
+  }
+  // One release of three lost its record: it is named; allowUnchecked counts only that one.
+  const one = buildAuditRun({ mechanism: (round) => (round === 1 ? undefined : CENTRAL_MECHANISM) });
+  try {
+    const text = readFileSync(one.exportTo(), 'utf8');
+    const v = verifyText(text);
+    assert.equal(v.problem?.code, 'E_AUDIT_UNCHECKED_RELEASE');
+    assert.equal(v.problem!.seq, one.auditLog.entries(RUN).filter((e) => e.kind === 'release')[1]!.seq);
+    assert.equal(v.releases.length, 1);
+    assert.equal(verifyAuditLog(parseAuditExport(text, 'test'), { allowUnchecked: true }).uncheckedReleases, 1);
+  } finally {
+    one.close();
+  }
+  // allowUnchecked skips only the mechanism check: an unchecked release's ε is still replayed.
+  const lying = buildAuditRun({ omitMechanism: true, reportEpsilon: (_s, eps, round) => (round === 2 ? eps * 0.9 : eps) });
+  try {
+    const v = verifyAuditLog(parseAuditExport(readFileSync(lying.exportTo(), 'utf8'), 'test'), { allowUnchecked: true });
+    assert.equal(v.problem?.code, 'E_AUDIT_EPSILON_MISMATCH');
+    assert.equal(v.uncheckedReleases, 2, 'the two releases before it');
+  } finally {
+    lying.close();
+  }
+});
+
+/** A soft-label run: each released round charges 10 rows of 10 columns, clip 1, noise 12 × clip, on the release grid. */
+function gaussianRun(options: { declaredNoiseMultiplier?: number; declaredClip?: number; transportUlp?: number; sensitivityUlp?: number } = {}) {
+  const clip = 1, noiseMultiplier = 12, rows = 10, cols = 10;
+  const ulp = options.transportUlp;
+  const sensitivity = Math.SQRT2 * clip + (RELEASE_GRID + (options.sensitivityUlp ?? ulp ?? 0)) * Math.sqrt(cols);
+  const mechanism: GaussianRowsRecord = {
+    kind: 'gaussian_rows', rows, cols, clip, noise_std: noiseMultiplier * clip, sensitivity, domain: 'probabilities', grid: RELEASE_GRID,
+    ...(ulp !== undefined ? { transport_ulp: ulp } : {}), adjacency: 'replace-one',
+  };
+  return buildAuditRun({
+    central: { type: 'gaussian', noise_multiplier: (noiseMultiplier * clip) / sensitivity, count: rows },
+    mechanism: () => mechanism,
+    mechanismParams: { kind: 'gaussian_rows', clip: options.declaredClip ?? clip, noise_multiplier: options.declaredNoiseMultiplier ?? noiseMultiplier, teachers_per_site: 1, domain: 'probabilities' },
+  });
+}
+
+function verifyRun(f: AuditFixture): VerifyResult {
+  return verifyText(readFileSync(f.exportTo(), 'utf8'));
+}
+
+test('run_started\'s mechanism_params bind every release\'s record: a record that disagrees is E_AUDIT_CHARGE_MISMATCH naming the field', () => {
+  const cases: [AuditFixture, string | undefined, RegExp | undefined][] = [
+    [gaussianRun(), undefined, undefined],
+    [buildAuditRun(), undefined, undefined],
+    // The record's noise std (and the charge, which agrees with it) is not what the run was configured with.
+    [gaussianRun({ declaredNoiseMultiplier: 8 }), 'E_AUDIT_CHARGE_MISMATCH', /noise_std 12 differs from the run's declared noise_multiplier 8 × clip 1 = 8/],
+    [gaussianRun({ declaredNoiseMultiplier: 12 * (1 + 1e-12) }), undefined, undefined],
+    [gaussianRun({ declaredClip: 2, declaredNoiseMultiplier: 6 }), 'E_AUDIT_CHARGE_MISMATCH', /clip 1 differs from the run's declared clip 2/],
+    [buildAuditRun({ mechanismParams: { ...CENTRAL_PARAMS, sigma2: 41 } }), 'E_AUDIT_CHARGE_MISMATCH', /sigma2 40 differs from the run's declared sigma2 41/],
+    [buildAuditRun({ mechanismParams: { ...CENTRAL_PARAMS, threshold: 180 } }), 'E_AUDIT_CHARGE_MISMATCH', /threshold 200 differs from the run's declared threshold 180/],
+    [buildAuditRun({ mechanismParams: { ...CENTRAL_PARAMS, accounting: 'data-dependent' } }), 'E_AUDIT_CHARGE_MISMATCH', /accounting "data-independent" differs/],
+    [buildAuditRun({ mechanismParams: { kind: 'gaussian_rows', clip: 1, noise_multiplier: 12, teachers_per_site: 1, domain: 'probabilities' } }), 'E_AUDIT_CHARGE_MISMATCH', /kind confident_gnmax differs from the run's declared gaussian_rows/],
+  ];
+  for (const [f, code, message] of cases) {
+    try {
+      const v = verifyRun(f);
+      assert.equal(v.problem?.code, code, JSON.stringify(v.problem));
+      if (code === undefined) {
+        assert.equal(v.ok, true);
+        assert.deepEqual(v.mechanismParams, f.auditLog.entries(RUN)[0]!.data.mechanism_params, 'the declared parameters are in the result');
+        continue;
+      }
+      assert.equal(v.problem!.seq, f.auditLog.entries(RUN).find((e) => e.kind === 'release')!.seq, 'the first release is named');
+      assert.match(v.problem!.message, message!);
+    } finally {
+      f.close();
+    }
+  }
+});
+
+/** A run whose run_started entry is signed as given, bypassing AuditLog.append's own validation (a log another tool wrote). */
+function signedRunStarted(f: AuditFixture, runId: string, data: Record<string, unknown>): string {
+  f.store.setPublicKey(runId, encodePublicKey(f.identity.publicKey));
+  const body = { seq: 0, at: '2025-03-01T12:00:00.000Z', kind: 'run_started' as const, runId, round: null, site: null, data, prev_hash: '0'.repeat(64) };
+  const hash = hashAuditEntry(body);
+  f.store.insert({ ...body, hash, signature: signAuditHash(hash, f.identity.secretKey) });
+  return exportAuditLog(f.store, runId);
+}
+
+test('mechanism_params is checked for schema in run_started (E_AUDIT_BAD_ENTRY; append refuses it too) and refused in config_change', () => {
+  const bad: [unknown, RegExp][] = [
+    [{ ...CENTRAL_PARAMS, sigma1: 0 }, /mechanism_params\.sigma1: must be a positive finite number/],
+    [{ kind: 'gaussian_rows', clip: 1, noise_multiplier: 12, domain: 'probabilities' }, /teachers_per_site: must be an integer ≥ 1/],
+    [{ kind: 'gaussian_rows', clip: 1, noise_multiplier: 12, teachers_per_site: 1, domain: 'logits' }, /domain: must be "probabilities" or "signed"/],
+    [{ ...CENTRAL_PARAMS, queries: 50 }, /mechanism_params\.queries: is not a field of a confident_gnmax mechanism_params/],
+    [{ kind: 'gnmax' }, /mechanism_params\.kind: must be "gaussian_rows" or "confident_gnmax"/],
+    ['confident_gnmax', /mechanism_params: must be a JSON object/],
+  ];
+  const f = buildAuditRun();
+  try {
+    bad.forEach(([params, message], n) => {
+      const data = { delta: 1e-5, mechanism_params: params };
+      assert.throws(() => f.auditLog.append({ kind: 'run_started', runId: `bad-${n}`, data }), (e: Error & { code?: string }) => e.code === 'E_AUDIT_BAD_ENTRY' && message.test(e.message));
+      const v = verifyAuditLog(parseAuditExport(signedRunStarted(f, `bad-${n}`, data), 'bad'));
+      assert.equal(v.problem?.code, 'E_AUDIT_BAD_ENTRY', JSON.stringify(params));
+      assert.equal(v.problem!.seq, 0);
+      assert.match(v.problem!.message, message);
+    });
+    // Declared once: a config_change may not swap the run's mechanism for another.
+    const runId = 'swap';
+    f.auditLog.append({ kind: 'run_started', runId, data: { delta: 1e-5, mechanism_params: CENTRAL_PARAMS } });
+    f.auditLog.append({ kind: 'config_change', runId, data: { mechanism_params: { ...CENTRAL_PARAMS, sigma2: 400 } } });
+    const v = verifyAuditLog(parseAuditExport(exportAuditLog(f.store, runId), 'swap'));
+    assert.equal(v.problem?.code, 'E_AUDIT_BAD_ENTRY');
+    assert.equal(v.problem!.seq, 1);
+    assert.match(v.problem!.message, /config_change cannot declare mechanism_params/);
+  } finally {
+    f.close();
+  }
+});
+
+test('a gaussian_rows record with transport_ulp verifies when its sensitivity includes (grid + transport_ulp)·√cols, and fails when it does not', () => {
+  const ulp = 2 ** -23; // Float32's step at 1, the largest entry of a probability row clipped to 1
+  const ok = gaussianRun({ transportUlp: ulp });
+  try {
+    const v = verifyRun(ok);
+    assert.equal(v.ok, true, JSON.stringify(v.problem));
+    assert.equal((v.releases[0]!.data.mechanism as GaussianRowsRecord).transport_ulp, ulp);
+  } finally {
+    ok.close();
+  }
+  // The record names the transport rounding but its sensitivity (and charge) leave it out.
+  const short = gaussianRun({ transportUlp: ulp, sensitivityUlp: 0 });
+  try {
+    const v = verifyRun(short);
+    assert.equal(v.problem?.code, 'E_AUDIT_CHARGE_MISMATCH');
+    assert.match(v.problem!.message, /is not the replace-one bound .* and Float32 transport rounding of 1\.1920928955078125e-7/);
+  } finally {
+    short.close();
+  }
 });
