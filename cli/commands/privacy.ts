@@ -115,12 +115,12 @@ const pateCommand: CommandSpec = {
     'ss-order': { type: 'number', help: 'Rényi order λ of the release; fix it before seeing the votes', arg: 'L', above: 1, defaultHelp: 'the optimum order of the data-independent bound' },
     'sigma-ss': { type: 'number', help: 'σ_ss, std of the release noise in units of the smooth sensitivity', arg: 'S', above: 0, defaultHelp: 'σ2' },
     'ss-gamma': { type: 'number', help: 'failure probability γ of the upper bound (reported at δ + γ)', arg: 'G', above: 0, defaultHelp: 'δ' },
-    'num-teachers': { type: 'integer', help: 'number of teachers', arg: 'N', min: 1, defaultHelp: 'the largest vote total' },
+    'num-teachers': { type: 'integer', help: 'number of teachers (required with --smooth-sensitivity: a count read off the votes would depend on them when teachers abstain)', arg: 'N', min: 1 },
     ...commonFlags,
   },
   examples: [
     'fedistill privacy pate --votes answered.json --threshold 200 --sigma1 150 --sigma2 40 --delta 1e-5 --data-independent-only --json',
-    'fedistill privacy pate --votes answered.json --threshold 200 --sigma1 150 --sigma2 40 --delta 1e-5 --smooth-sensitivity --json',
+    'fedistill privacy pate --votes answered.json --threshold 200 --sigma1 150 --sigma2 40 --delta 1e-5 --smooth-sensitivity --num-teachers 250 --json',
     'fedistill privacy pate --votes votes.json --threshold 200 --sigma1 150 --sigma2 40 --delta 1e-5 --cost expected --conversion classic --orders pate2018',
   ],
   run(args, io) {
@@ -166,7 +166,8 @@ const pateCommand: CommandSpec = {
       `data-independent ε = ${r.epsilon_data_independent} (order ${r.order_data_independent}, GNMax charged for ${basis}): publishable`,
     ];
     if (f['smooth-sensitivity']) {
-      const numTeachers = (f['num-teachers'] as number | undefined) ?? Math.max(...queries.map((q) => Math.round(q.votes.reduce((a, b) => a + b, 0))));
+      if (f['num-teachers'] === undefined) throw new UsageError('--smooth-sensitivity needs --num-teachers N (the run\'s public teacher count; a count read off the votes would depend on them)');
+      const numTeachers = f['num-teachers'] as number;
       const answered = queries.filter((q) => q.answered).length;
       const order = (f['ss-order'] as number | undefined) ?? publicReleaseOrder(queries.length, answered, params, delta, opts.orders, opts.conversion);
       const rng = new CryptoRng();

@@ -76,9 +76,13 @@ test('privacy pate: realized by default with answered flags, expected labelled a
 
 test('privacy pate --smooth-sensitivity releases a sanitized ε', async () => {
   const marked = file('ss.json', [{ votes: [40, 5, 5], answered: true }, { votes: [20, 20, 10], answered: false }]);
-  const r = await cli('privacy', 'pate', '--votes', marked, '--threshold', '30', '--sigma1', '8', '--sigma2', '4', '--delta', '1e-5', '--smooth-sensitivity', '--json');
+  const r = await cli('privacy', 'pate', '--votes', marked, '--threshold', '30', '--sigma1', '8', '--sigma2', '4', '--delta', '1e-5', '--smooth-sensitivity', '--num-teachers', '50', '--json');
   assert.equal(r.code, 0, r.err);
   const j = JSON.parse(r.out);
+  // the teacher count is the run's, never read off the votes
+  const without = await cli('privacy', 'pate', '--votes', marked, '--threshold', '30', '--sigma1', '8', '--sigma2', '4', '--delta', '1e-5', '--smooth-sensitivity', '--json');
+  assert.equal(without.code, 2);
+  assert.match(without.err, /--smooth-sensitivity needs --num-teachers N/);
   assert.ok(j.smooth_sensitivity.epsilon > 0 && Number.isFinite(j.smooth_sensitivity.epsilon));
   assert.ok(Number.isFinite(j.smooth_sensitivity.epsilon_upper));
   assert.equal(j.smooth_sensitivity.delta_upper, 2e-5);
@@ -86,10 +90,10 @@ test('privacy pate --smooth-sensitivity releases a sanitized ε', async () => {
   assert.equal(j.smooth_sensitivity.order, j.order_data_independent);
   // A neighbouring vote file releases at the same order; --ss-order and --ss-gamma override.
   const near = file('ss-near.json', [{ votes: [39, 6, 5], answered: true }, { votes: [20, 20, 10], answered: false }]);
-  const k = JSON.parse((await cli('privacy', 'pate', '--votes', near, '--threshold', '30', '--sigma1', '8', '--sigma2', '4', '--delta', '1e-5', '--smooth-sensitivity', '--json')).out);
+  const k = JSON.parse((await cli('privacy', 'pate', '--votes', near, '--threshold', '30', '--sigma1', '8', '--sigma2', '4', '--delta', '1e-5', '--smooth-sensitivity', '--num-teachers', '50', '--json')).out);
   assert.equal(k.smooth_sensitivity.order, j.smooth_sensitivity.order);
   const u = JSON.parse((await cli('privacy', 'pate', '--votes', marked, '--threshold', '30', '--sigma1', '8', '--sigma2', '4', '--delta', '1e-5',
-    '--smooth-sensitivity', '--ss-order', '6', '--ss-gamma', '1e-3', '--sigma-ss', '2', '--json')).out);
+    '--smooth-sensitivity', '--num-teachers', '50', '--ss-order', '6', '--ss-gamma', '1e-3', '--sigma-ss', '2', '--json')).out);
   assert.deepEqual([u.smooth_sensitivity.order, u.smooth_sensitivity.order_source, u.smooth_sensitivity.gamma, u.smooth_sensitivity.sigma_ss], [6, 'user', 1e-3, 2]);
   assert.equal(u.smooth_sensitivity.delta_upper, 1e-5 + 1e-3);
 });
