@@ -2,6 +2,7 @@
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { RdpAccountant } from '../shared/privacy/rdp-accountant.ts';
 import { gaussianRowsCharge, releaseSensitivity } from '../shared/privacy/soft-labels.ts';
+import { float32Step } from '../shared/privacy/grid-gaussian.ts';
 import type { RunConfig } from './run-config.ts';
 
 export interface RunPlan {
@@ -29,8 +30,10 @@ export function roundCharge(c: RunConfig, numClasses: number): { event: PrivacyE
       exact: false,
     };
   }
-  const { clip, noiseMultiplier } = c.privacy;
-  return { event: gaussianRowsCharge(noiseMultiplier * clip, releaseSensitivity(clip, numClasses), s.queriesPerRound), exact: true };
+  const { clip, noiseMultiplier, teachersPerSite } = c.privacy;
+  // as CentralGaussian charges it: the replies' float32 rounding at teachers·clip counts too
+  const sensitivity = releaseSensitivity(clip, numClasses, 'probabilities', float32Step(teachersPerSite * clip));
+  return { event: gaussianRowsCharge(noiseMultiplier * clip, sensitivity, s.queriesPerRound), exact: true };
 }
 
 /** The plan for `c` (its budget and δ, the dp_accounting orders and the improved conversion, as the ledger uses). */

@@ -16,8 +16,9 @@ const base = {
 
 test('soft labels: the plan is the ledger\'s ε, computed independently from the replace-one charge', () => {
   const plan = planRun(validateRunConfig(base), 10);
-  // σ = 12·clip over √2·clip + 2⁻²⁰·√10 (the release grid's rounding), 300 rows per round
-  const z = 12 / (Math.SQRT2 + 2 ** -20 * Math.sqrt(10));
+  // σ = 12·clip over √2·clip + 2⁻²⁰·√10 (the release grid's rounding) + 2⁻²³·√10 (float32 replies
+  // with entries ≤ 1 teacher × clip 1), 300 rows per round
+  const z = 12 / (Math.SQRT2 + 2 ** -20 * Math.sqrt(10) + 2 ** -23 * Math.sqrt(10));
   const acc = new RdpAccountant();
   for (let r = 0; r < 5; r++) {
     acc.compose({ type: 'gaussian', noise_multiplier: z, count: 300 });
