@@ -47,7 +47,7 @@ export const CHANNEL_ERRORS = {
   E_KEY_FILE_INVALID: { close: null, meaning: 'a key file is missing, unreadable or not a fedistill Ed25519 key file' },
   E_KEY_FILE_MODE: { close: null, meaning: 'a secret key file is readable by group or others; chmod 600 it' },
   E_ALLOWLIST_INVALID: { close: null, meaning: 'the allowlist file is not a map of Ed25519 public keys to unique site names' },
-  E_TLS_CONFIG: { close: null, meaning: 'the TLS certificate or key file could not be read' },
+  E_TLS_CONFIG: { close: null, meaning: 'a TLS certificate, key or CA file could not be read (missing, not a regular file, over 1 MiB)' },
 } as const satisfies Record<string, ErrorEntry>;
 
 export type ChannelErrorCode = keyof typeof CHANNEL_ERRORS;
