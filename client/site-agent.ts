@@ -190,17 +190,17 @@ export class SiteAgent {
     }
   }
 
+  /** How many teachers answer this site's queries (its shards' teachers, an external teacher, or the student): its weight in the aggregate. */
+  get answeringTeachers(): number {
+    return Math.max(1, this.teacherTrainers.length);
+  }
+
   /**
    * Answers a query through the local policy and records the release in the site's ledger before
    * returning it. Soft labels: softmax(logits/T) per teacher, each row clipped to `clip`, summed
    * over teachers, plus local noise if configured. Votes: per-row histogram of teacher argmaxes.
    * The charge is fixed and checked against the site's budget before any teacher runs.
    */
-  /** How many teachers answer this site's queries (its shards' teachers, an external teacher, or the student): its weight in the aggregate. */
-  get answeringTeachers(): number {
-    return Math.max(1, this.teacherTrainers.length);
-  }
-
   async answer(q: Query, central: CentralPolicy): Promise<Answer> {
     const rows = q.indices.length;
     const cols = this.publicSet.numClasses;

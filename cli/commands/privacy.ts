@@ -7,7 +7,7 @@ import { parseOrders } from '../../shared/privacy/orders.ts';
 import { epsilonFromEvents } from '../../shared/privacy/rdp-accountant.ts';
 import type { RdpConversion } from '../../shared/privacy/rdp-conversion.ts';
 import {
-  type PateCostMode, type PateQuery, analyzeConfidentGnmax, publicReleaseOrder, releaseSmoothSensitivityEpsilon,
+  type PateCostMode, type PateQuery, analyzeConfidentGnmax, defaultPateCostMode, publicReleaseOrder, releaseSmoothSensitivityEpsilon,
 } from '../../shared/privacy/pate-accounting.ts';
 import { calibrateNoise } from '../../shared/privacy/calibrate.ts';
 import { CryptoRng } from '../../shared/privacy/rng.ts';
@@ -131,8 +131,8 @@ const pateCommand: CommandSpec = {
     if (!(params.sigma1 > 0)) throw new UsageError(`--sigma1 must be > 0, got ${params.sigma1}`, 'E_INVALID_PARAMETER');
     if (!(params.sigma2 > 0)) throw new UsageError(`--sigma2 must be > 0, got ${params.sigma2}`, 'E_INVALID_PARAMETER');
     const queries = readQueries(String(f.votes));
-    const flagged = queries.some((q) => q.answered !== undefined);
-    const cost: PateCostMode = f.cost === 'auto' ? (flagged ? 'realized' : 'expected') : f.cost as PateCostMode;
+    // as the library decides it: realized only when every entry says whether it was answered
+    const cost: PateCostMode = f.cost === 'auto' ? defaultPateCostMode(queries) : f.cost as PateCostMode;
     let answeredSource: string | undefined;
     const needAnswered = cost === 'realized' || f['smooth-sensitivity'];
     if (needAnswered && queries.some((q) => q.answered === undefined)) {
@@ -163,7 +163,7 @@ const pateCommand: CommandSpec = {
     const human = [
       `queries: ${r.queries}, expected answered: ${r.expected_answered.toFixed(1)}${r.answered !== undefined ? `, answered: ${r.answered}` : ''}`,
       `data-dependent ε = ${r.epsilon} at δ = ${delta} (order ${r.order}, ${cost} cost, ${opts.conversion} conversion): ${r.epsilon_note}`,
-      `data-independent ε = ${r.epsilon_data_independent} (order ${r.order_data_independent}, GNMax charged for ${basis}): publishable`,
+      `data-independent ε = ${r.epsilon_data_independent} (order ${r.order_data_independent}, GNMax charged for ${basis}): vote-free; with answered flags a guarantee against a budget fixed in advance, else the worst case`,
     ];
     if (f['smooth-sensitivity']) {
       if (f['num-teachers'] === undefined) throw new UsageError('--smooth-sensitivity needs --num-teachers N (the run\'s public teacher count; a count read off the votes would depend on them)');

@@ -45,11 +45,12 @@ export interface SecureClientEvents {
 
 /**
  * Refusals the aggregator announced inside an authenticated session, after which reconnecting
- * cannot help (or would fight another instance of this site): the site stops and reports.
- * The same codes as a bare close code (no announcement) are retried like a network failure:
- * a close frame is plaintext, and one forged frame must not end a site's participation.
+ * would fight another instance of this site: the site stops and reports. Only E_SESSION_REPLACED
+ * can be announced: an unknown key or another protocol version is refused during the handshake,
+ * before any session key exists, so those arrive as bare close codes and are retried, like any
+ * plaintext close (one forged frame must not end a site's participation).
  */
-const ANNOUNCED_FATAL: ReadonlySet<string> = new Set(['E_UNKNOWN_SITE_KEY', 'E_UNSUPPORTED_VERSION', 'E_SESSION_REPLACED']);
+const ANNOUNCED_FATAL: ReadonlySet<string> = new Set(['E_SESSION_REPLACED']);
 
 /**
  * Handshake failures this site detects itself that retrying cannot fix: a pinned key that is not

@@ -238,6 +238,11 @@ export function releaseSmoothSensitivityEpsilon(
   const gamma = options.gamma ?? options.delta;
   const sigmaLog = options.sigmaLogSs ?? 10;
   check(order > 1 && Number.isFinite(order), 'order', `must be a finite number > 1, got ${order}`);
+  // the local-sensitivity tables run over max votes 0…numTeachers: a larger vote total has no row in them
+  queries.forEach((q, i) => {
+    const total = q.votes.reduce((a, b) => a + b, 0);
+    check(total <= options.numTeachers, `queries[${i}].votes`, `add up to ${total}, more than num_teachers ${options.numTeachers}; pass the run's teacher count`, 'E_INVALID_VOTES');
+  });
   check(beta > 0 && beta < 1 / (2 * order), 'beta', `must be in (0, 1/(2·order)) = (0, ${1 / (2 * order)}), got ${beta}`);
   check(sigmaSs > 0 && Number.isFinite(sigmaSs), 'sigma_ss', `must be > 0, got ${sigmaSs}`);
   check(gamma > 0 && gamma < 1, 'gamma', `must be in (0, 1), got ${gamma}`);

@@ -145,3 +145,9 @@ test('the released smooth sensitivity is β-smooth between neighbours (threshold
     assert.ok(r <= beta * (1 + 1e-9), `(${a},${b}) → (${a2},${b2}): log SS ratio ${r} > β = ${beta}`);
   }
 });
+
+test('a smooth-sensitivity release with fewer teachers than a query\'s votes is refused (it printed a null ε before)', () => {
+  const q = [{ votes: [30, 10, 5], answered: true }];
+  assert.throws(() => releaseSmoothSensitivityEpsilon(q, { threshold: 20, sigma1: 5, sigma2: 3 }, { delta: 1e-5, order: 8, numTeachers: 40 }, () => 0),
+    { code: 'E_INVALID_VOTES', message: /add up to 45, more than num_teachers 40/ });
+});
