@@ -18,6 +18,7 @@ import type { RunDatabase } from './run-database.ts';
 import type { AuditLog } from '../shared/audit/audit-log.ts';
 import { buildReleaseData } from '../shared/audit/release-data.ts';
 import { validatePrivacyEvent, type PrivacyEvent } from '../shared/privacy/events.ts';
+import { RELEASE_GRID } from '../shared/privacy/grid-gaussian.ts';
 import type { RunConfig } from './run-config.ts';
 import type { RoundRelease, SiteFailure, SiteReply, Strategy, StrategyContext } from './strategies/strategy.ts';
 
@@ -249,8 +250,14 @@ export class Aggregator {
           accounting: { orders: dpAccountingOrders(), conversion: 'improved' },
           // What every release's mechanism record must match (audit verify checks it).
           mechanism_params: config.strategy.name === 'pate'
-            ? { kind: 'confident_gnmax', threshold: config.strategy.threshold, sigma1: config.strategy.sigma1, sigma2: config.strategy.sigma2, accounting: config.strategy.accounting }
-            : { kind: 'gaussian_rows', clip: config.privacy.clip, noise_multiplier: config.privacy.noiseMultiplier, teachers_per_site: config.privacy.teachersPerSite, domain: 'probabilities' },
+            ? {
+              kind: 'confident_gnmax', threshold: config.strategy.threshold, sigma1: config.strategy.sigma1, sigma2: config.strategy.sigma2, accounting: config.strategy.accounting,
+              queries_per_round: Math.min(config.strategy.queriesPerRound, publicSet.length),
+            }
+            : {
+              kind: 'gaussian_rows', clip: config.privacy.clip, noise_multiplier: config.privacy.noiseMultiplier, teachers_per_site: config.privacy.teachersPerSite, domain: 'probabilities',
+              rows_per_round: Math.min(config.strategy.queriesPerRound, publicSet.length), cols: publicSet.numClasses, grid: RELEASE_GRID,
+            },
         } });
       });
     } else if (existing.status === 'budget_exhausted' || (existing.status === 'complete' && db.lastCompletedRound(config.runId) + 1 >= config.rounds)) {

@@ -1,6 +1,7 @@
 // What a release's mechanism did (rows, clip, noise, queries answered), logged beside its charge so an auditor can check one against the other.
 import type { PrivacyEvent } from '../privacy/events.ts';
 import { replaceOneSensitivity, type RowDomain } from '../privacy/soft-labels.ts';
+import { float32Step } from '../privacy/grid-gaussian.ts';
 import { UsageError } from '../util/errors.ts';
 
 /**
@@ -43,8 +44,12 @@ export type MechanismRecord = GaussianRowsRecord | ConfidentGnmaxRecord;
  * than the operator configured.
  */
 export type MechanismParams =
-  | { kind: 'gaussian_rows'; clip: number; noise_multiplier: number; teachers_per_site: number; domain: RowDomain }
-  | { kind: 'confident_gnmax'; threshold: number; sigma1: number; sigma2: number; accounting: ConfidentGnmaxRecord['accounting'] };
+  | {
+    kind: 'gaussian_rows'; clip: number; noise_multiplier: number; teachers_per_site: number; domain: RowDomain;
+    /** Rows every round releases, the classes per row and the release grid: when declared, each record must say the same (and carry the float32 step of teachers_per_site × clip). */
+    rows_per_round?: number; cols?: number; grid?: number;
+  }
+  | { kind: 'confident_gnmax'; threshold: number; sigma1: number; sigma2: number; accounting: ConfidentGnmaxRecord['accounting']; queries_per_round?: number };
 
 /** Relative tolerance for noise and sensitivity figures recomputed from a record. */
 const TOLERANCE = 1e-9;
@@ -120,19 +125,23 @@ export function validateMechanismParams(json: unknown, field = 'mechanism_params
   if (json === null || typeof json !== 'object' || Array.isArray(json)) fail(field, 'must be a JSON object');
   const o = json as Record<string, unknown>;
   if (o.kind === 'gaussian_rows') {
-    exactKeys(o, ['kind', 'clip', 'noise_multiplier', 'teachers_per_site', 'domain'], field, 'mechanism_params');
+    exactKeys(o, ['kind', 'clip', 'noise_multiplier', 'teachers_per_site', 'domain', 'rows_per_round', 'cols', 'grid'], field, 'mechanism_params');
     const teachers = o.teachers_per_site;
     if (!Number.isSafeInteger(teachers) || (teachers as number) < 1) fail(`${field}.teachers_per_site`, `must be an integer ≥ 1, got ${JSON.stringify(teachers)}`);
     return {
       kind: 'gaussian_rows', clip: positive(o, 'clip', field), noise_multiplier: positive(o, 'noise_multiplier', field),
       teachers_per_site: teachers as number, domain: oneOf(o, 'domain', DOMAINS, field),
+      ...(o.rows_per_round !== undefined ? { rows_per_round: integer(o, 'rows_per_round', field) } : {}),
+      ...(o.cols !== undefined ? { cols: integer(o, 'cols', field) } : {}),
+      ...(o.grid !== undefined ? { grid: positive(o, 'grid', field) } : {}),
     };
   }
   if (o.kind === 'confident_gnmax') {
-    exactKeys(o, ['kind', 'threshold', 'sigma1', 'sigma2', 'accounting'], field, 'mechanism_params');
+    exactKeys(o, ['kind', 'threshold', 'sigma1', 'sigma2', 'accounting', 'queries_per_round'], field, 'mechanism_params');
     return {
       kind: 'confident_gnmax', threshold: finite(o, 'threshold', field), sigma1: positive(o, 'sigma1', field),
       sigma2: positive(o, 'sigma2', field), accounting: oneOf(o, 'accounting', ACCOUNTING, field),
+      ...(o.queries_per_round !== undefined ? { queries_per_round: integer(o, 'queries_per_round', field) } : {}),
     };
   }
   fail(`${field}.kind`, `must be "gaussian_rows" or "confident_gnmax", got ${JSON.stringify(o.kind)}`);
@@ -150,9 +159,18 @@ export function paramsMismatch(p: MechanismParams, m: MechanismRecord): string |
     if (m.domain !== p.domain) return `domain "${m.domain}" differs from the run's declared domain "${p.domain}"`;
     const std = p.noise_multiplier * p.clip;
     if (!close(m.noise_std, std)) return `noise_std ${m.noise_std} differs from the run's declared noise_multiplier ${p.noise_multiplier} × clip ${p.clip} = ${std}`;
+    // what sets the sensitivity and the count must be the run's, or a record could charge less
+    if (p.rows_per_round !== undefined && m.rows !== p.rows_per_round) return `rows ${m.rows} differ from the run's declared rows_per_round ${p.rows_per_round}`;
+    if (p.cols !== undefined && m.cols !== p.cols) return `cols ${m.cols} differ from the run's declared cols ${p.cols}`;
+    if (p.grid !== undefined) {
+      if (m.grid !== p.grid) return `grid ${m.grid} differs from the run's declared grid ${p.grid}`;
+      const step = float32Step(p.teachers_per_site * p.clip);
+      if ((m.transport_ulp ?? 0) !== step) return `transport_ulp ${m.transport_ulp} is not the float32 step ${step} of the run's teachers_per_site ${p.teachers_per_site} × clip ${p.clip}`;
+    }
     return undefined;
   }
   if (p.kind === 'confident_gnmax' && m.kind === 'confident_gnmax') {
+    if (p.queries_per_round !== undefined && m.queries !== p.queries_per_round) return `queries ${m.queries} differ from the run's declared queries_per_round ${p.queries_per_round}`;
     for (const k of ['threshold', 'sigma1', 'sigma2', 'accounting'] as const) {
       if (m[k] !== p[k]) return `${k} ${JSON.stringify(m[k])} differs from the run's declared ${k} ${JSON.stringify(p[k])}`;
     }

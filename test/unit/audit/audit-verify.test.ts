@@ -259,7 +259,7 @@ test('a release that records no mechanism is E_AUDIT_UNCHECKED_RELEASE; allowUnc
 });
 
 /** A soft-label run: each released round charges 10 rows of 10 columns, clip 1, noise 12 × clip, on the release grid. */
-function gaussianRun(options: { declaredNoiseMultiplier?: number; declaredClip?: number; transportUlp?: number; sensitivityUlp?: number } = {}) {
+function gaussianRun(options: { declaredNoiseMultiplier?: number; declaredClip?: number; transportUlp?: number; sensitivityUlp?: number; declared?: Record<string, number> } = {}) {
   const clip = 1, noiseMultiplier = 12, rows = 10, cols = 10;
   const ulp = options.transportUlp;
   const sensitivity = Math.SQRT2 * clip + (RELEASE_GRID + (options.sensitivityUlp ?? ulp ?? 0)) * Math.sqrt(cols);
@@ -270,7 +270,7 @@ function gaussianRun(options: { declaredNoiseMultiplier?: number; declaredClip?:
   return buildAuditRun({
     central: { type: 'gaussian', noise_multiplier: (noiseMultiplier * clip) / sensitivity, count: rows },
     mechanism: () => mechanism,
-    mechanismParams: { kind: 'gaussian_rows', clip: options.declaredClip ?? clip, noise_multiplier: options.declaredNoiseMultiplier ?? noiseMultiplier, teachers_per_site: 1, domain: 'probabilities' },
+    mechanismParams: { kind: 'gaussian_rows', clip: options.declaredClip ?? clip, noise_multiplier: options.declaredNoiseMultiplier ?? noiseMultiplier, teachers_per_site: 1, domain: 'probabilities', ...options.declared },
   });
 }
 
@@ -290,6 +290,12 @@ test('run_started\'s mechanism_params bind every release\'s record: a record tha
     [buildAuditRun({ mechanismParams: { ...CENTRAL_PARAMS, threshold: 180 } }), 'E_AUDIT_CHARGE_MISMATCH', /threshold 200 differs from the run's declared threshold 180/],
     [buildAuditRun({ mechanismParams: { ...CENTRAL_PARAMS, accounting: 'data-dependent' } }), 'E_AUDIT_CHARGE_MISMATCH', /accounting "data-independent" differs/],
     [buildAuditRun({ mechanismParams: { kind: 'gaussian_rows', clip: 1, noise_multiplier: 12, teachers_per_site: 1, domain: 'probabilities' } }), 'E_AUDIT_CHARGE_MISMATCH', /kind confident_gnmax differs from the run's declared gaussian_rows/],
+    // What sets the count and the sensitivity is the run's: a record cannot claim fewer rows, or drop
+    // the float32 transport step, to charge less.
+    [gaussianRun({ transportUlp: 2 ** -23, declared: { rows_per_round: 10, cols: 10, grid: RELEASE_GRID } }), undefined, undefined],
+    [gaussianRun({ transportUlp: 2 ** -23, declared: { rows_per_round: 300, cols: 10, grid: RELEASE_GRID } }), 'E_AUDIT_CHARGE_MISMATCH', /rows 10 differ from the run's declared rows_per_round 300/],
+    [gaussianRun({ declared: { rows_per_round: 10, cols: 10, grid: RELEASE_GRID } }), 'E_AUDIT_CHARGE_MISMATCH', /transport_ulp undefined is not the float32 step 1\.1920928955078125e-7/],
+    [buildAuditRun({ mechanismParams: { ...CENTRAL_PARAMS, queries_per_round: 64 } }), 'E_AUDIT_CHARGE_MISMATCH', /queries 50 differ from the run's declared queries_per_round 64/],
   ];
   for (const [f, code, message] of cases) {
     try {
