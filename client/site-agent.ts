@@ -6,8 +6,8 @@ import { buildModel, type ModelSpec } from '../shared/ml/index.ts';
 import { Trainer } from '../shared/ml/trainer.ts';
 import { softmaxRows, type OnnxTeacher } from '../shared/ml/inference.ts';
 import type { DeviceRequest } from '../shared/ml/runtime.ts';
-import { clipL2Rows, gaussianRowsCharge, releaseSensitivity } from '../shared/privacy/soft-labels.ts';
-import { addGridGaussian, float32Step } from '../shared/privacy/grid-gaussian.ts';
+import { centralReleaseSensitivity, clipL2Rows, gaussianRowsCharge, releaseSensitivity } from '../shared/privacy/soft-labels.ts';
+import { addGridGaussian } from '../shared/privacy/grid-gaussian.ts';
 import { CryptoRng } from '../shared/privacy/rng.ts';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { SeededRng } from '../shared/util/prng.ts';
@@ -226,7 +226,7 @@ export class SiteAgent {
         'the run adds no central noise and this site adds no local noise: set policy.local_noise_multiplier > 0');
       // σ = z·(the run's clip) ≥ z·(this site's clip, never looser): charging the latter is conservative.
       // The reply travels as float32 before the aggregator's noise: that rounding counts too.
-      event = gaussianRowsCharge(central.noiseMultiplier! * clip, releaseSensitivity(clip, cols, 'probabilities', float32Step(this.answeringTeachers * clip)), rows);
+      event = gaussianRowsCharge(central.noiseMultiplier! * clip, centralReleaseSensitivity(clip, cols, this.answeringTeachers), rows);
     }
     this.checkBudget(q, event);
     const x = this.gather(q.indices);

@@ -1,8 +1,7 @@
 // A run's privacy plan before it starts: what each round charges, the ε after every round, and where the budget stops it.
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { RdpAccountant } from '../shared/privacy/rdp-accountant.ts';
-import { gaussianRowsCharge, releaseSensitivity } from '../shared/privacy/soft-labels.ts';
-import { float32Step } from '../shared/privacy/grid-gaussian.ts';
+import { centralReleaseSensitivity, gaussianRowsCharge } from '../shared/privacy/soft-labels.ts';
 import type { RunConfig } from './run-config.ts';
 
 export interface RunPlan {
@@ -31,8 +30,7 @@ export function roundCharge(c: RunConfig, numClasses: number): { event: PrivacyE
     };
   }
   const { clip, noiseMultiplier, teachersPerSite } = c.privacy;
-  // as CentralGaussian charges it: the replies' float32 rounding at teachers·clip counts too
-  const sensitivity = releaseSensitivity(clip, numClasses, 'probabilities', float32Step(teachersPerSite * clip));
+  const sensitivity = centralReleaseSensitivity(clip, numClasses, teachersPerSite);
   return { event: gaussianRowsCharge(noiseMultiplier * clip, sensitivity, s.queriesPerRound), exact: true };
 }
 

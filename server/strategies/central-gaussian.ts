@@ -1,7 +1,7 @@
 // Privacy wrapper: clips each site's soft-label rows and adds Gaussian noise to their sum before
 // the wrapped strategy turns the sum into a consensus (central DP).
 import { check } from '../../shared/util/errors.ts';
-import { clampNegative, clipL2Rows, gaussianRowsCharge, releaseSensitivity } from '../../shared/privacy/soft-labels.ts';
+import { centralReleaseSensitivity, clampNegative, clipL2Rows, gaussianRowsCharge } from '../../shared/privacy/soft-labels.ts';
 import { addGridGaussian, float32Step, RELEASE_GRID } from '../../shared/privacy/grid-gaussian.ts';
 import type { RoundPlan, RoundRelease, SiteFailure, SiteReply, Strategy, StrategyContext } from './strategy.ts';
 import type { SoftLabelAverage } from './soft-label-average.ts';
@@ -53,9 +53,10 @@ export class CentralGaussian implements Strategy {
     const { clip } = this.options;
     const std = this.options.noiseMultiplier * clip;
     addGridGaussian(sum, std, ctx.noise);
-    // a site's row entries are ≤ its teachers·clip, rounded to float32 on the wire
-    const transportUlp = float32Step(Math.max(1, ...replies.map((r) => r.teachers)) * clip);
-    const sensitivity = releaseSensitivity(clip, cols, 'probabilities', transportUlp);
+    // a site's row entries are ≤ its teachers·clip (every site's count is the run's teachers_per_site), float32 on the wire
+    const teachersPerSite = Math.max(1, ...replies.map((r) => r.teachers));
+    const transportUlp = float32Step(teachersPerSite * clip);
+    const sensitivity = centralReleaseSensitivity(clip, cols, teachersPerSite);
     return {
       round: plan.round,
       indices: plan.indices,

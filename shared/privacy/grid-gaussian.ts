@@ -27,6 +27,7 @@ export function addGridGaussian(values: Float64Array, std: number, rng: CryptoRn
   check(Number.isFinite(std) && std > 0, 'noise std', `must be a positive finite number, got ${std}`);
   const steps = std / grid;
   for (let i = 0; i < values.length; i++) {
+    check(Number.isFinite(values[i]!), `values[${i}]`, `must be finite, got ${values[i]}`);
     const k = Math.round(values[i]! / grid);
     const noisy = k + rng.discreteGaussian(steps);
     check(Number.isSafeInteger(noisy), `values[${i}]`, `${values[i]} is too large for the release grid ${grid} (|value| must stay below 2^53 grid steps)`);

@@ -2,7 +2,7 @@
 import { check } from '../util/errors.ts';
 import type { PrivacyEvent } from './events.ts';
 import type { CryptoRng } from './rng.ts';
-import { addGridGaussian, gridRoundingSlack } from './grid-gaussian.ts';
+import { addGridGaussian, float32Step, gridRoundingSlack } from './grid-gaussian.ts';
 
 function checkShape(data: ArrayLike<number>, rows: number, cols: number, field: string): void {
   check(Number.isSafeInteger(rows) && rows >= 0, 'rows', `must be a non-negative integer, got ${rows}`);
@@ -56,6 +56,15 @@ export function replaceOneSensitivity(clip: number, domain: RowDomain = 'probabi
  */
 export function releaseSensitivity(clip: number, cols: number, domain: RowDomain = 'probabilities', transportStep = 0): number {
   return replaceOneSensitivity(clip, domain) + gridRoundingSlack(cols) + transportStep * Math.sqrt(cols);
+}
+
+/**
+ * Sensitivity of a central soft-label release: sites with `teachersPerSite` teachers send float32
+ * sums of probability rows (entries ≤ teachersPerSite·clip), the aggregator noises them on the grid.
+ * The one formula the aggregator's charge, a site's own charge and the run's plan share.
+ */
+export function centralReleaseSensitivity(clip: number, cols: number, teachersPerSite: number): number {
+  return releaseSensitivity(clip, cols, 'probabilities', float32Step(teachersPerSite * clip));
 }
 
 /**

@@ -118,9 +118,10 @@ test('closes the aggregator announces inside the session are obeyed: E_SESSION_R
   await joined;
   const port = server.port;
   await server.close();
-  await sleep(300);
-  assert.equal(finished, false, 'an aggregator that is stopping does not end the site\'s run');
+  for (let t = 0; t < 200 && !lines.some((l) => /^the aggregator is stopping/.test(l)); t++) await sleep(10);
   assert.ok(lines.some((l) => /^the aggregator is stopping \(.*\); it may resume the run: the site keeps retrying/.test(l)), lines.join('\n'));
+  await sleep(100);
+  assert.equal(finished, false, 'an aggregator that is stopping does not end the site\'s run');
   // the aggregator comes back on the same port: the site joins again, and the run's end finishes it
   const again = await startServer({ port });
   const back = await new Promise<SecureSession>((resolve) => again.once('session', (s) => s.on('message', (m: SessionMessage) => {
@@ -130,7 +131,8 @@ test('closes the aggregator announces inside the session are obeyed: E_SESSION_R
   back.close(1000, 'run run-1 ended: budget_exhausted');
   const result = await site.finished;
   assert.equal(result.runId, 'run-1');
-  assert.ok(Date.now() - t0 < 1000, `the site finished ${Date.now() - t0} ms after the run ended`);
+  // promptly: not after a reconnect backoff or a request timeout (loose, the machine is shared)
+  assert.ok(Date.now() - t0 < 5000, `the site finished ${Date.now() - t0} ms after the run ended`);
   // sessions closed before the run ended still count their bytes, and the site says why it stopped
   assert.ok(result.bytesSent > 0 && result.bytesReceived > 0, JSON.stringify(result));
   assert.ok(lines.some((l) => /^the aggregator ended the run: run run-1 ended: budget_exhausted/.test(l)), lines.join('\n'));
