@@ -9,6 +9,7 @@ import type { DeviceRequest } from '../shared/ml/runtime.ts';
 import { centralReleaseSensitivity, clipL2Rows, gaussianRowsCharge, releaseSensitivity } from '../shared/privacy/soft-labels.ts';
 import { addGridGaussian } from '../shared/privacy/grid-gaussian.ts';
 import { CryptoRng } from '../shared/privacy/rng.ts';
+import { confidentGnmaxWorstCase } from '../shared/privacy/pate-accounting.ts';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { SeededRng } from '../shared/util/prng.ts';
 import { check, FedistillError } from '../shared/util/errors.ts';
@@ -212,10 +213,7 @@ export class SiteAgent {
     if (q.replyKind === 'vote_histogram') {
       // Worst case for this site: every query answered, data-independent GNMax bound.
       check(central.sigma1 !== undefined && central.sigma2 !== undefined && central.threshold !== undefined, 'welcome.privacy', 'the run must state sigma1, sigma2 and threshold for PATE');
-      event = { type: 'composed', count: rows, events: [
-        { type: 'pate_threshold', sigma: central.sigma1! },
-        { type: 'pate_gnmax', sigma: central.sigma2! },
-      ] } as PrivacyEvent;
+      event = confidentGnmaxWorstCase(rows, { sigma1: central.sigma1!, sigma2: central.sigma2! });
     } else if (z > 0) {
       // The site's own noise: the run's promised noise (Welcome) cannot lower the charge. One
       // teacher's replaced data moves its clipped softmax row by ≤ √2·clip (replace-one), and the

@@ -62,8 +62,8 @@ export class SiteClient {
       // a bare close code is plaintext (a forged 1000 must not stop the site), and an announced
       // E_SERVER_CLOSING means the aggregator is stopping (a signal, a stalled round) and may resume.
       if (info.authenticated && !info.local && info.code === 1000) {
-        // the run is over: no reconnect (this runs before the client would schedule one)
-        if (!this.ended) this.log(`the aggregator ended the run: ${info.reason || 'run finished'}`);
+        // the run is over: no reconnect (this runs before the client would schedule one); the bye
+        // that made this close authenticated already said why
         this.client.close('run finished');
         return this.finish();
       }

@@ -240,6 +240,8 @@ export class Aggregator {
     const hash = createHash('sha256').update(configJson).digest('hex');
     const existing = db.getRun(config.runId);
     if (!existing) {
+      // samplePublicIndices asks every public sample when the set is smaller than a round's queries
+      const rowsPerRound = Math.min(config.strategy.queriesPerRound, publicSet.length);
       db.transaction(() => {
         db.createRun(config.runId, configJson, hash);
         this.ledger.setBudget(RUN_SCOPE(config.runId), { epsilon: config.privacy.epsilon, delta: config.privacy.delta });
@@ -252,11 +254,11 @@ export class Aggregator {
           mechanism_params: config.strategy.name === 'pate'
             ? {
               kind: 'confident_gnmax', threshold: config.strategy.threshold, sigma1: config.strategy.sigma1, sigma2: config.strategy.sigma2, accounting: config.strategy.accounting,
-              queries_per_round: Math.min(config.strategy.queriesPerRound, publicSet.length),
+              queries_per_round: rowsPerRound,
             }
             : {
               kind: 'gaussian_rows', clip: config.privacy.clip, noise_multiplier: config.privacy.noiseMultiplier, teachers_per_site: config.privacy.teachersPerSite, domain: 'probabilities',
-              rows_per_round: Math.min(config.strategy.queriesPerRound, publicSet.length), cols: publicSet.numClasses, grid: RELEASE_GRID,
+              rows_per_round: rowsPerRound, cols: publicSet.numClasses, grid: RELEASE_GRID,
             },
         } });
       });
@@ -330,12 +332,12 @@ export class Aggregator {
           // a release nothing pays for is a strategy bug: refuse it rather than release uncharged
           if (r.events.length === 0) throw new FedistillError('E_INTERNAL', `strategy ${strategy.name} released round ${round + 1} without a privacy charge; nothing was released`);
           const c = this.ledger.tryCharge(event, { scope: scopes, note: `round ${round}` });
-          if (c && c.status === 'refused') {
+          if (c.status === 'refused') {
             this.o.audit?.append({ kind: 'budget_refused', runId: config.runId, round, data: { scope: c.scope, projected_epsilon: c.projectedEpsilon, budget: { ...c.budget } } });
             return c;
           }
           db.insertRelease(config.runId, round, r.soft ? 'soft' : 'labels', encodeRelease(r, participants), { ...r.metrics, participants: participants.length }, participants);
-          if (c && this.o.audit) {
+          if (this.o.audit) {
             const answered = r.labels ? r.labels.filter((l) => l >= 0).length : undefined;
             this.o.audit.append({ kind: 'release', runId: config.runId, round, data: buildReleaseData(event, c.epsilon, {
               site_events: got.siteEvents,

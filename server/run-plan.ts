@@ -1,6 +1,7 @@
 // A run's privacy plan before it starts: what each round charges, the ε after every round, and where the budget stops it.
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { RdpAccountant } from '../shared/privacy/rdp-accountant.ts';
+import { confidentGnmaxWorstCase } from '../shared/privacy/pate-accounting.ts';
 import { centralReleaseSensitivity, gaussianRowsCharge } from '../shared/privacy/soft-labels.ts';
 import type { RunConfig } from './run-config.ts';
 
@@ -24,10 +25,7 @@ export interface RunPlan {
 export function roundCharge(c: RunConfig, numClasses: number): { event: PrivacyEvent; exact: boolean } {
   const s = c.strategy;
   if (s.name === 'pate') {
-    return {
-      event: { type: 'composed', count: s.queriesPerRound, events: [{ type: 'pate_threshold', sigma: s.sigma1 }, { type: 'pate_gnmax', sigma: s.sigma2 }] },
-      exact: false,
-    };
+    return { event: confidentGnmaxWorstCase(s.queriesPerRound, s), exact: false };
   }
   const { clip, noiseMultiplier, teachersPerSite } = c.privacy;
   const sensitivity = centralReleaseSensitivity(clip, numClasses, teachersPerSite);

@@ -1,5 +1,6 @@
 // Privacy cost of a whole Confident-GNMax run: realized or expected cost, data-independent bound, smooth-sensitivity release.
 import { check } from '../util/errors.ts';
+import type { PrivacyEvent } from './events.ts';
 import { ndtri } from './special-functions.ts';
 import { dpAccountingOrders, validateOrders } from './orders.ts';
 import {
@@ -78,6 +79,14 @@ export function checkConfidentGnmaxParams(p: ConfidentGnmaxParams): void {
 /** The cost mode a caller gets by default: realized when the answers are known, since only that one is a bound. */
 export function defaultPateCostMode(queries: readonly PateQuery[]): PateCostMode {
   return queries.length > 0 && queries.every((q) => typeof q.answered === 'boolean') ? 'realized' : 'expected';
+}
+
+/**
+ * The charge of `queries` Confident-GNMax queries with every one answered: the data-independent
+ * worst case, what a site (its own bound) or a run's plan charges before any answer is known.
+ */
+export function confidentGnmaxWorstCase(queries: number, sigmas: { sigma1: number; sigma2: number }): PrivacyEvent {
+  return { type: 'composed', count: queries, events: [{ type: 'pate_threshold', sigma: sigmas.sigma1 }, { type: 'pate_gnmax', sigma: sigmas.sigma2 }] };
 }
 
 /**
