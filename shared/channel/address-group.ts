@@ -31,3 +31,30 @@ function ipv6Words(address: string): number[] {
   const right = parse(tail);
   return [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
 }
+
+/**
+ * Things open per address group, and in all: what the channel's per-address and overall caps
+ * count (connections before the upgrade, handshakes in progress). A group at zero is forgotten.
+ */
+export class GroupCounts {
+  private readonly perGroup = new Map<string, number>();
+  /** Open in all groups. */
+  total = 0;
+
+  /** Open in `group` (an addressGroup key). */
+  of(group: string): number {
+    return this.perGroup.get(group) ?? 0;
+  }
+
+  add(group: string): void {
+    this.perGroup.set(group, this.of(group) + 1);
+    this.total++;
+  }
+
+  remove(group: string): void {
+    const left = this.of(group) - 1;
+    if (left > 0) this.perGroup.set(group, left);
+    else this.perGroup.delete(group);
+    this.total--;
+  }
+}

@@ -1,7 +1,7 @@
 // Admission of raw TCP connections to the aggregator's listener: caps on open connections, and a deadline to the websocket upgrade.
 import type { Server } from 'node:net';
 import type { Socket } from 'node:net';
-import { addressGroup } from './address-group.ts';
+import { addressGroup, GroupCounts } from './address-group.ts';
 
 export interface ConnectionGateOptions {
   /** Open connections per address group (addressGroup: IPv6 by /64). Infinity: no cap. */
@@ -24,8 +24,7 @@ export interface ConnectionGateOptions {
  * TCP connection under it.
  */
 export class ConnectionGate {
-  private readonly perGroup = new Map<string, number>();
-  private total = 0;
+  private readonly open = new GroupCounts();
   private readonly awaitingUpgrade = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly opts: ConnectionGateOptions) {}
@@ -37,7 +36,7 @@ export class ConnectionGate {
 
   /** Open connections (all, or from one address group): for tests and status. */
   openConnections(address?: string): number {
-    return address === undefined ? this.total : this.perGroup.get(addressGroup(address)) ?? 0;
+    return address === undefined ? this.open.total : this.open.of(addressGroup(address));
   }
 
   /** The websocket upgrade of `socket` (the TCP socket or the TLS socket over it) completed: its deadline no longer applies. */
@@ -51,15 +50,14 @@ export class ConnectionGate {
     const address = socket.remoteAddress;
     if (address === undefined) return void socket.destroy(); // already gone
     const group = addressGroup(address);
-    const fromGroup = this.perGroup.get(group) ?? 0;
-    if (fromGroup >= this.opts.maxPerAddress || this.total >= this.opts.maxTotal) {
+    const fromGroup = this.open.of(group);
+    if (fromGroup >= this.opts.maxPerAddress || this.open.total >= this.opts.maxTotal) {
       socket.destroy();
       const which = fromGroup >= this.opts.maxPerAddress ? 'from this address (maxConnectionsPerAddress)' : 'in all (maxConnections)';
       this.opts.onRefused('E_TOO_MANY_CONNECTIONS', address, `too many open connections ${which}; the new one was closed before any HTTP`);
       return;
     }
-    this.perGroup.set(group, fromGroup + 1);
-    this.total++;
+    this.open.add(group);
     const key = keyOf(socket);
     const deadline = setTimeout(() => {
       this.awaitingUpgrade.delete(key);
@@ -71,10 +69,7 @@ export class ConnectionGate {
     socket.once('close', () => {
       clearTimeout(deadline);
       if (this.awaitingUpgrade.get(key) === deadline) this.awaitingUpgrade.delete(key);
-      this.total--;
-      const left = (this.perGroup.get(group) ?? 1) - 1;
-      if (left > 0) this.perGroup.set(group, left);
-      else this.perGroup.delete(group);
+      this.open.remove(group);
     });
   }
 }

@@ -13,7 +13,7 @@ import type { Identity } from '../crypto/identity.ts';
 import { NonceCache } from '../crypto/nonce-cache.ts';
 import { primitivesNamed } from '../crypto/primitives.ts';
 import { MAX_TLS_FILE_BYTES, readRegularFileUpTo } from '../util/bounded-read.ts';
-import { addressGroup } from './address-group.ts';
+import { addressGroup, GroupCounts } from './address-group.ts';
 import { ConnectionGate } from './connection-gate.ts';
 import { resolveConnectionLimits } from './connection-limits.ts';
 import { HandshakeRateLimiter } from './handshake-rate-limiter.ts';
@@ -98,9 +98,8 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
   private readonly perSite = new Map<string, { tracker: RequestTracker; budget: InboundBudget }>();
   private readonly nonceCache: NonceCache;
   private readonly rateLimiter: HandshakeRateLimiter;
-  private pendingHandshakes = 0;
-  /** Handshakes in progress per address group (addressGroup). */
-  private readonly pendingByAddress = new Map<string, number>();
+  /** Handshakes in progress, per address group (addressGroup) and in all. */
+  private readonly pending = new GroupCounts();
   /** The per-address caps in force (see handshakesPerSecondPerAddress). */
   private readonly perAddress: { pendingHandshakes: number; connections: number };
   private gate: ConnectionGate | undefined;
@@ -195,9 +194,8 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     // PRE_AUTH_MAX_BYTES and a socket, for up to handshakeTimeoutMs), per address so that a few
     // addresses cannot take every slot, and in all. The close reason gives no counts.
     const group = addressGroup(transport.remoteAddress);
-    const fromGroup = this.pendingByAddress.get(group) ?? 0;
-    const over = fromGroup >= this.perAddress.pendingHandshakes ? 'from your address (maxPendingHandshakesPerAddress)'
-      : this.pendingHandshakes >= this.limits.maxPendingHandshakes ? 'on this aggregator (maxPendingHandshakes)' : undefined;
+    const over = this.pending.of(group) >= this.perAddress.pendingHandshakes ? 'from your address (maxPendingHandshakesPerAddress)'
+      : this.pending.total >= this.limits.maxPendingHandshakes ? 'on this aggregator (maxPendingHandshakes)' : undefined;
     if (over) {
       const e = new ChannelError('E_RATE_LIMITED', `too many handshakes in progress ${over}; retry later`);
       transport.close(e.closeCode!, `${e.code}: ${e.message}`);
@@ -209,8 +207,7 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
       return refuse(e);
     }
     let result;
-    this.pendingHandshakes++;
-    this.pendingByAddress.set(group, fromGroup + 1);
+    this.pending.add(group);
     try {
       result = await runServerHandshake(transport, {
         identity: this.opts.identity,
@@ -224,10 +221,7 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     } catch (e) {
       return refuse(e instanceof ChannelError ? e : new ChannelError('E_HANDSHAKE_FAILED', String(e)));
     } finally {
-      this.pendingHandshakes--;
-      const left = (this.pendingByAddress.get(group) ?? 1) - 1;
-      if (left > 0) this.pendingByAddress.set(group, left);
-      else this.pendingByAddress.delete(group);
+      this.pending.remove(group);
     }
     if (this.closing) {
       // The server began closing while this handshake was in flight: no session on a closed server.

@@ -1,7 +1,7 @@
 // Per-address limits count IPv4 addresses one by one and IPv6 addresses by their /64.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addressGroup } from '../../../shared/channel/address-group.ts';
+import { addressGroup, GroupCounts } from '../../../shared/channel/address-group.ts';
 
 test('IPv4 and IPv4-mapped IPv6 addresses are their own group', () => {
   assert.equal(addressGroup('10.1.2.3'), '10.1.2.3');
@@ -23,4 +23,12 @@ test('IPv6 addresses in one /64 share a group, whatever their spelling; another 
 test('anything that is not an IP address (in-memory transports) is its own group', () => {
   assert.equal(addressGroup('memory:site-a'), 'memory:site-a');
   assert.equal(addressGroup('unknown'), 'unknown');
+});
+
+test('GroupCounts counts per group and in all, and forgets a group at zero', () => {
+  const c = new GroupCounts();
+  c.add('a'); c.add('a'); c.add('b');
+  assert.deepEqual([c.of('a'), c.of('b'), c.total], [2, 1, 3]);
+  c.remove('a'); c.remove('a');
+  assert.deepEqual([c.of('a'), c.total], [0, 1]);
 });
