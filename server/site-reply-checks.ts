@@ -1,19 +1,8 @@
-// What the aggregator demands of a site's query traffic beyond the wire validator: request ids per attempt, pinned teacher counts and vote bounds.
-import { createHash } from 'node:crypto';
+// What the aggregator demands of a site's query traffic beyond the wire validator: pinned teacher counts and vote bounds (request ids: protocols/request-id.ts).
 import { FIELD_LIMITS } from '../protocols/limits.ts';
-import { ID_PATTERN } from '../protocols/validators.ts';
 
-/**
- * The request id of one site's query in one attempt of a round. Deterministic (a restarted
- * aggregator asks the same ids, which sites answer from their cache without a second release),
- * distinct per attempt, and always a valid protocol id: a long or odd run id is replaced by its hash.
- */
-export function queryRequestId(runId: string, round: number, attempt: number, site: string): string {
-  const suffix = `.r${round}${attempt > 0 ? `.a${attempt}` : ''}.${site}`;
-  const plain = `${runId}${suffix}`;
-  if (plain.length <= FIELD_LIMITS.maxIdLength && ID_PATTERN.test(plain)) return plain;
-  return `run-${createHash('sha256').update(runId).digest('hex').slice(0, 16)}${suffix}`;
-}
+// the ids are part of the protocol: an auditor reads the site back from them (protocols/request-id.ts)
+export { queryRequestId } from '../protocols/request-id.ts';
 
 /**
  * Why a reply's votes or teacher count cannot be aggregated, or undefined. A site's weight (its

@@ -1,7 +1,7 @@
 // Compares a site's own ledger with the aggregator's audit log: every release the site recorded, logged with the same event.
 import { validatePrivacyEvent } from '../privacy/events.ts';
 import { RdpAccountant } from '../privacy/rdp-accountant.ts';
-import { SITE_NAME_PATTERN } from '../../protocols/validators.ts';
+import { siteOfQueryRequestId } from '../../protocols/request-id.ts';
 import { FedistillError, UsageError } from '../util/errors.ts';
 import { canonicalJson } from './canonical-json.ts';
 import type { AuditProblem } from './audit-problem.ts';
@@ -53,17 +53,14 @@ function canonicalEvent(e: unknown): string {
   try { return canonicalJson(validatePrivacyEvent(e)); } catch { return canonicalJson(e); }
 }
 
-const escapeRegExp = (t: string): string => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
 /**
  * The site a ledger entry's request id names, or undefined for an id of another form. The
  * aggregator asks site S in round r with `<run>.r<r>[.a<attempt>].<S>` (or `run-<hash16>.r…`
- * when the run id is too long; server/site-reply-checks.ts queryRequestId), so a site's ledger
+ * when the run id is too long; protocols/request-id.ts), so a site's ledger
  * says which site wrote it whatever events the sites sent.
  */
 export function siteOfRequestId(e: SiteLedgerRecord): string | undefined {
-  const m = new RegExp(`^(?:${escapeRegExp(e.runId)}|run-[0-9a-f]{16})\\.r${e.round}(?:\\.a\\d+)?\\.(.+)$`).exec(e.requestId);
-  return m && SITE_NAME_PATTERN.test(m[1]!) ? m[1] : undefined;
+  return siteOfQueryRequestId(e.requestId, e.runId, e.round);
 }
 
 /**
