@@ -4,7 +4,7 @@ import type { CommandSpec, FlagSpec } from './parse.ts';
 const LEFT = 30;
 
 /** The bounds a flag enforces, as help shows them ("≥ 1", "> 0"). */
-export function boundsText(s: FlagSpec): string {
+function boundsText(s: FlagSpec): string {
   const parts: string[] = [];
   if (s.min !== undefined) parts.push(`≥ ${s.min}`);
   if (s.above !== undefined) parts.push(`> ${s.above}`);

@@ -32,7 +32,7 @@ export interface CompetenceSettings {
 export const COMPETENCE_DEFAULTS: CompetenceSettings = { epochs: 2, fullWeightRatio: 0.5, hidden: 128, maxPublicSamples: 10_000 };
 
 /** The snake_case keys of `policy.competence` (site.yaml) and `sites.competence` (scenarios). */
-export const COMPETENCE_KEYS = ['epochs', 'full_weight_ratio', 'hidden', 'max_public_samples'] as const;
+const COMPETENCE_KEYS = ['epochs', 'full_weight_ratio', 'hidden', 'max_public_samples'] as const;
 
 /**
  * The one parser of competence settings, for site files and scenarios alike: absent, null or false

@@ -16,7 +16,7 @@ import { SiteLedger } from './site-ledger.ts';
 import type { SiteConfig } from './site-config.ts';
 
 /** The site's private data: a split, or one client's share of a seeded partition of it. */
-export function loadPrivateData(c: SiteConfig) {
+function loadPrivateData(c: SiteConfig) {
   const ds = c.data.file ? loadCsvDataset(c.data.file, { shape: c.data.shape!, classes: c.data.classes! }) : loadDataset(c.data.dataset!);
   const p = c.data.partition;
   if (!p) return ds;

@@ -209,7 +209,7 @@ function queryFingerprint(q: QueryRequest): string {
 }
 
 /** Why a consensus does not fit this site's public set (indices in range, one column per class), or undefined. */
-export function consensusProblem(c: Consensus, publicSet: { length: number; numClasses: number }): string | undefined {
+function consensusProblem(c: Consensus, publicSet: { length: number; numClasses: number }): string | undefined {
   if (c.cols !== publicSet.numClasses) return `it has ${c.cols} columns; the public set has ${publicSet.numClasses} classes`;
   for (let i = 0; i < c.indices.length; i++) {
     if (c.indices[i]! >= publicSet.length) return `index ${c.indices[i]} is outside the public set (${publicSet.length} samples)`;

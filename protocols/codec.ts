@@ -13,7 +13,7 @@ import { scanMessageShape, type MessageShape } from './msgpack-shape.ts';
 const packr = new Packr({ useRecords: false, mapsAsObjects: false, moreTypes: true, int64AsType: 'number' } as ConstructorParameters<typeof Packr>[0]);
 
 /** Keys that could reach an object's prototype chain if a consumer ever merged the object. */
-export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** Typed arrays the protocol carries. Others (BigInt64Array, Float64Array, DataView, ...) are refused. */
 const ALLOWED_TYPED_ARRAYS = [Uint8Array, Uint16Array, Int32Array, Uint32Array, Float32Array] as const;

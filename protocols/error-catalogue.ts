@@ -52,11 +52,6 @@ export const CHANNEL_ERRORS = {
 
 export type ChannelErrorCode = keyof typeof CHANNEL_ERRORS;
 
-/** The close code for a catalogue error; 4000 (E_PROTOCOL) for codes that never close a session. */
-export function closeCodeFor(code: ChannelErrorCode): number {
-  return CHANNEL_ERRORS[code].close ?? CHANNEL_ERRORS.E_PROTOCOL.close;
-}
-
 /** The catalogue code a close code stands for, so a peer can name why it was closed. */
 export function codeForClose(close: number): ChannelErrorCode | undefined {
   for (const [code, entry] of Object.entries(CHANNEL_ERRORS)) if (entry.close === close) return code as ChannelErrorCode;

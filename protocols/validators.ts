@@ -13,7 +13,7 @@ import {
 
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 export const SITE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-export const ERROR_CODE_PATTERN = /^E_[A-Z0-9_]{1,62}$/;
+const ERROR_CODE_PATTERN = /^E_[A-Z0-9_]{1,62}$/;
 const HASH_PATTERN = /^[A-Za-z0-9:+/=_.-]{1,160}$/;
 
 type Reader = (r: FieldReader, v: ProtocolVersion) => object;

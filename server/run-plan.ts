@@ -22,7 +22,7 @@ export interface RunPlan {
  * Gaussian rows at the replace-one sensitivity on `numClasses` columns; PATE costs at most the
  * threshold step and GNMax for each query. Data-dependent PATE accounting charges less, never more.
  */
-export function roundCharge(c: RunConfig, numClasses: number): { event: PrivacyEvent; exact: boolean } {
+function roundCharge(c: RunConfig, numClasses: number): { event: PrivacyEvent; exact: boolean } {
   const s = c.strategy;
   if (s.name === 'pate') {
     return { event: confidentGnmaxWorstCase(s.queriesPerRound, s), exact: false };

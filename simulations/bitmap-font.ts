@@ -57,8 +57,8 @@ const GLYPHS: Record<string, number> = {
   '?': 0x3a2111004,
 };
 
-export const GLYPH_WIDTH = 5;
-export const GLYPH_HEIGHT = 7;
+const GLYPH_WIDTH = 5;
+const GLYPH_HEIGHT = 7;
 
 /** Calls `dot(x, y)` for each lit pixel of `text` at scale 1 (6 px advance per character); returns the width. */
 export function drawText(text: string, dot: (x: number, y: number) => void): number {

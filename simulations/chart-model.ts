@@ -38,7 +38,7 @@ export interface ChartLayout {
   legend: Series[];
 }
 
-export const CHART_SIZE = { width: 720, height: 380 };
+const CHART_SIZE = { width: 720, height: 380 };
 
 /** Short numbers for tick labels: 1.2k, 3.4M, 0.25. */
 export function formatTick(v: number): string {

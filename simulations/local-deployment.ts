@@ -25,7 +25,7 @@ export interface ProcessResult { name: string; code: number | null; summary: any
 const BIN = fileURLToPath(new URL('../bin/fedistill.js', import.meta.url));
 
 /** A free TCP port on loopback (bind to 0, read, release). */
-export function freePort(): Promise<number> {
+function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const s = createServer();
     s.once('error', rej);

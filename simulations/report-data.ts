@@ -45,7 +45,7 @@ export interface SimulationReport {
   memory: { peakRssMiB: number };
 }
 
-export function meanOf(xs: readonly (number | undefined | null)[]): number | null {
+function meanOf(xs: readonly (number | undefined | null)[]): number | null {
   const v = xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
   return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
 }

@@ -2,8 +2,9 @@
 import type { ChartSpec } from './chart-model.ts';
 import type { SimulationReport } from './report-data.ts';
 import { chartSvg } from './svg-chart.ts';
+import { escapeHtml } from '../shared/util/escape-html.ts';
 
-const esc = (t: unknown) => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const esc = (t: unknown) => escapeHtml(String(t));
 const pct = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? `${(100 * v).toFixed(2)}%` : 'n/a');
 const num = (v: number | null | undefined, d = 3) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : 'n/a');
 

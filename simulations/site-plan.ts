@@ -26,7 +26,7 @@ export interface SimulationData {
 }
 
 /** Site i's seed: distinct per site, fixed by the scenario seed (loopback site configs carry the same). */
-export function siteSeed(s: Scenario, index: number): number {
+function siteSeed(s: Scenario, index: number): number {
   return s.seed * 10_000 + index;
 }
 
@@ -35,7 +35,7 @@ export function siteName(index: number): string {
 }
 
 /** The SiteAgent settings of site `index` (1-based). */
-export function siteSettings(s: Scenario, index: number, input: readonly number[], classes: number): SiteSettings {
+function siteSettings(s: Scenario, index: number, input: readonly number[], classes: number): SiteSettings {
   return {
     name: siteName(index),
     model: resolveSimModel(modelOfSite(s, index), input, classes),

@@ -5,6 +5,7 @@ import type { FrameTransport } from '../shared/channel/transport.ts';
 import type { Identity } from '../shared/crypto/identity.ts';
 import { FedistillError } from '../shared/util/errors.ts';
 import { PortTransport } from './port-transport.ts';
+import { workerBootUrl } from './worker-boot.ts';
 import type { HostedOutcome } from './site-host.ts';
 
 /** What one worker hosts (structured-cloneable). Private data travel as indices into the pool. */
@@ -27,17 +28,6 @@ export type ToMain =
   | { kind: 'log'; line: string } | { kind: 'ready' } | { kind: 'prepared' } | { kind: 'started' } | { kind: 'connect'; site: string }
   | { kind: 'outcomes'; outcomes: HostedOutcome[] } | { kind: 'closed' } | { kind: 'error'; message: string };
 
-/**
- * Worker threads do not inherit tsx's loader in Node 20, so each worker starts from a tiny ES
- * module (a data: URL) that registers tsx and then imports the .ts entry.
- */
-function workerBootUrl(): URL {
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./site-worker.ts', import.meta.url).href;
-  const code = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
-}
-
 interface Hosted { worker: Worker; sites: Set<string>; waiters: Map<string, ((m: ToMain) => void)[]> }
 
 export class WorkerSites {
@@ -47,7 +37,7 @@ export class WorkerSites {
   /** `accept` hands the aggregator's end of a new connection to the SecureServer. */
   constructor(jobs: WorkerJob[], accept: (site: string, transport: FrameTransport) => void, log: (line: string) => void, onReady: () => void) {
     this.hosted = jobs.map((job) => {
-      const worker = new Worker(workerBootUrl(), { workerData: job });
+      const worker = new Worker(workerBootUrl(new URL('./site-worker.ts', import.meta.url)), { workerData: job });
       const h: Hosted = { worker, sites: new Set(job.sites.map((s) => s.name)), waiters: new Map() };
       worker.on('message', (m: ToMain) => {
         if (m.kind === 'log') log(m.line);

@@ -54,24 +54,16 @@ function canonicalEvent(e: unknown): string {
 }
 
 /**
- * The site a ledger entry's request id names, or undefined for an id of another form. The
- * aggregator asks site S in round r with `<run>.r<r>[.a<attempt>].<S>` (or `run-<hash16>.r…`
- * when the run id is too long; protocols/request-id.ts), so a site's ledger
- * says which site wrote it whatever events the sites sent.
- */
-export function siteOfRequestId(e: SiteLedgerRecord): string | undefined {
-  return siteOfQueryRequestId(e.requestId, e.runId, e.round);
-}
-
-/**
- * The site that wrote these entries, from their request ids: `--site` must agree with it
+ * The site that wrote these entries, from their request ids (the aggregator's ids end in the
+ * site it asked: protocols/request-id.ts), so a ledger names its site whatever events the sites
+ * sent. `--site` must agree with it
  * (E_AUDIT_SITE_MISMATCH, a usage error); without `--site` it is the answer. Undefined when
  * no request id names a site (a ledger from before the format, or a test's own ids).
  */
 function siteFromRequestIds(entries: readonly SiteLedgerRecord[], runId: string, asked: string | undefined): string | undefined {
   const named = new Map<string, string>();
   for (const e of entries) {
-    const site = siteOfRequestId(e);
+    const site = siteOfQueryRequestId(e.requestId, e.runId, e.round);
     if (site !== undefined && !named.has(site)) named.set(site, e.requestId);
   }
   const sites = [...named.keys()].sort();

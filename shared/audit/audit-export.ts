@@ -7,8 +7,8 @@ import { GENESIS_HASH, signEd25519 } from './audit-entry.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { SqliteAuditStore, type AuditStore } from './sqlite-audit-store.ts';
 
-export const AUDIT_FORMAT = 'fedistill-audit';
-export const AUDIT_FORMAT_VERSION = 1;
+const AUDIT_FORMAT = 'fedistill-audit';
+const AUDIT_FORMAT_VERSION = 1;
 
 /** First line of an export. `head_signature` (optional) signs the canonical JSON of the other fields. */
 export interface AuditExportHeader {

@@ -1,7 +1,7 @@
 // The audit error catalogue: every way a log, an export or a comparison can fail, with a stable code.
 
 /** Stable codes, documented in docs/audit.md and asserted by tests. */
-export const AUDIT_CODES = {
+const AUDIT_CODES = {
   E_AUDIT_BAD_FORMAT: 'a line is not JSON, or the file is not a fedistill-audit export',
   E_AUDIT_BAD_HEADER: 'the export header is missing a field or has a malformed one',
   E_AUDIT_BAD_ENTRY: 'an entry has a missing, extra or malformed field (including release data and privacy events)',

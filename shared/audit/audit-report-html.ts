@@ -1,19 +1,15 @@
 // The audit report as one self-contained HTML page (inline CSS and SVG chart, no scripts, no network).
 import { type AuditReport, type ScopeReport, roundLabel } from './audit-report.ts';
 import { formatProblem } from './audit-problem.ts';
+import { escapeHtml } from '../util/escape-html.ts';
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2'];
-
-/** Escapes text for HTML element content and attribute values. */
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
 
 /**
  * ε of every scope against release order (x = the release's position in the log), with each
  * scope's budget as a dashed line of the same colour.
  */
-export function epsilonChartSvg(scopes: readonly ScopeReport[], width = 720, height = 320): string {
+function epsilonChartSvg(scopes: readonly ScopeReport[], width = 720, height = 320): string {
   const pad = { l: 56, r: 16, t: 16, b: 40 };
   const seqs = [...new Set(scopes.flatMap((s) => s.series.map((p) => p.seq)))].sort((a, b) => a - b);
   const xOf = new Map(seqs.map((q, i) => [q, i]));

@@ -15,7 +15,7 @@ import { type ReleaseData, readRunAccounting, validateReleaseData } from './rele
 import { chargeMismatch, type MechanismParams, paramsMismatch } from './mechanism-record.ts';
 
 /** Relative tolerance between a reported ε and the replayed one. */
-export const EPSILON_TOLERANCE = 1e-9;
+const EPSILON_TOLERANCE = 1e-9;
 
 export interface VerifyOptions {
   /** The aggregator key the auditor expects (base64); any other key fails with E_AUDIT_KEY_MISMATCH. */

@@ -14,11 +14,6 @@ export function canonicalJson(value: unknown, field = 'value'): string {
   return encode(value, field, 0);
 }
 
-/** True when two JSON values have the same canonical encoding (key order and -0 do not matter). */
-export function canonicalEqual(a: unknown, b: unknown): boolean {
-  return canonicalJson(a) === canonicalJson(b);
-}
-
 function bad(field: string, why: string): never {
   throw new UsageError(`${field}: ${why}; audit data must be plain JSON`, 'E_AUDIT_NOT_JSON');
 }

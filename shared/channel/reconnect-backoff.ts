@@ -19,7 +19,7 @@ export const DEFAULT_RECONNECT_POLICY: Readonly<ReconnectPolicy> = Object.freeze
 });
 
 /** Uniform [0, 1) from the OS CSPRNG (the project uses no non-cryptographic RNG for timing or noise). */
-export function uniform(): number {
+function uniform(): number {
   return randomInt(0, 2 ** 31) / 2 ** 31;
 }
 

@@ -13,9 +13,9 @@ import { ChannelError } from '../../protocols/error-catalogue.ts';
  * (1.15 GB/s measured here for 1 MiB frames vs ~33 MB/s); rather than AES-256-GCM (1.6 GB/s
  * here): constant-time without AES-NI, so no machine is slow or leaky by surprise.
  */
-export const FRAME_KIND_DATA = 0x01;
-export const FRAME_HEADER_BYTES = 9;
-export const FRAME_TAG_BYTES = 16;
+const FRAME_KIND_DATA = 0x01;
+const FRAME_HEADER_BYTES = 9;
+const FRAME_TAG_BYTES = 16;
 export const FRAME_OVERHEAD = FRAME_HEADER_BYTES + FRAME_TAG_BYTES;
 const ALGORITHM = 'chacha20-poly1305';
 /** 2^53: far beyond any session's life; a session that reaches it must end rather than wrap. */

@@ -9,7 +9,7 @@ import type { RawImages } from './raw-images.ts';
 
 const SIDE = 28;
 const ROW = SIDE * SIDE;
-export const FASHION_MNIST_NUM_CLASSES = 10;
+const FASHION_MNIST_NUM_CLASSES = 10;
 /** The standard Fashion-MNIST class order; the package stores class c in c.json. */
 export const FASHION_MNIST_CLASS_NAMES = [
   'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
@@ -17,7 +17,7 @@ export const FASHION_MNIST_CLASS_NAMES = [
 /** Images per class that go to the test split (so test is 10,000 and balanced). */
 export const FASHION_MNIST_TEST_PER_CLASS = 1000;
 /** Seed of the split's permutations. Changing it (or the PRNG) changes the split: bump the version. */
-export const FASHION_MNIST_SPLIT_SEED = 'fedistill/fashion-mnist/split/v1';
+const FASHION_MNIST_SPLIT_SEED = 'fedistill/fashion-mnist/split/v1';
 export const FASHION_MNIST_CACHE_FILE = 'fashion-mnist-v1.bin';
 
 /** What a source load did, so benches and `data inspect` can say whether the cache was used. */
@@ -87,7 +87,7 @@ function parseClassFile(path: string): Uint8Array {
 }
 
 /** Decodes all ten class files, in class order (class 0's images first). Slow: ~150 MB of JSON. */
-export function decodeFashionMnistJson(dir: string): RawImages {
+function decodeFashionMnistJson(dir: string): RawImages {
   const perClass: Uint8Array[] = [];
   let count = 0;
   for (let c = 0; c < FASHION_MNIST_NUM_CLASSES; c++) {

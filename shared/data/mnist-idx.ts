@@ -5,8 +5,8 @@ import { FedistillError } from '../util/errors.ts';
 import type { RawImages } from './raw-images.ts';
 
 /** idx magic numbers: 0x00000803 (unsigned bytes, 3 dims) and 0x00000801 (1 dim). */
-export const IDX3_UBYTE_MAGIC = 2051;
-export const IDX1_UBYTE_MAGIC = 2049;
+const IDX3_UBYTE_MAGIC = 2051;
+const IDX1_UBYTE_MAGIC = 2049;
 const SIDE = 28;
 
 /** The files and sizes of MNIST's two official splits. */

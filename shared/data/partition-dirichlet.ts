@@ -14,7 +14,7 @@ export interface DirichletParams {
 }
 
 /** How many whole draws are tried before giving up on the minimum size. */
-export const DIRICHLET_MAX_ATTEMPTS = 1000;
+const DIRICHLET_MAX_ATTEMPTS = 1000;
 
 /**
  * Per class k: shuffle class k's samples, draw proportions p ~ Dir(alpha·1) over the clients,

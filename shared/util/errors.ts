@@ -3,7 +3,7 @@
 /** Exit code for user errors (bad input, missing file, refused operation). */
 export const EXIT_FAILURE = 1;
 /** Exit code for usage errors (unknown command or flag, invalid parameter). */
-export const EXIT_USAGE = 2;
+const EXIT_USAGE = 2;
 
 /**
  * An error a user can cause and fix. `code` is stable (documented in docs/errors.md and

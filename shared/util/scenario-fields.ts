@@ -3,4 +3,4 @@ import { SCENARIO_FIELDS } from './config-fields.ts';
 
 export type { NumberRule, Obj } from './config-fields.ts';
 
-export const { root, mapping, onlyKeys, section, numberAt, optionalNumberAt, stringAt, optionalStringAt, booleanAt, listAt, checkField } = SCENARIO_FIELDS;
+export const { root, mapping, onlyKeys, section, numberAt, stringAt, booleanAt, listAt, checkField } = SCENARIO_FIELDS;

@@ -17,7 +17,7 @@ export interface Aggregation {
 }
 
 /** Runs Confident-GNMax on every query with cryptographic noise (a fresh draw on every run). */
-export function aggregateVotes(votes: readonly number[][], params: ConfidentGnmaxParams, rng = new CryptoRng()): Aggregation {
+function aggregateVotes(votes: readonly number[][], params: ConfidentGnmaxParams, rng = new CryptoRng()): Aggregation {
   const answered: boolean[] = [];
   const labels: number[] = [];
   const events: PrivacyEvent[] = [];
@@ -30,7 +30,7 @@ export function aggregateVotes(votes: readonly number[][], params: ConfidentGnma
   return { answered, labels, events };
 }
 
-export const ANSWERS_CACHE_FILE = 'pate-answers.json';
+const ANSWERS_CACHE_FILE = 'pate-answers.json';
 
 /**
  * Aggregates once per set of votes and mechanism parameters: the released answers and their

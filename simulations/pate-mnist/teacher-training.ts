@@ -9,7 +9,7 @@ import type { TrainingConfig } from './config.ts';
 import { type PateModelName, pateModelSpec } from './models.ts';
 
 /** The teachers' augmentation when `local.augment` is on (the student's default warp). */
-export const TEACHER_AUGMENTATION = { maxShift: 2, maxRotationDeg: 12, maxScale: 0.1 } as const;
+const TEACHER_AUGMENTATION = { maxShift: 2, maxRotationDeg: 12, maxScale: 0.1 } as const;
 
 /** What a teacher-training job needs: plain data, so it can cross a worker boundary. */
 export interface TeacherJob {
@@ -30,7 +30,7 @@ export interface TeacherJob {
 export interface TeacherOutcome { teacher: number; predictions: Uint8Array; evalAccuracy: number; shardSize: number }
 
 /** The seeded IID split of the teacher set into disjoint shards (one per teacher). */
-export function teacherShards(labels: Uint8Array, teachers: number, seed: number): Uint32Array[] {
+function teacherShards(labels: Uint8Array, teachers: number, seed: number): Uint32Array[] {
   return iidPartition({ labels, numClasses: 10, clients: teachers, seed }).clients.map((c) => c.indices);
 }
 

@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { FedistillError } from '../../shared/util/errors.ts';
+import { canonicalJson } from '../../shared/audit/canonical-json.ts';
+import { workerBootUrl } from '../worker-boot.ts';
 import { type TeacherJob, type TeacherOutcome, trainTeachers } from './teacher-training.ts';
 
-export const VOTES_CACHE_FILE = 'teacher-votes.json';
+const VOTES_CACHE_FILE = 'teacher-votes.json';
 
 /** The teachers' votes on each query (counts per class) and their individual accuracies. */
 export interface TeacherVotes {
@@ -20,20 +22,9 @@ export interface TeacherVotes {
 
 interface CacheFile { version: 1; key: Omit<TeacherJob, 'which'>; votes: number[][]; teacher_accuracy: number[]; shard_sizes: number[]; seconds: number }
 
-/**
- * Worker threads do not inherit the parent's TypeScript loader (tsx) in Node 20, so the worker
- * starts from a tiny ES module (a data: URL) that registers tsx and then imports the .ts entry.
- */
-function workerBootUrl(): URL {
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./teacher-worker.ts', import.meta.url).href;
-  const code = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
-}
-
 function runWorker(job: TeacherJob, onTeacher: (o: TeacherOutcome) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(workerBootUrl(), { workerData: job });
+    const w = new Worker(workerBootUrl(new URL('./teacher-worker.ts', import.meta.url)), { workerData: job });
     w.on('message', (m: { kind: string; outcome?: TeacherOutcome; message?: string }) => {
       if (m.kind === 'teacher') onTeacher({ ...m.outcome!, predictions: new Uint8Array(m.outcome!.predictions) });
       else if (m.kind === 'done') void w.terminate().then(() => resolve());
@@ -43,19 +34,11 @@ function runWorker(job: TeacherJob, onTeacher: (o: TeacherOutcome) => void): Pro
   });
 }
 
-/** JSON with object keys sorted, so that a cache key does not depend on property order. */
-function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
-
 function readCache(path: string, key: CacheFile['key']): CacheFile | undefined {
   if (!existsSync(path)) return undefined;
   try {
     const c = JSON.parse(readFileSync(path, 'utf8')) as CacheFile;
+    // canonical JSON: the cache key does not depend on property order (or on undefined fields JSON drops)
     return c.version === 1 && canonicalJson(c.key) === canonicalJson(key) ? c : undefined;
   } catch {
     return undefined;

@@ -2,7 +2,7 @@
 import { check } from '../../util/errors.ts';
 
 /** The largest candidate space ranked exactly (meet in the middle: two halves of ≤ 10⁶ sums each). */
-export const MAX_EXPOSURE_CANDIDATES = 1e12;
+const MAX_EXPOSURE_CANDIDATES = 1e12;
 
 /**
  * Rank of `secret` among all label sequences r ∈ {0..C−1}^L, ordered by the model's score

@@ -38,7 +38,7 @@ export function regularizedIncompleteBeta(x: number, a: number, b: number): numb
 }
 
 /** The p-quantile of Beta(a, b), by bisection on I_x(a, b) (monotone in x; 100 halvings reach double precision). */
-export function betaQuantile(p: number, a: number, b: number): number {
+function betaQuantile(p: number, a: number, b: number): number {
   check(p >= 0 && p <= 1, 'p', `must be in [0, 1], got ${p}`);
   let lo = 0, hi = 1;
   for (let i = 0; i < 100 && hi - lo > 1e-16; i++) {

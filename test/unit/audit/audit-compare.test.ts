@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { SiteLedger } from '../../../client/site-ledger.ts';
 import { loadAuditSource } from '../../../shared/audit/audit-export.ts';
 import { verifyAuditLog, type VerifyResult } from '../../../shared/audit/audit-verify.ts';
-import { compareSiteLedger, siteOfRequestId } from '../../../shared/audit/audit-compare.ts';
+import { compareSiteLedger } from '../../../shared/audit/audit-compare.ts';
+import { siteOfQueryRequestId } from '../../../protocols/request-id.ts';
 import type { FedistillError } from '../../../shared/util/errors.ts';
 import { type AuditFixture, buildAuditRun, RELEASED_ROUNDS, RUN } from './audit-fixture.ts';
 
@@ -66,7 +67,7 @@ test('compare catches releases missing from either side and an aggregator ε abo
 });
 
 test('the site a ledger entry names: the aggregator\'s request ids end in the site, whatever dots the run or site names hold', () => {
-  const at = (requestId: string, runId = 'r1', round = 3) => siteOfRequestId({ runId, round, requestId, event: {} });
+  const at = (requestId: string, runId = 'r1', round = 3) => siteOfQueryRequestId(requestId, runId, round);
   assert.equal(at('r1.r3.site-a'), 'site-a');
   assert.equal(at('r1.r3.a2.site-a'), 'site-a', 'a retried round');
   assert.equal(at('run.r3.v2.r3.hospital.north', 'run.r3.v2'), 'hospital.north');

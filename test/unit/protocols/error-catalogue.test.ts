@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { CHANNEL_ERRORS, ChannelError, closeCodeFor, codeForClose } from '../../../protocols/error-catalogue.ts';
+import { CHANNEL_ERRORS, ChannelError, codeForClose, type ChannelErrorCode } from '../../../protocols/error-catalogue.ts';
 
 test('close codes are unique and in 4000–4999 (1009 only for oversize frames)', () => {
   const seen = new Map<number, string>();
@@ -12,7 +12,7 @@ test('close codes are unique and in 4000–4999 (1009 only for oversize frames)'
     seen.set(e.close, code);
     assert.ok((e.close >= 4000 && e.close <= 4999) || (code === 'E_FRAME_TOO_LARGE' && e.close === 1009), code);
     assert.equal(codeForClose(e.close), code);
-    assert.equal(closeCodeFor(code as keyof typeof CHANNEL_ERRORS), e.close);
+    assert.equal(new ChannelError(code as ChannelErrorCode, 'x').closeCode, e.close, 'a ChannelError carries its catalogue close code');
   }
   assert.equal(new ChannelError('E_FRAME_AUTH', 'x').closeCode, 4020);
 });
