@@ -43,19 +43,22 @@ export function stopGradient(g: G, x: Tensor): Tensor {
 }
 
 /**
- * log softmax(x), and softmax(x) on demand, over the last axis, from one shifted exponential:
- * s = x − max(x), log p = s − log Σ exp(s), p = exp(s) / Σ exp(s). Stable like LogSoftmax, and
- * every op has a WebGPU kernel (onnxruntime's WebGPU provider has no LogSoftmax: it would run on
- * the CPU, with a GPU→CPU copy and wait in the middle of every step). The max is a constant
- * shift whose total derivative is zero, so autodiff does not differentiate it.
+ * Log-softmax and softmax over the last axis from one shifted exponential:
+ * s = x − max(x), log p = s − log Σ exp(s), p = exp(s) / Σ exp(s), and the negative log
+ * likelihood −log p = log Σ exp(s) − s. Each part is built on first use, so a graph holds only
+ * the kernels it needs. Stable like LogSoftmax, and every op has a WebGPU kernel (onnxruntime's
+ * WebGPU provider has no LogSoftmax: it would run on the CPU, with a GPU→CPU copy and wait in the
+ * middle of every step). The max is a constant shift whose total derivative is zero, so autodiff
+ * does not differentiate it.
  */
-export function logSoftmaxParts(g: G, x: Tensor): { logp: Tensor; p: () => Tensor } {
+export function logSoftmaxParts(g: G, x: Tensor): { logp: () => Tensor; nll: () => Tensor; p: () => Tensor } {
   const axis = x.shape.length - 1;
   const s = sub(g, x, stopGradient(g, reduceMax(g, x, [axis], true)));
   const e = exp(g, s);
   const total = reduceSum(g, e, [axis], true);
-  let p: Tensor | undefined;
-  return { logp: sub(g, s, log(g, total)), p: () => (p ??= div(g, e, total)) };
+  let logTotal: Tensor | undefined, logp: Tensor | undefined, nll: Tensor | undefined, p: Tensor | undefined;
+  const lt = () => (logTotal ??= log(g, total));
+  return { logp: () => (logp ??= sub(g, s, lt())), nll: () => (nll ??= sub(g, lt(), s)), p: () => (p ??= div(g, e, total)) };
 }
 
 /** Elementwise select; `cond` is bool. */
@@ -258,12 +261,16 @@ export function gather(g: G, table: Tensor, idx: Tensor): Tensor {
  * ArgMax over the last axis of a [N, C] tensor as a float index (the first maximum, like ArgMax),
  * from float ops only: onnxruntime's WebGPU provider keeps int64 results on the CPU.
  */
-export function argmaxFloat(g: G, x: Tensor): Tensor {
+export function argmaxFloat(g: G, x: Tensor, keepdims = false): Tensor {
   const c = x.shape[x.shape.length - 1];
   if (typeof c !== 'number') throw shapeError(`argmaxFloat needs a static last axis, got [${x.shape}]`);
   const isMax = compare(g, 'Equal', x, reduceMax(g, x, [-1], true));
-  const iota = g.constant(Array.from({ length: c }, (_, i) => i), [1, c], x.dtype);
-  return reduceMin(g, where(g, isMax, iota, g.constant(c, [], x.dtype)), [-1]);
+  return reduceMin(g, where(g, isMax, classIndices(g, c, x.dtype), g.constant(c, [], x.dtype)), [-1], keepdims);
+}
+
+/** The row [0, 1, …, c−1] as a [1, c] constant of a float type (argmax without int64 ops). */
+export function classIndices(g: G, c: number, dtype: DType): Tensor {
+  return g.constant(Array.from({ length: c }, (_, i) => i), [1, c], dtype);
 }
 
 export function argmax(g: G, x: Tensor, axis: number): Tensor {

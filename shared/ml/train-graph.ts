@@ -1,9 +1,9 @@
 // Builds the engine's graphs: one training step (forward, loss, gradients, update), loss+gradients, inference.
 import { GraphBuilder, type Tensor, attr } from './graph.ts';
 import * as op from './ops.ts';
-import { gradients } from './autodiff.ts';
+import { type GradientStart, gradients } from './autodiff.ts';
 import { type ForwardContext, type ModelLayout, forwardLayers } from './layers.ts';
-import { type LossConfig, type LossInputs, buildLoss, declareLossInputs, logitGradient } from './losses.ts';
+import { type LossConfig, type LossInputs, buildLoss, declareLossInputs, logitGradient, oneHotCrossEntropy } from './losses.ts';
 import { type OptimizerConfig, planUpdate, stateSlots } from './optimizers.ts';
 
 export type FloatType = 'float32' | 'float64';
@@ -58,17 +58,27 @@ export function emitForward(g: GraphBuilder, layout: ModelLayout, o: ForwardOpti
 }
 
 /**
- * Number of argmax agreements between logits and a target distribution, as a scalar. Float ops
- * only: onnxruntime's WebGPU provider runs int64 ArgMax/Equal/Cast on the CPU, which would stall
- * every step on a GPU→CPU copy.
+ * Number of argmax agreements between logits and targets, as a scalar. Float ops only:
+ * onnxruntime's WebGPU provider runs int64 ArgMax/Equal/Cast on the CPU, which would stall every
+ * step on a GPU→CPU copy. With one-hot targets it is the sum of y at each row's predicted class:
+ * no argmax of y, and three kernels after the argmax of z.
  */
-function correctCount(g: GraphBuilder, z: Tensor, y: Tensor): Tensor {
+function correctCount(g: GraphBuilder, z: Tensor, y: Tensor, oneHot: boolean): Tensor {
+  if (oneHot) {
+    const predicted = op.compare(g, 'Equal', op.classIndices(g, y.shape[1] as number, g.floatType), op.argmaxFloat(g, z, true));
+    return op.reduceSum(g, op.where(g, predicted, y, g.constant(0)), [0, 1]);
+  }
   const eq = op.compare(g, 'Equal', op.argmaxFloat(g, z), op.argmaxFloat(g, y));
   return op.reduceSum(g, op.cast(g, eq, g.floatType), [0]);
 }
 
 export interface StepGraphSpec {
   layout: ModelLayout; loss: LossConfig; optimizer: OptimizerConfig; floatType?: FloatType;
+  /**
+   * The hard targets are one-hot rows (the trainer's labels), not any distribution: cross-entropy
+   * and the agreement count then take shortcuts that save kernels per step.
+   */
+  oneHotTargets?: boolean;
   /**
    * Take the batch from whole-dataset inputs `all:x`, `all:y_hard`, … [M, …] by row numbers `rows`
    * (int64 [N]) instead of batch inputs: the data is uploaded to a GPU once, and a step uploads
@@ -135,8 +145,7 @@ export function buildStepGraph(s: StepGraphSpec): GraphBuilder {
     }
     const step = i === 0 ? step0 : op.add(g, step0, g.constant(i));
     const r = stepUpdates(g, s, f, lossIn, lr, step, (name, shape) => prev?.get(name) ?? g.input(name, shape));
-    const lossTimesRows = op.mul(g, r.loss, op.rowCount(g, f.logits));
-    metrics = op.add(g, metrics, g.node('Concat', [op.reshape(g, lossTimesRows, [1]), op.reshape(g, r.correct, [1])], [{ shape: [2] }], { axis: attr.int(0) })[0]!);
+    metrics = op.add(g, metrics, g.node('Concat', [op.reshape(g, r.lossSum, [1]), op.reshape(g, r.correct, [1])], [{ shape: [2] }], { axis: attr.int(0) })[0]!);
     prev = r.next;
     // A buffer this step does not update reaches the next step as it was.
     for (const b of s.layout.buffers) if (!prev.has(names.buffer(b.name))) prev.set(names.buffer(b.name), f.buffers.get(b.name)!);
@@ -147,15 +156,25 @@ export function buildStepGraph(s: StepGraphSpec): GraphBuilder {
 }
 
 /**
- * Loss, correct count, gradients and update for one batch, reading optimizer state through
- * `state(name, shape)`. Returns the next value of every param, optimizer slot and updated buffer,
- * by the name of the input it replaces.
+ * Summed loss (loss × rows), correct count, gradients and update for one batch, reading optimizer
+ * state through `state(name, shape)`. Returns the next value of every param, optimizer slot and
+ * updated buffer, by the name of the input it replaces.
  */
-function stepUpdates(g: GraphBuilder, s: StepGraphSpec, f: Forward, lossIn: LossInputs, lr: Tensor, step: Tensor, state: (name: string, shape: number[]) => Tensor): { loss: Tensor; correct: Tensor; next: Map<string, Tensor> } {
-  const loss = buildLoss(g, s.loss, f.logits, lossIn);
-  const correct = correctCount(g, f.logits, (lossIn.hard ?? lossIn.soft)!);
-  const seed = logitGradient(g, s.loss, f.logits, lossIn);
-  const grads = gradients(g, loss, f.params, seed && { at: f.logits, grad: seed });
+function stepUpdates(g: GraphBuilder, s: StepGraphSpec, f: Forward, lossIn: LossInputs, lr: Tensor, step: Tensor, state: (name: string, shape: number[]) => Tensor): { lossSum: Tensor; correct: Tensor; next: Map<string, Tensor> } {
+  const oneHot = !!s.oneHotTargets && !!lossIn.hard;
+  let lossSum: Tensor, start: GradientStart;
+  if (oneHot && s.loss.kind === 'ce') {
+    const ce = oneHotCrossEntropy(g, f.logits, lossIn.hard!);
+    lossSum = ce.lossSum;
+    start = { at: f.logits, grad: ce.grad };
+  } else {
+    const loss = buildLoss(g, s.loss, f.logits, lossIn);
+    lossSum = op.mul(g, loss, op.rowCount(g, f.logits));
+    const seed = logitGradient(g, s.loss, f.logits, lossIn);
+    start = seed ? { at: f.logits, grad: seed } : loss;
+  }
+  const correct = correctCount(g, f.logits, (lossIn.hard ?? lossIn.soft)!, oneHot);
+  const grads = gradients(g, start, f.params);
   const plan = planUpdate(g, s.optimizer, { lr, step });
   const slots = stateSlots(s.optimizer);
   const next = new Map<string, Tensor>();
@@ -165,17 +184,18 @@ function stepUpdates(g: GraphBuilder, s: StepGraphSpec, f: Forward, lossIn: Loss
     r.state.forEach((t, k) => next.set(names.state(p.name, slots[k]!), t));
   });
   for (const [b, t] of f.bufferUpdates) next.set(names.buffer(b), t);
-  return { loss, correct, next };
+  return { lossSum, correct, next };
 }
 
 /**
- * Loss, correct count, gradients and update for one batch; declares state inputs and `:next`
- * outputs. Returns the loss and correct count (scalars) for the caller to output or accumulate.
+ * Summed loss, correct count, gradients and update for one batch; declares state inputs and
+ * `:next` outputs. Returns the summed loss (loss × rows) and correct count (scalars) for the
+ * caller to output or accumulate.
  */
-export function emitStep(g: GraphBuilder, s: StepGraphSpec, f: Forward, lossIn: LossInputs, lr: Tensor, step: Tensor): { loss: Tensor; correct: Tensor } {
+export function emitStep(g: GraphBuilder, s: StepGraphSpec, f: Forward, lossIn: LossInputs, lr: Tensor, step: Tensor): { lossSum: Tensor; correct: Tensor } {
   const r = stepUpdates(g, s, f, lossIn, lr, step, (name, shape) => g.input(name, shape));
   for (const [name, t] of r.next) g.output(t, names.next(name));
-  return { loss: r.loss, correct: r.correct };
+  return { lossSum: r.lossSum, correct: r.correct };
 }
 
 /** Loss and (optionally) its gradients w.r.t. every param and x: the graph gradient checks compare. */

@@ -23,7 +23,7 @@ export function carriedNames(s: StepGraphSpec): { name: string; shape: number[] 
  * Inputs: outer/xs [K,N,...], outer/ys_hard|ys_soft [K,N,C], outer/temperatures [K,N,1],
  * outer/mask:<dropout> [K,N,...] (one mask per step), outer/lr,
  * outer/step (t of the first step), outer/trips (int64 K), outer/<state>. Outputs: outer/<state>:next,
- * outer/losses [K], outer/corrects [K]. The learning rate is constant within one run.
+ * outer/loss_sums [K] (each step's loss × rows), outer/corrects [K]. The learning rate is constant within one run.
  */
 export function buildLoopStepGraph(s: StepGraphSpec): GraphBuilder {
   const ft = s.floatType ?? 'float32';
@@ -50,13 +50,13 @@ export function buildLoopStepGraph(s: StepGraphSpec): GraphBuilder {
   const pick = (t: Tensor | undefined) => (t ? op.gather(b, t, iter) : undefined);
   const f = emitForward(b, s.layout, { train: true, x: pick(xs), masks: new Map(maskStacks.map(([name, t]) => [name, pick(t)!])) });
   const lossIn: LossInputs = { hard: pick(ysHard), soft: pick(ysSoft), temperature: pick(temps) };
-  const { loss, correct } = emitStep(b, s, f, lossIn, lr, stepIn);
-  b.output(loss, 'loss');
+  const { lossSum, correct } = emitStep(b, s, f, lossIn, lr, stepIn);
+  b.output(lossSum, 'loss_sum');
   b.output(correct, 'correct');
   b.output(op.identity(b, condIn), 'cond_out');
   b.output(op.add(b, stepIn, b.constant(1)), 'step:next');
   const inOrder = ['iter', 'cond_in', ...carried.map((c) => c.name), 'step'];
-  const outOrder = ['cond_out', ...carried.map((c) => names.next(c.name)), 'step:next', 'loss', 'correct'];
+  const outOrder = ['cond_out', ...carried.map((c) => names.next(c.name)), 'step:next', 'loss_sum', 'correct'];
   const sortBy = <T extends { name: string }>(arr: T[], order: string[]) => {
     const missing = arr.filter((v) => !order.includes(v.name));
     if (missing.length) throw new Error(`loop body has unexpected values: ${missing.map((m) => m.name)}`);
@@ -68,7 +68,7 @@ export function buildLoopStepGraph(s: StepGraphSpec): GraphBuilder {
   const outs = g.node('Loop', [trips, undefined, ...carriedIn, step0], [
     ...carried.map((c) => ({ shape: c.shape, dtype: ft, name: outer(names.next(c.name)) })),
     { shape: [], dtype: ft, name: outer('step:next') },
-    { shape: ['K'], dtype: ft, name: outer('losses') },
+    { shape: ['K'], dtype: ft, name: outer('loss_sums') },
     { shape: ['K'], dtype: ft, name: outer('corrects') },
   ], { body: attr.graph(b.toGraphData()) });
   for (const t of outs) g.output(t);

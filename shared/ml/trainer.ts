@@ -190,7 +190,7 @@ export class Trainer {
     if (!s) {
       s = (async () => {
         const device = await this.resolvedDevice();
-        const g = buildStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer, gatherRows, steps });
+        const g = buildStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer, gatherRows, steps, oneHotTargets: true }); // hard targets are always one-hot labels here
         // On a GPU, next weights, optimizer state and the metric sums stay in GPU buffers and feed
         // the next step directly (IO binding): nothing comes back per step, so the CPU queues the
         // next step while the GPU runs this one. Metrics are read at progress points, state after the loop.
@@ -212,7 +212,7 @@ export class Trainer {
     let s = this.sessions.get(key);
     if (!s) {
       s = (async () => {
-        const g = buildLoopStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer });
+        const g = buildLoopStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer, oneHotTargets: true });
         const session = await createSession(g.toModel(), await this.resolvedDevice(), this.options.threads);
         return { session, inputs: new Set(session.inputNames) };
       })();
@@ -221,8 +221,8 @@ export class Trainer {
     return s;
   }
 
-  /** K steps in one run: batches are stacked along a leading K axis. Returns per-step loss and correct. */
-  private async runLoop(ss: StepSession, batches: Record<string, ort.Tensor>[], epochFraction: number): Promise<{ loss: number; correct: number }[]> {
+  /** K steps in one run: batches are stacked along a leading K axis. Returns per-step summed loss (loss × rows) and correct. */
+  private async runLoop(ss: StepSession, batches: Record<string, ort.Tensor>[], epochFraction: number): Promise<{ lossSum: number; correct: number }[]> {
     const k = batches.length;
     const feeds: Record<string, ort.Tensor> = {
       ...stackedLoopFeeds(this.model.layout, batches, ss.inputs, this.seed, this.step),
@@ -234,9 +234,9 @@ export class Trainer {
     const out = await ss.session.run(feeds);
     for (const name of this.state.keys()) this.state.set(name, out[outer(names.next(name))]!);
     this.step += k;
-    const losses = out[outer('losses')]!.data as Float32Array;
+    const lossSums = out[outer('loss_sums')]!.data as Float32Array;
     const corrects = out[outer('corrects')]!.data as Float32Array;
-    return Array.from({ length: k }, (_, i) => ({ loss: losses[i]!, correct: corrects[i]! }));
+    return Array.from({ length: k }, (_, i) => ({ lossSum: lossSums[i]!, correct: corrects[i]! }));
   }
 
   /**
@@ -344,7 +344,7 @@ export class Trainer {
           if (pending.length === K) {
             const at = this.epoch + (b + 1 - K) / batches;
             if (multi.kind === 'unrolled') await this.runStep(multi.session, pending.splice(0), at);
-            else for (const r of await this.runLoop(multi.session, pending.splice(0), at)) { loopLoss += r.loss * this.batchSize; loopCorrect += r.correct; }
+            else for (const r of await this.runLoop(multi.session, pending.splice(0), at)) { loopLoss += r.lossSum; loopCorrect += r.correct; }
             seen = (b + 1) * this.batchSize;
           }
         } else {

@@ -31,7 +31,8 @@ test('one SGD-momentum step on cross-entropy equals autodiff gradients plus the 
   const stepGraph = buildStepGraph({ layout, loss: { kind: 'ce' }, optimizer: { kind: 'sgd', momentum: mu }, floatType: 'float64' });
   // The shortcuts are in the graph: Gemm nodes that accumulate the velocity, and one Exp (the
   // forward log-softmax's): the loss is not differentiated.
-  assert.equal(stepGraph.nodes.filter((nd) => nd.op === 'Gemm' && nd.attrs.beta !== undefined).length, 4);
+  const velocities = new Set(layout.params.map((p) => names.state(p.name, 'velocity')));
+  assert.equal(stepGraph.nodes.filter((nd) => nd.op === 'Gemm' && velocities.has(nd.inputs[2]?.name ?? '')).length, 4);
   assert.equal(stepGraph.nodes.filter((nd) => nd.op === 'Exp').length, 1);
   const stepFeeds: Record<string, ort.Tensor> = { ...feeds, lr: f64([lr], []), step: f64([1], []), metrics: f64([1.5, 2], [2]) };
   layout.params.forEach((p, i) => { stepFeeds[names.state(p.name, 'velocity')] = f64(velocity[i]!, p.shape); });
@@ -58,6 +59,41 @@ test('one SGD-momentum step on cross-entropy equals autodiff gradients plus the 
   });
 });
 
+test('with one-hot targets the step takes its shortcuts (fewer nodes) and gives the general step\'s update and metrics, ties included', async () => {
+  const cnn: ModelSpec = { input: [1, 6, 6], classes: 4, layers: [{ type: 'conv2d', filters: 2, kernel: 3 }, { type: 'relu' }, { type: 'maxpool2d', size: 2 }, { type: 'flatten' }, { type: 'dense', units: 4 }] };
+  // float64 for the MLP; onnxruntime's CPU has no float64 Conv, so the cnn compares float32 graphs.
+  for (const [s, floatType, tol] of [[spec, 'float64', 1e-12], [cnn, 'float32', 1e-5]] as const) {
+    const layout = layoutOf(s);
+    const rng = new SeededRng(5);
+    const t = (v: number[], dims: number[]) => (floatType === 'float64' ? f64(v, dims) : new ort.Tensor('float32', Float32Array.from(v), dims));
+    const n = 6, inSize = s.input.reduce((a, b) => a * b, 1);
+    const labels = [0, 3, 1, 0, 2, 0];
+    const base = { layout, loss: { kind: 'ce' } as const, optimizer: { kind: 'sgd', momentum: 0.5 } as const, floatType };
+    const general = buildStepGraph(base), shortcut = buildStepGraph({ ...base, oneHotTargets: true });
+    assert.ok(shortcut.nodes.length <= general.nodes.length - 9, `${shortcut.nodes.length} vs ${general.nodes.length} nodes`);
+    const [a, b] = await Promise.all([general, shortcut].map((g) => ort.InferenceSession.create(g.toModel(), opts)));
+    // Random weights, then all-zero weights: every logit ties, and the first class is the prediction.
+    for (const scale of [0.7, 0]) {
+      const feeds: Record<string, ort.Tensor> = {
+        x: t(Array.from({ length: n * inSize }, () => rng.normal()), [n, ...s.input]),
+        y_hard: t(labels.flatMap((l) => [0, 1, 2, 3].map((c) => +(c === l))), [n, 4]),
+        lr: t([0.1], []), step: t([1], []), metrics: t([0.25, 1], [2]),
+      };
+      for (const p of layout.params) {
+        const size = p.shape.reduce((x, y) => x * y, 1);
+        feeds[names.param(p.name)] = t(Array.from({ length: size }, () => rng.normal() * scale), p.shape);
+        feeds[names.state(p.name, 'velocity')] = t(Array.from({ length: size }, () => rng.normal()), p.shape);
+      }
+      const [want, got] = await Promise.all([a!.run(feeds), b!.run(feeds)]);
+      for (const name of a!.outputNames) {
+        const w = want[name]!.data as Float64Array, h = got[name]!.data as Float64Array;
+        for (let k = 0; k < w.length; k++) assert.ok(Math.abs(w[k]! - h[k]!) <= tol * Math.max(1, Math.abs(w[k]!)), `${s.layers.length} layers, scale ${scale}, ${name}[${k}]: ${h[k]} vs ${w[k]}`);
+      }
+      if (scale === 0) assert.equal(got[names.next('metrics')]!.data[1], 1 + 3); // three rows are labelled 0
+    }
+  }
+});
+
 // Ops that onnxruntime-node 1.30's WebGPU provider runs on the CPU (no kernel, or none for int64),
 // as its node placement log showed: each one in a step graph is a GPU→CPU copy and wait per step.
 const CPU_ON_WEBGPU = new Set(['LogSoftmax', 'ArgMax', 'ConstantOfShape']);
@@ -66,9 +102,9 @@ const SHAPE_OPS = new Set(['Shape', 'Size', 'Gather', 'Concat', 'Cast', 'Reshape
 test('step graphs keep every value on the device: no LogSoftmax/ArgMax, int64 only in shape arithmetic', () => {
   const cnn: ModelSpec = { input: [1, 8, 8], classes: 4, layers: [{ type: 'conv2d', filters: 3, kernel: 3 }, { type: 'relu' }, { type: 'maxpool2d', size: 2 }, { type: 'flatten' }, { type: 'dropout', rate: 0.2 }, { type: 'dense', units: 4 }] };
   const losses = [{ kind: 'ce' }, { kind: 'distill', soft: 'kl', targets: 'logits', hardWeight: 0.3 }, { kind: 'distill', soft: 'mse', targets: 'logits', hardWeight: 0 }] as const;
-  for (const s of [spec, cnn]) for (const loss of losses) for (const optimizer of [{ kind: 'sgd', momentum: 0.9 }, { kind: 'adam' }] as const) {
-    const g = buildStepGraph({ layout: layoutOf(s), loss, optimizer });
-    const what = `${s.layers.length} layers, ${JSON.stringify(loss)}, ${optimizer.kind}`;
+  for (const s of [spec, cnn]) for (const loss of losses) for (const optimizer of [{ kind: 'sgd', momentum: 0.9 }, { kind: 'adam' }] as const) for (const oneHotTargets of [false, true]) {
+    const g = buildStepGraph({ layout: layoutOf(s), loss, optimizer, oneHotTargets });
+    const what = `${s.layers.length} layers, ${JSON.stringify(loss)}, ${optimizer.kind}, one-hot ${oneHotTargets}`;
     assert.deepEqual(g.nodes.filter((n) => CPU_ON_WEBGPU.has(n.op)).map((n) => n.op), [], what);
     for (const n of g.nodes) {
       if (n.outputs.some((o) => o.dtype === 'int64')) assert.ok(SHAPE_OPS.has(n.op), `${what}: ${n.op} makes int64 values`);
@@ -76,21 +112,23 @@ test('step graphs keep every value on the device: no LogSoftmax/ArgMax, int64 on
   }
 });
 
-test('argmaxFloat is ArgMax (first maximum on ties) and logSoftmaxParts is LogSoftmax/Softmax, also for extreme logits', async () => {
+test('argmaxFloat is ArgMax (first maximum on ties) and logSoftmaxParts is LogSoftmax/−LogSoftmax/Softmax, also for extreme logits', async () => {
   const g = new GraphBuilder('check', 'float64');
   const x = g.input('x', ['N', 4]);
   const parts = op.logSoftmaxParts(g, x);
   g.output(op.cast(g, op.argmax(g, x, 1), 'float64'), 'want_idx');
   g.output(op.argmaxFloat(g, x), 'idx');
   g.output(op.logSoftmax(g, x), 'want_logp');
-  g.output(parts.logp, 'logp');
+  g.output(parts.logp(), 'logp');
+  g.output(op.neg(g, op.logSoftmax(g, x)), 'want_nll');
+  g.output(parts.nll(), 'nll');
   g.output(op.softmax(g, x), 'want_p');
   g.output(parts.p(), 'p');
   const rows = [[1, 3, 3, 0], [5, 5, 5, 5], [-1, -2, -3, -0.5], [1000, -1000, 999, 0], [-800, -801, -900, -799], [0.1, 0.2, 0.3, 0.30000001]];
   const out = await (await ort.InferenceSession.create(g.toModel(), opts)).run({ x: f64(rows.flat(), [rows.length, 4]) });
   assert.deepEqual(Array.from(out.idx!.data as Float64Array), Array.from(out.want_idx!.data as Float64Array));
   assert.deepEqual(Array.from(out.idx!.data as Float64Array), [1, 0, 3, 0, 3, 3]);
-  for (const k of ['logp', 'p']) {
+  for (const k of ['logp', 'nll', 'p']) {
     const got = out[k]!.data as Float64Array, want = out[`want_${k}`]!.data as Float64Array;
     for (let i = 0; i < got.length; i++) assert.ok(Number.isFinite(got[i]!) && Math.abs(got[i]! - want[i]!) < 1e-12, `${k}[${i}]: ${got[i]} vs ${want[i]}`);
   }
