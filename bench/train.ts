@@ -125,7 +125,7 @@ async function profileModel(name: 'mlp' | 'cnn' | ModelSpec, batch: number): Pro
     const r = (x: number) => +x.toFixed(3);
     return {
       ms_per_step_profiled: r(run.ms_per_step!), run_ms: r(s.run_ms), kernel_ms_per_run: r(s.kernel_ms_per_run), gpu_times: s.gpu_times, runs: s.runs,
-      host_ms_per_run: Object.fromEntries(Object.entries(s.host_ms_per_run).map(([k, v]) => [k, r(v)])),
+      host_ms_per_run: Object.fromEntries(Object.entries(s.host_ms_per_run).map(([k, v]) => [k, r(v)])), host_nodes_per_run: s.host_nodes_per_run,
       ops: s.ops.slice(0, 12).map((o) => ({ op: o.op, ms: r(o.ms_per_run), kernels: r(o.kernels_per_run), share: r(o.share) })),
     };
   } finally {

@@ -14,6 +14,8 @@ export interface ProfileSummary {
   run_ms: number;
   /** Host time per run spent in kernels, by execution provider (for a GPU provider: encoding and dispatch). */
   host_ms_per_run: Record<string, number>;
+  /** Nodes run per run, by execution provider: on a GPU, what a run pays a dispatch for (views such as Reshape included). */
+  host_nodes_per_run: Record<string, number>;
   /** Kernel time per run by op type: GPU time where the profile has it (webgpu), host time otherwise. */
   ops: OpTime[];
   /** Sum of `ops` per run: with `run_ms`, how much of a run is kernels and how much is overhead. */
@@ -44,6 +46,7 @@ export function summarizeProfile(events: readonly ProfileEvent[], lastRuns?: num
   const api = events.filter((e) => e.cat === 'Api' && e.name?.includes('&'));
   const after = [...events.filter((e) => e.cat !== 'Api' && (e.ts ?? -1) >= from), ...api.slice(api.length - Math.round((api.length * n) / runs.length))];
   const host: Record<string, number> = {};
+  const hostNodes: Record<string, number> = {};
   const hostOps = new Map<string, { us: number; count: number }>();
   const gpuOps = new Map<string, { us: number; count: number }>();
   const add = (m: Map<string, { us: number; count: number }>, op: string, us: number) => {
@@ -54,6 +57,7 @@ export function summarizeProfile(events: readonly ProfileEvent[], lastRuns?: num
     if (e.cat === 'Node' && e.name?.endsWith('_kernel_time')) {
       const provider = String(e.args?.provider ?? 'unknown').replace(/ExecutionProvider$/, '');
       host[provider] = (host[provider] ?? 0) + e.dur! / 1000 / n;
+      hostNodes[provider] = (hostNodes[provider] ?? 0) + 1 / n;
       add(hostOps, String(e.args?.op_name ?? 'unknown'), e.dur!);
     } else if (e.cat === 'Api') {
       add(gpuOps, e.name!.split('&')[1]!, e.dur!);
@@ -65,7 +69,7 @@ export function summarizeProfile(events: readonly ProfileEvent[], lastRuns?: num
   const ops = [...source.entries()]
     .map(([op, x]) => ({ op, ms_per_run: x.us / 1000 / n, kernels_per_run: x.count / n, share: total > 0 ? x.us / total : 0 }))
     .sort((a, b) => b.ms_per_run - a.ms_per_run);
-  return { runs: n, run_ms: median(kept.map((r) => r.dur! / 1000)), host_ms_per_run: host, ops, kernel_ms_per_run: total / 1000 / n, gpu_times: gpu };
+  return { runs: n, run_ms: median(kept.map((r) => r.dur! / 1000)), host_ms_per_run: host, host_nodes_per_run: hostNodes, ops, kernel_ms_per_run: total / 1000 / n, gpu_times: gpu };
 }
 
 /** Reads and summarises a profile file. */

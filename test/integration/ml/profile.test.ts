@@ -35,6 +35,8 @@ test('FEDISTILL_ORT_PROFILE: released sessions write profiles; the step profile 
     assert.equal(last.runs, 3);
     assert.equal(all.gpu_times, false);
     assert.ok(all.host_ms_per_run.CPU! > 0);
+    // Every node of the step graph runs once per step on the CPU provider.
+    assert.ok(Number.isInteger(all.host_nodes_per_run.CPU) && all.host_nodes_per_run.CPU! >= 20, JSON.stringify(all.host_nodes_per_run));
     // The step graph's matrix products and update arithmetic are there, with shares that sum to 1.
     const ops = new Set(all.ops.map((o) => o.op));
     for (const op of ['Sub', 'Greater']) assert.ok(ops.has(op), [...ops].join(','));
@@ -69,6 +71,7 @@ test('summarizeProfile: GPU kernel events ("Api") take precedence over host time
   assert.equal(s.gpu_times, true);
   assert.deepEqual(s.ops.map((o) => [o.op, o.ms_per_run, o.kernels_per_run]), [['Gemm', 4, 1], ['Relu', 0.5, 0.5]]);
   assert.deepEqual(s.host_ms_per_run, { WebGpu: 1, CPU: 0.05 });
+  assert.deepEqual(s.host_nodes_per_run, { WebGpu: 1, CPU: 0.5 });
   assert.equal(s.kernel_ms_per_run, 4.5);
   const last = summarizeProfile(events, 1); // only the second run: host events from its start, the last GPU events
   assert.deepEqual(last.ops.map((o) => [o.op, o.ms_per_run]), [['Gemm', 5], ['Relu', 1]]);
