@@ -53,7 +53,7 @@ const limits = Object.fromEntries(['mlp1024_b512', 'mlp1024_b8192', 'cnn_b512'].
   const p = profile?.[key] as Json | undefined;
   if (!p || p.error) return [key, p?.error ?? 'no profile'];
   const ops = (p.ops as { op: string; ms: number }[] | undefined) ?? [];
-  return [key, { run_ms: p.run_ms, gpu_kernel_ms: p.kernel_ms_per_run, gpu_times: p.gpu_times, host_ms: p.host_ms_per_run, top_ops: ops.slice(0, 5).map((o) => `${o.op} ${o.ms}`) }];
+  return [key, { run_ms: p.run_ms, gpu_kernel_ms: p.kernel_ms_per_run, gpu_times: p.gpu_times, host_ms: p.host_ms_per_run, nodes: p.host_nodes_per_run, top_ops: ops.slice(0, 5).map((o) => `${o.op} ${o.ms}`) }];
 }));
 
 const f = (v: number | undefined, d = 2) => (v === undefined ? '—' : v.toFixed(d));
