@@ -2,7 +2,7 @@
 import { loadDataset } from '../shared/data/catalog.ts';
 import { subset } from '../shared/data/image-dataset.ts';
 import { partitionLabels } from '../shared/data/partition.ts';
-import { decodePublicKey, readIdentityFile } from '../shared/crypto/identity.ts';
+import { decodePublicKey, encodePublicKey, fingerprint, readIdentityFile } from '../shared/crypto/identity.ts';
 import { SecureClient } from '../shared/channel/secure-client.ts';
 import { disabledProtections } from '../shared/channel/connection-limits.ts';
 import { accessSync, closeSync, constants, openSync, statSync } from 'node:fs';
@@ -44,8 +44,31 @@ export function checkSiteOutputs(c: SiteConfig): void {
   }
 }
 
-/** Runs one site to the end of the run. */
-export async function runSite(c: SiteConfig, log: (line: string) => void): Promise<SiteRunResult & { site: string; studentOut?: string }> {
+/** What `fedistill client` reports: the run's result, or that the operator stopped the site before its end. */
+export type SiteOutcome =
+  | (SiteRunResult & { site: string; studentOut?: string; stopped?: false })
+  | { site: string; stopped: true; ledger: string };
+
+/**
+ * One hint per kind of connection failure the operator can fix, logged the first time it happens:
+ * the reconnect lines that follow only repeat the cause (cut to one line), not what to do about it.
+ */
+function connectionHints(c: SiteConfig, identity: { publicKey: Uint8Array }, log: (line: string) => void): (lastError: string) => void {
+  const given = new Set<string>();
+  return (lastError) => {
+    const code = /^E_[A-Z_]+/.exec(lastError)?.[0];
+    if (!code || given.has(code)) return;
+    if (code === 'E_UNKNOWN_SITE_KEY') {
+      log(`this site's key is not on the aggregator's allowlist: send its public key ${encodePublicKey(identity.publicKey)} (fingerprint ${fingerprint(identity.publicKey)}; \`fedistill keys show ${c.identity}\`) and its name ${c.settings.name} to the aggregator's operator, who adds them to the allowlist and restarts \`fedistill server\` with the same config; this site keeps retrying meanwhile (at most every 30 s; Ctrl-C stops it)`);
+    } else if (code === 'E_NOT_CONNECTED') {
+      log(`nothing answers at ${c.server.url} yet: the aggregator is not started, or server.url is wrong; this site keeps retrying (at most every 30 s; Ctrl-C stops it)`);
+    } else return;
+    given.add(code);
+  };
+}
+
+/** Runs one site to the end of the run, or until a signal stops it (then `stopped: true`). */
+export async function runSite(c: SiteConfig, log: (line: string) => void): Promise<SiteOutcome> {
   // Keys and outputs first: a bad path fails now, not after local training.
   checkSiteOutputs(c);
   const identity = readIdentityFile(c.identity);
@@ -60,12 +83,23 @@ export async function runSite(c: SiteConfig, log: (line: string) => void): Promi
   for (const w of disabledProtections(c.connectionLimits)) log(w);
   const client = new SecureClient({ url: c.server.url, identity, serverPublicKey, ...(c.connectionLimits ? { limits: c.connectionLimits } : {}) });
   const site = new SiteClient(agent, client, publicSpec, log);
-  const onSignal = () => client.close('site stopping (signal)');
+  const hint = connectionHints(c, identity, log);
+  client.on('reconnecting', (r) => hint(r.lastError));
+  // A stopped client neither connects nor finishes: without this, neither promise below would
+  // settle and the process would end silently (status 13, an unsettled top-level await).
+  let onSignal!: () => void;
+  const signalled = new Promise<'signal'>((resolve) => {
+    onSignal = () => {
+      log(`stopping (signal); every reply that left this site is in its ledger ${c.ledger}: restart it with the same config to rejoin the run`);
+      client.close('site stopping (signal)');
+      resolve('signal');
+    };
+  });
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    await client.start();
-    const result = await site.finished;
+    const result = await Promise.race([client.start().then(() => site.finished), signalled]);
+    if (result === 'signal') return { site: c.settings.name, stopped: true, ledger: c.ledger };
     if (c.studentOut) await agent.exportStudent(c.studentOut);
     return { ...result, site: c.settings.name, ...(c.studentOut ? { studentOut: c.studentOut } : {}) };
   } finally {

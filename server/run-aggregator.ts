@@ -65,6 +65,9 @@ export function stalledError(c: RunConfig, summary: RunSummary): FedistillError 
   return new FedistillError('E_ROUND_STALLED', `run ${c.runId}: round ${(st?.round ?? 0) + 1} got ${st?.replies ?? 0} usable replies (quorum ${c.quorum}) in each of ${st?.attempts ?? c.maxRoundAttempts} attempts; failing sites: ${sites}. The run is recorded as stalled in ${c.database}; fix or remove those sites (or lower quorum, raise max_round_attempts), then restart with the same config to resume`);
 }
 
+/** Keys not on the allowlist that get their own hint line in the log (the rest are only counted). */
+const MAX_UNKNOWN_KEY_HINTS = 16;
+
 /** Runs the aggregator until the run ends; stops cleanly on SIGINT/SIGTERM; a stalled run throws E_ROUND_STALLED. */
 export async function runAggregator(c: RunConfig, log: (line: string) => void): Promise<RunSummary & { database: string }> {
   const publicSet = loadDataset(c.publicSet);
@@ -78,11 +81,22 @@ export async function runAggregator(c: RunConfig, log: (line: string) => void): 
   // one line for the first refusal per (address, code), then one summary per 10 s: a flood of refused
   // connects from one address must not flood the operator's log
   const refusals = new RefusalLog({ log, groupOf: addressGroup });
+  // the refusal line names only the code: for a key not on the allowlist, also say whose key and what
+  // to do, once per key (and for a few keys at most: anyone who reaches the port can present new keys)
+  const keysHinted = new Set<string>();
+  const hintUnknownKey = (code: string, message: string) => {
+    if (code !== 'E_UNKNOWN_SITE_KEY' || keysHinted.has(message) || keysHinted.size >= MAX_UNKNOWN_KEY_HINTS) return;
+    keysHinted.add(message);
+    log(`${message.replace(/; add it.*$/, '')} (${c.allowlist}): if it is one of this run's sites, add its public key (\`fedistill keys show\` on that site) with its site name, then restart with the same config; the run resumes and the site, which keeps retrying, joins`);
+  };
   try {
     checkResumable(db, c);
     server = new SecureServer({ identity, allowlist, port: c.listen.port, host: c.listen.host, ...(c.connectionLimits ? { limits: c.connectionLimits } : {}) });
     const hub = server;
-    hub.on('refused', (r) => refusals.note(r.address, r.code));
+    hub.on('refused', (r) => {
+      refusals.note(r.address, r.code);
+      hintUnknownKey(r.code, r.message);
+    });
     const aggregator = new Aggregator({
       db, config: c, strategy: strategyFor(c), hub, log, audit: new AuditLog(new SqliteAuditStore(db.sqlite), identity),
       publicSet: { spec: publicSet.spec, hash: publicSet.hash, length: publicSet.length, numClasses: publicSet.numClasses },
@@ -107,6 +121,10 @@ export async function runAggregator(c: RunConfig, log: (line: string) => void): 
       process.off('SIGTERM', onSignal);
     }
   } catch (e) {
+    if (e instanceof FedistillError && e.code === 'E_QUORUM_TIMEOUT') {
+      const live = server?.connectedSites ?? [];
+      throw new FedistillError('E_QUORUM_TIMEOUT', `${e.message} (connected: ${live.join(', ') || 'none'}); start the missing sites' \`fedistill client\` (their logs say why they cannot join), or lower min_sites (quorum, once rounds have started) or raise join_timeout_s in the run config, then restart with the same config: the run resumes`, { cause: e });
+    }
     // a write that failed mid-run (disk full, read-only file) rolled back whole: say so, in one line
     throw databaseError(e, c.database);
   } finally {

@@ -1,5 +1,6 @@
 // `fedistill client`: a site agent that keeps its data local and shares only protected predictions.
 import type { CommandSpec } from '../parse.ts';
+import { wrongConfigKind } from '../config-kind.ts';
 import { loadSiteConfig } from '../../client/site-config.ts';
 import { runSite } from '../../client/run-site.ts';
 
@@ -17,10 +18,18 @@ export const clientCommand: CommandSpec = {
   },
   examples: ['fedistill client --config site-a.yaml'],
   async run(args, io) {
-    const config = loadSiteConfig(String(args.flags.config));
+    const path = String(args.flags.config);
+    let config: ReturnType<typeof loadSiteConfig>;
+    try { config = loadSiteConfig(path); } catch (e) { throw wrongConfigKind(e, path, 'site'); }
     const r = await runSite(config, (l) => io.err(`[${config.settings.name}] ${l}`));
     if (args.flags.json) io.out(JSON.stringify(r));
-    else io.out(`site ${r.site}: accuracy ${r.baselineAccuracy?.toFixed(4)} → ${r.finalAccuracy?.toFixed(4)}, own ε bound ${r.ledgerEpsilon.toFixed(3)}, ${r.roundsDigested} rounds`);
-    return 0;
+    else if (r.stopped) io.out(`site ${r.site}: stopped before the run ended; its ledger: ${r.ledger}`);
+    else {
+      // the bound covers every run in the site's ledger, not only this one: say which file it is
+      io.out(`site ${r.site}: accuracy ${r.baselineAccuracy?.toFixed(4)} → ${r.finalAccuracy?.toFixed(4)}, own ε bound ${r.ledgerEpsilon.toFixed(3)} (all runs in its ledger ${config.ledger}), ${r.roundsDigested} rounds`);
+      if (r.studentOut) io.out(`student: ${r.studentOut}`);
+    }
+    // like `fedistill server`, a run stopped by a signal is not a success
+    return r.stopped ? 1 : 0;
   },
 };

@@ -1,5 +1,6 @@
 // `fedistill server`: the aggregator of a federated distillation run.
 import type { CommandSpec } from '../parse.ts';
+import { wrongConfigKind } from '../config-kind.ts';
 import { loadRunConfig } from '../../server/run-config.ts';
 import { runAggregator } from '../../server/run-aggregator.ts';
 
@@ -17,12 +18,16 @@ export const serverCommand: CommandSpec = {
   },
   examples: ['fedistill server --config run.yaml'],
   async run(args, io) {
-    const config = loadRunConfig(String(args.flags.config));
+    const path = String(args.flags.config);
+    let config: ReturnType<typeof loadRunConfig>;
+    try { config = loadRunConfig(path); } catch (e) { throw wrongConfigKind(e, path, 'run'); }
     const summary = await runAggregator(config, (l) => io.err(`[aggregator] ${l}`));
     if (args.flags.json) io.out(JSON.stringify(summary));
     else {
       io.out(`run ${summary.runId}: ${summary.status}, ${summary.rounds.length} rounds this session, ε = ${summary.epsilon.toFixed(4)} at δ = ${summary.delta}`);
       io.out(`database: ${summary.database}`);
+      // Ctrl-C is not the end of the run: say how to go on (sites keep retrying meanwhile)
+      if (summary.status === 'stopped') io.out(`the run is not over: restart \`fedistill server --config ${args.flags.config}\` to resume it; its sites keep retrying until then`);
     }
     return summary.status === 'stopped' ? 1 : 0;
   },
