@@ -3,6 +3,7 @@ import type { RunConfig } from '../server/run-config.ts';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
 import { PARTITION_SCHEMES, type PartitionScheme } from '../shared/data/partition.ts';
 import { SCENARIO_FIELDS } from '../shared/util/config-fields.ts';
+import { ID_PATTERN } from '../protocols/validators.ts';
 import { type Obj, booleanAt, checkField, listAt, mapping, numberAt, onlyKeys, root, section, stringAt } from '../shared/util/scenario-fields.ts';
 import { SIM_MODEL_NAMES, type SimModel, validateSimModel } from './sim-models.ts';
 import { type CompetenceSettings, competenceSettingsAt } from '../client/domain-competence.ts';
@@ -105,9 +106,13 @@ export function validateScenario(raw: unknown): Scenario {
   // A reproduction's other fields belong to its module (simulations/pate-mnist), which checks them.
   if (kind === 'pate-reproduction') return { ...placeholder(name), kind, raw: o };
   onlyKeys(o, TOP_KEYS, 'scenario');
+  // The name becomes the aggregator's run id: refuse a bad one here, not after local training.
+  checkField(ID_PATTERN.test(name), 'scenario.name',
+    `is also the run id: use 1–128 letters, digits, '.', '_', ':' or '-' (starting with a letter or digit), got ${JSON.stringify(name.slice(0, 40))}`);
   const seed = numberAt(o, 'seed', 'scenario', 1, { int: true, min: 0 });
   const rounds = numberAt(o, 'rounds', 'scenario', undefined, { int: true, min: 1 });
 
+  checkField(o.data != null, 'data', 'is required: a mapping with dataset, public_set and eval_set (split specs such as mnist:train[0:600], docs/data.md)');
   const d = section(o, 'data', 'data', ['dataset', 'public_set', 'eval_set', 'partition'], false);
   const p = section(d, 'partition', 'data.partition', ['scheme', 'alpha', 'shards', 'sigma', 'seed']);
   const scheme = stringAt(p, 'scheme', 'data.partition', 'iid', PARTITION_SCHEMES);
@@ -118,6 +123,7 @@ export function validateScenario(raw: unknown): Scenario {
   const digest = digestAt(s, 'sites.digest', SCENARIO_FIELDS);
   const count = numberAt(s, 'count', 'sites', undefined, { int: true, min: 1 });
 
+  checkField(o.strategy != null, 'strategy', 'is required: a mapping with at least name (dsfl, fedmd or pate)');
   const st = section(o, 'strategy', 'strategy', ['name', 'queries_per_round', 'entropy_reduction_temperature', 'reply_temperature', 'threshold', 'sigma1', 'sigma2', 'accounting'], false);
   const pr = section(o, 'privacy', 'privacy', ['unit', 'teachers_per_site', 'clip', 'noise_multiplier', 'epsilon', 'delta', 'test_noise_seed']);
   const unit = stringAt(pr, 'unit', 'privacy', 'site', ['site', 'example'] as const);

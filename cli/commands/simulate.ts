@@ -52,10 +52,11 @@ function loadSimulationScenario(file: string): Scenario {
  * (130, 143). The aggregator database holds every round finished so far (SQLite commits each);
  * the report is written only at the end. Returns the function that removes the handlers.
  */
-function reportInterruption(io: CliIO, out: string, federated: boolean): () => void {
+function reportInterruption(io: CliIO, out: string, federated: boolean, mode: 'in-process' | 'loopback'): () => void {
   const handler = (signal: NodeJS.Signals) => {
     const dir = resolve(out);
-    const db = join(dir, 'aggregator.db');
+    // Loopback runs keep the aggregator's database where an operator's deployment would (docs/simulations.md, Reports).
+    const db = mode === 'loopback' ? join(dir, 'deployment', 'fedistill.db') : join(dir, 'aggregator.db');
     const kept = federated && existsSync(db)
       ? `kept ${db} (the rounds finished so far, with their privacy ledger and audit log: fedistill audit report ${db})`
       : `kept what was written to ${dir} so far`;
@@ -99,7 +100,7 @@ export const simulateCommand: CommandSpec = {
     const mode = String(args.flags.mode) as 'in-process' | 'loopback';
     const concurrency = Number(args.flags.concurrency) || undefined;
     const workers = Number(args.flags.workers);
-    const stopReporting = reportInterruption(io, out, scenario.kind === 'federated');
+    const stopReporting = reportInterruption(io, out, scenario.kind === 'federated', mode);
     const result = await runSimulation(scenario, {
       mode, out, log: (l) => io.err(l), scenarioFile: file, ...(concurrency ? { concurrency } : {}), ...(workers >= 0 ? { workers } : {}),
       noBaselines: Boolean(args.flags['no-baselines']),

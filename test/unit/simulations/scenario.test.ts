@@ -76,6 +76,9 @@ test('mistakes are reported with the field and a stable code', () => {
   bad({ faults: { site_crashes: [{ site: 3, round: 0 }] } }, /faults.site_crashes\[0\].site: must be ≤ 2/);
   bad({ rounds: 0 }, /scenario.rounds: must be ≥ 1/);
   bad({ quorum: 3 }, /scenario.quorum: must be ≤ 2/);
+  bad({ name: 'my run/1' }, /scenario.name: is also the run id/);
+  bad({ data: undefined }, /data: is required: a mapping with dataset, public_set and eval_set/);
+  bad({ strategy: undefined }, /strategy: is required: a mapping with at least name/);
 });
 
 test('sites.competence: off by default, true gives the defaults, fields are checked, site-level unit only', () => {
