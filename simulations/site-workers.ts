@@ -1,11 +1,11 @@
 // Spreads simulated sites over worker threads (one per core by default): ONNX Runtime runs each session synchronously on its thread.
-import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { SiteSettings } from '../client/site-agent.ts';
 import type { FrameTransport } from '../shared/channel/transport.ts';
 import type { Identity } from '../shared/crypto/identity.ts';
 import { FedistillError } from '../shared/util/errors.ts';
 import { PortTransport } from './port-transport.ts';
-import { workerBootUrl } from './worker-boot.ts';
+import { startWorker } from './worker-boot.ts';
 import type { HostedOutcome } from './site-host.ts';
 
 /** What one worker hosts (structured-cloneable). Private data travel as indices into the pool. */
@@ -37,7 +37,7 @@ export class WorkerSites {
   /** `accept` hands the aggregator's end of a new connection to the SecureServer. */
   constructor(jobs: WorkerJob[], accept: (site: string, transport: FrameTransport) => void, log: (line: string) => void, onReady: () => void) {
     this.hosted = jobs.map((job) => {
-      const worker = new Worker(workerBootUrl(new URL('./site-worker.ts', import.meta.url)), { workerData: job });
+      const worker = startWorker(new URL('./site-worker.ts', import.meta.url), { workerData: job });
       const h: Hosted = { worker, sites: new Set(job.sites.map((s) => s.name)), waiters: new Map() };
       worker.on('message', (m: ToMain) => {
         if (m.kind === 'log') log(m.line);

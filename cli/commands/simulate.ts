@@ -8,6 +8,7 @@ import { FedistillError, UsageError } from '../../shared/util/errors.ts';
 import { readYamlFile } from '../../shared/util/yaml-file.ts';
 import { runSimulation } from '../../simulations/run-simulation.ts';
 import { formatBytes } from '../../simulations/report-html.ts';
+import { exitOnSignal } from '../../simulations/worker-boot.ts';
 
 const pct = (v: number | null | undefined) => (typeof v === 'number' ? `${(100 * v).toFixed(2)}%` : 'n/a');
 
@@ -62,7 +63,7 @@ function reportInterruption(io: CliIO, out: string, federated: boolean, mode: 'i
       : `kept what was written to ${dir} so far`;
     const stale = existsSync(join(dir, 'report.json')) ? ` (the report files in ${dir} are from an earlier run)` : '';
     io.err(`simulate: interrupted (${signal}); ${kept}; no report was written${stale}`);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    exitOnSignal(signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM'); // safe with site workers inside onnxruntime
   };
   process.once('SIGINT', handler);
   process.once('SIGTERM', handler);

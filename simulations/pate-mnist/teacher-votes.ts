@@ -1,11 +1,10 @@
 // Teacher vote histograms for the queries: trained in parallel worker threads, cached in the output folder.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { FedistillError } from '../../shared/util/errors.ts';
 import { canonicalJson } from '../../shared/audit/canonical-json.ts';
-import { workerBootUrl } from '../worker-boot.ts';
+import { startWorker } from '../worker-boot.ts';
 import { type TeacherJob, type TeacherOutcome, trainTeachers } from './teacher-training.ts';
 
 const VOTES_CACHE_FILE = 'teacher-votes.json';
@@ -24,7 +23,7 @@ interface CacheFile { version: 1; key: Omit<TeacherJob, 'which'>; votes: number[
 
 function runWorker(job: TeacherJob, onTeacher: (o: TeacherOutcome) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(workerBootUrl(new URL('./teacher-worker.ts', import.meta.url)), { workerData: job });
+    const w = startWorker(new URL('./teacher-worker.ts', import.meta.url), { workerData: job });
     w.on('message', (m: { kind: string; outcome?: TeacherOutcome; message?: string }) => {
       if (m.kind === 'teacher') onTeacher({ ...m.outcome!, predictions: new Uint8Array(m.outcome!.predictions) });
       else if (m.kind === 'done') void w.terminate().then(() => resolve());
