@@ -52,7 +52,13 @@ async function runPateReproduction(s: Scenario, o: SimulateOptions): Promise<unk
 
 /** Removes a previous run's database from the output folder: a simulation always starts from round 1. */
 function freshOutput(out: string): void {
-  mkdirSync(out, { recursive: true });
+  try {
+    mkdirSync(out, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // a path through a file, or an unwritable place, is the user's to fix: not an internal error
+    throw new FedistillError('E_FILE_WRITE', `cannot create the output folder ${out} (${code ?? (e as Error).message}): --out must name a folder that is, or can be, created there`);
+  }
   for (const f of ['aggregator.db', 'aggregator.db-wal', 'aggregator.db-shm', 'deployment']) rmSync(join(out, f), { recursive: true, force: true });
 }
 

@@ -64,3 +64,17 @@ for (const workers of ['0', 'default'] as const) {
     }
   });
 }
+
+test('an --out that cannot be a folder (a path through a file) is a user error naming it, not an internal error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-out-'));
+  try {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    const r = await run(['simulate', join(SCENARIOS, 'tiny.yaml'), '--out', join(file, 'run')]);
+    assert.equal(r.code, 1, r.err);
+    assert.match(r.err, /cannot create the output folder .*a-file\/run \(ENOTDIR\): --out must name a folder .*\[E_FILE_WRITE\]/);
+    assert.doesNotMatch(r.err, /internal error/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
