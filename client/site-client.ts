@@ -71,11 +71,14 @@ export class SiteClient {
         this.log(`the aggregator is stopping (${info.reason || 'E_SERVER_CLOSING'}); it may resume the run: the site keeps retrying (stop it with Ctrl-C)`);
         return;
       }
+      // A 1000 close made here is this site's own doing (the end of its run, a fatal refusal, a
+      // signal, a join retried): whatever made it logs why, so a line here would only repeat it.
+      if (info.local && info.code === 1000) return;
       // a close the operator may need to act on (e.g. a budget: raise connection_limits), with its reason
       const by = info.local ? 'closed here' : info.authenticated ? 'closed by the aggregator' : 'closed by the peer, unauthenticated close code; the site keeps retrying';
       this.log(`disconnected (${by}): ${info.code} ${info.reason || info.errorCode || ''}`.trimEnd());
     });
-    client.on('reconnecting', (r) => this.log(`reconnecting in ${Math.round(r.delayMs)} ms (attempt ${r.attempt}; last: ${r.lastError.split('\n')[0]!.slice(0, 160)})`));
+    client.on('reconnecting', (r) => this.log(`reconnecting in ${Math.round(r.delayMs)} ms (attempt ${r.attempt}; last: ${boundedReason(r.lastError)})`));
   }
 
   private async join(s: SecureSession): Promise<void> {
@@ -84,7 +87,7 @@ export class SiteClient {
       // a site that adds local noise offers no vote histograms (they would leave it un-noised)
       const capabilities = this.agent.settings.policy?.localNoiseMultiplier > 0 ? ['soft_labels'] : ['vote_histogram', 'soft_labels'];
       const reply = await s.request({ type: 'join', siteName: this.agent.settings.name, capabilities, datasetHashes: { public_set: hash } });
-      if (reply.type === 'error') throw new Error(`${reply.code}: ${reply.message}`);
+      if (reply.type === 'error') throw new FedistillError(reply.code, reply.message);
       if (reply.type !== 'welcome') throw new Error(`expected welcome, got ${reply.type}`);
       this.runId = reply.runId;
       // the config is free-form JSON: take only well-typed values, so a wrong type cannot reach the site's own bound
@@ -99,6 +102,9 @@ export class SiteClient {
       // the run fixes every site's weight; answering with another count would have every reply refused
       const pinned = cfg.teachers_per_site;
       if (typeof pinned === 'number' && pinned !== this.agent.answeringTeachers) {
+        const why = `this site answers with ${this.agent.answeringTeachers} teacher(s); the run weights every site as ${pinned}: set teachers: ${pinned} in its site.yaml`;
+        // said inside the session, so the aggregator's log shows why this site leaves at once (only the site can tell)
+        if (s.isOpen) s.send({ type: 'leave', reason: `E_TEACHERS_MISMATCH: ${why}` });
         throw new FedistillError('E_TEACHERS_MISMATCH', `run ${reply.runId} weights every site as ${pinned} teacher(s) (its run.yaml privacy.teachers_per_site); this site answers with ${this.agent.answeringTeachers}: set teachers: ${pinned} in site.yaml (an external teacher_onnx counts as 1)`);
       }
       this.log(`joined run ${reply.runId}`);
@@ -114,7 +120,7 @@ export class SiteClient {
         if (s.isOpen) s.close(1000, 'join got no answer');
         return;
       }
-      this.fail(err);
+      this.fail(refusalForOperator(err, this.publicSpec));
     }
   }
 
@@ -199,6 +205,28 @@ export class SiteClient {
       bytesReceived: this.bytes.received,
     }));
   }
+}
+
+/** The most of a reconnect reason (peer-supplied text, escaped) a log line keeps: the cause and, at its end, what to do. */
+const MAX_REASON_CHARS = 400;
+
+/** `text` on one line (control characters escaped) and at most MAX_REASON_CHARS long, cut in the middle so its advice stays. */
+export function boundedReason(text: string): string {
+  const line = escapeControlChars(text);
+  if (line.length <= MAX_REASON_CHARS) return line;
+  const tail = Math.floor(MAX_REASON_CHARS * 0.4);
+  return `${line.slice(0, MAX_REASON_CHARS - tail - 3)} … ${line.slice(-tail)}`;
+}
+
+/**
+ * A join refusal as the operator should read it: what is wrong and what to do first, the request
+ * id (which the request tracker puts first) last; a public-set refusal also names this site's own set.
+ */
+function refusalForOperator(err: Error & { code?: string }, publicSpec: string): Error {
+  const m = /^peer refused request (\S+): ([\s\S]*)$/.exec(err.message);
+  if (!m || !err.code) return err;
+  const own = err.code === 'E_PUBLIC_SET_MISMATCH' ? ` (this site's public_set: ${publicSpec})` : '';
+  return new FedistillError(err.code, `${m[2]}${own} (the aggregator's answer to join request ${m[1]})`);
 }
 
 /** What a query asks, as a string: a repeated request id must ask exactly this again to get the same reply. */

@@ -130,6 +130,15 @@ export class Aggregator {
   private attach(s: SecureSession): void {
     const { config, publicSet, db } = this.o;
     let joinedHere = false;
+    /** This session's join was welcomed: its close is a departure from the run, worth a line. */
+    let welcomed = false;
+    /** Why the site said it leaves (its Leave), for the departure line. */
+    let leaveReason: string | undefined;
+    const refuse = (m: { requestId: string }, code: 'E_SITE_NAME_MISMATCH' | 'E_PUBLIC_SET_MISMATCH', message: string): void => {
+      // the site stops on a refusal: without this line, its operator alone would know why
+      this.log(`site ${s.siteName} refused at join: ${code}: ${message}`);
+      s.send({ type: 'error', code, requestId: m.requestId, message });
+    };
     s.on('message', (m: SessionMessage) => {
       try {
         if (m.type === 'join') {
@@ -141,17 +150,16 @@ export class Aggregator {
           joinedHere = true;
           if (m.siteName !== s.siteName) {
             // the name keys the site's own ledger file and its audit scope: a site using another's would mix them up
-            s.send({ type: 'error', code: 'E_SITE_NAME_MISMATCH', requestId: m.requestId, message: `this site's key is allowlisted as "${s.siteName}", but it calls itself "${m.siteName.slice(0, 64)}"; set name: ${s.siteName} in its site.yaml` });
-            return;
+            return refuse(m, 'E_SITE_NAME_MISMATCH', `this site's key is allowlisted as "${s.siteName}", but it calls itself "${m.siteName.slice(0, 64)}"; set name: ${s.siteName} in its site.yaml (or fix the allowlist)`);
           }
           const theirs = m.datasetHashes.public_set;
           if (theirs !== publicSet.hash) {
-            s.send({ type: 'error', code: 'E_PUBLIC_SET_MISMATCH', requestId: m.requestId, message: `public set ${publicSet.spec} must hash to ${publicSet.hash}, site has ${theirs ?? 'none'}` });
-            return;
+            return refuse(m, 'E_PUBLIC_SET_MISMATCH', `the run's public set is ${publicSet.spec} (hash ${publicSet.hash}); this site's public set hashes to ${theirs === undefined ? 'nothing (none sent)' : theirs.slice(0, 100)}: set public_set: ${publicSet.spec} in its site.yaml, or check the run config's public_set if the run's is wrong`);
           }
           db.recordSite(config.runId, s.siteName, Buffer.from(s.peerPublicKey).toString('hex'));
           this.sites.joined(s.siteName, { public_key: Buffer.from(s.peerPublicKey).toString('base64'), fingerprint: s.peerFingerprint }, !this.joined.has(s.siteName));
           this.joined.add(s.siteName);
+          welcomed = true;
           s.send({ type: 'welcome', requestId: m.requestId, runId: config.runId, config: this.welcomeConfig() });
           this.log(`site ${s.siteName} joined (${this.joined.size} joined)`);
           this.wake();
@@ -167,6 +175,7 @@ export class Aggregator {
           db.putMetrics(config.runId, m.round, `site:${s.siteName}`, m.values);
           this.wake();
         } else if (m.type === 'leave') {
+          if (m.reason) leaveReason = m.reason.slice(0, 300);
           this.joined.delete(s.siteName);
           this.wake();
         } else if (m.type === 'query_request' || m.type === 'consensus') {
@@ -179,8 +188,20 @@ export class Aggregator {
     this.uncounted.add(s);
     s.on('close', (info) => {
       this.countBytes(s);
-      // closes for cause (a budget, a protocol error) name the reason an operator acts on; plain hang-ups do not
-      if (info && info.code >= 4000 && info.errorCode !== 'E_SERVER_CLOSING') this.log(`site ${s.siteName} session closed${info.local ? '' : ' by the site'}: ${info.reason || info.errorCode || info.code}`);
+      // A joined site going away mid-run (a crash, a kill, a stop, a network cut) gets one line, so
+      // the operator sees who is gone before a round comes up short. Not the run's own end (bye and
+      // 1000 from here), not a stopping aggregator, not a session its site has already replaced.
+      const ours = info.local && (info.code === 1000 || info.errorCode === 'E_SERVER_CLOSING');
+      const current = this.o.hub.session(s.siteName);
+      const departed = welcomed && !ours && (current === undefined || current === s) && !this.endedReason;
+      const still = (): string => `${this.liveSites().filter((n) => n !== s.siteName).length} still connected`;
+      if (info.code >= 4000 && info.errorCode !== 'E_SERVER_CLOSING') {
+        // closes for cause (a budget, a protocol error) name the reason an operator acts on
+        this.log(`site ${s.siteName} session closed${info.local ? '' : ' by the site'}: ${info.reason || info.errorCode || info.code}${departed ? `; ${still()}` : ''}`);
+      } else if (departed) {
+        const why = leaveReason ?? (info.reason || info.errorCode || '').slice(0, 200);
+        this.log(`site ${s.siteName} left (${info.code}${why ? `: ${why}` : ''}): ${still()}`);
+      }
       this.wake();
     });
   }

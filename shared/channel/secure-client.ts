@@ -91,7 +91,10 @@ export class SecureClient extends EventEmitter<SecureClientEvents> {
     this.policy = opts.reconnect === false ? undefined : { ...DEFAULT_RECONNECT_POLICY, ...opts.reconnect };
   }
 
-  /** Connects; resolves with the first session, rejects on a fatal refusal or when retries run out. */
+  /**
+   * Connects; resolves with the first session, rejects on a fatal refusal, when retries run out, or
+   * (E_NOT_CONNECTED) when close() comes first, so a caller awaiting it is never left hanging.
+   */
   start(): Promise<SecureSession> {
     return new Promise((resolve, reject) => {
       this.firstSession = { resolve, reject };
@@ -116,11 +119,15 @@ export class SecureClient extends EventEmitter<SecureClientEvents> {
     return s.request(message, opts);
   }
 
-  /** Stops reconnecting and closes the session politely. */
+  /** Stops reconnecting and closes the session politely; a start() still waiting for its first session rejects. */
   close(reason = 'site closing'): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.current?.close(1000, reason);
+    if (this.firstSession) {
+      this.firstSession.reject(new ChannelError('E_NOT_CONNECTED', `the client was closed (${reason}) before it reached the aggregator; nothing was sent`));
+      this.firstSession = undefined;
+    }
   }
 
   private async openTransport(): Promise<FrameTransport> {
