@@ -109,7 +109,11 @@ function normalise(ctx: ForwardContext, x: Tensor, name: string, l: { type: 'bat
       ctx.updateBuffer(buf, op.add(g, op.mul(g, ctx.buffer(buf), g.constant(1 - mom)), op.mul(g, flat, g.constant(mom))));
     };
     upd(`${name}.runningMean`, m);
-    upd(`${name}.runningVar`, v);
+    // The running variance takes the unbiased batch variance, n/(n−1) times the one used to
+    // normalise (n values per channel), as PyTorch does, so eval mode matches a PyTorch-trained
+    // model's. A batch of one value per channel keeps its (zero) variance rather than dividing by zero.
+    const perChannel = spatial ? op.mul(g, op.rowCount(g, x), g.constant((x.shape[2] as number) * (x.shape[3] as number))) : op.rowCount(g, x);
+    upd(`${name}.runningVar`, op.mul(g, v, op.div(g, perChannel, op.max(g, op.sub(g, perChannel, g.constant(1)), g.constant(1)))));
     const xhat = op.div(g, centred, op.sqrt(g, op.add(g, v, eps)));
     return op.add(g, op.mul(g, xhat, bshape(ctx.param(`${name}.gamma`))), bshape(ctx.param(`${name}.beta`)));
   }

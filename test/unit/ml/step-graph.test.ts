@@ -172,3 +172,34 @@ test('a graph of 3 unrolled steps (gathered rows, Adam, batchnorm, dropout) give
   }
   assert.throws(() => buildStepGraph({ ...base, gatherRows: false, steps: 2 }), /needs gatherRows/);
 });
+
+test('batchnorm running statistics follow PyTorch: mean, and the unbiased batch variance n/(n−1) (dense and spatial, float64)', async () => {
+  for (const s of [
+    { input: [3], classes: 2, layers: [{ type: 'batchnorm' }, { type: 'dense', units: 2 }] },
+    { input: [2, 3, 2], classes: 2, layers: [{ type: 'batchnorm' }, { type: 'flatten' }, { type: 'dense', units: 2 }] },
+  ] as ModelSpec[]) {
+    const layout = layoutOf(s);
+    const rng = new SeededRng(9);
+    const n = 5, c = s.input[0]!, per = s.input.slice(1).reduce((a, b) => a * b, 1), mom = 0.1;
+    const x = Array.from({ length: n * c * per }, () => rng.normal() * 2 + 1);
+    const feeds: Record<string, ort.Tensor> = {
+      x: f64(x, [n, ...s.input]), y_hard: f64(Array.from({ length: n * 2 }, (_, i) => +(i % 2 === 0)), [n, 2]),
+      lr: f64([0.1], []), step: f64([1], []), metrics: f64([0, 0], [2]),
+    };
+    for (const p of layout.params) feeds[names.param(p.name)] = f64(Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), p.shape);
+    const before = { mean: Array.from({ length: c }, () => rng.normal()), var: Array.from({ length: c }, () => 1 + rng.next()) };
+    const [meanBuf, varBuf] = layout.buffers.map((b) => b.name);
+    feeds[names.buffer(meanBuf!)] = f64(before.mean, [c]);
+    feeds[names.buffer(varBuf!)] = f64(before.var, [c]);
+    const out = await (await ort.InferenceSession.create(buildStepGraph({ layout, loss: { kind: 'ce' }, optimizer: { kind: 'sgd' }, floatType: 'float64' }).toModel(), opts)).run(feeds);
+    const gotMean = out[names.next(names.buffer(meanBuf!))]!.data as Float64Array, gotVar = out[names.next(names.buffer(varBuf!))]!.data as Float64Array;
+    for (let ch = 0; ch < c; ch++) {
+      const vals: number[] = [];
+      for (let i = 0; i < n; i++) for (let k = 0; k < per; k++) vals.push(x[(i * c + ch) * per + k]!);
+      const mean = vals.reduce((a, b) => a + b, 0) / vals.length;
+      const unbiased = vals.reduce((a, b) => a + (b - mean) ** 2, 0) / (vals.length - 1);
+      assert.ok(Math.abs(gotMean[ch]! - ((1 - mom) * before.mean[ch]! + mom * mean)) < 1e-12, `mean[${ch}]`);
+      assert.ok(Math.abs(gotVar[ch]! - ((1 - mom) * before.var[ch]! + mom * unbiased)) < 1e-12, `var[${ch}]: ${gotVar[ch]} vs ${(1 - mom) * before.var[ch]! + mom * unbiased}`);
+    }
+  }
+});
