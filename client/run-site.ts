@@ -85,23 +85,24 @@ export async function runSite(c: SiteConfig, log: (line: string) => void): Promi
   const site = new SiteClient(agent, client, publicSpec, log);
   const hint = connectionHints(c, identity, log);
   client.on('reconnecting', (r) => hint(r.lastError));
-  // A stopped client neither connects nor finishes: without this, neither promise below would
-  // settle and the process would end silently (status 13, an unsettled top-level await).
-  let onSignal!: () => void;
-  const signalled = new Promise<'signal'>((resolve) => {
-    onSignal = () => {
-      log(`stopping (signal); every reply that left this site is in its ledger ${c.ledger}: restart it with the same config to rejoin the run`);
-      client.close('site stopping (signal)');
-      resolve('signal');
-    };
-  });
+  // On a signal the client closes, which settles start() and `finished` (as rejections): the
+  // site then reports that it was stopped, not an error.
+  let stopped = false;
+  const onSignal = () => {
+    stopped = true;
+    log(`stopping (signal); every reply that left this site is in its ledger ${c.ledger}: restart it with the same config to rejoin the run`);
+    client.close('site stopping (signal)');
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const result = await Promise.race([client.start().then(() => site.finished), signalled]);
-    if (result === 'signal') return { site: c.settings.name, stopped: true, ledger: c.ledger };
+    await client.start();
+    const result = await site.finished;
     if (c.studentOut) await agent.exportStudent(c.studentOut);
     return { ...result, site: c.settings.name, ...(c.studentOut ? { studentOut: c.studentOut } : {}) };
+  } catch (e) {
+    if (stopped) return { site: c.settings.name, stopped: true, ledger: c.ledger };
+    throw e;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

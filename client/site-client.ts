@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { SecureClient } from '../shared/channel/secure-client.ts';
 import { FedistillError } from '../shared/util/errors.ts';
 import { escapeControlChars } from '../shared/util/log-text.ts';
-import { CHANNEL_ERRORS } from '../protocols/error-catalogue.ts';
+import { CHANNEL_ERRORS, ChannelError } from '../protocols/error-catalogue.ts';
 import type { SecureSession } from '../shared/channel/secure-session.ts';
 import type { Consensus, QueryReply, QueryRequest, SessionMessage, Outgoing } from '../protocols/messages.ts';
 import type { CentralPolicy, SiteAgent } from './site-agent.ts';
@@ -54,9 +54,14 @@ export class SiteClient {
   constructor(private readonly agent: SiteAgent, private readonly client: SecureClient, private readonly publicSpec: string, log: (line: string) => void = () => {}) {
     this.log = (line) => log(escapeControlChars(line));
     this.finished = new Promise((res, rej) => { this.done = res; this.fail = rej; });
+    // a caller that stopped waiting (start() failed first, a signal) must not turn the rejection into an unhandled one
+    this.finished.catch(() => undefined);
     client.on('session', (s) => { this.countBytes(); this.uncounted = s; void this.join(s); });
     client.on('message', (m, s) => this.onMessage(m, s));
     client.on('error', (e) => this.fail(e));
+    // closed here before the run ended (a signal, the caller giving up): whoever awaits `finished`
+    // learns it now instead of waiting for ever; after finish() (or a fatal error) it changes nothing
+    client.on('closed', (reason) => { if (!this.ended) this.fail(new ChannelError('E_NOT_CONNECTED', `the site was stopped (${reason}) before the run ended`)); });
     client.on('disconnect', (info) => {
       // Only a polite end the aggregator announced inside the session (bye, then 1000) ends the run:
       // a bare close code is plaintext (a forged 1000 must not stop the site), and an announced
@@ -64,8 +69,9 @@ export class SiteClient {
       if (info.authenticated && !info.local && info.code === 1000) {
         // the run is over: no reconnect (this runs before the client would schedule one); the bye
         // that made this close authenticated already said why
+        this.finish(); // first: the close below must find the run ended, not abandoned
         this.client.close('run finished');
-        return this.finish();
+        return;
       }
       if (info.authenticated && !info.local && info.errorCode === 'E_SERVER_CLOSING') {
         this.log(`the aggregator is stopping (${info.reason || 'E_SERVER_CLOSING'}); it may resume the run: the site keeps retrying (stop it with Ctrl-C)`);

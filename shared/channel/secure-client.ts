@@ -41,6 +41,8 @@ export interface SecureClientEvents {
   reconnecting: [info: { attempt: number; delayMs: number; lastError: string }];
   /** Fatal: the client stopped and will not reconnect. */
   error: [error: ChannelError];
+  /** close() was called: the client will not connect again (also when no session is open). */
+  closed: [reason: string];
 }
 
 /**
@@ -128,6 +130,7 @@ export class SecureClient extends EventEmitter<SecureClientEvents> {
       this.firstSession.reject(new ChannelError('E_NOT_CONNECTED', `the client was closed (${reason}) before it reached the aggregator; nothing was sent`));
       this.firstSession = undefined;
     }
+    this.emit('closed', reason);
   }
 
   private async openTransport(): Promise<FrameTransport> {

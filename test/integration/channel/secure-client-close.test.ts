@@ -1,7 +1,10 @@
-// SecureClient.close() before the first session: start() settles (E_NOT_CONNECTED) instead of hanging its caller.
+// SecureClient.close() before the first session: start() settles (E_NOT_CONNECTED) instead of hanging its caller, and so does a SiteClient's `finished`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { clientFor, siteA, startServer, stranger } from './helpers.ts';
+import { SiteClient } from '../../../client/site-client.ts';
+import type { SiteAgent } from '../../../client/site-agent.ts';
+import type { SessionMessage } from '../../../protocols/messages.ts';
 
 /** Rejects if `p` has not settled within `ms`: the bug this guards against is a promise that never settles. */
 function within<T>(p: Promise<T>, ms: number): Promise<T> {
@@ -46,3 +49,34 @@ test('close() during the first connection attempt rejects start() too, and no se
     await server.close();
   }
 });
+
+/** A stand-in SiteAgent: SiteClient needs its name, public set and ledger to join and to finish. */
+const stubAgent = (): SiteAgent => ({ settings: { name: 'site-a' }, publicSet: { hash: 'sha256:feed' }, ledger: { epsilon: () => 0 }, baselineAccuracy: undefined, lastAccuracy: undefined }) as unknown as SiteAgent;
+
+test('a SiteClient closed before its run ended rejects `finished` (E_NOT_CONNECTED), whether or not a session was open', async () => {
+  const server = await startServer();
+  server.on('session', (s) => s.on('message', (m: SessionMessage) => {
+    if (m.type === 'join') s.send({ type: 'welcome', requestId: m.requestId, runId: 'run-1', config: { rounds: 5 } });
+  }));
+  try {
+    // joined, mid-run
+    const joined = clientFor(server, siteA, { reconnect: { initialDelayMs: 10, maxDelayMs: 10 } });
+    const site = new SiteClient(stubAgent(), joined, 'test:public');
+    await joined.start();
+    await new Promise((r) => setTimeout(r, 50));
+    joined.close('site stopping (signal)');
+    await assert.rejects(within(site.finished, 1000), (e: Error & { code?: string }) => e.code === 'E_NOT_CONNECTED' && /stopped \(site stopping \(signal\)\) before the run ended/.test(e.message));
+    // refused, waiting to reconnect: no session open when it is closed
+    const refused = clientFor(server, stranger, { reconnect: { initialDelayMs: 10_000, maxDelayMs: 10_000, jitter: 0 } });
+    const waiting = clientWaiting(refused);
+    const other = new SiteClient(stubAgent(), refused, 'test:public');
+    refused.start().catch(() => {});
+    await waiting;
+    refused.close('site stopping (signal)');
+    await assert.rejects(within(other.finished, 1000), { code: 'E_NOT_CONNECTED' });
+  } finally {
+    await server.close();
+  }
+});
+
+const clientWaiting = (c: ReturnType<typeof clientFor>): Promise<void> => new Promise((resolve) => c.once('reconnecting', () => resolve()));
