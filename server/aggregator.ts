@@ -1,18 +1,18 @@
 // The round loop: waits for sites, asks a strategy what to query, collects replies, charges the
 // ledger and records the release in one transaction, then sends the consensus. Resumes from the database.
 import { RunSites, SITE_SCOPE } from './site-scopes.ts';
+import { SiteSessions } from './site-sessions.ts';
 import { dpAccountingOrders } from '../shared/privacy/orders.ts';
 import { createHash } from 'node:crypto';
 import { pack, unpack } from 'msgpackr';
 import type { SecureSession } from '../shared/channel/secure-session.ts';
 import type { OutgoingRequest } from '../shared/channel/secure-session.ts';
-import type { ReplyMessage, SessionMessage } from '../protocols/messages.ts';
+import type { ReplyMessage } from '../protocols/messages.ts';
 import { PrivacyLedger } from '../shared/privacy/ledger.ts';
 import { CryptoRng } from '../shared/privacy/rng.ts';
 import { SeededRng } from '../shared/util/prng.ts';
 import { FedistillError } from '../shared/util/errors.ts';
 import { escapeControlChars } from '../shared/util/log-text.ts';
-import { ChannelError } from '../protocols/error-catalogue.ts';
 import { queryRequestId, replyProblem } from './site-reply-checks.ts';
 import type { RunDatabase } from './run-database.ts';
 import type { AuditLog } from '../shared/audit/audit-log.ts';
@@ -74,31 +74,19 @@ export class Aggregator {
   private readonly o: AggregatorOptions;
   private readonly ledger: PrivacyLedger;
   private readonly sites: RunSites;
-  private readonly joined = new Set<string>();
-  private readonly pendingMetrics = new Map<string, Map<string, Record<string, number>>>();
-  private readonly bytes: Record<string, { sent: number; received: number }> = {};
+  private readonly sessions: SiteSessions;
   private readonly waiters: (() => void)[] = [];
-  /** Sessions whose traffic is not in `bytes` yet: each is counted once, at its close or at the end of the run. */
-  private readonly uncounted = new Set<SecureSession>();
-  /** The round whose consensus is out and whose metrics are awaited (-1: none); other rounds' metrics are refused. */
-  private metricsRound = -1;
   private stopped = false;
-  /** Set once the run has ended for good (complete, budget_exhausted): why, as the sites are told. */
-  private endedReason: string | undefined;
 
   constructor(o: AggregatorOptions) {
     this.o = o;
     this.ledger = new PrivacyLedger(o.db, { orders: dpAccountingOrders(), conversion: 'improved' });
     this.sites = new RunSites({ db: o.db, config: o.config, ledger: this.ledger, audit: o.audit });
-    o.hub.on('session', (s) => this.attach(s));
-  }
-
-  /** Adds a session's traffic to its site's total, once per session. */
-  private countBytes(s: SecureSession): void {
-    if (!this.uncounted.delete(s)) return;
-    const b = (this.bytes[s.siteName] ??= { sent: 0, received: 0 });
-    b.sent += s.stats.bytesOut;
-    b.received += s.stats.bytesIn;
+    this.sessions = new SiteSessions({
+      db: o.db, config: o.config, strategy: o.strategy, publicSet: o.publicSet, hub: o.hub, sites: this.sites,
+      welcomeExtras: o.welcomeExtras, log: (line) => this.log(line), wake: () => this.wake(),
+    });
+    o.hub.on('session', (s) => this.sessions.attach(s));
   }
 
   /** Every line is escaped: site-controlled text (error messages, close reasons) cannot forge log lines or drive a terminal. */
@@ -126,103 +114,6 @@ export class Aggregator {
     });
   }
 
-  /** Handles a new session: join → welcome, metrics → store. */
-  private attach(s: SecureSession): void {
-    const { config, publicSet, db } = this.o;
-    let joinedHere = false;
-    /** This session's join was welcomed: its close is a departure from the run, worth a line. */
-    let welcomed = false;
-    /** Why the site said it leaves (its Leave), for the departure line. */
-    let leaveReason: string | undefined;
-    const refuse = (m: { requestId: string }, code: 'E_SITE_NAME_MISMATCH' | 'E_PUBLIC_SET_MISMATCH', message: string): void => {
-      // the site stops on a refusal: without this line, its operator alone would know why
-      this.log(`site ${s.siteName} refused at join: ${code}: ${message}`);
-      s.send({ type: 'error', code, requestId: m.requestId, message });
-    };
-    s.on('message', (m: SessionMessage) => {
-      try {
-        if (m.type === 'join') {
-          // a site that reconnects after the run ended is told so, politely (bye, 1000): it stops
-          if (this.endedReason) return s.close(1000, this.endedReason);
-          // A site joins once per session (a reconnect is a new session): each repeat costs a
-          // database write and a welcome, so repeats count against the site's channel budget.
-          if (joinedHere) s.reportUnsolicited('second join on one session');
-          joinedHere = true;
-          if (m.siteName !== s.siteName) {
-            // the name keys the site's own ledger file and its audit scope: a site using another's would mix them up
-            return refuse(m, 'E_SITE_NAME_MISMATCH', `this site's key is allowlisted as "${s.siteName}", but it calls itself "${m.siteName.slice(0, 64)}"; set name: ${s.siteName} in its site.yaml (or fix the allowlist)`);
-          }
-          const theirs = m.datasetHashes.public_set;
-          if (theirs !== publicSet.hash) {
-            return refuse(m, 'E_PUBLIC_SET_MISMATCH', `the run's public set is ${publicSet.spec} (hash ${publicSet.hash}); this site's public set hashes to ${theirs === undefined ? 'nothing (none sent)' : theirs.slice(0, 100)}: set public_set: ${publicSet.spec} in its site.yaml, or check the run config's public_set if the run's is wrong`);
-          }
-          db.recordSite(config.runId, s.siteName, Buffer.from(s.peerPublicKey).toString('hex'));
-          this.sites.joined(s.siteName, { public_key: Buffer.from(s.peerPublicKey).toString('base64'), fingerprint: s.peerFingerprint }, !this.joined.has(s.siteName));
-          this.joined.add(s.siteName);
-          welcomed = true;
-          s.send({ type: 'welcome', requestId: m.requestId, runId: config.runId, config: this.welcomeConfig() });
-          this.log(`site ${s.siteName} joined (${this.joined.size} joined)`);
-          this.wake();
-        } else if (m.type === 'metrics') {
-          // Only a joined site, only for the round whose consensus it was sent, once: anything else
-          // would let a site write rows for rounds that never ran or pre-empt a round's metrics.
-          const per = this.pendingMetrics.get(String(m.round));
-          if (!this.joined.has(s.siteName) || m.round !== this.metricsRound || !per || per.has(s.siteName)) {
-            s.send({ type: 'error', code: 'E_METRICS_REFUSED', message: `metrics for round ${m.round} refused: ${this.joined.has(s.siteName) ? `metrics are accepted once, for the round whose consensus was sent (${this.metricsRound < 0 ? 'none now' : `round ${this.metricsRound}`})` : 'join the run first'}` });
-            return;
-          }
-          per.set(s.siteName, m.values);
-          db.putMetrics(config.runId, m.round, `site:${s.siteName}`, m.values);
-          this.wake();
-        } else if (m.type === 'leave') {
-          if (m.reason) leaveReason = m.reason.slice(0, 300);
-          this.joined.delete(s.siteName);
-          this.wake();
-        } else if (m.type === 'query_request' || m.type === 'consensus') {
-          s.closeWithError(new ChannelError('E_PROTOCOL', `sites do not send ${m.type}; only the aggregator does`));
-        }
-      } catch (e) {
-        this.log(`message from ${s.siteName} failed: ${(e as Error).message}`);
-      }
-    });
-    this.uncounted.add(s);
-    s.on('close', (info) => {
-      this.countBytes(s);
-      // A joined site going away mid-run (a crash, a kill, a stop, a network cut) gets one line, so
-      // the operator sees who is gone before a round comes up short. Not the run's own end (bye and
-      // 1000 from here), not a stopping aggregator, not a session its site has already replaced.
-      const ours = info.local && (info.code === 1000 || info.errorCode === 'E_SERVER_CLOSING');
-      const current = this.o.hub.session(s.siteName);
-      const departed = welcomed && !ours && (current === undefined || current === s) && !this.endedReason;
-      const still = (): string => `${this.liveSites().filter((n) => n !== s.siteName).length} still connected`;
-      if (info.code >= 4000 && info.errorCode !== 'E_SERVER_CLOSING') {
-        // closes for cause (a budget, a protocol error) name the reason an operator acts on
-        this.log(`site ${s.siteName} session closed${info.local ? '' : ' by the site'}: ${info.reason || info.errorCode || info.code}${departed ? `; ${still()}` : ''}`);
-      } else if (departed) {
-        const why = leaveReason ?? (info.reason || info.errorCode || '').slice(0, 200);
-        this.log(`site ${s.siteName} left (${info.code}${why ? `: ${why}` : ''}): ${still()}`);
-      }
-      this.wake();
-    });
-  }
-
-  private welcomeConfig(): Record<string, unknown> {
-    const { config, publicSet, strategy } = this.o;
-    return {
-      strategy: strategy.name,
-      reply_kind: strategy.replyKind,
-      public_set: { spec: publicSet.spec, hash: publicSet.hash },
-      num_classes: publicSet.numClasses,
-      rounds: config.rounds,
-      privacy: config.strategy.name === 'pate'
-        ? { threshold: config.strategy.threshold, sigma1: config.strategy.sigma1, sigma2: config.strategy.sigma2, delta: config.privacy.delta }
-        : { noise_multiplier: config.privacy.noiseMultiplier, clip: config.privacy.clip, delta: config.privacy.delta },
-      // a reply with another stats.teachers is refused (E_REPLY_INVALID): the run, not the site, sets a site's weight
-      teachers_per_site: config.privacy.teachersPerSite,
-      ...this.o.welcomeExtras,
-    };
-  }
-
   /**
    * After run(): a run that ended for good (complete, budget_exhausted) is announced inside every
    * session (bye, then close 1000), and to any site that joins later, so sites stop. A stopped or
@@ -232,8 +123,7 @@ export class Aggregator {
   endRun(summary: Pick<RunSummary, 'runId' | 'status'>, o: { evenIfResumable?: boolean } = {}): void {
     // a simulation that owns every site ends them whatever the status (evenIfResumable)
     if (summary.status !== 'complete' && summary.status !== 'budget_exhausted' && !o.evenIfResumable) return;
-    this.endedReason = `run ${summary.runId} ended: ${summary.status}`;
-    for (const name of this.o.hub.connectedSites) this.o.hub.session(name)?.close(1000, this.endedReason);
+    this.sessions.endRun(`run ${summary.runId} ended: ${summary.status}`);
   }
 
   /** Asks the loop to stop after the current step (SIGINT/SIGTERM). */
@@ -242,14 +132,10 @@ export class Aggregator {
     this.wake();
   }
 
-  private liveSites(): string[] {
-    return [...this.joined].filter((s) => this.o.hub.session(s)?.isOpen).sort();
-  }
-
   private async waitForSites(min: number, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.liveSites().length < min && !this.stopped) {
-      if (Date.now() > deadline) throw new FedistillError('E_QUORUM_TIMEOUT', `only ${this.liveSites().length} of ${min} sites joined within ${Math.round(timeoutMs / 1000)} s`);
+    while (this.sessions.liveSites().length < min && !this.stopped) {
+      if (Date.now() > deadline) throw new FedistillError('E_QUORUM_TIMEOUT', `only ${this.sessions.liveSites().length} of ${min} sites joined within ${Math.round(timeoutMs / 1000)} s`);
       await this.waitForChange(Math.min(1000, deadline - Date.now()));
     }
   }
@@ -287,14 +173,14 @@ export class Aggregator {
       // nothing to wait for and nothing to log again (its run_finished is already in the audit log)
       this.log(`run ${config.runId} already ended (${existing.status}); nothing to do`);
       const spent = this.ledger.spent(RUN_SCOPE(config.runId));
-      return { runId: config.runId, status: existing.status, rounds: [], epsilon: spent.epsilon, delta: spent.delta, bytes: structuredClone(this.bytes) };
+      return { runId: config.runId, status: existing.status, rounds: [], epsilon: spent.epsilon, delta: spent.delta, bytes: this.sessions.traffic() };
     } else if (existing.status === 'complete') {
       this.log(`run ${config.runId} completed ${db.lastCompletedRound(config.runId) + 1} round(s); extending it to ${config.rounds}`);
     } else if (existing.status === 'stalled') {
       this.log(`run ${config.runId} stalled before (a round stayed below quorum); trying again`);
     }
     // Sites that joined before the run record existed enter this run's log now.
-    this.sites.runStarted(this.joined);
+    this.sites.runStarted(this.sessions.joinedSites);
     const ctxBase = { publicSize: publicSet.length, numClasses: publicSet.numClasses, noise: new CryptoRng() };
     const reports: RoundReport[] = [];
     let status: RunSummary['status'] = existing?.status === 'budget_exhausted' ? 'budget_exhausted' : 'complete';
@@ -394,14 +280,13 @@ export class Aggregator {
     }
     if (status === 'complete' && this.stopped) status = 'stopped';
     db.setRunStatus(config.runId, status === 'stopped' ? 'running' : status);
-    // every session not counted at its close: open ones, and ones already closing whose close event has not fired yet
-    for (const s of [...this.uncounted]) this.countBytes(s);
+    this.sessions.countUncountedSessions();
     const spent = this.ledger.spent(RUN_SCOPE(config.runId));
     if (status !== 'stopped') this.o.audit?.append({ kind: 'run_finished', runId: config.runId, data: {
       status, epsilon: spent.epsilon, delta: spent.delta,
       ...(stalled ? { round: stalled.round, attempts: stalled.attempts, replies: stalled.replies, quorum: stalled.quorum } : {}),
     } });
-    return { runId: config.runId, status, rounds: reports, epsilon: spent.epsilon, delta: spent.delta, bytes: structuredClone(this.bytes), ...(stalled ? { stalled } : {}) };
+    return { runId: config.runId, status, rounds: reports, epsilon: spent.epsilon, delta: spent.delta, bytes: this.sessions.traffic(), ...(stalled ? { stalled } : {}) };
   }
 
   private storedRelease(round: number): (RoundRelease & { participants: string[] }) | undefined {
@@ -412,7 +297,7 @@ export class Aggregator {
   /** Sends the query to every live site; gathers replies until all answered or the round times out. */
   private async collect(plan: ReturnType<Strategy['configureRound']>, round: number, attempt: number): Promise<{ replies: SiteReply[]; failures: SiteFailure[]; siteEvents: Record<string, PrivacyEvent> }> {
     const { config, publicSet, hub } = this.o;
-    const sites = this.liveSites();
+    const sites = this.sessions.liveSites();
     const replies: SiteReply[] = [];
     const failures: SiteFailure[] = [];
     const siteEvents: Record<string, PrivacyEvent> = {};
@@ -479,11 +364,7 @@ export class Aggregator {
 
   /** Sends the consensus to the participants and waits (bounded) for their metrics. */
   private async broadcast(r: RoundRelease, participants: string[], timeoutMs: number): Promise<Record<string, Record<string, number>>> {
-    const key = String(r.round);
-    // Metrics are accepted for this round only, until it is recorded; older rounds' entries are dropped.
-    this.pendingMetrics.clear();
-    this.pendingMetrics.set(key, new Map());
-    this.metricsRound = r.round;
+    this.sessions.openMetrics(r.round);
     const targets = participants.filter((s) => this.o.hub.session(s)?.isOpen);
     for (const site of targets) {
       try {
@@ -497,10 +378,10 @@ export class Aggregator {
     }
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const got = this.pendingMetrics.get(key) ?? new Map();
+      const got = this.sessions.metricsReceived(r.round);
       const waiting = targets.filter((s) => !got.has(s) && this.o.hub.session(s)?.isOpen);
       if (waiting.length === 0 || Date.now() > deadline || this.stopped) {
-        this.metricsRound = -1;
+        this.sessions.closeMetrics();
         return Object.fromEntries(got);
       }
       await this.waitForChange(Math.min(1000, deadline - Date.now()));
