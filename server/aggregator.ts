@@ -4,7 +4,6 @@ import { RunSites, SITE_SCOPE } from './site-scopes.ts';
 import { SiteSessions } from './site-sessions.ts';
 import { dpAccountingOrders } from '../shared/privacy/orders.ts';
 import { createHash } from 'node:crypto';
-import { pack, unpack } from 'msgpackr';
 import type { SecureSession } from '../shared/channel/secure-session.ts';
 import type { OutgoingRequest } from '../shared/channel/secure-session.ts';
 import type { ReplyMessage } from '../protocols/messages.ts';
@@ -21,6 +20,7 @@ import { validatePrivacyEvent, type PrivacyEvent } from '../shared/privacy/event
 import { RELEASE_GRID } from '../shared/privacy/grid-gaussian.ts';
 import type { RunConfig } from './run-config.ts';
 import type { RoundRelease, SiteFailure, SiteReply, Strategy, StrategyContext } from './strategies/strategy.ts';
+import { decodeRelease, encodeRelease } from './release-codec.ts';
 
 /** The part of SecureServer the round loop needs (an in-memory hub in tests satisfies it too). */
 export interface SiteHub {
@@ -396,24 +396,6 @@ const RETRY_MAX_DELAY_MS = 5_000;
 function mean(xs: (number | undefined)[]): number {
   const v = xs.filter((x): x is number => typeof x === 'number');
   return v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN;
-}
-
-/** Releases are stored as msgpack (typed arrays as binary), to be re-sent verbatim after a crash. */
-function encodeRelease(r: RoundRelease, participants: string[]): Uint8Array {
-  return pack({ ...r, indices: Buffer.from(r.indices.buffer, r.indices.byteOffset, r.indices.byteLength), labels: r.labels && Buffer.from(r.labels.buffer, r.labels.byteOffset, r.labels.byteLength), soft: r.soft && Buffer.from(r.soft.buffer, r.soft.byteOffset, r.soft.byteLength), participants });
-}
-
-function decodeRelease(b: Uint8Array): RoundRelease & { participants: string[] } {
-  const o = unpack(b) as Record<string, any>;
-  // a copy of exactly these bytes: unpack gives views into the payload (Buffer#slice is a view too),
-  // whose .buffer is the whole payload, or a pooled slab holding other data
-  const copy = (x: Uint8Array) => new Uint8Array(x).buffer;
-  return {
-    ...o,
-    indices: new Uint32Array(copy(o.indices)),
-    ...(o.labels ? { labels: new Int32Array(copy(o.labels)) } : { labels: undefined }),
-    ...(o.soft ? { soft: new Float32Array(copy(o.soft)) } : { soft: undefined }),
-  } as RoundRelease & { participants: string[] };
 }
 
 /** Accuracies the sites reported (sites without an eval set report none). */
