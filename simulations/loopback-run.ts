@@ -10,26 +10,47 @@ import { RunDatabase } from '../server/run-database.ts';
 import { SecureServer } from '../shared/channel/secure-server.ts';
 import { loadAllowlist } from '../shared/crypto/allowlist.ts';
 import { readIdentityFile } from '../shared/crypto/identity.ts';
-import { FedistillError } from '../shared/util/errors.ts';
+import { isMapping } from '../shared/util/config-fields.ts';
+import { FedistillError, UsageError } from '../shared/util/errors.ts';
 import { competenceFields } from '../client/domain-competence.ts';
 import { type ProcessResult, spawnFedistill, writeDeployment } from './local-deployment.ts';
 import type { FederatedOutcome, SiteOutcome } from './federated-outcome.ts';
-import type { Scenario } from './scenario.ts';
+import { modelOfSite, type Scenario } from './scenario.ts';
 import { crashServer, mergeSummaries, replayLedgerEpsilon, runFieldsOf, simulationAggregator } from './sim-aggregator.ts';
 import { SimulationHub } from './simulation-hub.ts';
-import type { SimulationData } from './site-plan.ts';
+import { siteName, type SimulationData } from './site-plan.ts';
+import { simModelName } from './sim-models.ts';
 
 export interface LoopbackOptions { out: string; log: (line: string) => void }
+
+/** The models a site process (site.yaml `model`) can build. */
+const SITE_PROCESS_MODELS: readonly unknown[] = ['mlp', 'cnn'];
+
+/**
+ * Refuses (usage error, exit 2) what site processes cannot express, from the scenario alone:
+ * run-simulation.ts calls it before any data is loaded or any site trains.
+ */
+export function checkLoopbackScenario(s: Scenario): void {
+  // models cycle over the sites: the first min(count, models) sites use every model that is used
+  const listed = isMapping(s.raw.sites) && s.raw.sites.models !== undefined;
+  for (let site = 1; site <= Math.min(s.sites.count, s.sites.models.length); site++) {
+    const m = modelOfSite(s, site);
+    if (!SITE_PROCESS_MODELS.includes(m)) {
+      throw new UsageError(`${listed ? `sites.models[${site - 1}]` : 'sites.model'}: ${siteName(site)} uses model "${simModelName(m)}", but site processes accept only mlp or cnn: use those, or run this scenario with --mode in-process`, 'E_SCENARIO_LOOPBACK_MODEL');
+    }
+  }
+  if (s.data.partition.sigma !== undefined) {
+    throw new UsageError('data.partition.sigma: site processes cannot set it (site.yaml has no sigma; they use σ = 1): remove it, or run this scenario with --mode in-process', 'E_SCENARIO_LOOPBACK_PARTITION');
+  }
+}
 
 /** The site.yaml fields of one site: the same data share, model, seed and settings as in-process. */
 function siteFields(s: Scenario, data: SimulationData, i: number): Record<string, unknown> {
   const p = data.sites[i]!;
   const model = p.settings.model;
-  if (typeof model !== 'string') {
-    throw new FedistillError('E_SCENARIO_LOOPBACK_MODEL', `site ${p.name} uses model "${p.modelName}", but site processes accept only mlp or cnn; run this scenario with --mode in-process`);
-  }
+  // checkLoopbackScenario (called first) refuses any other model
+  if (typeof model !== 'string') throw new Error(`internal: ${p.name} has model "${p.modelName}" in loopback mode`);
   const part = s.data.partition;
-  if (part.sigma !== undefined) throw new FedistillError('E_SCENARIO_LOOPBACK_PARTITION', 'data.partition.sigma is not supported by site processes; run with --mode in-process');
   const st = p.settings;
   return {
     public_set: s.data.publicSet, eval_set: s.data.evalSet, model, teachers: st.teachers, threads: st.threads, seed: st.seed, device: 'cpu',
@@ -45,6 +66,7 @@ function siteFields(s: Scenario, data: SimulationData, i: number): Record<string
 
 /** Runs the scenario with one OS process per site and returns what every party saw. */
 export async function runLoopback(s: Scenario, data: SimulationData, o: LoopbackOptions): Promise<FederatedOutcome> {
+  checkLoopbackScenario(s);
   const dir = join(o.out, 'deployment');
   const files = await writeDeployment({
     dir, runId: s.name, sites: s.sites.count,

@@ -7,11 +7,13 @@ import { type CentralizedResult, type FedAvgResult, runCentralized, runFedAvg } 
 import { defaultConcurrency } from './concurrency.ts';
 import type { FederatedOutcome, SimulationMode } from './federated-outcome.ts';
 import { runInProcess } from './in-process-run.ts';
-import { runLoopback } from './loopback-run.ts';
+import { checkLoopbackScenario, runLoopback } from './loopback-run.ts';
 import { buildReport, type SimulationReport } from './report-data.ts';
 import { writeReport } from './report-writer.ts';
 import type { Scenario } from './scenario.ts';
+import { inMemoryRunConfig } from './sim-aggregator.ts';
 import { planSites } from './site-plan.ts';
+import { describePlan, planRun } from '../server/run-plan.ts';
 
 export interface SimulateOptions {
   mode: SimulationMode;
@@ -65,6 +67,8 @@ function freshOutput(out: string): void {
 /** Runs a federated scenario and writes its report; a pate-reproduction goes to its module (its result is returned as is). */
 export async function runSimulation(s: Scenario, o: SimulateOptions): Promise<SimulationResult | { pate: unknown }> {
   if (s.kind === 'pate-reproduction') return { pate: await runPateReproduction(s, o) };
+  // what site processes cannot run is refused before the output folder is touched or anything trains
+  if (o.mode === 'loopback') checkLoopbackScenario(s);
   const started = new Date();
   const t0 = Date.now();
   const out = resolve(o.out);
@@ -73,6 +77,9 @@ export async function runSimulation(s: Scenario, o: SimulateOptions): Promise<Si
   o.log(`scenario ${s.name}: ${s.sites.count} sites, ${s.rounds} rounds of ${s.strategy.name}, ${o.mode}; report in ${out}`);
   const data = planSites(s);
   o.log(`data: ${data.pool.length} private samples over ${s.sites.count} sites (${s.data.partition.scheme}; sizes ${data.partition.sizes.min}–${data.partition.sizes.max}, ${data.partition.meanClassesPresent} classes per site on average), public ${data.publicSet.length}, eval ${data.evalSet.length}`);
+  // The plan a deployment's aggregator logs when it starts (server/run-aggregator.ts), before any site trains:
+  // both modes run the aggregator on the run fields inMemoryRunConfig validates (loopback writes the same to run.yaml).
+  for (const line of describePlan(planRun(inMemoryRunConfig(s, join(out, 'aggregator.db')), data.publicSet.numClasses))) o.log(line);
   const outcome: FederatedOutcome = o.mode === 'loopback'
     ? await runLoopback(s, data, { out, log: o.log })
     : await runInProcess(s, data, { out, log: o.log, concurrency, workers: o.workers ?? defaultConcurrency() });

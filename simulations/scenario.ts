@@ -98,6 +98,26 @@ function parseModels(s: Obj): SimModel[] {
   return [validateSimModel(s.model ?? 'mlp', 'sites.model')];
 }
 
+/**
+ * The parameters each partition scheme reads besides `seed` (shared/data/partition.ts): a key the
+ * chosen scheme does not read would be ignored silently, so it is refused instead.
+ */
+const PARTITION_PARAMS: Readonly<Record<PartitionScheme, readonly string[]>> = {
+  iid: [], dirichlet: ['alpha'], shards: ['shards'], quantity: ['sigma'],
+};
+
+/** Refuses a partition parameter (alpha, shards, sigma) that `scheme` does not use; an empty (null) value reads as absent. */
+function refuseUnusedPartitionKeys(p: Obj, scheme: PartitionScheme): void {
+  const takes = PARTITION_PARAMS[scheme];
+  for (const key of Object.keys(p)) {
+    if (key === 'scheme' || key === 'seed' || takes.includes(key) || p[key] === undefined || p[key] === null) continue;
+    const users = PARTITION_SCHEMES.filter((x) => PARTITION_PARAMS[x].includes(key));
+    checkField(false, `data.partition.${key}`,
+      `is not used by scheme ${scheme} (${scheme} takes ${takes.length ? takes.join(', ') : 'no parameters'}; ${users.join(', ')} takes ${key}): ` +
+      `remove it, or set scheme: ${users.join(' or ')}`);
+  }
+}
+
 /** Validates a parsed scenario (snake_case YAML) and fills defaults; errors name the field. */
 export function validateScenario(raw: unknown): Scenario {
   const o = root(raw, 'scenario');
@@ -116,6 +136,7 @@ export function validateScenario(raw: unknown): Scenario {
   const d = section(o, 'data', 'data', ['dataset', 'public_set', 'eval_set', 'partition'], false);
   const p = section(d, 'partition', 'data.partition', ['scheme', 'alpha', 'shards', 'sigma', 'seed']);
   const scheme = stringAt(p, 'scheme', 'data.partition', 'iid', PARTITION_SCHEMES);
+  refuseUnusedPartitionKeys(p, scheme);
 
   const s = section(o, 'sites', 'sites', ['count', 'model', 'models', 'local', 'digest', 'local_noise_multiplier', 'competence', 'threads'], false);
   checkField(!(s.model !== undefined && s.models !== undefined), 'sites', 'give either model or models, not both');

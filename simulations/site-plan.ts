@@ -51,6 +51,21 @@ function siteSettings(s: Scenario, index: number, input: readonly number[], clas
 }
 
 /**
+ * Refuses, in the scenario's own words, a partition that cannot be made: the partitioner
+ * (shared with deployments) would name its `clients` and `shards` inputs instead of the fields.
+ */
+function checkPartitionFits(s: Scenario, samples: number): void {
+  const sites = s.sites.count;
+  check(sites <= samples, 'sites.count',
+    `${sites} sites but data.dataset has only ${samples} samples (${s.data.dataset}); every site needs at least one: use fewer sites or a larger split`, 'E_SCENARIO_INVALID');
+  const shards = s.data.partition.shards;
+  if (s.data.partition.scheme === 'shards' && shards !== undefined) {
+    check(sites * shards <= samples, 'data.partition.shards',
+      `${sites} sites × ${shards} shards = ${sites * shards} shards but data.dataset has only ${samples} samples (${s.data.dataset}); every shard needs at least one: lower shards, use fewer sites or a larger split`, 'E_SCENARIO_INVALID');
+  }
+}
+
+/**
  * Loads the data once and partitions the pool once (a site process computes the same share from
  * the same scheme, clients and seed: see client/run-site.ts loadPrivateData).
  */
@@ -60,6 +75,7 @@ export function planSites(s: Scenario): SimulationData {
   const evalSet = loadDataset(s.data.evalSet);
   check(publicSet.numClasses === pool.numClasses && evalSet.numClasses === pool.numClasses, 'data',
     'dataset, public_set and eval_set must have the same classes (use splits of one dataset)', 'E_SCENARIO_INVALID');
+  checkPartitionFits(s, pool.length);
   const p = s.data.partition;
   const partition = partitionLabels(p.scheme, { labels: pool.labels, numClasses: pool.numClasses, clients: s.sites.count, seed: p.seed }, { alpha: p.alpha, shards: p.shards, sigma: p.sigma });
   const sites = partition.clients.map((c, i): SitePlan => {

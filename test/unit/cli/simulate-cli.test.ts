@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../../../cli/main.ts';
+import { describePlan, planRun } from '../../../server/run-plan.ts';
+import { loadScenario } from '../../../simulations/scenario.ts';
+import { inMemoryRunConfig } from '../../../simulations/sim-aggregator.ts';
 
 const BIN = fileURLToPath(new URL('../../../bin/fedistill.js', import.meta.url));
 const SCENARIOS = fileURLToPath(new URL('../../../simulations/scenarios/', import.meta.url));
@@ -74,6 +77,71 @@ test('an --out that cannot be a folder (a path through a file) is a user error n
     assert.equal(r.code, 1, r.err);
     assert.match(r.err, /cannot create the output folder .*a-file\/run \(ENOTDIR\): --out must name a folder .*\[E_FILE_WRITE\]/);
     assert.doesNotMatch(r.err, /internal error/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('loopback-only refusals are usage errors (exit 2) raised before data is loaded or the output folder is made', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-lb-refuse-'));
+  try {
+    const tiny = readFileSync(join(SCENARIOS, 'tiny.yaml'), 'utf8');
+    const cases: [string, string, RegExp][] = [
+      [tiny.replace(/^ {2}model: mlp$/m, '  model: mlp-small'), 'E_SCENARIO_LOOPBACK_MODEL',
+        /^fedistill simulate: sites\.model: site-1 uses model "mlp-small", but site processes accept only mlp or cnn: .*--mode in-process \[E_SCENARIO_LOOPBACK_MODEL\]$/m],
+      [tiny.replace(/^ {2}model: mlp$/m, '  models: [mlp, cnn, mlp-tiny]'), 'E_SCENARIO_LOOPBACK_MODEL', /^fedistill simulate: sites\.models\[2\]: site-3 uses model "mlp-tiny"/m],
+      [tiny.replace('{ scheme: dirichlet, alpha: 1.0 }', '{ scheme: quantity, sigma: 2 }'), 'E_SCENARIO_LOOPBACK_PARTITION',
+        /^fedistill simulate: data\.partition\.sigma: site processes cannot set it .*--mode in-process \[E_SCENARIO_LOOPBACK_PARTITION\]$/m],
+    ];
+    for (const [i, [yaml, code, message]] of cases.entries()) {
+      assert.notEqual(yaml, tiny, `case ${i} changed nothing`);
+      const scenario = join(dir, `case-${i}.yaml`);
+      writeFileSync(scenario, yaml);
+      const out = join(dir, `out-${i}`);
+      const r = await run(['simulate', scenario, '--mode', 'loopback', '--out', out, '--no-baselines']);
+      assert.equal(r.code, 2, r.err);
+      assert.match(r.err, message);
+      assert.ok(r.err.endsWith(`[${code}]\n`), r.err);
+      // nothing was started: no progress line, no output folder, no site process
+      assert.doesNotMatch(r.err, /^(scenario|data|local training|aggregator)/m);
+      assert.ok(!existsSync(out), `case ${i} created ${out}`);
+    }
+    // a valid scenario (in-process runs it): the refusal is loopback's alone
+    const ok = loadScenario(join(dir, 'case-2.yaml'));
+    assert.equal(ok.data.partition.sigma, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('simulate logs the aggregator\'s privacy plan before any site trains, in both modes (the lines `privacy plan` prints)', { timeout: 90_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-plan-'));
+  try {
+    // A budget that round 2 would exceed: the plan has its second line, and the run stops after round 1.
+    const scenario = join(dir, 'tight.yaml');
+    writeFileSync(scenario, readFileSync(join(SCENARIOS, 'tiny.yaml'), 'utf8').replace(/^ {2}epsilon: 1000$/m, '  epsilon: 60'));
+    const s = loadScenario(scenario);
+    assert.equal(s.privacy.epsilon, 60);
+    const expected = describePlan(planRun(inMemoryRunConfig(s, join(dir, 'x.db')), 10));
+    assert.equal(expected.length, 2);
+    assert.match(expected[1]!, /the budget stops the run after round 1 of 2/);
+    for (const mode of ['in-process', 'loopback']) {
+      const out = join(dir, mode);
+      const r = await run(['simulate', scenario, '--mode', mode, '--out', out, '--workers', '0', '--no-baselines']);
+      assert.equal(r.code, 0, r.err);
+      const lines = r.err.split('\n');
+      const plan = lines.filter((l) => l.startsWith('privacy plan: '));
+      assert.deepEqual(plan, expected, `${mode}: ${r.err}`);
+      const firstPlan = lines.indexOf(expected[0]!);
+      const training = lines.findIndex((l) => /^(local training|aggregator listening|site site-\d joined)/.test(l));
+      assert.ok(training > firstPlan, `${mode}: the plan comes after training started: ${r.err}`);
+      if (mode === 'loopback') {
+        // the deployment's own command, on the run.yaml the loopback aggregator runs, prints the same plan
+        const p = await run(['privacy', 'plan', '--config', join(out, 'deployment', 'run.yaml')]);
+        assert.equal(p.code, 0, p.err);
+        for (const l of plan) assert.ok(p.out.includes(l.replace(/^privacy plan: /, '')), `${l} not in: ${p.out}`);
+      }
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

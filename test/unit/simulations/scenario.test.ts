@@ -106,3 +106,29 @@ test('named site models resolve to valid specs for the data shape', () => {
   assert.ok(typeof tiny !== 'string' && tiny.layers.length === 4);
   assert.throws(() => resolveSimModel({ layers: [{ type: 'dense', units: 5 }] }, [1, 28, 28], 10), /flatten|shape|dense/);
 });
+
+test('a partition key the scheme does not use is refused, naming the key, the scheme and what each takes', () => {
+  const refused = (partition: Record<string, unknown>, message: RegExp) => assert.throws(
+    () => validateScenario({ ...minimal(), data: { ...minimal().data, partition } }),
+    (e: Error & { code?: string; exitCode?: number }) => {
+      assert.match(e.message, message);
+      assert.equal(e.code, 'E_SCENARIO_INVALID');
+      assert.equal(e.exitCode, 2);
+      return true;
+    });
+  refused({ scheme: 'iid', alpha: 1.0 }, /^data\.partition\.alpha: is not used by scheme iid \(iid takes no parameters; dirichlet takes alpha\): remove it, or set scheme: dirichlet$/);
+  refused({ alpha: 1.0 }, /^data\.partition\.alpha: is not used by scheme iid/); // iid is the default scheme
+  refused({ scheme: 'dirichlet', shards: 3 }, /^data\.partition\.shards: is not used by scheme dirichlet \(dirichlet takes alpha; shards takes shards\)/);
+  refused({ scheme: 'shards', sigma: 2 }, /^data\.partition\.sigma: is not used by scheme shards \(shards takes shards; quantity takes sigma\)/);
+  refused({ scheme: 'quantity', alpha: 0.5 }, /^data\.partition\.alpha: is not used by scheme quantity \(quantity takes sigma; dirichlet takes alpha\)/);
+  refused({ scheme: 'iid', shards: 2 }, /^data\.partition\.shards: is not used by scheme iid/);
+});
+
+test('each partition scheme accepts its own parameters and seed; an empty value reads as absent', () => {
+  const partition = (p: Record<string, unknown>) => validateScenario({ ...minimal(), data: { ...minimal().data, partition: p } }).data.partition;
+  assert.deepEqual(partition({ scheme: 'iid', seed: 4 }), { scheme: 'iid', seed: 4 });
+  assert.deepEqual(partition({ scheme: 'dirichlet', alpha: 0.1, seed: 2 }), { scheme: 'dirichlet', alpha: 0.1, seed: 2 });
+  assert.deepEqual(partition({ scheme: 'shards', shards: 3 }), { scheme: 'shards', shards: 3, seed: 1 });
+  assert.deepEqual(partition({ scheme: 'quantity', sigma: 2 }), { scheme: 'quantity', sigma: 2, seed: 1 });
+  assert.deepEqual(partition({ scheme: 'iid', alpha: null }), { scheme: 'iid', seed: 1 });
+});

@@ -1,0 +1,38 @@
+// Site planning: a partition that cannot be made is refused in the scenario's words, before the partitioner runs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { validateScenario } from '../../../simulations/scenario.ts';
+import { planSites } from '../../../simulations/site-plan.ts';
+
+const scenario = (sites: number, partition: Record<string, unknown> = {}) => validateScenario({
+  name: 'plan', rounds: 1,
+  data: { dataset: 'mnist:train[0:600]', public_set: 'mnist:test[0:20]', eval_set: 'mnist:test[20:40]', partition },
+  sites: { count: sites }, strategy: { name: 'dsfl' },
+});
+
+const refusal = (field: RegExp) => (e: Error & { code?: string; exitCode?: number }) => {
+  assert.match(e.message, field);
+  assert.doesNotMatch(e.message, /clients/);
+  assert.equal(e.code, 'E_SCENARIO_INVALID');
+  assert.equal(e.exitCode, 2);
+  return true;
+};
+
+test('more sites than private samples is sites.count, E_SCENARIO_INVALID, not the partitioner\'s clients', () => {
+  for (const scheme of ['iid', 'dirichlet', 'shards', 'quantity']) {
+    assert.throws(() => planSites(scenario(700, { scheme })),
+      refusal(/^sites\.count: 700 sites but data\.dataset has only 600 samples \(mnist:train\[0:600\]\); every site needs at least one: use fewer sites or a larger split$/), scheme);
+  }
+});
+
+test('more shards than private samples is data.partition.shards, in sites', () => {
+  assert.throws(() => planSites(scenario(3, { scheme: 'shards', shards: 300 })),
+    refusal(/^data\.partition\.shards: 3 sites × 300 shards = 900 shards but data\.dataset has only 600 samples/));
+});
+
+test('a partition that fits is planned: one share per site, every sample assigned once', () => {
+  const data = planSites(scenario(600, { scheme: 'iid' }));
+  assert.equal(data.sites.length, 600);
+  assert.equal(data.partition.assigned, 600);
+  assert.equal(data.partition.sizes.min, 1);
+});
