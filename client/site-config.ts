@@ -2,7 +2,7 @@
 import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
 import { CONFIG_FILE_FIELDS, type ConfigFields, type Obj } from '../shared/util/config-fields.ts';
-import { PARTITION_SCHEMES } from '../shared/data/partition-common.ts';
+import { PARTITION_SCHEMES, unusedPartitionParam } from '../shared/data/partition-common.ts';
 import { FIELD_LIMITS, type ConnectionLimits } from '../protocols/limits.ts';
 import { SITE_NAME_PATTERN } from '../protocols/validators.ts';
 import type { SiteSettings } from './site-agent.ts';
@@ -86,8 +86,14 @@ function dataOf(o: Obj, at: (f: string) => string): SiteConfig['data'] {
     const clients = num(p, 'clients', f, undefined, { int: true, min: 1 });
     const alpha = optionalNumberAt(p, 'alpha', f, { min: 0, exclusiveMin: true });
     const shards = optionalNumberAt(p, 'shards', f, { int: true, min: 1 });
+    const scheme = str(p, 'scheme', f, undefined, PARTITION_SCHEMES);
+    // a parameter the scheme does not read would be ignored: refuse it, as scenarios do
+    for (const [key, v] of [['alpha', alpha], ['shards', shards]] as const) {
+      const why = v === undefined ? undefined : unusedPartitionParam(scheme, key);
+      checkField(why === undefined, `${f}.${key}`, why ?? '');
+    }
     partition = {
-      scheme: str(p, 'scheme', f, undefined, PARTITION_SCHEMES),
+      scheme,
       clients,
       index: num(p, 'index', f, undefined, { int: true, min: 0, max: clients - 1 }),
       seed: num(p, 'seed', f, 1, { int: true, min: 0 }),

@@ -1,7 +1,7 @@
 // Simulation scenarios (SCENARIO.yaml): the one description of a run that both modes execute — validated, with defaults.
 import type { RunConfig } from '../server/run-config.ts';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
-import { PARTITION_SCHEMES, type PartitionScheme } from '../shared/data/partition.ts';
+import { PARTITION_SCHEMES, type PartitionScheme, unusedPartitionParam } from '../shared/data/partition.ts';
 import { SCENARIO_FIELDS } from '../shared/util/config-fields.ts';
 import { ID_PATTERN } from '../protocols/validators.ts';
 import { type Obj, booleanAt, checkField, listAt, mapping, numberAt, onlyKeys, root, section, stringAt } from '../shared/util/scenario-fields.ts';
@@ -98,23 +98,12 @@ function parseModels(s: Obj): SimModel[] {
   return [validateSimModel(s.model ?? 'mlp', 'sites.model')];
 }
 
-/**
- * The parameters each partition scheme reads besides `seed` (shared/data/partition.ts): a key the
- * chosen scheme does not read would be ignored silently, so it is refused instead.
- */
-const PARTITION_PARAMS: Readonly<Record<PartitionScheme, readonly string[]>> = {
-  iid: [], dirichlet: ['alpha'], shards: ['shards'], quantity: ['sigma'],
-};
-
 /** Refuses a partition parameter (alpha, shards, sigma) that `scheme` does not use; an empty (null) value reads as absent. */
 function refuseUnusedPartitionKeys(p: Obj, scheme: PartitionScheme): void {
-  const takes = PARTITION_PARAMS[scheme];
   for (const key of Object.keys(p)) {
-    if (key === 'scheme' || key === 'seed' || takes.includes(key) || p[key] === undefined || p[key] === null) continue;
-    const users = PARTITION_SCHEMES.filter((x) => PARTITION_PARAMS[x].includes(key));
-    checkField(false, `data.partition.${key}`,
-      `is not used by scheme ${scheme} (${scheme} takes ${takes.length ? takes.join(', ') : 'no parameters'}; ${users.join(', ')} takes ${key}): ` +
-      `remove it, or set scheme: ${users.join(' or ')}`);
+    if (key === 'scheme' || p[key] === undefined || p[key] === null) continue;
+    const why = unusedPartitionParam(scheme, key);
+    checkField(why === undefined, `data.partition.${key}`, why ?? '');
   }
 }
 

@@ -18,6 +18,23 @@ export interface Partition {
 export const PARTITION_SCHEMES = ['iid', 'dirichlet', 'shards', 'quantity'] as const;
 export type PartitionScheme = (typeof PARTITION_SCHEMES)[number];
 
+/** The parameters each scheme reads besides `seed` (shared/data/partition.ts). */
+export const PARTITION_PARAMS: Readonly<Record<PartitionScheme, readonly string[]>> = {
+  iid: [], dirichlet: ['alpha'], shards: ['shards'], quantity: ['sigma'],
+};
+
+/**
+ * Why `key` is not a parameter of `scheme`, saying which schemes take it, or undefined when it is:
+ * a config key the chosen scheme does not read would otherwise be ignored silently.
+ */
+export function unusedPartitionParam(scheme: PartitionScheme, key: string): string | undefined {
+  const takes = PARTITION_PARAMS[scheme];
+  if (key === 'seed' || takes.includes(key)) return undefined;
+  const users = PARTITION_SCHEMES.filter((x) => PARTITION_PARAMS[x].includes(key));
+  return `is not used by scheme ${scheme} (${scheme} takes ${takes.length ? takes.join(', ') : 'no parameters'}; ${users.join(', ')} takes ${key}): ` +
+    `remove it, or set scheme: ${users.join(' or ')}`;
+}
+
 /** What every partitioner takes. */
 export interface PartitionInput {
   /** One label per sample, each < numClasses. */

@@ -106,3 +106,12 @@ test('connection_limits in site.yaml: what the site accepts from the aggregator,
   assert.equal(e.code, 'E_CONFIG_INVALID');
   assert.match(e.message, /did you mean max_unsolicited_messages/);
 });
+
+test('a partition parameter the scheme does not read (alpha under iid, shards under dirichlet) is refused, not ignored', () => {
+  const part = (p: Record<string, unknown>) => ({ ...base, data: { dataset: 'mnist:train[0:100]', partition: { clients: 2, index: 0, ...p } } });
+  assert.match(failure(part({ scheme: 'iid', alpha: 0.5 })).message, /^data\.partition\.alpha: is not used by scheme iid \(iid takes no parameters; dirichlet takes alpha\): remove it, or set scheme: dirichlet/);
+  assert.match(failure(part({ scheme: 'dirichlet', alpha: 0.5, shards: 4 })).message, /^data\.partition\.shards: is not used by scheme dirichlet/);
+  for (const p of [{ scheme: 'dirichlet', alpha: 0.5 }, { scheme: 'shards', shards: 4 }, { scheme: 'iid', seed: 3 }]) {
+    assert.equal(validateSiteConfig(part(p), '/tmp').settings.name, 's1', JSON.stringify(p));
+  }
+});
