@@ -1,5 +1,5 @@
 // `fedistill audit`: export, verify, report on and cross-check the aggregator's tamper-evident audit log.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, openSync, readSync, closeSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { CliIO, CommandSpec, FlagValues } from '../parse.ts';
 import { FedistillError, UsageError } from '../../shared/util/errors.ts';
@@ -35,6 +35,24 @@ function uncheckedNote(v: VerifyResult): string | undefined {
   return v.uncheckedReleases > 0
     ? `${v.uncheckedReleases} of ${v.releases.length} releases record no mechanism and were accepted unchecked (--allow-unchecked): their ε was replayed, but not checked against what a mechanism costs`
     : undefined;
+}
+
+/**
+ * A note for people when the log verified without --public-key: its signatures check out under
+ * the key the log carries, which whoever rewrites the log can replace, so the verdict says
+ * nothing about who wrote it until the fingerprint is compared with the aggregator's.
+ */
+function unpinnedNote(v: VerifyResult, flags: FlagValues): string | undefined {
+  return flags['public-key'] === undefined && v.fingerprint !== undefined
+    ? `the signing key was not pinned: the log is intact under the key it carries itself, which anyone who rewrites the log can replace; compare fingerprint ${v.fingerprint} with the aggregator's, obtained out of band, or pass --public-key`
+    : undefined;
+}
+
+/** A note for people when the end of the log is not protected: a truncated log would pass. */
+function unsignedTailNote(v: VerifyResult): string | undefined {
+  if (v.finished || v.headSigned) return undefined;
+  const why = v.source === 'database' ? 'a database has no signed chain head' : 'the export\'s header is unsigned (exported without --identity)';
+  return `the log has no run_finished entry and ${why}, so entries removed from its end would not be detected: compare it with every site's ledger (audit compare), or ask the operator for an export made with --identity`;
 }
 
 /** Loads and verifies a log from an export file or a database. */
@@ -110,7 +128,10 @@ const verifyCommand: CommandSpec = {
     'tolerance 1e-9), after checking each charge against the mechanism the release records (and\n' +
     'the record against run_started\'s mechanism_params). A release with no record is a finding\n' +
     '(E_AUDIT_UNCHECKED_RELEASE) unless --allow-unchecked. For a database, the ledger table is\n' +
-    'cross-checked too. Exits 1 naming the first bad entry (seq and a stable code such as E_AUDIT_BAD_HASH).',
+    'cross-checked too. Exits 1 naming the first bad entry (seq and a stable code such as E_AUDIT_BAD_HASH).\n' +
+    'Without --public-key the signatures are checked under the key the log carries itself, which a\n' +
+    'forger can replace: pin the aggregator\'s key, obtained out of band (docs/audit.md, "What this does\n' +
+    'and does not prove").',
   positionals: [{ name: 'source', help: 'export file or aggregator database', required: true }],
   flags: { run: runFlag, 'public-key': keyFlag, 'allow-unchecked': allowUncheckedFlag, json: jsonFlag },
   examples: ['fedistill audit verify r1.audit.jsonl --public-key "$(fedistill keys show aggregator.key --json | jq -r .publicKey)"', 'fedistill audit verify runs/agg.db --run r1 --json'],
@@ -118,7 +139,8 @@ const verifyCommand: CommandSpec = {
     const v = verifySource(args.positionals[0]!, args.flags);
     if (args.flags.json) io.out(JSON.stringify(verifySummary(v)));
     else if (v.ok) {
-      io.out(`OK: run ${v.runId}, ${v.entries.length} entries, ${v.releases.length} releases, signed by ${v.publicKey} (fingerprint ${v.fingerprint})`);
+      const pinned = args.flags['public-key'] !== undefined ? ', the pinned key' : '';
+      io.out(`OK: run ${v.runId}, ${v.entries.length} entries, ${v.releases.length} releases, signed by ${v.publicKey} (fingerprint ${v.fingerprint}${pinned})${v.headSigned ? '; chain head signed' : ''}`);
       for (const [scope, s] of Object.entries(verifySummary(v).scopes as Record<string, { epsilon: number; delta: number }>)) {
         io.out(`  ${scope}: ε = ${s.epsilon} at δ = ${s.delta} (replayed, matches the log)`);
       }
@@ -129,7 +151,10 @@ const verifyCommand: CommandSpec = {
       const note = uncheckedNote(v);
       if (note) io.out(`  unchecked: ${note}`);
       if (v.ledgerChecked) io.out('  ledger table: agrees with the audit log');
-      if (!v.finished && !v.headSigned) io.err('note: the run is not finished and the header is unsigned, so entries removed from the end could not be detected');
+      const tail = unsignedTailNote(v);
+      if (tail) io.err(`note: ${tail}`);
+      const unpinned = unpinnedNote(v, args.flags);
+      if (unpinned) io.err(`note: ${unpinned}`);
     } else io.err(`FAILED: ${formatProblem(v.problem!)}`);
     return v.ok ? 0 : 1;
   },
@@ -182,7 +207,11 @@ const reportCommand: CommandSpec = {
     }
     const format = asked ?? (args.flags.json ? 'json' : 'text');
     const v = verifySource(args.positionals[0]!, args.flags);
-    const r = buildAuditReport(v, { site: args.flags.site as string | undefined });
+    const site = args.flags.site as string | undefined;
+    const r = buildAuditReport(v, { site });
+    if (site !== undefined && !r.sites.includes(site) && r.releases === 0) {
+      io.err(`audit report: no site "${site}" in this log (sites: ${r.sites.join(', ') || 'none'}); the report covers nothing`);
+    }
     const text = format === 'json' ? JSON.stringify(r) : format === 'html' ? formatAuditReportHtml(r) : formatAuditReportText(r).join('\n');
     if (out !== undefined) {
       writeOutput(out, text.endsWith('\n') ? text : text + '\n', Boolean(args.flags.force));
@@ -192,16 +221,32 @@ const reportCommand: CommandSpec = {
     } else io.out(text);
     const note = uncheckedNote(v);
     if (note) io.err(`audit report: ${note}`);
+    const unpinned = v.ok && !args.flags.json ? unpinnedNote(v, args.flags) : undefined;
+    if (unpinned) io.err(`audit report: ${unpinned}`);
     if (!v.ok) io.err(`audit report: the log does not verify: ${formatProblem(v.problem!)}`);
     return v.ok ? 0 : 1;
   },
 };
 
+/** Whether a file given as a site ledger is really an aggregator database or audit export (arguments swapped). */
+function isAggregatorLog(path: string): boolean {
+  if (isSqliteFile(path)) return true;
+  const head = Buffer.alloc(64);
+  let n = 0;
+  try { const fd = openSync(path, 'r'); try { n = readSync(fd, head, 0, head.length, 0); } finally { closeSync(fd); } } catch { return false; }
+  // An export's header is canonical JSON, so its keys come sorted: "chain_head" first.
+  return head.subarray(0, n).toString('utf8').startsWith('{"chain_head":');
+}
+
 function reportCompare(io: CliIO, json: boolean, r: ReturnType<typeof compareSiteLedger>): void {
   if (json) { io.out(JSON.stringify(r)); return; }
   io.out(`${r.ok ? 'OK' : 'MISMATCH'}: site ${r.site || '?'}, run ${r.run_id}: ${r.matched}/${r.checked} releases match`
     + (r.refused ? `, ${r.refused} refused for budget` : '') + (r.other_runs ? ` (${r.other_runs} entries of other runs ignored)` : ''));
-  if (r.site_epsilon !== null) io.out(`  site's own worst-case ε = ${r.site_epsilon} ≥ aggregator's ε = ${r.aggregator_epsilon ?? 'n/a'} at δ = ${r.delta}`);
+  if (r.site_epsilon !== null) {
+    // The relation as found: an over-charge (E_AUDIT_SITE_EPSILON) must not print as "≥".
+    const relation = r.problems.some((p) => p.code === 'E_AUDIT_SITE_EPSILON') ? '<' : '≥';
+    io.out(`  site's own worst-case ε = ${r.site_epsilon} ${relation} aggregator's ε = ${r.aggregator_epsilon ?? 'n/a'} at δ = ${r.delta}`);
+  }
   for (const p of r.problems) io.out(`  ${p.round !== null ? `round ${roundLabel(p.round)}: ` : ''}${p.code}: ${p.message}`);
 }
 
@@ -226,12 +271,17 @@ const compareCommand: CommandSpec = {
   run(args, io) {
     const [ledgerPath, logPath] = args.positionals as [string, string];
     if (!existsSync(ledgerPath)) throw new FedistillError('E_FILE_NOT_FOUND', `cannot read ${ledgerPath}; pass the site's ledger file`);
+    if (isAggregatorLog(ledgerPath)) {
+      throw new UsageError(`${ledgerPath} is the aggregator's log, not a site's ledger: the site's ledger comes first, then the aggregator's export or database`);
+    }
     const siteEntries = new SiteLedger(ledgerPath).all();
     const v = verifySource(logPath, args.flags);
     const r = compareSiteLedger(siteEntries, v, { site: args.flags.site as string | undefined });
     reportCompare(io, Boolean(args.flags.json), r);
     const note = uncheckedNote(v);
     if (note) io.err(`audit compare: ${note}`);
+    const unpinned = v.ok && !args.flags.json ? unpinnedNote(v, args.flags) : undefined;
+    if (unpinned) io.err(`audit compare: ${unpinned}`);
     return r.ok ? 0 : 1;
   },
 };

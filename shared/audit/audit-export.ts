@@ -109,7 +109,8 @@ export function parseAuditExport(text: string, path = 'export'): LoadedAuditLog 
   }
   const h = header as Record<string, unknown>;
   if (h === null || typeof h !== 'object' || h.format !== AUDIT_FORMAT) {
-    throw new FedistillError('E_AUDIT_BAD_FORMAT', `${path}: not a ${AUDIT_FORMAT} export (header format is ${JSON.stringify(h?.format)})`);
+    const siteLedger = h !== null && typeof h === 'object' && 'requestId' in h && 'event' in h;
+    throw new FedistillError('E_AUDIT_BAD_FORMAT', `${path}: not a ${AUDIT_FORMAT} export (header format is ${JSON.stringify(h?.format)})${siteLedger ? '; it is a site\'s ledger: check it against the aggregator\'s log with "fedistill audit compare SITE_LEDGER AGGREGATOR_LOG"' : ''}`);
   }
   if (h.version !== AUDIT_FORMAT_VERSION) {
     throw new FedistillError('E_AUDIT_BAD_HEADER', `${path}: export version ${JSON.stringify(h.version)}; this fedistill reads version ${AUDIT_FORMAT_VERSION}`);

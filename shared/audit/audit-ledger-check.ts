@@ -33,10 +33,14 @@ export function checkLedgerAgainstAudit(runId: string, releases: readonly Verifi
       }
     } else {
       let at = 0;
-      for (const a of audit) {
+      for (const [k, a] of audit.entries()) {
         while (at < ledger.length && ledger[at] !== a.event) at++;
         if (at === ledger.length) {
-          return { code: 'E_AUDIT_LEDGER_MISMATCH', seq: a.seq, index: a.seq, message: `scope "${scope}": the release's charge ${a.event} is not in the ledger (in order)` };
+          // Matching is greedy, so with identical charges the release named is the first one left unmatched, not necessarily the row that changed.
+          return {
+            code: 'E_AUDIT_LEDGER_MISMATCH', seq: a.seq, index: a.seq,
+            message: `scope "${scope}": only ${k} of the audit log's ${audit.length} charges are in the ledger in order, and not this release's ${a.event} (${ledger.length} ledger rows): a ledger row was edited or removed, or the log records a charge the ledger never took`,
+          };
         }
         at++;
       }

@@ -72,6 +72,14 @@ class VerifyStop extends Error {
   constructor(readonly problem: AuditProblem) { super(problem.message); }
 }
 
+/** What a key mismatch means: a pinned value that is no key at all is a typo, not a forgery. */
+function pinnedKeyHint(pinned: string): string {
+  try { decodePublicKey(pinned); } catch {
+    return 'the pinned value is not a base64 Ed25519 public key (44 characters, as "fedistill keys show" prints on its "public key" line; a fingerprint such as 3f2a:91c0:… is not a key)';
+  }
+  return 'this log was not signed by the aggregator you pinned (or the pinned key is not its key: compare fingerprints); do not rely on it';
+}
+
 function stop(code: AuditCode, seq: number | null, index: number | null, message: string): never {
   throw new VerifyStop({ code, seq, index, message });
 }
@@ -98,7 +106,7 @@ export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {})
   };
   try {
     if (options.pinnedPublicKey !== undefined && options.pinnedPublicKey.trim() !== h.public_key) {
-      stop('E_AUDIT_KEY_MISMATCH', null, null, `the log is signed by ${h.public_key}, not by the pinned key ${options.pinnedPublicKey.trim()}`);
+      stop('E_AUDIT_KEY_MISMATCH', null, null, `the log is signed by ${h.public_key}, not by the pinned key ${options.pinnedPublicKey.trim()}: ${pinnedKeyHint(options.pinnedPublicKey)}`);
     }
     let key: Uint8Array;
     try { key = decodePublicKey(h.public_key, 'header public_key'); } catch (e) { stop('E_AUDIT_BAD_HEADER', null, null, (e as Error).message); }
@@ -109,16 +117,16 @@ export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {})
     for (const raw of log.entries) {
       const i = raw.index;
       const where = raw.line !== undefined ? ` (line ${raw.line})` : '';
-      if (raw.parseError !== undefined) stop('E_AUDIT_BAD_FORMAT', null, i, `entry #${i}${where} is not JSON: ${raw.parseError}`);
+      if (raw.parseError !== undefined) stop('E_AUDIT_BAD_FORMAT', null, i, `entry #${i}${where} is not JSON: ${raw.parseError}${i === log.entries.length - 1 ? ' (the last line: the file was probably cut short; copy the export again)' : ''}`);
       const e = readAuditEntry(raw.value, i);
       if (isAuditProblem(e)) stop(e.code, e.seq, i, `entry #${i}${where}: ${e.message}`);
       if (e.seq !== i) stop('E_AUDIT_SEQ_GAP', e.seq, i, `entry #${i}${where} has seq ${e.seq}; expected ${i} (an entry was removed, inserted or moved)`);
       if (e.runId !== h.run_id) stop('E_AUDIT_RUN_MISMATCH', e.seq, i, `entry belongs to run "${e.runId}", the log to "${h.run_id}"`);
-      if (e.prev_hash !== prev) stop('E_AUDIT_BAD_PREV_HASH', e.seq, i, `prev_hash ${e.prev_hash.slice(0, 16)}… is not the previous entry's hash ${prev.slice(0, 16)}…`);
+      if (e.prev_hash !== prev) stop('E_AUDIT_BAD_PREV_HASH', e.seq, i, `prev_hash ${e.prev_hash.slice(0, 16)}… is not the previous entry's hash ${prev.slice(0, 16)}… (the chain is broken here: entries before it were removed, inserted or moved and renumbered, or this entry's prev_hash was edited)`);
       let recomputed: string;
       try { recomputed = hashAuditEntry(e); } catch (err) { stop('E_AUDIT_BAD_ENTRY', e.seq, i, (err as Error).message); }
-      if (recomputed !== e.hash) stop('E_AUDIT_BAD_HASH', e.seq, i, `content hashes to ${recomputed.slice(0, 16)}…, the entry says ${e.hash.slice(0, 16)}… (the entry was altered)`);
-      if (!verifyAuditSignature(e.hash, e.signature, key)) stop('E_AUDIT_BAD_SIGNATURE', e.seq, i, `signature does not verify under ${h.public_key} (fingerprint ${result.fingerprint})`);
+      if (recomputed !== e.hash) stop('E_AUDIT_BAD_HASH', e.seq, i, `content hashes to ${recomputed.slice(0, 16)}…, the entry says ${e.hash.slice(0, 16)}… (the entry was altered after it was signed: what it records cannot be relied on)`);
+      if (!verifyAuditSignature(e.hash, e.signature, key)) stop('E_AUDIT_BAD_SIGNATURE', e.seq, i, `signature does not verify under ${h.public_key} (fingerprint ${result.fingerprint}): the entry was re-hashed by someone without that key, or the log's key was replaced`);
       // Semantics, on content now known to be what the aggregator signed.
       const bad: (err: unknown) => never = (err) => stop(err instanceof FedistillError && err.code === 'E_AUDIT_NO_DELTA' ? 'E_AUDIT_NO_DELTA' : 'E_AUDIT_BAD_ENTRY', e.seq, i, (err as Error).message);
       if ((i === 0) !== (e.kind === 'run_started')) stop('E_AUDIT_BAD_ENTRY', e.seq, i, i === 0 ? `the first entry must be run_started, got ${e.kind}` : 'run_started appears again after the first entry');

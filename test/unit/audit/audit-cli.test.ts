@@ -219,3 +219,45 @@ test('releases with no mechanism record: verify, report and compare fail with E_
     ok.close();
   }
 });
+
+test('audit CLI text says whether the key was pinned, names a fingerprint passed as a key, and prints an over-charge as "<"', async () => {
+  const f = buildAuditRun();
+  try {
+    const out = f.exportTo();
+    const pub = encodePublicKey(f.identity.publicKey);
+    let r = await cli('audit', 'verify', out);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^OK: run r1, 12 entries, .*\(fingerprint [0-9a-f:]+\); chain head signed/);
+    assert.match(r.err, /note: the signing key was not pinned: .*compare fingerprint [0-9a-f:]+ with the aggregator's/);
+    r = await cli('audit', 'verify', out, '--public-key', pub);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /, the pinned key\); chain head signed/);
+    assert.doesNotMatch(r.err, /not pinned/);
+    r = await cli('audit', 'verify', f.dbPath, '--public-key', pub);
+    assert.doesNotMatch(r.err, /no run_finished/, 'a finished run needs no tail note');
+    r = await cli('audit', 'verify', out, '--public-key', '3f2a:91c0:77de:0b41');
+    assert.equal(r.code, 1);
+    assert.match(r.err, /E_AUDIT_KEY_MISMATCH: .*the pinned value is not a base64 Ed25519 public key/);
+    // Arguments the wrong way round, a site ledger given to verify, a site the log does not know.
+    r = await cli('audit', 'compare', out, f.siteLedgerPath('a'));
+    assert.equal(r.code, 2);
+    assert.match(r.err, /is the aggregator's log, not a site's ledger: the site's ledger comes first/);
+    r = await cli('audit', 'verify', f.siteLedgerPath('a'));
+    assert.equal(r.code, 1);
+    assert.match(r.err, /it is a site's ledger: .*audit compare/);
+    r = await cli('audit', 'report', out, '--site', 'zz');
+    assert.match(r.err, /no site "zz" in this log \(sites: a, b\)/);
+  } finally {
+    f.close();
+  }
+  // The aggregator charges each site more (noise multiplier 1) than the site's own event (2) is worth.
+  const over = buildAuditRun({ central: { type: 'gaussian', noise_multiplier: 1 }, omitMechanism: true, mechanismParams: null });
+  try {
+    const r = await cli('audit', 'compare', over.siteLedgerPath('a'), over.dbPath, '--site', 'a', '--allow-unchecked');
+    assert.equal(r.code, 1);
+    assert.match(r.out, /E_AUDIT_SITE_EPSILON/);
+    assert.match(r.out, /site's own worst-case ε = \S+ < aggregator's ε = /);
+  } finally {
+    over.close();
+  }
+});
