@@ -57,6 +57,8 @@ export interface Query {
   /** As asked: anything but vote_histogram or soft_labels is refused (E_QUERY_INVALID). */
   replyKind: string;
   params: Record<string, number>;
+  /** The asking aggregator's public key (base64), recorded with the release in the site's ledger. */
+  aggregator?: string;
 }
 
 export interface Answer {
@@ -257,7 +259,7 @@ export class SiteAgent {
       if (z > 0) addGridGaussian(sum, z * clip, this.noise);
       answer = { rows, cols, teachers: teachers.length, soft: Float32Array.from(sum), event };
     }
-    this.ledger.record({ runId: q.runId, round: q.round, requestId: q.requestId, replyKind: q.replyKind, rows, event });
+    this.ledger.record({ runId: q.runId, round: q.round, requestId: q.requestId, replyKind: q.replyKind, rows, event, ...(q.aggregator ? { aggregator: q.aggregator } : {}) });
     return answer;
   }
 

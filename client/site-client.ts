@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { SecureClient } from '../shared/channel/secure-client.ts';
 import { FedistillError } from '../shared/util/errors.ts';
+import { encodePublicKey } from '../shared/crypto/identity.ts';
 import { escapeControlChars } from '../shared/util/log-text.ts';
 import { CHANNEL_ERRORS, ChannelError } from '../protocols/error-catalogue.ts';
 import type { SecureSession } from '../shared/channel/secure-session.ts';
@@ -158,7 +159,7 @@ export class SiteClient {
         (this.client.session ?? s).send(sent.reply);
         return;
       }
-      const a = await this.agent.answer({ runId: this.runId ?? '', round: q.round, requestId: q.requestId, indices: q.indices, replyKind: q.replyKind, params: q.params }, this.central);
+      const a = await this.agent.answer({ runId: this.runId ?? '', round: q.round, requestId: q.requestId, indices: q.indices, replyKind: q.replyKind, params: q.params, aggregator: encodePublicKey(s.peerPublicKey) }, this.central);
       const reply: Outgoing<QueryReply> = {
         type: 'query_reply', requestId: q.requestId, round: q.round, replyKind: q.replyKind, rows: a.rows, cols: a.cols,
         ...(a.votes ? { votes: a.votes } : {}), ...(a.soft ? { soft: a.soft } : {}),

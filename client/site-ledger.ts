@@ -16,6 +16,12 @@ export interface SiteLedgerEntry {
   replyKind: string;
   rows: number;
   event: PrivacyEvent;
+  /**
+   * The public key (base64) of the aggregator the reply went to, as the secure channel verified it:
+   * `audit compare` checks it against the audit log's key, so a ledger cannot be matched against
+   * another deployment's log that reuses the run id. Absent in ledgers written before it existed.
+   */
+  aggregator?: string;
   /** SHA-256 of the previous entry's line (hash chain; '' for the first). */
   prev: string;
 }
@@ -28,6 +34,7 @@ function entryProblem(o: unknown, seq: number, prev: string): string | undefined
   if (e.seq !== seq) return `has seq ${JSON.stringify(e.seq)}; expected ${seq} (an entry was removed, duplicated or moved)`;
   for (const k of ['at', 'runId', 'requestId', 'replyKind', 'prev'] as const) if (typeof e[k] !== 'string') return `field ${k} must be a string`;
   for (const k of ['round', 'rows'] as const) if (!Number.isSafeInteger(e[k]) || (e[k] as number) < 0) return `field ${k} must be an integer ≥ 0`;
+  if (e.aggregator !== undefined && typeof e.aggregator !== 'string') return 'field aggregator must be a string';
   return undefined;
 }
 

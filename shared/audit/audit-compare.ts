@@ -16,6 +16,8 @@ export interface SiteLedgerRecord {
   round: number;
   requestId: string;
   event: unknown;
+  /** The aggregator's public key (base64) the reply went to; absent in older ledgers. */
+  aggregator?: string;
 }
 
 /** A comparison finding: an audit problem plus the round and the site's request id it concerns. */
@@ -114,6 +116,12 @@ export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: V
   for (const e of mine) {
     result.checked++;
     siteRounds.add(e.round);
+    if (e.aggregator !== undefined && e.aggregator !== v.publicKey) {
+      // the run id alone does not tie a ledger to a log: every `fedistill start` runs as "start"
+      result.problems.push({ code: 'E_AUDIT_KEY_MISMATCH', seq: null, index: null, round: e.round, request_id: e.requestId,
+        message: `the site sent this reply to the aggregator with key ${e.aggregator}, but the log is signed by ${v.publicKey}: the ledger and the log are from different deployments (or the log was re-signed under another key)` });
+      continue;
+    }
     const logged = v.releases.filter((r) => r.round === e.round && siteEvent(r, site) !== undefined);
     if (logged.length === 0) {
       if (refusedRounds.has(e.round)) { result.refused++; continue; }

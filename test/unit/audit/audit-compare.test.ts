@@ -104,3 +104,22 @@ test('compare messages number rounds from 1, as the aggregator\'s log does; the 
     f.close();
   }
 });
+
+test('a ledger whose replies went to another aggregator key is refused (E_AUDIT_KEY_MISMATCH), even when run id, rounds and events all match', () => {
+  const f = buildAuditRun();
+  try {
+    const v = verified(f);
+    const entries = new SiteLedger(f.siteLedgerPath('a')).all();
+    // the same key as the log's: matches, as before
+    const same = compareSiteLedger(entries.map((e) => ({ ...e, aggregator: v.publicKey })), v, { site: 'a' });
+    assert.equal(same.ok, true, JSON.stringify(same.problems));
+    // another deployment's aggregator (its run was also called the same)
+    const other = 'AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=';
+    const r = compareSiteLedger(entries.map((e) => ({ ...e, aggregator: other })), v, { site: 'a' });
+    assert.equal(r.ok, false);
+    assert.deepEqual([...new Set(r.problems.map((p) => p.code))], ['E_AUDIT_KEY_MISMATCH']);
+    assert.match(r.problems[0]!.message, /sent this reply to the aggregator with key AQEB.*but the log is signed by .*different deployments/);
+  } finally {
+    f.close();
+  }
+});
