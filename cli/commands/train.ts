@@ -1,9 +1,10 @@
 // `fedistill train`: trains a reference model on a dataset with the ONNX training engine and exports the student.
 import { accessSync, constants, existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { CommandSpec } from '../parse.ts';
-import { loadDataset } from '../../shared/data/catalog.ts';
+import type { CliIO, CommandSpec } from '../parse.ts';
+import { listDatasets, loadDataset } from '../../shared/data/catalog.ts';
 import { Trainer, buildModel, loadCheckpoint, parameterCount, saveCheckpoint, type LrSchedule } from '../../shared/ml/index.ts';
 import { FedistillError, UsageError } from '../../shared/util/errors.ts';
 
@@ -20,6 +21,25 @@ function checkWritable(path: string, flag: string, force: boolean): void {
   try { accessSync(dir, constants.W_OK); } catch (e) {
     throw new FedistillError('E_FILE_WRITE', `${flag}: cannot write ${path}: folder ${dir} ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not writable'}; create it or choose another path`);
   }
+}
+
+/**
+ * Says on Ctrl-C (or SIGTERM) what the interrupted run leaves behind, then ends with the signal's
+ * status (130 / 143): the last finished epoch's checkpoint; --out is written only at the end.
+ */
+function reportInterruption(io: CliIO, state: () => { epoch: number; epochs: number; checkpoint?: string; out?: string; saved: number }, resumeHint: string): () => void {
+  const handler = (signal: NodeJS.Signals) => {
+    const s = state();
+    const kept = s.checkpoint && s.saved > 0
+      ? `${s.checkpoint} holds epoch ${s.saved}/${s.epochs}; continue with: ${resumeHint}`
+      : s.checkpoint ? `no epoch finished, so no checkpoint was written` : 'nothing was saved (pass --checkpoint FILE to keep finished epochs)';
+    io.err(`train: interrupted (${signal}) in epoch ${s.epoch + 1}/${s.epochs}; ${kept}${s.out ? `; ${s.out} was not written (--out is written at the end)` : ''}`);
+    process.removeAllListeners(signal);
+    process.kill(process.pid, signal); // the default action: ends at once, also inside an onnxruntime run
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return () => { process.off('SIGINT', handler); process.off('SIGTERM', handler); };
 }
 
 export const trainCommand: CommandSpec = {
@@ -39,15 +59,15 @@ export const trainCommand: CommandSpec = {
     batch: { type: 'integer', help: 'batch size', default: 128, min: 1 },
     lr: { type: 'number', help: 'learning rate', above: 0, defaultHelp: '1e-3 for adam/adamw, 0.05 for sgd' },
     optimizer: { type: 'string', help: 'optimizer', choices: ['sgd', 'adam', 'adamw'], default: 'adam' },
-    schedule: { type: 'string', help: 'learning-rate schedule', choices: ['constant', 'step', 'cosine'], default: 'cosine' },
+    schedule: { type: 'string', help: 'learning-rate schedule: cosine decays --lr to 0 over --epochs; step multiplies it by 0.3 every max(1, ⌊epochs/3⌋) epochs', choices: ['constant', 'step', 'cosine'], default: 'cosine' },
     device: { type: 'string', help: 'execution provider', choices: ['cpu', 'webgpu', 'cuda', 'auto'], default: 'cpu' },
     threads: { type: 'integer', help: 'CPU threads', min: 1, defaultHelp: 'all cores' },
     'steps-per-run': { type: 'integer', help: 'training steps per onnxruntime run (an ONNX Loop on the CPU, unrolled on a GPU; weights and optimizer state cross to JavaScript once per K steps; the learning rate is held for K steps)', defaultHelp: '8 on the CPU, 1 on a GPU', min: 1, arg: 'K' },
     seed: { type: 'integer', help: 'seed for initialisation, shuffling and dropout', default: 1, min: 0 },
     limit: { type: 'integer', help: 'use only the first N training samples (quick runs; with a dataset id, not a split spec)', min: 1, arg: 'N' },
     out: { type: 'string', help: 'write the trained inference model here', arg: 'FILE.onnx' },
-    checkpoint: { type: 'string', help: 'write a checkpoint here after every epoch', arg: 'FILE' },
-    resume: { type: 'string', help: 'resume from this checkpoint (continues up to --epochs); --checkpoint may name the same file', arg: 'FILE' },
+    checkpoint: { type: 'string', help: 'write a checkpoint here after every epoch (Ctrl-C keeps the last finished epoch; continue with --resume)', arg: 'FILE' },
+    resume: { type: 'string', help: 'resume from this checkpoint (continues up to --epochs); give the flags of the first run (only --model and --optimizer are checked) to get its result; --checkpoint may name the same file', arg: 'FILE' },
     force: { type: 'boolean', help: 'overwrite --out and --checkpoint if they exist' },
     json: { type: 'boolean', help: 'print one JSON object with the results' },
   },
@@ -55,6 +75,8 @@ export const trainCommand: CommandSpec = {
     'fedistill train --limit 2000 --epochs 1',
     'fedistill train --dataset mnist --model cnn --epochs 5 --out cnn.onnx',
     'fedistill train --dataset fashion-mnist --model cnn --epochs 5 --json',
+    'fedistill train --model cnn --epochs 5 --checkpoint cnn.ck',
+    'fedistill train --model cnn --epochs 5 --checkpoint cnn.ck --resume cnn.ck',
   ],
   async run(args, io) {
     const f = args.flags;
@@ -62,6 +84,14 @@ export const trainCommand: CommandSpec = {
     const epochs = Number(f.epochs);
     if (f.limit !== undefined && ds.includes(':')) {
       throw new UsageError(`--limit applies to a dataset id; with a split spec put the range in it, e.g. ${ds.split('[')[0]}[:${f.limit}]`);
+    }
+    const dsName = ds.split(':')[0]!, splitPart = ds.includes(':') ? ds.slice(ds.indexOf(':') + 1) : undefined;
+    if (splitPart !== undefined && splitPart.split('[')[0] === 'test') {
+      throw new UsageError(`--dataset ${ds} would train on the test split, which train evaluates on (the test accuracy would be measured on training data); use ${dsName}:train${splitPart.slice(4)}`);
+    }
+    const trainSize = listDatasets().find((d) => d.name === ds)?.splits.find((s) => s.name === 'train')?.length;
+    if (f.limit !== undefined && trainSize !== undefined && Number(f.limit) > trainSize) {
+      throw new UsageError(`--limit: must be ≤ ${trainSize} (the size of ${ds}:train), got ${f.limit}`, 'E_INVALID_PARAMETER');
     }
     // Fail before the epochs are spent, not after: the output files must be new (or --force) in writable folders.
     // A checkpoint that is also --resume is meant to be rewritten: resuming continues it.
@@ -86,31 +116,47 @@ export const trainCommand: CommandSpec = {
     const device = await trainer.resolvedDevice();
     const stepsPerRun = await trainer.stepsPerRun();
     if (f.resume) await loadCheckpoint(trainer, String(f.resume));
+    const resumedFrom = f.resume ? trainer.epoch : null;
     io.err(`train ${f.model} (${parameterCount(model)} params) on ${train.spec} (${train.length}), ${f.optimizer} lr ${trainer.lr}, batch ${trainer.batchSize}, device ${device}, seed ${seed}`);
+    if (resumedFrom !== null) {
+      io.err(resumedFrom >= epochs
+        ? `${f.resume} is at epoch ${resumedFrom}, --epochs is ${epochs}: nothing left to train (raise --epochs to continue); evaluating it`
+        : `resumed from ${f.resume} at epoch ${resumedFrom}/${epochs}`);
+    }
+    const resumeHint = f.resume ? 'the same command' : `the same command with --resume ${f.checkpoint}`;
+    // A checkpoint that is the --resume file already holds the epoch resumed from.
+    let saved = f.checkpoint && f.resume && resolve(String(f.resume)) === resolve(String(f.checkpoint)) ? trainer.epoch : 0;
+    const stopReporting = reportInterruption(io, () => ({ epoch: trainer.epoch, epochs, checkpoint: f.checkpoint as string | undefined, out: f.out as string | undefined, saved }), resumeHint);
     const history: Record<string, number>[] = [];
     const t0 = performance.now();
     let trainSeconds = 0, trained = 0, testAccuracy = NaN;
-    while (trainer.epoch < epochs) {
-      const [r] = await trainer.fit(train, {
-        epochs: 1,
-        onProgress: (p) => { if (!p.done) io.err(`  epoch ${p.epoch + 1} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} acc ${(p.accuracy * 100).toFixed(2)}% ${p.samplesPerSecond.toFixed(0)} samples/s`); },
-      });
-      trainSeconds += r!.seconds;
-      trained += train.length;
-      const ev = await trainer.evaluate(test);
-      testAccuracy = ev.accuracy;
-      history.push({ epoch: r!.epoch + 1, train_loss: r!.loss, train_accuracy: r!.accuracy, test_accuracy: ev.accuracy, test_loss: ev.loss, samples_per_second: r!.samplesPerSecond });
-      io.err(`epoch ${r!.epoch + 1}/${epochs}: loss ${r!.loss.toFixed(4)} train acc ${(r!.accuracy * 100).toFixed(2)}% test acc ${(ev.accuracy * 100).toFixed(2)}% ${r!.samplesPerSecond.toFixed(0)} samples/s`);
-      if (f.checkpoint) await saveCheckpoint(trainer, String(f.checkpoint));
-    }
+    try {
+      while (trainer.epoch < epochs) {
+        const [r] = await trainer.fit(train, {
+          epochs: 1,
+          onProgress: (p) => { if (!p.done) io.err(`  epoch ${p.epoch + 1} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} acc ${(p.accuracy * 100).toFixed(2)}% ${p.samplesPerSecond.toFixed(0)} samples/s`); },
+        });
+        trainSeconds += r!.seconds;
+        trained += train.length;
+        const ev = await trainer.evaluate(test);
+        testAccuracy = ev.accuracy;
+        history.push({ epoch: r!.epoch + 1, train_loss: r!.loss, train_accuracy: r!.accuracy, test_accuracy: ev.accuracy, test_loss: ev.loss, samples_per_second: r!.samplesPerSecond });
+        io.err(`epoch ${r!.epoch + 1}/${epochs}: loss ${r!.loss.toFixed(4)} train acc ${(r!.accuracy * 100).toFixed(2)}% test acc ${(ev.accuracy * 100).toFixed(2)}% ${r!.samplesPerSecond.toFixed(0)} samples/s`);
+        if (!Number.isFinite(r!.loss)) io.err(`warning: the training loss is ${r!.loss} in epoch ${r!.epoch + 1}: training diverged (try a lower --lr)${f.resume ? ` or ${f.resume} holds non-finite weights` : ''}`);
+        if (f.checkpoint) { await saveCheckpoint(trainer, String(f.checkpoint)); saved = trainer.epoch; }
+      }
+    } finally { stopReporting(); }
+    // A checkpoint already at --epochs trains nothing: still report (and export) what it holds.
+    if (history.length === 0) testAccuracy = (await trainer.evaluate(test)).accuracy;
     if (f.out) await trainer.exportOnnx(String(f.out));
     await trainer.release(); // frees the sessions; with FEDISTILL_ORT_PROFILE set, writes their profiles
     const result = {
-      dataset: ds, model: f.model, epochs, batch: trainer.batchSize, optimizer: f.optimizer, lr: trainer.lr, seed, device, steps_per_run: stepsPerRun,
-      test_accuracy: testAccuracy, samples_per_second: trained / trainSeconds, train_seconds: trainSeconds,
+      dataset: ds, train_samples: train.length, model: f.model, epochs, resumed_from_epoch: resumedFrom, batch: trainer.batchSize, optimizer: f.optimizer, lr: trainer.lr, schedule: f.schedule,
+      threads: device === 'cpu' ? (f.threads ?? availableParallelism()) : null, seed, device, steps_per_run: stepsPerRun,
+      test_accuracy: testAccuracy, samples_per_second: trained > 0 ? trained / trainSeconds : null, train_seconds: trainSeconds,
       wall_seconds: (performance.now() - t0) / 1000, peak_rss_mb: process.resourceUsage().maxRSS / 1024, out: f.out ?? null, history,
     };
     if (f.json) io.out(JSON.stringify(result));
-    else io.out(`test accuracy ${(testAccuracy * 100).toFixed(2)}% after ${epochs} epochs, ${result.samples_per_second.toFixed(0)} samples/s on ${device}${f.out ? `; wrote ${f.out}` : ''}`);
+    else io.out(`test accuracy ${(testAccuracy * 100).toFixed(2)}% after ${epochs} epoch${epochs === 1 ? '' : 's'}${result.samples_per_second !== null ? `, ${result.samples_per_second.toFixed(0)} samples/s` : ''} on ${device}${f.out ? `; wrote ${f.out}` : ''}`);
   },
 };

@@ -31,11 +31,18 @@ export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
   await writeFileAtomic(path, Buffer.concat(parts));
 }
 
+/** A short description of a model spec for mismatch messages: input, classes and layers (dense512-relu-…). */
+function specSummary(spec: unknown): string {
+  const s = spec as { input?: unknown; classes?: unknown; layers?: { type?: unknown; units?: unknown; filters?: unknown }[] } | null;
+  const layers = Array.isArray(s?.layers) ? s.layers.map((l) => `${String(l?.type)}${String(l?.units ?? l?.filters ?? '')}`).join('-') : '?';
+  return `input ${JSON.stringify(s?.input)}, ${String(s?.classes)} classes, ${layers}`;
+}
+
 /** Restores a checkpoint into a trainer built for the same model and optimizer. */
 export async function loadCheckpoint(t: Trainer, path: string): Promise<void> {
   let buf: Buffer;
   try { buf = await readFile(path); } catch (e) {
-    throw new FedistillError('E_CHECKPOINT_NOT_FOUND', `cannot read checkpoint ${path}: ${(e as Error).message}`);
+    throw new FedistillError('E_CHECKPOINT_NOT_FOUND', `cannot read checkpoint ${path}: ${(e as Error).message}; give a file written by saveCheckpoint (fedistill train --checkpoint), or start without resuming`);
   }
   const invalid = (why: string) => new FedistillError('E_CHECKPOINT_INVALID', `${path} is not a usable fedistill checkpoint: ${why}`);
   if (buf.length < MAGIC.length + 4 || buf.subarray(0, MAGIC.length).toString() !== MAGIC) throw invalid('it does not start with the checkpoint header');
@@ -48,10 +55,10 @@ export async function loadCheckpoint(t: Trainer, path: string): Promise<void> {
   const expected = MAGIC.length + 4 + len + header.tensors.reduce((a, e) => a + e.length * 4, 0);
   if (buf.length !== expected) throw invalid(`it holds ${buf.length} bytes, its header describes ${expected} (truncated or altered)`);
   if (JSON.stringify(header.spec) !== JSON.stringify(t.model.layout.spec)) {
-    throw new FedistillError('E_CHECKPOINT_MISMATCH', `checkpoint ${path} was written for a different model spec`);
+    throw new FedistillError('E_CHECKPOINT_MISMATCH', `checkpoint ${path} was written for a different model spec (${specSummary(header.spec)}, not ${specSummary(t.model.layout.spec)}); resume with the model it was trained with (fedistill train: the same --model and --dataset)`);
   }
   if (JSON.stringify(header.optimizer) !== JSON.stringify(t.optimizer)) {
-    throw new FedistillError('E_CHECKPOINT_MISMATCH', `checkpoint ${path} was written with optimizer ${JSON.stringify(header.optimizer)}, not ${JSON.stringify(t.optimizer)}`);
+    throw new FedistillError('E_CHECKPOINT_MISMATCH', `checkpoint ${path} was written with optimizer ${JSON.stringify(header.optimizer)}, not ${JSON.stringify(t.optimizer)}; resume with the optimizer it was trained with (fedistill train: the same --optimizer)`);
   }
   let off = MAGIC.length + 4 + len;
   const map = new Map<string, { dims: number[]; data: Float32Array }>();

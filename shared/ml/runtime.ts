@@ -20,7 +20,7 @@ export interface RuntimeOptions {
 
 const HOW_TO: Record<Device, string> = {
   cpu: '',
-  webgpu: 'the webgpu provider ships in onnxruntime-node for linux-x64 and needs a GPU with a Vulkan driver (on NVIDIA, the glvnd/libvulkan1 packages); use --device cpu otherwise',
+  webgpu: 'the webgpu provider ships in onnxruntime-node for linux-x64 and needs a GPU with a Vulkan driver (on NVIDIA, the glvnd/libvulkan1 packages); without a GPU, VK_DRIVER_FILES=/usr/lib/chromium/vk_swiftshader_icd.json runs it on the CPU through SwiftShader (slowly, for tests); use --device cpu otherwise',
   cuda: 'install onnxruntime-node with its CUDA provider: ONNXRUNTIME_NODE_INSTALL=cuda12 npm install onnxruntime-node (needs CUDA 12 and cuDNN 9), or use --device cpu',
 };
 

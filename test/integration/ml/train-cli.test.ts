@@ -48,3 +48,31 @@ test('fedistill train --json trains on MNIST, reports the issue\'s fields, and e
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('train refuses the test split and a --limit beyond the training split; resuming a checkpoint already at --epochs evaluates and exports it', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-train-'));
+  try {
+    const onTest = await train(['--dataset', 'mnist:test[:2000]', '--epochs', '1']);
+    assert.equal(onTest.code, 2, onTest.stderr);
+    assert.match(onTest.stderr, /would train on the test split.*use mnist:train\[:2000\]/);
+    const tooMany = await train(['--limit', '70000', '--epochs', '1']);
+    assert.equal(tooMany.code, 2, tooMany.stderr);
+    assert.match(tooMany.stderr, /--limit: must be ≤ 60000 \(the size of mnist:train\), got 70000 \[E_INVALID_PARAMETER\]/);
+    const ck = join(dir, 'a.ck');
+    const first = await train(['--limit', '1000', '--epochs', '1', '--threads', '1', '--checkpoint', ck, '--json']);
+    assert.equal(first.code, 0, first.stderr);
+    const out = join(dir, 'a.onnx');
+    const again = await train(['--limit', '1000', '--epochs', '1', '--threads', '1', '--resume', ck, '--out', out, '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /is at epoch 1, --epochs is 1: nothing left to train/);
+    const j = JSON.parse(again.stdout);
+    assert.equal(j.resumed_from_epoch, 1);
+    assert.equal(j.test_accuracy, JSON.parse(first.stdout).test_accuracy, 'the checkpoint is evaluated as it was saved');
+    assert.equal(j.samples_per_second, null);
+    const teacher = await loadOnnxTeacher(out);
+    const testSet = loadDataset('mnist:test');
+    assert.ok(Math.abs(accuracyOf((await teacher.predict(testSet.features)).logits, testSet.numClasses, testSet.labels) - j.test_accuracy) < 1e-9);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
