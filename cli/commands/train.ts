@@ -115,7 +115,8 @@ export const trainCommand: CommandSpec = {
     });
     const device = await trainer.resolvedDevice();
     const stepsPerRun = await trainer.stepsPerRun();
-    if (f.resume) await loadCheckpoint(trainer, String(f.resume));
+    const differences = f.resume ? await loadCheckpoint(trainer, String(f.resume)) : [];
+    for (const d of differences) io.err(`warning: ${f.resume} was written with other training options (${d}): the resumed run will not give the uninterrupted run's result`);
     const resumedFrom = f.resume ? trainer.epoch : null;
     io.err(`train ${f.model} (${parameterCount(model)} params) on ${train.spec} (${train.length}), ${f.optimizer} lr ${trainer.lr}, batch ${trainer.batchSize}, device ${device}, seed ${seed}`);
     if (resumedFrom !== null) {

@@ -1,4 +1,5 @@
 // Checkpoints: weights, optimizer state, buffers, step and epoch in one file, so a resumed run matches an uninterrupted one.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/atomic-write.ts';
 import { FedistillError } from '../util/errors.ts';
@@ -13,22 +14,32 @@ interface Header {
   spec: unknown;
   optimizer: unknown;
   tensors: { name: string; dims: number[]; length: number }[];
+  /** SHA-256 (hex) of the tensor data: a flipped byte is refused, not trained on. Absent in older checkpoints. */
+  sha256?: string;
+  /** The options that shape the rest of the run (absent in older checkpoints): resuming with others is reported. */
+  training?: TrainingOptions;
+}
+
+/** What, besides model and optimizer, a resumed run must share with the first to give its result. */
+interface TrainingOptions { lr: number; batchSize: number; seed: number; schedule: unknown }
+
+function trainingOptions(t: Trainer): TrainingOptions {
+  return { lr: t.lr, batchSize: t.batchSize, seed: t.seed, schedule: t.schedule };
 }
 
 /** Writes the trainer's full state: `MAGIC`, a u32 header length, a JSON header, then float32 data (atomically). */
 export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
   const entries = t.stateEntries();
+  const data = entries.map(([, v]) => { const d = v.data as Float32Array; return new Uint8Array(d.buffer, d.byteOffset, d.byteLength); });
+  const hash = createHash('sha256');
+  for (const d of data) hash.update(d);
   const header: Header = {
     version: 1, step: t.step, epoch: t.epoch, spec: t.model.layout.spec, optimizer: t.optimizer,
     tensors: entries.map(([name, v]) => ({ name, dims: [...v.dims], length: v.size })),
+    sha256: hash.digest('hex'), training: trainingOptions(t),
   };
   const json = Buffer.from(JSON.stringify(header));
-  const parts: Uint8Array[] = [Buffer.from(MAGIC), new Uint8Array(new Uint32Array([json.length]).buffer), json];
-  for (const [, v] of entries) {
-    const d = v.data as Float32Array;
-    parts.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-  }
-  await writeFileAtomic(path, Buffer.concat(parts));
+  await writeFileAtomic(path, Buffer.concat([Buffer.from(MAGIC), new Uint8Array(new Uint32Array([json.length]).buffer), json, ...data]));
 }
 
 /** A short description of a model spec for mismatch messages: input, classes and layers (dense512-relu-…). */
@@ -38,8 +49,13 @@ function specSummary(spec: unknown): string {
   return `input ${JSON.stringify(s?.input)}, ${String(s?.classes)} classes, ${layers}`;
 }
 
-/** Restores a checkpoint into a trainer built for the same model and optimizer. */
-export async function loadCheckpoint(t: Trainer, path: string): Promise<void> {
+/**
+ * Restores a checkpoint into a trainer built for the same model and optimizer. Returns how the
+ * trainer's other options (learning rate, batch size, seed, schedule) differ from those the
+ * checkpoint was written with, one line each: resuming still works, but its result is not the
+ * uninterrupted run's, so the caller should say so.
+ */
+export async function loadCheckpoint(t: Trainer, path: string): Promise<string[]> {
   let buf: Buffer;
   try { buf = await readFile(path); } catch (e) {
     throw new FedistillError('E_CHECKPOINT_NOT_FOUND', `cannot read checkpoint ${path}: ${(e as Error).message}; give a file written by saveCheckpoint (fedistill train --checkpoint), or start without resuming`);
@@ -61,6 +77,9 @@ export async function loadCheckpoint(t: Trainer, path: string): Promise<void> {
     throw new FedistillError('E_CHECKPOINT_MISMATCH', `checkpoint ${path} was written with optimizer ${JSON.stringify(header.optimizer)}, not ${JSON.stringify(t.optimizer)}; resume with the optimizer it was trained with (fedistill train: the same --optimizer)`);
   }
   let off = MAGIC.length + 4 + len;
+  if (header.sha256 !== undefined && createHash('sha256').update(buf.subarray(off)).digest('hex') !== header.sha256) {
+    throw invalid('its data does not match the checksum in its header (corrupted or altered); resume from an intact copy');
+  }
   const map = new Map<string, { dims: number[]; data: Float32Array }>();
   for (const e of header.tensors) {
     const data = new Float32Array(e.length);
@@ -71,4 +90,9 @@ export async function loadCheckpoint(t: Trainer, path: string): Promise<void> {
   t.restoreState(map);
   t.step = header.step;
   t.epoch = header.epoch;
+  if (!header.training) return [];
+  const now = trainingOptions(t);
+  return (Object.keys(now) as (keyof TrainingOptions)[])
+    .filter((k) => JSON.stringify(header.training![k]) !== JSON.stringify(now[k]))
+    .map((k) => `${k}: ${JSON.stringify(header.training![k])} in the checkpoint, ${JSON.stringify(now[k])} now`);
 }

@@ -62,8 +62,13 @@ test('a resumed checkpoint gives the same weights as an uninterrupted run', asyn
   const path = join(tmp, 'ck.bin');
   await saveCheckpoint(first, path);
   const resumed = new Trainer(buildModel(small, { seed: 99 }), opts);
-  await loadCheckpoint(resumed, path);
+  assert.deepEqual(await loadCheckpoint(resumed, path), [], 'the same options: nothing to report');
   assert.equal(resumed.epoch, 1);
+  // other options still load, and each difference is reported (the result will not be the straight run's)
+  const other = new Trainer(buildModel(small, { seed: 3 }), { ...opts, lr: 0.5, batchSize: 16 });
+  const diff = await loadCheckpoint(other, path);
+  assert.deepEqual(diff.map((d) => d.split(':')[0]), ['lr', 'batchSize']);
+  assert.match(diff[0]!, /^lr: 0\.001 in the checkpoint, 0\.5 now$/);
   await resumed.fit(data, { epochs: 2 });
   const a = straight.getWeights();
   const b = resumed.getWeights();
@@ -163,6 +168,8 @@ test('a truncated, altered or foreign checkpoint is E_CHECKPOINT_INVALID; an unw
     ['header cut', good.subarray(0, 20)],
     ['not a checkpoint', Buffer.from('hello world, not a checkpoint')],
     ['header not JSON', Buffer.concat([good.subarray(0, 10), Buffer.from('{'.repeat(good.readUInt32LE(6))), good.subarray(10 + good.readUInt32LE(6))])],
+    // one weight overwritten, length intact: only the checksum can tell
+    ['a flipped weight', (() => { const b = Buffer.from(good); b.writeFloatLE(3.4e38, b.length - 8); return b; })()],
   ];
   for (const [what, bytes] of cases) {
     const bad = join(tmp, 'bad.ckpt');
