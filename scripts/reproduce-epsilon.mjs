@@ -44,10 +44,19 @@ SHA-256 over its canonical JSON, prev_hash links, Ed25519 signatures under the h
 (pin it with --public-key, base64, obtained out of band), the header's count, chain head and
 head_signature.
 
-Prints one JSON object: {ok, run_id, public_key, chain: {ok, problem?}, tolerance, conversion,
-orders, releases, scopes: {scope: {delta, releases, epsilon_reproduced, epsilon_ledger, abs_diff,
-rel_diff, order, epsilon_from_events, worst_rel_diff_over_releases, agrees}}, findings: [...],
-unreproducible: [...]}.
+Prints one JSON object: {ok, run_id, public_key, key_pinned, head_signed, finished, notes: [...],
+chain: {ok, problem?}, tolerance, conversion, orders, releases, scopes: {scope: {delta, releases,
+epsilon_reproduced, epsilon_ledger, abs_diff, rel_diff, order, epsilon_from_events,
+worst_rel_diff_over_releases, agrees}}, findings: [...], unreproducible: [...]}.
+  key_pinned   --public-key was given; when false, "ok" means only that the file is consistent
+               under the key its own header names, which whoever rewrites the log can replace;
+  head_signed  the header carries head_signature (whether it verifies is part of chain.ok); when
+               false, entries removed from the end of the log (header edited to match) pass;
+  finished     the last entry is run_finished; when false, the run is unfinished or the log was
+               cut short, and ε may still grow;
+  notes        one sentence for each of the three that is false: what it means and what to do.
+               Each note is also printed to stderr as "reproduce-epsilon: note: ...".
+Notes do not change "ok" or the exit status.
 Exit 0: all agree; 1: a disagreement, a finding, a broken chain, or an event kind it cannot
 reproduce; 2: bad input.`;
 
@@ -342,6 +351,30 @@ function reproduce(header, entries, tolerance) {
   return { ok, run_id: header.run_id, tolerance, conversion, orders: orders.length, releases, scopes: out, findings, unreproducible };
 }
 
+// ---------- what the check leaves unproven ----------
+
+/**
+ * What a passing check still leaves open, as {key_pinned, head_signed, finished, notes}: the
+ * chain proves only consistency under the header's own key, only up to its last entry, and only
+ * for the releases made so far, so a reader of "ok": true must be told which of these hold.
+ */
+function coverage(header, entries, pinnedKey) {
+  const keyPinned = pinnedKey !== undefined;
+  const headSigned = header.head_signature !== undefined;
+  const finished = entries.at(-1)?.kind === 'run_finished';
+  const notes = [];
+  if (!keyPinned) {
+    notes.push(`the signing key was not pinned: the chain checks out under ${header.public_key}, the key the export's own header names, which whoever rewrites the log can replace; obtain the aggregator's public key out of band and rerun with --public-key KEY`);
+  }
+  if (!headSigned) {
+    notes.push('the export\'s header has no head_signature, so entries removed from the end of the log (header edited to match) would not be detected; ask the operator for an export made with `fedistill audit export … --identity` so the head is signed');
+  }
+  if (!finished) {
+    notes.push('the log does not end with run_finished: the run is not finished (or the log was cut short), so ε may still grow; the figures here are ε so far, not the run\'s final ε');
+  }
+  return { key_pinned: keyPinned, head_signed: headSigned, finished, notes };
+}
+
 // ---------- command line ----------
 
 const args = argv.slice(2);
@@ -362,10 +395,14 @@ try {
   const { header, entries } = readExport(args[0]);
   const problem = chainProblem(header, entries, publicKey);
   const { ok, run_id: runId, ...rest } = reproduce(header, entries, tolerance);
-  report = { ok: ok && problem === null, run_id: runId, public_key: header.public_key, chain: problem === null ? { ok: true } : { ok: false, problem }, ...rest };
+  report = {
+    ok: ok && problem === null, run_id: runId, public_key: header.public_key, ...coverage(header, entries, publicKey),
+    chain: problem === null ? { ok: true } : { ok: false, problem }, ...rest,
+  };
 } catch (err) {
   stderr.write(`reproduce-epsilon: ${err.message}\n`);
   exit(2);
 }
+for (const note of report.notes) stderr.write(`reproduce-epsilon: note: ${note}\n`);
 stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 exit(report.ok ? 0 : 1);

@@ -1,5 +1,6 @@
 // scripts/reproduce-epsilon.mjs, the auditor's independent ε check, on exports of real runs (aggregator,
-// loopback websockets, SQLite ledger and audit log): it agrees with the ledger and fails on a tampered noise record.
+// loopback websockets, SQLite ledger and audit log): it agrees with the ledger, fails on a tampered noise record, and
+// says when its verdict rests on an unpinned key, an unsigned head or an unfinished run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -20,7 +21,7 @@ import { honestReply, PUBLIC_SET } from '../channel/aggregator-fixture.ts';
 
 const SCRIPT = 'scripts/reproduce-epsilon.mjs';
 
-interface ScriptResult { code: number | null; report: { ok: boolean; releases: number; chain: { ok: boolean; problem?: string }; scopes: Record<string, { epsilon_reproduced: number; epsilon_ledger: number; rel_diff: number; epsilon_from_events: number; agrees: boolean }>; findings: string[]; unreproducible: unknown[] }; stderr: string }
+interface ScriptResult { code: number | null; report: { ok: boolean; key_pinned: boolean; head_signed: boolean; finished: boolean; notes: string[]; releases: number; chain: { ok: boolean; problem?: string }; scopes: Record<string, { epsilon_reproduced: number; epsilon_ledger: number; rel_diff: number; epsilon_from_events: number; agrees: boolean }>; findings: string[]; unreproducible: unknown[] }; stderr: string }
 
 /** Runs the script as an auditor would: a separate node process, no project code loaded. */
 function reproduce(file: string, ...options: string[]): ScriptResult {
@@ -36,11 +37,17 @@ function softReply(q: QueryRequest): Omit<QueryReply, 'v'> {
   return { type: 'query_reply', requestId: q.requestId, round: q.round, replyKind: 'soft_labels', rows: q.indices.length, cols, soft, stats: { teachers: 1 } };
 }
 
+/** The lines the script printed to stderr as notes, without their prefix. */
+function notesOn(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.startsWith('reproduce-epsilon: note: ')).map((l) => l.slice('reproduce-epsilon: note: '.length));
+}
+
 /**
  * One real run on database `dbPath` (two scripted sites over the secure channel, real ledger and
- * signed audit log), then `fedistill audit export`'s text for it, written to `dir/<runId>.audit.jsonl`.
+ * signed audit log), then `fedistill audit export`'s text for it: with the aggregator's identity
+ * (head signed) in `dir/<runId>.audit.jsonl`, and without it in `dir/<runId>.unsigned.audit.jsonl`.
  */
-async function runAndExport(dir: string, dbPath: string, runId: string, strategy: Record<string, unknown>, reply: (q: QueryRequest) => Omit<QueryReply, 'v'>): Promise<string> {
+async function runAndExport(dir: string, dbPath: string, runId: string, strategy: Record<string, unknown>, reply: (q: QueryRequest) => Omit<QueryReply, 'v'>): Promise<{ signed: string; unsigned: string }> {
   const server = await startServer();
   const db = new RunDatabase(dbPath);
   const clients: { close(): void }[] = [];
@@ -56,9 +63,11 @@ async function runAndExport(dir: string, dbPath: string, runId: string, strategy
     const summary = await running;
     assert.equal(summary.status, 'complete');
     aggregator.endRun(summary);
-    const file = join(dir, `${runId}.audit.jsonl`);
-    writeFileSync(file, exportAuditLog(new SqliteAuditStore(db.sqlite), runId, serverIdentity));
-    return file;
+    const signed = join(dir, `${runId}.audit.jsonl`);
+    writeFileSync(signed, exportAuditLog(new SqliteAuditStore(db.sqlite), runId, serverIdentity));
+    const unsigned = join(dir, `${runId}.unsigned.audit.jsonl`);
+    writeFileSync(unsigned, exportAuditLog(new SqliteAuditStore(db.sqlite), runId));
+    return { signed, unsigned };
   } finally {
     for (const c of clients) c.close();
     await server.close();
@@ -80,18 +89,22 @@ async function joinSite(server: Awaited<ReturnType<typeof startServer>>, identit
   return client;
 }
 
-test('a DS-FL run and a PATE run on one database: the script reproduces every scope\'s ε; a tampered noise record fails it', { timeout: 60_000 }, async () => {
+test('a DS-FL run and a PATE run on one database: the script reproduces every scope\'s ε; a tampered noise record fails it; it notes an unpinned key, an unsigned head and an unfinished run', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedistill-reproduce-'));
   try {
     const dbPath = join(dir, 'agg.db');
-    const dsfl = await runAndExport(dir, dbPath, 'soft', { name: 'dsfl', queries_per_round: 6 }, softReply);
+    const { signed: dsfl, unsigned: dsflUnsigned } = await runAndExport(dir, dbPath, 'soft', { name: 'dsfl', queries_per_round: 6 }, softReply);
     // the second run charges the same sites again: their scopes carry the first run's charges in
-    const pate = await runAndExport(dir, dbPath, 'votes', { name: 'pate', queries_per_round: 5, threshold: 0, sigma1: 2, sigma2: 3 }, honestReply);
+    const { signed: pate } = await runAndExport(dir, dbPath, 'votes', { name: 'pate', queries_per_round: 5, threshold: 0, sigma1: 2, sigma2: 3 }, honestReply);
 
     // pinned to the aggregator's key: the script recomputes every hash and signature itself
     const a = reproduce(dsfl, '--public-key', Buffer.from(serverIdentity.publicKey).toString('base64'));
     assert.equal(a.code, 0, JSON.stringify(a.report, null, 2) + a.stderr);
     assert.deepEqual(a.report.chain, { ok: true });
+    // pinned, head signed, run finished: nothing left to note
+    assert.deepEqual([a.report.key_pinned, a.report.head_signed, a.report.finished], [true, true, true]);
+    assert.deepEqual(a.report.notes, []);
+    assert.deepEqual(notesOn(a.stderr), []);
     assert.equal(a.report.releases, 3);
     assert.deepEqual(Object.keys(a.report.scopes).sort(), ['run:soft', 'site:site-a', 'site:site-b']);
     for (const s of Object.values(a.report.scopes)) {
@@ -99,8 +112,14 @@ test('a DS-FL run and a PATE run on one database: the script reproduces every sc
       assert.ok(Math.abs(s.epsilon_from_events - s.epsilon_ledger) <= 1e-9 * s.epsilon_ledger);
     }
 
+    // unpinned: still ok (notes do not change the verdict), but the report and stderr say the key was not pinned
     const b = reproduce(pate);
     assert.equal(b.code, 0, JSON.stringify(b.report, null, 2) + b.stderr);
+    assert.equal(b.report.ok, true);
+    assert.deepEqual([b.report.key_pinned, b.report.head_signed, b.report.finished], [false, true, true]);
+    assert.equal(b.report.notes.length, 1);
+    assert.match(b.report.notes[0]!, /not pinned.*--public-key/);
+    assert.deepEqual(notesOn(b.stderr), b.report.notes);
     const site = b.report.scopes['site:site-a']!;
     const run = b.report.scopes['run:votes']!;
     assert.ok(site.epsilon_reproduced > run.epsilon_reproduced, 'the site scope includes the DS-FL run it carried in');
@@ -121,6 +140,48 @@ test('a DS-FL run and a PATE run on one database: the script reproduces every sc
     assert.equal(t.report.scopes['run:soft']!.agrees, false);
     assert.ok(t.report.scopes['run:soft']!.epsilon_reproduced > t.report.scopes['run:soft']!.epsilon_ledger, 'less noise costs more ε');
     assert.ok(t.report.findings.some((f) => /noise_std/.test(f)), t.report.findings.join('\n'));
+
+    // Unsigned head, pinned key: the export checks out, but the report says its end is unprotected.
+    const pinned = Buffer.from(serverIdentity.publicKey).toString('base64');
+    const u = reproduce(dsflUnsigned, '--public-key', pinned);
+    assert.equal(u.code, 0, JSON.stringify(u.report, null, 2) + u.stderr);
+    assert.deepEqual([u.report.key_pinned, u.report.head_signed, u.report.finished], [true, false, true]);
+    assert.equal(u.report.notes.length, 1);
+    assert.match(u.report.notes[0]!, /head_signature.*--identity/);
+    assert.deepEqual(notesOn(u.stderr), u.report.notes);
+
+    // Cut the unsigned export's run_finished off and fix its header to match: the chain still
+    // checks out (nothing signs the head), so only `finished: false` and its note reveal it.
+    const kept = readFileSync(dsflUnsigned, 'utf8').trimEnd().split('\n');
+    assert.equal(JSON.parse(kept.at(-1)!).kind, 'run_finished');
+    kept.pop();
+    const header = JSON.parse(kept[0]!);
+    header.entries = kept.length - 1;
+    header.chain_head = JSON.parse(kept.at(-1)!).hash;
+    kept[0] = JSON.stringify(header);
+    const cut = join(dir, 'soft.cut.jsonl');
+    writeFileSync(cut, `${kept.join('\n')}\n`);
+    const c = reproduce(cut, '--public-key', pinned);
+    assert.equal(c.code, 0, JSON.stringify(c.report, null, 2) + c.stderr);
+    assert.deepEqual(c.report.chain, { ok: true });
+    assert.deepEqual([c.report.key_pinned, c.report.head_signed, c.report.finished], [true, false, false]);
+    assert.equal(c.report.notes.length, 2);
+    assert.match(c.report.notes[1]!, /not finished.*ε may still grow/);
+    assert.deepEqual(notesOn(c.stderr), c.report.notes);
+
+    // The same cut on the head-signed export: head_signature no longer verifies.
+    const signedLines = readFileSync(dsfl, 'utf8').trimEnd().split('\n');
+    signedLines.pop();
+    const signedHeader = JSON.parse(signedLines[0]!);
+    signedHeader.entries = signedLines.length - 1;
+    signedHeader.chain_head = JSON.parse(signedLines.at(-1)!).hash;
+    signedLines[0] = JSON.stringify(signedHeader);
+    const signedCut = join(dir, 'soft.signed-cut.jsonl');
+    writeFileSync(signedCut, `${signedLines.join('\n')}\n`);
+    const sc = reproduce(signedCut, '--public-key', pinned);
+    assert.equal(sc.code, 1, JSON.stringify(sc.report, null, 2));
+    assert.match(sc.report.chain.problem ?? '', /head_signature does not verify/);
+    assert.equal(sc.report.finished, false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -130,6 +191,7 @@ test('--help explains usage; a file that is not an export exits 2', () => {
   const help = spawnSync(process.execPath, [SCRIPT, '--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
   assert.match(help.stdout, /Usage: node scripts\/reproduce-epsilon\.mjs EXPORT/);
+  for (const field of ['key_pinned', 'head_signed', 'finished', 'notes']) assert.match(help.stdout, new RegExp(`\\b${field}\\b`));
   const dir = mkdtempSync(join(tmpdir(), 'fedistill-reproduce-bad-'));
   try {
     writeFileSync(join(dir, 'x.jsonl'), '{"format":"other"}\n');
