@@ -157,6 +157,8 @@ export class Aggregator {
           delta: config.privacy.delta, config_sha256: hash, strategy: strategy.name,
           // The accountant's settings, written out: the log replays the same way if defaults ever change.
           accounting: { orders: dpAccountingOrders(), conversion: 'improved' },
+          // what one unit of privacy is: ε means nothing without it (one teacher per site: a site's data)
+          privacy_unit: { unit: config.privacy.teachersPerSite > 1 ? 'example' : 'site', teachers_per_site: config.privacy.teachersPerSite },
           // What every release's mechanism record must match (audit verify checks it).
           mechanism_params: config.strategy.name === 'pate'
             ? {

@@ -72,7 +72,7 @@ function verifySummary(v: VerifyResult): Record<string, unknown> {
   }));
   return {
     ok: v.ok, run_id: v.runId, source: v.source, public_key: v.publicKey, fingerprint: v.fingerprint ?? null,
-    entries: v.entries.length, releases: v.releases.length, finished: v.finished, head_signed: v.headSigned,
+    entries: v.entries.length, releases: v.releases.length, finished: v.finished, head_signed: v.headSigned, privacy_unit: v.privacyUnit ?? null,
     ledger_checked: v.ledgerChecked, releases_with_mechanism: v.releases.filter((r) => r.data.mechanism !== undefined).length,
     releases_unchecked: v.uncheckedReleases, mechanism_params: v.mechanismParams ?? null, scopes, ...(v.problem ? { problem: v.problem } : {}),
   };

@@ -1,5 +1,5 @@
 // The audit report as one self-contained HTML page (inline CSS and SVG chart, no scripts, no network).
-import { type AuditReport, type ScopeReport, roundLabel } from './audit-report.ts';
+import { type AuditReport, type ScopeReport, privacyUnitText, roundLabel } from './audit-report.ts';
 import { formatProblem } from './audit-problem.ts';
 import { escapeHtml } from '../util/escape-html.ts';
 
@@ -63,7 +63,8 @@ td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}th{background:#f0
 <h1>${escapeHtml(title)}</h1>
 ${status}
 <p>Signed by <code>${escapeHtml(r.public_key)}</code> (fingerprint <code>${escapeHtml(r.fingerprint ?? '?')}</code>).
-Period ${escapeHtml(r.first_at ?? '-')} to ${escapeHtml(r.last_at ?? '-')}. Sites: ${escapeHtml(r.sites.join(', ') || '(none)')}.</p>
+Period ${escapeHtml(r.first_at ?? '-')} to ${escapeHtml(r.last_at ?? '-')}. Sites: ${escapeHtml(r.sites.join(', ') || '(none)')}.
+Privacy unit: ${escapeHtml(privacyUnitText(r.privacy_unit))}.</p>
 <h2>Privacy spent</h2>
 ${epsilonChartSvg(r.scopes)}
 <table>${row(['scope', 'ε spent', 'δ', 'budget ε', 'ε left', 'releases'], 'th')}

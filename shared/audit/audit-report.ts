@@ -3,6 +3,7 @@ import type { PrivacyEvent } from '../privacy/events.ts';
 import type { AuditProblem } from './audit-problem.ts';
 import { formatProblem } from './audit-problem.ts';
 import type { VerifyResult } from './audit-verify.ts';
+import type { PrivacyUnitRecord } from './release-data.ts';
 
 export interface ScopeSeriesPoint { seq: number; round: number | null; at: string; epsilon: number; delta: number }
 
@@ -25,6 +26,14 @@ export interface MechanismUse {
   occurrences: number;
 }
 
+/** The privacy unit in words, for reports: what ε is about. */
+export function privacyUnitText(u: PrivacyUnitRecord | null): string {
+  if (!u) return 'not recorded in this log (written before it was): take it from the run\'s configuration (docs/privacy.md)';
+  return u.unit === 'site'
+    ? 'site-level (one teacher per site: neighbouring datasets differ in one site\'s data)'
+    : `example-level (${u.teachers_per_site} teachers per site on disjoint shards: neighbouring datasets differ in one example)`;
+}
+
 export interface AuditReport {
   run_id: string;
   public_key: string;
@@ -32,6 +41,8 @@ export interface AuditReport {
   verified: boolean;
   problem?: AuditProblem;
   finished: boolean;
+  /** What one unit of privacy is (run_started), or null in logs written before it was recorded. */
+  privacy_unit: PrivacyUnitRecord | null;
   site: string | null;
   entries: number;
   first_at: string | null;
@@ -90,7 +101,7 @@ export function buildAuditReport(v: VerifyResult, options: { site?: string } = {
     && (site === undefined || e.site === site || e.data.scope === siteScope));
   const report: AuditReport = {
     run_id: v.runId, public_key: v.publicKey, fingerprint: v.fingerprint ?? null, verified: v.ok, finished: v.finished,
-    site: site ?? null, entries: v.entries.length, first_at: v.entries[0]?.at ?? null, last_at: v.entries.at(-1)?.at ?? null,
+    privacy_unit: v.privacyUnit ?? null, site: site ?? null, entries: v.entries.length, first_at: v.entries[0]?.at ?? null, last_at: v.entries.at(-1)?.at ?? null,
     sites: [...new Set(v.entries.filter((e) => e.kind === 'site_joined' && e.site !== null).map((e) => e.site!))].sort(),
     releases: releases.length, releases_refused: refusedEntries.length, queries: { answered, refused },
     mechanisms: [...mechanisms.values()].sort((a, b) => a.type.localeCompare(b.type)),
@@ -116,6 +127,7 @@ export function formatAuditReportText(r: AuditReport): string[] {
     r.verified ? `verified: yes (${r.entries} entries${r.finished ? ', run finished' : ', run not finished'})`
       : `verified: NO — ${r.problem ? formatProblem(r.problem) : 'unknown problem'}; figures below cover only the ${r.entries} entries before it`,
     `period: ${r.first_at ?? '-'} … ${r.last_at ?? '-'}`,
+    `privacy unit: ${privacyUnitText(r.privacy_unit)}`,
     `sites: ${r.sites.join(', ') || '(none)'}`,
     `releases: ${r.releases}, refused for budget: ${r.releases_refused}`,
     `queries answered: ${r.queries.answered ?? 'n/a'}, refused: ${r.queries.refused ?? 'n/a'}`,

@@ -11,7 +11,7 @@ import {
 import { headerSigningBytes, type LoadedAuditLog } from './audit-export.ts';
 import type { AuditCode, AuditProblem } from './audit-problem.ts';
 import { checkLedgerAgainstAudit } from './audit-ledger-check.ts';
-import { type ReleaseData, readRunAccounting, validateReleaseData } from './release-data.ts';
+import { type PrivacyUnitRecord, type ReleaseData, readRunAccounting, validateReleaseData } from './release-data.ts';
 import { chargeMismatch, type MechanismParams, paramsMismatch } from './mechanism-record.ts';
 
 /** Relative tolerance between a reported ε and the replayed one. */
@@ -58,6 +58,8 @@ export interface VerifyResult {
   accounting: { orders?: number[]; conversion: RdpConversion };
   /** The mechanism run_started declares (`mechanism_params`), which every release's record was checked against. */
   mechanismParams?: MechanismParams;
+  /** The privacy unit run_started declares (absent in logs written before it was recorded). */
+  privacyUnit?: PrivacyUnitRecord;
   /** Verified releases that record no mechanism (accepted only with allowUnchecked): their charge was replayed, not checked. */
   uncheckedReleases: number;
   /** The last entry is run_finished. */
@@ -142,6 +144,10 @@ export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {})
           if (acc.mechanism_params) {
             if (e.kind === 'config_change') throw new FedistillError('E_AUDIT_BAD_ENTRY', 'config_change cannot declare mechanism_params: the run\'s mechanism is declared once, in run_started');
             result.mechanismParams = acc.mechanism_params;
+          }
+          if (acc.privacy_unit) {
+            if (e.kind === 'config_change') throw new FedistillError('E_AUDIT_BAD_ENTRY', 'config_change cannot declare privacy_unit: the run\'s unit is declared once, in run_started');
+            result.privacyUnit = acc.privacy_unit;
           }
           // Earlier runs' charges of a scope start its replay; they must come before its first release here.
           for (const [scope, ev] of Object.entries(acc.carried ?? {})) {

@@ -26,6 +26,9 @@ export interface ReleaseData {
 }
 
 /** What `run_started` (and later `config_change`) data may declare for auditing. */
+/** What one unit of privacy is in a run (docs/privacy.md, Privacy unit). */
+export interface PrivacyUnitRecord { unit: 'site' | 'example'; teachers_per_site: number }
+
 export interface RunAccountingData {
   /** Budgets per scope; a scope's δ is the δ its ε is reported at. */
   budgets?: Record<string, PrivacyBudget>;
@@ -43,6 +46,11 @@ export interface RunAccountingData {
    * record must agree with it, so a record cannot claim other noise than the configuration's.
    */
   mechanism_params?: MechanismParams;
+  /**
+   * The privacy unit (run_started only): one site (one teacher per site) or one example (k teachers
+   * per site on disjoint shards). Reports state it; ε means nothing without it.
+   */
+  privacy_unit?: PrivacyUnitRecord;
 }
 
 function fail(field: string, why: string): never {
@@ -135,6 +143,13 @@ export function readRunAccounting(json: unknown, field = 'data'): RunAccountingD
     }
   }
   if (json.mechanism_params !== undefined) out.mechanism_params = validateMechanismParams(json.mechanism_params, `${field}.mechanism_params`);
+  if (json.privacy_unit !== undefined) {
+    const u = json.privacy_unit;
+    if (!isObject(u) || (u.unit !== 'site' && u.unit !== 'example') || !Number.isSafeInteger(u.teachers_per_site) || (u.teachers_per_site as number) < 1) {
+      fail(`${field}.privacy_unit`, 'must be {unit: "site" | "example", teachers_per_site: integer ≥ 1}');
+    }
+    out.privacy_unit = { unit: u.unit as 'site' | 'example', teachers_per_site: u.teachers_per_site as number };
+  }
   return out;
 }
 

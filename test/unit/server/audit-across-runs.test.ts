@@ -12,6 +12,7 @@ import { AuditLog } from '../../../shared/audit/audit-log.ts';
 import { SqliteAuditStore } from '../../../shared/audit/sqlite-audit-store.ts';
 import { exportAuditLog, parseAuditExport } from '../../../shared/audit/audit-export.ts';
 import { verifyAuditLog } from '../../../shared/audit/audit-verify.ts';
+import { buildAuditReport, formatAuditReportText } from '../../../shared/audit/audit-report.ts';
 import { generateIdentity } from '../../../shared/crypto/identity.ts';
 import { dpAccountingOrders } from '../../../shared/privacy/orders.ts';
 import { SCRIPTED_PUBLIC_SET, ScriptedHub, scriptedRunConfig } from './scripted-hub.ts';
@@ -37,6 +38,9 @@ test('a second run on the same database verifies: site scopes carry their earlie
     const [first, second] = results;
     // run_started spells out the accountant's settings, so the log does not depend on defaults.
     assert.deepEqual(first!.accounting, { orders: dpAccountingOrders(), conversion: 'improved' });
+    // ... and the privacy unit, which every report must state: one teacher per site is the site-level unit.
+    assert.deepEqual(first!.privacyUnit, { unit: 'site', teachers_per_site: 1 });
+    assert.match(formatAuditReportText(buildAuditReport(first!)).join('\n'), /^privacy unit: site-level \(one teacher per site/m);
     // Run 1 starts every site from nothing; run 2 carries run 1's two releases per site.
     assert.deepEqual(Object.keys(first!.carried), []);
     assert.deepEqual(Object.keys(second!.carried).sort(), ['site:site-1', 'site:site-2']);
