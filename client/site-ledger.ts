@@ -30,7 +30,7 @@ export interface SiteLedgerEntry {
 function entryProblem(o: unknown, seq: number, prev: string): string | undefined {
   if (o === null || typeof o !== 'object' || Array.isArray(o)) return 'is not a JSON object';
   const e = o as Record<string, unknown>;
-  if (e.prev !== prev) return 'breaks the hash chain';
+  if (e.prev !== prev) return 'breaks the hash chain (the line before it was edited, or a line was removed or inserted before it)';
   if (e.seq !== seq) return `has seq ${JSON.stringify(e.seq)}; expected ${seq} (an entry was removed, duplicated or moved)`;
   for (const k of ['at', 'runId', 'requestId', 'replyKind', 'prev'] as const) if (typeof e[k] !== 'string') return `field ${k} must be a string`;
   for (const k of ['round', 'rows'] as const) if (!Number.isSafeInteger(e[k]) || (e[k] as number) < 0) return `field ${k} must be an integer ≥ 0`;

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { CommandSpec } from '../parse.ts';
 import { runLocalDeployment } from '../../simulations/local-deployment.ts';
+import { encodePublicKey, readIdentityFile } from '../../shared/crypto/identity.ts';
 
 const PUBLIC = 'mnist:test[0:5000]';
 const EVAL = 'mnist:test[5000:10000]';
@@ -64,6 +65,7 @@ export const startCommand: CommandSpec = {
     if (args.flags.json) { io.out(JSON.stringify(summary)); return 0; }
     const pct = (v: number | undefined) => (v === undefined ? '   n/a' : (100 * v).toFixed(2).padStart(6));
     const kb = (v: number) => `${(v / 1024).toFixed(0)} KiB`.padStart(10);
+    const aggregatorKey = encodePublicKey(readIdentityFile(join(summary.dir, 'keys', 'aggregator.key')).publicKey);
     const lines = [
       '',
       `Run "${summary.run}" ${summary.status} after ${summary.rounds} rounds in ${summary.seconds.toFixed(0)} s`,
@@ -73,7 +75,8 @@ export const startCommand: CommandSpec = {
       ...rows.map((r) => `${r.site.padEnd(9)} ${pct(r.before)}% → ${pct(r.after)}%      ${r.ownEpsilon.toFixed(3).padStart(8)}   ${kb(r.bytesSent)}           ${kb(r.bytesReceived)}`),
       '',
       `database:  ${summary.database}`,
-      `           check it: npx fedistill audit verify ${summary.database} --run ${summary.run}`,
+      `           check it: npx fedistill audit verify ${summary.database} --run ${summary.run} --public-key ${aggregatorKey}`,
+      `           (an auditor pins the aggregator's public key, obtained out of band: docs/audit.md)`,
       `students:  ${join(summary.dir, 'site-N-student.onnx')}`,
       `ledgers:   ${join(summary.dir, 'site-N.ledger.jsonl')}`,
     ];
