@@ -5,6 +5,7 @@ import { FedistillError, EXIT_FAILURE, UsageError } from '../shared/util/errors.
 import { type CliIO, type CommandSpec, helpText, parseArgs } from './parse.ts';
 import { didYouMean } from '../shared/util/suggest.ts';
 import { commands } from './commands/index.ts';
+import { errorJson } from './error-json.ts';
 
 /** The package version, from package.json one or two folders up (sources, or the build in dist/). */
 export const VERSION: string = (() => {
@@ -68,10 +69,7 @@ export function wantsJson(argv: readonly string[]): boolean {
   return false;
 }
 
-/** The JSON a script gets on failure: a stable code (E_INTERNAL for a bug) and the exit status. */
-export function errorJson(path: string, code: string, message: string, exitCode: number): string {
-  return JSON.stringify({ ok: false, command: path, exit_code: exitCode, error: { code, message } });
-}
+export { errorJson };
 
 /** "unknown command" with a hint: a near name at this level, or the group that holds the exact name. */
 function unknownCommand(name: string, cmd: CommandSpec, path: string): UsageError {

@@ -9,6 +9,7 @@ import { readYamlFile } from '../../shared/util/yaml-file.ts';
 import { runSimulation } from '../../simulations/run-simulation.ts';
 import { formatBytes } from '../../simulations/report-html.ts';
 import { exitOnSignal } from '../../simulations/worker-boot.ts';
+import { errorJson } from '../error-json.ts';
 
 const pct = (v: number | null | undefined) => (typeof v === 'number' ? `${(100 * v).toFixed(2)}%` : 'n/a');
 
@@ -53,7 +54,7 @@ function loadSimulationScenario(file: string): Scenario {
  * (130, 143). The aggregator database holds every round finished so far (SQLite commits each);
  * the report is written only at the end. Returns the function that removes the handlers.
  */
-function reportInterruption(io: CliIO, out: string, federated: boolean, mode: 'in-process' | 'loopback'): () => void {
+function reportInterruption(io: CliIO, out: string, federated: boolean, mode: 'in-process' | 'loopback', json: boolean): () => void {
   const handler = (signal: NodeJS.Signals) => {
     const dir = resolve(out);
     // Loopback runs keep the aggregator's database where an operator's deployment would (docs/simulations.md, Reports).
@@ -62,7 +63,10 @@ function reportInterruption(io: CliIO, out: string, federated: boolean, mode: 'i
       ? `kept ${db} (the rounds finished so far, with their privacy ledger and audit log: fedistill audit report ${db})`
       : `kept what was written to ${dir} so far`;
     const stale = existsSync(join(dir, 'report.json')) ? ` (the report files in ${dir} are from an earlier run)` : '';
-    io.err(`simulate: interrupted (${signal}); ${kept}; no report was written${stale}`);
+    const line = `simulate: interrupted (${signal}); ${kept}; no report was written${stale}`;
+    io.err(line);
+    // --json promises one object on stdout, also when the run is stopped
+    if (json) io.out(errorJson('fedistill simulate', 'E_INTERRUPTED', line, signal === 'SIGINT' ? 130 : 143));
     exitOnSignal(signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM'); // safe with site workers inside onnxruntime
   };
   process.once('SIGINT', handler);
@@ -101,7 +105,7 @@ export const simulateCommand: CommandSpec = {
     const mode = String(args.flags.mode) as 'in-process' | 'loopback';
     const concurrency = Number(args.flags.concurrency) || undefined;
     const workers = Number(args.flags.workers);
-    const stopReporting = reportInterruption(io, out, scenario.kind === 'federated', mode);
+    const stopReporting = reportInterruption(io, out, scenario.kind === 'federated', mode, !!args.flags.json);
     const result = await runSimulation(scenario, {
       mode, out, log: (l) => io.err(l), scenarioFile: file, ...(concurrency ? { concurrency } : {}), ...(workers >= 0 ? { workers } : {}),
       noBaselines: Boolean(args.flags['no-baselines']),

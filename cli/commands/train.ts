@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CliIO, CommandSpec } from '../parse.ts';
+import { errorJson } from '../error-json.ts';
 import { listDatasets, loadDataset } from '../../shared/data/catalog.ts';
 import { Trainer, buildModel, loadCheckpoint, parameterCount, saveCheckpoint, type LrSchedule } from '../../shared/ml/index.ts';
 import { FedistillError, UsageError } from '../../shared/util/errors.ts';
@@ -27,13 +28,16 @@ function checkWritable(path: string, flag: string, force: boolean): void {
  * Says on Ctrl-C (or SIGTERM) what the interrupted run leaves behind, then ends with the signal's
  * status (130 / 143): the last finished epoch's checkpoint; --out is written only at the end.
  */
-function reportInterruption(io: CliIO, state: () => { epoch: number; epochs: number; checkpoint?: string; out?: string; saved: number }, resumeHint: string): () => void {
+function reportInterruption(io: CliIO, state: () => { epoch: number; epochs: number; checkpoint?: string; out?: string; saved: number }, resumeHint: string, json: boolean): () => void {
   const handler = (signal: NodeJS.Signals) => {
     const s = state();
     const kept = s.checkpoint && s.saved > 0
       ? `${s.checkpoint} holds epoch ${s.saved}/${s.epochs}; continue with: ${resumeHint}`
       : s.checkpoint ? `no epoch finished, so no checkpoint was written` : 'nothing was saved (pass --checkpoint FILE to keep finished epochs)';
-    io.err(`train: interrupted (${signal}) in epoch ${s.epoch + 1}/${s.epochs}; ${kept}${s.out ? `; ${s.out} was not written (--out is written at the end)` : ''}`);
+    const line = `train: interrupted (${signal}) in epoch ${s.epoch + 1}/${s.epochs}; ${kept}${s.out ? `; ${s.out} was not written (--out is written at the end)` : ''}`;
+    io.err(line);
+    // --json promises one object on stdout, also when the run is stopped
+    if (json) io.out(errorJson('fedistill train', 'E_INTERRUPTED', line, signal === 'SIGINT' ? 130 : 143));
     process.removeAllListeners(signal);
     process.kill(process.pid, signal); // the default action: ends at once, also inside an onnxruntime run
   };
@@ -127,7 +131,7 @@ export const trainCommand: CommandSpec = {
     const resumeHint = f.resume ? 'the same command' : `the same command with --resume ${f.checkpoint}`;
     // A checkpoint that is the --resume file already holds the epoch resumed from.
     let saved = f.checkpoint && f.resume && resolve(String(f.resume)) === resolve(String(f.checkpoint)) ? trainer.epoch : 0;
-    const stopReporting = reportInterruption(io, () => ({ epoch: trainer.epoch, epochs, checkpoint: f.checkpoint as string | undefined, out: f.out as string | undefined, saved }), resumeHint);
+    const stopReporting = reportInterruption(io, () => ({ epoch: trainer.epoch, epochs, checkpoint: f.checkpoint as string | undefined, out: f.out as string | undefined, saved }), resumeHint, !!f.json);
     const history: Record<string, number>[] = [];
     const t0 = performance.now();
     let trainSeconds = 0, trained = 0, testAccuracy = NaN;

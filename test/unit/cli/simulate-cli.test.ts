@@ -43,8 +43,11 @@ for (const workers of ['0', 'default'] as const) {
       // More rounds than tiny.yaml's 2, so that sites are still answering in their workers when interrupted.
       const scenario = join(out, 'long.yaml');
       writeFileSync(scenario, readFileSync(join(SCENARIOS, 'tiny.yaml'), 'utf8').replace(/^rounds: 2$/m, 'rounds: 8'));
-      const args = [BIN, 'simulate', scenario, '--out', join(out, 'run'), ...(workers === '0' ? ['--workers', '0', '--no-baselines'] : [])];
+      // without workers also --json: the interrupted command still prints its one object on stdout
+      const args = [BIN, 'simulate', scenario, '--out', join(out, 'run'), ...(workers === '0' ? ['--workers', '0', '--no-baselines', '--json'] : [])];
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.setEncoding('utf8').on('data', (t: string) => { stdout += t; });
       let stderr = '';
       let signalled = false;
       child.stderr.setEncoding('utf8').on('data', (t: string) => {
@@ -62,6 +65,11 @@ for (const workers of ['0', 'default'] as const) {
       assert.match(line[0]!, /^simulate: interrupted \(SIGINT\); kept .*aggregator\.db \(the rounds finished so far.*\); no report was written$/);
       assert.ok(existsSync(join(out, 'run', 'aggregator.db')));
       assert.ok(!existsSync(join(out, 'run', 'report.json')));
+      if (workers === '0') {
+        const j = JSON.parse(stdout);
+        assert.deepEqual([j.ok, j.exit_code, j.error.code], [false, 130, 'E_INTERRUPTED']);
+        assert.equal(j.error.message, line[0]);
+      } else assert.equal(stdout, '');
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
