@@ -78,7 +78,16 @@ export async function runSite(c: SiteConfig, log: (line: string) => void): Promi
   const agent = new SiteAgent(c.settings, { privateData, publicSet: loadDataset(publicSpec), ...(c.evalSet ? { evalSet: loadDataset(c.evalSet) } : {}) }, new SiteLedger(c.ledger));
   if (c.teacherOnnx) agent.useExternalTeacher(await loadOnnxTeacher(c.teacherOnnx, { sampleShape: [...privateData.shape], classes: privateData.numClasses }));
   log(`${privateData.length} private samples; training ${c.settings.teachers > 1 ? `${c.settings.teachers} teachers and ` : ''}the local model`);
-  await agent.prepare();
+  // Ctrl-C while the local models train: nothing has left the site yet. Say so and stop at once
+  // (the signal's default action: exiting in the middle of an onnxruntime run is not safe).
+  const duringTraining = (signal: NodeJS.Signals) => {
+    log(`stopping (${signal}) during local training: nothing has left this site yet; restart it with the same config`);
+    process.removeAllListeners(signal);
+    process.kill(process.pid, signal);
+  };
+  process.once('SIGINT', duringTraining);
+  process.once('SIGTERM', duringTraining);
+  try { await agent.prepare(); } finally { process.off('SIGINT', duringTraining); process.off('SIGTERM', duringTraining); }
   log(`local-only accuracy ${agent.baselineAccuracy?.toFixed(4) ?? 'n/a'}; connecting to ${c.server.url}`);
   for (const w of disabledProtections(c.connectionLimits)) log(w);
   const client = new SecureClient({ url: c.server.url, identity, serverPublicKey, ...(c.connectionLimits ? { limits: c.connectionLimits } : {}) });

@@ -71,7 +71,7 @@ export const trainCommand: CommandSpec = {
     limit: { type: 'integer', help: 'use only the first N training samples (quick runs; with a dataset id, not a split spec)', min: 1, arg: 'N' },
     out: { type: 'string', help: 'write the trained inference model here', arg: 'FILE.onnx' },
     checkpoint: { type: 'string', help: 'write a checkpoint here after every epoch (Ctrl-C keeps the last finished epoch; continue with --resume)', arg: 'FILE' },
-    resume: { type: 'string', help: 'resume from this checkpoint (continues up to --epochs); give the flags of the first run (only --model and --optimizer are checked) to get its result; --checkpoint may name the same file', arg: 'FILE' },
+    resume: { type: 'string', help: 'resume from this checkpoint (continues up to --epochs); give the flags of the first run to get its result (--model and --optimizer must match; another lr, batch, seed or schedule is warned about); --checkpoint may name the same file', arg: 'FILE' },
     force: { type: 'boolean', help: 'overwrite --out and --checkpoint if they exist' },
     json: { type: 'boolean', help: 'print one JSON object with the results' },
   },
@@ -128,7 +128,9 @@ export const trainCommand: CommandSpec = {
         ? `${f.resume} is at epoch ${resumedFrom}, --epochs is ${epochs}: nothing left to train (raise --epochs to continue); evaluating it`
         : `resumed from ${f.resume} at epoch ${resumedFrom}/${epochs}`);
     }
-    const resumeHint = f.resume ? 'the same command' : `the same command with --resume ${f.checkpoint}`;
+    // the same command resumes from the checkpoint only if it is the --resume file
+    const sameFile = f.resume !== undefined && f.checkpoint !== undefined && resolve(String(f.resume)) === resolve(String(f.checkpoint));
+    const resumeHint = sameFile ? 'the same command' : f.resume ? `the same command with --resume ${f.checkpoint} (and --checkpoint ${f.checkpoint})` : `the same command with --resume ${f.checkpoint}`;
     // A checkpoint that is the --resume file already holds the epoch resumed from.
     let saved = f.checkpoint && f.resume && resolve(String(f.resume)) === resolve(String(f.checkpoint)) ? trainer.epoch : 0;
     const stopReporting = reportInterruption(io, () => ({ epoch: trainer.epoch, epochs, checkpoint: f.checkpoint as string | undefined, out: f.out as string | undefined, saved }), resumeHint, !!f.json);
