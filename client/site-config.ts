@@ -1,6 +1,7 @@
 // The site agent's configuration (site.yaml): identity, aggregator, private data, model, local policy.
 import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
+import { wrongConfigKind } from '../shared/util/config-kind.ts';
 import { CONFIG_FILE_FIELDS, type ConfigFields, type Obj } from '../shared/util/config-fields.ts';
 import { PARTITION_SCHEMES, unusedPartitionParam } from '../shared/data/partition-common.ts';
 import { FIELD_LIMITS, type ConnectionLimits } from '../protocols/limits.ts';
@@ -171,5 +172,5 @@ export function validateSiteConfig(raw: unknown, baseDir = process.cwd()): SiteC
 /** Reads and validates site.yaml (or .json). */
 export function loadSiteConfig(path: string): SiteConfig {
   const raw = readYamlFile(path, 'site config');
-  return validateSiteConfig(raw, dirname(resolve(path)));
+  try { return validateSiteConfig(raw, dirname(resolve(path))); } catch (e) { throw wrongConfigKind(e, raw, path, 'site'); }
 }

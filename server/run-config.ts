@@ -1,6 +1,7 @@
 // The aggregator's run configuration (run.yaml): parsed, validated with field names, defaults filled in.
 import { dirname, resolve } from 'node:path';
 import { readYamlFile } from '../shared/util/yaml-file.ts';
+import { wrongConfigKind } from '../shared/util/config-kind.ts';
 import { CONFIG_FILE_FIELDS } from '../shared/util/config-fields.ts';
 import { ID_PATTERN } from '../protocols/validators.ts';
 import { FIELD_LIMITS, type ConnectionLimits } from '../protocols/limits.ts';
@@ -125,5 +126,5 @@ export function validateRunConfig(raw: unknown, baseDir = process.cwd()): RunCon
 /** Reads and validates run.yaml (or .json). */
 export function loadRunConfig(path: string): RunConfig {
   const raw = readYamlFile(path, 'run config');
-  return validateRunConfig(raw, dirname(resolve(path)));
+  try { return validateRunConfig(raw, dirname(resolve(path))); } catch (e) { throw wrongConfigKind(e, raw, path, 'run'); }
 }

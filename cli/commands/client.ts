@@ -1,6 +1,5 @@
 // `fedistill client`: a site agent that keeps its data local and shares only protected predictions.
 import type { CommandSpec } from '../parse.ts';
-import { wrongConfigKind } from '../config-kind.ts';
 import { loadSiteConfig } from '../../client/site-config.ts';
 import { runSite } from '../../client/run-site.ts';
 
@@ -18,9 +17,7 @@ export const clientCommand: CommandSpec = {
   },
   examples: ['fedistill client --config site-a.yaml'],
   async run(args, io) {
-    const path = String(args.flags.config);
-    let config: ReturnType<typeof loadSiteConfig>;
-    try { config = loadSiteConfig(path); } catch (e) { throw wrongConfigKind(e, path, 'site'); }
+    const config = loadSiteConfig(String(args.flags.config));
     const r = await runSite(config, (l) => io.err(`[${config.settings.name}] ${l}`));
     if (args.flags.json) io.out(JSON.stringify(r));
     else if (r.stopped) io.out(`site ${r.site}: stopped before the run ended; its ledger: ${r.ledger}`);

@@ -13,7 +13,6 @@ import { calibrateNoise } from '../../shared/privacy/calibrate.ts';
 import { CryptoRng } from '../../shared/privacy/rng.ts';
 import { maxVote } from '../../shared/privacy/pate-analysis.ts';
 import { loadRunConfig } from '../../server/run-config.ts';
-import { wrongConfigKind } from '../config-kind.ts';
 import { describePlan, planRun } from '../../server/run-plan.ts';
 import { loadDataset } from '../../shared/data/catalog.ts';
 
@@ -227,9 +226,7 @@ const planCommand: CommandSpec = {
   },
   examples: ['fedistill privacy plan --config run.yaml', 'fedistill privacy plan --config run.yaml --json'],
   run(args, io) {
-    const path = String(args.flags.config);
-    let c: ReturnType<typeof loadRunConfig>;
-    try { c = loadRunConfig(path); } catch (e) { throw wrongConfigKind(e, path, 'run'); }
+    const c = loadRunConfig(String(args.flags.config));
     const plan = planRun(c, loadDataset(c.publicSet).numClasses);
     return print(io, Boolean(args.flags.json), {
       run_id: c.runId, strategy: c.strategy.name, round_event: plan.roundEvent, exact: plan.exact,

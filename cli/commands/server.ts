@@ -1,6 +1,5 @@
 // `fedistill server`: the aggregator of a federated distillation run.
 import type { CommandSpec } from '../parse.ts';
-import { wrongConfigKind } from '../config-kind.ts';
 import { loadRunConfig } from '../../server/run-config.ts';
 import { runAggregator } from '../../server/run-aggregator.ts';
 
@@ -18,9 +17,7 @@ export const serverCommand: CommandSpec = {
   },
   examples: ['fedistill server --config run.yaml'],
   async run(args, io) {
-    const path = String(args.flags.config);
-    let config: ReturnType<typeof loadRunConfig>;
-    try { config = loadRunConfig(path); } catch (e) { throw wrongConfigKind(e, path, 'run'); }
+    const config = loadRunConfig(String(args.flags.config));
     const summary = await runAggregator(config, (l) => io.err(`[aggregator] ${l}`));
     if (args.flags.json) io.out(JSON.stringify(summary));
     else {
