@@ -4,6 +4,7 @@ import { subset } from '../shared/data/image-dataset.ts';
 import { partitionLabels } from '../shared/data/partition.ts';
 import { decodePublicKey, encodePublicKey, fingerprint, readIdentityFile } from '../shared/crypto/identity.ts';
 import { SecureClient } from '../shared/channel/secure-client.ts';
+import { endBySignal } from '../shared/util/signal-exit.ts';
 import { disabledProtections } from '../shared/channel/connection-limits.ts';
 import { accessSync, closeSync, constants, openSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -78,12 +79,10 @@ export async function runSite(c: SiteConfig, log: (line: string) => void): Promi
   const agent = new SiteAgent(c.settings, { privateData, publicSet: loadDataset(publicSpec), ...(c.evalSet ? { evalSet: loadDataset(c.evalSet) } : {}) }, new SiteLedger(c.ledger));
   if (c.teacherOnnx) agent.useExternalTeacher(await loadOnnxTeacher(c.teacherOnnx, { sampleShape: [...privateData.shape], classes: privateData.numClasses }));
   log(`${privateData.length} private samples; training ${c.settings.teachers > 1 ? `${c.settings.teachers} teachers and ` : ''}the local model`);
-  // Ctrl-C while the local models train: nothing has left the site yet. Say so and stop at once
-  // (the signal's default action: exiting in the middle of an onnxruntime run is not safe).
+  // Ctrl-C while the local models train: nothing has left the site yet. Say so and stop at once.
   const duringTraining = (signal: NodeJS.Signals) => {
     log(`stopping (${signal}) during local training: nothing has left this site yet; restart it with the same config`);
-    process.removeAllListeners(signal);
-    process.kill(process.pid, signal);
+    endBySignal(signal);
   };
   process.once('SIGINT', duringTraining);
   process.once('SIGTERM', duringTraining);

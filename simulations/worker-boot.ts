@@ -1,5 +1,6 @@
 // Simulation worker threads: started from a boot module that registers tsx, and tracked so that an interrupt ends the process safely.
 import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { endBySignal } from '../shared/util/signal-exit.ts';
 
 /**
  * Worker threads do not inherit the parent's TypeScript loader (tsx) in Node 20, so a worker
@@ -23,15 +24,11 @@ export function startWorker(entry: URL, options: WorkerOptions): Worker {
 
 /**
  * Ends the process for `signal` with the status a shell reports for it (130 for SIGINT, 143 for
- * SIGTERM). With worker threads running, neither `process.exit` nor `worker.terminate()` is safe:
- * tearing down a thread while it is inside an onnxruntime call aborts the whole process (a native
- * exception, exit 134). So the signal is raised again with its default action, which ends the
- * process at once, as the operating system would have: SQLite keeps every committed transaction.
+ * SIGTERM). With worker threads running, neither `process.exit` nor `worker.terminate()` is safe
+ * (tearing down a thread inside an onnxruntime call aborts the process, exit 134), so the signal
+ * is raised again with its default action (`endBySignal`).
  */
 export function exitOnSignal(signal: 'SIGINT' | 'SIGTERM'): never {
-  if (live.size > 0) {
-    process.removeAllListeners(signal);
-    process.kill(process.pid, signal);
-  }
+  if (live.size > 0) endBySignal(signal);
   process.exit(signal === 'SIGINT' ? 130 : 143);
 }

@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CliIO, CommandSpec } from '../parse.ts';
 import { errorJson } from '../error-json.ts';
+import { endBySignal } from '../../shared/util/signal-exit.ts';
 import { listDatasets, loadDataset } from '../../shared/data/catalog.ts';
 import { Trainer, buildModel, loadCheckpoint, parameterCount, saveCheckpoint, type LrSchedule } from '../../shared/ml/index.ts';
 import { FedistillError, UsageError } from '../../shared/util/errors.ts';
@@ -38,8 +39,7 @@ function reportInterruption(io: CliIO, state: () => { epoch: number; epochs: num
     io.err(line);
     // --json promises one object on stdout, also when the run is stopped
     if (json) io.out(errorJson('fedistill train', 'E_INTERRUPTED', line, signal === 'SIGINT' ? 130 : 143));
-    process.removeAllListeners(signal);
-    process.kill(process.pid, signal); // the default action: ends at once, also inside an onnxruntime run
+    endBySignal(signal);
   };
   process.once('SIGINT', handler);
   process.once('SIGTERM', handler);
