@@ -26,24 +26,38 @@ function checkWritable(path: string, flag: string, force: boolean): void {
 }
 
 /**
- * Says on Ctrl-C (or SIGTERM) what the interrupted run leaves behind, then ends with the signal's
- * status (130 / 143): the last finished epoch's checkpoint; --out is written only at the end.
+ * Ctrl-C (or SIGTERM) during training. With a checkpoint file the first signal asks the run to stop
+ * after its current step and save a checkpoint there (`requested`; the command then calls `end`); a
+ * second ends it at once. Without one, the first ends it at once. Either way it says what the run
+ * leaves behind, prints the --json error object, and ends with the signal's status (130 / 143).
  */
-function reportInterruption(io: CliIO, state: () => { epoch: number; epochs: number; checkpoint?: string; out?: string; saved: number }, resumeHint: string, json: boolean): () => void {
-  const handler = (signal: NodeJS.Signals) => {
-    const s = state();
-    const kept = s.checkpoint && s.saved > 0
-      ? `${s.checkpoint} holds epoch ${s.saved}/${s.epochs}; continue with: ${resumeHint}`
-      : s.checkpoint ? `no epoch finished, so no checkpoint was written` : 'nothing was saved (pass --checkpoint FILE to keep finished epochs)';
-    const line = `train: interrupted (${signal}) in epoch ${s.epoch + 1}/${s.epochs}; ${kept}${s.out ? `; ${s.out} was not written (--out is written at the end)` : ''}`;
-    io.err(line);
-    // --json promises one object on stdout, also when the run is stopped
-    if (json) io.out(errorJson('fedistill train', 'E_INTERRUPTED', line, signal === 'SIGINT' ? 130 : 143));
-    endBySignal(signal);
+class Interruption {
+  requested?: NodeJS.Signals;
+  private readonly handler = (signal: NodeJS.Signals) => {
+    if (this.graceful && !this.requested) {
+      this.requested = signal;
+      this.io.err(`train: ${signal}: stopping after the current step to save a checkpoint (press Ctrl-C again to stop at once, losing the steps since the last checkpoint)`);
+      return;
+    }
+    void this.end(signal);
   };
-  process.once('SIGINT', handler);
-  process.once('SIGTERM', handler);
-  return () => { process.off('SIGINT', handler); process.off('SIGTERM', handler); };
+
+  constructor(private readonly io: CliIO, private readonly graceful: boolean, private readonly describe: () => string, private readonly json: boolean) {
+    process.on('SIGINT', this.handler);
+    process.on('SIGTERM', this.handler);
+  }
+
+  /** Reports the interruption and ends the process (never resolves). */
+  end(signal: NodeJS.Signals = this.requested ?? 'SIGINT'): Promise<never> {
+    const line = `train: interrupted (${signal}) ${this.describe()}`;
+    this.io.err(line);
+    // --json promises one object on stdout, also when the run is stopped
+    if (this.json) this.io.out(errorJson('fedistill train', 'E_INTERRUPTED', line, signal === 'SIGINT' ? 130 : 143));
+    endBySignal(signal);
+    return new Promise<never>(() => {});
+  }
+
+  stop(): void { process.off('SIGINT', this.handler); process.off('SIGTERM', this.handler); }
 }
 
 export const trainCommand: CommandSpec = {
@@ -70,7 +84,8 @@ export const trainCommand: CommandSpec = {
     seed: { type: 'integer', help: 'seed for initialisation, shuffling and dropout', default: 1, min: 0 },
     limit: { type: 'integer', help: 'use only the first N training samples (quick runs; with a dataset id, not a split spec)', min: 1, arg: 'N' },
     out: { type: 'string', help: 'write the trained inference model here', arg: 'FILE.onnx' },
-    checkpoint: { type: 'string', help: 'write a checkpoint here after every epoch (Ctrl-C keeps the last finished epoch; continue with --resume)', arg: 'FILE' },
+    checkpoint: { type: 'string', help: 'write a checkpoint here after every epoch, and where Ctrl-C stops the run (after its current step; continue with --resume)', arg: 'FILE' },
+    'checkpoint-every': { type: 'integer', help: 'also write the checkpoint every N training steps within an epoch (needs --checkpoint)', min: 1, arg: 'N' },
     resume: { type: 'string', help: 'resume from this checkpoint (continues up to --epochs); give the flags of the first run to get its result (--model and --optimizer must match; another lr, batch, seed or schedule is warned about); --checkpoint may name the same file', arg: 'FILE' },
     force: { type: 'boolean', help: 'overwrite --out and --checkpoint if they exist' },
     json: { type: 'boolean', help: 'print one JSON object with the results' },
@@ -104,6 +119,7 @@ export const trainCommand: CommandSpec = {
       const resumesIt = flag === 'checkpoint' && f.resume !== undefined && resolve(String(f.resume)) === resolve(String(f.checkpoint));
       checkWritable(String(f[flag]), `--${flag}`, Boolean(f.force) || resumesIt);
     }
+    if (f['checkpoint-every'] !== undefined && f.checkpoint === undefined) throw new UsageError('--checkpoint-every needs --checkpoint FILE (where to write it)');
     const trainSpec = ds.includes(':') ? ds : `${ds}:train${f.limit ? `[:${f.limit}]` : ''}`;
     const testSpec = ds.includes(':') ? `${ds.split(':')[0]}:test` : `${ds}:test`;
     const train = loadDataset(trainSpec);
@@ -119,21 +135,31 @@ export const trainCommand: CommandSpec = {
     });
     const device = await trainer.resolvedDevice();
     const stepsPerRun = await trainer.stepsPerRun();
-    const differences = f.resume ? await loadCheckpoint(trainer, String(f.resume)) : [];
+    const differences = f.resume ? await loadCheckpoint(trainer, String(f.resume), train.spec) : [];
     for (const d of differences) io.err(`warning: ${f.resume} was written with other training options (${d}): the resumed run will not give the uninterrupted run's result`);
     const resumedFrom = f.resume ? trainer.epoch : null;
+    const resumedFromBatch = f.resume ? trainer.position?.batch ?? 0 : null;
+    const batches = Math.ceil(train.length / trainer.batchSize);
+    // Where the trainer stands: "epoch 2/5" done, or "epoch 2/5 and batch 120/469 of epoch 3".
+    const standing = () => `epoch ${trainer.epoch}/${epochs}${trainer.position ? ` and batch ${trainer.position.batch}/${batches} of epoch ${trainer.epoch + 1}` : ''}`;
     io.err(`train ${f.model} (${parameterCount(model)} params) on ${train.spec} (${train.length}), ${f.optimizer} lr ${trainer.lr}, batch ${trainer.batchSize}, device ${device}, seed ${seed}`);
     if (resumedFrom !== null) {
       io.err(resumedFrom >= epochs
         ? `${f.resume} is at epoch ${resumedFrom}, --epochs is ${epochs}: nothing left to train (raise --epochs to continue); evaluating it`
-        : `resumed from ${f.resume} at epoch ${resumedFrom}/${epochs}`);
+        : `resumed from ${f.resume} at ${standing()}`);
     }
     // the same command resumes from the checkpoint only if it is the --resume file
     const sameFile = f.resume !== undefined && f.checkpoint !== undefined && resolve(String(f.resume)) === resolve(String(f.checkpoint));
     const resumeHint = sameFile ? 'the same command' : f.resume ? `the same command with --resume ${f.checkpoint} (and --checkpoint ${f.checkpoint})` : `the same command with --resume ${f.checkpoint}`;
-    // A checkpoint that is the --resume file already holds the epoch resumed from.
-    let saved = f.checkpoint && f.resume && resolve(String(f.resume)) === resolve(String(f.checkpoint)) ? trainer.epoch : 0;
-    const stopReporting = reportInterruption(io, () => ({ epoch: trainer.epoch, epochs, checkpoint: f.checkpoint as string | undefined, out: f.out as string | undefined, saved }), resumeHint, !!f.json);
+    // What the checkpoint file holds; one that is the --resume file already holds where it resumed.
+    let saved = sameFile ? standing() : undefined;
+    const save = async () => { await saveCheckpoint(trainer, String(f.checkpoint), train.spec); saved = standing(); };
+    const interruption = new Interruption(io, f.checkpoint !== undefined, () => {
+      const kept = saved ? `${f.checkpoint} holds ${saved}; continue with: ${resumeHint}`
+        : f.checkpoint ? 'no checkpoint was written yet' : 'nothing was saved (pass --checkpoint FILE to keep the run so far)';
+      return `in epoch ${Math.min(trainer.epoch + 1, epochs)}/${epochs}; ${kept}${f.out ? `; ${f.out} was not written (--out is written at the end)` : ''}`;
+    }, !!f.json);
+    const every = f['checkpoint-every'] as number | undefined;
     const history: Record<string, number>[] = [];
     const t0 = performance.now();
     let trainSeconds = 0, trained = 0, testAccuracy = NaN;
@@ -142,23 +168,28 @@ export const trainCommand: CommandSpec = {
         const [r] = await trainer.fit(train, {
           epochs: 1,
           onProgress: (p) => { if (!p.done) io.err(`  epoch ${p.epoch + 1} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} acc ${(p.accuracy * 100).toFixed(2)}% ${p.samplesPerSecond.toFixed(0)} samples/s`); },
+          shouldStop: () => interruption.requested !== undefined,
+          checkpoint: every ? { every, save } : undefined,
         });
+        // Stopped by Ctrl-C: mid-epoch (no result), or at the epoch's end (not evaluated).
+        if (!r || interruption.requested) { await save(); await interruption.end(); }
         trainSeconds += r!.seconds;
-        trained += train.length;
+        trained += r!.samples;
         const ev = await trainer.evaluate(test);
         testAccuracy = ev.accuracy;
         history.push({ epoch: r!.epoch + 1, train_loss: r!.loss, train_accuracy: r!.accuracy, test_accuracy: ev.accuracy, test_loss: ev.loss, samples_per_second: r!.samplesPerSecond });
         io.err(`epoch ${r!.epoch + 1}/${epochs}: loss ${r!.loss.toFixed(4)} train acc ${(r!.accuracy * 100).toFixed(2)}% test acc ${(ev.accuracy * 100).toFixed(2)}% ${r!.samplesPerSecond.toFixed(0)} samples/s`);
         if (!Number.isFinite(r!.loss)) io.err(`warning: the training loss is ${r!.loss} in epoch ${r!.epoch + 1}: training diverged (try a lower --lr)${f.resume ? ` or ${f.resume} holds non-finite weights` : ''}`);
-        if (f.checkpoint) { await saveCheckpoint(trainer, String(f.checkpoint)); saved = trainer.epoch; }
+        if (f.checkpoint) await save();
+        if (interruption.requested) await interruption.end();
       }
-    } finally { stopReporting(); }
+    } finally { interruption.stop(); }
     // A checkpoint already at --epochs trains nothing: still report (and export) what it holds.
     if (history.length === 0) testAccuracy = (await trainer.evaluate(test)).accuracy;
     if (f.out) await trainer.exportOnnx(String(f.out));
     await trainer.release(); // frees the sessions; with FEDISTILL_ORT_PROFILE set, writes their profiles
     const result = {
-      dataset: ds, train_samples: train.length, model: f.model, epochs, resumed_from_epoch: resumedFrom, batch: trainer.batchSize, optimizer: f.optimizer, lr: trainer.lr, schedule: f.schedule,
+      dataset: ds, train_samples: train.length, model: f.model, epochs, resumed_from_epoch: resumedFrom, resumed_from_batch: resumedFromBatch, batch: trainer.batchSize, optimizer: f.optimizer, lr: trainer.lr, schedule: f.schedule,
       threads: device === 'cpu' ? (f.threads ?? availableParallelism()) : null, seed, device, steps_per_run: stepsPerRun,
       test_accuracy: testAccuracy, samples_per_second: trained > 0 ? trained / trainSeconds : null, train_seconds: trainSeconds,
       wall_seconds: (performance.now() - t0) / 1000, peak_rss_mb: process.resourceUsage().maxRSS / 1024, out: f.out ?? null, history,

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/atomic-write.ts';
 import { FedistillError } from '../util/errors.ts';
 import type { Trainer } from './trainer.ts';
+import type { EpochPosition } from './trainer-types.ts';
 
 const MAGIC = 'FDCK1\n';
 
@@ -18,28 +19,47 @@ interface Header {
   sha256?: string;
   /** The options that shape the rest of the run (absent in older checkpoints): resuming with others is reported. */
   training?: TrainingOptions;
+  /** Where epoch `epoch` was stopped, for a checkpoint taken in the middle of it (absent: at its start). */
+  position?: EpochPosition;
 }
 
-/** What, besides model and optimizer, a resumed run must share with the first to give its result. */
-interface TrainingOptions { lr: number; batchSize: number; seed: number; schedule: unknown }
+/**
+ * What, besides model and optimizer, a resumed run must share with the first to give its result:
+ * the steps per run too (the learning rate is held for a run's K steps), and the training data as
+ * the caller names it (`data`, e.g. fedistill train's `mnist:train[:5000]`), where it does.
+ */
+interface TrainingOptions { lr: number; batchSize: number; seed: number; schedule: unknown; stepsPerRun?: number; data?: string }
 
-function trainingOptions(t: Trainer): TrainingOptions {
-  return { lr: t.lr, batchSize: t.batchSize, seed: t.seed, schedule: t.schedule };
+async function trainingOptions(t: Trainer, data: string | undefined): Promise<TrainingOptions> {
+  return { lr: t.lr, batchSize: t.batchSize, seed: t.seed, schedule: t.schedule, stepsPerRun: await t.stepsPerRun(), ...(data === undefined ? {} : { data }) };
 }
 
-/** Writes the trainer's full state: `MAGIC`, a u32 header length, a JSON header, then float32 data (atomically). */
-export async function saveCheckpoint(t: Trainer, path: string): Promise<void> {
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** Whether a header's position is one a trainer can go on from: batch inside its epoch, finite sums. */
+function validPosition(p: EpochPosition): boolean {
+  return isCount(p?.batch) && isCount(p.samples) && isCount(p.batchSize) && p.batchSize > 0 && p.batch > 0
+    && p.batch < Math.ceil(p.samples / p.batchSize) && Number.isFinite(p.lossSum) && isCount(p.correct);
+}
+
+/**
+ * Writes the trainer's full state: `MAGIC`, a u32 header length, a JSON header, then float32 data
+ * (atomically). Between epochs, or in the middle of one where a fit stopped (`Trainer.position`):
+ * resuming goes on from the next batch. `data` names the training data, so that resuming on other
+ * data is reported.
+ */
+export async function saveCheckpoint(t: Trainer, path: string, data?: string): Promise<void> {
   const entries = t.stateEntries();
-  const data = entries.map(([, v]) => { const d = v.data as Float32Array; return new Uint8Array(d.buffer, d.byteOffset, d.byteLength); });
+  const bytes = entries.map(([, v]) => { const d = v.data as Float32Array; return new Uint8Array(d.buffer, d.byteOffset, d.byteLength); });
   const hash = createHash('sha256');
-  for (const d of data) hash.update(d);
+  for (const d of bytes) hash.update(d);
   const header: Header = {
     version: 1, step: t.step, epoch: t.epoch, spec: t.model.layout.spec, optimizer: t.optimizer,
     tensors: entries.map(([name, v]) => ({ name, dims: [...v.dims], length: v.size })),
-    sha256: hash.digest('hex'), training: trainingOptions(t),
+    sha256: hash.digest('hex'), training: await trainingOptions(t, data), ...(t.position ? { position: t.position } : {}),
   };
   const json = Buffer.from(JSON.stringify(header));
-  await writeFileAtomic(path, Buffer.concat([Buffer.from(MAGIC), new Uint8Array(new Uint32Array([json.length]).buffer), json, ...data]));
+  await writeFileAtomic(path, Buffer.concat([Buffer.from(MAGIC), new Uint8Array(new Uint32Array([json.length]).buffer), json, ...bytes]));
 }
 
 /** A short description of a model spec for mismatch messages: input, classes and layers (dense512-relu-…). */
@@ -51,11 +71,13 @@ function specSummary(spec: unknown): string {
 
 /**
  * Restores a checkpoint into a trainer built for the same model and optimizer. Returns how the
- * trainer's other options (learning rate, batch size, seed, schedule) differ from those the
- * checkpoint was written with, one line each: resuming still works, but its result is not the
- * uninterrupted run's, so the caller should say so.
+ * trainer's other options (learning rate, batch size, seed, schedule, steps per run, and the
+ * training data where both name it) differ from those the checkpoint was written with, one line
+ * each: resuming still works, but its result is not the uninterrupted run's, so the caller should
+ * say so. (A checkpoint taken mid-epoch goes on only with the same batch size and number of
+ * samples: the next fit refuses others.)
  */
-export async function loadCheckpoint(t: Trainer, path: string): Promise<string[]> {
+export async function loadCheckpoint(t: Trainer, path: string, data?: string): Promise<string[]> {
   let buf: Buffer;
   try { buf = await readFile(path); } catch (e) {
     throw new FedistillError('E_CHECKPOINT_NOT_FOUND', `cannot read checkpoint ${path}: ${(e as Error).message}; give a file written by saveCheckpoint (fedistill train --checkpoint), or start without resuming`);
@@ -68,6 +90,7 @@ export async function loadCheckpoint(t: Trainer, path: string): Promise<string[]
   try { header = JSON.parse(buf.subarray(MAGIC.length + 4, MAGIC.length + 4 + len).toString()) as Header; } catch { throw invalid('its header is not valid JSON'); }
   const tensorsOk = Array.isArray(header?.tensors) && header.tensors.every((e) => typeof e?.name === 'string' && Number.isSafeInteger(e.length) && e.length >= 0 && Array.isArray(e.dims));
   if (!tensorsOk || !Number.isSafeInteger(header.step) || !Number.isSafeInteger(header.epoch)) throw invalid('its header lacks step, epoch or tensor entries');
+  if (header.position !== undefined && !validPosition(header.position)) throw invalid(`its mid-epoch position ${JSON.stringify(header.position)} is not a batch inside an epoch`);
   const expected = MAGIC.length + 4 + len + header.tensors.reduce((a, e) => a + e.length * 4, 0);
   if (buf.length !== expected) throw invalid(`it holds ${buf.length} bytes, its header describes ${expected} (truncated or altered)`);
   if (JSON.stringify(header.spec) !== JSON.stringify(t.model.layout.spec)) {
@@ -90,9 +113,11 @@ export async function loadCheckpoint(t: Trainer, path: string): Promise<string[]
   t.restoreState(map);
   t.step = header.step;
   t.epoch = header.epoch;
+  t.position = header.position;
   if (!header.training) return [];
-  const now = trainingOptions(t);
+  const now = await trainingOptions(t, data);
+  // Only what both record is compared: older checkpoints lack stepsPerRun, and data is the caller's.
   return (Object.keys(now) as (keyof TrainingOptions)[])
-    .filter((k) => JSON.stringify(header.training![k]) !== JSON.stringify(now[k]))
+    .filter((k) => header.training![k] !== undefined && JSON.stringify(header.training![k]) !== JSON.stringify(now[k]))
     .map((k) => `${k}: ${JSON.stringify(header.training![k])} in the checkpoint, ${JSON.stringify(now[k])} now`);
 }

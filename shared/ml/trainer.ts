@@ -13,49 +13,10 @@ import { type Predictions, accuracyOf, exportOnnx, predictBatches } from './infe
 import { buildInferenceGraph } from './train-graph.ts';
 import { type TrainData, epochOrder, gatherRows, oneHot, toSamples } from './train-data.ts';
 import { FedistillError, check } from '../util/errors.ts';
+import type { DistillData, EpochPosition, EpochResult, FitOptions, TrainerOptions } from './trainer-types.ts';
 
-export interface TrainerOptions {
-  optimizer?: OptimizerConfig | 'sgd' | 'adam' | 'adamw';
-  lr?: number;
-  batchSize?: number;
-  device?: DeviceRequest;
-  threads?: number;
-  /** Seeds shuffling and dropout masks (default 0). */
-  seed?: number;
-  schedule?: LrSchedule;
-  /**
-   * Steps per session.run. K > 1 runs K full batches per run: on a GPU with the data resident,
-   * unrolled in one step graph; otherwise through an ONNX Loop. The learning rate is held for those
-   * K steps. Default: 8 on the CPU, where onnxruntime-node copies every output of a run (all
-   * weights and optimizer state) into a new buffer, so a K-step run pays that once per K steps; 1
-   * on a GPU, where state stays in GPU buffers between single steps.
-   */
-  stepsPerRun?: number;
-}
+export type { DistillData, EpochPosition, EpochResult, FitOptions, Progress, TrainerOptions } from './trainer-types.ts';
 
-export interface Progress {
-  epoch: number; batch: number; batches: number; loss: number; accuracy: number; samplesPerSecond: number; done: boolean;
-}
-
-export interface FitOptions { epochs: number; onProgress?: (p: Progress) => void; progressEvery?: number; shuffle?: boolean }
-
-export interface EpochResult { epoch: number; loss: number; accuracy: number; samplesPerSecond: number; seconds: number }
-
-/** Soft targets for distillation: one row of C values per sample. */
-export interface DistillData {
-  features: Float32Array;
-  softTargets: Float32Array;
-  /** 'probs' (default): rows are distributions; 'logits': teacher logits, softened here by T. */
-  targetKind?: 'probs' | 'logits';
-  /** Per-sample temperatures (swing distillation); default `temperature` for all. */
-  temperatures?: Float32Array;
-  temperature?: number;
-  /** Weight of the hard-label CE term, in [0, 1] (default 0). */
-  alpha?: number;
-  hardLabels?: ArrayLike<number>;
-  /** Soft term: 'kl' (default), or 'mse' / 'mae' on logits (FedMD). */
-  softLoss?: 'kl' | 'mse' | 'mae';
-}
 
 /** Default steps per run on the CPU (see `TrainerOptions.stepsPerRun`). */
 export const CPU_STEPS_PER_RUN = 8;
@@ -89,6 +50,8 @@ export class Trainer {
   /** Steps and epochs done so far (restored by checkpoints). */
   step = 0;
   epoch = 0;
+  /** Set while epoch `epoch` is stopped midway (a fit's `shouldStop`, or a checkpoint taken then); the next fit goes on from it. */
+  position?: EpochPosition;
   protected device?: Device;
   protected readonly state = new Map<string, ort.Tensor>();
   private readonly sessions = new Map<string, Promise<StepSession>>();
@@ -322,24 +285,37 @@ export class Trainer {
     }
   }
 
-  /** The epochs of a fit: batches in seeded order, one step (or K) per batch, metrics and progress. */
+  /**
+   * The epochs of a fit: batches in seeded order, one step (or K) per batch, metrics and progress.
+   * An epoch stopped midway (`position`) goes on from its next batch, so the steps are the
+   * uninterrupted run's; a fit may itself stop, or save a checkpoint, after any run.
+   */
   private async epochs(n: number, o: FitOptions, ss: StepSession, multi: MultiStep | undefined, batchFeeds: (idx: Uint32Array) => Record<string, ort.Tensor>, drainEvery: number): Promise<EpochResult[]> {
     const K = multi?.k ?? 1;
     const batches = Math.ceil(n / this.batchSize);
     const fullBatches = Math.floor(n / this.batchSize);
     const every = o.progressEvery ?? 100;
+    const saveEvery = o.checkpoint?.every ?? 0;
+    check(saveEvery === 0 || (Number.isSafeInteger(saveEvery) && saveEvery > 0), 'checkpoint.every', `must be a positive integer, got ${saveEvery}`);
+    let lastSave = this.step;
     const results: EpochResult[] = [];
     for (let e = 0; e < o.epochs; e++) {
+      const resume = this.resumePosition(n);
       const order = epochOrder(n, this.seed, this.epoch, o.shuffle ?? true);
       const t0 = performance.now();
       // Loop runs report their losses to us; single steps and unrolled runs add theirs to the graph's sums.
-      let loopLoss = 0, loopCorrect = 0, seen = 0;
-      this.metrics = new ort.Tensor('float32', new Float32Array(2), [2]);
+      let loopLoss = 0, loopCorrect = 0;
+      const start = resume?.batch ?? 0;
+      const seenBefore = Math.min(n, start * this.batchSize);
+      let seen = seenBefore;
+      this.metrics = new ort.Tensor('float32', new Float32Array([resume?.lossSum ?? 0, resume?.correct ?? 0]), [2]);
+      // Full batches from `start` run K at a time; the rest one at a time.
+      const groupedEnd = multi ? start + Math.floor((fullBatches - start) / K) * K : 0;
       const pending: Record<string, ort.Tensor>[] = [];
-      for (let b = 0; b < batches; b++) {
+      for (let b = start; b < batches; b++) {
         const idx = order.subarray(b * this.batchSize, Math.min(n, (b + 1) * this.batchSize));
         const feeds = batchFeeds(idx);
-        if (multi && b < fullBatches - (fullBatches % K)) {
+        if (multi && b < groupedEnd) {
           pending.push(feeds);
           if (pending.length === K) {
             const at = this.epoch + (b + 1 - K) / batches;
@@ -355,17 +331,45 @@ export class Trainer {
         const report = o.onProgress && (done || (b + 1) % every === 0);
         if (report || (drainEvery && (b + 1) % drainEvery === 0)) {
           const [lossSum, correct] = await this.readMetrics();
-          if (report) o.onProgress!({ epoch: this.epoch, batch: b + 1, batches, loss: (loopLoss + lossSum) / seen, accuracy: (loopCorrect + correct) / seen, samplesPerSecond: seen / ((performance.now() - t0) / 1000), done });
+          if (report) o.onProgress!({ epoch: this.epoch, batch: b + 1, batches, loss: (loopLoss + lossSum) / seen, accuracy: (loopCorrect + correct) / seen, samplesPerSecond: (seen - seenBefore) / ((performance.now() - t0) / 1000), done });
+        }
+        // Between runs, not at the epoch's end (a checkpoint there needs no position).
+        if (done || pending.length > 0) continue;
+        const stop = o.shouldStop?.() ?? false;
+        if (stop || (saveEvery && this.step - lastSave >= saveEvery)) {
+          await this.pauseAt(b + 1, n, loopLoss, loopCorrect);
+          if (stop) return results;
+          await o.checkpoint!.save();
+          lastSave = this.step;
+          this.position = undefined; // set only while stopped: the epoch goes on
         }
       }
       const [lossSum, correct] = await this.readMetrics();
       const seconds = (performance.now() - t0) / 1000;
-      results.push({ epoch: this.epoch, loss: (loopLoss + lossSum) / seen, accuracy: (loopCorrect + correct) / seen, samplesPerSecond: seen / seconds, seconds });
+      results.push({ epoch: this.epoch, loss: (loopLoss + lossSum) / seen, accuracy: (loopCorrect + correct) / seen, samplesPerSecond: (seen - seenBefore) / seconds, seconds, samples: seen - seenBefore });
       this.epoch++;
+      this.position = undefined;
     }
     await this.downloadState();
     this.syncModel();
     return results;
+  }
+
+  /** The position of the epoch stopped midway that this fit of n samples goes on from, if any (checked to fit it). */
+  private resumePosition(n: number): EpochPosition | undefined {
+    const p = this.position;
+    if (p && (p.samples !== n || p.batchSize !== this.batchSize)) {
+      throw new FedistillError('E_CHECKPOINT_MISMATCH', `epoch ${this.epoch + 1} stopped after batch ${p.batch} of a fit of ${p.samples} samples in batches of ${p.batchSize}; this fit has ${n} samples in batches of ${this.batchSize}, so its batches would not be the stopped epoch's: resume with the same data and batch size`);
+    }
+    return p;
+  }
+
+  /** Stops between runs in the middle of an epoch: records where (`position`) and brings the state to host memory. */
+  private async pauseAt(batch: number, n: number, loopLoss: number, loopCorrect: number): Promise<void> {
+    const [lossSum, correct] = await this.readMetrics();
+    this.position = { batch, samples: n, batchSize: this.batchSize, lossSum: loopLoss + lossSum, correct: loopCorrect + correct };
+    await this.downloadState();
+    this.syncModel();
   }
 
   /**

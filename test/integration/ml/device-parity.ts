@@ -20,7 +20,13 @@ const soft = Float32Array.from({ length: n * 4 }, () => rng.normal());
 const t = new Trainer(buildModel(spec, { seed: 3 }), { optimizer: 'adam', batchSize: 48, threads: 1, device, seed: 5, stepsPerRun });
 const progress: number[] = [];
 // 200 rows in batches of 48: the last batch is partial (8 rows), which the loss sums must weight.
-const fit = await t.fit({ features, labels }, { epochs: 2, progressEvery: 2, onProgress: (p) => progress.push(p.loss) });
+const onProgress = (p: { loss: number }) => progress.push(p.loss);
+// 'pause': stopped after the second step of the first epoch, then resumed, with the state brought
+// to host memory every two steps (as for mid-epoch checkpoints): the same steps as one straight fit.
+const fit = process.argv[5] === 'pause'
+  ? [...await (async () => { let runs = 0; return t.fit({ features, labels }, { epochs: 2, progressEvery: 2, onProgress, shouldStop: () => ++runs === 2 }); })(),
+    ...await t.fit({ features, labels }, { epochs: 2, progressEvery: 2, onProgress, checkpoint: { every: 2, save: async () => {} } })]
+  : await t.fit({ features, labels }, { epochs: 2, progressEvery: 2, onProgress });
 const distill = await t.distill({ features, softTargets: soft, targetKind: 'logits', temperature: 2, alpha: 0.3, hardLabels: labels }, { epochs: 1 });
 const probs = (await t.predict(features.subarray(0, 8 * 16))).probs;
 console.log(JSON.stringify({

@@ -1,12 +1,28 @@
 // `fedistill train` end to end on a real MNIST subset: the --json object, the exported model, and 1 vs 8 steps per run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../../../cli/main.ts';
 import { loadOnnxTeacher, accuracyOf } from '../../../shared/ml/index.ts';
 import { loadDataset } from '../../../shared/data/catalog.ts';
+
+const BIN = fileURLToPath(new URL('../../../bin/fedistill.js', import.meta.url));
+
+/** `fedistill train` in its own process; `interruptAt`: send SIGINT once stderr matches it. */
+function trainProcess(args: string[], interruptAt?: RegExp): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, 'train', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '', signalled = false;
+  child.stdout.setEncoding('utf8').on('data', (t: string) => { stdout += t; });
+  child.stderr.setEncoding('utf8').on('data', (t: string) => {
+    stderr += t;
+    if (interruptAt && !signalled && interruptAt.test(stderr)) { signalled = true; child.kill('SIGINT'); }
+  });
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+}
 
 async function train(args: string[]) {
   let stdout = '', stderr = '';
@@ -72,6 +88,41 @@ test('train refuses the test split and a --limit beyond the training split; resu
     const teacher = await loadOnnxTeacher(out);
     const testSet = loadDataset('mnist:test');
     assert.ok(Math.abs(accuracyOf((await teacher.predict(testSet.features)).logits, testSet.numClasses, testSet.labels) - j.test_accuracy) < 1e-9);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Ctrl-C with --checkpoint stops after the current step and saves there; resuming gives the uninterrupted run\'s model', { timeout: 180_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-train-'));
+  try {
+    // 240 batches per epoch, a progress line every 100; 8 steps per run (the CPU's ONNX Loop).
+    const common = ['--limit', '12000', '--batch', '50', '--epochs', '2', '--threads', '1', '--json'];
+    const straight = await trainProcess([...common, '--out', join(dir, 'straight.onnx')]);
+    assert.equal(straight.code, 0, straight.stderr);
+    const ck = join(dir, 'run.ck');
+    const args = [...common, '--checkpoint', ck, '--resume', ck, '--force', '--out', join(dir, 'resumed.onnx')];
+    // the first run has nothing to resume from: no --resume
+    const stopped = await trainProcess(args.filter((a, i) => a !== '--resume' && args[i - 1] !== '--resume'), /epoch 1 batch 100\/240/);
+    assert.ok(stopped.code === 130 || stopped.signal === 'SIGINT', `code ${stopped.code}, signal ${stopped.signal}: ${stopped.stderr}`);
+    assert.match(stopped.stderr, /train: SIGINT: stopping after the current step to save a checkpoint/);
+    const line = stopped.stderr.split('\n').filter((l) => l.startsWith('train: interrupted'));
+    assert.equal(line.length, 1, stopped.stderr);
+    const m = /^train: interrupted \(SIGINT\) in epoch 1\/2; .*run\.ck holds epoch 0\/2 and batch (\d+)\/240 of epoch 1; continue with: the same command with --resume .*run\.ck; .*resumed\.onnx was not written/.exec(line[0]!);
+    assert.ok(m, line[0]);
+    const batch = Number(m![1]);
+    assert.ok(batch >= 100 && batch < 240 && batch % 8 === 0, `stopped at batch ${batch}`);
+    const j = JSON.parse(stopped.stdout);
+    assert.deepEqual([j.ok, j.exit_code, j.error.code], [false, 130, 'E_INTERRUPTED']);
+
+    const resumed = await trainProcess(args);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stderr, new RegExp(`resumed from .*run\\.ck at epoch 0/2 and batch ${batch}/240 of epoch 1`));
+    assert.doesNotMatch(resumed.stderr, /warning/);
+    const r = JSON.parse(resumed.stdout);
+    assert.deepEqual([r.resumed_from_epoch, r.resumed_from_batch], [0, batch]);
+    assert.equal(r.test_accuracy, JSON.parse(straight.stdout).test_accuracy);
+    assert.ok(readFileSync(join(dir, 'resumed.onnx')).equals(readFileSync(join(dir, 'straight.onnx'))), 'the same weights: the same exported model');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -76,6 +76,82 @@ test('a resumed checkpoint gives the same weights as an uninterrupted run', asyn
   assert.deepEqual(resumed.model.buffers, straight.model.buffers);
 });
 
+for (const stepsPerRun of [1, 3]) {
+  test(`a checkpoint taken in the middle of an epoch resumes to the uninterrupted run's weights (${stepsPerRun} step${stepsPerRun > 1 ? 's' : ''} per run)`, async () => {
+    // 13 batches per epoch (12 of 20 and one of 16); with 3 steps per run, 4 ONNX Loop runs then 1 step.
+    const data = blobs(256, 16, 4, 6);
+    const opts = { optimizer: 'sgd' as const, batchSize: 20, threads: 1, seed: 7, stepsPerRun, schedule: { kind: 'cosine' as const, totalEpochs: 2 } };
+    const straight = new Trainer(buildModel(small, { seed: 4 }), opts);
+    const straightEpochs = await straight.fit(data, { epochs: 2 });
+
+    // Stopped after two runs of epoch 1: the fit returns there, with the position and the state on the host.
+    const first = new Trainer(buildModel(small, { seed: 4 }), opts);
+    let runs = 0;
+    assert.deepEqual(await first.fit(data, { epochs: 2, shouldStop: () => ++runs === 2 }), []);
+    assert.equal(first.epoch, 0);
+    assert.equal(first.step, 2 * stepsPerRun);
+    assert.equal(first.position?.batch, 2 * stepsPerRun);
+    const path = join(tmp, `mid-${stepsPerRun}.ckpt`);
+    await saveCheckpoint(first, path, 'blobs(256)');
+
+    const resumed = new Trainer(buildModel(small, { seed: 99 }), opts);
+    assert.deepEqual(await loadCheckpoint(resumed, path, 'blobs(256)'), []);
+    assert.deepEqual(resumed.position, first.position);
+    const rest = await resumed.fit(data, { epochs: 2 });
+    assert.deepEqual([resumed.epoch, resumed.step, resumed.position], [2, straight.step, undefined]);
+    straight.getWeights().forEach((w, i) => assert.deepEqual(resumed.getWeights()[i], w, `weight ${i}`));
+    assert.deepEqual(resumed.model.buffers, straight.model.buffers);
+    // The finished epoch reports the whole epoch's loss, and counts only the samples trained after resuming.
+    assert.ok(Math.abs(rest[0]!.loss - straightEpochs[0]!.loss) < 1e-5, `${rest[0]!.loss} vs ${straightEpochs[0]!.loss}`);
+    assert.equal(rest[0]!.accuracy, straightEpochs[0]!.accuracy);
+    assert.deepEqual([rest[0]!.samples, rest[1]!.samples], [256 - 2 * stepsPerRun * 20, 256]);
+
+    // Periodic checkpoints leave the run unchanged; the last one also resumes to its result.
+    const periodic = new Trainer(buildModel(small, { seed: 4 }), opts);
+    const saves: { step: number; batch: number | undefined }[] = [];
+    const every = join(tmp, `every-${stepsPerRun}.ckpt`);
+    await periodic.fit(data, { epochs: 2, checkpoint: { every: 4, save: async () => { saves.push({ step: periodic.step, batch: periodic.position?.batch }); await saveCheckpoint(periodic, every); } } });
+    straight.getWeights().forEach((w, i) => assert.deepEqual(periodic.getWeights()[i], w, `periodic: weight ${i}`));
+    assert.ok(saves.length >= 3 && saves.every((x, i) => x.batch !== undefined && x.step - (saves[i - 1]?.step ?? 0) >= 4), JSON.stringify(saves));
+    const fromLast = new Trainer(buildModel(small, { seed: 99 }), opts);
+    await loadCheckpoint(fromLast, every);
+    assert.equal(fromLast.step, saves.at(-1)!.step);
+    await fromLast.fit(data, { epochs: 2 - fromLast.epoch });
+    straight.getWeights().forEach((w, i) => assert.deepEqual(fromLast.getWeights()[i], w, `from the last periodic checkpoint: weight ${i}`));
+
+    // Other batches would not be the stopped epoch's: another batch size or sample count is refused at the fit.
+    const otherBatch = new Trainer(buildModel(small, { seed: 4 }), { ...opts, batchSize: 32 });
+    assert.deepEqual((await loadCheckpoint(otherBatch, path, 'blobs(200)')).map((d) => d.split(':')[0]), ['batchSize', 'data']);
+    await assert.rejects(otherBatch.fit(data, { epochs: 1 }), { code: 'E_CHECKPOINT_MISMATCH', message: /stopped after batch \d+ of a fit of 256 samples in batches of 20; this fit has 256 samples in batches of 32/ });
+    // Other steps per run go on (the learning rate is held per run, so it is reported) and train every batch left.
+    const otherK = new Trainer(buildModel(small, { seed: 4 }), { ...opts, stepsPerRun: stepsPerRun === 1 ? 5 : 1 });
+    assert.deepEqual((await loadCheckpoint(otherK, path)).map((d) => d.split(':')[0]), ['stepsPerRun']);
+    await otherK.fit(data, { epochs: 1 });
+    assert.deepEqual([otherK.epoch, otherK.step], [1, 13]);
+    const otherData = new Trainer(buildModel(small, { seed: 4 }), opts);
+    await loadCheckpoint(otherData, path);
+    await assert.rejects(otherData.fit(blobs(200, 16, 4, 6), { epochs: 1 }), { code: 'E_CHECKPOINT_MISMATCH', message: /this fit has 200 samples/ });
+  });
+}
+
+test('a checkpoint whose mid-epoch position is not a batch inside an epoch is E_CHECKPOINT_INVALID', async () => {
+  const t = new Trainer(buildModel(small, { seed: 3 }), { batchSize: 10, threads: 1, stepsPerRun: 1 });
+  await t.fit(blobs(100, 16, 4, 3), { epochs: 1, shouldStop: () => true });
+  const path = join(tmp, 'position.ckpt');
+  await saveCheckpoint(t, path);
+  const good = readFileSync(path);
+  const len = good.readUInt32LE(6);
+  const header = JSON.parse(good.subarray(10, 10 + len).toString()) as { position: Record<string, number> };
+  assert.equal(header.position.batch, 1);
+  await loadCheckpoint(new Trainer(buildModel(small, { seed: 3 }), { batchSize: 10, threads: 1, stepsPerRun: 1 }), path);
+  for (const bad of [{ batch: 10 }, { batch: 0 }, { batch: 1.5 }, { lossSum: null }, { samples: -1 }]) {
+    const json = Buffer.from(JSON.stringify({ ...header, position: { ...header.position, ...bad } }));
+    const bytes = Buffer.concat([good.subarray(0, 6), new Uint8Array(new Uint32Array([json.length]).buffer), json, good.subarray(10 + len)]);
+    writeFileSync(path, bytes);
+    await assert.rejects(loadCheckpoint(new Trainer(buildModel(small, { seed: 3 }), { batchSize: 10, threads: 1 }), path), { code: 'E_CHECKPOINT_INVALID', message: /mid-epoch position/ }, JSON.stringify(bad));
+  }
+});
+
 test('distillation with per-sample temperatures moves the student towards the teacher', async () => {
   const data = blobs(400, 16, 4, 4);
   const teacher = new Trainer(buildModel(small, { seed: 4 }), { batchSize: 32, threads: 1 });

@@ -10,9 +10,9 @@ const run = promisify(execFile);
 /** Chromium ships SwiftShader, a CPU Vulkan driver that onnxruntime's WebGPU provider (Dawn) accepts. */
 const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
-async function train(device: string, env: NodeJS.ProcessEnv, model = 'mlp', stepsPerRun = 1) {
+async function train(device: string, env: NodeJS.ProcessEnv, model = 'mlp', stepsPerRun = 1, mode = 'straight') {
   const child = new URL('./device-parity.ts', import.meta.url).pathname;
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', child, device, model, String(stepsPerRun)], { env, maxBuffer: 1 << 24, timeout: 240_000 });
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', child, device, model, String(stepsPerRun), mode], { env, maxBuffer: 1 << 24, timeout: 240_000 });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as {
     device: string; epochs: { loss: number; accuracy: number }[]; progress: number[]; weights: number[][]; probs: number[];
   };
@@ -37,9 +37,10 @@ test('webgpu training (data, state and metrics kept on the device; 1 or 2 steps 
   // webgpu twice: the training set uploaded once and gathered on the device (default), and batches
   // uploaded step by step (FEDISTILL_GPU_DATA=host, the path for sets over 1 GiB).
   // And two steps per run, unrolled in one graph (the GPU's K-step path; 4 full batches: 2 runs of 2).
-  const [cpu, gpu, gpuHostData, gpuTwoSteps, cpuConv, gpuConv] = await Promise.all([
+  // And a fit stopped mid-epoch and resumed, with the state brought to the host every 2 steps (mid-epoch checkpoints).
+  const [cpu, gpu, gpuHostData, gpuTwoSteps, cpuConv, gpuConv, gpuPaused] = await Promise.all([
     train('cpu', env), train('webgpu', env), train('webgpu', { ...env, FEDISTILL_GPU_DATA: 'host' }), train('webgpu', env, 'mlp', 2),
-    train('cpu', env, 'conv'), train('webgpu', env, 'conv'),
+    train('cpu', env, 'conv'), train('webgpu', env, 'conv'), train('webgpu', env, 'mlp', 1, 'pause'),
   ]);
   assert.equal(cpu.device, 'cpu');
   assert.equal(gpu.device, 'webgpu');
@@ -55,6 +56,10 @@ test('webgpu training (data, state and metrics kept on the device; 1 or 2 steps 
   assertClose(gpuTwoSteps.epochs.map((e) => e.loss), gpu.epochs.map((e) => e.loss), 1e-5, 'two steps per run: epoch loss');
   assert.deepEqual(gpuTwoSteps.epochs.map((e) => e.accuracy), gpu.epochs.map((e) => e.accuracy));
   gpu.weights.forEach((w, i) => assertClose(gpuTwoSteps.weights[i]!, w, 1e-5, `two steps per run: weights ${i}`));
+  // Stopping and pausing between runs changes nothing but where the state lives.
+  assertClose(gpuPaused.epochs.map((e) => e.loss), gpu.epochs.map((e) => e.loss), 1e-6, 'stopped and paused: epoch loss');
+  assertClose(gpuPaused.progress, gpu.progress, 1e-6, 'stopped and paused: progress loss');
+  gpu.weights.forEach((w, i) => assertClose(gpuPaused.weights[i]!, w, 1e-6, `stopped and paused: weights ${i}`));
   // The cnn path: Conv and its gradients, and the max pool's gradient (Resize, AveragePool, Pad).
   assertClose(gpuConv.epochs.map((e) => e.loss), cpuConv.epochs.map((e) => e.loss), 1e-4, 'cnn epoch loss');
   cpuConv.weights.forEach((w, i) => assertClose(gpuConv.weights[i]!, w, 1e-3, `cnn weights ${i}`));
