@@ -36,6 +36,22 @@ export const identity = (g: G, x: Tensor): Tensor => unary(g, 'Identity', x);
 export const softmax = (g: G, x: Tensor, axis = -1): Tensor => unary(g, 'Softmax', x, { axis: attr.int(axis) });
 export const logSoftmax = (g: G, x: Tensor, axis = -1): Tensor => unary(g, 'LogSoftmax', x, { axis: attr.int(axis) });
 
+/** Row maxima built per graph, by input (see `rowMax`). */
+const rowMaxima = new WeakMap<G, Map<string, Tensor>>();
+
+/**
+ * max(x) over the last axis (kept), as a constant for autodiff. The stable softmax and the float
+ * argmax of the accuracy count both need it for the logits: built once per graph and input, it is
+ * one kernel fewer per training step (onnxruntime's graph optimizer does not merge the two).
+ */
+export function rowMax(g: G, x: Tensor): Tensor {
+  let built = rowMaxima.get(g);
+  if (!built) rowMaxima.set(g, (built = new Map()));
+  let m = built.get(x.name);
+  if (!m) built.set(x.name, (m = stopGradient(g, reduceMax(g, x, [x.shape.length - 1], true))));
+  return m;
+}
+
 /** `x`, treated as a constant by autodiff: no gradient flows through it. */
 export function stopGradient(g: G, x: Tensor): Tensor {
   g.stopped.add(x.name);
@@ -53,7 +69,7 @@ export function stopGradient(g: G, x: Tensor): Tensor {
  */
 export function logSoftmaxParts(g: G, x: Tensor): { logp: () => Tensor; nll: () => Tensor; p: () => Tensor } {
   const axis = x.shape.length - 1;
-  const s = sub(g, x, stopGradient(g, reduceMax(g, x, [axis], true)));
+  const s = sub(g, x, rowMax(g, x));
   const e = exp(g, s);
   const total = reduceSum(g, e, [axis], true);
   let logTotal: Tensor | undefined, logp: Tensor | undefined, nll: Tensor | undefined, p: Tensor | undefined;
@@ -264,7 +280,7 @@ export function gather(g: G, table: Tensor, idx: Tensor): Tensor {
 export function argmaxFloat(g: G, x: Tensor, keepdims = false): Tensor {
   const c = x.shape[x.shape.length - 1];
   if (typeof c !== 'number') throw shapeError(`argmaxFloat needs a static last axis, got [${x.shape}]`);
-  const isMax = compare(g, 'Equal', x, reduceMax(g, x, [-1], true));
+  const isMax = compare(g, 'Equal', x, rowMax(g, x));
   return reduceMin(g, where(g, isMax, classIndices(g, c, x.dtype), g.constant(c, [], x.dtype)), [-1], keepdims);
 }
 

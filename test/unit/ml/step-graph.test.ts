@@ -8,6 +8,7 @@ import type { ModelSpec } from '../../../shared/ml/model-spec.ts';
 import { buildLossGraph, buildStepGraph, emitForward, names } from '../../../shared/ml/train-graph.ts';
 import { GraphBuilder } from '../../../shared/ml/graph.ts';
 import * as op from '../../../shared/ml/ops.ts';
+import { buildModel } from '../../../shared/ml/model.ts';
 
 const spec: ModelSpec = { input: [6], classes: 4, layers: [{ type: 'dense', units: 5 }, { type: 'relu' }, { type: 'dense', units: 4 }] };
 const f64 = (v: ArrayLike<number>, dims: number[]) => new ort.Tensor('float64', Float64Array.from(v), dims);
@@ -200,6 +201,20 @@ test('batchnorm running statistics follow PyTorch: mean, and the unbiased batch 
       const unbiased = vals.reduce((a, b) => a + (b - mean) ** 2, 0) / (vals.length - 1);
       assert.ok(Math.abs(gotMean[ch]! - ((1 - mom) * before.mean[ch]! + mom * mean)) < 1e-12, `mean[${ch}]`);
       assert.ok(Math.abs(gotVar[ch]! - ((1 - mom) * before.var[ch]! + mom * unbiased)) < 1e-12, `var[${ch}]: ${gotVar[ch]} vs ${(1 - mom) * before.var[ch]! + mom * unbiased}`);
+    }
+  }
+});
+
+test('no node of a step graph repeats another (same op, inputs and attributes): on a GPU each would be one more kernel per step', () => {
+  for (const model of ['mlp', 'cnn'] as const) {
+    for (const optimizer of [{ kind: 'sgd', momentum: 0.9 }, { kind: 'adam' }] as const) {
+      const g = buildStepGraph({ layout: buildModel(model, { seed: 1 }).layout, loss: { kind: 'ce' }, optimizer, oneHotTargets: true, gatherRows: true });
+      const seen = new Map<string, number>();
+      g.nodes.forEach((n, i) => {
+        const key = `${n.op}(${n.inputs.map((t) => t?.name ?? '').join(',')}) ${JSON.stringify(n.attrs ?? {})}`;
+        assert.equal(seen.get(key), undefined, `${model}, ${optimizer.kind}: node ${i} repeats node ${seen.get(key)}: ${key}`);
+        seen.set(key, i);
+      });
     }
   }
 });
