@@ -29,7 +29,8 @@ function checkWritable(path: string, flag: string, force: boolean): void {
  * Ctrl-C (or SIGTERM) during training. With a checkpoint file the first signal asks the run to stop
  * after its current step and save a checkpoint there (`requested`; the command then calls `end`); a
  * second ends it at once. Without one, the first ends it at once. Either way it says what the run
- * leaves behind, prints the --json error object, and ends with the signal's status (130 / 143).
+ * leaves behind (`describe`, told whether the run stopped where it chose or at once), prints the
+ * --json error object, and ends with the signal's status (130 / 143).
  */
 class Interruption {
   requested?: NodeJS.Signals;
@@ -39,17 +40,17 @@ class Interruption {
       this.io.err(`train: ${signal}: stopping after the current step to save a checkpoint (press Ctrl-C again to stop at once, losing the steps since the last checkpoint)`);
       return;
     }
-    void this.end(signal);
+    void this.end(signal, true);
   };
 
-  constructor(private readonly io: CliIO, private readonly graceful: boolean, private readonly describe: () => string, private readonly json: boolean) {
+  constructor(private readonly io: CliIO, private readonly graceful: boolean, private readonly describe: (atOnce: boolean) => string, private readonly json: boolean) {
     process.on('SIGINT', this.handler);
     process.on('SIGTERM', this.handler);
   }
 
   /** Reports the interruption and ends the process (never resolves). */
-  end(signal: NodeJS.Signals = this.requested ?? 'SIGINT'): Promise<never> {
-    const line = `train: interrupted (${signal}) ${this.describe()}`;
+  end(signal: NodeJS.Signals = this.requested ?? 'SIGINT', atOnce = false): Promise<never> {
+    const line = `train: interrupted (${signal}) ${this.describe(atOnce)}`;
     this.io.err(line);
     // --json promises one object on stdout, also when the run is stopped
     if (this.json) this.io.out(errorJson('fedistill train', 'E_INTERRUPTED', line, signal === 'SIGINT' ? 130 : 143));
@@ -86,7 +87,7 @@ export const trainCommand: CommandSpec = {
     out: { type: 'string', help: 'write the trained inference model here', arg: 'FILE.onnx' },
     checkpoint: { type: 'string', help: 'write a checkpoint here after every epoch, and where Ctrl-C stops the run (after its current step; continue with --resume)', arg: 'FILE' },
     'checkpoint-every': { type: 'integer', help: 'also write the checkpoint every N training steps within an epoch (needs --checkpoint)', min: 1, arg: 'N' },
-    resume: { type: 'string', help: 'resume from this checkpoint (continues up to --epochs); give the flags of the first run to get its result (--model and --optimizer must match; another lr, batch, seed or schedule is warned about); --checkpoint may name the same file', arg: 'FILE' },
+    resume: { type: 'string', help: 'resume from this checkpoint (continues up to --epochs); give the flags of the first run to get its result (--model and --optimizer must match; another lr, batch, seed, schedule, --steps-per-run or training data is warned about, but one taken mid-epoch needs the same --batch and training data); --checkpoint may name the same file', arg: 'FILE' },
     force: { type: 'boolean', help: 'overwrite --out and --checkpoint if they exist' },
     json: { type: 'boolean', help: 'print one JSON object with the results' },
   },
@@ -136,28 +137,41 @@ export const trainCommand: CommandSpec = {
     const device = await trainer.resolvedDevice();
     const stepsPerRun = await trainer.stepsPerRun();
     const differences = f.resume ? await loadCheckpoint(trainer, String(f.resume), train.spec) : [];
+    const stoppedAt = trainer.position;
+    // Refused here, before warnings that would say the run goes on (the trainer's fit refuses it too).
+    if (stoppedAt && (stoppedAt.samples !== train.length || stoppedAt.batchSize !== trainer.batchSize)) {
+      throw new FedistillError('E_CHECKPOINT_MISMATCH', `${f.resume} was taken in the middle of epoch ${trainer.epoch + 1}, after batch ${stoppedAt.batch} of ${stoppedAt.samples} training samples in batches of ${stoppedAt.batchSize}; the rest of that epoch exists only with those: resume with --batch ${stoppedAt.batchSize} and the same --dataset and --limit (this run has ${train.length} samples in batches of ${trainer.batchSize})`);
+    }
     for (const d of differences) io.err(`warning: ${f.resume} was written with other training options (${d}): the resumed run will not give the uninterrupted run's result`);
     const resumedFrom = f.resume ? trainer.epoch : null;
-    const resumedFromBatch = f.resume ? trainer.position?.batch ?? 0 : null;
+    const resumedFromBatch = f.resume ? stoppedAt?.batch ?? 0 : null;
     const batches = Math.ceil(train.length / trainer.batchSize);
     // Where the trainer stands: "epoch 2/5" done, or "epoch 2/5 and batch 120/469 of epoch 3".
-    const standing = () => `epoch ${trainer.epoch}/${epochs}${trainer.position ? ` and batch ${trainer.position.batch}/${batches} of epoch ${trainer.epoch + 1}` : ''}`;
+    const midEpoch = () => trainer.position ? ` and batch ${trainer.position.batch}/${batches} of epoch ${trainer.epoch + 1}` : '';
+    const standing = () => `epoch ${trainer.epoch}/${epochs}${midEpoch()}`;
     io.err(`train ${f.model} (${parameterCount(model)} params) on ${train.spec} (${train.length}), ${f.optimizer} lr ${trainer.lr}, batch ${trainer.batchSize}, device ${device}, seed ${seed}`);
     if (resumedFrom !== null) {
       io.err(resumedFrom >= epochs
-        ? `${f.resume} is at epoch ${resumedFrom}, --epochs is ${epochs}: nothing left to train (raise --epochs to continue); evaluating it`
+        ? `${f.resume} is at epoch ${resumedFrom}${midEpoch()}, --epochs is ${epochs}: nothing left to train (raise --epochs to continue); evaluating it`
         : `resumed from ${f.resume} at ${standing()}`);
     }
     // the same command resumes from the checkpoint only if it is the --resume file
     const sameFile = f.resume !== undefined && f.checkpoint !== undefined && resolve(String(f.resume)) === resolve(String(f.checkpoint));
     const resumeHint = sameFile ? 'the same command' : f.resume ? `the same command with --resume ${f.checkpoint} (and --checkpoint ${f.checkpoint})` : `the same command with --resume ${f.checkpoint}`;
     // What the checkpoint file holds; one that is the --resume file already holds where it resumed.
-    let saved = sameFile ? standing() : undefined;
-    const save = async () => { await saveCheckpoint(trainer, String(f.checkpoint), train.spec); saved = standing(); };
-    const interruption = new Interruption(io, f.checkpoint !== undefined, () => {
-      const kept = saved ? `${f.checkpoint} holds ${saved}; continue with: ${resumeHint}`
+    let saved = sameFile ? standing() : undefined, savedAll = false;
+    const save = async () => {
+      await saveCheckpoint(trainer, String(f.checkpoint), train.spec);
+      saved = standing();
+      savedAll = !trainer.position && trainer.epoch >= epochs;
+    };
+    const interruption = new Interruption(io, f.checkpoint !== undefined, (atOnce) => {
+      // Stopped where the run chose (Ctrl-C with --checkpoint): mid-epoch, or between epochs; at once: somewhere in the next epoch.
+      const where = atOnce || trainer.position ? `in epoch ${Math.min(trainer.epoch + 1, epochs)}/${epochs}`
+        : trainer.epoch >= epochs ? `after the last epoch (${epochs}/${epochs})` : `after epoch ${trainer.epoch}/${epochs}`;
+      const kept = saved ? `${f.checkpoint} holds ${saved}; ${savedAll ? `to evaluate it${f.out ? ` and write ${f.out}` : ''}, run` : 'continue with:'} ${resumeHint}`
         : f.checkpoint ? 'no checkpoint was written yet' : 'nothing was saved (pass --checkpoint FILE to keep the run so far)';
-      return `in epoch ${Math.min(trainer.epoch + 1, epochs)}/${epochs}; ${kept}${f.out ? `; ${f.out} was not written (--out is written at the end)` : ''}`;
+      return `${where}; ${kept}${f.out ? `; ${f.out} was not written (--out is written at the end)` : ''}`;
     }, !!f.json);
     const every = f['checkpoint-every'] as number | undefined;
     const history: Record<string, number>[] = [];
@@ -195,6 +209,6 @@ export const trainCommand: CommandSpec = {
       wall_seconds: (performance.now() - t0) / 1000, peak_rss_mb: process.resourceUsage().maxRSS / 1024, out: f.out ?? null, history,
     };
     if (f.json) io.out(JSON.stringify(result));
-    else io.out(`test accuracy ${(testAccuracy * 100).toFixed(2)}% after ${epochs} epoch${epochs === 1 ? '' : 's'}${result.samples_per_second !== null ? `, ${result.samples_per_second.toFixed(0)} samples/s` : ''} on ${device}${f.out ? `; wrote ${f.out}` : ''}`);
+    else io.out(`test accuracy ${(testAccuracy * 100).toFixed(2)}% after ${trainer.epoch} epoch${trainer.epoch === 1 ? '' : 's'}${midEpoch()}${result.samples_per_second !== null ? `, ${result.samples_per_second.toFixed(0)} samples/s` : ''} on ${device}${f.out ? `; wrote ${f.out}` : ''}`);
   },
 };

@@ -36,10 +36,12 @@ async function trainingOptions(t: Trainer, data: string | undefined): Promise<Tr
 
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
-/** Whether a header's position is one a trainer can go on from: batch inside its epoch, finite sums. */
+/** Whether a header's position is one a trainer can go on from: batch inside its epoch, finite sums, no more correct than seen. */
 function validPosition(p: EpochPosition): boolean {
-  return isCount(p?.batch) && isCount(p.samples) && isCount(p.batchSize) && p.batchSize > 0 && p.batch > 0
-    && p.batch < Math.ceil(p.samples / p.batchSize) && Number.isFinite(p.lossSum) && isCount(p.correct);
+  if (!(isCount(p?.batch) && isCount(p.samples) && isCount(p.batchSize) && p.batchSize > 0 && p.batch > 0 && p.batch < Math.ceil(p.samples / p.batchSize))) return false;
+  const graph = p.graphSums ?? [0, 0];
+  return Array.isArray(graph) && graph.length === 2 && Number.isFinite(p.lossSum) && Number.isFinite(graph[0])
+    && isCount(p.correct) && isCount(graph[1]) && p.correct + graph[1] <= p.batch * p.batchSize;
 }
 
 /**

@@ -53,7 +53,17 @@ export interface EpochResult {
  * fit's size and batch size (a resumed fit must have the same, or its batches would differ), and
  * the epoch's running sums so far, so its reported loss and accuracy cover the whole epoch.
  */
-export interface EpochPosition { batch: number; samples: number; batchSize: number; lossSum: number; correct: number }
+export interface EpochPosition {
+  batch: number; samples: number; batchSize: number;
+  /** Σ loss·rows and Σ correct of the runs that report their steps' sums to JavaScript (ONNX Loop runs). */
+  lossSum: number; correct: number;
+  /**
+   * The step graph's own running sums [Σ loss·rows, Σ correct] (single steps, unrolled runs), in
+   * float32 as it adds them: kept apart from `lossSum`, so the resumed epoch adds in the same order
+   * and reports the uninterrupted run's loss to the bit. Absent in older checkpoints: [0, 0].
+   */
+  graphSums?: [number, number];
+}
 
 /** Soft targets for distillation: one row of C values per sample. */
 export interface DistillData {

@@ -17,7 +17,6 @@ import type { DistillData, EpochPosition, EpochResult, FitOptions, TrainerOption
 
 export type { DistillData, EpochPosition, EpochResult, FitOptions, Progress, TrainerOptions } from './trainer-types.ts';
 
-
 /** Default steps per run on the CPU (see `TrainerOptions.stepsPerRun`). */
 export const CPU_STEPS_PER_RUN = 8;
 
@@ -304,11 +303,11 @@ export class Trainer {
       const order = epochOrder(n, this.seed, this.epoch, o.shuffle ?? true);
       const t0 = performance.now();
       // Loop runs report their losses to us; single steps and unrolled runs add theirs to the graph's sums.
-      let loopLoss = 0, loopCorrect = 0;
+      let loopLoss = resume?.lossSum ?? 0, loopCorrect = resume?.correct ?? 0;
       const start = resume?.batch ?? 0;
       const seenBefore = Math.min(n, start * this.batchSize);
       let seen = seenBefore;
-      this.metrics = new ort.Tensor('float32', new Float32Array([resume?.lossSum ?? 0, resume?.correct ?? 0]), [2]);
+      this.metrics = new ort.Tensor('float32', new Float32Array(resume?.graphSums ?? [0, 0]), [2]);
       // Full batches from `start` run K at a time; the rest one at a time.
       const groupedEnd = multi ? start + Math.floor((fullBatches - start) / K) * K : 0;
       const pending: Record<string, ort.Tensor>[] = [];
@@ -366,8 +365,7 @@ export class Trainer {
 
   /** Stops between runs in the middle of an epoch: records where (`position`) and brings the state to host memory. */
   private async pauseAt(batch: number, n: number, loopLoss: number, loopCorrect: number): Promise<void> {
-    const [lossSum, correct] = await this.readMetrics();
-    this.position = { batch, samples: n, batchSize: this.batchSize, lossSum: loopLoss + lossSum, correct: loopCorrect + correct };
+    this.position = { batch, samples: n, batchSize: this.batchSize, lossSum: loopLoss, correct: loopCorrect, graphSums: await this.readMetrics() };
     await this.downloadState();
     this.syncModel();
   }

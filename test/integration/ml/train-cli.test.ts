@@ -24,6 +24,32 @@ function trainProcess(args: string[], interruptAt?: RegExp): Promise<{ code: num
   return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
 }
 
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/**
+ * `fedistill train` in its own process, interrupted from inside at a point a signal from outside
+ * could only hit by chance: SIGINT as the Nth `shouldStop` question of its fits comes (after that
+ * run), or as its Nth evaluation starts.
+ */
+function trainInterruptedAt(at: { run?: number; evaluation?: number }, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const script = `
+    import { Trainer } from ${JSON.stringify(join(ROOT, 'shared/ml/trainer.ts'))};
+    import { runCli } from ${JSON.stringify(join(ROOT, 'cli/main.ts'))};
+    const at = ${JSON.stringify(at)};
+    let runs = 0, evaluations = 0;
+    const fit = Trainer.prototype.fit, evaluate = Trainer.prototype.evaluate;
+    Trainer.prototype.fit = function (data, o) {
+      return fit.call(this, data, { ...o, shouldStop: () => { if (++runs === at.run) process.emit('SIGINT', 'SIGINT'); return o.shouldStop?.() ?? false; } });
+    };
+    Trainer.prototype.evaluate = function (data) { if (++evaluations === at.evaluation) process.emit('SIGINT', 'SIGINT'); return evaluate.call(this, data); };
+    process.exitCode = await runCli(['train', ...${JSON.stringify(args)}]);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (t: string) => { stdout += t; });
+  child.stderr.setEncoding('utf8').on('data', (t: string) => { stderr += t; });
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code: code ?? (signal === 'SIGINT' ? 130 : null), stdout, stderr })));
+}
+
 async function train(args: string[]) {
   let stdout = '', stderr = '';
   const code = await runCli(['train', ...args], { out: (t) => { stdout += t + '\n'; }, err: (t) => { stderr += t + '\n'; } });
@@ -122,7 +148,48 @@ test('Ctrl-C with --checkpoint stops after the current step and saves there; res
     const r = JSON.parse(resumed.stdout);
     assert.deepEqual([r.resumed_from_epoch, r.resumed_from_batch], [0, batch]);
     assert.equal(r.test_accuracy, JSON.parse(straight.stdout).test_accuracy);
+    // the resumed epoch's reported loss and accuracy are the uninterrupted run's too, to the bit
+    const trainMetrics = (h: { train_loss: number; train_accuracy: number }[]) => h.map((e) => [e.train_loss, e.train_accuracy]);
+    assert.deepEqual(trainMetrics(r.history), trainMetrics(JSON.parse(straight.stdout).history));
     assert.ok(readFileSync(join(dir, 'resumed.onnx')).equals(readFileSync(join(dir, 'straight.onnx'))), 'the same weights: the same exported model');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Ctrl-C after the last epoch says the checkpoint holds all of it; a mid-epoch checkpoint is described beyond --epochs and refused with another batch size', { timeout: 180_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-train-'));
+  try {
+    // 30 batches per epoch: 3 ONNX Loop runs of 8, then single steps.
+    const common = ['--limit', '3000', '--batch', '100', '--epochs', '2', '--threads', '1', '--json'];
+    const straight = await train([...common, '--out', join(dir, 'straight.onnx')]);
+    assert.equal(straight.code, 0, straight.stderr);
+    const ck = join(dir, 'end.ck'), out = join(dir, 'm.onnx');
+    // Ctrl-C while the last epoch is evaluated: the checkpoint is written, but not --out.
+    const atEnd = await trainInterruptedAt({ evaluation: 2 }, [...common, '--checkpoint', ck, '--out', out]);
+    assert.equal(atEnd.code, 130, atEnd.stderr);
+    const line = atEnd.stderr.split('\n').filter((l) => l.startsWith('train: interrupted'));
+    assert.deepEqual(line, [`train: interrupted (SIGINT) after the last epoch (2/2); ${ck} holds epoch 2/2; to evaluate it and write ${out}, run the same command with --resume ${ck}; ${out} was not written (--out is written at the end)`]);
+    assert.equal(JSON.parse(atEnd.stdout).error.message, line[0]);
+    const finished = await train([...common, '--checkpoint', ck, '--resume', ck, '--out', out]);
+    assert.equal(finished.code, 0, finished.stderr);
+    assert.equal(JSON.parse(finished.stdout).test_accuracy, JSON.parse(straight.stdout).test_accuracy);
+    assert.ok(readFileSync(out).equals(readFileSync(join(dir, 'straight.onnx'))));
+
+    // Stopped after 8 batches of epoch 2 (the 9th run of the fits): --epochs 1 leaves nothing to train, and says what the file holds.
+    const mid = join(dir, 'mid.ck');
+    const stopped = await trainInterruptedAt({ run: 9 }, [...common, '--checkpoint', mid]);
+    assert.equal(stopped.code, 130, stopped.stderr);
+    assert.match(stopped.stderr, /interrupted \(SIGINT\) in epoch 2\/2; .*mid\.ck holds epoch 1\/2 and batch 8\/30 of epoch 2; continue with/);
+    const beyond = await train([...common.filter((a) => a !== '--json'), '--epochs', '1', '--resume', mid]);
+    assert.equal(beyond.code, 0, beyond.stderr);
+    assert.match(beyond.stderr, /mid\.ck is at epoch 1 and batch 8\/30 of epoch 2, --epochs is 1: nothing left to train/);
+    assert.match(beyond.stdout, /^test accuracy [\d.]+% after 1 epoch and batch 8\/30 of epoch 2 on cpu/);
+    // Another batch size has no "rest of epoch 2": refused before any warning that the run goes on.
+    const otherBatch = await train([...common, '--batch', '64', '--resume', mid]);
+    assert.equal(otherBatch.code, 1, otherBatch.stderr);
+    assert.doesNotMatch(otherBatch.stderr, /warning/);
+    assert.match(otherBatch.stderr, /mid\.ck was taken in the middle of epoch 2, after batch 8 of 3000 training samples in batches of 100; .*resume with --batch 100 and the same --dataset and --limit \(this run has 3000 samples in batches of 64\) \[E_CHECKPOINT_MISMATCH\]/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
