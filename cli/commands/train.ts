@@ -43,10 +43,13 @@ class Interruption {
     void this.end(signal, true);
   };
 
-  constructor(private readonly io: CliIO, private readonly graceful: boolean, private readonly describe: (atOnce: boolean) => string, private readonly json: boolean) {
+  constructor(private readonly io: CliIO, private graceful: boolean, private readonly describe: (atOnce: boolean) => string, private readonly json: boolean) {
     process.on('SIGINT', this.handler);
     process.on('SIGTERM', this.handler);
   }
+
+  /** After training there is nothing left to save: a signal ends the run at once (still saying so). */
+  atOnceFromNow(): void { this.graceful = false; }
 
   /** Reports the interruption and ends the process (never resolves). */
   end(signal: NodeJS.Signals = this.requested ?? 'SIGINT', atOnce = false): Promise<never> {
@@ -59,6 +62,13 @@ class Interruption {
   }
 
   stop(): void { process.off('SIGINT', this.handler); process.off('SIGTERM', this.handler); }
+}
+
+/** The trainer's option names in a checkpoint difference ("batchSize: 128 in the checkpoint, 64 now"), as train's flags. */
+const FLAG_OF: Record<string, string> = { lr: '--lr', batchSize: '--batch', seed: '--seed', schedule: '--schedule and --epochs', stepsPerRun: '--steps-per-run', data: '--dataset and --limit' };
+function asFlags(difference: string): string {
+  const key = difference.slice(0, difference.indexOf(':'));
+  return FLAG_OF[key] ? `${FLAG_OF[key]}${difference.slice(key.length)}` : difference;
 }
 
 export const trainCommand: CommandSpec = {
@@ -142,7 +152,7 @@ export const trainCommand: CommandSpec = {
     if (stoppedAt && (stoppedAt.samples !== train.length || stoppedAt.batchSize !== trainer.batchSize)) {
       throw new FedistillError('E_CHECKPOINT_MISMATCH', `${f.resume} was taken in the middle of epoch ${trainer.epoch + 1}, after batch ${stoppedAt.batch} of ${stoppedAt.samples} training samples in batches of ${stoppedAt.batchSize}; the rest of that epoch exists only with those: resume with --batch ${stoppedAt.batchSize} and the same --dataset and --limit (this run has ${train.length} samples in batches of ${trainer.batchSize})`);
     }
-    for (const d of differences) io.err(`warning: ${f.resume} was written with other training options (${d}): the resumed run will not give the uninterrupted run's result`);
+    for (const d of differences) io.err(`warning: ${f.resume} was written with other training options (${asFlags(d)}): the resumed run will not give the uninterrupted run's result`);
     const resumedFrom = f.resume ? trainer.epoch : null;
     const resumedFromBatch = f.resume ? stoppedAt?.batch ?? 0 : null;
     const batches = Math.ceil(train.length / trainer.batchSize);
@@ -159,7 +169,7 @@ export const trainCommand: CommandSpec = {
     const sameFile = f.resume !== undefined && f.checkpoint !== undefined && resolve(String(f.resume)) === resolve(String(f.checkpoint));
     const resumeHint = sameFile ? 'the same command' : f.resume ? `the same command with --resume ${f.checkpoint} (and --checkpoint ${f.checkpoint})` : `the same command with --resume ${f.checkpoint}`;
     // What the checkpoint file holds; one that is the --resume file already holds where it resumed.
-    let saved = sameFile ? standing() : undefined, savedAll = false;
+    let saved = sameFile ? standing() : undefined, savedAll = sameFile && !trainer.position && trainer.epoch >= epochs;
     const save = async () => {
       await saveCheckpoint(trainer, String(f.checkpoint), train.spec);
       saved = standing();
@@ -167,8 +177,8 @@ export const trainCommand: CommandSpec = {
     };
     const interruption = new Interruption(io, f.checkpoint !== undefined, (atOnce) => {
       // Stopped where the run chose (Ctrl-C with --checkpoint): mid-epoch, or between epochs; at once: somewhere in the next epoch.
-      const where = atOnce || trainer.position ? `in epoch ${Math.min(trainer.epoch + 1, epochs)}/${epochs}`
-        : trainer.epoch >= epochs ? `after the last epoch (${epochs}/${epochs})` : `after epoch ${trainer.epoch}/${epochs}`;
+      const where = trainer.position || (atOnce && inFit) ? `in epoch ${trainer.epoch + 1}/${epochs}`
+        : trainer.epoch >= epochs ? `after the last epoch (${trainer.epoch}/${epochs})` : `after epoch ${trainer.epoch}/${epochs}`;
       const kept = saved ? `${f.checkpoint} holds ${saved}; ${savedAll ? `to evaluate it${f.out ? ` and write ${f.out}` : ''}, run` : 'continue with:'} ${resumeHint}`
         : f.checkpoint ? 'no checkpoint was written yet' : 'nothing was saved (pass --checkpoint FILE to keep the run so far)';
       return `${where}; ${kept}${f.out ? `; ${f.out} was not written (--out is written at the end)` : ''}`;
@@ -176,15 +186,17 @@ export const trainCommand: CommandSpec = {
     const every = f['checkpoint-every'] as number | undefined;
     const history: Record<string, number>[] = [];
     const t0 = performance.now();
-    let trainSeconds = 0, trained = 0, testAccuracy = NaN;
+    let trainSeconds = 0, trained = 0, testAccuracy = NaN, inFit = false;
     try {
       while (trainer.epoch < epochs) {
+        inFit = true;
         const [r] = await trainer.fit(train, {
           epochs: 1,
           onProgress: (p) => { if (!p.done) io.err(`  epoch ${p.epoch + 1} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} acc ${(p.accuracy * 100).toFixed(2)}% ${p.samplesPerSecond.toFixed(0)} samples/s`); },
           shouldStop: () => interruption.requested !== undefined,
           checkpoint: every ? { every, save } : undefined,
         });
+        inFit = false;
         // Stopped by Ctrl-C: mid-epoch (no result), or at the epoch's end (not evaluated).
         if (!r || interruption.requested) { await save(); await interruption.end(); }
         trainSeconds += r!.seconds;
@@ -197,10 +209,12 @@ export const trainCommand: CommandSpec = {
         if (f.checkpoint) await save();
         if (interruption.requested) await interruption.end();
       }
+      interruption.atOnceFromNow();
+      if (interruption.requested) await interruption.end(); // asked before the first fit of a run with nothing to train
+      // A checkpoint already at --epochs trains nothing: still report (and export) what it holds.
+      if (history.length === 0) testAccuracy = (await trainer.evaluate(test)).accuracy;
+      if (f.out) await trainer.exportOnnx(String(f.out));
     } finally { interruption.stop(); }
-    // A checkpoint already at --epochs trains nothing: still report (and export) what it holds.
-    if (history.length === 0) testAccuracy = (await trainer.evaluate(test)).accuracy;
-    if (f.out) await trainer.exportOnnx(String(f.out));
     await trainer.release(); // frees the sessions; with FEDISTILL_ORT_PROFILE set, writes their profiles
     const result = {
       dataset: ds, train_samples: train.length, model: f.model, epochs, resumed_from_epoch: resumedFrom, resumed_from_batch: resumedFromBatch, batch: trainer.batchSize, optimizer: f.optimizer, lr: trainer.lr, schedule: f.schedule,

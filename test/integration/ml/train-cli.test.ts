@@ -31,7 +31,7 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
  * could only hit by chance: SIGINT as the Nth `shouldStop` question of its fits comes (after that
  * run), or as its Nth evaluation starts.
  */
-function trainInterruptedAt(at: { run?: number; evaluation?: number }, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function trainInterruptedAt(at: { run?: number; evaluation?: number; export?: boolean }, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const script = `
     import { Trainer } from ${JSON.stringify(join(ROOT, 'shared/ml/trainer.ts'))};
     import { runCli } from ${JSON.stringify(join(ROOT, 'cli/main.ts'))};
@@ -42,6 +42,8 @@ function trainInterruptedAt(at: { run?: number; evaluation?: number }, args: str
       return fit.call(this, data, { ...o, shouldStop: () => { if (++runs === at.run) process.emit('SIGINT', 'SIGINT'); return o.shouldStop?.() ?? false; } });
     };
     Trainer.prototype.evaluate = function (data) { if (++evaluations === at.evaluation) process.emit('SIGINT', 'SIGINT'); return evaluate.call(this, data); };
+    const exportOnnx = Trainer.prototype.exportOnnx;
+    Trainer.prototype.exportOnnx = function (path) { if (at.export) process.emit('SIGINT', 'SIGINT'); return exportOnnx.call(this, path); };
     process.exitCode = await runCli(['train', ...${JSON.stringify(args)}]);`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '', stderr = '';
@@ -171,6 +173,13 @@ test('Ctrl-C after the last epoch says the checkpoint holds all of it; a mid-epo
     const line = atEnd.stderr.split('\n').filter((l) => l.startsWith('train: interrupted'));
     assert.deepEqual(line, [`train: interrupted (SIGINT) after the last epoch (2/2); ${ck} holds epoch 2/2; to evaluate it and write ${out}, run the same command with --resume ${ck}; ${out} was not written (--out is written at the end)`]);
     assert.equal(JSON.parse(atEnd.stdout).error.message, line[0]);
+    // Ctrl-C while --out is written (nothing left to save): it stops at once, and says so.
+    const inExport = await trainInterruptedAt({ export: true }, [...common, '--checkpoint', ck, '--resume', ck, '--out', out]);
+    assert.equal(inExport.code, 130, inExport.stderr);
+    assert.deepEqual(inExport.stderr.split('\n').filter((l) => l.startsWith('train: interrupted')), [`train: interrupted (SIGINT) after the last epoch (2/2); ${ck} holds epoch 2/2; to evaluate it and write ${out}, run the same command; ${out} was not written (--out is written at the end)`]);
+    // Other options are warned about by their flags.
+    const otherLr = await train([...common, '--checkpoint', ck, '--resume', ck, '--lr', '0.01']);
+    assert.match(otherLr.stderr, /^warning: .*end\.ck was written with other training options \(--lr: 0\.001 in the checkpoint, 0\.01 now\): the resumed run will not give the uninterrupted run's result$/m);
     const finished = await train([...common, '--checkpoint', ck, '--resume', ck, '--out', out]);
     assert.equal(finished.code, 0, finished.stderr);
     assert.equal(JSON.parse(finished.stdout).test_accuracy, JSON.parse(straight.stdout).test_accuracy);
