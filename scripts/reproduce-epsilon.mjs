@@ -73,8 +73,10 @@ function dpAccountingOrders() {
 
 /**
  * (ε, δ) from an RDP curve: the best order of the grid. "improved" is [CKS20] Prop. 12 as
- * dp_accounting computes it (orders ≤ 1.01 give +∞: the bound is unstable there); "classic" is
- * [M17] Prop. 3, ε = ρ − log δ/(α − 1). ε is floored at 0, as dp_accounting does.
+ * dp_accounting computes it (orders ≤ 1.01 give +∞: the bound is unstable there), with its KL
+ * shortcut: KL ≤ ρ at any order α > 1 and total variation ≤ √(1 − e^{−KL}) (Bretagnolle–Huber),
+ * so δ² > 1 − e^{−ρ} gives ε = 0 (fedistill uses it, like the conversion, at orders > 1.01 only);
+ * "classic" is [M17] Prop. 3, ε = ρ − log δ/(α − 1). At α = ∞, ε = ρ. ε is floored at 0.
  */
 function epsilonAt(orders, rdp, delta, conversion) {
   let best = Infinity;
@@ -82,9 +84,12 @@ function epsilonAt(orders, rdp, delta, conversion) {
   orders.forEach((a, i) => {
     const r = rdp[i];
     let eps;
-    if (!Number.isFinite(r)) eps = Infinity;
+    if (!Number.isFinite(r) || !(r >= 0)) eps = Infinity;
+    else if (a === Infinity) eps = r;
     else if (conversion === 'classic') eps = r - Math.log(delta) / (a - 1);
-    else eps = a > 1.01 ? r + Math.log1p(-1 / a) - (Math.log(delta) + Math.log(a)) / (a - 1) : Infinity;
+    else if (!(a > 1.01)) eps = Infinity;
+    else if (delta * delta + Math.expm1(-r) > 0) eps = 0;
+    else eps = r + Math.log1p(-1 / a) - (Math.log(delta) + Math.log(a)) / (a - 1);
     if (eps < best) { best = eps; bestOrder = a; }
   });
   return { epsilon: Math.max(0, best), order: bestOrder };

@@ -106,7 +106,7 @@ export async function runAggregator(c: RunConfig, log: (line: string) => void): 
       throw new FedistillError('E_LISTEN_FAILED', `cannot listen on ${c.listen.host}:${c.listen.port} (${e.code ?? e.message}); another process may hold the port: set listen.port, or stop it`, { cause: e });
     });
     log(`aggregator listening on ${hub.url} (run ${c.runId}, ${c.strategy.name}, database ${c.database})`);
-    for (const line of describePlan(planRun(c, publicSet.numClasses))) log(line);
+    for (const line of describePlan(planRun(c, publicSet.numClasses, publicSet.length))) log(line);
     for (const w of disabledProtections(c.connectionLimits)) log(w);
     const onSignal = () => { log('stopping after the current step (signal)'); aggregator.stop(); };
     process.once('SIGINT', onSignal);

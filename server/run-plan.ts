@@ -18,23 +18,28 @@ export interface RunPlan {
 }
 
 /**
- * The charge of one round of `c`, before any site has answered: soft labels cost `queries`
- * Gaussian rows at the replace-one sensitivity on `numClasses` columns; PATE costs at most the
- * threshold step and GNMax for each query. Data-dependent PATE accounting charges less, never more.
+ * The charge of one round of `c`, before any site has answered: soft labels cost one Gaussian per
+ * row at the replace-one sensitivity on `numClasses` columns; PATE costs at most the threshold step
+ * and GNMax for each query. A round asks min(queries_per_round, public set size) rows, as the
+ * aggregator does (samplePublicIndices). Data-dependent PATE accounting charges less, never more.
  */
-function roundCharge(c: RunConfig, numClasses: number): { event: PrivacyEvent; exact: boolean } {
+function roundCharge(c: RunConfig, numClasses: number, publicSize: number): { event: PrivacyEvent; exact: boolean } {
   const s = c.strategy;
+  const rows = Math.min(s.queriesPerRound, publicSize);
   if (s.name === 'pate') {
-    return { event: confidentGnmaxWorstCase(s.queriesPerRound, s), exact: false };
+    return { event: confidentGnmaxWorstCase(rows, s), exact: false };
   }
   const { clip, noiseMultiplier, teachersPerSite } = c.privacy;
   const sensitivity = centralReleaseSensitivity(clip, numClasses, teachersPerSite);
-  return { event: gaussianRowsCharge(noiseMultiplier * clip, sensitivity, s.queriesPerRound), exact: true };
+  return { event: gaussianRowsCharge(noiseMultiplier * clip, sensitivity, rows), exact: true };
 }
 
-/** The plan for `c` (its budget and δ, the dp_accounting orders and the improved conversion, as the ledger uses). */
-export function planRun(c: RunConfig, numClasses: number): RunPlan {
-  const { event, exact } = roundCharge(c, numClasses);
+/**
+ * The plan for `c` (its budget and δ, the dp_accounting orders and the improved conversion, as the
+ * ledger uses), for a public set of `publicSize` samples: a round asks no more rows than it has.
+ */
+export function planRun(c: RunConfig, numClasses: number, publicSize: number): RunPlan {
+  const { event, exact } = roundCharge(c, numClasses, publicSize);
   const acc = new RdpAccountant();
   const epsilonPerRound: number[] = [];
   let roundsWithinBudget = 0;

@@ -79,7 +79,7 @@ export async function runSimulation(s: Scenario, o: SimulateOptions): Promise<Si
   o.log(`data: ${data.pool.length} private samples over ${s.sites.count} sites (${s.data.partition.scheme}; sizes ${data.partition.sizes.min}–${data.partition.sizes.max}, ${data.partition.meanClassesPresent} classes per site on average), public ${data.publicSet.length}, eval ${data.evalSet.length}`);
   // The plan a deployment's aggregator logs when it starts (server/run-aggregator.ts), before any site trains:
   // both modes run the aggregator on the run fields inMemoryRunConfig validates (loopback writes the same to run.yaml).
-  for (const line of describePlan(planRun(inMemoryRunConfig(s, join(out, 'aggregator.db')), data.publicSet.numClasses))) o.log(line);
+  for (const line of describePlan(planRun(inMemoryRunConfig(s, join(out, 'aggregator.db')), data.publicSet.numClasses, data.publicSet.length))) o.log(line);
   const outcome: FederatedOutcome = o.mode === 'loopback'
     ? await runLoopback(s, data, { out, log: o.log })
     : await runInProcess(s, data, { out, log: o.log, concurrency, workers: o.workers ?? defaultConcurrency() });

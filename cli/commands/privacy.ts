@@ -227,7 +227,8 @@ const planCommand: CommandSpec = {
   examples: ['fedistill privacy plan --config run.yaml', 'fedistill privacy plan --config run.yaml --json'],
   run(args, io) {
     const c = loadRunConfig(String(args.flags.config));
-    const plan = planRun(c, loadDataset(c.publicSet).numClasses);
+    const publicSet = loadDataset(c.publicSet);
+    const plan = planRun(c, publicSet.numClasses, publicSet.length);
     return print(io, Boolean(args.flags.json), {
       run_id: c.runId, strategy: c.strategy.name, round_event: plan.roundEvent, exact: plan.exact,
       epsilon_per_round: plan.epsilonPerRound, rounds: c.rounds, rounds_within_budget: plan.roundsWithinBudget, budget: plan.budget,

@@ -124,7 +124,7 @@ export function analyzeConfidentGnmax(queries: readonly PateQuery[], params: Con
     const logPr = logPrAnswered(threshold, sigma1, maxVote(q.votes));
     const pr = Math.exp(logPr);
     expectedAnswered += pr;
-    addThresholdRdp(logPr, sigma1, orders, rdp);
+    addThresholdRdp(threshold, sigma1, maxVote(q.votes), orders, rdp);
     const weight = cost === 'expected' ? pr : q.answered ? 1 : 0;
     if (q.answered) answered++;
     if (weight > 0) addGnmaxRdp(logqGaussian(q.votes, sigma2), sigma2, orders, rdp, weight);
@@ -264,7 +264,7 @@ export function releaseSmoothSensitivityEpsilon(
   for (let i = 0; i < queries.length; i++) {
     const q = queries[i]!;
     check(typeof q.answered === 'boolean', `queries[${i}].answered`, 'smooth-sensitivity release uses realized cost; mark each query answered or not');
-    addThresholdRdp(logPrAnswered(params.threshold, params.sigma1, maxVote(q.votes)), params.sigma1, one, acc);
+    addThresholdRdp(params.threshold, params.sigma1, maxVote(q.votes), one, acc);
     const lsT = withinDistance(localSensitivityBoundsThreshold(q.votes, n, params.threshold, params.sigma1, order));
     for (let d = 0; d < n; d++) lsTotal[d] += lsT[d]!;
     if (q.answered) {

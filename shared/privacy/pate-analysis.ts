@@ -3,7 +3,7 @@
 // Mirrors the paper's reference analysis (tensorflow/privacy research/pate_2018/core.py):
 // compute_logq_gaussian, rdp_gaussian (Theorem 6), compute_logpr_answered, compute_rdp_threshold.
 // Curves are added into Float64Array accumulators so thousands of queries stay fast.
-import { log1mExp, logNormalSf } from './special-functions.ts';
+import { log1mExp, logNdtr, logNormalSf } from './special-functions.ts';
 
 /** Python's round(): half to even, as the reference uses on max(votes). */
 export function roundHalfEven(x: number): number {
@@ -98,17 +98,28 @@ export function logPrAnswered(threshold: number, sigma: number, maxVote: number)
   return logNormalSf(threshold - roundHalfEven(maxVote), sigma);
 }
 
+/**
+ * log P[max vote + N(0, σ²) < T], computed in log space itself rather than as log(1 − P[answered]):
+ * once P[answered] rounds to 1 (the threshold is ~38σ below the max vote), 1 − P[answered] is 0 in
+ * double precision and the step would look free, while its true q still gives a positive bound.
+ */
+export function logPrRefused(threshold: number, sigma: number, maxVote: number): number {
+  return logNdtr((threshold - roundHalfEven(maxVote)) / sigma);
+}
+
 /** Largest entry of a vote histogram. */
 export function maxVote(votes: ArrayLike<number>): number {
   return votes[argmax(votes)]!;
 }
 
 /**
- * Adds weight × (threshold-step RDP) into `out`: the threshold's input has sensitivity 1
- * (GNMax's has 2), so it is the GNMax bound at σ√2 with q = min(P[answered], P[not answered]).
+ * Adds weight × (threshold-step RDP) into `out` for a query whose max vote is `maxVote`: the
+ * threshold's input has sensitivity 1 (GNMax's has 2), so it is the GNMax bound at σ√2 with
+ * q = min(P[answered], P[refused]). Both tails are taken in log space: the reference's
+ * log(1 − P[answered]) underflows to −∞ for a very confident query and then charges nothing.
  */
-export function addThresholdRdp(logPr: number, sigma: number, orders: ArrayLike<number>, out: Float64Array, weight = 1): void {
-  const logq = Math.min(logPr, log1mExp(logPr));
+export function addThresholdRdp(threshold: number, sigma: number, maxVote: number, orders: ArrayLike<number>, out: Float64Array, weight = 1): void {
+  const logq = Math.min(logPrAnswered(threshold, sigma, maxVote), logPrRefused(threshold, sigma, maxVote));
   addGnmaxRdp(logq, Math.SQRT2 * sigma, orders, out, weight);
 }
 

@@ -4,7 +4,7 @@ import { type PrivacyEvent, validatePrivacyEvent } from './events.ts';
 import { dpAccountingOrders, validateOrders } from './orders.ts';
 import { gaussianRdp, laplaceRdp, poissonSubsampledGaussianRdp, pureEpsilonRdp } from './rdp-mechanisms.ts';
 import {
-  addGnmaxRdp, addThresholdRdp, gnmaxRdpDataIndependent, logPrAnswered, logqGaussian, thresholdRdpDataIndependent,
+  addGnmaxRdp, addThresholdRdp, gnmaxRdpDataIndependent, logqGaussian, thresholdRdpDataIndependent,
 } from './pate-analysis.ts';
 import {
   type DeltaAtOrder, type EpsilonAtOrder, type RdpConversion, deltaFromRdp, epsilonFromRdp,
@@ -87,7 +87,7 @@ export class RdpAccountant {
         if (event.threshold === undefined || event.max_vote === undefined) {
           for (let i = 0; i < orders.length; i++) out[i] += thresholdRdpDataIndependent(event.sigma, orders[i]!);
         } else {
-          addThresholdRdp(logPrAnswered(event.threshold, event.sigma, event.max_vote), event.sigma, orders, out);
+          addThresholdRdp(event.threshold, event.sigma, event.max_vote, orders, out);
         }
         return;
       case 'pate_gnmax':

@@ -95,11 +95,22 @@ export function laplaceRdp(scale: number, order: number): number {
 
 /**
  * RDP of an arbitrary ε-DP mechanism: the randomized-response curve, which dominates every
- * ε-DP mechanism (Mironov 2017, Prop. 5; dp_accounting's EpsilonDeltaDpEvent with δ = 0).
+ * ε-DP mechanism (Mironov 2017, Prop. 5; dp_accounting's EpsilonDeltaDpEvent with δ = 0):
+ * (εα + log(1 + e^{ε(1−2α)}) − log(1 + e^ε)) / (α − 1) = log(cosh t + tanh(ε/2)·sinh t) / (α − 1)
+ * with t = (α − 1)ε. The textbook form cancels as α → 1 (it came out as 0 at α = 1 + 7·2⁻⁵², and
+ * the conversion's KL shortcut then made any number of ε-DP events free); these two forms do not:
+ * for t ≤ 1 every term of log1p(2 sinh²(t/2) + tanh(ε/2)·sinh t) is ≥ 0, and for t > 1
+ * ε + log1p(−(1 − e^{−2t})/(1 + e^ε))/(α − 1) loses at most a factor 3.3 to cancellation.
  */
 export function pureEpsilonRdp(epsilon: number, order: number): number {
   if (epsilon === 0) return 0;
   if (order === Infinity) return epsilon;
-  const a = order;
-  return (epsilon * a + logAddExp(0, epsilon * (1 - 2 * a)) - logAddExp(0, epsilon)) / (a - 1);
+  const am1 = order - 1;
+  const t = am1 * epsilon;
+  if (t <= 1) {
+    const sh = Math.sinh(t / 2);
+    return Math.log1p(2 * sh * sh + Math.tanh(epsilon / 2) * Math.sinh(t)) / am1;
+  }
+  const c = Math.exp(-logAddExp(0, epsilon)); // 1 / (1 + e^ε), no overflow for large ε
+  return epsilon + Math.log1p(-c * -Math.expm1(-2 * t)) / am1;
 }

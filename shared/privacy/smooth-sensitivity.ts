@@ -4,7 +4,7 @@
 // q0 where the data-dependent bound meets the data-independent one, local sensitivity at
 // distance d for GNMax (Algorithms 3–5) and for the threshold step, the β-discounted maximum,
 // and the RDP of the Gaussian-noise-with-smooth-sensitivity (GNSS) release (Theorem 23).
-import { erfcInvLog, logErfc, logNormalSf } from './special-functions.ts';
+import { erfcInvLog, logErfc } from './special-functions.ts';
 import { addThresholdRdp, gnmaxRdpDataIndependent, logqGaussian, roundHalfEven } from './pate-analysis.ts';
 
 /** Theorem 6 without its preconditions; callers guarantee logq < logq0. */
@@ -133,7 +133,7 @@ function thresholdRdpByMaxVote(numTeachers: number, threshold: number, sigma: nu
   const out = new Float64Array(1);
   for (let v = 0; v <= numTeachers; v++) {
     out[0] = 0;
-    addThresholdRdp(logNormalSf(threshold - v, sigma), sigma, one, out);
+    addThresholdRdp(threshold, sigma, v, one, out);
     res[v] = out[0]!;
   }
   thresholdListCache.set(key, res);

@@ -47,14 +47,14 @@ function notesOn(stderr: string): string[] {
  * signed audit log), then `fedistill audit export`'s text for it: with the aggregator's identity
  * (head signed) in `dir/<runId>.audit.jsonl`, and without it in `dir/<runId>.unsigned.audit.jsonl`.
  */
-async function runAndExport(dir: string, dbPath: string, runId: string, strategy: Record<string, unknown>, reply: (q: QueryRequest) => Omit<QueryReply, 'v'>): Promise<{ signed: string; unsigned: string }> {
+async function runAndExport(dir: string, dbPath: string, runId: string, strategy: Record<string, unknown>, reply: (q: QueryRequest) => Omit<QueryReply, 'v'>, noiseMultiplier = 3): Promise<{ signed: string; unsigned: string }> {
   const server = await startServer();
   const db = new RunDatabase(dbPath);
   const clients: { close(): void }[] = [];
   try {
     const config = validateRunConfig({
       run_id: runId, identity: 'in-memory', allowlist: 'in-memory', database: dbPath, public_set: PUBLIC_SET.spec, strategy,
-      privacy: { epsilon: 1e6, delta: 1e-5, clip: 1, noise_multiplier: 3 }, rounds: 3, quorum: 2, min_sites: 2,
+      privacy: { epsilon: 1e6, delta: 1e-5, clip: 1, noise_multiplier: noiseMultiplier }, rounds: 3, quorum: 2, min_sites: 2,
       round_timeout_s: 5, straggler_grace_s: 0.2, join_timeout_s: 5,
     });
     const aggregator = new Aggregator({ db, config, strategy: strategyFor(config), hub: server, publicSet: PUBLIC_SET, log: () => {}, audit: new AuditLog(new SqliteAuditStore(db.sqlite), serverIdentity) });
@@ -182,6 +182,20 @@ test('a DS-FL run and a PATE run on one database: the script reproduces every sc
     assert.equal(sc.code, 1, JSON.stringify(sc.report, null, 2));
     assert.match(sc.report.chain.problem ?? '', /head_signature does not verify/);
     assert.equal(sc.report.finished, false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a run whose RDP stays below δ² at every order: the ledger reports ε = 0 (KL shortcut) and the script reproduces that 0', { timeout: 60_000 }, async () => {
+  // z = 10⁷: 3 rounds × 6 rows cost RDP ≈ 2·10⁻¹³ at α = 1.1, below δ² = 10⁻¹⁰, so total variation ≤ δ
+  // and ε = 0 (dp_accounting's shortcut); without it the script's ε was positive and the check failed.
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-reproduce-kl-'));
+  try {
+    const { signed } = await runAndExport(dir, join(dir, 'agg.db'), 'quiet', { name: 'dsfl', queries_per_round: 6 }, softReply, 1e7);
+    const r = reproduce(signed, '--public-key', Buffer.from(serverIdentity.publicKey).toString('base64'));
+    assert.equal(r.code, 0, JSON.stringify(r.report, null, 2) + r.stderr);
+    for (const s of Object.values(r.report.scopes)) assert.deepEqual([s.epsilon_ledger, s.epsilon_reproduced, s.epsilon_from_events, s.agrees], [0, 0, 0, true]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -130,7 +130,7 @@ test('simulate logs the aggregator\'s privacy plan before any site trains, in bo
     writeFileSync(scenario, readFileSync(join(SCENARIOS, 'tiny.yaml'), 'utf8').replace(/^ {2}epsilon: 1000$/m, '  epsilon: 60'));
     const s = loadScenario(scenario);
     assert.equal(s.privacy.epsilon, 60);
-    const expected = describePlan(planRun(inMemoryRunConfig(s, join(dir, 'x.db')), 10));
+    const expected = describePlan(planRun(inMemoryRunConfig(s, join(dir, 'x.db')), 10, 200));
     assert.equal(expected.length, 2);
     assert.match(expected[1]!, /the budget stops the run after round 1 of 2/);
     for (const mode of ['in-process', 'loopback']) {

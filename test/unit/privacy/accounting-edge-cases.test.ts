@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RdpAccountant, epsilonFromEvents } from '../../../shared/privacy/rdp-accountant.ts';
+import { pureEpsilonRdp } from '../../../shared/privacy/rdp-mechanisms.ts';
 import { MemoryLedgerStore, PrivacyLedger } from '../../../shared/privacy/ledger.ts';
 import type { PrivacyEvent } from '../../../shared/privacy/events.ts';
 import { FedistillError } from '../../../shared/util/errors.ts';
@@ -90,4 +91,39 @@ test('PATE data-independent bounds (Papernot et al. 2018, Prop. 8): GNMax α/σ�
   close(acc.rdp, [2, 10, 100].map((a) => (3 * a) / 1600));
   const thr = new RdpAccountant({ orders: [2, 10, 100] }).compose({ type: 'pate_threshold', sigma: 150 });
   close(thr.rdp, [2, 10, 100].map((a) => a / (2 * 22500)));
+});
+
+test('ε-DP events at orders next to 1: the randomized-response curve keeps its digits, so the KL shortcut cannot make them free', () => {
+  // Limit α → 1 of the curve is the KL divergence of randomized response, ε·tanh(ε/2) (Mironov 2017, Prop. 5);
+  // values at α = 2 and 1024 are 80-digit mpmath evaluations of (εα + log(1 + e^{ε(1−2α)}) − log(1 + e^ε))/(α − 1).
+  for (const eps of [0.01, 0.1, 1, 5]) {
+    const kl = eps * Math.tanh(eps / 2);
+    for (let k = 1; k <= 64; k++) {
+      const r = pureEpsilonRdp(eps, 1 + k * 2 ** -52);
+      assert.ok(Math.abs(r - kl) <= 1e-12 * kl, `ε=${eps}, α=1+${k}·2⁻⁵²: ${r} vs KL ${kl}`);
+    }
+  }
+  for (const [eps, a, want] of [[1, 2, 0.7353256640555192], [0.01, 1024, 0.009327312141525282], [1e-6, 2, 9.999999999995832e-13], [30, 1.1, 29.999999999999066]] as const) {
+    assert.ok(Math.abs(pureEpsilonRdp(eps, a) - want) <= 1e-14 * want, `ε=${eps}, α=${a}: ${pureEpsilonRdp(eps, a)} vs ${want}`);
+  }
+  // 1000 LNMax-style 0.1-DP answers are not free at α = 1 + 7·2⁻⁵² (they came out as ε = 0 there).
+  const got = epsilonFromEvents([{ type: 'pure', epsilon: 0.1, count: 1000 }], 1e-5, { orders: [1.0000000000000007, 2, 4, 8, 16, 32, 64] });
+  assert.ok(got.epsilon > 10, JSON.stringify(got));
+});
+
+test('orders ≤ 1.01 take no part in the improved conversion, KL shortcut included: a curve that lost its digits there cannot make ε 0', () => {
+  // 10 Poisson-subsampled Gaussian steps (q = 3·10⁻⁴, z = 0.7). Their KL divergence is at least
+  // 3·10⁻⁶ (the RDP at α = 1.001 bounds it from above, and RDP grows with α) so at δ = 10⁻³
+  // (δ² = 10⁻⁶) the shortcut ε = 0 does not hold; the series at α = 1 + 7.6·10⁻¹¹ says 1.1·10⁻⁷.
+  const ev: PrivacyEvent[] = [{ type: 'subsampled_gaussian', sampling_rate: 3e-4, noise_multiplier: 0.7, count: 10 }];
+  const orders = [1.5, 2, 4, 8, 16, 32, 64];
+  const without = epsilonFromEvents(ev, 1e-3, { orders });
+  const withNearOne = epsilonFromEvents(ev, 1e-3, { orders: [1.0000000000763833, ...orders] });
+  assert.deepEqual(withNearOne, without);
+  assert.ok(without.epsilon > 0.5, JSON.stringify(without));
+  const acc = new RdpAccountant({ orders: [1.0000000000763833, ...orders] }).compose(ev[0]!);
+  assert.notEqual(acc.getDelta(0).order, 1.0000000000763833, 'nor δ from ε');
+  // dp_accounting's own order grid starts at 1.1, so its KL shortcut is unchanged there: z = 10⁶
+  // (RDP 5.5·10⁻¹³ at α = 1.1, below δ² = 10⁻¹⁰) is free at δ = 10⁻⁵.
+  assert.deepEqual(epsilonFromEvents([{ type: 'gaussian', noise_multiplier: 1e6 }], 1e-5), { epsilon: 0, order: 1.1 });
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { addThresholdRdp, gnmaxRdp, logPrAnswered, logqGaussian, maxVote, roundHalfEven } from '../../../shared/privacy/pate-analysis.ts';
+import { addThresholdRdp, gnmaxRdp, logPrAnswered, logPrRefused, logqGaussian, maxVote, roundHalfEven } from '../../../shared/privacy/pate-analysis.ts';
 import { analyzeConfidentGnmax } from '../../../shared/privacy/pate-accounting.ts';
 import { dpAccountingOrders, pate2018Orders } from '../../../shared/privacy/orders.ts';
 import { RdpAccountant } from '../../../shared/privacy/rdp-accountant.ts';
@@ -39,9 +39,32 @@ test('independent cases: threshold step (log P[answered] and its RDP)', () => {
     const lp = logPrAnswered(c.T, c.sigma, maxVote(c.votes));
     closeAt(1, lp, c.logpr, 'log P[answered]', 1e-9);
     const out = new Float64Array(c.orders.length);
-    addThresholdRdp(lp, c.sigma, c.orders, out);
+    addThresholdRdp(c.T, c.sigma, maxVote(c.votes), c.orders, out);
     c.orders.forEach((a: number, i: number) => closeAt(a, out[i]!, c.rdp[i], `threshold T=${c.T} σ=${c.sigma}`));
   }
+});
+
+test('threshold step 40σ below the max vote: P[refused] is taken in log space, not as 1 − P[answered] (which underflows to a free step)', () => {
+  // T = 10, σ₁ = 4, max vote 170: P[answered] rounds to 1 in double, so the reference's
+  // log(1 − P[answered]) is −∞ and its rdp_gaussian returns 0 at every order. The true
+  // log q = log Φ(−40) = −804.60844201375379 (mpmath, 40 digits); expected values are the reference's
+  // rdp_gaussian(log q, √2·σ₁, orders) with scipy.stats.norm.logcdf for that q (scipy 1.17).
+  const orders = [20, 80, 100];
+  const expected = [1.9741552025550844e-268, 6.560590424169903e-7, 1.9326534015357184];
+  closeAt(1, logPrRefused(10, 4, 170), -804.6084420137538, 'log P[refused]', 1e-12);
+  const out = new Float64Array(orders.length);
+  addThresholdRdp(10, 4, 170, orders, out);
+  orders.forEach((a, i) => closeAt(a, out[i]!, expected[i]!, 'threshold RDP', 1e-9));
+  // Through an event, as a data-dependent ledger replays it: 500 such queries are not free.
+  const acc = new RdpAccountant({ orders }).compose({ type: 'pate_threshold', sigma: 4, threshold: 10, max_vote: 170, count: 500 });
+  closeAt(100, acc.rdp[2]!, 500 * expected[2]!, 'composed threshold RDP', 1e-9);
+  // Where it moves ε: beside one Gaussian (z = 20), 100 such queries (T = 5, σ₁ = 1, max vote 50)
+  // cost ε = 0.36509466857797 at order 23 (the reference's formulas with scipy's log_ndtr(−45),
+  // dp_accounting's orders and conversion); with the underflow they looked free (ε = 0.1816 at order 63).
+  const both = new RdpAccountant().compose({ type: 'gaussian', noise_multiplier: 20 }).compose({ type: 'pate_threshold', sigma: 1, threshold: 5, max_vote: 50, count: 100 });
+  const eps = both.getEpsilon(1e-5);
+  closeAt(23, eps.epsilon, 0.3650946685779753, 'ε', 1e-9);
+  assert.equal(eps.order, 23);
 });
 
 test('pate_gnmax / pate_threshold events give the same curve as the direct analysis', () => {
