@@ -4,13 +4,13 @@ import { type Model } from './model.ts';
 import { type LossConfig, validateLoss } from './losses.ts';
 import { type OptimizerConfig, stateSlots, validateOptimizer } from './optimizers.ts';
 import { type LrSchedule, lrAt, validateSchedule } from './lr-schedule.ts';
-import { type Device, type DeviceRequest, createSession, ort, resolveDevice } from './runtime.ts';
-import { allRows, atStep, batchColumns, buildStepGraph, names } from './train-graph.ts';
+import { type Device, createSession, ort, resolveDevice } from './runtime.ts';
+import { allRows, atStep, batchColumns, buildInferenceGraph, names } from './train-graph.ts';
 import { DeviceCopies } from './device-copies.ts';
-import { buildLoopStepGraph, carriedNames, outer } from './train-loop-graph.ts';
+import { carriedNames, outer } from './train-loop-graph.ts';
+import { type StepSession, StepSessions } from './step-sessions.ts';
 import { dropoutMasks, stackedLoopFeeds } from './step-feeds.ts';
 import { type Predictions, accuracyOf, exportOnnx, predictBatches } from './inference.ts';
-import { buildInferenceGraph } from './train-graph.ts';
 import { type TrainData, epochOrder, gatherRows, oneHot, toSamples } from './train-data.ts';
 import { FedistillError, check } from '../util/errors.ts';
 import type { DistillData, EpochPosition, EpochResult, FitOptions, TrainerOptions } from './trainer-types.ts';
@@ -32,8 +32,6 @@ const RESIDENT_DATA_BYTES = 2 ** 30;
 /** How K steps run in one session.run: unrolled in the step graph, or an ONNX Loop. */
 interface MultiStep { kind: 'unrolled' | 'loop'; session: StepSession; k: number }
 
-interface StepSession { session: ort.InferenceSession; inputs: Set<string> }
-
 /**
  * Trains a model in place. Weights, optimizer state and buffers live as onnxruntime tensors,
  * fed from one step's outputs to the next; graphs are built once per loss configuration.
@@ -53,7 +51,7 @@ export class Trainer {
   position?: EpochPosition;
   protected device?: Device;
   protected readonly state = new Map<string, ort.Tensor>();
-  private readonly sessions = new Map<string, Promise<StepSession>>();
+  private readonly sessions: StepSessions;
   private readonly copies: DeviceCopies;
   /** The step graph's running sums [Σ loss·rows, Σ correct] for the current epoch. */
   private metrics: ort.Tensor = new ort.Tensor('float32', new Float32Array(2), [2]);
@@ -64,6 +62,7 @@ export class Trainer {
     if (typeof o === 'string' && !OPTIMIZER_DEFAULTS[o]) throw new FedistillError('E_INVALID_PARAMETER', `optimizer must be sgd, adam or adamw, got "${o}"`);
     this.optimizer = typeof o === 'string' ? OPTIMIZER_DEFAULTS[o]! : o;
     validateOptimizer(this.optimizer);
+    this.sessions = new StepSessions({ layout: model.layout, optimizer: this.optimizer, device: () => this.resolvedDevice(), threads: options.threads, stateNames: () => this.state.keys() });
     this.baseLr = options.lr ?? (this.optimizer.kind === 'sgd' ? 0.05 : 1e-3);
     check(this.baseLr > 0 && Number.isFinite(this.baseLr), 'lr', `must be a positive number, got ${this.baseLr}`);
     this.batchSize = options.batchSize ?? 128;
@@ -145,44 +144,6 @@ export class Trainer {
     this.syncModel();
   }
 
-  /** The step graph's session: one step per run, or `steps` unrolled steps (GPU, resident data). */
-  private stepSession(loss: LossConfig, gatherRows: boolean, steps = 1): Promise<StepSession> {
-    const key = JSON.stringify({ loss, gatherRows, steps });
-    let s = this.sessions.get(key);
-    if (!s) {
-      s = (async () => {
-        const device = await this.resolvedDevice();
-        const g = buildStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer, gatherRows, steps, oneHotTargets: true }); // hard targets are always one-hot labels here
-        // On a GPU, next weights, optimizer state and the metric sums stay in GPU buffers and feed
-        // the next step directly (IO binding): nothing comes back per step, so the CPU queues the
-        // next step while the GPU runs this one. Metrics are read at progress points, state after the loop.
-        const onDevice = device === 'webgpu' && process.env.FEDISTILL_GPU_STATE !== 'host';
-        const stateOut = new Set([...this.state.keys(), 'metrics'].map((n) => names.next(n)));
-        const extra: ort.InferenceSession.SessionOptions = onDevice
-          ? { preferredOutputLocation: Object.fromEntries(g.outputs.map((o) => [o.name, stateOut.has(o.name) ? 'gpu-buffer' : 'cpu'])) as Record<string, 'gpu-buffer' | 'cpu'> }
-          : {};
-        const session = await createSession(g.toModel(), device, this.options.threads, extra);
-        return { session, inputs: new Set(session.inputNames) };
-      })();
-      this.sessions.set(key, s);
-    }
-    return s;
-  }
-
-  private loopSession(loss: LossConfig): Promise<StepSession> {
-    const key = 'loop:' + JSON.stringify(loss);
-    let s = this.sessions.get(key);
-    if (!s) {
-      s = (async () => {
-        const g = buildLoopStepGraph({ layout: this.model.layout, loss, optimizer: this.optimizer, oneHotTargets: true });
-        const session = await createSession(g.toModel(), await this.resolvedDevice(), this.options.threads);
-        return { session, inputs: new Set(session.inputNames) };
-      })();
-      this.sessions.set(key, s);
-    }
-    return s;
-  }
-
   /** K steps in one run: batches are stacked along a leading K axis. Returns per-step summed loss (loss × rows) and correct. */
   private async runLoop(ss: StepSession, batches: Record<string, ort.Tensor>[], epochFraction: number): Promise<{ lossSum: number; correct: number }[]> {
     const k = batches.length;
@@ -249,12 +210,12 @@ export class Trainer {
       .map((c) => ({ ...c, width: c.row.reduce((a, b) => a * b, 1) }));
     const columnBytes = cols.reduce((a, c) => a + columns[c.name]!.length * 4, 0);
     const resident = !onCpu && process.env.FEDISTILL_GPU_DATA !== 'host' && columnBytes <= RESIDENT_DATA_BYTES;
-    const ss = await this.stepSession(loss, resident);
+    const ss = await this.sessions.step(loss, resident);
     // K steps per run: with the data resident on a GPU, K steps unrolled in one graph (the WebGPU
     // provider has no Loop kernel); otherwise an ONNX Loop over K stacked batches.
     const multi: MultiStep | undefined = K === 1 ? undefined
-      : resident ? { kind: 'unrolled', session: await this.stepSession(loss, true, K), k: K }
-      : { kind: 'loop', session: await this.loopSession(loss), k: K };
+      : resident ? { kind: 'unrolled', session: await this.sessions.step(loss, true, K), k: K }
+      : { kind: 'loop', session: await this.sessions.loop(loss), k: K };
     // One step at a time, a batch's arrays are free once its run returns: reuse them. K-step runs
     // hold K batches at once, so they get fresh arrays.
     const scratch = new Map<string, Float32Array>();
@@ -437,14 +398,13 @@ export class Trainer {
    */
   async release(): Promise<void> {
     await this.downloadState(); // a no-op for state already on the host
-    const sessions = [...this.sessions.values(), ...(this.evalSession ? [this.evalSession] : [])];
-    this.sessions.clear();
+    const evalSession = this.evalSession;
     this.evalSession = undefined;
-    await Promise.all(sessions.map(async (s) => {
-      const r = await s.catch(() => undefined); // a session that failed to build has nothing to free
-      if (r) await ('session' in r ? r.session : r).release();
-    }));
-    await this.copies.release();
+    await Promise.all([
+      this.sessions.release(),
+      evalSession?.then((s) => s.release(), () => undefined), // one that failed to build has nothing to free
+      this.copies.release(),
+    ]);
   }
 
   /** Writes the deployable inference model (.onnx) with the current weights. */
