@@ -20,8 +20,9 @@ type Reader = (r: FieldReader, v: ProtocolVersion) => object;
 
 function readVersion(obj: WireObject, where: string): ProtocolVersion {
   const v = obj.v;
-  if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) {
-    throw new ChannelError('E_MSG_INVALID', `${where}.v: must be [major, minor] integers, got ${describe(v)}`);
+  // u16 each: the handshake transcript writes them so (SPEC §3)
+  if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffff)) {
+    throw new ChannelError('E_MSG_INVALID', `${where}.v: must be [major, minor] integers from 0 to 65535, got ${describe(v)}`);
   }
   const [major, minor] = v as number[];
   if (major !== PROTOCOL_MAJOR) {

@@ -7,6 +7,9 @@ import { validateHandshakeMessage } from '../../protocols/validators.ts';
 import { ClientHandshake, ServerHandshake, type ClientHandshakeOptions, type HandshakeResult, type ServerHandshakeOptions } from '../crypto/handshake.ts';
 import type { FrameTransport } from './transport.ts';
 
+/** Frames kept between the last handshake message and the session (DrivenHandshake.earlyFrames). */
+const MAX_EARLY_FRAMES = 256;
+
 const MAX_HANDSHAKE_FRAME = Math.max(...Object.entries(MESSAGE_SIZE_LIMITS).filter(([t]) => t.startsWith('hs.')).map(([, n]) => n));
 
 function readHandshake(frame: Uint8Array): HandshakeMessage {
@@ -17,6 +20,17 @@ function readHandshake(frame: Uint8Array): HandshakeMessage {
     if (e instanceof ChannelError && (e.code === 'E_UNSUPPORTED_VERSION' || e.code === 'E_MSG_FORBIDDEN_KEY')) throw e;
     throw new ChannelError('E_HANDSHAKE_FAILED', `bad handshake message: ${(e as Error).message}`);
   }
+}
+
+/**
+ * A completed handshake as the driver hands it on. `earlyFrames` collects the frames that arrive
+ * after the last handshake message and before a SecureSession takes the transport over: a peer may
+ * send its first session frame right behind its last handshake message (the aggregator does, when
+ * its application sends on `session`), and `ws` delivers both from one TCP read, synchronously.
+ * Dropping them would lose that message and leave the counters apart (the next frame: 4022).
+ */
+export interface DrivenHandshake extends HandshakeResult {
+  earlyFrames: Uint8Array[];
 }
 
 /**
@@ -42,8 +56,8 @@ function drive(
   first: HandshakeMessage | undefined,
   step: (m: HandshakeMessage) => { send?: HandshakeMessage; done?: HandshakeResult },
   firstFrame?: { timeoutMs: number; what: string },
-): Promise<HandshakeResult> {
-  return new Promise<HandshakeResult>((resolve, reject) => {
+): Promise<DrivenHandshake> {
+  return new Promise<DrivenHandshake>((resolve, reject) => {
     let settled = false;
     const fail = (e: ChannelError, close: boolean): void => {
       if (settled) return;
@@ -71,8 +85,13 @@ function drive(
         if (out.done) {
           settled = true;
           clearTimeout(timer);
-          transport.onFrame(() => {});
-          resolve(out.done);
+          // kept for the session (see DrivenHandshake): what one read delivers, and on the aggregator
+          // within PRE_AUTH_MAX_BYTES, which counts until the session exists. The cap only matters to a
+          // caller that never hands the transport to a session (tests, benchmarks); a frame past it is
+          // dropped, and a session would then close on the counter gap (4022).
+          const earlyFrames: Uint8Array[] = [];
+          transport.onFrame((f) => { if (earlyFrames.length < MAX_EARLY_FRAMES) earlyFrames.push(f); });
+          resolve({ ...out.done, earlyFrames });
         }
       } catch (e) {
         fail(e instanceof ChannelError ? e : new ChannelError('E_HANDSHAKE_FAILED', (e as Error)?.message ?? String(e)), true);
@@ -83,7 +102,7 @@ function drive(
 }
 
 /** Site side of the handshake over `transport`. */
-export function runClientHandshake(transport: FrameTransport, opts: ClientHandshakeOptions & { timeoutMs: number }): Promise<HandshakeResult> {
+export function runClientHandshake(transport: FrameTransport, opts: ClientHandshakeOptions & { timeoutMs: number }): Promise<DrivenHandshake> {
   const hs = new ClientHandshake(opts);
   return drive(transport, opts.timeoutMs, hs.hello(), (m) => {
     if (m.type === 'hs.server_hello') return { send: hs.onServerHello(m) };
@@ -96,7 +115,7 @@ export function runClientHandshake(transport: FrameTransport, opts: ClientHandsh
  * Aggregator side of the handshake over `transport`. `helloTimeoutMs`: the site's first message
  * must arrive within this (shorter than `timeoutMs`, which bounds the whole handshake).
  */
-export function runServerHandshake(transport: FrameTransport, opts: ServerHandshakeOptions & { timeoutMs: number; helloTimeoutMs?: number }): Promise<HandshakeResult> {
+export function runServerHandshake(transport: FrameTransport, opts: ServerHandshakeOptions & { timeoutMs: number; helloTimeoutMs?: number }): Promise<DrivenHandshake> {
   const hs = new ServerHandshake(opts);
   const firstFrame = opts.helloTimeoutMs === undefined ? undefined : { timeoutMs: opts.helloTimeoutMs, what: 'hs.client_hello' };
   return drive(transport, opts.timeoutMs, undefined, (m) => {

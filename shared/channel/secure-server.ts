@@ -35,7 +35,8 @@ export const PRE_AUTH_MAX_BYTES = 16 * 1024;
 /**
  * Counts what an unauthenticated peer sends; past PRE_AUTH_MAX_BYTES it is closed with 1009
  * (E_FRAME_TOO_LARGE) and the socket stops being read, so nothing more is buffered. Returns the
- * function that ends the count (called once the handshake has succeeded or failed).
+ * function that ends the count (called once the handshake has succeeded; a refused peer is
+ * counted until its socket is gone).
  */
 function guardPreAuthBytes(socket: Socket, transport: FrameTransport): () => void {
   let received = 0;
@@ -154,7 +155,10 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
       this.gate?.upgraded(req.socket);
       const transport = new WsTransport(ws, req.socket.remoteAddress ?? 'unknown');
       const stopGuard = guardPreAuthBytes(req.socket, transport);
-      void this.acceptTransport(transport).finally(stopGuard);
+      // The count ends only for a peer that authenticated. A refused one stays under it while its
+      // socket closes (up to CLOSE_GRACE_MS): otherwise failing the handshake on purpose would buy
+      // two seconds of unlimited reading, frames of up to maxFrameBytes buffered, before any key.
+      void this.acceptTransport(transport).then((session) => { if (session) stopGuard(); });
     });
     this.wss.on('error', () => {});
     if (this.ownsHttpServer) {

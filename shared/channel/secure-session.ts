@@ -86,7 +86,8 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
 
   constructor(
     private readonly transport: FrameTransport,
-    handshake: HandshakeResult,
+    /** `earlyFrames`: frames the peer sent right behind its last handshake message (handshake-driver.ts). */
+    handshake: HandshakeResult & { earlyFrames?: Uint8Array[] },
     readonly role: 'client' | 'server',
     private readonly limits: ConnectionLimits,
     readonly tracker: RequestTracker = new RequestTracker(limits.maxInFlight),
@@ -102,7 +103,7 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
     const { clientToServer, serverToClient } = handshake.keys;
     this.sealer = new FrameSealer(role === 'client' ? clientToServer : serverToClient);
     this.opener = new FrameOpener(role === 'client' ? serverToClient : clientToServer);
-    transport.onFrame((frame) => this.receive(frame));
+    this.takeOverFrames(handshake.earlyFrames?.splice(0) ?? []);
     transport.onClose((code, reason) => this.finish(code, reason));
     const tick = Math.max(10, Math.min(limits.heartbeatIntervalMs, limits.idleTimeoutMs) / 2);
     this.heartbeat = setInterval(() => this.checkLiveness(), tick);
@@ -189,6 +190,20 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
     } catch (e) {
       this.closeWithError(e as ChannelError);
     }
+  }
+
+  /**
+   * Becomes the transport's frame handler. Frames that came before the session existed are read
+   * first, in order, on a microtask: after whoever created this session has attached its
+   * `message` listeners (they do so synchronously), before any later frame from the transport.
+   */
+  private takeOverFrames(early: Uint8Array[]): void {
+    if (early.length === 0) return void this.transport.onFrame((frame) => this.receive(frame));
+    this.transport.onFrame((frame) => early.push(frame));
+    queueMicrotask(() => {
+      for (let i = 0; i < early.length; i++) this.receive(early[i]!);
+      this.transport.onFrame((frame) => this.receive(frame));
+    });
   }
 
   private receive(frame: Uint8Array): void {

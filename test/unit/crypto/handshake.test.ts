@@ -6,6 +6,8 @@ import { ClientHandshake, ServerHandshake } from '../../../shared/crypto/handsha
 import { generateIdentity } from '../../../shared/crypto/identity.ts';
 import { NonceCache } from '../../../shared/crypto/nonce-cache.ts';
 import { nodePrimitives, tweetnaclPrimitives } from '../../../shared/crypto/primitives.ts';
+import { FrameOpener, FrameSealer } from '../../../shared/crypto/frame-cipher.ts';
+import { Transcript } from '../../../shared/crypto/transcript.ts';
 
 const server = generateIdentity();
 const site = generateIdentity();
@@ -92,4 +94,36 @@ test('the allowlist is not an oracle: a key the peer cannot sign for fails as a 
   };
   assert.equal(attempt(site.publicKey), 'E_BAD_SIGNATURE'); // allowlisted
   assert.equal(attempt(generateIdentity().publicKey), 'E_BAD_SIGNATURE'); // not allowlisted
+});
+
+test('unknown key share: an allowlisted insider relaying a site\'s handshake under its own key and signature is refused (E_KEY_CONFIRMATION)', () => {
+  const insider = generateIdentity();
+  const names = (k: Uint8Array) => siteNameOf(k) ?? (Buffer.from(k).equals(Buffer.from(insider.publicKey)) ? 'insider' : undefined);
+  const c = new ClientHandshake({ identity: site, serverPublicKey: server.publicKey });
+  const s = new ServerHandshake({ identity: server, siteNameOf: names, nonceCache: new NonceCache(300_000) });
+  const hello = c.hello();
+  const serverHello = s.onClientHello(hello);
+  const auth = c.onServerHello(serverHello);
+  // The insider saw every byte so far, so it can rebuild the transcript with its own key and sign it
+  // validly; only the site's ephemeral secret (behind `confirm`) is out of its reach.
+  const t = new Transcript();
+  t.addClientHello(hello);
+  t.addServerHelloBody(serverHello);
+  t.addBytes(serverHello.signature);
+  t.addBytes(insider.publicKey);
+  const signature = nodePrimitives.sign(t.toSign('client'), insider.secretKey);
+  assert.throws(() => s.onClientAuth({ ...auth, identity: insider.publicKey, signature }), { code: 'E_KEY_CONFIRMATION' });
+});
+
+test('reflection: a signature or a frame sent back to its author is refused (role labels, one key per direction)', () => {
+  const { hello, serverHello, clientResult } = run();
+  // the aggregator's transcript signature, offered back as a client signature over the same transcript
+  const t = new Transcript();
+  t.addClientHello(hello);
+  t.addServerHelloBody(serverHello);
+  assert.equal(nodePrimitives.verify(t.toSign('server'), serverHello.signature, server.publicKey), true);
+  assert.equal(nodePrimitives.verify(t.toSign('client'), serverHello.signature, server.publicKey), false);
+  // a site's frame reflected to the site is opened with the other direction's key
+  const sealed = new FrameSealer(clientResult.keys.clientToServer).seal(new Uint8Array([1, 2, 3]));
+  assert.throws(() => new FrameOpener(clientResult.keys.serverToClient).open(sealed), { code: 'E_FRAME_AUTH' });
 });

@@ -74,3 +74,10 @@ test('handshake messages check byte lengths', () => {
   assert.throws(() => validateHandshakeMessage(decodeMessage(encodeMessage({ ...hello, ephemeral: new Uint16Array(16) }))), /32 bytes/);
   assert.throws(() => validateSessionMessage(decodeMessage(encodeMessage(hello))), /unknown session message type/);
 });
+
+test('version numbers are u16 (the transcript writes them so): a larger minor is refused by the validator, not by a RangeError later', () => {
+  const hello = { type: 'hs.client_hello', v: [1, 70_000], ephemeral: new Uint8Array(32), nonce: new Uint8Array(16), timestamp: 1 };
+  assert.throws(() => validateHandshakeMessage(decodeMessage(encodeMessage(hello))), (e: ChannelError) => e.code === 'E_MSG_INVALID' && /0 to 65535/.test(e.message));
+  refusedWith('E_MSG_INVALID', { ...valid.bye, v: [1, 65_536] }, /0 to 65535/);
+  assert.equal(roundTrip({ ...valid.bye, v: [1, 65_535] }).type, 'bye');
+});
