@@ -2,16 +2,23 @@
 // Usage: node --import tsx bench/audit-attack.ts [--scenario FILE] [--seeds 1,2,3] [--threads T]
 import { loadAttackScenario } from '../shared/audit/attacks/attack-scenario.ts';
 import { runAttackScenario } from '../shared/audit/attacks/attack-run.ts';
+import { benchArgs } from './bench-args.ts';
 
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+const { values: args } = benchArgs({
+  name: 'audit-attack',
+  summary: `The full empirical privacy audit on MNIST: canary exposure (plain vs noisy/swing distillation) and
+membership-inference AUC (docs/audit-attacks.md). Progress on stderr, one JSON object on stdout.`,
+  options: {
+    scenario: { kind: 'string', arg: 'FILE', default: 'simulations/scenarios/attack-mnist.yaml', help: 'attack scenario; simulations/scenarios/attack-tiny.yaml is a smoke run of seconds' },
+    seeds: { kind: 'integers', arg: '1,2,3', defaultHelp: "the scenario's seeds", help: 'seeds to run, comma-separated' },
+    threads: { kind: 'integer', arg: 'T', default: 1, help: 'onnxruntime threads per model' },
+  },
+});
 
-const scenarioPath = flag('scenario') ?? 'simulations/scenarios/attack-mnist.yaml';
+const scenarioPath = args.scenario;
 const sc = loadAttackScenario(scenarioPath);
-if (flag('seeds')) sc.seeds = flag('seeds')!.split(',').map(Number);
-const r = await runAttackScenario(sc, { threads: Number(flag('threads') ?? 1), progress: (l) => process.stderr.write(l + '\n') });
+if (args.seeds) sc.seeds = args.seeds;
+const r = await runAttackScenario(sc, { threads: args.threads, progress: (l) => process.stderr.write(l + '\n') });
 const c = r.canary;
 const m = r.membership;
 const round = (x: number, d = 4): number => Number(x.toFixed(d));

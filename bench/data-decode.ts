@@ -8,6 +8,13 @@ import { fashionMnistDir, mnistDir } from '../shared/data/data-paths.ts';
 import { loadFashionMnistSource } from '../shared/data/fashion-mnist.ts';
 import { readMnistSplit } from '../shared/data/mnist-idx.ts';
 import { partitionLabels } from '../shared/data/partition.ts';
+import { benchArgs } from './bench-args.ts';
+
+benchArgs({
+  name: 'data-decode',
+  summary: `Cold decode of MNIST (idx → Float32Array) and Fashion-MNIST's first load (JSON) vs its cached load
+(docs/data.md); target mnist_train_decode_ms < 2000. Progress on stderr, one JSON object on stdout.`,
+});
 
 function time<T>(fn: () => T): [T, number] {
   const t = performance.now();

@@ -4,7 +4,6 @@
 // replies), asks each for soft labels on the same public samples through the real SiteAgent, and
 // aggregates with the real DS-FL + central Gaussian strategy. Noise here is seeded (reproducible,
 // NOT private). Prints the fraction of public samples whose consensus argmax is the true label.
-import { parseArgs } from 'node:util';
 import { SiteAgent, type SiteSettings } from '../client/site-agent.ts';
 import { SiteLedger } from '../client/site-ledger.ts';
 import { COMPETENCE_DEFAULTS } from '../client/domain-competence.ts';
@@ -16,15 +15,21 @@ import { SeededRng } from '../shared/util/prng.ts';
 import { loadScenario } from '../simulations/scenario.ts';
 import { planSites } from '../simulations/site-plan.ts';
 import { seededRandomSource } from '../simulations/seeded-noise.ts';
+import { benchArgs } from './bench-args.ts';
 
-const { values } = parseArgs({ options: {
-  scenario: { type: 'string', default: 'simulations/scenarios/dsfl-mnist-noniid.yaml' },
-  queries: { type: 'string' },
-} });
+const { values } = benchArgs({
+  name: 'dsfl-consensus',
+  summary: `How right round 1's DS-FL consensus is on the public set, with and without competence-weighted replies
+(docs/simulations.md; minutes, seeded noise, NOT private). Progress on stderr, one JSON object on stdout.`,
+  options: {
+    scenario: { kind: 'string', arg: 'FILE', default: 'simulations/scenarios/dsfl-mnist-noniid.yaml', help: 'simulation scenario' },
+    queries: { kind: 'integer', arg: 'N', defaultHelp: "the scenario's queries_per_round", help: 'public samples asked' },
+  },
+});
 const t0 = Date.now();
-const s = loadScenario(values.scenario!);
+const s = loadScenario(values.scenario);
 const data = planSites(s);
-const queries = Number(values.queries ?? s.strategy.queriesPerRound);
+const queries = values.queries ?? s.strategy.queriesPerRound;
 const indices = new SeededRng(s.seed).permutation(data.publicSet.length).slice(0, Math.min(queries, data.publicSet.length)).sort();
 const labels = Array.from(indices, (i) => data.publicSet.labels[i]!);
 const competence = s.sites.competence ?? COMPETENCE_DEFAULTS;

@@ -4,16 +4,15 @@
 // Usage: node --import tsx bench/gpu-summary.ts OUT_DIR   (gpu-check.sh runs it from dist/ at the end)
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { benchArgs, exitWithUsageError } from './bench-args.ts';
 
-const dir = process.argv[2];
-if (!dir || dir === '--help' || dir === '-h') {
-  console.log('Usage: node --import tsx bench/gpu-summary.ts OUT_DIR\nSummarises webgpu.json, torch.json, train-webgpu.json, train-cpu.json and webgpu-profile.json from bench/gpu-check.sh.');
-  process.exit(dir ? 0 : 2);
-}
-if (!existsSync(dir)) {
-  console.error(`gpu-summary: no folder ${dir}; pass the OUT folder bench/gpu-check.sh wrote`);
-  process.exit(2);
-}
+const { positionals: [dir] } = benchArgs({
+  name: 'gpu-summary',
+  summary: `Summarises webgpu.json, torch.json, train-webgpu.json, train-cpu.json and webgpu-profile.json from bench/gpu-check.sh:
+the GPU bars as a table, then one JSON object (webgpu vs PyTorch CUDA ms/step, webgpu vs cpu accuracy, top profile ops).`,
+  positionals: [{ name: 'OUT_DIR', help: 'the $OUT folder bench/gpu-check.sh wrote' }],
+});
+if (!existsSync(dir)) exitWithUsageError('gpu-summary', `no folder ${dir}; pass the OUT folder bench/gpu-check.sh wrote`);
 
 type Json = Record<string, unknown>;
 /** The last JSON object line of a file, or undefined when the file is missing or holds none. */

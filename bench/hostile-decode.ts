@@ -6,10 +6,19 @@ import { validateSessionMessage } from '../protocols/validators.ts';
 import { readSessionPayload } from '../protocols/inbound.ts';
 import { PROTOCOL_VERSION } from '../protocols/version.ts';
 import { SeededRng } from '../shared/util/prng.ts';
+import { benchArgs } from './bench-args.ts';
+
+const { values: args } = benchArgs({
+  name: 'hostile-decode',
+  nodeFlags: '--expose-gc',
+  summary: `Decode cost of legitimate versus hostile session messages through the session's real inbound path
+(docs/channel.md; run it under nice -n 10). Progress on stderr, one JSON object on stdout.`,
+  options: { quick: { kind: 'boolean', help: 'skip hostile targets over 2 MiB' } },
+});
 
 const MiB = 1024 * 1024;
 const SEED = 20240611;
-const quick = process.argv.includes('--quick');
+const quick = args.quick;
 const log = (s: string): void => void process.stderr.write(`[bench/hostile-decode] ${s}\n`);
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const limits = DEFAULT_CONNECTION_LIMITS;

@@ -13,6 +13,15 @@ import { runClientHandshake } from '../shared/channel/handshake-driver.ts';
 import { SecureClient } from '../shared/channel/secure-client.ts';
 import { SecureServer } from '../shared/channel/secure-server.ts';
 import { WsTransport } from '../shared/channel/ws-transport.ts';
+import { benchArgs } from './bench-args.ts';
+
+const { values: args } = benchArgs({
+  name: 'inbound-flood',
+  summary: `Inbound budgets on loopback: an authenticated site (a child process) floods 16 MiB replies; what it costs the
+aggregator and an honest site, budgets off vs defaults (docs/channel.md). Progress on stderr, one JSON object on stdout.`,
+  // the bench re-runs itself with --flooder as the flooding site
+  options: { flooder: { kind: 'boolean', hidden: true, help: 'internal: be the flooding child' } },
+});
 
 const MiB = 1024 * 1024;
 const FLOOD_MS = 4000;
@@ -104,7 +113,7 @@ async function scenario(name: string, limits: Partial<ConnectionLimits>) {
   return out;
 }
 
-if (process.argv.includes('--flooder')) {
+if (args.flooder) {
   await flood();
   process.exit(0);
 } else {

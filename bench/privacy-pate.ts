@@ -3,6 +3,13 @@
 import { analyzeConfidentGnmax } from '../shared/privacy/pate-accounting.ts';
 import { dpAccountingOrders, pate2018Orders } from '../shared/privacy/orders.ts';
 import { syntheticVotes } from '../test/unit/privacy/synthetic-votes.ts';
+import { benchArgs } from './bench-args.ts';
+
+benchArgs({
+  name: 'privacy-pate',
+  summary: `Accounts 10,000 data-dependent Confident-GNMax queries (250 teachers, 10 classes, default orders),
+median of 5 runs; target < 1 s (docs/privacy.md). Prints one JSON object.`,
+});
 
 const queries = syntheticVotes(10_000).map((votes) => ({ votes }));
 const params = { threshold: 200, sigma1: 150, sigma2: 40 };

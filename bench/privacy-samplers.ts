@@ -2,6 +2,13 @@
 // Run: node --import tsx bench/privacy-samplers.ts   (prints one JSON object)
 import { CryptoRng } from '../shared/privacy/rng.ts';
 import { logNdtr } from '../shared/privacy/special-functions.ts';
+import { benchArgs } from './bench-args.ts';
+
+benchArgs({
+  name: 'privacy-samplers',
+  summary: `Throughput and Kolmogorov–Smirnov statistics of the privacy noise samplers (Gaussian, Laplace,
+discrete Gaussian) on 10⁶ draws each (docs/privacy.md). Prints one JSON object.`,
+});
 
 const N = 1_000_000;
 const rng = new CryptoRng();

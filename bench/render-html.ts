@@ -5,12 +5,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { inflateSync } from 'node:zlib';
+import { benchArgs } from './bench-args.ts';
 
-const [html, png] = process.argv.slice(2);
-if (!html || !png) {
-  console.error('usage: node --import tsx bench/render-html.ts REPORT.html OUT.png');
-  process.exit(2);
-}
+const { positionals: [html, png] } = benchArgs({
+  name: 'render-html',
+  summary: `Renders an HTML report in headless Chromium (Debian's chromium) and checks the screenshot is not blank.
+Prints one JSON object {rendered, png_bytes, colored_pixels_fraction}; exit 1 when nothing coloured was drawn.`,
+  positionals: [{ name: 'REPORT.html', help: 'the report to render' }, { name: 'OUT.png', help: 'where the screenshot is written' }],
+});
 const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 if (!chromium) {
   console.log(JSON.stringify({ rendered: false, reason: 'chromium not installed (apt-get install chromium)' }));

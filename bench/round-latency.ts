@@ -4,7 +4,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { SecureServer } from '../shared/channel/secure-server.ts';
 import { SecureClient } from '../shared/channel/secure-client.ts';
 import { Allowlist } from '../shared/crypto/allowlist.ts';
@@ -14,11 +13,21 @@ import { RunDatabase } from '../server/run-database.ts';
 import { Aggregator } from '../server/aggregator.ts';
 import { validateRunConfig } from '../server/run-config.ts';
 import { strategyFor } from '../server/run-aggregator.ts';
+import { benchArgs } from './bench-args.ts';
 
-const { values } = parseArgs({ options: { sites: { type: 'string', default: '50' }, rounds: { type: 'string', default: '10' }, queries: { type: 'string', default: '500' } } });
-const nSites = Number(values.sites);
-const rounds = Number(values.rounds);
-const queries = Number(values.queries);
+const { values } = benchArgs({
+  name: 'round-latency',
+  summary: `Round latency without training: sites on loopback (real secure websockets, SQLite ledger) answer instantly;
+measures query → replies → aggregate + charge → consensus → metrics. Prints one JSON object.`,
+  options: {
+    sites: { kind: 'integer', arg: 'N', default: 50, help: 'sites' },
+    rounds: { kind: 'integer', arg: 'R', default: 10, min: 2, help: 'rounds (≥ 2: a round is timed from the one before it)' },
+    queries: { kind: 'integer', arg: 'N', default: 500, help: 'public samples queried per round' },
+  },
+});
+const nSites = values.sites;
+const rounds = values.rounds;
+const queries = values.queries;
 const classes = 10;
 
 const dir = mkdtempSync(join(tmpdir(), 'fedistill-bench-'));

@@ -3,11 +3,19 @@
 // Checks: mean site accuracy ≥ local-only + 15 points, within 3 points of FedAvg, ≥ 10× fewer bytes than FedAvg.
 import { loadScenario } from '../simulations/scenario.ts';
 import { runSimulation, type SimulationResult } from '../simulations/run-simulation.ts';
+import { benchArgs } from './bench-args.ts';
 
-const argv = process.argv.slice(2);
-const flag = (name: string, dflt: string) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1]! : dflt; };
-const file = flag('scenario', 'simulations/scenarios/dsfl-mnist-noniid.yaml');
-const out = flag('out', 'runs/bench-dsfl');
+const { values } = benchArgs({
+  name: 'simulate-dsfl',
+  summary: `DS-FL on Dirichlet(0.1) MNIST vs local-only and FedAvg (docs/simulations.md). Progress on stderr; one JSON object with
+the three checks: ≥ local-only + 15 points, within 3 points of FedAvg, ≥ 10× fewer bytes than FedAvg.`,
+  options: {
+    scenario: { kind: 'string', arg: 'FILE', default: 'simulations/scenarios/dsfl-mnist-noniid.yaml', help: 'simulation scenario' },
+    out: { kind: 'string', arg: 'DIR', default: 'runs/bench-dsfl', help: 'output folder for report.html, the ledger and logs' },
+  },
+});
+const file = values.scenario;
+const out = values.out;
 
 const r = (await runSimulation(loadScenario(file), { mode: 'in-process', out, scenarioFile: file, log: (l) => process.stderr.write(l + '\n') })) as SimulationResult;
 const s = r.report.summary;

@@ -3,12 +3,20 @@
 // Checks: the run completes, and its ε equals the accountant's replay of its ledger.
 import { loadScenario } from '../simulations/scenario.ts';
 import { runSimulation, type SimulationResult } from '../simulations/run-simulation.ts';
+import { benchArgs } from './bench-args.ts';
 
-const argv = process.argv.slice(2);
-const flag = (name: string, dflt: string) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1]! : dflt; };
+const { values } = benchArgs({
+  name: 'simulate-faults',
+  summary: `Faults: 30% per-round dropout, a disconnect, a site crash and an aggregator crash (faults-dropout.yaml; docs/simulations.md).
+Progress on stderr; one JSON object whose checks say the run completed and its ε equals the replay of its ledger.`,
+  options: {
+    mode: { kind: 'string', choices: ['in-process', 'loopback'], default: 'in-process', help: 'sites in this process, or as processes on loopback websockets' },
+    out: { kind: 'string', arg: 'DIR', defaultHelp: 'runs/bench-faults-MODE', help: 'output folder for report.html, the ledger and logs' },
+  },
+});
 const file = 'simulations/scenarios/faults-dropout.yaml';
-const mode = flag('mode', 'in-process') as 'in-process' | 'loopback';
-const out = flag('out', `runs/bench-faults-${mode}`);
+const mode = values.mode;
+const out = values.out ?? `runs/bench-faults-${mode}`;
 const scenario = loadScenario(file);
 // loopback site processes accept only the reference models
 if (mode === 'loopback') scenario.sites.models = ['mlp'];

@@ -7,10 +7,17 @@ import { join, resolve } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { loadScenario } from '../simulations/scenario.ts';
 import { runSimulation } from '../simulations/run-simulation.ts';
+import { benchArgs } from './bench-args.ts';
 
-const argv = process.argv.slice(2);
-const flag = (name: string, dflt: string) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1]! : dflt; };
-let dir = flag('report', '');
+const { values } = benchArgs({
+  name: 'simulate-html',
+  summary: `Proof that report.html renders its charts: opens it in headless Chromium, screenshots it and counts chart-coloured pixels.
+Prints one JSON object ({"skipped": ...} without Debian's chromium); exit 1 when the charts are missing.`,
+  options: {
+    report: { kind: 'string', arg: 'DIR', defaultHelp: 'runs tiny.yaml into runs/bench-html first', help: 'a run folder holding report.html' },
+  },
+});
+let dir = values.report ?? '';
 const browser = ['chromium', 'chromium-browser', 'google-chrome'].find((b) => spawnSync('which', [b]).status === 0);
 if (!browser) {
   console.log(JSON.stringify({ bench: 'simulate-html', skipped: 'no chromium on PATH; apt-get install -y chromium' }));

@@ -5,14 +5,25 @@
 import { availableParallelism } from 'node:os';
 import { validateScenario } from '../simulations/scenario.ts';
 import { runSimulation, type SimulationResult } from '../simulations/run-simulation.ts';
+import { benchArgs } from './bench-args.ts';
 
-const argv = process.argv.slice(2);
-const flag = (name: string, dflt: string) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1]! : dflt; };
-const sites = Number(flag('sites', '100'));
-const rounds = Number(flag('rounds', '20'));
-const model = flag('model', sites >= 500 ? 'logreg' : 'mlp-small');
-const concurrency = Number(flag('concurrency', String(availableParallelism())));
-const out = flag('out', `runs/bench-scale-${sites}x${rounds}`);
+const { values } = benchArgs({
+  name: 'simulate-scale',
+  summary: `In-process simulation at scale: 100 sites × 20 rounds of a small MLP, or 1,000 sites × 2 rounds of tiny models
+(--sites 1000 --rounds 2 --model logreg). Progress on stderr; one JSON object: wall time, peak RSS and the run's figures.`,
+  options: {
+    sites: { kind: 'integer', arg: 'N', default: 100, help: 'simulated sites' },
+    rounds: { kind: 'integer', arg: 'R', default: 20, help: 'rounds' },
+    model: { kind: 'string', arg: 'MODEL', defaultHelp: 'mlp-small, logreg from 500 sites', help: "the sites' model" },
+    concurrency: { kind: 'integer', arg: 'N', defaultHelp: 'all cores', help: 'sites training at once' },
+    out: { kind: 'string', arg: 'DIR', defaultHelp: 'runs/bench-scale-SITESxROUNDS', help: 'output folder for report.html, the ledger and logs' },
+  },
+});
+const sites = values.sites;
+const rounds = values.rounds;
+const model = values.model ?? (sites >= 500 ? 'logreg' : 'mlp-small');
+const concurrency = values.concurrency ?? availableParallelism();
+const out = values.out ?? `runs/bench-scale-${sites}x${rounds}`;
 
 const perSite = Math.floor(60000 / sites);
 const scenario = validateScenario({

@@ -13,34 +13,31 @@ import { summarizeProfile } from '../shared/ml/profile-summary.ts';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchArgs } from './bench-args.ts';
 
-const argv = process.argv.slice(2);
-if (argv.includes('--help') || argv.includes('-h')) {
-  console.log(`Usage: node --import tsx bench/train.ts [options]
-Training-step throughput on CPU at batch 128 (mlp and cnn), as a ratio to one 1024³ MatMul's GFLOP/s
-through the same onnxruntime; prints progress to stderr and one JSON object to stdout.
-  --steps N            steps per model, spread over the rounds (default 100)
-  --rounds R           alternating ceiling/model chunks; the median ratio is reported (default 5)
-  --batch B            batch size (default 128)
-  --threads T          CPU threads (default: all cores)
-  --optimizer sgd|adam (default sgd, momentum 0.9)
-  --device cpu|webgpu|cuda|auto (default cpu)
-  --steps-per-run K    K steps per session.run, an ONNX Loop on the CPU, unrolled on a GPU (default: the trainer's, 8 on the CPU, 1 on a GPU)
-  --gpu-set            instead: ms/step of a 784-1024-10 MLP at batch 512 and 8192 and the cnn at 512, one step per
-                       run, and the MLP at 512 and 8192 with 8 steps per run
-  --profile            instead of timing, profile the models (mlp and cnn, or with --gpu-set its single-step
-                       models) with onnxruntime's profiler: per op type, kernel ms per step (GPU timestamps on
-                       webgpu) beside the step's wall time, so what limits a step shows
-Environment: FEDISTILL_WEBGPU_OPTIONS="validationMode=disabled,preferredLayout=NCHW" sets WebGPU provider options.`);
-  process.exit(0);
-}
-const flag = (name: string, dflt: string) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1]! : dflt; };
-const steps = Number(flag('steps', '100'));
-const batch = Number(flag('batch', '128'));
-const threads = Number(flag('threads', String(availableParallelism())));
-const optimizer = flag('optimizer', 'sgd') as 'sgd' | 'adam';
-const device = flag('device', 'cpu') as DeviceRequest;
-const stepsPerRun = argv.includes('--steps-per-run') ? Number(flag('steps-per-run', '1')) : undefined;
+const { values: args } = benchArgs({
+  name: 'train',
+  summary: `Training-step throughput on CPU at batch 128 (mlp and cnn), as a ratio to one 1024³ MatMul's GFLOP/s
+through the same onnxruntime; prints progress to stderr and one JSON object to stdout.`,
+  options: {
+    steps: { kind: 'integer', arg: 'N', default: 100, help: 'steps per model, spread over the rounds' },
+    rounds: { kind: 'integer', arg: 'R', default: 5, help: 'alternating ceiling/model chunks; the median ratio is reported' },
+    batch: { kind: 'integer', arg: 'B', default: 128, help: 'batch size' },
+    threads: { kind: 'integer', arg: 'T', defaultHelp: 'all cores', help: 'CPU threads' },
+    optimizer: { kind: 'string', choices: ['sgd', 'adam'], default: 'sgd', defaultHelp: 'sgd, momentum 0.9', help: 'optimizer' },
+    device: { kind: 'string', choices: ['cpu', 'webgpu', 'cuda', 'auto'], default: 'cpu', help: 'execution provider' },
+    'steps-per-run': { kind: 'integer', arg: 'K', defaultHelp: "the trainer's, 8 on the CPU, 1 on a GPU", help: 'K steps per session.run, an ONNX Loop on the CPU, unrolled on a GPU' },
+    'gpu-set': { kind: 'boolean', help: 'instead: ms/step of a 784-1024-10 MLP at batch 512 and 8192 and the cnn at 512, one step per\nrun, and the MLP at 512 and 8192 with 8 steps per run' },
+    profile: { kind: 'boolean', help: "instead of timing, profile the models (mlp and cnn, or with --gpu-set its single-step\nmodels) with onnxruntime's profiler: per op type, kernel ms per step (GPU timestamps on\nwebgpu) beside the step's wall time, so what limits a step shows" },
+  },
+  notes: ['Environment: FEDISTILL_WEBGPU_OPTIONS="validationMode=disabled,preferredLayout=NCHW" sets WebGPU provider options.'],
+});
+const steps = args.steps;
+const batch = args.batch;
+const threads = args.threads ?? availableParallelism();
+const optimizer = args.optimizer;
+const device: DeviceRequest = args.device;
+const stepsPerRun = args['steps-per-run'];
 
 /**
  * One n×n×n MatMul through the same onnxruntime: the practical ceiling. Returns a timer that runs
@@ -155,13 +152,13 @@ async function gpuStepTime(name: 'mlp' | 'cnn' | ModelSpec, batch: number, k: nu
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
 
 const resolved = await resolveDevice(device);
-if (argv.includes('--gpu-set')) {
+if (args['gpu-set']) {
   const wide: ModelSpec = { input: [1, 28, 28], classes: 10, layers: [{ type: 'flatten' }, { type: 'dense', units: 1024 }, { type: 'relu' }, { type: 'dense', units: 10 }] };
   const r: Record<string, unknown> = {};
   // The last entries: 8 steps per session.run (the issue's 11.2 → 8.1 ms reference), unrolled in one
   // graph on a GPU with the data resident (an ONNX Loop elsewhere).
   const set: [string, ModelSpec | 'cnn', number, number | undefined][] = [['mlp1024_b512', wide, 512, stepsPerRun], ['mlp1024_b8192', wide, 8192, stepsPerRun], ['cnn_b512', 'cnn', 512, stepsPerRun], ['mlp1024_b512_k8', wide, 512, 8], ['mlp1024_b8192_k8', wide, 8192, 8]];
-  if (argv.includes('--profile')) {
+  if (args.profile) {
     for (const [name, spec, b] of set.filter((x) => !x[0].endsWith('_k8'))) {
       try { r[name] = await profileModel(spec, b); } catch (e) { r[name] = { error: String((e as Error).message).split('\n')[0] }; }
       console.error(JSON.stringify({ [name]: r[name] }));
@@ -177,7 +174,7 @@ if (argv.includes('--gpu-set')) {
   console.log(JSON.stringify({ device: resolved, webgpu_options: process.env.FEDISTILL_WEBGPU_OPTIONS ?? '', threads, steps, optimizer, ...r }));
   process.exit(0);
 }
-if (argv.includes('--profile')) {
+if (args.profile) {
   const r: Record<string, unknown> = {};
   for (const name of ['mlp', 'cnn'] as const) {
     r[name] = await profileModel(name, batch);
@@ -189,7 +186,7 @@ if (argv.includes('--profile')) {
 // The machine is shared and its speed drifts: the ceiling and each model are timed in alternating
 // chunks, each chunk's GFLOP/s is divided by the ceiling measured right before it, and the
 // median of those ratios is reported (with every chunk's figures, so the spread is visible).
-const rounds = Number(flag('rounds', '5'));
+const rounds = args.rounds;
 const ceilingTimer = await matmulCeiling(1024);
 const timers = { mlp: await modelTimer('mlp', batch), cnn: await modelTimer('cnn', batch) };
 const chunkSteps = Math.max(1, Math.round(steps / rounds));
