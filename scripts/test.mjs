@@ -15,9 +15,13 @@ function walk(dir) {
 }
 
 const filters = process.argv.slice(2);
+if (filters.includes('--help') || filters.includes('-h')) {
+  console.log('Usage: node scripts/test.mjs [SUBSTRING ...]\n\nRuns test/**/*.test.ts (all, or those whose path contains one of the substrings) with\nNode\'s test runner, two files at a time; a test that hangs fails after 3 minutes. npm test\ntype-checks first, then runs this.');
+  process.exit(0);
+}
 const files = walk('test').filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 if (files.length === 0) {
-  console.error('no test files matched');
+  console.error(`no test file under test/ has ${filters.map((f) => JSON.stringify(f)).join(' or ')} in its path`);
   process.exit(1);
 }
 // A test that hangs fails after 3 minutes (tests that need longer say so with their own timeout)
