@@ -54,7 +54,7 @@ export type SiteOutcome =
  * One hint per kind of connection failure the operator can fix, logged the first time it happens:
  * the reconnect lines that follow only repeat the cause (cut to one line), not what to do about it.
  */
-function connectionHints(c: SiteConfig, identity: { publicKey: Uint8Array }, log: (line: string) => void): (lastError: string) => void {
+export function connectionHints(c: SiteConfig, identity: { publicKey: Uint8Array }, log: (line: string) => void): (lastError: string) => void {
   const given = new Set<string>();
   return (lastError) => {
     const code = /^E_[A-Z_]+/.exec(lastError)?.[0];
@@ -63,6 +63,10 @@ function connectionHints(c: SiteConfig, identity: { publicKey: Uint8Array }, log
       log(`this site's key is not on the aggregator's allowlist: send its public key ${encodePublicKey(identity.publicKey)} (fingerprint ${fingerprint(identity.publicKey)}; \`fedistill keys show ${c.identity}\`) and its name ${c.settings.name} to the aggregator's operator, who adds them to the allowlist and restarts \`fedistill server\` with the same config; this site keeps retrying meanwhile (at most every 30 s; Ctrl-C stops it)`);
     } else if (code === 'E_NOT_CONNECTED') {
       log(`nothing answers at ${c.server.url} yet: the aggregator is not started, or server.url is wrong; this site keeps retrying (at most every 30 s; Ctrl-C stops it)`);
+    } else if (code === 'E_HANDSHAKE_REPLAY') {
+      // the aggregator's close reason is cut to 123 bytes, which drops its advice: say it here
+      const skew = /timestamp is (-?\d+) s from our clock/.exec(lastError)?.[1];
+      log(`the aggregator refused this site's handshake${skew !== undefined ? `: this machine's clock is ${Math.abs(Number(skew))} s ${Number(skew) < 0 ? 'ahead of' : 'behind'} the aggregator's` : ' (a clock difference, or a handshake it saw before)'}, more than its max_clock_skew_ms allows (default 300 s): set this machine's clock right (NTP), or ask the aggregator's operator to check theirs; this site keeps retrying (at most every 30 s; Ctrl-C stops it)`);
     } else return;
     given.add(code);
   };

@@ -2,6 +2,7 @@
 // ledger and records the release in one transaction, then sends the consensus. Resumes from the database.
 import { RunSites, SITE_SCOPE } from './site-scopes.ts';
 import { SiteSessions } from './site-sessions.ts';
+import { DEFAULT_RECONNECT_POLICY } from '../shared/channel/reconnect-backoff.ts';
 import { dpAccountingOrders } from '../shared/privacy/orders.ts';
 import { createHash } from 'node:crypto';
 import type { SecureSession } from '../shared/channel/secure-session.ts';
@@ -140,6 +141,19 @@ export class Aggregator {
     }
   }
 
+  /**
+   * Waits up to `timeoutMs` for every site in `sites` to be live (a stored release's participants
+   * rejoining after a restart); returns those that are. Never throws: whoever is missing goes without.
+   */
+  private async waitForParticipants(sites: string[], timeoutMs: number): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs;
+    const live = () => sites.filter((s) => this.sessions.liveSites().includes(s));
+    while (live().length < sites.length && !this.stopped && Date.now() < deadline) {
+      await this.waitForChange(Math.min(1000, deadline - Date.now()));
+    }
+    return live();
+  }
+
   /** Runs (or resumes) the run to its last round, or until the budget or a stop ends it. */
   async run(): Promise<RunSummary> {
     const { db, config, strategy, publicSet } = this.o;
@@ -188,7 +202,11 @@ export class Aggregator {
     let status: RunSummary['status'] = existing?.status === 'budget_exhausted' ? 'budget_exhausted' : 'complete';
     const start = db.lastCompletedRound(config.runId) + 1;
     if (start > 0) this.log(`resuming run ${config.runId} at round ${start + 1}/${config.rounds}`);
-    await this.waitForSites(config.minSites, config.joinTimeoutMs);
+    // A round released before a crash is re-sent, not asked again: it waits (bounded) for its
+    // participants, not for min_sites. After the last round's consensus went out the sites have
+    // digested it and exited, so waiting for them would end the run in E_QUORUM_TIMEOUT, never complete.
+    let minSitesPending = this.storedRelease(start) !== undefined && start < config.rounds;
+    if (!minSitesPending) await this.waitForSites(config.minSites, config.joinTimeoutMs);
     // Attempts of the current round: each gets its own request ids (a site's tracker refuses a
     // reused id), and a failed attempt backs off, so a round below quorum never spins the event loop.
     // Numbering goes on from the attempts that failed before a restart; an attempt cut by a crash is
@@ -215,7 +233,8 @@ export class Aggregator {
       let participants: string[] = stored?.participants ?? [];
       let failures: SiteFailure[] = [];
       if (!release) {
-        await this.waitForSites(config.quorum, config.joinTimeoutMs);
+        await this.waitForSites(minSitesPending ? config.minSites : config.quorum, config.joinTimeoutMs);
+        minSitesPending = false;
         const got = await this.collect(plan, round, attempt);
         failures = got.failures;
         const r = got.replies.length < config.quorum ? null : strategy.aggregate(plan, got.replies, failures, ctx);
@@ -265,7 +284,9 @@ export class Aggregator {
         release = r;
         resumed = false;
       } else {
-        this.log(`round ${round + 1}: release found in the database; re-sending it`);
+        const live = await this.waitForParticipants(participants, Math.min(config.joinTimeoutMs, RESEND_WAIT_MS));
+        this.log(`round ${round + 1}: release found in the database; re-sending it to ${live.length} of its ${participants.length} participant(s)` +
+          (live.length < participants.length ? ` (${participants.filter((p) => !live.includes(p)).join(', ')} did not rejoin in time: they may have digested it already)` : ''));
       }
       if (!release) continue;
       const siteMetrics = await this.broadcast(release, participants, config.roundTimeoutMs);
@@ -378,18 +399,32 @@ export class Aggregator {
         this.log(`round ${r.round + 1}: consensus to ${site} failed: ${(e as Error).message}`);
       }
     }
-    const deadline = Date.now() + timeoutMs;
+    // As for replies: once a quorum of the targets sent metrics, the rest get straggler_grace_s. A
+    // site that answers and then stalls (or never sends metrics) must not hold every round for round_timeout_s.
+    let deadline = Date.now() + timeoutMs;
+    let graceStarted = false;
     for (;;) {
       const got = this.sessions.metricsReceived(r.round);
       const waiting = targets.filter((s) => !got.has(s) && this.o.hub.session(s)?.isOpen);
-      if (waiting.length === 0 || Date.now() > deadline || this.stopped) {
+      if (!graceStarted && got.size >= Math.min(this.o.config.quorum, targets.length)) {
+        graceStarted = true;
+        deadline = Math.min(deadline, Date.now() + this.o.config.stragglerGraceMs);
+      }
+      if (waiting.length === 0 || Date.now() >= deadline || this.stopped) {
         this.sessions.closeMetrics();
+        if (waiting.length > 0 && !this.stopped) this.log(`round ${r.round + 1}: no metrics from ${waiting.join(', ')} (cut off ${graceStarted ? `${this.o.config.stragglerGraceMs} ms after a quorum sent theirs` : `after ${timeoutMs} ms`})`);
         return Object.fromEntries(got);
       }
-      await this.waitForChange(Math.min(1000, deadline - Date.now()));
+      await this.waitForChange(Math.max(0, Math.min(1000, deadline - Date.now())));
     }
   }
 }
+
+/**
+ * How long a restarted aggregator waits for a stored release's participants before re-sending it
+ * to those that rejoined: twice a site's longest reconnect backoff, so every site still running is back.
+ */
+const RESEND_WAIT_MS = 2 * DEFAULT_RECONNECT_POLICY.maxDelayMs;
 
 /** First retry of a round below quorum waits this long; each further one doubles, up to RETRY_MAX_DELAY_MS. */
 const RETRY_BASE_DELAY_MS = 50;

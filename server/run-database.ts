@@ -5,6 +5,8 @@
 // A server holds `<file>-lock` exclusively while it runs, so a second server on the same file
 // is refused at once (the OS drops the lock when the process dies, kill -9 included).
 import Database from 'better-sqlite3';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { LedgerEntry, LedgerStore, LedgerTransaction, PrivacyBudget } from '../shared/privacy/ledger.ts';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { FedistillError } from '../shared/util/errors.ts';
@@ -81,7 +83,8 @@ export class RunDatabase implements LedgerStore {
     let lock: Database.Database | undefined;
     let db: Database.Database | undefined;
     try {
-      lock = options.exclusive && path !== ':memory:' ? takeLock(`${path}-lock`) : undefined;
+      // the lock sits beside the file itself: another path to it (a symlink, `..`) must find the same lock
+      lock = options.exclusive && path !== ':memory:' ? takeLock(`${canonicalPath(path)}-lock`, path) : undefined;
       db = new Database(path);
       // Before anything writes to it: a file from a newer fedistill is left exactly as it was.
       const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get();
@@ -257,8 +260,17 @@ export class RunDatabase implements LedgerStore {
   }
 }
 
+/**
+ * The database file's real path (symlinks resolved, as SQLite resolves them for its -wal file), or
+ * its folder's real path and its name when it does not exist yet.
+ */
+function canonicalPath(path: string): string {
+  try { return realpathSync(path); } catch { /* not created yet */ }
+  try { return join(realpathSync(dirname(path)), basename(path)); } catch { return path; }
+}
+
 /** Opens `path` as a lock: SQLite's exclusive locking mode keeps the OS file lock until close or process death. */
-function takeLock(path: string): Database.Database {
+function takeLock(path: string, database: string): Database.Database {
   const lock = new Database(path, { timeout: 0 });
   try {
     lock.pragma('locking_mode = EXCLUSIVE');
@@ -268,7 +280,7 @@ function takeLock(path: string): Database.Database {
   } catch (e) {
     lock.close();
     if (String((e as { code?: unknown }).code).startsWith('SQLITE_BUSY')) {
-      throw new FedistillError('E_DB_LOCKED', `database ${path.slice(0, -'-lock'.length)} is in use by another fedistill server (it holds ${path}); stop that server first, or give this run another database`);
+      throw new FedistillError('E_DB_LOCKED', `database ${database} is in use by another fedistill server (it holds ${path}); stop that server first, or give this run another database`);
     }
     throw e;
   }

@@ -54,3 +54,60 @@ for (const strategy of ['dsfl', 'pate'] as const) {
     }
   });
 }
+
+test('the last round released before a crash completes on restart even when no site rejoins (they digested it and exited)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-resend-last-'));
+  try {
+    const db = new RunDatabase(join(dir, 'run.db'));
+    const config = scriptedRunConfig(join(dir, 'run.db'), { rounds: 2, join_timeout_s: 1 });
+    const hub1 = new ScriptedHub(2);
+    const first = new Aggregator({ db, config, strategy: strategyFor(config), hub: hub1, publicSet: SCRIPTED_PUBLIC_SET });
+    const running = first.run();
+    hub1.connect();
+    assert.equal((await running).status, 'complete');
+    // as if killed after the last consensus went out, before the round was marked complete
+    db.sqlite.prepare(`UPDATE rounds SET status = 'released' WHERE run_id = ? AND round = 1`).run(config.runId);
+    db.setRunStatus(config.runId, 'running');
+    const log: string[] = [];
+    const hub2 = new ScriptedHub(2); // never connects: the sites ended their run
+    const second = new Aggregator({ db, config, strategy: strategyFor(config), hub: hub2, publicSet: SCRIPTED_PUBLIC_SET, log: (l) => log.push(l) });
+    const summary = await second.run();
+    assert.equal(summary.status, 'complete', log.join('\n'));
+    assert.deepEqual(summary.rounds.map((r) => [r.round, r.resumed]), [[1, true]]);
+    assert.ok(log.some((l) => /round 2: release found in the database; re-sending it to 0 of its 2 participant\(s\) \(site-1, site-2 did not rejoin/.test(l)), log.join('\n'));
+    assert.equal(db.lastCompletedRound(config.runId), 1);
+    assert.equal(db.getRun(config.runId)!.status, 'complete');
+    assert.equal(db.ledgerEntries('run:crash').length, 2, 'nothing charged again');
+    db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a round released mid-run is re-sent to the participants that rejoin; the next round still waits for min_sites', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-resend-mid-'));
+  try {
+    const db = new RunDatabase(join(dir, 'run.db'));
+    const config = scriptedRunConfig(join(dir, 'run.db'), { rounds: 1, join_timeout_s: 1 });
+    const hub1 = new ScriptedHub(2);
+    const first = new Aggregator({ db, config, strategy: strategyFor(config), hub: hub1, publicSet: SCRIPTED_PUBLIC_SET });
+    const running = first.run();
+    hub1.connect();
+    assert.equal((await running).status, 'complete');
+    db.sqlite.prepare(`UPDATE rounds SET status = 'released' WHERE run_id = ? AND round = 0`).run(config.runId);
+    db.setRunStatus(config.runId, 'running');
+    // restarted with one more round: round 1 is re-sent, round 2 is new and needs min_sites (2) again
+    const more = scriptedRunConfig(join(dir, 'run.db'), { rounds: 2, join_timeout_s: 1 });
+    const hub2 = new ScriptedHub(2);
+    const second = new Aggregator({ db, config: more, strategy: strategyFor(more), hub: hub2, publicSet: SCRIPTED_PUBLIC_SET });
+    const again = second.run();
+    hub2.connect();
+    const summary = await again;
+    assert.equal(summary.status, 'complete');
+    assert.deepEqual(summary.rounds.map((r) => [r.round, r.resumed, r.participants.length]), [[0, true, 2], [1, false, 2]]);
+    assert.equal(hub2.asked.size, 2, 'only round 2 is asked');
+    db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -3,7 +3,7 @@
 // half-written round, never an internal error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -59,6 +59,18 @@ test('a second server on the same database is refused at once (E_DB_LOCKED); the
   reader.close();
   first.close();
   new RunDatabase(p, { exclusive: true }).close();
+}));
+
+test('a second server reaching the same database through a symlink (to it or to its folder) is refused too', withDir((dir) => {
+  const p = join(dir, 'run.db');
+  const first = new RunDatabase(p, { exclusive: true });
+  symlinkSync(p, join(dir, 'link.db'));
+  symlinkSync(dir, join(dir, 'alias')); // a folder reached by another path
+  for (const other of [join(dir, 'link.db'), join(dir, 'alias', 'run.db')]) {
+    assert.throws(() => new RunDatabase(other, { exclusive: true }), (e: FedistillError) => e.code === 'E_DB_LOCKED' && e.message.includes(other), other);
+  }
+  first.close();
+  new RunDatabase(join(dir, 'link.db'), { exclusive: true }).close();
 }));
 
 test('SQLite failures mid-run map to coded errors; other errors pass through', () => {

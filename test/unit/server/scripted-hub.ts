@@ -27,6 +27,8 @@ class ScriptedSession extends EventEmitter {
   /** Everything the aggregator sent this session (consensus, notices), in order. */
   readonly sent: Record<string, unknown>[] = [];
   isOpen = true;
+  /** False: the site digests each consensus but never sends its metrics (a site stalled after answering). */
+  sendsMetrics = true;
   constructor(readonly siteName: string, i: number, keyByte = i + 1) {
     super();
     this.peerPublicKey = new Uint8Array(32).fill(keyByte);
@@ -35,7 +37,7 @@ class ScriptedSession extends EventEmitter {
 
   send(m: { type: string; round?: number }): void {
     this.sent.push(m as Record<string, unknown>);
-    if (m.type === 'consensus') setImmediate(() => this.emit('message', { type: 'metrics', round: m.round, values: { accuracy: 0.5 } }));
+    if (m.type === 'consensus' && this.sendsMetrics) setImmediate(() => this.emit('message', { type: 'metrics', round: m.round, values: { accuracy: 0.5 } }));
   }
 
   closeWithError(): void {}
@@ -52,7 +54,8 @@ export class ScriptedHub extends EventEmitter implements SiteHub {
   private readonly sessions = new Map<string, ScriptedSession>();
   /** Queries each site was asked (every attempt counts). */
   readonly asked = new Map<string, number>();
-  constructor(private readonly sites: number, private readonly answer?: ScriptedAnswer) { super(); }
+  /** `silent`: sites that answer queries but never send metrics. */
+  constructor(private readonly sites: number, private readonly answer?: ScriptedAnswer, private readonly silent: readonly string[] = []) { super(); }
 
   /**
    * A new session of `name` (a reconnect), with key byte `keyByte` (default: the site's usual key),
@@ -71,6 +74,7 @@ export class ScriptedHub extends EventEmitter implements SiteHub {
   connect(): void {
     for (let i = 0; i < this.sites; i++) {
       const s = new ScriptedSession(`site-${i + 1}`, i);
+      s.sendsMetrics = !this.silent.includes(s.siteName);
       this.sessions.set(s.siteName, s);
       this.emit('session', s);
       s.emit('message', { type: 'join', requestId: `join-${i}`, siteName: s.siteName, capabilities: ['soft_labels'], datasetHashes: { public_set: SCRIPTED_PUBLIC_SET.hash } });
