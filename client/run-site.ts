@@ -65,8 +65,10 @@ export function connectionHints(c: SiteConfig, identity: { publicKey: Uint8Array
       log(`nothing answers at ${c.server.url} yet: the aggregator is not started, or server.url is wrong; this site keeps retrying (at most every 30 s; Ctrl-C stops it)`);
     } else if (code === 'E_HANDSHAKE_REPLAY') {
       // the aggregator's close reason is cut to 123 bytes, which drops its advice: say it here
-      const skew = /timestamp is (-?\d+) s from our clock/.exec(lastError)?.[1];
-      log(`the aggregator refused this site's handshake${skew !== undefined ? `: this machine's clock is ${Math.abs(Number(skew))} s ${Number(skew) < 0 ? 'ahead of' : 'behind'} the aggregator's` : ' (a clock difference, or a handshake it saw before)'}, more than its max_clock_skew_ms allows (default 300 s): set this machine's clock right (NTP), or ask the aggregator's operator to check theirs; this site keeps retrying (at most every 30 s; Ctrl-C stops it)`);
+      // "site clock is 3600 s ahead of ours" (an aggregator before it said "timestamp is −3600 s from our clock")
+      const now = /site clock is (\d+) s (ahead of|behind) ours/.exec(lastError), before = /timestamp is (-?\d+) s from our clock/.exec(lastError);
+      const skew = now ? { s: Number(now[1]), ahead: now[2] === 'ahead of' } : before ? { s: Math.abs(Number(before[1])), ahead: Number(before[1]) < 0 } : undefined;
+      log(`the aggregator refused this site's handshake${skew ? `: this machine's clock is ${skew.s} s ${skew.ahead ? 'ahead of' : 'behind'} the aggregator's` : ' (a clock difference, or a handshake it saw before)'}, more than its max_clock_skew_ms allows (default 300 s): set this machine's clock right (NTP), or ask the aggregator's operator to check theirs; this site keeps retrying (at most every 30 s; Ctrl-C stops it)`);
     } else return;
     given.add(code);
   };

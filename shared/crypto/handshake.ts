@@ -21,7 +21,9 @@ export interface HandshakeResult {
 
 function checkClock(timestamp: number, now: number, skewMs: number, who: string): void {
   if (Math.abs(now - timestamp) > skewMs) {
-    throw new ChannelError('E_HANDSHAKE_REPLAY', `${who} handshake timestamp is ${Math.round((now - timestamp) / 1000)} s from our clock (allowed ±${skewMs / 1000} s): a replayed handshake or a wrong clock — check NTP`);
+    // Short, advice first: a close reason carries 123 bytes, and the peer reads this one.
+    const ahead = Math.round((timestamp - now) / 1000);
+    throw new ChannelError('E_HANDSHAKE_REPLAY', `${who} clock is ${Math.abs(ahead)} s ${ahead > 0 ? 'ahead of' : 'behind'} ours (allowed ±${skewMs / 1000} s): set clocks right (NTP), or a replayed handshake`);
   }
 }
 

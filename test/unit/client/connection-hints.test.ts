@@ -7,18 +7,25 @@ import type { SiteConfig } from '../../../client/site-config.ts';
 const config = { server: { url: 'ws://127.0.0.1:7711' }, identity: 'site-3.key', settings: { name: 'site-3' } } as unknown as SiteConfig;
 const identity = { publicKey: new Uint8Array(32) };
 // what the reconnect event carries: the aggregator's close reason, cut to 123 bytes before its advice
-const refused = (skew: number) => `E_HANDSHAKE_REPLAY: peer closed the connection during the handshake with code 4014 (E_HANDSHAKE_REPLAY: site handshake timestamp is ${skew} s from our clock (allowed ±300 s): a replayed handshake or a wrong c); a close code is not authenticated; retrying`;
+const refused = (ahead: number) => `E_HANDSHAKE_REPLAY: peer closed the connection during the handshake with code 4014 (E_HANDSHAKE_REPLAY: site clock is ${Math.abs(ahead)} s ${ahead > 0 ? 'ahead of' : 'behind'} ours (allowed ±300 s): set clocks right (NTP), or a replayed handshake); a close code is not authenticated; retrying`;
+// as an aggregator before this release put it: the sign is ours minus theirs, and the advice was cut off
+const refusedBefore = (skew: number) => `E_HANDSHAKE_REPLAY: peer closed the connection during the handshake with code 4014 (E_HANDSHAKE_REPLAY: site handshake timestamp is ${skew} s from our clock (allowed ±300 s): a replayed handshake or a wrong c); a close code is not authenticated; retrying`;
 
 test('a site whose clock is far off is told so once, with the difference and what to do', () => {
   const lines: string[] = [];
   const hint = connectionHints(config, identity, (l) => lines.push(l));
-  hint(refused(-3600));
-  hint(refused(-3601));
+  hint(refused(3600));
+  hint(refused(3601));
   assert.equal(lines.length, 1, lines.join('\n'));
   assert.match(lines[0]!, /this machine's clock is 3600 s ahead of the aggregator's, more than its max_clock_skew_ms allows .* \(NTP\)/);
   const behind: string[] = [];
-  connectionHints(config, identity, (l) => behind.push(l))(refused(900));
+  connectionHints(config, identity, (l) => behind.push(l))(refused(-900));
   assert.match(behind[0]!, /clock is 900 s behind the aggregator's/);
+  for (const [skew, way] of [[-3600, 'ahead of'], [900, 'behind']] as const) {
+    const old: string[] = [];
+    connectionHints(config, identity, (l) => old.push(l))(refusedBefore(skew));
+    assert.match(old[0]!, new RegExp(`clock is ${Math.abs(skew)} s ${way} the aggregator's`));
+  }
 });
 
 test('a replayed-handshake refusal without a timestamp still gets the hint, without a made-up number', () => {

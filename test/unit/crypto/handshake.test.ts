@@ -127,3 +127,14 @@ test('reflection: a signature or a frame sent back to its author is refused (rol
   const sealed = new FrameSealer(clientResult.keys.clientToServer).seal(new Uint8Array([1, 2, 3]));
   assert.throws(() => new FrameOpener(clientResult.keys.serverToClient).open(sealed), { code: 'E_FRAME_AUTH' });
 });
+
+test('a site clock far off is refused with which way and by how much, advice first, within a close reason (123 bytes)', () => {
+  for (const [offsetMs, words] of [[3_600_000, 'site clock is 3600 s ahead of ours'], [-900_000, 'site clock is 900 s behind ours']] as const) {
+    const c = new ClientHandshake({ identity: site, serverPublicKey: server.publicKey, now: () => Date.now() + offsetMs });
+    const s = new ServerHandshake({ identity: server, siteNameOf, nonceCache: new NonceCache(300_000) });
+    let message = '';
+    assert.throws(() => s.onClientHello(c.hello()), (e: Error & { code?: string }) => { message = e.message; return e.code === 'E_HANDSHAKE_REPLAY'; });
+    assert.match(message, new RegExp(`^${words} \\(allowed ±300 s\\): set clocks right \\(NTP\\), or a replayed handshake$`));
+    assert.ok(Buffer.byteLength(`E_HANDSHAKE_REPLAY: ${message}`) <= 123, message);
+  }
+});
