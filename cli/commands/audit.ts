@@ -97,7 +97,8 @@ const exportCommand: CommandSpec = {
   examples: ['fedistill audit export runs/agg.db --run r1 --out r1.audit.jsonl --identity aggregator.key'],
   run(args, io) {
     const path = args.positionals[0]!;
-    if (!existsSync(path) || !isSqliteFile(path)) throw new FedistillError('E_DB_OPEN', `${path} is not an SQLite database; pass the aggregator's database file`);
+    if (!existsSync(path)) throw new FedistillError('E_FILE_NOT_FOUND', `cannot read ${path} (no such file); pass the aggregator's database file`);
+    if (!isSqliteFile(path)) throw new FedistillError('E_DB_OPEN', `${path} is not an SQLite database; pass the aggregator's database file`);
     const db = new Database(path, { readonly: true, fileMustExist: true });
     let text: string;
     let runId: string;

@@ -73,6 +73,11 @@ test('audit export → verify → report → compare through the CLI, with exit 
     r = await cli('audit', 'compare', join(f.dir, 'nope.jsonl'), out);
     assert.equal(r.code, 1);
     assert.match(r.err, /E_FILE_NOT_FOUND/);
+    // a database that does not exist is not found (it was "not an SQLite database"), and nothing is created
+    r = await cli('audit', 'export', join(f.dir, 'nope.db'), '--out', join(f.dir, 'nope.jsonl'));
+    assert.equal(r.code, 1);
+    assert.match(r.err, /cannot read .*nope\.db \(no such file\); pass the aggregator's database file \[E_FILE_NOT_FOUND\]/);
+    assert.ok(!existsSync(join(f.dir, 'nope.db')) && !existsSync(join(f.dir, 'nope.jsonl')));
   } finally {
     f.close();
   }
