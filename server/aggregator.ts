@@ -5,69 +5,20 @@ import { SiteSessions } from './site-sessions.ts';
 import { DEFAULT_RECONNECT_POLICY } from '../shared/channel/reconnect-backoff.ts';
 import { dpAccountingOrders } from '../shared/privacy/orders.ts';
 import { createHash } from 'node:crypto';
-import type { SecureSession } from '../shared/channel/secure-session.ts';
-import type { OutgoingRequest } from '../shared/channel/secure-session.ts';
-import type { ReplyMessage } from '../protocols/messages.ts';
 import { PrivacyLedger } from '../shared/privacy/ledger.ts';
 import { CryptoRng } from '../shared/privacy/rng.ts';
 import { SeededRng } from '../shared/util/prng.ts';
 import { FedistillError } from '../shared/util/errors.ts';
 import { escapeControlChars } from '../shared/util/log-text.ts';
 import { queryRequestId, replyProblem } from './site-reply-checks.ts';
-import type { RunDatabase } from './run-database.ts';
-import type { AuditLog } from '../shared/audit/audit-log.ts';
 import { buildReleaseData } from '../shared/audit/release-data.ts';
 import { validatePrivacyEvent, type PrivacyEvent } from '../shared/privacy/events.ts';
 import { RELEASE_GRID } from '../shared/privacy/grid-gaussian.ts';
-import type { RunConfig } from './run-config.ts';
 import type { RoundRelease, SiteFailure, SiteReply, Strategy, StrategyContext } from './strategies/strategy.ts';
 import { decodeRelease, encodeRelease } from './release-codec.ts';
+import type { AggregatorOptions, RoundReport, RunSummary } from './aggregator-types.ts';
 
-/** The part of SecureServer the round loop needs (an in-memory hub in tests satisfies it too). */
-export interface SiteHub {
-  on(event: 'session', listener: (s: SecureSession) => void): unknown;
-  session(siteName: string): SecureSession | undefined;
-  readonly connectedSites: string[];
-  request(siteName: string, message: OutgoingRequest, opts?: { timeoutMs?: number }): Promise<ReplyMessage>;
-}
-
-export interface PublicSetRef { spec: string; hash: string; length: number; numClasses: number }
-
-export interface RoundReport {
-  round: number;
-  participants: string[];
-  failures: SiteFailure[];
-  epsilon: number;
-  metrics: Record<string, number>;
-  siteMetrics: Record<string, Record<string, number>>;
-  resumed: boolean;
-}
-
-export interface RunSummary {
-  runId: string;
-  /** 'stalled': a round stayed below quorum for `max_round_attempts` attempts (see `stalled`). */
-  status: 'complete' | 'budget_exhausted' | 'stopped' | 'stalled';
-  rounds: RoundReport[];
-  epsilon: number;
-  delta: number;
-  /** Bytes sent and received per site over the run (this process's sessions). */
-  bytes: Record<string, { sent: number; received: number }>;
-  /** Set when status is 'stalled': the round that never reached its quorum, and what its last attempt got. */
-  stalled?: { round: number; attempts: number; replies: number; quorum: number; failures: SiteFailure[] };
-}
-
-export interface AggregatorOptions {
-  db: RunDatabase;
-  config: RunConfig;
-  strategy: Strategy;
-  publicSet: PublicSetRef;
-  hub: SiteHub;
-  log?: (line: string) => void;
-  /** Extra fields sites get in their Welcome (model hints, eval set...). */
-  welcomeExtras?: Record<string, unknown>;
-  /** Signed, hash-chained audit log; entries are written in the same transactions as what they record. */
-  audit?: AuditLog;
-}
+export type { AggregatorOptions, PublicSetRef, RoundReport, RunSummary, SiteHub } from './aggregator-types.ts';
 
 const RUN_SCOPE = (runId: string) => `run:${runId}`;
 
