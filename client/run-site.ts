@@ -64,11 +64,16 @@ export function connectionHints(c: SiteConfig, identity: { publicKey: Uint8Array
     } else if (code === 'E_NOT_CONNECTED') {
       log(`nothing answers at ${c.server.url} yet: the aggregator is not started, or server.url is wrong; this site keeps retrying (at most every 30 s; Ctrl-C stops it)`);
     } else if (code === 'E_HANDSHAKE_REPLAY') {
+      const retrying = 'this site keeps retrying (at most every 30 s; Ctrl-C stops it)';
+      // this site's own check of the aggregator's hello (its max_clock_skew_ms may be the smaller)
+      const ours = /^E_HANDSHAKE_REPLAY: aggregator clock is (\d+) s (ahead of|behind) ours/.exec(lastError);
       // the aggregator's close reason is cut to 123 bytes, which drops its advice: say it here
       // "site clock is 3600 s ahead of ours" (an aggregator before it said "timestamp is −3600 s from our clock")
       const now = /site clock is (\d+) s (ahead of|behind) ours/.exec(lastError), before = /timestamp is (-?\d+) s from our clock/.exec(lastError);
       const skew = now ? { s: Number(now[1]), ahead: now[2] === 'ahead of' } : before ? { s: Math.abs(Number(before[1])), ahead: Number(before[1]) < 0 } : undefined;
-      log(`the aggregator refused this site's handshake${skew ? `: this machine's clock is ${skew.s} s ${skew.ahead ? 'ahead of' : 'behind'} the aggregator's` : ' (a clock difference, or a handshake it saw before)'}, more than its max_clock_skew_ms allows (default 300 s): set this machine's clock right (NTP), or ask the aggregator's operator to check theirs; this site keeps retrying (at most every 30 s; Ctrl-C stops it)`);
+      if (ours) log(`this site refused the aggregator's handshake: the aggregator's clock is ${ours[1]} s ${ours[2]} this machine's, more than this site's max_clock_skew_ms allows (connection_limits, default 300 s): set the clock right (NTP) on whichever machine is wrong; ${retrying}`);
+      else if (skew) log(`the aggregator refused this site's handshake: this machine's clock is ${skew.s} s ${skew.ahead ? 'ahead of' : 'behind'} the aggregator's, more than its max_clock_skew_ms allows (default 300 s): set this machine's clock right (NTP), or ask the aggregator's operator to check theirs; ${retrying}`);
+      else log(`the aggregator refused this site's handshake (a clock difference beyond its max_clock_skew_ms, default 300 s, or a handshake it saw before): check this machine's clock (NTP), or ask the aggregator's operator to check theirs; ${retrying}`);
     } else return;
     given.add(code);
   };

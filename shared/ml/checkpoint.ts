@@ -92,7 +92,7 @@ export async function loadCheckpoint(t: Trainer, path: string, data?: string): P
   try { header = JSON.parse(buf.subarray(MAGIC.length + 4, MAGIC.length + 4 + len).toString()) as Header; } catch { throw invalid('its header is not valid JSON'); }
   const tensorsOk = Array.isArray(header?.tensors) && header.tensors.every((e) => typeof e?.name === 'string' && Number.isSafeInteger(e.length) && e.length >= 0 && Array.isArray(e.dims));
   if (!tensorsOk || !Number.isSafeInteger(header.step) || !Number.isSafeInteger(header.epoch)) throw invalid('its header lacks step, epoch or tensor entries');
-  if (header.position !== undefined && !validPosition(header.position)) throw invalid(`its mid-epoch position ${JSON.stringify(header.position)} is not a batch inside an epoch`);
+  if (header.position !== undefined && !validPosition(header.position)) throw invalid(`its mid-epoch position ${JSON.stringify(header.position)} is not a batch inside an epoch with finite running sums (null: the loss was not finite when it was saved)`);
   const expected = MAGIC.length + 4 + len + header.tensors.reduce((a, e) => a + e.length * 4, 0);
   if (buf.length !== expected) throw invalid(`it holds ${buf.length} bytes, its header describes ${expected} (truncated or altered)`);
   if (JSON.stringify(header.spec) !== JSON.stringify(t.model.layout.spec)) {

@@ -35,7 +35,8 @@ export interface FitOptions {
   /**
    * Asked after each run (one step, or K): true ends the fit there, in the middle of an epoch, with
    * `Trainer.position` saying where and the state in host memory, so that a checkpoint taken then
-   * resumes to the uninterrupted run's result.
+   * resumes to the uninterrupted run's result. After an epoch's last run it is asked before the
+   * next epoch instead, and true ends the fit between the two (no position).
    */
   shouldStop?: () => boolean;
   /** Mid-epoch checkpoints: `save` is called after the first run that ends `every` steps or more after the last call (state in host memory, `Trainer.position` set). */

@@ -260,6 +260,8 @@ export class Trainer {
     let lastSave = this.step;
     const results: EpochResult[] = [];
     for (let e = 0; e < o.epochs; e++) {
+      // Not asked after an epoch's last run, but here: a stop asked for then ends the fit between epochs.
+      if (e > 0 && o.shouldStop?.()) break;
       const resume = this.resumePosition(n);
       const order = epochOrder(n, this.seed, this.epoch, o.shuffle ?? true);
       const t0 = performance.now();

@@ -203,3 +203,20 @@ test('Ctrl-C after the last epoch says the checkpoint holds all of it; a mid-epo
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('--checkpoint-every needs --checkpoint; with it, the saves within an epoch leave the run\'s result unchanged', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-train-'));
+  try {
+    const alone = await train(['--limit', '1000', '--checkpoint-every', '5']);
+    assert.equal(alone.code, 2, alone.stderr);
+    assert.match(alone.stderr, /--checkpoint-every needs --checkpoint FILE/);
+    // 20 batches of 50 in 8-step runs: saved after steps 8 and 16 of each epoch, then at its end.
+    const common = ['--limit', '1000', '--batch', '50', '--epochs', '2', '--threads', '1'];
+    const straight = await train([...common, '--out', join(dir, 'straight.onnx')]);
+    const periodic = await train([...common, '--checkpoint', join(dir, 'p.ck'), '--checkpoint-every', '5', '--out', join(dir, 'periodic.onnx')]);
+    assert.deepEqual([straight.code, periodic.code], [0, 0], periodic.stderr);
+    assert.ok(readFileSync(join(dir, 'periodic.onnx')).equals(readFileSync(join(dir, 'straight.onnx'))));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

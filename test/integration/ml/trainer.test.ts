@@ -133,6 +133,13 @@ for (const stepsPerRun of [1, 3]) {
   });
 }
 
+test('a stop asked for during the last run of an epoch ends a fit of several epochs between them, not one run into the next', async () => {
+  const t = new Trainer(buildModel(small, { seed: 3 }), { batchSize: 10, threads: 1, stepsPerRun: 1 });
+  let stop = false;
+  const r = await t.fit(blobs(100, 16, 4, 3), { epochs: 3, onProgress: (p) => { if (p.done) stop = true; }, shouldStop: () => stop });
+  assert.deepEqual([r.length, t.epoch, t.step, t.position], [1, 1, 10, undefined]);
+});
+
 test('a checkpoint whose mid-epoch position is not a batch inside an epoch is E_CHECKPOINT_INVALID', async () => {
   const t = new Trainer(buildModel(small, { seed: 3 }), { batchSize: 10, threads: 1, stepsPerRun: 1 });
   await t.fit(blobs(100, 16, 4, 3), { epochs: 1, shouldStop: () => true });

@@ -32,5 +32,13 @@ test('a replayed-handshake refusal without a timestamp still gets the hint, with
   const lines: string[] = [];
   connectionHints(config, identity, (l) => lines.push(l))('E_HANDSHAKE_REPLAY: peer closed the connection during the handshake with code 4014 (E_HANDSHAKE_REPLAY: this client hello was seen before)');
   assert.equal(lines.length, 1);
-  assert.match(lines[0]!, /refused this site's handshake \(a clock difference, or a handshake it saw before\)/);
+  assert.match(lines[0]!, /^the aggregator refused this site's handshake \(a clock difference beyond its max_clock_skew_ms, default 300 s, or a handshake it saw before\): check this machine's clock/);
+});
+
+test("a refusal by this site of the aggregator's clock says so: it is not the aggregator refusing this site", () => {
+  const lines: string[] = [];
+  // what the reconnect event carries when this site's own check of the hs.server_hello fails
+  connectionHints(config, identity, (l) => lines.push(l))('E_HANDSHAKE_REPLAY: aggregator clock is 400 s behind ours (allowed ±300 s): set clocks right (NTP), or a replayed handshake');
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /^this site refused the aggregator's handshake: the aggregator's clock is 400 s behind this machine's, more than this site's max_clock_skew_ms allows/);
 });

@@ -88,24 +88,27 @@ test('a round released mid-run is re-sent to the participants that rejoin; the n
   const dir = mkdtempSync(join(tmpdir(), 'fedistill-resend-mid-'));
   try {
     const db = new RunDatabase(join(dir, 'run.db'));
-    const config = scriptedRunConfig(join(dir, 'run.db'), { rounds: 1, join_timeout_s: 1 });
-    const hub1 = new ScriptedHub(2);
+    const config = scriptedRunConfig(join(dir, 'run.db'), { rounds: 1, quorum: 1, min_sites: 1, join_timeout_s: 1 });
+    const hub1 = new ScriptedHub(1);
     const first = new Aggregator({ db, config, strategy: strategyFor(config), hub: hub1, publicSet: SCRIPTED_PUBLIC_SET });
     const running = first.run();
     hub1.connect();
     assert.equal((await running).status, 'complete');
     db.sqlite.prepare(`UPDATE rounds SET status = 'released' WHERE run_id = ? AND round = 0`).run(config.runId);
     db.setRunStatus(config.runId, 'running');
-    // restarted with one more round: round 1 is re-sent, round 2 is new and needs min_sites (2) again
-    const more = scriptedRunConfig(join(dir, 'run.db'), { rounds: 2, join_timeout_s: 1 });
+    // Restarted with one more round and min_sites 2 (quorum 1): round 1 goes to its one participant
+    // at once; round 2 is new, and waits for min_sites (site-2 joins 300 ms later) before it asks.
+    const more = scriptedRunConfig(join(dir, 'run.db'), { rounds: 2, quorum: 1, min_sites: 2, join_timeout_s: 5 });
     const hub2 = new ScriptedHub(2);
     const second = new Aggregator({ db, config: more, strategy: strategyFor(more), hub: hub2, publicSet: SCRIPTED_PUBLIC_SET });
     const again = second.run();
-    hub2.connect();
+    hub2.reconnect('site-1');
+    const late = setTimeout(() => hub2.reconnect('site-2'), 300);
     const summary = await again;
+    clearTimeout(late);
     assert.equal(summary.status, 'complete');
-    assert.deepEqual(summary.rounds.map((r) => [r.round, r.resumed, r.participants.length]), [[0, true, 2], [1, false, 2]]);
-    assert.equal(hub2.asked.size, 2, 'only round 2 is asked');
+    assert.deepEqual(summary.rounds.map((r) => [r.round, r.resumed, r.participants]), [[0, true, ['site-1']], [1, false, ['site-1', 'site-2']]]);
+    assert.deepEqual(Object.fromEntries(hub2.asked), { 'site-1': 1, 'site-2': 1 }, 'only round 2 is asked');
     db.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
