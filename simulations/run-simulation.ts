@@ -72,10 +72,11 @@ export async function runSimulation(s: Scenario, o: SimulateOptions): Promise<Si
   const started = new Date();
   const t0 = Date.now();
   const out = resolve(o.out);
-  freshOutput(out);
   const concurrency = o.concurrency ?? defaultConcurrency();
   o.log(`scenario ${s.name}: ${s.sites.count} sites, ${s.rounds} rounds of ${s.strategy.name}, ${o.mode}; report in ${out}`);
+  // a bad split spec or partition is refused before a previous run's database in OUT is removed
   const data = planSites(s);
+  freshOutput(out);
   o.log(`data: ${data.pool.length} private samples over ${s.sites.count} sites (${s.data.partition.scheme}; sizes ${data.partition.sizes.min}–${data.partition.sizes.max}, ${data.partition.meanClassesPresent} classes per site on average), public ${data.publicSet.length}, eval ${data.evalSet.length}`);
   // The plan a deployment's aggregator logs when it starts (server/run-aggregator.ts), before any site trains:
   // both modes run the aggregator on the run fields inMemoryRunConfig validates (loopback writes the same to run.yaml).

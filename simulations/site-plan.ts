@@ -1,5 +1,5 @@
 // Expands a scenario into its sites: names, seeds, models, settings and private shares — the same for every mode.
-import { loadDataset } from '../shared/data/catalog.ts';
+import { loadDataset, sharedSamples, splitRange } from '../shared/data/catalog.ts';
 import { subset } from '../shared/data/image-dataset.ts';
 import { partitionLabels, summarizePartition, type PartitionSummary } from '../shared/data/partition.ts';
 import type { Dataset } from '../shared/data/types.ts';
@@ -66,10 +66,37 @@ function checkPartitionFits(s: Scenario, samples: number): void {
 }
 
 /**
+ * Refuses data sets that share samples, from the split specs alone (nothing is decoded): a public
+ * sample that is also private leaves its site as a prediction the privacy story does not cover,
+ * and an eval set that overlaps data trained or distilled on inflates every accuracy. The eval
+ * set must also come from the private pool's dataset, or the scores compare different label spaces.
+ */
+export function checkDataSets(s: Scenario): void {
+  const { dataset, publicSet, evalSet } = s.data;
+  const pairs: [field: string, spec: string, other: string, otherField: string, why: string][] = [
+    ['data.public_set', publicSet, dataset, 'data.dataset (the private pool)',
+      'predictions on public samples leave the sites and are released, so private samples must not be among them'],
+    ['data.eval_set', evalSet, dataset, 'data.dataset (the private pool)', 'the sites train on those samples, so their accuracy there is inflated'],
+    ['data.eval_set', evalSet, publicSet, 'data.public_set', 'the students distill on those samples, so their accuracy there is inflated'],
+  ];
+  for (const [field, spec, other, otherField, why] of pairs) {
+    const shared = sharedSamples(spec, other);
+    check(shared === undefined, field,
+      `${spec} shares the samples ${shared} with ${otherField} ${other}: ${why}; use disjoint ranges (e.g. mnist:train[0:20000] private, mnist:train[20000:30000] public, mnist:test eval)`,
+      'E_SCENARIO_INVALID');
+  }
+  const pool = splitRange(dataset).dataset;
+  const scored = splitRange(evalSet).dataset;
+  check(scored === pool, 'data.eval_set',
+    `${evalSet} is ${scored} but data.dataset ${dataset} is ${pool}: the sites would be scored on another dataset's labels; use a split of ${pool}`, 'E_SCENARIO_INVALID');
+}
+
+/**
  * Loads the data once and partitions the pool once (a site process computes the same share from
  * the same scheme, clients and seed: see client/run-site.ts loadPrivateData).
  */
 export function planSites(s: Scenario): SimulationData {
+  checkDataSets(s);
   const pool = loadDataset(s.data.dataset);
   const publicSet = loadDataset(s.data.publicSet);
   const evalSet = loadDataset(s.data.evalSet);

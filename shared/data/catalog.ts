@@ -111,6 +111,17 @@ function findSource(name: string): DatasetSource {
   return src;
 }
 
+/** The named split of a dataset; E_UNKNOWN_SPLIT (listing the splits) when it has none by that name or none is named. */
+function findSplit(src: DatasetSource, split: string | undefined, specText: string): DatasetInfo['splits'][number] {
+  const found = src.info.splits.find((s) => s.name === split);
+  if (split && found) return found;
+  const what = split ? `unknown split "${split}" of ${src.info.name}` : `"${specText}" names no split`;
+  throw new UsageError(
+    `${what}; available: ${src.info.splits.map((s) => `${src.info.name}:${s.name}`).join(', ')}`,
+    'E_UNKNOWN_SPLIT',
+  );
+}
+
 function cacheKey(src: DatasetSource, split: string, loc: DataLocation): string {
   return `${src.info.name}:${split}@${src.dir(loc)}`;
 }
@@ -139,26 +150,51 @@ function splitFeatures(key: string, raw: RawImages): Float32Array {
 export function loadDataset(specText: string, loc: DataLocation = {}): Dataset {
   const spec = parseSplitSpec(specText);
   const src = findSource(spec.dataset);
-  const splitNames = src.info.splits.map((s) => s.name);
-  if (!spec.split || !splitNames.includes(spec.split)) {
-    const what = spec.split ? `unknown split "${spec.split}" of ${src.info.name}` : `"${specText}" names no split`;
-    throw new UsageError(
-      `${what}; available: ${splitNames.map((s) => `${src.info.name}:${s}`).join(', ')}`,
-      'E_UNKNOWN_SPLIT',
-    );
-  }
-  const raw = rawSplit(src, spec.split, loc);
-  const key = cacheKey(src, spec.split, loc);
+  const split = findSplit(src, spec.split, specText).name;
+  const raw = rawSplit(src, split, loc);
+  const key = cacheKey(src, split, loc);
   const range = resolveRange(spec, raw.count, specText);
   const row = raw.height * raw.width;
   return new ImageDataset({
     spec: formatSplitSpec(spec, range, raw.count),
     name: src.info.name,
-    split: spec.split,
+    split,
     shape: src.info.shape,
     numClasses: src.info.numClasses,
     pixels: raw.pixels.subarray(range[0] * row, range[1] * row),
     labels: raw.labels.subarray(range[0], range[1]),
     features: () => splitFeatures(key, raw).subarray(range[0] * row, range[1] * row),
   });
+}
+
+/** Where a split spec lies in its split: resolved from the catalogue's split sizes, without decoding anything. */
+export interface SplitRange {
+  readonly dataset: string;
+  readonly split: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Resolves a split spec ("mnist:test[-1000:]") to its dataset, split and absolute [start, end); throws as loadDataset does. */
+export function splitRange(specText: string): SplitRange {
+  const spec = parseSplitSpec(specText);
+  const src = findSource(spec.dataset);
+  const split = findSplit(src, spec.split, specText);
+  const [start, end] = resolveRange(spec, split.length, specText);
+  return { dataset: src.info.name, split: split.name, start, end };
+}
+
+/**
+ * The samples two split specs have in common, as a normalised spec ("mnist:train[500:600]"), or
+ * undefined when they are disjoint: a public or eval set must not share samples with private data.
+ */
+export function sharedSamples(a: string, b: string): string | undefined {
+  const x = splitRange(a);
+  const y = splitRange(b);
+  if (x.dataset !== y.dataset || x.split !== y.split) return undefined;
+  const start = Math.max(x.start, y.start);
+  const end = Math.min(x.end, y.end);
+  if (start >= end) return undefined;
+  const length = findSplit(findSource(x.dataset), x.split, a).length;
+  return formatSplitSpec({ dataset: x.dataset, split: x.split }, [start, end], length);
 }

@@ -13,6 +13,20 @@ export interface QuantityParams {
   readonly minSize?: number;
 }
 
+/** Beyond this |largest log weight|, exp() could overflow to Infinity (or all weights underflow to 0) and the sizes would turn to NaN. */
+const SAFE_LOG_WEIGHT = 600;
+
+/**
+ * exp(log weight) per client. When a log weight is too large or too small for exp (a large sigma),
+ * they are shifted by their maximum first, which leaves the proportions unchanged; below that,
+ * exp is applied as is, so every partition made before this guard is reproduced bit for bit.
+ */
+function lognormalWeights(logs: number[]): number[] {
+  const max = Math.max(...logs);
+  const shift = Math.abs(max) > SAFE_LOG_WEIGHT ? max : 0;
+  return logs.map((l) => Math.exp(l - shift));
+}
+
 /**
  * Client weights w_i = exp(sigma·z_i), z_i standard normal. Each client first gets minSize
  * samples, the rest are shared in proportion to w (floors, then largest remainders, ties to
@@ -27,7 +41,7 @@ export function quantityPartition(input: PartitionInput & QuantityParams): Parti
   checkMinSize(minSize, n, clients);
 
   const rng = new SeededRng(seed);
-  const weights = Array.from({ length: clients }, () => Math.exp(sigma * rng.normal()));
+  const weights = lognormalWeights(Array.from({ length: clients }, () => sigma * rng.normal()));
   const wsum = weights.reduce((a, b) => a + b, 0);
   const rest = n - minSize * clients;
   const sizes = weights.map((w) => minSize + Math.floor((w / wsum) * rest));

@@ -1,7 +1,7 @@
 // `fedistill simulate`: the JSON summary, the progress on stderr, and user errors as one line with a code.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../../../cli/main.ts';
@@ -45,6 +45,24 @@ test('a missing or invalid scenario is one line with a stable code', async () =>
     const io3 = capture();
     assert.equal(await runCli(['simulate', 'simulations/scenarios/tiny.yaml', '--mode', 'cloud'], io3), 2);
     assert.match(io3.stderr, /--mode must be one of in-process, loopback/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a bad split spec is refused before a previous run\'s database in --out is removed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-cli-keep-'));
+  try {
+    const file = join(dir, 'typo.yaml');
+    writeFileSync(file, readFileSync('simulations/scenarios/tiny.yaml', 'utf8').replace('public_set: mnist:test[0:200]', 'public_set: mnist:test[0:20000]'));
+    const out = join(dir, 'out');
+    mkdirSync(join(out, 'deployment'), { recursive: true });
+    writeFileSync(join(out, 'aggregator.db'), 'an earlier run');
+    const io = capture();
+    assert.equal(await runCli(['simulate', file, '--out', out, '--workers', '0'], io), 2);
+    assert.match(io.stderr, /end 20000 is outside 0\.\.10000.*\[E_BAD_SPLIT_SPEC\]/);
+    assert.equal(readFileSync(join(out, 'aggregator.db'), 'utf8'), 'an earlier run');
+    assert.ok(existsSync(join(out, 'deployment')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -101,3 +101,15 @@ test('invalid parameters are usage errors naming the parameter', () => {
   assert.throws(() => dirichletPartition({ ...twoClasses, clients: 5, alpha: 1e-4, minSize: 1 }),
     (e: FedistillError) => e.code === 'E_PARTITION_INFEASIBLE' && e.exitCode === 2 && /raise alpha/.test(e.message));
 });
+
+test('quantity: a huge sigma still assigns every sample once (weights do not overflow to NaN sizes)', () => {
+  const labels = mnist.labels.subarray(0, 1000);
+  for (const sigma of [300, 1000, 1e6]) {
+    const p = quantityPartition({ labels, numClasses: 10, clients: 7, seed: 5, sigma });
+    assertDisjointCover(p, labels.length);
+    const s = summarizePartition(p);
+    assert.equal(s.assigned, 1000, `sigma ${sigma}`);
+    assert.equal(s.sizes.min, p.params.minSize, `sigma ${sigma}: the smallest sites get the minimum`);
+    assert.ok(s.sizes.max > 900, `sigma ${sigma}: one site gets nearly everything`);
+  }
+});

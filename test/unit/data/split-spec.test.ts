@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatSplitSpec, parseSplitSpec, resolveRange } from '../../../shared/data/split-spec.ts';
-import { listDatasets, loadDataset } from '../../../shared/data/catalog.ts';
+import { listDatasets, loadDataset, sharedSamples, splitRange } from '../../../shared/data/catalog.ts';
 import { FedistillError } from '../../../shared/util/errors.ts';
 
 function code(fn: () => unknown): string {
@@ -74,4 +74,16 @@ test('unknown datasets and splits name what exists', () => {
   assert.equal(code(() => loadDataset('mnist:test[0:10001]')), 'E_BAD_SPLIT_SPEC');
   const names = listDatasets().map((d) => `${d.name}:${d.splits.map((s) => `${s.name}=${s.length}`).join(',')}`);
   assert.deepEqual(names, ['mnist:train=60000,test=10000', 'fashion-mnist:train=60000,test=10000']);
+});
+
+test('sharedSamples finds the common range of two specs from the catalogue alone, negative bounds included', () => {
+  assert.deepEqual(splitRange('mnist:test[-1000:]'), { dataset: 'mnist', split: 'test', start: 9000, end: 10000 });
+  assert.equal(sharedSamples('mnist:train[0:600]', 'mnist:train[500:700]'), 'mnist:train[500:600]');
+  assert.equal(sharedSamples('mnist:test[-1000:]', 'mnist:test[9500:9600]'), 'mnist:test[9500:9600]');
+  assert.equal(sharedSamples('mnist:train', 'MNIST:train[:]'), 'mnist:train');
+  assert.equal(sharedSamples('mnist:train[0:600]', 'mnist:train[600:700]'), undefined, 'adjacent half-open ranges are disjoint');
+  assert.equal(sharedSamples('mnist:train[0:600]', 'mnist:test[0:600]'), undefined, 'another split');
+  assert.equal(sharedSamples('mnist:test[0:600]', 'fashion-mnist:test[0:600]'), undefined, 'another dataset');
+  assert.equal(code(() => sharedSamples('mnist:val[0:10]', 'mnist:test')), 'E_UNKNOWN_SPLIT');
+  assert.equal(code(() => sharedSamples('mnist:test[0:20000]', 'mnist:test')), 'E_BAD_SPLIT_SPEC');
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateScenario } from '../../../simulations/scenario.ts';
-import { planSites } from '../../../simulations/site-plan.ts';
+import { checkDataSets, planSites } from '../../../simulations/site-plan.ts';
 
 const scenario = (sites: number, partition: Record<string, unknown> = {}) => validateScenario({
   name: 'plan', rounds: 1,
@@ -35,4 +35,28 @@ test('a partition that fits is planned: one share per site, every sample assigne
   assert.equal(data.sites.length, 600);
   assert.equal(data.partition.assigned, 600);
   assert.equal(data.partition.sizes.min, 1);
+});
+
+const withData = (data: Record<string, string>) => validateScenario({
+  name: 'plan', rounds: 1, sites: { count: 3 }, strategy: { name: 'dsfl' },
+  data: { dataset: 'mnist:train[0:600]', public_set: 'mnist:test[0:20]', eval_set: 'mnist:test[20:40]', ...data },
+});
+
+test('a public or eval set that shares samples with the private pool, or eval with public, is refused naming both', () => {
+  const refused = (data: Record<string, string>, message: RegExp) => {
+    assert.throws(() => checkDataSets(withData(data)), refusal(message), JSON.stringify(data));
+    assert.throws(() => planSites(withData(data)), refusal(message), JSON.stringify(data));
+  };
+  refused({ public_set: 'mnist:train[500:700]' },
+    /^data\.public_set: mnist:train\[500:700\] shares the samples mnist:train\[500:600\] with data\.dataset \(the private pool\) mnist:train\[0:600\]: predictions on public samples leave the sites/);
+  refused({ public_set: 'mnist:train[-60000:100]' }, /^data\.public_set: .* shares the samples mnist:train\[0:100\]/);
+  refused({ eval_set: 'mnist:train[590:610]' }, /^data\.eval_set: .* shares the samples mnist:train\[590:600\] with data\.dataset .*inflated/);
+  refused({ eval_set: 'mnist:test[10:30]' }, /^data\.eval_set: mnist:test\[10:30\] shares the samples mnist:test\[10:20\] with data\.public_set mnist:test\[0:20\]: the students distill/);
+});
+
+test('an eval set of another dataset is refused; disjoint ranges of one split, or a public set of another dataset, are accepted', () => {
+  assert.throws(() => checkDataSets(withData({ eval_set: 'fashion-mnist:test[0:20]' })),
+    refusal(/^data\.eval_set: fashion-mnist:test\[0:20\] is fashion-mnist but data\.dataset mnist:train\[0:600\] is mnist/));
+  checkDataSets(withData({ public_set: 'mnist:train[600:700]', eval_set: 'mnist:train[-100:]' }));
+  checkDataSets(withData({ public_set: 'fashion-mnist:test[0:20]' }));
 });
