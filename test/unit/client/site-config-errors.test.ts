@@ -115,3 +115,13 @@ test('a partition parameter the scheme does not read (alpha under iid, shards un
     assert.equal(validateSiteConfig(part(p), '/tmp').settings.name, 's1', JSON.stringify(p));
   }
 });
+
+test('private data that shares samples with the public set or the eval set is refused, naming the shared range', () => {
+  const pub = failure({ ...base, data: { dataset: 'mnist:train[0:1000]' }, public_set: 'mnist:train[900:1100]' });
+  assert.equal(pub.code, 'E_INVALID_PARAMETER');
+  assert.match(pub.message, /^public_set: mnist:train\[900:1100\] shares mnist:train\[900:1000\] with data\.dataset mnist:train\[0:1000\]: this site's answers on public samples are released/);
+  const ev = failure({ ...base, data: { dataset: 'mnist:train', partition: { scheme: 'iid', clients: 2, index: 0 } }, eval_set: 'mnist:train[-500:]' });
+  assert.match(ev.message, /^eval_set: mnist:train\[-500:\] shares mnist:train\[59500:60000\] with data\.dataset mnist:train: the local models train on those samples/);
+  // disjoint ranges of one split, and other splits, are fine
+  validateSiteConfig({ ...base, data: { dataset: 'mnist:train[0:1000]' }, public_set: 'mnist:train[1000:1200]', eval_set: 'mnist:test[0:500]' }, '/tmp');
+});
