@@ -159,7 +159,7 @@ export function validateScenario(raw: unknown): Scenario {
         scheme,
         ...(scheme === 'dirichlet' ? { alpha: numberAt(p, 'alpha', 'data.partition', 0.5, { min: 0, exclusiveMin: true }) } : {}),
         ...(scheme === 'shards' ? { shards: numberAt(p, 'shards', 'data.partition', 2, { int: true, min: 1 }) } : {}),
-        ...(scheme === 'quantity' && p.sigma !== undefined ? { sigma: numberAt(p, 'sigma', 'data.partition', undefined, { min: 0, exclusiveMin: true }) } : {}),
+        ...(scheme === 'quantity' && p.sigma !== undefined ? { sigma: numberAt(p, 'sigma', 'data.partition', undefined, { min: 0 }) } : {}),
         seed: numberAt(p, 'seed', 'data.partition', seed, { int: true, min: 0 }),
       },
     },

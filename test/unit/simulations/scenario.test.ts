@@ -130,5 +130,8 @@ test('each partition scheme accepts its own parameters and seed; an empty value 
   assert.deepEqual(partition({ scheme: 'dirichlet', alpha: 0.1, seed: 2 }), { scheme: 'dirichlet', alpha: 0.1, seed: 2 });
   assert.deepEqual(partition({ scheme: 'shards', shards: 3 }), { scheme: 'shards', shards: 3, seed: 1 });
   assert.deepEqual(partition({ scheme: 'quantity', sigma: 2 }), { scheme: 'quantity', sigma: 2, seed: 1 });
+  // sigma 0 (equal sizes) as `fedistill data partition` and partitionLabels take it; a negative one is refused
+  assert.deepEqual(partition({ scheme: 'quantity', sigma: 0 }), { scheme: 'quantity', sigma: 0, seed: 1 });
+  assert.throws(() => partition({ scheme: 'quantity', sigma: -1 }), /data\.partition\.sigma: must be ≥ 0/);
   assert.deepEqual(partition({ scheme: 'iid', alpha: null }), { scheme: 'iid', seed: 1 });
 });
