@@ -2,6 +2,7 @@
 import { type Obj, mapping, numberAt, onlyKeys, stringAt } from '../../util/scenario-fields.ts';
 import { readYamlFile } from '../../util/yaml-file.ts';
 import { check } from '../../util/errors.ts';
+import { sharedSamples } from '../../data/catalog.ts';
 import type { SwingPolicy } from '../../privacy/swing-temperature.ts';
 import { SUPPORT_GATE_DEFAULTS, type SupportGatePolicy } from '../../privacy/support-gate.ts';
 import { type ReleasePolicy, checkReleasePolicy } from './teacher-release.ts';
@@ -171,6 +172,20 @@ function membershipAt(o: Obj): MembershipScenario {
   };
 }
 
+/**
+ * A section's data sets must be pairwise disjoint: a sample in both the private and the held-out
+ * set would count as member and non-member, one in the public set would leave in releases as a
+ * query, and one in the eval set would score a model on what it trained on. Specs that do not
+ * resolve are left to the data loader, which says why.
+ */
+function checkDisjoint(section: string, sets: [field: string, spec: string][]): void {
+  const shared = (a: string, b: string): string | undefined => { try { return sharedSamples(a, b); } catch { return undefined; } };
+  sets.forEach(([field, spec], i) => sets.slice(0, i).forEach(([otherField, other]) => {
+    const common = shared(spec, other);
+    check(common === undefined, `${section}.${field}`, `${spec} shares ${common} with ${section}.${otherField} ${other}; the sets of an attack must be disjoint: use disjoint ranges`, CODE);
+  }));
+}
+
 /** Validates a parsed scenario document; every error names its field (E_SCENARIO_INVALID). */
 export function parseAttackScenario(doc: unknown): AttackScenario {
   const o = mapping(doc, 'scenario');
@@ -186,8 +201,14 @@ export function parseAttackScenario(doc: unknown): AttackScenario {
     confidence: numberAt(o, 'confidence', 'scenario', 0.95, { min: 0, exclusiveMin: true, max: 0.9999 }),
   };
   if (o.test_noise_seed !== undefined) out.testNoiseSeed = numberAt(o, 'test_noise_seed', 'scenario', undefined, { int: true, min: 0 });
-  if (o.canary !== undefined) out.canary = canaryAt(mapping(o.canary, 'canary'));
-  if (o.membership !== undefined) out.membership = membershipAt(mapping(o.membership, 'membership'));
+  if (o.canary !== undefined) {
+    const c = out.canary = canaryAt(mapping(o.canary, 'canary'));
+    checkDisjoint('canary', [['private_set', c.privateSet], ['public_set', c.publicSet], ['eval_set', c.evalSet]]);
+  }
+  if (o.membership !== undefined) {
+    const m = out.membership = membershipAt(mapping(o.membership, 'membership'));
+    checkDisjoint('membership', [['private_set', m.privateSet], ['heldout_set', m.heldoutSet], ['public_set', m.publicSet], ['eval_set', m.evalSet]]);
+  }
   return out;
 }
 

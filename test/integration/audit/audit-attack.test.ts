@@ -75,6 +75,12 @@ test('parseAttackScenario: defaults, and the rules a scenario must follow', () =
   assert.equal(s.canary!.targetReduction, 0.8);
   assert.deepEqual(s.canary!.releases.plain, {});
   assert.throws(() => parseAttackScenario({ name: 'n' }), /canary or a membership section/);
+  // a held-out sample that is also private would count as member and non-member: overlapping sets are refused
+  const membership = { private_set: 'mnist:train[0:1000]', heldout_set: 'mnist:train[900:1200]', public_set: 'mnist:test[0:100]', eval_set: 'mnist:test[100:200]' };
+  assert.throws(() => parseAttackScenario({ name: 'n', membership }), (e: Error & { code?: string }) =>
+    e.code === 'E_SCENARIO_INVALID' && /^membership\.heldout_set: mnist:train\[900:1200\] shares mnist:train\[900:1000\] with membership\.private_set mnist:train\[0:1000\]; the sets of an attack must be disjoint/.test(e.message));
+  assert.throws(() => parseAttackScenario({ name: 'n', canary: { private_set: 'mnist:train[0:100]', public_set: 'mnist:test[0:100]', eval_set: 'mnist:test[50:60]', releases: { swing: { clip: 1, noise_multiplier: 2 } } } }), /canary\.eval_set: mnist:test\[50:60\] shares mnist:test\[50:60\] with canary\.public_set/);
+  parseAttackScenario({ name: 'n', membership: { ...membership, heldout_set: 'mnist:train[1000:1200]' } });
   assert.throws(() => parseAttackScenario({ name: 'n', canary: { private_set: 'a', public_set: 'b', eval_set: 'c', releases: { x: { noise_multiplier: 2 } } } }), /needs a positive clip/);
   assert.throws(() => parseAttackScenario({ name: 'n', canary: { private_set: 'a', public_set: 'b', eval_set: 'c', releases: { plain: { clip: 1 } } } }), /is the reference/);
   const gate = parseAttackScenario({ name: 'n', canary: { private_set: 'a', public_set: 'b', eval_set: 'c', releases: { g: { clip: 1, noise_multiplier: 2, support_gate: { min_support: 2.5 } } } } });
