@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from '../shared/util/errors.ts';
 import { didYouMean } from '../shared/util/suggest.ts';
+import { wantsHelp } from '../cli/parse.ts';
 
 /**
  * What a flag takes: `string` (optionally one of `choices`), `boolean` (no value), `integer`
@@ -90,39 +91,6 @@ function argName(o: BenchOption): string {
   return o.arg ?? (o.choices ? o.choices.join('|') : o.kind === 'integers' ? 'N,N,...' : o.kind.toUpperCase());
 }
 
-/** True when argv asks for help before any "--": help wins over every other error, so it is always reachable. */
-function wantsHelp(argv: readonly string[]): boolean {
-  for (const a of argv) {
-    if (a === '--') return false;
-    if (a === '-h' || a === '--help') return true;
-  }
-  return false;
-}
-
-/**
- * Words node's strict rejection of argv as one short reason, from the tokens of a lenient pass
- * (node's own messages run to three lines and suggest `--` tricks that do not apply here).
- */
-function describeRejection(cmd: BenchCommand, argv: string[], nodeMessage: string): string {
-  const options = cmd.options ?? {};
-  const { tokens } = parseArgs({ args: argv, options: nodeOptions(cmd), strict: false, allowPositionals: true, tokens: true });
-  let positionals = 0;
-  for (const t of tokens) {
-    if (t.kind === 'positional') {
-      if (++positionals > (cmd.positionals?.length ?? 0)) return `unexpected argument "${t.value}"`;
-    } else if (t.kind === 'option') {
-      const o = Object.hasOwn(options, t.name) ? options[t.name] : undefined;
-      if (!o) {
-        const visible = Object.entries(options).filter(([, x]) => !x.hidden).map(([n]) => n);
-        return `unknown option ${t.rawName}${didYouMean(t.name, [...visible, 'help'], '--')}`;
-      }
-      if (o.kind === 'boolean' && t.value !== undefined) return `${t.rawName} takes no value`;
-      if (o.kind !== 'boolean' && (t.value === undefined || (!t.inlineValue && t.value.startsWith('-')))) return `${t.rawName} needs a value (${argName(o)})`;
-    }
-  }
-  return nodeMessage.split('\n')[0]!;
-}
-
 function nodeOptions(cmd: BenchCommand): Record<string, { type: 'string' | 'boolean' }> {
   return Object.fromEntries(Object.entries(cmd.options ?? {}).map(([n, o]) => [n, { type: o.kind === 'boolean' ? 'boolean' : 'string' }]));
 }
@@ -158,33 +126,48 @@ function convert(name: string, o: BenchOption, raw: string): string | number | n
 /**
  * Parses a bench's argv against its declared flags, without side effects (tests call it
  * directly): unknown flags, missing values and values of the wrong form throw a UsageError
- * whose message is the reason alone; `benchArgs` adds the file name and exits.
+ * whose message is the reason alone; `benchArgs` adds the file name and exits. One lenient pass
+ * of node's parseArgs splits argv into tokens and each token is checked here, so every rejection
+ * is one short reason (node's strict messages run to three lines).
  */
 export function parseBenchArgs<const O extends Readonly<Record<string, BenchOption>>>(cmd: BenchCommand<O>, argv: readonly string[]): BenchArgs<O> {
   if (wantsHelp(argv)) return { help: true };
-  const args = [...argv];
+  const options: Readonly<Record<string, BenchOption>> = cmd.options ?? {};
   const npos = cmd.positionals?.length ?? 0;
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({ args, options: nodeOptions(cmd), strict: true, allowPositionals: npos > 0 });
-  } catch (e) {
-    const code = (e as { code?: string }).code ?? '';
-    if (!code.startsWith('ERR_PARSE_ARGS_')) throw e;
-    throw new UsageError(describeRejection(cmd, args, (e as Error).message));
+  const { tokens } = parseArgs({ args: [...argv], options: nodeOptions(cmd), strict: false, allowPositionals: true, tokens: true });
+  const raw: Record<string, string | true> = {};
+  const positionals: string[] = [];
+  for (const t of tokens) {
+    if (t.kind === 'positional') {
+      if (positionals.length === npos) throw new UsageError(`unexpected argument "${t.value}"`);
+      positionals.push(t.value);
+    } else if (t.kind === 'option') {
+      const o = Object.hasOwn(options, t.name) ? options[t.name] : undefined;
+      if (!o) {
+        const visible = Object.entries(options).filter(([, x]) => !x.hidden).map(([n]) => n);
+        throw new UsageError(`unknown option ${t.rawName}${didYouMean(t.name, [...visible, 'help'], '--')}`);
+      }
+      if (o.kind === 'boolean') {
+        if (t.value !== undefined) throw new UsageError(`${t.rawName} takes no value`);
+        raw[t.name] = true;
+      } else {
+        if (t.value === undefined || (!t.inlineValue && t.value.startsWith('-'))) throw new UsageError(`${t.rawName} needs a value (${argName(o)})`);
+        raw[t.name] = t.value;
+      }
+    }
   }
-  if (parsed.positionals.length > npos) throw new UsageError(`unexpected argument "${parsed.positionals[npos]}"`);
-  if (parsed.positionals.length < npos) {
-    const p = cmd.positionals![parsed.positionals.length]!;
+  if (positionals.length < npos) {
+    const p = cmd.positionals![positionals.length]!;
     throw new UsageError(`missing ${p.name} (${p.help.split('\n')[0]})`);
   }
   const values: Record<string, unknown> = {};
-  for (const [name, o] of Object.entries(cmd.options ?? {})) {
-    const raw = parsed.values[name];
-    if (o.kind === 'boolean') values[name] = raw === true;
-    else if (typeof raw === 'string') values[name] = convert(name, o, raw);
+  for (const [name, o] of Object.entries(options)) {
+    const r = raw[name];
+    if (o.kind === 'boolean') values[name] = r === true;
+    else if (typeof r === 'string') values[name] = convert(name, o, r);
     else values[name] = o.default;
   }
-  return { help: false, values: values as BenchValues<O>, positionals: parsed.positionals };
+  return { help: false, values: values as BenchValues<O>, positionals };
 }
 
 /** Ends the bench as a usage error: one line on stderr naming the file, exit status 2. */

@@ -56,7 +56,7 @@ export interface CommandSpec {
 }
 
 /** True when argv asks for help (before any "--"): help wins over every other error. */
-function wantsHelp(argv: readonly string[]): boolean {
+export function wantsHelp(argv: readonly string[]): boolean {
   for (const a of argv) {
     if (a === '--') return false;
     if (a === '-h' || a === '--help') return true;
