@@ -4,7 +4,7 @@ import { readYamlFile } from '../shared/util/yaml-file.ts';
 import { wrongConfigKind } from '../shared/util/config-kind.ts';
 import { CONFIG_FILE_FIELDS, type ConfigFields, type Obj } from '../shared/util/config-fields.ts';
 import { PARTITION_SCHEMES, unusedPartitionParam } from '../shared/data/partition-common.ts';
-import { sharedSamples } from '../shared/data/catalog.ts';
+import { sharedSamplesIfResolvable } from '../shared/data/catalog.ts';
 import { FIELD_LIMITS, type ConnectionLimits } from '../protocols/limits.ts';
 import { SITE_NAME_PATTERN } from '../protocols/validators.ts';
 import type { SiteSettings } from './site-agent.ts';
@@ -119,14 +119,13 @@ function dataOf(o: Obj, at: (f: string) => string): SiteConfig['data'] {
 /**
  * A site's private data (data.dataset) must share no sample with the public set, whose answers
  * leave the site, nor with its eval set, which would report inflated accuracy: both are refused,
- * naming the shared range. Specs that do not resolve are left to the data loader, which says why.
+ * naming the shared range.
  */
 function checkDisjoint(dataset: string | undefined, publicSet: string, evalSet: string | undefined, checkField: (ok: boolean, field: string, why: string) => void): void {
   if (dataset === undefined) return; // a CSV file: not in the catalogue
-  const shared = (other: string): string | undefined => { try { return sharedSamples(dataset, other); } catch { return undefined; } };
-  const pub = shared(publicSet);
+  const pub = sharedSamplesIfResolvable(dataset, publicSet);
   checkField(pub === undefined, 'public_set', `${publicSet} shares ${pub} with data.dataset ${dataset}: this site's answers on public samples are released, so its private samples must not be among them; give disjoint ranges`);
-  const ev = evalSet === undefined ? undefined : shared(evalSet);
+  const ev = evalSet === undefined ? undefined : sharedSamplesIfResolvable(dataset, evalSet);
   checkField(ev === undefined, 'eval_set', `${evalSet} shares ${ev} with data.dataset ${dataset}: the local models train on those samples, so their accuracy there would be inflated; give disjoint ranges`);
 }
 

@@ -198,3 +198,11 @@ export function sharedSamples(a: string, b: string): string | undefined {
   const length = findSplit(findSource(x.dataset), x.split, a).length;
   return formatSplitSpec({ dataset: x.dataset, split: x.split }, [start, end], length);
 }
+
+/**
+ * `sharedSamples` for config validators, which check overlaps before any data is loaded: a spec
+ * that does not resolve counts as sharing nothing, and is left to the data loader to report.
+ */
+export function sharedSamplesIfResolvable(a: string, b: string): string | undefined {
+  try { return sharedSamples(a, b); } catch { return undefined; }
+}

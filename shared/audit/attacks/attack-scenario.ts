@@ -2,7 +2,7 @@
 import { type Obj, mapping, numberAt, onlyKeys, stringAt } from '../../util/scenario-fields.ts';
 import { readYamlFile } from '../../util/yaml-file.ts';
 import { check } from '../../util/errors.ts';
-import { sharedSamples } from '../../data/catalog.ts';
+import { sharedSamplesIfResolvable } from '../../data/catalog.ts';
 import type { SwingPolicy } from '../../privacy/swing-temperature.ts';
 import { SUPPORT_GATE_DEFAULTS, type SupportGatePolicy } from '../../privacy/support-gate.ts';
 import { type ReleasePolicy, checkReleasePolicy } from './teacher-release.ts';
@@ -175,13 +175,11 @@ function membershipAt(o: Obj): MembershipScenario {
 /**
  * A section's data sets must be pairwise disjoint: a sample in both the private and the held-out
  * set would count as member and non-member, one in the public set would leave in releases as a
- * query, and one in the eval set would score a model on what it trained on. Specs that do not
- * resolve are left to the data loader, which says why.
+ * query, and one in the eval set would score a model on what it trained on.
  */
 function checkDisjoint(section: string, sets: [field: string, spec: string][]): void {
-  const shared = (a: string, b: string): string | undefined => { try { return sharedSamples(a, b); } catch { return undefined; } };
   sets.forEach(([field, spec], i) => sets.slice(0, i).forEach(([otherField, other]) => {
-    const common = shared(spec, other);
+    const common = sharedSamplesIfResolvable(spec, other);
     check(common === undefined, `${section}.${field}`, `${spec} shares ${common} with ${section}.${otherField} ${other}; the sets of an attack must be disjoint: use disjoint ranges`, CODE);
   }));
 }
