@@ -14,7 +14,7 @@ import { queryRequestId, replyProblem } from './site-reply-checks.ts';
 import { buildReleaseData } from '../shared/audit/release-data.ts';
 import { validatePrivacyEvent, type PrivacyEvent } from '../shared/privacy/events.ts';
 import { RELEASE_GRID } from '../shared/privacy/grid-gaussian.ts';
-import type { RoundRelease, SiteFailure, SiteReply, Strategy, StrategyContext } from './strategies/strategy.ts';
+import { type RoundRelease, type SiteFailure, type SiteReply, type Strategy, type StrategyContext, rowsPerRound } from './strategies/strategy.ts';
 import { decodeRelease, encodeRelease } from './release-codec.ts';
 import type { AggregatorOptions, RoundReport, RunSummary } from './aggregator-types.ts';
 
@@ -112,8 +112,7 @@ export class Aggregator {
     const hash = createHash('sha256').update(configJson).digest('hex');
     const existing = db.getRun(config.runId);
     if (!existing) {
-      // samplePublicIndices asks every public sample when the set is smaller than a round's queries
-      const rowsPerRound = Math.min(config.strategy.queriesPerRound, publicSet.length);
+      const rows = rowsPerRound(config.strategy.queriesPerRound, publicSet.length);
       db.transaction(() => {
         db.createRun(config.runId, configJson, hash);
         this.ledger.setBudget(RUN_SCOPE(config.runId), { epsilon: config.privacy.epsilon, delta: config.privacy.delta });
@@ -128,11 +127,11 @@ export class Aggregator {
           mechanism_params: config.strategy.name === 'pate'
             ? {
               kind: 'confident_gnmax', threshold: config.strategy.threshold, sigma1: config.strategy.sigma1, sigma2: config.strategy.sigma2, accounting: config.strategy.accounting,
-              queries_per_round: rowsPerRound,
+              queries_per_round: rows,
             }
             : {
               kind: 'gaussian_rows', clip: config.privacy.clip, noise_multiplier: config.privacy.noiseMultiplier, teachers_per_site: config.privacy.teachersPerSite, domain: 'probabilities',
-              rows_per_round: rowsPerRound, cols: publicSet.numClasses, grid: RELEASE_GRID,
+              rows_per_round: rows, cols: publicSet.numClasses, grid: RELEASE_GRID,
             },
         } });
       });

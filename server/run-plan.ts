@@ -4,6 +4,7 @@ import { RdpAccountant } from '../shared/privacy/rdp-accountant.ts';
 import { confidentGnmaxWorstCase } from '../shared/privacy/pate-accounting.ts';
 import { centralReleaseSensitivity, gaussianRowsCharge } from '../shared/privacy/soft-labels.ts';
 import type { RunConfig } from './run-config.ts';
+import { rowsPerRound } from './strategies/strategy.ts';
 
 export interface RunPlan {
   /** What one round charges (PATE: as if every query were answered, the most it can cost). */
@@ -21,11 +22,11 @@ export interface RunPlan {
  * The charge of one round of `c`, before any site has answered: soft labels cost one Gaussian per
  * row at the replace-one sensitivity on `numClasses` columns; PATE costs at most the threshold step
  * and GNMax for each query. A round asks min(queries_per_round, public set size) rows, as the
- * aggregator does (samplePublicIndices). Data-dependent PATE accounting charges less, never more.
+ * aggregator does (rowsPerRound). Data-dependent PATE accounting charges less, never more.
  */
 function roundCharge(c: RunConfig, numClasses: number, publicSize: number): { event: PrivacyEvent; exact: boolean } {
   const s = c.strategy;
-  const rows = Math.min(s.queriesPerRound, publicSize);
+  const rows = rowsPerRound(s.queriesPerRound, publicSize);
   if (s.name === 'pate') {
     return { event: confidentGnmaxWorstCase(rows, s), exact: false };
   }

@@ -77,9 +77,14 @@ export interface Strategy {
   aggregate(plan: RoundPlan, replies: readonly SiteReply[], failures: readonly SiteFailure[], ctx: StrategyContext): RoundRelease | null;
 }
 
-/** Picks `count` distinct public indices for a round, seeded (sorted for locality). */
+/** How many public samples a round of `queries` asks: all of them when the public set is smaller (what the plan and the audit log count). */
+export function rowsPerRound(queries: number, publicSize: number): number {
+  return Math.min(queries, publicSize);
+}
+
+/** Picks `count` distinct public indices for a round, seeded (sorted for locality): `rowsPerRound(count, publicSize)` of them. */
 export function samplePublicIndices(publicSize: number, count: number, rng: SeededRng): Uint32Array {
-  if (count >= publicSize) return Uint32Array.from({ length: publicSize }, (_, i) => i);
+  if (rowsPerRound(count, publicSize) === publicSize) return Uint32Array.from({ length: publicSize }, (_, i) => i);
   const perm = rng.permutation(publicSize);
   return perm.slice(0, count).sort();
 }
