@@ -17,18 +17,24 @@ function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
   };
 }
 
-test('a participant that never sends metrics delays a round by straggler_grace_s, not round_timeout_s', withDir(async (dir) => {
-  // round_timeout_s 4 per round: 3 rounds waiting it out would take 12 s
-  const config = scriptedRunConfig(join(dir, 'run.db'), { rounds: 3, round_timeout_s: 4, straggler_grace_s: 0.2 });
+/** Runs `config` to its end with `hub`'s sites connected at once: the summary, the aggregator's log and the wall time. */
+async function runToEnd(config: ReturnType<typeof scriptedRunConfig>, hub: ScriptedHub): Promise<{ summary: Awaited<ReturnType<Aggregator['run']>>; log: string[]; ms: number }> {
   const db = new RunDatabase(config.database);
-  const hub = new ScriptedHub(3, undefined, ['site-3']);
   const log: string[] = [];
   const agg = new Aggregator({ db, config, strategy: strategyFor(config), hub, publicSet: SCRIPTED_PUBLIC_SET, log: (l) => log.push(l) });
   const t0 = Date.now();
   const running = agg.run();
   hub.connect();
   const summary = await running;
-  const took = Date.now() - t0;
+  const ms = Date.now() - t0;
+  db.close();
+  return { summary, log, ms };
+}
+
+test('a participant that never sends metrics delays a round by straggler_grace_s, not round_timeout_s', withDir(async (dir) => {
+  // round_timeout_s 4 per round: 3 rounds waiting it out would take 12 s
+  const config = scriptedRunConfig(join(dir, 'run.db'), { rounds: 3, round_timeout_s: 4, straggler_grace_s: 0.2 });
+  const { summary, log, ms: took } = await runToEnd(config, new ScriptedHub(3, undefined, ['site-3']));
   assert.equal(summary.status, 'complete');
   assert.ok(took < 3000, `3 rounds took ${took} ms`);
   for (const r of summary.rounds) {
@@ -36,21 +42,12 @@ test('a participant that never sends metrics delays a round by straggler_grace_s
     assert.deepEqual(Object.keys(r.siteMetrics).sort(), ['site-1', 'site-2']);
   }
   assert.equal(log.filter((l) => /no metrics from site-3 \(cut off 200 ms after a quorum/.test(l)).length, 3, log.join('\n'));
-  db.close();
 }));
 
 test('every participant sending metrics ends the wait at once; none is reported missing', withDir(async (dir) => {
   const config = scriptedRunConfig(join(dir, 'run.db'), { rounds: 2, round_timeout_s: 4, straggler_grace_s: 3 });
-  const db = new RunDatabase(config.database);
-  const hub = new ScriptedHub(3);
-  const log: string[] = [];
-  const agg = new Aggregator({ db, config, strategy: strategyFor(config), hub, publicSet: SCRIPTED_PUBLIC_SET, log: (l) => log.push(l) });
-  const t0 = Date.now();
-  const running = agg.run();
-  hub.connect();
-  const summary = await running;
-  assert.ok(Date.now() - t0 < 2000);
+  const { summary, log, ms } = await runToEnd(config, new ScriptedHub(3));
+  assert.ok(ms < 2000);
   assert.deepEqual(Object.keys(summary.rounds[1]!.siteMetrics).sort(), ['site-1', 'site-2', 'site-3']);
   assert.ok(!log.some((l) => /no metrics/.test(l)), log.join('\n'));
-  db.close();
 }));

@@ -55,19 +55,23 @@ for (const strategy of ['dsfl', 'pate'] as const) {
   });
 }
 
+/** Runs `config` to its end, then puts it back as if the aggregator was killed after `round`'s consensus went out, before the round was marked complete. */
+async function crashAfterRelease(db: RunDatabase, config: ReturnType<typeof scriptedRunConfig>, sites: number, round: number): Promise<void> {
+  const hub = new ScriptedHub(sites);
+  const first = new Aggregator({ db, config, strategy: strategyFor(config), hub, publicSet: SCRIPTED_PUBLIC_SET });
+  const running = first.run();
+  hub.connect();
+  assert.equal((await running).status, 'complete');
+  db.sqlite.prepare(`UPDATE rounds SET status = 'released' WHERE run_id = ? AND round = ?`).run(config.runId, round);
+  db.setRunStatus(config.runId, 'running');
+}
+
 test('the last round released before a crash completes on restart even when no site rejoins (they digested it and exited)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedistill-resend-last-'));
   try {
     const db = new RunDatabase(join(dir, 'run.db'));
     const config = scriptedRunConfig(join(dir, 'run.db'), { rounds: 2, join_timeout_s: 1 });
-    const hub1 = new ScriptedHub(2);
-    const first = new Aggregator({ db, config, strategy: strategyFor(config), hub: hub1, publicSet: SCRIPTED_PUBLIC_SET });
-    const running = first.run();
-    hub1.connect();
-    assert.equal((await running).status, 'complete');
-    // as if killed after the last consensus went out, before the round was marked complete
-    db.sqlite.prepare(`UPDATE rounds SET status = 'released' WHERE run_id = ? AND round = 1`).run(config.runId);
-    db.setRunStatus(config.runId, 'running');
+    await crashAfterRelease(db, config, 2, 1); // killed after the last consensus went out
     const log: string[] = [];
     const hub2 = new ScriptedHub(2); // never connects: the sites ended their run
     const second = new Aggregator({ db, config, strategy: strategyFor(config), hub: hub2, publicSet: SCRIPTED_PUBLIC_SET, log: (l) => log.push(l) });
@@ -89,13 +93,7 @@ test('a round released mid-run is re-sent to the participants that rejoin; the n
   try {
     const db = new RunDatabase(join(dir, 'run.db'));
     const config = scriptedRunConfig(join(dir, 'run.db'), { rounds: 1, quorum: 1, min_sites: 1, join_timeout_s: 1 });
-    const hub1 = new ScriptedHub(1);
-    const first = new Aggregator({ db, config, strategy: strategyFor(config), hub: hub1, publicSet: SCRIPTED_PUBLIC_SET });
-    const running = first.run();
-    hub1.connect();
-    assert.equal((await running).status, 'complete');
-    db.sqlite.prepare(`UPDATE rounds SET status = 'released' WHERE run_id = ? AND round = 0`).run(config.runId);
-    db.setRunStatus(config.runId, 'running');
+    await crashAfterRelease(db, config, 1, 0);
     // Restarted with one more round and min_sites 2 (quorum 1): round 1 goes to its one participant
     // at once; round 2 is new, and waits for min_sites (site-2 joins 300 ms later) before it asks.
     const more = scriptedRunConfig(join(dir, 'run.db'), { rounds: 2, quorum: 1, min_sites: 2, join_timeout_s: 5 });
