@@ -12,6 +12,8 @@ interface Header {
   version: 1;
   step: number;
   epoch: number;
+  /** Steps since the optimizer state was last reset (Adam's t); absent in older checkpoints: `step`. */
+  optimizerStep?: number;
   spec: unknown;
   optimizer: unknown;
   tensors: { name: string; dims: number[]; length: number }[];
@@ -56,7 +58,7 @@ export async function saveCheckpoint(t: Trainer, path: string, data?: string): P
   const hash = createHash('sha256');
   for (const d of bytes) hash.update(d);
   const header: Header = {
-    version: 1, step: t.step, epoch: t.epoch, spec: t.model.layout.spec, optimizer: t.optimizer,
+    version: 1, step: t.step, optimizerStep: t.optimizerStep, epoch: t.epoch, spec: t.model.layout.spec, optimizer: t.optimizer,
     tensors: entries.map(([name, v]) => ({ name, dims: [...v.dims], length: v.size })),
     sha256: hash.digest('hex'), training: await trainingOptions(t, data), ...(t.position ? { position: t.position } : {}),
   };
@@ -92,6 +94,7 @@ export async function loadCheckpoint(t: Trainer, path: string, data?: string): P
   try { header = JSON.parse(buf.subarray(MAGIC.length + 4, MAGIC.length + 4 + len).toString()) as Header; } catch { throw invalid('its header is not valid JSON'); }
   const tensorsOk = Array.isArray(header?.tensors) && header.tensors.every((e) => typeof e?.name === 'string' && Number.isSafeInteger(e.length) && e.length >= 0 && Array.isArray(e.dims));
   if (!tensorsOk || !Number.isSafeInteger(header.step) || !Number.isSafeInteger(header.epoch)) throw invalid('its header lacks step, epoch or tensor entries');
+  if (header.optimizerStep !== undefined && !isCount(header.optimizerStep)) throw invalid(`its optimizer step ${JSON.stringify(header.optimizerStep)} is not a count`);
   if (header.position !== undefined && !validPosition(header.position)) throw invalid(`its mid-epoch position ${JSON.stringify(header.position)} is not a batch inside an epoch with finite running sums (null: the loss was not finite when it was saved)`);
   const expected = MAGIC.length + 4 + len + header.tensors.reduce((a, e) => a + e.length * 4, 0);
   if (buf.length !== expected) throw invalid(`it holds ${buf.length} bytes, its header describes ${expected} (truncated or altered)`);
@@ -114,6 +117,7 @@ export async function loadCheckpoint(t: Trainer, path: string, data?: string): P
   }
   t.restoreState(map);
   t.step = header.step;
+  t.optimizerStep = header.optimizerStep ?? header.step;
   t.epoch = header.epoch;
   t.position = header.position;
   if (!header.training) return [];

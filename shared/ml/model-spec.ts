@@ -55,6 +55,18 @@ function posInt(v: unknown, where: string, field: string): number {
   return v;
 }
 
+/** An optional number in (lo, hi] (or [lo, hi] with `closedLo`); absent means the layer's default. */
+function optionalIn(v: unknown, where: string, field: string, lo: number, hi: number, closedLo = false): void {
+  if (v === undefined) return;
+  const ok = typeof v === 'number' && Number.isFinite(v) && (closedLo ? v >= lo : v > lo) && v <= hi;
+  if (!ok) throw bad(where, `${field} must be a number in ${closedLo ? '[' : '('}${lo}, ${hi}], got ${JSON.stringify(v)}`);
+}
+
+/** `init` must name an initialiser: any other value would leave the weights at zero. */
+function validInit(v: unknown, where: string): void {
+  if (v !== undefined && v !== 'he' && v !== 'glorot') throw bad(where, `init must be 'he' or 'glorot', got ${JSON.stringify(v)}`);
+}
+
 /** Checks one layer's fields and returns its per-sample output shape; throws before any graph exists. */
 export function layerOutputShape(l: LayerSpec, inShape: readonly number[], where: string): number[] {
   if (!l || typeof l !== 'object' || !LAYER_TYPES.includes((l as LayerSpec).type)) {
@@ -68,12 +80,14 @@ export function layerOutputShape(l: LayerSpec, inShape: readonly number[], where
   switch (l.type) {
     case 'dense':
       posInt(l.units, where, 'units');
+      validInit(l.init, where);
       if (rank !== 1) throw shapeMismatch(where, `dense needs a flat input, got [${inShape}]; add {type:'flatten'} before it`);
       return [l.units];
     case 'conv2d': {
       const [, h, w] = spatial('conv2d');
       const k = posInt(l.kernel, where, 'kernel');
       posInt(l.filters, where, 'filters');
+      validInit(l.init, where);
       const s = posInt(l.stride ?? 1, where, 'stride');
       const p = l.padding ?? 0;
       if (!Number.isSafeInteger(p) || p < 0) throw bad(where, `padding must be a non-negative integer, got ${p}`);
@@ -100,9 +114,13 @@ export function layerOutputShape(l: LayerSpec, inShape: readonly number[], where
       if (typeof l.rate !== 'number' || !(l.rate >= 0 && l.rate < 1)) throw bad(where, `dropout rate must be in [0, 1), got ${l.rate}`);
       return [...inShape];
     case 'batchnorm':
+      // PyTorch's convention: running = (1 − momentum)·running + momentum·batch statistic.
+      optionalIn(l.momentum, where, 'momentum', 0, 1, true);
+      optionalIn(l.eps, where, 'eps', 0, 1);
       if (rank !== 1 && rank !== 3) throw shapeMismatch(where, `batchnorm needs [D] or [C,H,W], got [${inShape}]`);
       return [...inShape];
     case 'layernorm':
+      optionalIn(l.eps, where, 'eps', 0, 1);
       return [...inShape];
     case 'embedding':
       posInt(l.vocab, where, 'vocab');
@@ -111,6 +129,7 @@ export function layerOutputShape(l: LayerSpec, inShape: readonly number[], where
       return [l.dim];
     case 'residual': {
       if (!Array.isArray(l.layers) || l.layers.length === 0) throw bad(where, 'residual needs a non-empty layers list');
+      if (l.layers.some((inner) => inner?.type === 'embedding')) throw bad(where, 'embedding must be the first layer of the model, not inside a residual branch');
       let s: number[] = [...inShape];
       l.layers.forEach((inner, i) => { s = layerOutputShape(inner, s, `${where}.${i}`); });
       if (s.join(',') !== inShape.join(',')) throw shapeMismatch(where, `residual branch maps [${inShape}] to [${s}]; it must keep the shape`);
@@ -127,7 +146,13 @@ export function validateSpec(spec: ModelSpec): number[][] {
   if (!Array.isArray(spec.layers) || spec.layers.length === 0) throw bad('layers', 'must be a non-empty list');
   const shapes: number[][] = [];
   let s = [...spec.input];
-  spec.layers.forEach((l, i) => { shapes.push(s); s = layerOutputShape(l, s, `layer ${i} (${(l as LayerSpec)?.type})`); });
+  spec.layers.forEach((l, i) => {
+    const where = `layer ${i} (${(l as LayerSpec)?.type})`;
+    // Token ids exist only in the model's input: anywhere else the layer would cast activations to ids.
+    if (i > 0 && (l as LayerSpec)?.type === 'embedding') throw bad(where, 'embedding must be the first layer: it reads token ids from the input');
+    shapes.push(s);
+    s = layerOutputShape(l, s, where);
+  });
   if (s.length !== 1 || s[0] !== spec.classes) {
     throw shapeMismatch('output', `the last layer gives [${s}] per sample but the model has ${spec.classes} classes; end with {type:'dense', units:${spec.classes}}`);
   }

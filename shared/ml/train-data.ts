@@ -9,8 +9,11 @@ export type TrainData = Dataset | LabelledArrays;
 
 export interface Samples { n: number; features: Float32Array; labels?: ArrayLike<number> }
 
-/** Checks that features fit the model's input and labels its classes; throws E_SHAPE_MISMATCH otherwise. */
-export function toSamples(d: { features: Float32Array; labels?: ArrayLike<number> }, input: readonly number[], classes: number): Samples {
+/**
+ * Checks that features fit the model's input and labels its classes; throws E_SHAPE_MISMATCH otherwise.
+ * `vocab`: the features are token ids (a model that starts with an embedding), checked by `checkTokenIds`.
+ */
+export function toSamples(d: { features: Float32Array; labels?: ArrayLike<number> }, input: readonly number[], classes: number, vocab?: number): Samples {
   const per = input.reduce((a, b) => a * b, 1);
   if (!(d.features instanceof Float32Array)) throw new FedistillError('E_SHAPE_MISMATCH', 'features must be a Float32Array');
   if (d.features.length % per !== 0) {
@@ -24,7 +27,22 @@ export function toSamples(d: { features: Float32Array; labels?: ArrayLike<number
       if (!Number.isInteger(y) || y < 0 || y >= classes) throw new FedistillError('E_SHAPE_MISMATCH', `label ${y} at sample ${i} is outside 0..${classes - 1}`);
     }
   }
+  if (vocab !== undefined) checkTokenIds(d.features, vocab);
   return { n, features: d.features, labels: d.labels };
+}
+
+/**
+ * Token ids must be whole numbers in [0, vocab): the graph casts them to int64 and gathers table
+ * rows, where a fraction would be truncated, a negative id would silently read a row from the end
+ * and one past the table would fail inside onnxruntime. Throws E_SHAPE_MISMATCH naming the first bad one.
+ */
+export function checkTokenIds(features: Float32Array, vocab: number): void {
+  for (let i = 0; i < features.length; i++) {
+    const id = features[i]!;
+    if (!Number.isInteger(id) || id < 0 || id >= vocab) {
+      throw new FedistillError('E_SHAPE_MISMATCH', `token id ${id} at position ${i} is not a whole number in 0..${vocab - 1} (the embedding's vocabulary)`);
+    }
+  }
 }
 
 /** The sample order of an epoch: a permutation seeded by (seed, epoch), so a resumed run sees the same order. */

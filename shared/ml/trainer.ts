@@ -10,8 +10,8 @@ import { DeviceCopies } from './device-copies.ts';
 import { carriedNames, outer } from './train-loop-graph.ts';
 import { type StepSession, StepSessions } from './step-sessions.ts';
 import { dropoutMasks, stackedLoopFeeds } from './step-feeds.ts';
-import { type Predictions, accuracyOf, exportOnnx, predictBatches } from './inference.ts';
-import { type TrainData, epochOrder, gatherRows, oneHot, toSamples } from './train-data.ts';
+import { type Predictions, accuracyOf, exportOnnx, meanCrossEntropy, predictBatches } from './inference.ts';
+import { type TrainData, checkTokenIds, epochOrder, gatherRows, oneHot, toSamples } from './train-data.ts';
 import { FedistillError, check } from '../util/errors.ts';
 import type { DistillData, EpochPosition, EpochResult, FitOptions, TrainerOptions } from './trainer-types.ts';
 
@@ -47,6 +47,12 @@ export class Trainer {
   /** Steps and epochs done so far (restored by checkpoints). */
   step = 0;
   epoch = 0;
+  /**
+   * Optimizer steps since the optimizer state was last reset: Adam's t, for its bias corrections.
+   * `step` counts every step (dropout masks, checkpoints); this one restarts at 0 with
+   * `setWeights(w, true)`, as a fresh optimizer would. Checkpoints restore it.
+   */
+  optimizerStep = 0;
   /** Set while epoch `epoch` is stopped midway (a fit's `shouldStop`, or a checkpoint taken then); the next fit goes on from it. */
   position?: EpochPosition;
   protected device?: Device;
@@ -119,7 +125,10 @@ export class Trainer {
     return this.model.weights.map((w) => w.slice());
   }
 
-  /** Replaces the weights (shapes checked); optimizer state is kept unless `resetOptimizer`. */
+  /**
+   * Replaces the weights (shapes checked); optimizer state is kept unless `resetOptimizer`, which
+   * zeroes it and restarts Adam's step count (`optimizerStep`): the next update is a fresh Adam's first.
+   */
   setWeights(weights: readonly Float32Array[], resetOptimizer = false): void {
     const { params } = this.model.layout;
     if (weights.length !== params.length) throw new FedistillError('E_SHAPE_MISMATCH', `expected ${params.length} weight arrays, got ${weights.length}`);
@@ -130,6 +139,7 @@ export class Trainer {
     this.syncModel();
     this.model.weights = weights.map((w) => Float32Array.from(w));
     this.loadTensorsFromModel(resetOptimizer);
+    if (resetOptimizer) this.optimizerStep = 0;
   }
 
   /** Named tensors of the training state (params, optimizer slots, buffers), for checkpoints. */
@@ -150,13 +160,14 @@ export class Trainer {
     const feeds: Record<string, ort.Tensor> = {
       ...stackedLoopFeeds(this.model.layout, batches, ss.inputs, this.seed, this.step),
       [outer('lr')]: new ort.Tensor('float32', new Float32Array([lrAt(this.schedule, this.lr, epochFraction)]), []),
-      [outer('step')]: new ort.Tensor('float32', new Float32Array([this.step + 1]), []),
+      [outer('step')]: new ort.Tensor('float32', new Float32Array([this.optimizerStep + 1]), []),
       [outer('trips')]: new ort.Tensor('int64', new BigInt64Array([BigInt(k)]), []),
     };
     for (const c of carriedNames({ layout: this.model.layout, loss: { kind: 'ce' }, optimizer: this.optimizer })) feeds[outer(c.name)] = this.state.get(c.name)!;
     const out = await ss.session.run(feeds);
     for (const name of this.state.keys()) this.state.set(name, out[outer(names.next(name))]!);
     this.step += k;
+    this.optimizerStep += k;
     const lossSums = out[outer('loss_sums')]!.data as Float32Array;
     const corrects = out[outer('corrects')]!.data as Float32Array;
     return Array.from({ length: k }, (_, i) => ({ lossSum: lossSums[i]!, correct: corrects[i]! }));
@@ -170,7 +181,7 @@ export class Trainer {
     const k = batches.length;
     const feeds: Record<string, ort.Tensor> = { metrics: this.metrics };
     feeds.lr = new ort.Tensor('float32', new Float32Array([lrAt(this.schedule, this.lr, epochFraction)]), []);
-    feeds.step = new ort.Tensor('float32', new Float32Array([this.step + 1]), []);
+    feeds.step = new ort.Tensor('float32', new Float32Array([this.optimizerStep + 1]), []);
     for (const [name, t] of this.state) if (ss.inputs.has(name)) feeds[name] = t;
     batches.forEach((batch, i) => {
       // Whole-dataset columns (all:*) are shared by the steps; rows, batches and masks are per step.
@@ -187,6 +198,7 @@ export class Trainer {
     }
     this.metrics = out[names.next('metrics')]!;
     this.step += k;
+    this.optimizerStep += k;
   }
 
   /** The step graph's running sums [Σ loss·rows, Σ correct] since the epoch began (a sync point on a GPU). */
@@ -346,7 +358,7 @@ export class Trainer {
   /** Trains `epochs` more epochs with cross-entropy on hard labels. */
   async fit(data: TrainData, o: FitOptions): Promise<EpochResult[]> {
     const { input, classes } = this.model.layout.spec;
-    const s = toSamples(data, input, classes);
+    const s = toSamples(data, input, classes, this.vocab);
     if (!s.labels) throw new FedistillError('E_SHAPE_MISMATCH', 'fit needs labels');
     return this.loop(s.n, { kind: 'ce' }, o, { x: s.features, y_hard: oneHot(s.labels, classes) });
   }
@@ -354,7 +366,7 @@ export class Trainer {
   /** Trains `epochs` more epochs on soft targets: (1−α)·soft term + α·CE(hard labels). */
   async distill(d: DistillData, o: FitOptions): Promise<EpochResult[]> {
     const { input, classes } = this.model.layout.spec;
-    const s = toSamples({ features: d.features, labels: d.hardLabels }, input, classes);
+    const s = toSamples({ features: d.features, labels: d.hardLabels }, input, classes, this.vocab);
     const alpha = d.alpha ?? 0;
     if (d.softTargets.length !== s.n * classes) throw new FedistillError('E_SHAPE_MISMATCH', `softTargets must hold ${s.n}×${classes} values, got ${d.softTargets.length}`);
     if (alpha > 0 && !d.hardLabels) throw new FedistillError('E_SHAPE_MISMATCH', 'alpha > 0 needs hardLabels');
@@ -374,8 +386,15 @@ export class Trainer {
 
   private evalSession?: Promise<ort.InferenceSession>;
 
+  /** The vocabulary of a model that starts with an embedding: its features are token ids. */
+  private get vocab(): number | undefined {
+    const first = this.model.layout.spec.layers[0];
+    return first?.type === 'embedding' ? first.vocab : undefined;
+  }
+
   /** Logits and probabilities (eval mode) for row-major features, with the current weights. */
   async predict(features: Float32Array): Promise<Predictions> {
+    if (this.vocab !== undefined) checkTokenIds(features, this.vocab);
     this.evalSession ??= (async () => createSession(buildInferenceGraph(this.model.layout).toModel(), await this.resolvedDevice(), this.options.threads))();
     const session = await this.evalSession;
     const extra: Record<string, ort.Tensor> = {};
@@ -385,12 +404,11 @@ export class Trainer {
 
   /** Accuracy and mean cross-entropy on labelled data. */
   async evaluate(data: TrainData): Promise<{ accuracy: number; loss: number; n: number }> {
-    const s = toSamples(data, this.model.layout.spec.input, this.model.layout.spec.classes);
+    const s = toSamples(data, this.model.layout.spec.input, this.model.layout.spec.classes, this.vocab);
     if (!s.labels) throw new FedistillError('E_SHAPE_MISMATCH', 'evaluate needs labels');
+    if (s.n === 0) throw new FedistillError('E_EMPTY_DATASET', 'no samples to evaluate');
     const p = await this.predict(s.features);
-    let loss = 0;
-    for (let i = 0; i < s.n; i++) loss -= Math.log(Math.max(1e-12, p.probs[i * p.classes + s.labels[i]!]!));
-    return { accuracy: accuracyOf(p.logits, p.classes, s.labels), loss: loss / s.n, n: s.n };
+    return { accuracy: accuracyOf(p.logits, p.classes, s.labels), loss: meanCrossEntropy(p.logits, p.classes, s.labels), n: s.n };
   }
 
   /**
