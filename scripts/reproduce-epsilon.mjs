@@ -20,7 +20,7 @@
 // Usage: node scripts/reproduce-epsilon.mjs EXPORT.jsonl   (see --help). Exit 0: every ε agrees
 // to 1e-9 relative; 1: a disagreement, a finding, or an event this script cannot reproduce; 2: bad input.
 import { createHash, createPublicKey, verify } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { argv, exit, stdout, stderr } from 'node:process';
 
 const HELP = `Usage: node scripts/reproduce-epsilon.mjs EXPORT [--public-key KEY] [--tolerance REL]
@@ -58,7 +58,8 @@ worst_rel_diff_over_releases, agrees}}, findings: [...], unreproducible: [...]}.
                Each note is also printed to stderr as "reproduce-epsilon: note: ...".
 Notes do not change "ok" or the exit status.
 Exit 0: all agree; 1: a disagreement, a finding, a broken chain, or an event kind it cannot
-reproduce; 2: bad input.`;
+reproduce; 2: bad input, with "reproduce-epsilon: CODE: message" on stderr (E_FILE_NOT_FOUND,
+E_AUDIT_BAD_FORMAT, E_AUDIT_BAD_HEADER, E_AUDIT_BAD_ENTRY; docs/audit.md).`;
 
 // ---------- order grid and conversion ----------
 
@@ -174,8 +175,11 @@ function mechanismRdp(m, params, release, orders, note) {
       if (params.rows_per_round !== undefined && params.rows_per_round !== m.rows) note(`rows ${m.rows} ≠ declared ${params.rows_per_round}`);
       if (params.cols !== undefined && params.cols !== m.cols) note(`cols ${m.cols} ≠ declared ${params.cols}`);
       if (params.grid !== undefined && params.grid !== m.grid) note(`grid ${m.grid} ≠ declared ${params.grid}`);
-      if (m.transport_ulp !== undefined && m.transport_ulp !== float32Step(params.teachers_per_site * params.clip)) {
-        note(`transport_ulp ${m.transport_ulp} ≠ float32 step of teachers_per_site·clip (${float32Step(params.teachers_per_site * params.clip)})`);
+      // A run that declares a grid sends replies as Float32, so its records must charge that rounding:
+      // a record that leaves transport_ulp out claims a smaller sensitivity, hence a smaller ε.
+      const step = float32Step(params.teachers_per_site * params.clip);
+      if ((m.transport_ulp !== undefined || params.grid !== undefined) && m.transport_ulp !== step) {
+        note(`transport_ulp ${m.transport_ulp} ≠ float32 step of teachers_per_site·clip (${step})`);
       }
     }
     // `rows` Gaussian mechanisms, noise multiplier σ/Δ, composed ([M17]).
@@ -197,11 +201,23 @@ function mechanismRdp(m, params, release, orders, note) {
 
 // ---------- the signed chain (docs/audit.md, "Canonical JSON" and "Export file") ----------
 
-/** RFC 8785-style canonical JSON: keys sorted by UTF-16 code units, no whitespace, JSON.stringify's numbers and strings. */
-function canonical(v) {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+/** A problem with the input itself, with the stable code docs/audit.md gives it (exit 2). */
+class InputError extends Error {
+  constructor(code, message) { super(message); this.code = code; }
+}
+
+/**
+ * RFC 8785-style canonical JSON: keys sorted by UTF-16 code units, no whitespace, JSON.stringify's
+ * numbers and strings. A number JSON cannot write is an error, not "null": a literal such as 1e999
+ * parses to Infinity, and JSON.stringify would turn it into the null that was signed. Nesting past
+ * 64 is an error too (docs/audit.md, "Canonical JSON", rule 5).
+ */
+function canonical(v, depth = 0) {
+  if (depth > 64) throw new Error('nests deeper than 64');
+  if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`${v} (a number out of range) has no JSON form`);
+  if (Array.isArray(v)) return `[${v.map((x) => canonical(x, depth + 1)).join(',')}]`;
   if (v !== null && typeof v === 'object') {
-    return `{${Object.keys(v).filter((k) => v[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(',')}}`;
+    return `{${Object.keys(v).filter((k) => v[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k], depth + 1)}`).join(',')}}`;
   }
   return JSON.stringify(v);
 }
@@ -216,7 +232,8 @@ function ed25519Key(base64) {
 /** The first problem in the chain, or null: seq, run, prev_hash, hash, signature, then the header's claims. */
 function chainProblem(header, entries, pinnedKey) {
   if (pinnedKey !== undefined && pinnedKey !== header.public_key) return `signed by ${header.public_key}, not the pinned key ${pinnedKey}`;
-  const key = ed25519Key(header.public_key);
+  let key;
+  try { key = ed25519Key(header.public_key); } catch (err) { return err.message; }
   let prev = '0'.repeat(64);
   for (const [i, e] of entries.entries()) {
     const at = `entry ${i} (seq ${e.seq})`;
@@ -227,9 +244,11 @@ function chainProblem(header, entries, pinnedKey) {
     const known = new Set([...Object.keys(hashed), 'hash', 'signature']);
     const extra = Object.keys(e).filter((k) => !known.has(k));
     if (extra.length) return `${at}: fields ${extra.join(', ')} are not covered by the hash`;
-    const hash = createHash('sha256').update(canonical(hashed), 'utf8').digest('hex');
+    let text;
+    try { text = canonical(hashed); } catch (err) { return `${at}: not canonical JSON: ${err.message}`; }
+    const hash = createHash('sha256').update(text, 'utf8').digest('hex');
     if (hash !== e.hash) return `${at}: hash does not recompute (content altered)`;
-    if (!verify(null, Buffer.from(hash, 'hex'), key, Buffer.from(e.signature ?? '', 'base64'))) return `${at}: signature does not verify`;
+    if (typeof e.signature !== 'string' || !verify(null, Buffer.from(hash, 'hex'), key, Buffer.from(e.signature, 'base64'))) return `${at}: signature does not verify`;
     prev = hash;
   }
   if (header.entries !== entries.length) return `header says ${header.entries} entries, the file has ${entries.length}`;
@@ -243,14 +262,37 @@ function chainProblem(header, entries, pinnedKey) {
 
 // ---------- reading the export and replaying it ----------
 
+/** Largest export read (500 MiB): it is read as one string, and V8's strings stop just short of 512 Mi characters. */
+const MAX_EXPORT_BYTES = 500 * 1024 * 1024;
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The header and entry objects of an export; anything that is not that shape is an InputError. */
 function readExport(path) {
-  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '');
-  if (lines.length === 0) throw new Error(`${path}: empty file`);
+  let text;
+  try {
+    const size = statSync(path).size;
+    if (size > MAX_EXPORT_BYTES) throw new InputError('E_AUDIT_BAD_FORMAT', `${path} is ${size} bytes, over the ${MAX_EXPORT_BYTES} (500 MiB) an export is read up to: not an audit export`);
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError('E_FILE_NOT_FOUND', `cannot read ${path} (${err.code ?? err.message}); check the path`);
+  }
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length === 0) throw new InputError('E_AUDIT_BAD_FORMAT', `${path}: empty file`);
   const parsed = lines.map((l, i) => {
-    try { return JSON.parse(l); } catch { throw new Error(`${path}:${i + 1}: not JSON`); }
+    try { return JSON.parse(l); } catch { throw new InputError('E_AUDIT_BAD_FORMAT', `${path}:${i + 1}: not JSON`); }
   });
   const [header, ...entries] = parsed;
-  if (header.format !== 'fedistill-audit' || header.version !== 1) throw new Error(`${path}: not a fedistill-audit version 1 export (header ${JSON.stringify(header).slice(0, 120)})`);
+  if (!isObject(header) || header.format !== 'fedistill-audit' || header.version !== 1) {
+    throw new InputError('E_AUDIT_BAD_FORMAT', `${path}: not a fedistill-audit version 1 export (header ${lines[0].slice(0, 120)})`);
+  }
+  for (const [k, type] of [['public_key', 'string'], ['run_id', 'string'], ['chain_head', 'string'], ['entries', 'number']]) {
+    if (typeof header[k] !== type) throw new InputError('E_AUDIT_BAD_HEADER', `${path}: header field ${k} must be a ${type}, got ${typeof header[k] === 'object' ? (header[k] === null ? 'null' : 'an object') : String(header[k]).slice(0, 60)}`);
+  }
+  if (header.head_signature !== undefined && typeof header.head_signature !== 'string') throw new InputError('E_AUDIT_BAD_HEADER', `${path}: header field head_signature must be a string`);
+  const bad = entries.findIndex((e) => !isObject(e) || !isObject(e.data));
+  if (bad >= 0) throw new InputError('E_AUDIT_BAD_ENTRY', `${path}:${bad + 2}: an entry must be a JSON object with a data object`);
   return { header, entries };
 }
 
@@ -396,16 +438,20 @@ const tolerance = Number(option('--tolerance') ?? 1e-9);
 const publicKey = option('--public-key');
 if (args.length !== 1 || !(tolerance >= 0)) { stderr.write(`${HELP}\n`); exit(2); }
 let report;
+let problem = null;
 try {
   const { header, entries } = readExport(args[0]);
-  const problem = chainProblem(header, entries, publicKey);
+  problem = chainProblem(header, entries, publicKey);
   const { ok, run_id: runId, ...rest } = reproduce(header, entries, tolerance);
   report = {
     ok: ok && problem === null, run_id: runId, public_key: header.public_key, ...coverage(header, entries, publicKey),
     chain: problem === null ? { ok: true } : { ok: false, problem }, ...rest,
   };
 } catch (err) {
-  stderr.write(`reproduce-epsilon: ${err.message}\n`);
+  // Input that is not an export: 2. A broken chain whose content cannot even be replayed: 1, naming the break.
+  if (err instanceof InputError) { stderr.write(`reproduce-epsilon: ${err.code}: ${err.message}\n`); exit(2); }
+  if (problem !== null) { stderr.write(`reproduce-epsilon: E_AUDIT_BAD_ENTRY: the chain is broken (${problem}), and the entries cannot be replayed: ${err.message}\n`); exit(1); }
+  stderr.write(`reproduce-epsilon: E_AUDIT_BAD_ENTRY: cannot replay the export: ${err.message}\n`);
   exit(2);
 }
 for (const note of report.notes) stderr.write(`reproduce-epsilon: note: ${note}\n`);

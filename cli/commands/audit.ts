@@ -48,11 +48,22 @@ function unpinnedNote(v: VerifyResult, flags: FlagValues): string | undefined {
     : undefined;
 }
 
-/** A note for people when the end of the log is not protected: a truncated log would pass. */
+/**
+ * A note for people when the end of the log is not protected: a truncated log would pass. A
+ * run_finished at the end does not protect it: the aggregator appends after run_finished when a
+ * run is extended (restarted with more rounds) or retried after a stall, so a log cut back to an
+ * earlier run_finished looks finished too. Only a budget_exhausted finish is final (nothing is
+ * ever appended after it), so only that, or a signed head, goes without the note.
+ */
 function unsignedTailNote(v: VerifyResult): string | undefined {
-  if (v.finished || v.headSigned) return undefined;
+  if (v.headSigned) return undefined;
+  const last = v.entries.at(-1);
+  if (v.finished && last?.data.status === 'budget_exhausted') return undefined;
   const why = v.source === 'database' ? 'a database has no signed chain head' : 'the export\'s header is unsigned (exported without --identity)';
-  return `the log has no run_finished entry and ${why}, so entries removed from its end would not be detected: compare it with every site's ledger (audit compare), or ask the operator for an export made with --identity`;
+  const what = v.finished
+    ? `the log ends with run_finished (status ${JSON.stringify(last?.data.status)}), but a run that finished can be extended or retried, its log going on after that entry (this log has ${v.entries.filter((e) => e.kind === 'run_finished').length} run_finished), so a log cut back to a run_finished would pass too; ${why}`
+    : `the log has no run_finished entry and ${why}, so entries removed from its end would not be detected`;
+  return `${what}: compare it with every site's ledger (audit compare), or ask the operator for an export made with --identity`;
 }
 
 /** Loads and verifies a log from an export file or a database. */
@@ -152,6 +163,7 @@ const verifyCommand: CommandSpec = {
       const note = uncheckedNote(v);
       if (note) io.out(`  unchecked: ${note}`);
       if (v.ledgerChecked) io.out('  ledger table: agrees with the audit log');
+      else if (v.source === 'database') io.out('  ledger table: none in this database, so not cross-checked');
       const tail = unsignedTailNote(v);
       if (tail) io.err(`note: ${tail}`);
       const unpinned = unpinnedNote(v, args.flags);

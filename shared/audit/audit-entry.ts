@@ -83,6 +83,11 @@ export function verifyAuditSignature(hashHex: string, signature: string, publicK
   return verifyEd25519(Buffer.from(hashHex, 'hex'), signature, publicKey);
 }
 
+/** A value as a message shows it: JSON, except numbers JSON cannot write (a literal like 1e999 parses to Infinity). */
+function shown(v: unknown): string {
+  return typeof v === 'number' && !Number.isFinite(v) ? `${v} (a number out of range)` : JSON.stringify(v);
+}
+
 const ENTRY_FIELDS = ['seq', 'at', 'kind', 'runId', 'round', 'site', 'data', 'prev_hash', 'hash', 'signature'];
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -97,13 +102,13 @@ export function readAuditEntry(json: unknown, index: number): AuditEntry | Audit
   const seq = Number.isSafeInteger(o.seq) && (o.seq as number) >= 0 ? (o.seq as number) : null;
   for (const k of Object.keys(o)) if (!ENTRY_FIELDS.includes(k)) return fail(`unknown field "${k}" (fields: ${ENTRY_FIELDS.join(', ')})`, seq);
   for (const k of ENTRY_FIELDS) if (!Object.hasOwn(o, k)) return fail(`missing field "${k}"`, seq);
-  if (seq === null) return fail(`seq must be an integer ≥ 0, got ${JSON.stringify(o.seq)}`);
+  if (seq === null) return fail(`seq must be an integer ≥ 0, got ${shown(o.seq)}`);
   if (typeof o.at !== 'string' || Number.isNaN(Date.parse(o.at))) return fail(`at must be an ISO time, got ${JSON.stringify(o.at)}`, seq);
   if (typeof o.kind !== 'string' || !(AUDIT_ENTRY_KINDS as readonly string[]).includes(o.kind)) {
     return fail(`unknown kind ${JSON.stringify(o.kind)}; expected one of ${AUDIT_ENTRY_KINDS.join(', ')}`, seq);
   }
   if (typeof o.runId !== 'string' || o.runId === '') return fail('runId must be a non-empty string', seq);
-  if (o.round !== null && !(Number.isSafeInteger(o.round) && (o.round as number) >= 0)) return fail(`round must be null or an integer ≥ 0, got ${JSON.stringify(o.round)}`, seq);
+  if (o.round !== null && !(Number.isSafeInteger(o.round) && (o.round as number) >= 0)) return fail(`round must be null or an integer ≥ 0, got ${shown(o.round)}`, seq);
   if (o.site !== null && (typeof o.site !== 'string' || o.site === '')) return fail('site must be null or a non-empty string', seq);
   if (o.data === null || typeof o.data !== 'object' || Array.isArray(o.data)) return fail('data must be a JSON object', seq);
   if (typeof o.prev_hash !== 'string' || !HEX64.test(o.prev_hash)) return fail('prev_hash must be 64 lowercase hex digits', seq);

@@ -1,5 +1,5 @@
 // The self-contained export (JSON lines: a header, then one line per entry) and loading a log from an export or a database.
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { encodePublicKey, type Identity } from '../crypto/identity.ts';
 import { FedistillError, UsageError } from '../util/errors.ts';
@@ -9,6 +9,12 @@ import { SqliteAuditStore, type AuditStore } from './sqlite-audit-store.ts';
 
 const AUDIT_FORMAT = 'fedistill-audit';
 const AUDIT_FORMAT_VERSION = 1;
+/**
+ * Largest export `loadAuditSource` reads (500 MiB): the file is read as one string, and V8's
+ * strings stop at 2^29 − 24 characters, so a larger file would fail mid-read. A bigger log is
+ * verified from its database.
+ */
+export const MAX_AUDIT_EXPORT_BYTES = 500 * 1024 * 1024;
 
 /** First line of an export. `head_signature` (optional) signs the canonical JSON of the other fields. */
 export interface AuditExportHeader {
@@ -83,7 +89,12 @@ export function chooseAuditRun(path: string, store: AuditStore, runId?: string):
   }
   const id = runId ?? (runs.length === 1 ? runs[0]! : undefined);
   if (id === undefined) throw new UsageError(`${path} holds the audit logs of ${runs.length} runs (${runs.join(', ')}); pass --run ID`, 'E_AUDIT_RUN_REQUIRED');
-  if (store.publicKey(id) === undefined) throw auditRunNotFound(id, runs);
+  if (store.publicKey(id) === undefined) {
+    if (runs.includes(id)) {
+      throw new FedistillError('E_AUDIT_RUN_NOT_FOUND', `run "${id}" has audit entries but no signing key in audit_keys: the database was altered or damaged, and its log cannot be verified; ask the operator for an export of the run`);
+    }
+    throw auditRunNotFound(id, runs);
+  }
   return id;
 }
 
@@ -132,6 +143,11 @@ export function parseAuditExport(text: string, path = 'export'): LoadedAuditLog 
 export function loadAuditSource(path: string, runId?: string): { log: LoadedAuditLog; close: () => void } {
   if (!isSqliteFile(path)) {
     let text: string;
+    let size: number;
+    try { size = statSync(path).size; } catch (e) { throw fileError(path, e); }
+    if (size > MAX_AUDIT_EXPORT_BYTES) {
+      throw new FedistillError('E_AUDIT_BAD_FORMAT', `${path} is ${size} bytes; an export is read whole, up to ${MAX_AUDIT_EXPORT_BYTES} bytes (500 MiB): it is not an audit export, or verify the run from the aggregator's database instead`);
+    }
     try { text = readFileSync(path, 'utf8'); } catch (e) { throw fileError(path, e); }
     const log = parseAuditExport(text, path);
     if (runId !== undefined && log.header.run_id !== runId) {

@@ -92,11 +92,32 @@ export function epsilonMatches(reported: number, replayed: number): boolean {
 }
 
 /**
+ * Why run_finished's `epsilon`/`delta` (both optional: logs of other tools may omit them) are not
+ * the run scope's replayed ε at its δ, or undefined when they are. A scope nothing charged is at ε 0.
+ */
+function runFinishedMismatch(data: Record<string, unknown>, acc: RdpAccountant | undefined, delta: number | undefined, conversion: RdpConversion): { code: AuditCode; message: string } | undefined {
+  const { epsilon, delta: reportedDelta } = data;
+  if (reportedDelta !== undefined) {
+    if (typeof reportedDelta !== 'number' || !(reportedDelta > 0 && reportedDelta < 1)) return { code: 'E_AUDIT_BAD_ENTRY', message: `delta must be in (0, 1), got ${JSON.stringify(reportedDelta)}` };
+    if (delta !== undefined && reportedDelta !== delta) return { code: 'E_AUDIT_EPSILON_MISMATCH', message: `reports the run's ε at δ = ${reportedDelta}, but the run scope's δ is ${delta}` };
+  }
+  if (epsilon === undefined) return undefined;
+  if (typeof epsilon !== 'number' || !Number.isFinite(epsilon) || epsilon < 0) return { code: 'E_AUDIT_BAD_ENTRY', message: `epsilon must be a finite ε ≥ 0, got ${JSON.stringify(epsilon)}` };
+  const at = delta ?? (reportedDelta as number | undefined);
+  if (at === undefined) return { code: 'E_AUDIT_NO_DELTA', message: 'reports an ε, but neither it nor the run declares a δ to replay it at' };
+  let replayed = 0;
+  if (acc) { try { replayed = acc.getEpsilon(at, { conversion }).epsilon; } catch { replayed = Infinity; } }
+  return epsilonMatches(epsilon, replayed) ? undefined
+    : { code: 'E_AUDIT_EPSILON_MISMATCH', message: `reports the run's final ε = ${epsilon}, its releases replay to ε = ${replayed} at δ = ${at}` };
+}
+
+/**
  * Checks a log entry by entry and stops at the first problem: seq continuity, run id,
  * prev_hash, hash recomputation, signature, entry schema, and for each release that it records its
  * mechanism (unless allowUnchecked), that the record agrees with run_started's mechanism_params,
  * its charge against the record (rows, noise, sensitivity, answers), the ε it reports against a
- * replay of its events per scope, and that the replayed ε is within the scope's budget. Then the header's count, head and signature, and (database only) the ledger table.
+ * replay of its events per scope, and that the replayed ε is within the scope's budget; run_finished's ε
+ * against the run scope's replay. Then the header's count, head and signature, and (database only) the ledger table.
  */
 export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {}): VerifyResult {
   const h = log.header;
@@ -197,6 +218,14 @@ export function verifyAuditLog(log: LoadedAuditLog, options: VerifyOptions = {})
         }
         result.releases.push({ seq: e.seq, round: e.round, at: e.at, data, epsilon });
         if (!data.mechanism) result.uncheckedReleases++;
+      }
+      if (e.kind === 'run_finished') {
+        // The run's final ε is a reported figure like epsilon_after: replay it too.
+        const runScope = `run:${h.run_id}`;
+        const acc = accountants.get(runScope);
+        const delta = result.deltas[runScope] ?? result.budgets[runScope]?.delta ?? runDelta;
+        const why = runFinishedMismatch(e.data, acc, delta, result.accounting.conversion);
+        if (why) stop(why.code, e.seq, i, `run_finished: ${why.message}`);
       }
       result.entries.push(e);
       prev = e.hash;
