@@ -1,9 +1,43 @@
-// Host-built feeds of a training step: dropout masks drawn per (seed, step), and K batches stacked for the Loop graph.
+// Host-built feeds of a training step: a batch's rows, dropout masks drawn per (seed, step), and K batches stacked for the Loop graph.
 import { ort } from './runtime.ts';
 import type { ModelLayout } from './layers.ts';
 import { names } from './train-graph.ts';
 import { outer } from './train-loop-graph.ts';
 import { SeededRng } from '../util/prng.ts';
+import { gatherRows } from './train-data.ts';
+
+/** A per-sample column a step graph reads (x, or a loss target) and the values per row. */
+export interface BatchColumn { name: string; row: number[]; width: number }
+
+/** Builds the feeds of the batch whose sample ids are `idx`. */
+export type BatchFeeds = (idx: Uint32Array) => Record<string, ort.Tensor>;
+
+/**
+ * Feeds copied out of the per-sample columns (the CPU, or data too large to keep on a GPU). One
+ * step per run frees a batch's arrays when the run returns, so `reuse` recycles them; K-step runs
+ * hold K batches at once and need fresh ones.
+ */
+export function hostBatchFeeds(cols: readonly BatchColumn[], columns: Record<string, Float32Array>, reuse: boolean): BatchFeeds {
+  const scratch = new Map<string, Float32Array>();
+  const buf = (name: string, size: number): Float32Array => {
+    if (!reuse) return new Float32Array(size);
+    let a = scratch.get(name);
+    if (!a || a.length !== size) scratch.set(name, (a = new Float32Array(size)));
+    return a;
+  };
+  return (idx) => {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const c of cols) {
+      feeds[c.name] = new ort.Tensor('float32', gatherRows(columns[c.name]!, c.width, idx, buf(c.name, idx.length * c.width)), [idx.length, ...c.row]);
+    }
+    return feeds;
+  };
+}
+
+/** Feeds for columns uploaded to the GPU once per fit: the whole columns and the row ids the step gathers there. */
+export function residentBatchFeeds(residentColumns: Record<string, ort.Tensor>): BatchFeeds {
+  return (idx) => ({ ...residentColumns, rows: new ort.Tensor('int64', BigInt64Array.from(idx, (i) => BigInt(i)), [idx.length]) });
+}
 
 export interface DropoutMask { name: string; mask: Float32Array; dims: number[] }
 

@@ -1,6 +1,8 @@
 // Training inputs: normalises a Dataset or raw arrays, checks their shapes, and cuts seeded batches.
 import type { Dataset } from '../data/types.ts';
-import { FedistillError } from '../util/errors.ts';
+import { FedistillError, check } from '../util/errors.ts';
+import type { LossConfig } from './losses.ts';
+import type { DistillData } from './trainer-types.ts';
 import { SeededRng } from '../util/prng.ts';
 
 /** Raw labelled samples: features n × prod(input) row-major, labels n class ids. */
@@ -62,4 +64,36 @@ export function oneHot(labels: ArrayLike<number>, classes: number): Float32Array
   const out = new Float32Array(labels.length * classes);
   for (let i = 0; i < labels.length; i++) out[i * classes + labels[i]!] = 1;
   return out;
+}
+
+/**
+ * The loss and per-sample columns of a distillation fit, checked: soft targets n × classes and
+ * finite (a NaN target would turn every weight it reaches into NaN), per-sample temperatures
+ * positive, hard labels where α > 0. MSE/MAE compare logits with logits, so they refuse targets
+ * declared as probabilities.
+ */
+export function distillColumns(d: DistillData, input: readonly number[], classes: number, vocab?: number): { n: number; loss: LossConfig; columns: Record<string, Float32Array> } {
+  const s = toSamples({ features: d.features, labels: d.hardLabels }, input, classes, vocab);
+  const alpha = d.alpha ?? 0;
+  if (d.softTargets.length !== s.n * classes) throw new FedistillError('E_SHAPE_MISMATCH', `softTargets must hold ${s.n}×${classes} values, got ${d.softTargets.length}`);
+  if (alpha > 0 && !d.hardLabels) throw new FedistillError('E_SHAPE_MISMATCH', 'alpha > 0 needs hardLabels');
+  const soft = d.softLoss ?? 'kl';
+  if (soft !== 'kl' && d.targetKind === 'probs') {
+    throw new FedistillError('E_INVALID_PARAMETER', `softLoss '${soft}' compares the student's logits with teacher logits; pass logits with targetKind 'logits', or use softLoss 'kl' for probabilities`);
+  }
+  if (alpha < 1) {
+    const bad = d.softTargets.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new FedistillError('E_SHAPE_MISMATCH', `soft target ${d.softTargets[bad]} at sample ${Math.floor(bad / classes)}, class ${bad % classes} is not a finite number`);
+  }
+  const T = d.temperatures ?? new Float32Array(s.n).fill(d.temperature ?? 1);
+  if (T.length !== s.n) throw new FedistillError('E_SHAPE_MISMATCH', `temperatures must hold ${s.n} values, got ${T.length}`);
+  for (const t of T) check(t > 0 && Number.isFinite(t), 'temperature', `must be positive, got ${t}`);
+  const loss: LossConfig = { kind: 'distill', soft, targets: d.targetKind ?? (soft === 'kl' ? 'probs' : 'logits'), hardWeight: alpha };
+  const columns: Record<string, Float32Array> = { x: s.features };
+  if (alpha < 1) {
+    columns.y_soft = d.softTargets;
+    if (soft === 'kl') columns.temperature = T;
+  }
+  if (alpha > 0) columns.y_hard = oneHot(s.labels!, classes);
+  return { n: s.n, loss, columns };
 }

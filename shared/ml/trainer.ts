@@ -9,9 +9,9 @@ import { allRows, atStep, batchColumns, buildInferenceGraph, names } from './tra
 import { DeviceCopies } from './device-copies.ts';
 import { carriedNames, outer } from './train-loop-graph.ts';
 import { type StepSession, StepSessions } from './step-sessions.ts';
-import { dropoutMasks, stackedLoopFeeds } from './step-feeds.ts';
+import { type BatchFeeds, dropoutMasks, hostBatchFeeds, residentBatchFeeds, stackedLoopFeeds } from './step-feeds.ts';
 import { type Predictions, accuracyOf, exportOnnx, meanCrossEntropy, predictBatches } from './inference.ts';
-import { type TrainData, checkTokenIds, epochOrder, gatherRows, oneHot, toSamples } from './train-data.ts';
+import { type TrainData, checkTokenIds, distillColumns, epochOrder, oneHot, toSamples } from './train-data.ts';
 import { FedistillError, check } from '../util/errors.ts';
 import type { DistillData, EpochPosition, EpochResult, FitOptions, TrainerOptions } from './trainer-types.ts';
 
@@ -228,24 +228,8 @@ export class Trainer {
     const multi: MultiStep | undefined = K === 1 ? undefined
       : resident ? { kind: 'unrolled', session: await this.sessions.step(loss, true, K), k: K }
       : { kind: 'loop', session: await this.sessions.loop(loss), k: K };
-    // One step at a time, a batch's arrays are free once its run returns: reuse them. K-step runs
-    // hold K batches at once, so they get fresh arrays.
-    const scratch = new Map<string, Float32Array>();
-    const buf = (name: string, size: number): Float32Array => {
-      if (multi) return new Float32Array(size);
-      let a = scratch.get(name);
-      if (!a || a.length !== size) scratch.set(name, (a = new Float32Array(size)));
-      return a;
-    };
     const residentColumns = resident ? await this.copies.toDevice(cols.map((c) => [allRows(c.name), new ort.Tensor('float32', columns[c.name]!, [n, ...c.row])])) : {};
-    const batchFeeds = (idx: Uint32Array): Record<string, ort.Tensor> => {
-      if (resident) return { ...residentColumns, rows: new ort.Tensor('int64', BigInt64Array.from(idx, (i) => BigInt(i)), [idx.length]) };
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const c of cols) {
-        feeds[c.name] = new ort.Tensor('float32', gatherRows(columns[c.name]!, c.width, idx, buf(c.name, idx.length * c.width)), [idx.length, ...c.row]);
-      }
-      return feeds;
-    };
+    const batchFeeds = resident ? residentBatchFeeds(residentColumns) : hostBatchFeeds(cols, columns, !multi);
     // On a GPU, steps queue up until something is read back; reading the metrics at least every
     // `drainEvery` steps bounds the batch data waiting in upload buffers (about 256 MB).
     const uploadPerStep = this.batchSize * (resident ? 8 : cols.reduce((a, c) => a + 4 * c.width, 0));
@@ -262,7 +246,7 @@ export class Trainer {
    * An epoch stopped midway (`position`) goes on from its next batch, so the steps are the
    * uninterrupted run's; a fit may itself stop, or save a checkpoint, after any run.
    */
-  private async epochs(n: number, o: FitOptions, ss: StepSession, multi: MultiStep | undefined, batchFeeds: (idx: Uint32Array) => Record<string, ort.Tensor>, drainEvery: number): Promise<EpochResult[]> {
+  private async epochs(n: number, o: FitOptions, ss: StepSession, multi: MultiStep | undefined, batchFeeds: BatchFeeds, drainEvery: number): Promise<EpochResult[]> {
     const K = multi?.k ?? 1;
     const batches = Math.ceil(n / this.batchSize);
     const fullBatches = Math.floor(n / this.batchSize);
@@ -365,23 +349,8 @@ export class Trainer {
 
   /** Trains `epochs` more epochs on soft targets: (1−α)·soft term + α·CE(hard labels). */
   async distill(d: DistillData, o: FitOptions): Promise<EpochResult[]> {
-    const { input, classes } = this.model.layout.spec;
-    const s = toSamples({ features: d.features, labels: d.hardLabels }, input, classes, this.vocab);
-    const alpha = d.alpha ?? 0;
-    if (d.softTargets.length !== s.n * classes) throw new FedistillError('E_SHAPE_MISMATCH', `softTargets must hold ${s.n}×${classes} values, got ${d.softTargets.length}`);
-    if (alpha > 0 && !d.hardLabels) throw new FedistillError('E_SHAPE_MISMATCH', 'alpha > 0 needs hardLabels');
-    const soft = d.softLoss ?? 'kl';
-    const T = d.temperatures ?? new Float32Array(s.n).fill(d.temperature ?? 1);
-    if (T.length !== s.n) throw new FedistillError('E_SHAPE_MISMATCH', `temperatures must hold ${s.n} values, got ${T.length}`);
-    for (const t of T) check(t > 0 && Number.isFinite(t), 'temperature', `must be positive, got ${t}`);
-    const loss: LossConfig = { kind: 'distill', soft, targets: d.targetKind ?? 'probs', hardWeight: alpha };
-    const columns: Record<string, Float32Array> = { x: s.features };
-    if (alpha < 1) {
-      columns.y_soft = d.softTargets;
-      if (soft === 'kl') columns.temperature = T;
-    }
-    if (alpha > 0) columns.y_hard = oneHot(s.labels!, classes);
-    return this.loop(s.n, loss, o, columns);
+    const { n, loss, columns } = distillColumns(d, this.model.layout.spec.input, this.model.layout.spec.classes, this.vocab);
+    return this.loop(n, loss, o, columns);
   }
 
   private evalSession?: Promise<ort.InferenceSession>;
