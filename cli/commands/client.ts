@@ -1,7 +1,15 @@
 // `fedistill client`: a site agent that keeps its data local and shares only protected predictions.
 import type { CommandSpec } from '../parse.ts';
 import { loadSiteConfig } from '../../client/site-config.ts';
-import { runSite } from '../../client/run-site.ts';
+import { runSite, type SiteOutcome } from '../../client/run-site.ts';
+
+/**
+ * The --json summary of a site: its outcome plus the path of its ledger, which the text summary
+ * names too, so a script can find the file its own ε bound comes from (`audit compare` reads it).
+ */
+export function siteSummaryJson(outcome: SiteOutcome, ledger: string): string {
+  return JSON.stringify({ ...outcome, ledger });
+}
 
 export const clientCommand: CommandSpec = {
   name: 'client',
@@ -19,7 +27,7 @@ export const clientCommand: CommandSpec = {
   async run(args, io) {
     const config = loadSiteConfig(String(args.flags.config));
     const r = await runSite(config, (l) => io.err(`[${config.settings.name}] ${l}`));
-    if (args.flags.json) io.out(JSON.stringify(r));
+    if (args.flags.json) io.out(siteSummaryJson(r, config.ledger));
     else if (r.stopped) io.out(`site ${r.site}: stopped before the run ended; its ledger: ${r.ledger}`);
     else {
       // the bound covers every run in the site's ledger, not only this one: say which file it is

@@ -10,6 +10,37 @@ const EVAL = 'mnist:test[5000:10000]';
 /** Teachers per site, on disjoint shards of its data (example-level privacy); the run pins the same number. */
 const TEACHERS = 10;
 
+/** What runLocalDeployment reports, as far as the summary reads it (the processes' --json objects). */
+interface DeploymentOutcome {
+  aggregator: { summary: any };
+  sites: { summary: any }[];
+  database: string;
+  dir: string;
+}
+
+/**
+ * The run's summary, the same for the table and for --json: the aggregator's public key and each
+ * site's ledger are in it, so a script can run the `audit verify --public-key` and `audit compare`
+ * that the table points to without reading the key file itself.
+ */
+export function startSummary(res: DeploymentOutcome, aggregatorPublicKey: string, seconds: number) {
+  const agg = res.aggregator.summary;
+  const sites = res.sites.map((s) => {
+    const r = s.summary;
+    const bytes = agg.bytes?.[r.site] ?? { sent: 0, received: 0 };
+    return {
+      site: r.site as string, before: r.baselineAccuracy as number | undefined, after: r.finalAccuracy as number | undefined,
+      ownEpsilon: r.ledgerEpsilon as number, bytesSent: bytes.received as number, bytesReceived: bytes.sent as number,
+      student: r.studentOut as string | undefined, ledger: r.ledger as string | undefined,
+    };
+  });
+  return {
+    run: agg.runId as string, status: agg.status as string, rounds: agg.rounds.length as number, epsilon: agg.epsilon as number, delta: agg.delta as number,
+    privacy_unit: `example (${TEACHERS} teachers per site on disjoint shards)`, sites,
+    database: res.database, dir: res.dir, aggregator_public_key: aggregatorPublicKey, seconds,
+  };
+}
+
 export const startCommand: CommandSpec = {
   name: 'start',
   summary: 'run the main demo: a federated distillation run on MNIST (what `npm start` runs)',
@@ -51,21 +82,12 @@ export const startCommand: CommandSpec = {
       },
       perSite: (i) => ({ seed: i + 1, data: { dataset: 'mnist:train', partition: { scheme: 'dirichlet', alpha: 0.5, clients: sites, index: i, seed: 1 } } }),
     }, (line) => io.err(line));
-    const agg = res.aggregator.summary;
-    const rows = res.sites.map((s) => {
-      const r = s.summary;
-      const bytes = agg.bytes?.[r.site] ?? { sent: 0, received: 0 };
-      return { site: r.site, before: r.baselineAccuracy, after: r.finalAccuracy, ownEpsilon: r.ledgerEpsilon, bytesSent: bytes.received, bytesReceived: bytes.sent, student: r.studentOut };
-    });
-    const summary = {
-      run: agg.runId, status: agg.status, rounds: agg.rounds.length, epsilon: agg.epsilon, delta: agg.delta,
-      privacy_unit: `example (${TEACHERS} teachers per site on disjoint shards)`, sites: rows,
-      database: res.database, dir: res.dir, seconds: (Date.now() - t0) / 1000,
-    };
+    const aggregatorKey = encodePublicKey(readIdentityFile(join(res.dir, 'keys', 'aggregator.key')).publicKey);
+    const summary = startSummary(res, aggregatorKey, (Date.now() - t0) / 1000);
+    const rows = summary.sites;
     if (args.flags.json) { io.out(JSON.stringify(summary)); return 0; }
     const pct = (v: number | undefined) => (v === undefined ? '   n/a' : (100 * v).toFixed(2).padStart(6));
     const kb = (v: number) => `${(v / 1024).toFixed(0)} KiB`.padStart(10);
-    const aggregatorKey = encodePublicKey(readIdentityFile(join(summary.dir, 'keys', 'aggregator.key')).publicKey);
     const lines = [
       '',
       `Run "${summary.run}" ${summary.status} after ${summary.rounds} rounds in ${summary.seconds.toFixed(0)} s`,

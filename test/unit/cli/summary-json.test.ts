@@ -1,0 +1,41 @@
+// The --json summaries of `fedistill client` and `fedistill start` carry what their text summaries point to (ledger, aggregator key).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { siteSummaryJson } from '../../../cli/commands/client.ts';
+import { startSummary } from '../../../cli/commands/start.ts';
+
+const finished = {
+  runId: 'r1', roundsDigested: 2, baselineAccuracy: 0.8, finalAccuracy: 0.9, ledgerEpsilon: 3.5, ledgerDelta: 1e-5,
+  bytesSent: 100, bytesReceived: 200, site: 'site-a', studentOut: '/runs/site-a-student.onnx',
+};
+
+test('client --json names the site ledger beside the run result, as the text summary does', () => {
+  const j = JSON.parse(siteSummaryJson(finished, '/runs/site-a.ledger.jsonl'));
+  assert.equal(j.ledger, '/runs/site-a.ledger.jsonl');
+  assert.equal(j.site, 'site-a');
+  assert.equal(j.ledgerEpsilon, 3.5);
+  assert.equal(j.studentOut, '/runs/site-a-student.onnx');
+  // a site stopped by a signal already reported its ledger: it is kept as it is
+  const stopped = JSON.parse(siteSummaryJson({ site: 'site-a', stopped: true, ledger: '/runs/site-a.ledger.jsonl' }, '/runs/site-a.ledger.jsonl'));
+  assert.deepEqual(stopped, { site: 'site-a', stopped: true, ledger: '/runs/site-a.ledger.jsonl' });
+});
+
+test('start --json carries the aggregator public key and each site ledger, so audit verify/compare can be scripted', () => {
+  const res = {
+    aggregator: { summary: { runId: 'start', status: 'complete', rounds: [{}, {}], epsilon: 12.5, delta: 1e-5, bytes: { 'site-a': { sent: 70, received: 60 } } } },
+    sites: [{ summary: { ...finished, ledger: '/runs/site-a.ledger.jsonl' } }],
+    database: '/runs/fedistill.db',
+    dir: '/runs',
+  };
+  const s = startSummary(res, 'AGGREGATOR-KEY=', 9.5);
+  assert.equal(s.aggregator_public_key, 'AGGREGATOR-KEY=');
+  assert.equal(s.rounds, 2);
+  assert.equal(s.sites.length, 1);
+  const site = s.sites[0]!;
+  assert.equal(site.ledger, '/runs/site-a.ledger.jsonl');
+  // bytes are counted on the aggregator's side: what it received is what the site sent
+  assert.equal(site.bytesSent, 60);
+  assert.equal(site.bytesReceived, 70);
+  assert.equal(site.ownEpsilon, 3.5);
+  assert.equal(s.privacy_unit, 'example (10 teachers per site on disjoint shards)');
+});
