@@ -80,7 +80,11 @@ export function readIdentityFile(path: string): Identity {
     mode = statSync(path).mode;
     read = readFileUpTo(path, MAX_KEY_FILE_BYTES, { regularOnly: true });
   } catch (e) {
-    throw new ChannelError('E_KEY_FILE_INVALID', `cannot read key file ${path}: ${(e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file; check the path, or create one with "fedistill keys generate --out FILE"'
+      : code === 'EACCES' ? 'permission denied; run as the user who owns it'
+      : (e as Error).message;
+    throw new ChannelError('E_KEY_FILE_INVALID', `cannot read key file ${path}: ${why}`);
   }
   if (!read.ok) {
     throw new ChannelError('E_KEY_FILE_INVALID', `${path} is ${read.why === 'not_a_file' ? 'not a regular file' : `over ${MAX_KEY_FILE_BYTES} bytes`}; expected a file written by "fedistill keys generate"`);

@@ -46,6 +46,8 @@ test('a key file others can read, or a corrupt one, is refused; what the file is
   writeFileSync(big, Buffer.alloc(1 << 20, 0x20), { mode: 0o600 });
   assert.throws(() => readIdentityFile(big), { code: 'E_KEY_FILE_INVALID', message: /over 65536 bytes/ });
   assert.throws(() => readIdentityFile('/dev/zero'), { code: 'E_KEY_FILE_INVALID', message: /not a regular file/ });
+  // a missing file says what to do, not the bare errno text
+  assert.throws(() => readIdentityFile(join(dir, 'nope.key')), { code: 'E_KEY_FILE_INVALID', message: /nope\.key: no such file; check the path, or create one with "fedistill keys generate --out FILE"$/ });
 });
 
 test('allowlist files map public keys to unique site names', () => {
