@@ -26,7 +26,8 @@ test('tiny canary audit: plain distillation exposes the secrets, the support-gat
   assert.ok(c.meanExposure.swing! < c.meanExposure.plain!);
   assert.equal(c.reduction, 1 - c.meanExposure.swing! / c.meanExposure.plain!);
   assert.deepEqual(c.reductionPerSeed, [1 - run.releases.swing!.meanExposure / run.releases.plain!.meanExposure]);
-  assert.equal(c.pass, c.minReduction >= 0.8);
+  assert.equal(c.targetReduction, 0.5, 'the smoke scenario sets its own target');
+  assert.equal(c.pass, c.minReduction >= c.targetReduction);
   assert.ok(run.releases.swing!.epsilon! > 0 && run.releases.plain!.epsilon === null);
   const gated = run.releases.swing!;
   assert.equal(run.releases.plain!.releasedRows, 1);
