@@ -39,6 +39,7 @@ export const CHANNEL_ERRORS = {
   E_SERVER_CLOSING: { close: 4033, meaning: 'the aggregator is shutting down' },
   E_INBOUND_RATE_EXCEEDED: { close: 4034, meaning: 'the peer sent more bytes or messages per second than its inbound budget allows (inboundBytesPerSecond / inboundBurstBytes, inboundMessagesPerSecond / inboundBurstMessages); checked before decrypting' },
   E_UNSOLICITED_MESSAGES: { close: 4035, meaning: 'the peer sent more than maxUnsolicitedMessages messages it had no reason to send (replies to requests never made or already answered, pongs to no ping)' },
+  E_PEER_NOT_READING: { close: 4036, meaning: 'the peer stopped reading: sending more would pass maxSendBufferBytes of data queued for it and not yet read (default four max-size frames); the session is closed instead of buffering without bound' },
   E_TOO_MANY_CONNECTIONS: { close: null, meaning: 'the aggregator already had maxConnectionsPerAddress open connections from this address (IPv6: its /64), or maxConnections in all; the new TCP connection was closed before any HTTP' },
   E_REQUEST_TIMEOUT: { close: null, meaning: 'no reply arrived for a request within its timeout' },
   E_SESSION_CLOSED: { close: null, meaning: 'a message was sent or a request was pending on a session that has closed' },

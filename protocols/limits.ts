@@ -58,6 +58,15 @@ export interface ConnectionLimits {
   maxUnsolicitedMessages: number;
   /** One unsolicited message is forgiven per this many ms, so rare legitimate ones never add up over a long run. Default 60 s. */
   unsolicitedForgiveMs: number;
+  /**
+   * Most bytes this side keeps queued for a peer that does not read them (the transport's send
+   * buffer). A send that would pass it closes that session with E_PEER_NOT_READING (4036) and
+   * throws E_SESSION_CLOSED, so a peer that stops reading (and keeps pinging, so it never idles
+   * out) cannot make this side buffer every later message. At least one frame of maxFrameBytes.
+   * Default four max-size frames: 4 × (maxFrameBytes + 25) = 64 MiB + 100 B, following
+   * maxFrameBytes when only that is set; Infinity turns it off.
+   */
+  maxSendBufferBytes: number;
 }
 
 export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
@@ -80,6 +89,8 @@ export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.free
   inboundBurstMessages: 2_000,
   maxUnsolicitedMessages: 16,
   unsolicitedForgiveMs: 60_000,
+  // four frames of maxFrameBytes: a legitimate peer has at most two in flight (a consensus, then the next query)
+  maxSendBufferBytes: 4 * (16 * 1024 * 1024 + 25),
 });
 
 /** Largest encoded size of each message type (bytes), before encryption; the frame limit also applies. */

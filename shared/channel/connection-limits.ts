@@ -26,6 +26,7 @@ const RULES: Record<keyof ConnectionLimits, Rule> = {
   inboundBurstMessages: 'rate',
   maxUnsolicitedMessages: 'countOrInfinity',
   unsolicitedForgiveMs: 'rate',
+  maxSendBufferBytes: 'rate',
 };
 
 const WHY: Record<Rule, string> = {
@@ -50,8 +51,8 @@ function valid(rule: Rule, v: unknown): boolean {
 /**
  * The defaults with `given` on top, checked: a typo'd option or a nonsensical value is a usage
  * error (E_INVALID_PARAMETER) naming the option, here rather than as a surprise mid-run.
- * `inboundBurstBytes`, when not given, is four frames of maxFrameBytes, so that changing the frame
- * limit alone keeps working; when given, it must admit at least one frame of maxFrameBytes.
+ * `inboundBurstBytes` and `maxSendBufferBytes`, when not given, are four frames of maxFrameBytes, so
+ * that changing the frame limit alone keeps working; when given, each must hold at least one frame.
  */
 export function resolveConnectionLimits(given: Partial<ConnectionLimits> = {}, field = 'limits', nameOf: (key: string) => string = (k) => k): ConnectionLimits {
   check(given !== null && typeof given === 'object', field, 'must be an object of connection limits');
@@ -72,6 +73,9 @@ export function resolveConnectionLimits(given: Partial<ConnectionLimits> = {}, f
   if (given.inboundBurstBytes === undefined) limits.inboundBurstBytes = 4 * oneFrame;
   check(limits.inboundBurstBytes >= oneFrame, `${field}.${nameOf('inboundBurstBytes')}`,
     `${limits.inboundBurstBytes} bytes cannot admit one frame of maxFrameBytes (${limits.maxFrameBytes} + ${FRAME_OVERHEAD} bytes of header and tag); raise it to at least ${oneFrame}`);
+  if (given.maxSendBufferBytes === undefined) limits.maxSendBufferBytes = 4 * oneFrame;
+  check(limits.maxSendBufferBytes >= oneFrame, `${field}.${nameOf('maxSendBufferBytes')}`,
+    `${limits.maxSendBufferBytes} bytes cannot hold one frame of maxFrameBytes (${limits.maxFrameBytes} + ${FRAME_OVERHEAD} bytes of header and tag): nothing large could be sent; raise it to at least ${oneFrame}`);
   check(limits.inboundBurstMessages >= 1, `${field}.${nameOf('inboundBurstMessages')}`, `must be at least 1 (got ${limits.inboundBurstMessages})`);
   return limits;
 }

@@ -48,15 +48,17 @@ export class PeerClosedError extends ChannelError {
 
 /**
  * Drives one side: `step` answers each incoming message with the reply to send (if any) and
- * returns the result when the handshake is complete.
+ * returns the result when the handshake is complete. `onComplete` runs at that moment,
+ * synchronously, before any frame read behind the last handshake message is handled.
  */
 function drive(
   transport: FrameTransport,
   timeoutMs: number,
   first: HandshakeMessage | undefined,
   step: (m: HandshakeMessage) => { send?: HandshakeMessage; done?: HandshakeResult },
-  firstFrame?: { timeoutMs: number; what: string },
+  extras: { firstFrame?: { timeoutMs: number; what: string }; onComplete?: () => void } = {},
 ): Promise<DrivenHandshake> {
+  const { firstFrame, onComplete } = extras;
   return new Promise<DrivenHandshake>((resolve, reject) => {
     let settled = false;
     const fail = (e: ChannelError, close: boolean): void => {
@@ -85,6 +87,7 @@ function drive(
         if (out.done) {
           settled = true;
           clearTimeout(timer);
+          onComplete?.();
           // kept for the session (see DrivenHandshake): what one read delivers, and on the aggregator
           // within PRE_AUTH_MAX_BYTES, which counts until the session exists. The cap only matters to a
           // caller that never hands the transport to a session (tests, benchmarks); a frame past it is
@@ -101,14 +104,17 @@ function drive(
   });
 }
 
-/** Site side of the handshake over `transport`. */
-export function runClientHandshake(transport: FrameTransport, opts: ClientHandshakeOptions & { timeoutMs: number }): Promise<DrivenHandshake> {
+/**
+ * Site side of the handshake over `transport`. `onAuthenticated`: called the moment the aggregator
+ * has proved its pinned key (its finished message verified), before anything read after it is handled.
+ */
+export function runClientHandshake(transport: FrameTransport, opts: ClientHandshakeOptions & { timeoutMs: number; onAuthenticated?: () => void }): Promise<DrivenHandshake> {
   const hs = new ClientHandshake(opts);
   return drive(transport, opts.timeoutMs, hs.hello(), (m) => {
     if (m.type === 'hs.server_hello') return { send: hs.onServerHello(m) };
     if (m.type === 'hs.server_finished') return { done: hs.onServerFinished(m) };
     throw new ChannelError('E_HANDSHAKE_FAILED', `site received ${m.type}, which only sites send`);
-  });
+  }, { onComplete: opts.onAuthenticated });
 }
 
 /**
@@ -125,5 +131,5 @@ export function runServerHandshake(transport: FrameTransport, opts: ServerHandsh
       return { send: finished, done: result };
     }
     throw new ChannelError('E_HANDSHAKE_FAILED', `aggregator received ${m.type}, which only the aggregator sends`);
-  }, firstFrame);
+  }, { firstFrame });
 }

@@ -21,7 +21,8 @@ export type InboundBudgetLimits = Pick<ConnectionLimits,
  * so reconnecting does not refill it.
  */
 export class InboundBudget {
-  readonly stats = { frames: 0, bytes: 0, unsolicited: 0 };
+  /** `controlFrames`: websocket pings and pongs, also counted in `frames` and `bytes`. */
+  readonly stats = { frames: 0, bytes: 0, unsolicited: 0, controlFrames: 0 };
   private readonly bytes: TokenBucket;
   private readonly messages: TokenBucket;
   private readonly strikes: TokenBucket;
@@ -52,6 +53,16 @@ export class InboundBudget {
   }
 
   /**
+   * Admits one websocket control frame (a ping, which `ws` answers with a pong, or a pong) like a
+   * message of its size, or throws E_INBOUND_RATE_EXCEEDED: a flood of them costs reads and writes
+   * as any other flood does, though it never reaches the session.
+   */
+  admitControlFrame(byteLength: number): void {
+    this.admitFrame(byteLength);
+    this.stats.controlFrames++;
+  }
+
+  /**
    * Records a message the peer had no reason to send (`what`, a few words: it ends up in the close
    * reason, which websockets cap at 123 bytes). Throws E_UNSOLICITED_MESSAGES once more than
    * maxUnsolicitedMessages have come faster than they are forgiven.
@@ -65,7 +76,7 @@ export class InboundBudget {
 }
 
 /** 33554432 → "32 MiB": close reasons must stay short. */
-function formatBytes(n: number): string {
+export function formatBytes(n: number): string {
   if (n === Infinity) return 'Infinity B';
   for (const [unit, size] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) {
     if (n >= size) return `${Number((n / size).toFixed(2))} ${unit}`;

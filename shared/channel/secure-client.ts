@@ -1,5 +1,6 @@
 // The site's end of the channel: connects, pins the aggregator's key, and reconnects with backoff and jitter.
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { ChannelError, CHANNEL_ERRORS } from '../../protocols/error-catalogue.ts';
 import type { ConnectionLimits } from '../../protocols/limits.ts';
@@ -10,6 +11,7 @@ import { primitivesNamed } from '../crypto/primitives.ts';
 import { MAX_TLS_FILE_BYTES, readRegularFileUpTo } from '../util/bounded-read.ts';
 import { resolveConnectionLimits } from './connection-limits.ts';
 import { PeerClosedError, runClientHandshake } from './handshake-driver.ts';
+import { guardPreAuthBytes, type PreAuthGuard } from './pre-auth-guard.ts';
 import { InboundBudget } from './inbound-budget.ts';
 import { DEFAULT_RECONNECT_POLICY, backoffDelay, type ReconnectPolicy } from './reconnect-backoff.ts';
 import { RequestTracker } from './request-tracker.ts';
@@ -32,6 +34,13 @@ export interface SecureClientOptions {
   /** For wss://: a CA bundle (PEM file) to trust, e.g. the aggregator's self-signed certificate. */
   tls?: { caFile?: string; rejectUnauthorized?: boolean };
   primitives?: 'node' | 'tweetnacl';
+}
+
+/** A connected transport; over a websocket, with the count of what the peer sent before authenticating. */
+interface OpenedTransport {
+  transport: FrameTransport;
+  /** `exceeded` rejects (E_FRAME_TOO_LARGE) when the peer passes PRE_AUTH_MAX_BYTES before proving its key. */
+  preAuth?: { guard: PreAuthGuard; exceeded: Promise<never> };
 }
 
 export interface SecureClientEvents {
@@ -133,8 +142,8 @@ export class SecureClient extends EventEmitter<SecureClientEvents> {
     this.emit('closed', reason);
   }
 
-  private async openTransport(): Promise<FrameTransport> {
-    if (this.opts.connect) return this.opts.connect();
+  private async openTransport(): Promise<OpenedTransport> {
+    if (this.opts.connect) return { transport: await this.opts.connect() };
     const url = this.opts.url!;
     let ca: Buffer | undefined;
     if (this.opts.tls?.caFile) {
@@ -149,8 +158,22 @@ export class SecureClient extends EventEmitter<SecureClientEvents> {
       maxPayload: this.limits.maxFrameBytes + FRAME_OVERHEAD, perMessageDeflate: false,
       handshakeTimeout: this.limits.handshakeTimeoutMs, ca, rejectUnauthorized: this.opts.tls?.rejectUnauthorized ?? true,
     });
-    return new Promise<FrameTransport>((resolve, reject) => {
-      ws.once('open', () => resolve(new WsTransport(ws, url)));
+    let socket: Socket | undefined;
+    ws.once('upgrade', (res) => { socket = res.socket; });
+    return new Promise<OpenedTransport>((resolve, reject) => {
+      ws.once('open', () => {
+        const transport = new WsTransport(ws, url);
+        if (!socket) return resolve({ transport });
+        // Until the aggregator proves its pinned key, whoever answers at the URL (a DNS hijack, a
+        // wrong port) gets PRE_AUTH_MAX_BYTES, not 16 MiB frames buffered here. Attached on `open`,
+        // after ws's own reader (see guardPreAuthBytes).
+        let refuse!: (e: ChannelError) => void;
+        const exceeded = new Promise<never>((_, r) => { refuse = r; });
+        exceeded.catch(() => {}); // raced in connectOnce; after the race it has nobody to tell
+        const guard = guardPreAuthBytes(socket, transport, (e) => refuse(new ChannelError('E_FRAME_TOO_LARGE',
+          `${url} sent ${e.message} (PRE_AUTH_MAX_BYTES) without proving the pinned key: is something other than the aggregator answering there?`)));
+        resolve({ transport, preAuth: { guard, exceeded } });
+      });
       ws.once('error', (e) => reject(new ChannelError('E_NOT_CONNECTED', `cannot reach ${url}: ${e.message}`)));
     });
   }
@@ -159,14 +182,18 @@ export class SecureClient extends EventEmitter<SecureClientEvents> {
     if (this.stopped) return;
     let session: SecureSession;
     try {
-      const transport = await this.openTransport();
-      const result = await runClientHandshake(transport, {
+      const { transport, preAuth } = await this.openTransport();
+      const handshake = runClientHandshake(transport, {
         identity: this.opts.identity,
         serverPublicKey: this.opts.serverPublicKey,
         primitives: primitivesNamed(this.opts.primitives),
         maxClockSkewMs: this.limits.maxClockSkewMs,
         timeoutMs: this.limits.handshakeTimeoutMs,
+        onAuthenticated: () => preAuth?.guard.stop(),
       });
+      // a peer over the pre-handshake limit fails this attempt at once (its socket closes meanwhile)
+      handshake.catch(() => {});
+      const result = await (preAuth ? Promise.race([handshake, preAuth.exceeded]) : handshake);
       session = new SecureSession(transport, result, 'client', this.limits, this.tracker, this.budget);
       if (this.stopped) {
         session.close(1000, 'site closing');

@@ -17,6 +17,7 @@ import { addressGroup, GroupCounts } from './address-group.ts';
 import { ConnectionGate } from './connection-gate.ts';
 import { resolveConnectionLimits } from './connection-limits.ts';
 import { HandshakeRateLimiter } from './handshake-rate-limiter.ts';
+import { guardPreAuthBytes, PRE_AUTH_MAX_BYTES } from './pre-auth-guard.ts';
 import { InboundBudget } from './inbound-budget.ts';
 import { runServerHandshake } from './handshake-driver.ts';
 import { createMemoryTransportPair } from './memory-transport.ts';
@@ -25,34 +26,8 @@ import { SecureSession, type OutgoingRequest } from './secure-session.ts';
 import type { FrameTransport } from './transport.ts';
 import { WsTransport } from './ws-transport.ts';
 
-/**
- * Bytes a connection may send before its handshake completes: two handshake messages (at most
- * 1 KiB each, protocols/limits.ts) plus websocket framing and pings. `ws` only knows the session's
- * frame limit (16 MiB by default), which it would otherwise buffer for anyone who connects.
- */
-export const PRE_AUTH_MAX_BYTES = 16 * 1024;
-
-/**
- * Counts what an unauthenticated peer sends; past PRE_AUTH_MAX_BYTES it is closed with 1009
- * (E_FRAME_TOO_LARGE) and the socket stops being read, so nothing more is buffered. Returns the
- * function that ends the count (called once the handshake has succeeded; a refused peer is
- * counted until its socket is gone).
- */
-function guardPreAuthBytes(socket: Socket, transport: FrameTransport): () => void {
-  let received = 0;
-  const onData = (chunk: Buffer): void => {
-    const before = received;
-    received += chunk.length;
-    if (received <= PRE_AUTH_MAX_BYTES) return;
-    // still sending after the close frame (ws resumed the socket): cut it without waiting
-    if (before > PRE_AUTH_MAX_BYTES) return void socket.destroy();
-    const e = new ChannelError('E_FRAME_TOO_LARGE', `${received} bytes before the handshake completed; at most ${PRE_AUTH_MAX_BYTES}`);
-    transport.close(e.closeCode!, `${e.code}: ${e.message}`);
-    socket.pause();
-  };
-  socket.on('data', onData);
-  return () => socket.off('data', onData);
-}
+/** Re-exported: the limit once lived here, and tests and tools import it from the server. */
+export { PRE_AUTH_MAX_BYTES };
 
 export interface SecureServerOptions {
   identity: Identity;
@@ -154,11 +129,11 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     this.wss.on('connection', (ws, req) => {
       this.gate?.upgraded(req.socket);
       const transport = new WsTransport(ws, req.socket.remoteAddress ?? 'unknown');
-      const stopGuard = guardPreAuthBytes(req.socket, transport);
+      const guard = guardPreAuthBytes(req.socket, transport);
       // The count ends only for a peer that authenticated. A refused one stays under it while its
       // socket closes (up to CLOSE_GRACE_MS): otherwise failing the handshake on purpose would buy
       // two seconds of unlimited reading, frames of up to maxFrameBytes buffered, before any key.
-      void this.acceptTransport(transport).then((session) => { if (session) stopGuard(); });
+      void this.acceptTransport(transport).then((session) => { if (session) guard.stop(); });
     });
     this.wss.on('error', () => {});
     if (this.ownsHttpServer) {

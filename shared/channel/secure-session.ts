@@ -10,15 +10,19 @@ import { PROTOCOL_VERSION } from '../../protocols/version.ts';
 import { FRAME_OVERHEAD, FrameOpener, FrameSealer } from '../crypto/frame-cipher.ts';
 import type { HandshakeResult } from '../crypto/handshake.ts';
 import { fingerprint } from '../crypto/identity.ts';
-import { InboundBudget } from './inbound-budget.ts';
+import { formatBytes, InboundBudget } from './inbound-budget.ts';
 import { RequestTracker } from './request-tracker.ts';
 import type { FrameTransport } from './transport.ts';
 
 /** A request as the caller writes it: the session fills in `v`, and `requestId` when omitted. */
 export type OutgoingRequest = RequestMessage extends infer M ? (M extends RequestMessage ? Omit<M, 'v' | 'requestId'> & { requestId?: string } : never) : never;
 
-/** Closes after which nothing more is read from the peer: it was sending too much. */
-const FLOOD_CODES: ReadonlySet<string> = new Set(['E_INBOUND_RATE_EXCEEDED', 'E_UNSOLICITED_MESSAGES']);
+/**
+ * Closes after which nothing more is read from the peer and its connection is cut shortly after:
+ * it was sending too much, or it stopped reading (waiting for its close frame would only keep the
+ * unread bytes queued here).
+ */
+const CUT_OFF_CODES: ReadonlySet<string> = new Set(['E_INBOUND_RATE_EXCEEDED', 'E_UNSOLICITED_MESSAGES', 'E_PEER_NOT_READING']);
 
 /** Longest text of a farewell (a `bye` reason or an `error` notice's message): FIELD_LIMITS.maxTextLength is 1,024. */
 const FAREWELL_TEXT_MAX = 500;
@@ -53,7 +57,8 @@ export interface SecureSessionEvents {
 
 /**
  * What the aggregator and sites use to talk once the handshake is done. Every frame is admitted
- * by the peer's inbound budget (bytes/s, messages/s) before it is decrypted, then opened with the
+ * by the peer's inbound budget (bytes/s, messages/s) before it is decrypted (websocket pings and
+ * pongs are charged to it too, though they never reach the session), then opened with the
  * expected counter, decoded, size-checked and validated before `message` fires; any failure
  * closes this session (and only this one) with the catalogue's close code.
  * Replies (welcome, query_reply, error with a requestId) settle `request()` promises instead of
@@ -83,6 +88,8 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
   private localClose: { code: number; reason: string } | undefined;
   /** The close the peer announced in its last message (a bye, or an error notice naming a close code). */
   private announcedClose: { code: number; reason: string } | undefined;
+  /** True while close() sends its farewell: that one small message may pass maxSendBufferBytes. */
+  private sendingFarewell = false;
 
   constructor(
     private readonly transport: FrameTransport,
@@ -105,6 +112,7 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
     this.opener = new FrameOpener(role === 'client' ? serverToClient : clientToServer);
     this.takeOverFrames(handshake.earlyFrames?.splice(0) ?? []);
     transport.onClose((code, reason) => this.finish(code, reason));
+    transport.onControlFrame?.((byteLength) => this.admitControlFrame(byteLength));
     const tick = Math.max(10, Math.min(limits.heartbeatIntervalMs, limits.idleTimeoutMs) / 2);
     this.heartbeat = setInterval(() => this.checkLiveness(), tick);
     this.heartbeat.unref();
@@ -122,6 +130,8 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
   /**
    * Validates, encodes, encrypts and sends one message. Throws (without closing) when the
    * message is invalid or too large — that is the caller's bug — and E_SESSION_CLOSED when closed.
+   * A peer that has left more than maxSendBufferBytes unread gets no more: its session is closed
+   * (E_PEER_NOT_READING) and this send throws E_SESSION_CLOSED, as for any session that just closed.
    */
   send(message: Outgoing<SessionMessage>): void {
     if (!this.isOpen) throw new ChannelError('E_SESSION_CLOSED', `session with ${this.siteName} is closed; wait for the reconnect`);
@@ -129,6 +139,7 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
     const bytes = encodeMessage(full);
     const limit = messageSizeLimit(full.type, this.limits);
     if (bytes.length > limit) throw new ChannelError('E_MSG_TOO_LARGE', `${full.type} of ${bytes.length} bytes exceeds its limit of ${limit} bytes`);
+    this.refuseIfPeerNotReading(bytes.length + FRAME_OVERHEAD);
     const frame = this.sealer.seal(bytes);
     this.transport.send(frame);
     this.stats.framesOut++;
@@ -167,15 +178,32 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
     const errorCode = codeForClose(code);
     // closeWithError's reasons start with the code, which the notice carries in its own field
     const text = (errorCode && reason.startsWith(`${errorCode}: `) ? reason.slice(errorCode.length + 2) : reason).slice(0, FAREWELL_TEXT_MAX);
+    this.sendingFarewell = true;
     if (code === 1000) this.trySend({ type: 'bye', reason: text });
     else if (errorCode) this.trySend({ type: 'error', code: errorCode, message: text });
+    this.sendingFarewell = false;
     this.localClose = { code, reason };
-    this.transport.close(code, reason, { stopReading: FLOOD_CODES.has(codeForClose(code) ?? '') });
+    this.transport.close(code, reason, { stopReading: CUT_OFF_CODES.has(codeForClose(code) ?? '') });
   }
 
   /** Closes with a catalogue error's close code. */
   closeWithError(e: ChannelError): void {
     this.close(e.closeCode ?? 4000, `${e.code}: ${e.message}`);
+  }
+
+  /**
+   * Bounds what is queued for a peer that does not read (the transport's send buffer): a site that
+   * stops reading but keeps pinging never idles out, and every consensus and query sent to it would
+   * otherwise stay in memory. Closes (E_PEER_NOT_READING) and throws E_SESSION_CLOSED when a frame
+   * of `frameBytes` would pass maxSendBufferBytes; one frame always fits an empty buffer.
+   */
+  private refuseIfPeerNotReading(frameBytes: number): void {
+    const cap = this.limits.maxSendBufferBytes;
+    const queued = this.transport.bufferedBytes();
+    if (queued + frameBytes <= cap || this.sendingFarewell) return;
+    const e = new ChannelError('E_PEER_NOT_READING', `${formatBytes(queued)} unread, ${formatBytes(frameBytes)} more would pass maxSendBufferBytes ${formatBytes(cap)}; raise it if the link is slow`);
+    this.closeWithError(e);
+    throw new ChannelError('E_SESSION_CLOSED', `session with ${this.siteName} closed: ${e.code}: ${e.message}`);
   }
 
   /**
@@ -204,6 +232,16 @@ export class SecureSession extends EventEmitter<SecureSessionEvents> {
       for (let i = 0; i < early.length; i++) this.receive(early[i]!);
       this.transport.onFrame((frame) => this.receive(frame));
     });
+  }
+
+  /** A websocket ping or pong from the peer: not part of the session, but charged to its budget all the same. */
+  private admitControlFrame(byteLength: number): void {
+    if (!this.isOpen) return;
+    try {
+      this.budget.admitControlFrame(byteLength);
+    } catch (e) {
+      this.closeWithError(e as ChannelError);
+    }
   }
 
   private receive(frame: Uint8Array): void {

@@ -21,6 +21,12 @@ export interface FrameTransport {
   onClose(handler: (code: number, reason: string) => void): void;
   /** Bytes queued for sending but not yet written (backpressure hint). */
   bufferedBytes(): number;
+  /**
+   * Sets the one handler told of each control frame the peer sends outside the session (websocket
+   * pings and pongs, with their size in bytes), so the session can charge them to the peer's
+   * inbound budget. Transports without such frames (memory, message ports) leave it out.
+   */
+  onControlFrame?(handler: (byteLength: number) => void): void;
 }
 
 /** Websocket close reasons are limited to 123 bytes of UTF-8. */

@@ -8,9 +8,18 @@ const CLOSE_GRACE_MS = 2000;
 /** A flooding peer is not read while closing (see close()); this is only time for our close frame to leave. */
 const FLOODER_CLOSE_GRACE_MS = 250;
 
-/** Wraps an open `ws` socket. Text frames are refused (E_FRAME_MALFORMED): the protocol is binary. */
+/** A control frame's header as counted against the inbound budget: 2 bytes, and 4 of mask from a client. */
+const CONTROL_HEADER_BYTES = 6;
+
+/**
+ * Wraps an open `ws` socket. Text frames are refused (E_FRAME_MALFORMED): the protocol is binary.
+ * Websocket pings and pongs are reported to `onControlFrame`: fedistill never sends them (its
+ * heartbeats travel inside the session), but `ws` answers every ping with a pong by itself, so a
+ * peer could otherwise make us read and write without limit, unseen by the session's budget.
+ */
 export class WsTransport implements FrameTransport {
   private frameHandler: (frame: Uint8Array) => void = () => {};
+  private controlHandler: (byteLength: number) => void = () => {};
   private readonly closeHandlers: ((code: number, reason: string) => void)[] = [];
   private closed = false;
 
@@ -25,6 +34,9 @@ export class WsTransport implements FrameTransport {
       }
       this.frameHandler(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer));
     });
+    const onControl = (data: Buffer): void => { if (!this.closed) this.controlHandler(data.length + CONTROL_HEADER_BYTES); };
+    ws.on('ping', onControl);
+    ws.on('pong', onControl);
     // errors (oversize frames, bad opcodes, resets) are followed by 'close'; listening keeps them from crashing the process
     ws.on('error', () => {});
     ws.on('close', (code, reason) => this.finish(code, reason.toString('utf8')));
@@ -55,6 +67,10 @@ export class WsTransport implements FrameTransport {
 
   onClose(handler: (code: number, reason: string) => void): void {
     this.closeHandlers.push(handler);
+  }
+
+  onControlFrame(handler: (byteLength: number) => void): void {
+    this.controlHandler = handler;
   }
 
   bufferedBytes(): number {
