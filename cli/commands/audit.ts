@@ -60,10 +60,10 @@ function unsignedTailNote(v: VerifyResult): string | undefined {
   const last = v.entries.at(-1);
   if (v.finished && last?.data.status === 'budget_exhausted') return undefined;
   const why = v.source === 'database' ? 'a database has no signed chain head' : 'the export\'s header is unsigned (exported without --identity)';
-  const what = v.finished
-    ? `the log ends with run_finished (status ${JSON.stringify(last?.data.status)}), but a run that finished can be extended or retried, its log going on after that entry (this log has ${v.entries.filter((e) => e.kind === 'run_finished').length} run_finished), so a log cut back to a run_finished would pass too; ${why}`
-    : `the log has no run_finished entry and ${why}, so entries removed from its end would not be detected`;
-  return `${what}: compare it with every site's ledger (audit compare), or ask the operator for an export made with --identity`;
+  const cut = v.finished
+    ? `and a finished run can be extended or retried, so a log cut back to a run_finished (this one has ${v.entries.filter((e) => e.kind === 'run_finished').length}) would pass too`
+    : 'and the log has no run_finished entry, so entries removed from its end would not be detected';
+  return `the end of the log is not protected: ${why}, ${cut}; to check the end, compare it with every site's ledger (audit compare), or ask the operator for an export made with --identity`;
 }
 
 /** Loads and verifies a log from an export file or a database. */

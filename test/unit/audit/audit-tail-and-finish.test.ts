@@ -56,8 +56,7 @@ test('a database cut back to an earlier run_finished (its ledger rows too) verif
     const r = await cli('audit', 'verify', f.dbPath, '--public-key', f.publicKey);
     assert.equal(r.code, 0, 'nothing signed was altered: the cut cannot be shown');
     assert.match(r.out, /ledger table: agrees with the audit log/);
-    assert.match(r.err, /note: the log ends with run_finished \(status "complete"\), but a run that finished can be extended or retried/);
-    assert.match(r.err, /a database has no signed chain head/);
+    assert.match(r.err, /note: the end of the log is not protected: a database has no signed chain head, and a finished run can be extended or retried, so a log cut back to a run_finished \(this one has 1\) would pass too/);
     const json = JSON.parse((await cli('audit', 'verify', f.dbPath, '--public-key', f.publicKey, '--json')).out);
     assert.equal(json.finished, true);
     assert.equal(json.head_signed, false, '--json says the head is unsigned');
