@@ -139,7 +139,7 @@ export function forwardLayers(ctx: ForwardContext, layers: LayerSpec[], x: Tenso
       case 'maxpool2d': case 'avgpool2d': {
         const s = l.stride ?? l.size;
         const o = { kernel: [l.size, l.size] as [number, number], strides: [s, s] as [number, number], pads: [0, 0, 0, 0] as [number, number, number, number] };
-        x = l.type === 'maxpool2d' ? op.maxPool(g, x, o)[0] : op.averagePool(g, x, o);
+        x = l.type === 'maxpool2d' ? op.maxPool(g, x, o) : op.averagePool(g, x, o);
         break;
       }
       case 'globalavgpool': x = op.reshape(g, op.globalAveragePool(g, x), ['N', x.shape[1]!]); break;

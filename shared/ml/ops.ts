@@ -23,7 +23,14 @@ function unary(g: G, op: string, x: Tensor, attrs = {}): Tensor {
   return g.node(op, [x], [{ shape: x.shape }], attrs)[0]!;
 }
 export const abs = (g: G, x: Tensor): Tensor => unary(g, 'Abs', x);
-export const sign = (g: G, x: Tensor): Tensor => unary(g, 'Sign', x);
+/**
+ * sign(x) in {−1, 0, 1} as (x > 0) − (x < 0), not Sign: onnxruntime-node 1.30's WebGPU provider
+ * has no Sign kernel, so it would run on the CPU with a copy from the GPU and a wait. (NaN gives 0.)
+ */
+export function sign(g: G, x: Tensor): Tensor {
+  const zero = g.constant(0, [], x.dtype);
+  return sub(g, cast(g, compare(g, 'Greater', x, zero), x.dtype), cast(g, compare(g, 'Less', x, zero), x.dtype));
+}
 export const neg = (g: G, x: Tensor): Tensor => unary(g, 'Neg', x);
 export const relu = (g: G, x: Tensor): Tensor => unary(g, 'Relu', x);
 export const tanh = (g: G, x: Tensor): Tensor => unary(g, 'Tanh', x);
@@ -248,13 +255,18 @@ export function poolTiles(o: PoolOptions): boolean {
 }
 
 /**
- * Max pooling. Tiling windows need no argmax output (their gradient is a mask, see vjp-rules.ts),
- * which keeps the graph runnable on providers without MaxPool's Indices output (WebGPU);
- * overlapping or padded windows also return the argmax indices (flat over the whole input).
+ * Max pooling, without MaxPool's Indices output: onnxruntime-node 1.30's WebGPU provider takes
+ * the node and then fails at run time ("The Indices output is not supported yet"), so no graph
+ * asks for it, not even the exported inference model. The gradient recovers the argmax as a mask
+ * of each window's maxima (see vjp-rules.ts).
  */
-export function maxPool(g: G, x: Tensor, o: PoolOptions): [Tensor, Tensor | undefined] {
+export function maxPool(g: G, x: Tensor, o: PoolOptions): Tensor {
+  return g.node('MaxPool', [x], [{ shape: poolShape(x, o, 'MaxPool') }], poolAttrs(o))[0]!;
+}
+
+/** Max pooling with its argmax indices (flat over the whole input): for float64 graphs, which only the CPU runs. */
+export function maxPoolWithIndices(g: G, x: Tensor, o: PoolOptions): [Tensor, Tensor] {
   const shape = poolShape(x, o, 'MaxPool');
-  if (poolTiles(o)) return [g.node('MaxPool', [x], [{ shape }], poolAttrs(o))[0]!, undefined];
   const [y, idx] = g.node('MaxPool', [x], [{ shape }, { shape, dtype: 'int64' }], poolAttrs(o));
   return [y!, idx!];
 }

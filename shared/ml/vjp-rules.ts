@@ -39,6 +39,24 @@ function constInts(g: GraphBuilder, t: Tensor | undefined): number[] {
   return Array.from(new BigInt64Array(init.raw.slice().buffer), Number);
 }
 
+/**
+ * The number of elements of t as a float scalar, from its shape alone: a constant when the shape
+ * is static, else the static part times the symbolic dims (Shape, Gather, Cast: shape arithmetic).
+ * Not Size: onnxruntime-node 1.30's WebGPU provider has no Size kernel, and the CPU's would copy
+ * the whole tensor from the GPU, and wait for it, only to count it.
+ */
+function elementCount(g: GraphBuilder, t: Tensor): Tensor {
+  const fixed = t.shape.reduce<number>((a, d) => (typeof d === 'number' ? a * d : a), 1);
+  let count: Tensor | undefined;
+  t.shape.forEach((d, i) => {
+    if (typeof d === 'number') return;
+    const dim = i === 0 ? op.rowCount(g, t) : op.cast(g, op.gather(g, op.shapeOf(g, t), g.constant(i, [], 'int64')), g.floatType);
+    count = count ? op.mul(g, count, dim) : dim;
+  });
+  if (!count) return g.constant(fixed);
+  return fixed === 1 ? count : op.mul(g, count, g.constant(fixed));
+}
+
 function reduceGrad(g: GraphBuilder, n: NodeRecord, gy: Tensor, mean: boolean): Tensor {
   const x = n.inputs[0]!;
   const axes = constInts(g, n.inputs[1]);
@@ -52,8 +70,9 @@ function reduceGrad(g: GraphBuilder, n: NodeRecord, gy: Tensor, mean: boolean): 
     const count = staticSize(axes.map((a) => x.shape[a]!));
     if (count !== undefined) gx = op.mul(g, gx, g.constant(1 / count));
     else {
-      const size = (t: Tensor) => op.cast(g, g.node('Size', [t], [{ shape: [], dtype: 'int64' }])[0]!, g.floatType);
-      gx = op.div(g, op.mul(g, gx, size(n.outputs[0]!)), size(x));
+      // gx · |y| / |x| as before (the same values on the CPU), with sizes read from shapes, not Size.
+      const y = n.outputs[0]!;
+      gx = op.div(g, staticSize(y.shape) === 1 ? gx : op.mul(g, gx, elementCount(g, y)), elementCount(g, x));
     }
   }
   return gx;
@@ -193,12 +212,16 @@ export const VJP_RULES: Record<string, VjpRule> = {
     ];
   },
   MaxPool: (g, n, [gy]) => {
-    if (n.outputs.length < 2) return [maxPoolTileGrad(g, n.inputs[0]!, n.outputs[0]!, gy!, intsAttr(n, 'kernel_shape', []))];
-    // Scatter the output gradient to the argmax positions (indices are flat over the input).
     const x = n.inputs[0]!;
+    const p = intsAttr(n, 'pads', [0, 0, 0, 0]);
+    const o: op.PoolOptions = { kernel: intsAttr(n, 'kernel_shape', []) as [number, number], strides: intsAttr(n, 'strides', [1, 1]) as [number, number], pads: [p[0]!, p[1]!, p[2]!, p[3]!] };
+    if (op.poolTiles(o)) return [maxPoolTileGrad(g, x, n.outputs[0]!, gy!, o.kernel)];
+    if (g.floatType === 'float32') return [maxPoolWindowGrad(g, x, n.outputs[0]!, gy!, o)];
+    // float64 graphs (gradient checks; the CPU has no float64 ConvTranspose): scatter the output
+    // gradient to the argmax positions of a MaxPool recomputed with its indices (flat over the input).
     const flat = (t: Tensor) => op.reshape(g, t, ['M']);
     const zeros = flat(op.zerosLike(g, x));
-    const scattered = g.node('ScatterElements', [zeros, flat(n.outputs[1]!), flat(gy!)], [{ shape: ['M'] }], {
+    const scattered = g.node('ScatterElements', [zeros, flat(op.maxPoolWithIndices(g, x, o)[1]), flat(gy!)], [{ shape: ['M'] }], {
       axis: attr.int(0), reduction: attr.string('add'),
     })[0]!;
     return [op.reshapeLike(g, scattered, x)];
@@ -223,11 +246,25 @@ export const VJP_RULES: Record<string, VjpRule> = {
     const zeros = g.node('ConstantOfShape', [g.ints(table!.shape as number[])], [{ shape: table!.shape, dtype: table!.dtype }], {
       value: { kind: 'tensor', value: { name: 'v', dtype: table!.dtype, dims: [1], raw: new Uint8Array(table!.dtype === 'float64' ? 8 : 4) } },
     })[0]!;
-    const idx1 = g.node('Unsqueeze', [idx!, g.ints([-1])], [{ shape: [...idx!.shape, 1], dtype: 'int64' }])[0]!;
+    const idx1 = trailingAxis(g, idx!);
     const dt = g.node('ScatterND', [zeros, idx1, gy!], [{ shape: table!.shape }], { reduction: attr.string('add') })[0]!;
     return [dt, undefined];
   },
 };
+
+/**
+ * Ids [...] as [..., 1], the index shape ScatterND takes. onnxruntime-node 1.30's WebGPU provider
+ * has no int64 Unsqueeze, so on a GPU that one would run on the CPU, with a copy of the ids from
+ * the GPU and a wait every step; ids cast from floats (an embedding's token ids) get the axis
+ * before the cast instead, on the device.
+ */
+function trailingAxis(g: GraphBuilder, idx: Tensor): Tensor {
+  const cast = g.nodes.find((m) => m.op === 'Cast' && m.outputs[0]!.name === idx.name);
+  const src = cast?.inputs[0];
+  const shape = [...idx.shape, 1];
+  if (src && src.dtype !== 'int64') return op.cast(g, g.node('Unsqueeze', [src, g.ints([-1])], [{ shape, dtype: src.dtype }])[0]!, 'int64');
+  return g.node('Unsqueeze', [idx, g.ints([-1])], [{ shape, dtype: 'int64' }])[0]!;
+}
 
 /** Ops that carry no gradient to any input (comparisons, shape queries, casts to integers). */
 export const NON_DIFFERENTIABLE = new Set(['Shape', 'Size', 'Greater', 'Less', 'Equal', 'ArgMax', 'ConstantOfShape', 'Cast', 'Sign']);
@@ -255,6 +292,45 @@ function maxPoolTileGrad(g: GraphBuilder, x: Tensor, y: Tensor, gy: Tensor, k: n
   const gxr = op.mul(g, mask, upsampleNearest(g, op.div(g, gy, ties), kh, kw));
   if (!cropped) return gxr;
   return g.node('Pad', [gxr, g.ints([0, 0, 0, 0, 0, 0, h - oh * kh, w - ow * kw])], [{ shape: x.shape }], { mode: attr.string('constant') })[0]!;
+}
+
+/**
+ * Gradient of a max pool whose windows overlap, leave gaps or are padded, without argmax indices
+ * (the WebGPU provider cannot output them): kh·kw strided slices of the input line up, for each
+ * window, the values at one kernel offset; a mask marks those equal to the window's max, ties
+ * share the gradient equally (as in the tiling pool), and one ConvTranspose with a one-hot
+ * kernel per offset adds each share back at its input position. Padded cells are −∞,
+ * so they are never a window's max.
+ */
+function maxPoolWindowGrad(g: GraphBuilder, x: Tensor, y: Tensor, gy: Tensor, o: op.PoolOptions): Tensor {
+  const [n, c, h, w] = x.shape as [Tensor['shape'][number], number, number, number];
+  const [, , oh, ow] = y.shape as number[];
+  const [kh, kw] = o.kernel;
+  const [sh, sw] = o.strides;
+  const [p0, p1, p2, p3] = o.pads;
+  const kk = kh * kw;
+  const xp = o.pads.some((p) => p !== 0)
+    ? g.node('Pad', [x, g.ints([0, 0, p0, p1, 0, 0, p2, p3]), g.constant(-Infinity)], [{ shape: [n, c, h + p0 + p2, w + p1 + p3] }], { mode: attr.string('constant') })[0]!
+    : x;
+  const pieces: Tensor[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const piece = g.node('Slice', [xp, g.ints([i, j]), g.ints([i + sh * (oh! - 1) + 1, j + sw * (ow! - 1) + 1]), g.ints([2, 3]), g.ints([sh, sw])],
+        [{ shape: [n, c, oh!, ow!] }])[0]!;
+      pieces.push(op.reshape(g, piece, [n, c, 1, oh!, ow!]));
+    }
+  }
+  const atOffsets = g.node('Concat', pieces, [{ shape: [n, c, kk, oh!, ow!] }], { axis: attr.int(2) })[0]!;
+  const mask = op.cast(g, op.compare(g, 'Equal', atOffsets, op.reshape(g, y, [n, c, 1, oh!, ow!])), g.floatType);
+  const share = op.div(g, op.reshape(g, gy, [n, c, 1, oh!, ow!]), op.reduceSum(g, mask, [2], true));
+  // Channels as batch rows: input channel i·kw + j carries the shares of offset (i, j), and its
+  // kernel is a one at (i, j). Not a grouped ConvTranspose over [N, C·kh·kw]: onnxruntime-node
+  // 1.30's WebGPU ConvTranspose gives wrong values with 4 input channels per group (measured).
+  const shares = op.reshape(g, op.mul(g, mask, share), ['NC', kk, oh!, ow!]);
+  const kernel = new Array<number>(kk * kk).fill(0);
+  for (let t = 0; t < kk; t++) kernel[t * kk + t] = 1;
+  const spread = op.convTranspose(g, shares, g.constant(kernel, [kk, 1, kh, kw]), { strides: o.strides, pads: o.pads }, [h, w]);
+  return op.reshape(g, spread, [n, c, h, w]);
 }
 
 /**

@@ -97,7 +97,7 @@ test('with one-hot targets the step takes its shortcuts (fewer nodes) and gives 
 
 // Ops that onnxruntime-node 1.30's WebGPU provider runs on the CPU (no kernel, or none for int64),
 // as its node placement log showed: each one in a step graph is a GPU→CPU copy and wait per step.
-const CPU_ON_WEBGPU = new Set(['LogSoftmax', 'ArgMax', 'ConstantOfShape']);
+const CPU_ON_WEBGPU = new Set(['LogSoftmax', 'ArgMax', 'ConstantOfShape', 'Size', 'Sign']);
 const SHAPE_OPS = new Set(['Shape', 'Size', 'Gather', 'Concat', 'Cast', 'Reshape', 'Unsqueeze', 'Expand', 'Slice', 'Pad']);
 
 test('step graphs keep every value on the device: no LogSoftmax/ArgMax, int64 only in shape arithmetic', () => {
