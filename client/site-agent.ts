@@ -4,7 +4,7 @@ import type { Dataset } from '../shared/data/types.ts';
 import { subset } from '../shared/data/image-dataset.ts';
 import { buildModel, type ModelSpec } from '../shared/ml/index.ts';
 import { Trainer } from '../shared/ml/trainer.ts';
-import { softmaxRows, type OnnxTeacher } from '../shared/ml/inference.ts';
+import type { OnnxTeacher } from '../shared/ml/inference.ts';
 import type { DeviceRequest } from '../shared/ml/runtime.ts';
 import { centralReleaseSensitivity, clipL2Rows, gaussianRowsCharge, releaseSensitivity } from '../shared/privacy/soft-labels.ts';
 import { addGridGaussian } from '../shared/privacy/grid-gaussian.ts';
@@ -15,6 +15,8 @@ import { SeededRng } from '../shared/util/prng.ts';
 import { check, FedistillError } from '../shared/util/errors.ts';
 import type { SiteLedger } from './site-ledger.ts';
 import { type CompetenceSettings, DomainCompetence } from './domain-competence.ts';
+import { temperatureSoftmax, weightRows } from './reply-rows.ts';
+import { RdpAccountant } from '../shared/privacy/rdp-accountant.ts';
 
 export interface SiteSettings {
   name: string;
@@ -59,6 +61,8 @@ export interface Query {
   params: Record<string, number>;
   /** The asking aggregator's public key (base64), recorded with the release in the site's ledger. */
   aggregator?: string;
+  /** The content hash of the public set the query names: when given, it must be this site's. */
+  publicSetHash?: string;
 }
 
 export interface Answer {
@@ -169,6 +173,12 @@ export class SiteAgent {
   private admit(q: Query): void {
     const n = this.publicSet.length;
     const invalid = (why: string): never => { throw new FedistillError('E_QUERY_INVALID', `request ${q.requestId}: ${why}`); };
+    // A request id is one ledger entry: answering it again would be a release nobody recorded.
+    if (this.ledger.has(q.requestId)) throw new FedistillError('E_QUERY_REPLAYED', `request ${q.requestId} was answered before; answering again would release twice under one ledger entry`);
+    // The rows are this site's public set: a query naming another set asks for samples the site does not hold.
+    if (q.publicSetHash !== undefined && q.publicSetHash !== this.publicSet.hash) {
+      throw new FedistillError('E_PUBLIC_SET_MISMATCH', `request ${q.requestId} names public set hash ${q.publicSetHash}; this site's public set hashes to ${this.publicSet.hash}: nothing was computed`);
+    }
     if (q.replyKind !== 'vote_histogram' && q.replyKind !== 'soft_labels') invalid(`reply kind ${JSON.stringify(q.replyKind)} is not one this site offers (vote_histogram, soft_labels)`);
     // An honest query asks each public sample at most once; more rows than the set only multiplies work (and, duplicated, noise draws).
     if (q.indices.length > n) invalid(`${q.indices.length} indices; the public set has ${n} samples`);
@@ -182,11 +192,20 @@ export class SiteAgent {
     }
   }
 
-  /** Refuses (E_SITE_BUDGET_EXHAUSTED) a charge that would take the ledger over the site's own budget, at the site's own δ. */
+  /**
+   * Refuses (E_SITE_BUDGET_EXHAUSTED) a charge that would take the ledger over the site's own budget,
+   * at the site's own δ; and, budget or not, a charge with no finite ε at any order (a clip or σ
+   * asked so small that it underflows): recorded, it would leave the ledger without any bound.
+   */
   private checkBudget(q: Query, event: PrivacyEvent): void {
     const budget = this.settings.policy.epsilon;
-    if (budget === undefined) return;
     const delta = this.settings.policy.delta ?? 1e-5;
+    let alone = Infinity;
+    try { alone = new RdpAccountant().compose(event).getEpsilon(delta).epsilon; } catch { /* no finite order: refused below */ }
+    if (!Number.isFinite(alone)) {
+      throw new FedistillError('E_QUERY_REFUSED', `request ${q.requestId}: its charge (${JSON.stringify(event)}) has no finite ε at any order; the clip or noise it implies is too small to account for; nothing was released`);
+    }
+    if (budget === undefined) return;
     const projected = this.ledger.epsilon(delta, event);
     if (!(projected <= budget)) {
       throw new FedistillError('E_SITE_BUDGET_EXHAUSTED', `request ${q.requestId}: answering would take this site's ε to ${projected.toPrecision(4)} at δ=${delta}, over its own budget policy.epsilon = ${budget}; nothing was released`);
@@ -250,16 +269,17 @@ export class SiteAgent {
       const weights = this.competence ? await this.competence.weights(x) : undefined;
       for (const t of teachers) {
         const { logits } = await t.predict(x);
-        const scaled = temperature === 1 ? logits : logits.map((v) => v / temperature);
-        const probs = softmaxRows(scaled, cols);
-        if (weights) for (let i = 0; i < probs.length; i++) probs[i]! *= weights[Math.floor(i / cols)]!;
+        const probs = temperatureSoftmax(logits, rows, cols, temperature);
+        if (weights) weightRows(probs, cols, weights);
         const clipped = clipL2Rows(probs, rows, cols, clip);
         for (let i = 0; i < sum.length; i++) sum[i]! += clipped[i]!;
       }
       if (z > 0) addGridGaussian(sum, z * clip, this.noise);
       answer = { rows, cols, teachers: teachers.length, soft: Float32Array.from(sum), event };
     }
-    this.ledger.record({ runId: q.runId, round: q.round, requestId: q.requestId, replyKind: q.replyKind, rows, event, ...(q.aggregator ? { aggregator: q.aggregator } : {}) });
+    const recorded = this.ledger.record({ runId: q.runId, round: q.round, requestId: q.requestId, replyKind: q.replyKind, rows, event, ...(q.aggregator ? { aggregator: q.aggregator } : {}) });
+    // admit() refused a recorded id; one recorded meanwhile (a concurrent caller) must not leave uncounted
+    if (!recorded) throw new FedistillError('E_QUERY_REPLAYED', `request ${q.requestId} was recorded while it was being answered; nothing was sent`);
     return answer;
   }
 
@@ -303,11 +323,13 @@ export class SiteAgent {
     if (s.digest.revisitEpochs > 0) await this.student.fit(this.privateData, { epochs: s.digest.revisitEpochs });
     this.lastAccuracy = await this.evaluate();
     const share = s.policy.shareMetrics === true;
+    const epsilon = this.ledger.epsilon(delta);
     return {
       ...(share && this.lastAccuracy !== undefined ? { accuracy: this.lastAccuracy } : {}),
       ...(share && Number.isFinite(distillLoss) ? { distill_loss: distillLoss } : {}),
       consensus_samples: this.consensus.size,
-      ledger_epsilon: this.ledger.epsilon(delta),
+      // a ledger with no finite bound (see SiteLedger.epsilon) sends none: metrics carry finite numbers only
+      ...(Number.isFinite(epsilon) ? { ledger_epsilon: epsilon } : {}),
     };
   }
 

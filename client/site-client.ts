@@ -34,7 +34,7 @@ export class SiteClient {
   private runId: string | undefined;
   private central: CentralPolicy = {};
   private rounds = Infinity;
-  /** The run's δ (from its Welcome), at which the site reports its own worst-case ε. */
+  /** The run's δ (from its Welcome; at most the site's own policy.delta), at which the site reports its own worst-case ε. */
   private delta = 1e-5;
   private digested = 0;
   private queue: Promise<void> = Promise.resolve();
@@ -102,10 +102,19 @@ export class SiteClient {
       this.rounds = Number.isSafeInteger(cfg.rounds) && (cfg.rounds as number) > 0 ? cfg.rounds as number : Infinity;
       const p = cfg.privacy !== null && typeof cfg.privacy === 'object' && !Array.isArray(cfg.privacy) ? cfg.privacy as Record<string, unknown> : {};
       const positive = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined);
+      // the site reports its own bound at the run's δ, but never at a looser δ than its own (policy.delta,
+      // default 1e-5): an aggregator announcing δ = 0.5 would otherwise shrink the ε this site prints
+      const own = this.agent.settings.policy?.delta ?? 1e-5;
       const delta = positive(p.delta);
-      if (delta !== undefined && delta < 1) this.delta = delta;
+      this.delta = delta !== undefined && delta < 1 ? Math.min(delta, own) : own;
       const threshold = typeof p.threshold === 'number' && Number.isFinite(p.threshold) ? p.threshold : undefined;
       this.central = { noiseMultiplier: positive(p.noise_multiplier), sigma1: positive(p.sigma1), sigma2: positive(p.sigma2), threshold };
+      // the site sent its public set's hash at join: a Welcome announcing another set is not this site's run
+      const announced = cfg.public_set !== null && typeof cfg.public_set === 'object' ? (cfg.public_set as Record<string, unknown>).hash : undefined;
+      if (typeof announced === 'string' && announced !== hash) {
+        if (s.isOpen) s.send({ type: 'leave', reason: `E_PUBLIC_SET_MISMATCH: this site's public set hashes to ${hash}, not ${announced}`.slice(0, 300) });
+        throw new FedistillError('E_PUBLIC_SET_MISMATCH', `run ${reply.runId} announces public set hash ${announced}; this site's public set (${this.publicSpec}) hashes to ${hash}: set public_set to the run's in site.yaml`);
+      }
       // the run fixes every site's weight; answering with another count would have every reply refused
       const pinned = cfg.teachers_per_site;
       if (typeof pinned === 'number' && pinned !== this.agent.answeringTeachers) {
@@ -159,7 +168,10 @@ export class SiteClient {
         (this.client.session ?? s).send(sent.reply);
         return;
       }
-      const a = await this.agent.answer({ runId: this.runId ?? '', round: q.round, requestId: q.requestId, indices: q.indices, replyKind: q.replyKind, params: q.params, aggregator: encodePublicKey(s.peerPublicKey) }, this.central);
+      const a = await this.agent.answer({
+        runId: this.runId ?? '', round: q.round, requestId: q.requestId, indices: q.indices, replyKind: q.replyKind, params: q.params,
+        publicSetHash: q.publicSet.hash, aggregator: encodePublicKey(s.peerPublicKey),
+      }, this.central);
       const reply: Outgoing<QueryReply> = {
         type: 'query_reply', requestId: q.requestId, round: q.round, replyKind: q.replyKind, rows: a.rows, cols: a.cols,
         ...(a.votes ? { votes: a.votes } : {}), ...(a.soft ? { soft: a.soft } : {}),
@@ -185,7 +197,7 @@ export class SiteClient {
     const metrics = await this.agent.digest(this.delta, { indices: c.indices, cols: c.cols, ...(c.soft ? { soft: c.soft } : {}), ...(c.labels ? { labels: c.labels } : {}) });
     this.digested++;
     // the local accuracy, whether or not policy.share_metrics sends it
-    this.log(`round ${c.round + 1}: digested consensus; accuracy ${this.agent.lastAccuracy?.toFixed(4) ?? 'n/a'}, own ε bound ${metrics.ledger_epsilon?.toFixed(3)}`);
+    this.log(`round ${c.round + 1}: digested consensus; accuracy ${this.agent.lastAccuracy?.toFixed(4) ?? 'n/a'}, own ε bound ${(metrics.ledger_epsilon ?? Infinity).toFixed(3)}`);
     const target = this.client.session ?? s;
     if (target.isOpen) target.send({ type: 'metrics', round: c.round, values: metrics });
     if (c.round + 1 >= this.rounds) this.finish();

@@ -1,5 +1,6 @@
 // A site's own ledger of everything that left it, with the worst-case ε it implies — no trust in the aggregator needed.
 import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { validatePrivacyEvent } from '../shared/privacy/events.ts';
@@ -55,6 +56,8 @@ export class SiteLedger {
   private lastHash = '';
   /** Bytes of the file that hold complete entries. */
   private size = 0;
+  /** The folder's entry for the file is on disk (fsynced once, at the first append of this process). */
+  private folderSynced = false;
 
   constructor(path?: string) {
     this.path = path;
@@ -124,17 +127,38 @@ export class SiteLedger {
       if (fd !== undefined) closeSync(fd);
     }
     this.size += data.length;
+    if (!this.folderSynced) this.syncFolder(path);
+  }
+
+  /**
+   * A file fsynced is not yet reachable after a power loss until its folder's entry is: fsynced
+   * once, so the first release recorded in a new ledger cannot vanish with the file. Best effort
+   * (a platform that cannot open a folder, e.g. Windows, keeps the file's own fsync).
+   */
+  private syncFolder(path: string): void {
+    this.folderSynced = true;
+    let fd: number | undefined;
+    try { fd = openSync(dirname(path), 'r'); fsyncSync(fd); } catch { /* best effort, see above */ } finally { if (fd !== undefined) closeSync(fd); }
   }
 
   all(): readonly SiteLedgerEntry[] {
     return this.entries;
   }
 
-  /** Worst-case ε at δ over every release recorded, plus `next` if given (0 when there is none). */
+  /**
+   * Worst-case ε at δ over every release recorded, plus `next` if given (0 when there is none).
+   * Infinity when no order gives a finite bound (a ledger holding such an event, written before the
+   * site refused them): every budget then refuses, and a report says ∞ instead of the site crashing.
+   */
   epsilon(delta: number, next?: PrivacyEvent): number {
     if (this.entries.length === 0 && !next) return 0;
     const acc = next ? this.accountant.clone().compose(next) : this.accountant;
-    return acc.getEpsilon(delta).epsilon;
+    try {
+      return acc.getEpsilon(delta).epsilon;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'E_NO_FINITE_ORDER') return Infinity;
+      throw e;
+    }
   }
 }
 

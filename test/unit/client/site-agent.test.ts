@@ -67,7 +67,8 @@ test('a site answers through its local policy, records each release once, and le
     }
     // Central σ = 2·clip on softmax rows (replace-one sensitivity √2·clip + grid slack), at the site's clip 0.5.
     assert.deepEqual(a.event, softCharge(2, 0.5, 3, 4, 2 ** -23)); // 3 teachers × 0.5: entries < 2, float32 step 2⁻²³
-    await agent.answer(q, { noiseMultiplier: 2 }); // the same request again (after a reconnect)
+    // the same request again: SiteClient re-sends the reply it kept; the agent never computes a second, unrecorded release
+    await assert.rejects(agent.answer(q, { noiseMultiplier: 2 }), { code: 'E_QUERY_REPLAYED' });
     const v = await agent.answer({ ...q, requestId: 'r.r1.site-a', round: 1, replyKind: 'vote_histogram' }, { sigma1: 150, sigma2: 40, threshold: 200 });
     for (let r = 0; r < 4; r++) assert.equal(v.votes!.subarray(r * 3, r * 3 + 3).reduce((x, y) => x + y, 0), 3);
     const lines = readFileSync(join(dir, 'ledger.jsonl'), 'utf8').trim().split('\n');
