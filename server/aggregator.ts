@@ -10,9 +10,9 @@ import { CryptoRng } from '../shared/privacy/rng.ts';
 import { SeededRng } from '../shared/util/prng.ts';
 import { FedistillError } from '../shared/util/errors.ts';
 import { escapeControlChars } from '../shared/util/log-text.ts';
-import { queryRequestId, replyProblem } from './site-reply-checks.ts';
+import { queryRequestId, replyProblem, siteEventOf } from './site-reply-checks.ts';
 import { buildReleaseData } from '../shared/audit/release-data.ts';
-import { validatePrivacyEvent, type PrivacyEvent } from '../shared/privacy/events.ts';
+import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { RELEASE_GRID } from '../shared/privacy/grid-gaussian.ts';
 import { type RoundRelease, type SiteFailure, type SiteReply, type Strategy, type StrategyContext, rowsPerRound } from './strategies/strategy.ts';
 import { decodeRelease, encodeRelease } from './release-codec.ts';
@@ -273,7 +273,8 @@ export class Aggregator {
     const sites = this.sessions.liveSites();
     const replies: SiteReply[] = [];
     const failures: SiteFailure[] = [];
-    const siteEvents: Record<string, PrivacyEvent> = {};
+    // a Map: a site's name (allowlisted, chosen by its operator) may be "toString" or "constructor"
+    const siteEvents = new Map<string, PrivacyEvent>();
     // Straggler cut-off: once a quorum has replied, wait at most stragglerGraceMs for the rest.
     let quorumReached!: () => void;
     const quorum = new Promise<void>((resolve) => { quorumReached = resolve; });
@@ -306,10 +307,12 @@ export class Aggregator {
           return;
         }
         if (reply.privacyEvent) {
-          try { siteEvents[site] = validatePrivacyEvent(reply.privacyEvent, `${site}.privacyEvent`); } catch (e) {
-            refuse(site, (e as Error).message);
+          const recorded = siteEventOf(reply.privacyEvent, site);
+          if ('problem' in recorded) {
+            refuse(site, recorded.problem);
             return;
           }
+          siteEvents.set(site, recorded.event);
         }
         replies.push({
           site, rows: reply.rows, cols: reply.cols, teachers,
@@ -331,13 +334,14 @@ export class Aggregator {
     const out = { replies: [...replies], failures: [...failures] };
     out.replies.sort((a, b) => a.site.localeCompare(b.site));
     for (const f of out.failures) this.log(`round ${round + 1}: ${f.site} ${f.reason}${f.detail ? ` (${f.detail})` : ''}`);
-    const events = Object.fromEntries(out.replies.map((r) => [r.site, siteEvents[r.site]]).filter(([, e]) => e !== undefined)) as Record<string, PrivacyEvent>;
+    const events = Object.fromEntries(out.replies.flatMap((r) => (siteEvents.has(r.site) ? [[r.site, siteEvents.get(r.site)!] as const] : [])));
     return { replies: out.replies, failures: out.failures, siteEvents: events };
   }
 
   /** Sends the consensus to the participants and waits (bounded) for their metrics. */
   private async broadcast(r: RoundRelease, participants: string[], timeoutMs: number): Promise<Record<string, Record<string, number>>> {
-    this.sessions.openMetrics(r.round);
+    // metrics are the participants' own: a site refused this round reports nothing for it
+    this.sessions.openMetrics(r.round, participants);
     const targets = participants.filter((s) => this.o.hub.session(s)?.isOpen);
     for (const site of targets) {
       try {

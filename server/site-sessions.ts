@@ -36,11 +36,14 @@ export class SiteSessions {
   private readonly o: SiteSessionsOptions;
   private readonly joined = new Set<string>();
   private readonly pendingMetrics = new Map<string, Map<string, Record<string, number>>>();
-  private readonly bytes: Record<string, { sent: number; received: number }> = {};
+  /** Keyed by site name without a prototype: an allowlisted name may be "constructor" or "toString". */
+  private readonly bytes: Record<string, { sent: number; received: number }> = Object.create(null);
   /** Sessions whose traffic is not in `bytes` yet: each is counted once, at its close or at the end of the run. */
   private readonly uncounted = new Set<SecureSession>();
   /** The round whose consensus is out and whose metrics are awaited (-1: none); other rounds' metrics are refused. */
   private metricsRound = -1;
+  /** That round's participants: the only sites whose metrics it accepts. */
+  private metricsFrom: ReadonlySet<string> = new Set();
   /** Set once the run has ended for good (complete, budget_exhausted): why, as the sites are told. */
   private endedReason: string | undefined;
 
@@ -96,11 +99,16 @@ export class SiteSessions {
           this.o.log(`site ${s.siteName} joined (${this.joined.size} joined)`);
           this.o.wake();
         } else if (m.type === 'metrics') {
-          // Only a joined site, only for the round whose consensus it was sent, once: anything else
-          // would let a site write rows for rounds that never ran or pre-empt a round's metrics.
+          // Only a joined site, only a participant of the round whose consensus is out, once: anything
+          // else would let a site write rows for rounds that never ran or it took no part in (and
+          // have them signed into the round's result), or pre-empt a round's metrics (its reports
+          // would count towards the quorum that starts the participants' straggler grace).
           const per = this.pendingMetrics.get(String(m.round));
-          if (!this.joined.has(s.siteName) || m.round !== this.metricsRound || !per || per.has(s.siteName)) {
-            s.send({ type: 'error', code: 'E_METRICS_REFUSED', message: `metrics for round ${m.round} refused: ${this.joined.has(s.siteName) ? `metrics are accepted once, for the round whose consensus was sent (${this.metricsRound < 0 ? 'none now' : `round ${this.metricsRound}`})` : 'join the run first'}` });
+          if (!this.joined.has(s.siteName) || m.round !== this.metricsRound || !per || per.has(s.siteName) || !this.metricsFrom.has(s.siteName)) {
+            const why = !this.joined.has(s.siteName) ? 'join the run first'
+              : m.round === this.metricsRound && per && !per.has(s.siteName) ? `this site is not a participant of round ${m.round} (its reply was not aggregated)`
+                : `metrics are accepted once, for the round whose consensus was sent (${this.metricsRound < 0 ? 'none now' : `round ${this.metricsRound}`})`;
+            s.send({ type: 'error', code: 'E_METRICS_REFUSED', message: `metrics for round ${m.round} refused: ${why}` });
             return;
           }
           per.set(s.siteName, m.values);
@@ -161,12 +169,13 @@ export class SiteSessions {
     for (const name of this.o.hub.connectedSites) this.o.hub.session(name)?.close(1000, this.endedReason);
   }
 
-  /** `round`'s consensus is going out: its participants' metrics are accepted from now on, and no other round's. */
-  openMetrics(round: number): void {
+  /** `round`'s consensus is going out: its participants' metrics are accepted from now on, and no one else's, for no other round. */
+  openMetrics(round: number, participants: Iterable<string>): void {
     // Metrics are accepted for this round only, until it is recorded; older rounds' entries are dropped.
     this.pendingMetrics.clear();
     this.pendingMetrics.set(String(round), new Map());
     this.metricsRound = round;
+    this.metricsFrom = new Set(participants);
   }
 
   /** The metrics received so far for `round`, by site. */
@@ -177,6 +186,7 @@ export class SiteSessions {
   /** The round is recorded: metrics sent from now on are refused. */
   closeMetrics(): void {
     this.metricsRound = -1;
+    this.metricsFrom = new Set();
   }
 
   /** Adds a session's traffic to its site's total, once per session. */
