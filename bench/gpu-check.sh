@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU checks of the training engine, as one script for a borrowed GPU machine (see ../shared/gpu):
 # webgpu ms/step beside PyTorch CUDA in the same run, webgpu vs cpu accuracy of `fedistill train`, an
-# onnxruntime profile of the webgpu steps, then ms/step without validation and with NCHW layout.
-# At most 10 minutes (the timeouts add up to 580 s, plus unpacking .gpu); usually about 4.
+# onnxruntime profile of the webgpu steps, then ms/step without validation and with NCHW layout, and
+# last webgpu/cpu parity of every layer, loss and optimizer (bench/device-coverage.ts).
+# At most 10 minutes (the timeouts add up to 585 s, plus unpacking .gpu); usually about 4.
 # Here: bash bench/gpu-prepare.sh (builds .gpu/, 47 MiB); there (device run, carry [".gpu"]): bash bench/gpu-check.sh
 set -u
 if [ "${1:-}" != "--inner" ]; then exec bash .gpu/run.sh bash "$0" --inner; fi
@@ -17,12 +18,17 @@ timeout 60 python3 bench/torch_reference.py --steps 30 > "$OUT/torch.json" 2> "$
 timeout 90 node dist/cli/main.js train --dataset mnist --model mlp --epochs "$EPOCHS" --device webgpu --schedule cosine --seed 1 --json > "$OUT/train-webgpu.json" 2> "$OUT/train-webgpu.err"
 timeout 70 node dist/cli/main.js train --dataset mnist --model mlp --epochs "$EPOCHS" --device cpu --schedule cosine --seed 1 --json > "$OUT/train-cpu.json" 2> "$OUT/train-cpu.err"
 # 2. What limits a step: onnxruntime's profiler, GPU time per op type beside each run's wall time.
-timeout 90 node dist/bench/train.js --gpu-set --device webgpu --profile --steps 20 > "$OUT/webgpu-profile.json" 2> "$OUT/webgpu-profile.err"
+timeout 80 node dist/bench/train.js --gpu-set --device webgpu --profile --steps 20 > "$OUT/webgpu-profile.json" 2> "$OUT/webgpu-profile.err"
 # The bars in one table (bench/gpu-summary.ts; it can be rerun here on the returned files).
 node dist/bench/gpu-summary.js "$OUT" > "$OUT/summary.txt" 2>&1
 # 3. WebGPU provider options, one process each (the WebGPU context is configured by a process's first session).
-FEDISTILL_WEBGPU_OPTIONS=validationMode=disabled timeout 70 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-novalidation.json" 2> "$OUT/webgpu-novalidation.err"
-FEDISTILL_WEBGPU_OPTIONS=validationMode=disabled,preferredLayout=NCHW timeout 60 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-novalidation-nchw.json" 2> "$OUT/webgpu-novalidation-nchw.err"
+FEDISTILL_WEBGPU_OPTIONS=validationMode=disabled timeout 55 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-novalidation.json" 2> "$OUT/webgpu-novalidation.err"
+FEDISTILL_WEBGPU_OPTIONS=validationMode=disabled,preferredLayout=NCHW timeout 45 node dist/bench/train.js --gpu-set --device webgpu --steps 30 > "$OUT/webgpu-novalidation-nchw.json" 2> "$OUT/webgpu-novalidation-nchw.err"
+# 4. Parity on this GPU, not only on SwiftShader: each coverage case on webgpu (one process each, profiled
+#    for CPU fallbacks) against the CPU, within the bars of webgpu-coverage.test.ts. Its own --timeout
+#    stops runs still going in time to print the comparison; then the table again, with its section.
+timeout 45 node dist/bench/device-coverage.js --timeout 38 > "$OUT/device-coverage.json" 2> "$OUT/device-coverage.err"
+node dist/bench/gpu-summary.js "$OUT" > "$OUT/summary.txt" 2>&1
 cat "$OUT/summary.txt"
 for f in "$OUT"/*.json; do echo "== $f"; tail -c 1200 "$f"; echo; done
 for f in "$OUT"/*.err; do echo "== $f"; tail -n 4 "$f" | cut -c1-300; done

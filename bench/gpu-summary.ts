@@ -1,6 +1,6 @@
 // Reads the files bench/gpu-check.sh wrote and prints the training engine's GPU bars in one table,
 // then one JSON object: webgpu ms/step beside PyTorch CUDA and the hand-built ORT WebGPU reference,
-// webgpu vs cpu accuracy, and the profile's top ops (what limits a step).
+// webgpu vs cpu accuracy, the profile's top ops (what limits a step), and webgpu/cpu parity per coverage case.
 // Usage: node --import tsx bench/gpu-summary.ts OUT_DIR   (gpu-check.sh runs it from dist/ at the end)
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,8 +8,9 @@ import { benchArgs, exitWithUsageError } from './bench-args.ts';
 
 const { positionals: [dir] } = benchArgs({
   name: 'gpu-summary',
-  summary: `Summarises webgpu.json, torch.json, train-webgpu.json, train-cpu.json and webgpu-profile.json from bench/gpu-check.sh:
-the GPU bars as a table, then one JSON object (webgpu vs PyTorch CUDA ms/step, webgpu vs cpu accuracy, top profile ops).`,
+  summary: `Summarises webgpu.json, torch.json, train-webgpu.json, train-cpu.json, webgpu-profile.json and (when present)
+device-coverage.json from bench/gpu-check.sh: the GPU bars as a table, then one JSON object (webgpu vs PyTorch CUDA
+ms/step, webgpu vs cpu accuracy, top profile ops, webgpu/cpu parity per coverage case).`,
   positionals: [{ name: 'OUT_DIR', help: 'the $OUT folder bench/gpu-check.sh wrote' }],
 });
 if (!existsSync(dir)) exitWithUsageError('gpu-summary', `no folder ${dir}; pass the OUT folder bench/gpu-check.sh wrote`);
@@ -64,4 +65,26 @@ for (const r of rows) {
   console.log(`${r.step.padEnd(18)} ${f(r.webgpu_ms).padStart(9)}  ${f(r.pytorch_cuda_ms).padStart(10)}  ${f(r.times_pytorch, 1).padStart(8)}  ${f(r.hand_built_ms, 1).padStart(13)}  ${bar}${r.error ? ` (${String(r.error)})` : ''}`);
 }
 console.log(`accuracy: webgpu ${f(accW !== undefined ? accW * 100 : undefined)}%, cpu ${f(accC !== undefined ? accC * 100 : undefined)}%, ${f(accuracy.points_apart)} points apart (bar: ≤ 0.3)`);
-console.log(JSON.stringify({ steps: rows, accuracy, accuracy_bar_met: accuracy.points_apart === undefined ? undefined : accuracy.points_apart <= 0.3, limits }));
+// Parity of every layer, loss and optimizer (bench/device-coverage.ts), when that step ran.
+const coverage = lastJson('device-coverage.json');
+const parity = coverage && Object.fromEntries(Object.entries((coverage.cases as Record<string, Json> | undefined) ?? {}).map(([name, c]) => {
+  const d = (c.maxRelDiff as Record<string, number | null> | undefined) ?? {};
+  const p = c.placement as { cpuOps?: string[]; cpuReadsGpuData?: string[] } | undefined;
+  return [name, { pass: c.pass, error: c.error, max_rel_diff: d, accuracies_equal: c.accuraciesEqual, cpu_ops: p?.cpuOps, cpu_reads_gpu_data: p?.cpuReadsGpuData, failures: c.failures }];
+}));
+if (parity) {
+  const e = (v: number | null | undefined) => (typeof v === 'number' ? v.toExponential(1) : '—');
+  console.log(`device coverage (webgpu vs cpu, bench/device-coverage.ts): ${coverage.pass === true ? 'pass' : 'FAIL'}`);
+  console.log('case               losses   weights  buffers  predict  accuracy  CPU ops');
+  for (const [name, c] of Object.entries(parity)) {
+    if (c.error) { console.log(`${name.padEnd(18)} ${String(c.error).slice(0, 100)}`); continue; }
+    const d = c.max_rel_diff;
+    console.log(`${name.padEnd(18)} ${e(d.losses).padStart(7)}  ${e(d.weights).padStart(7)}  ${e(d.buffers).padStart(7)}  ${e(d.predictions).padStart(7)}  ${(c.accuracies_equal ? 'equal' : 'differ').padEnd(8)}  ${c.cpu_ops?.join(',') || '—'}${c.pass ? '' : '  FAIL'}`);
+  }
+} else {
+  console.log('device coverage: no device-coverage.json (not run, or cut short)');
+}
+console.log(JSON.stringify({
+  steps: rows, accuracy, accuracy_bar_met: accuracy.points_apart === undefined ? undefined : accuracy.points_apart <= 0.3, limits,
+  coverage: parity && { pass: coverage.pass, failed: coverage.failed, tolerances: coverage.tolerances, cases: parity },
+}));

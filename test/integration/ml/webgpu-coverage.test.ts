@@ -12,21 +12,17 @@ import type { OptimizerConfig } from '../../../shared/ml/optimizers.ts';
 import type { GraphBuilder } from '../../../shared/ml/graph.ts';
 import { buildInferenceGraph, buildStepGraph } from '../../../shared/ml/train-graph.ts';
 import { gradCheck } from '../../unit/ml/gradcheck.ts';
-import { CASES, type CoverageCase } from './device-coverage-cases.ts';
+import { CASES, type CoverageCase } from '../../../bench/device-coverage/cases.ts';
+import type { CaseResult } from '../../../bench/device-coverage/run-case.ts';
 
 const run = promisify(execFile);
 /** Chromium ships SwiftShader, a CPU Vulkan driver that onnxruntime's WebGPU provider (Dawn) accepts. */
 const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
-interface CaseResult {
-  device: string; epochs: { loss: number; accuracy: number }[]; weights: number[][]; buffers: number[][];
-  probs: number[]; evaluate: { loss: number; accuracy: number }; exportedProbs: number[];
-  placement?: { byProvider: Record<string, Record<string, number>>; cpuReadsData: string[]; toHost: number };
-}
-
+/** Trains cases on one device in one process: bench/device-coverage.ts in its one-device mode. */
 async function train(device: string, cases: string[], env: NodeJS.ProcessEnv): Promise<Record<string, CaseResult>> {
-  const child = new URL('./device-coverage.ts', import.meta.url).pathname;
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', child, device, cases.join(',')], { env, maxBuffer: 1 << 24, timeout: 240_000 });
+  const bench = new URL('../../../bench/device-coverage.ts', import.meta.url).pathname;
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', bench, '--device', device, '--cases', cases.join(',')], { env, maxBuffer: 1 << 24, timeout: 240_000 });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, CaseResult>;
 }
 

@@ -1,14 +1,27 @@
-// Child process for webgpu-coverage.test.ts: trains the coverage cases on one device and prints what each gave as JSON.
-// Usage: node --import tsx device-coverage.ts <cpu|webgpu> <case,case,...>; one JSON object on the last line of stdout.
-// With FEDISTILL_COVERAGE_PROFILE=1, each case's sessions record onnxruntime profiles, read back
-// here into the nodes each execution provider ran, so the test can see what fell back to the CPU.
+// Trains one coverage case on one device and records what it gave: losses, weights, running statistics, predictions, the exported model, and (when profiled) where onnxruntime ran each node.
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Trainer, buildModel, inferenceModelBytes, type DeviceRequest } from '../../../shared/ml/index.ts';
-import { createSession, resolveDevice } from '../../../shared/ml/runtime.ts';
-import { predictBatches } from '../../../shared/ml/inference.ts';
-import { CASES, coverageData } from './device-coverage-cases.ts';
+import { Trainer, buildModel, inferenceModelBytes, type DeviceRequest } from '../../shared/ml/index.ts';
+import { createSession, resolveDevice } from '../../shared/ml/runtime.ts';
+import { predictBatches } from '../../shared/ml/inference.ts';
+import { CASES, coverageData } from './cases.ts';
+
+/** Where a profiled case's nodes ran (see `placement`). */
+export interface Placement { byProvider: Record<string, Record<string, number>>; cpuReadsData: string[]; toHost: number }
+
+/** What one case gave on one device; the CPU's and a GPU's are compared field by field. */
+export interface CaseResult {
+  device: string;
+  epochs: { loss: number; accuracy: number }[];
+  weights: number[][];
+  buffers: number[][];
+  probs: number[];
+  evaluate: { loss: number; accuracy: number };
+  exportedProbs: number[];
+  placement?: Placement;
+  seconds: number;
+}
 
 interface ProfileNode { provider: string; op: string; inputs: string[] }
 
@@ -18,7 +31,7 @@ interface ProfileNode { provider: string; op: string; inputs: string[] }
  * host, and wait for: int64-only nodes are shape arithmetic, on the CPU by design), and how many
  * MemcpyToHost nodes onnxruntime put in to feed them.
  */
-function placement(dir: string) {
+function placement(dir: string): Placement {
   const nodes = new Map<string, ProfileNode>();
   for (const f of readdirSync(dir)) {
     const events = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { cat?: string; name?: string; args?: Record<string, unknown> }[];
@@ -40,10 +53,16 @@ function placement(dir: string) {
   return { byProvider, cpuReadsData, toHost };
 }
 
-async function runCase(name: string, device: DeviceRequest) {
+/**
+ * Trains case `name` on `device` with fixed seeds (model 3, trainer 5, data 11), so that two
+ * devices differ only in float rounding. With `profile`, its sessions record onnxruntime profiles
+ * (FEDISTILL_ORT_PROFILE, set for this case only), read back into `placement`.
+ */
+export async function runCase(name: string, device: DeviceRequest, profile: boolean): Promise<CaseResult> {
   const c = CASES[name];
   if (!c) throw new Error(`unknown case ${name}; known: ${Object.keys(CASES).join(', ')}`);
-  const profileDir = process.env.FEDISTILL_COVERAGE_PROFILE === '1' ? mkdtempSync(join(tmpdir(), `fedistill-coverage-${name}-`)) : undefined;
+  const t0 = Date.now();
+  const profileDir = profile ? mkdtempSync(join(tmpdir(), `fedistill-coverage-${name}-`)) : undefined;
   if (profileDir) process.env.FEDISTILL_ORT_PROFILE = profileDir; else delete process.env.FEDISTILL_ORT_PROFILE;
   try {
     // 70 rows in batches of 24: three steps an epoch, the last on a partial batch (22 rows).
@@ -75,16 +94,9 @@ async function runCase(name: string, device: DeviceRequest) {
       evaluate: { loss: evaluated.loss, accuracy: evaluated.accuracy },
       exportedProbs: Array.from(fromExport.probs),
       ...(profileDir ? { placement: placement(profileDir) } : {}),
+      seconds: (Date.now() - t0) / 1000,
     };
   } finally {
     if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   }
 }
-
-const device = (process.argv[2] ?? 'cpu') as DeviceRequest;
-const out: Record<string, unknown> = {};
-for (const name of (process.argv[3] ?? Object.keys(CASES).join(',')).split(',')) {
-  const t0 = Date.now();
-  out[name] = { ...await runCase(name, device), seconds: (Date.now() - t0) / 1000 };
-}
-console.log(JSON.stringify(out));

@@ -1,6 +1,6 @@
-// The models, losses and optimizers that webgpu-coverage.test.ts trains on the CPU and on webgpu, and their tiny data sets.
-import { SeededRng } from '../../../shared/util/prng.ts';
-import type { DistillData, LayerSpec, ModelSpec, TrainerOptions } from '../../../shared/ml/index.ts';
+// The models, losses and optimizers that bench/device-coverage.ts (and webgpu-coverage.test.ts) trains on the CPU and on a GPU, and their tiny data sets.
+import { SeededRng } from '../../shared/util/prng.ts';
+import type { DistillData, LayerSpec, ModelSpec, TrainerOptions } from '../../shared/ml/index.ts';
 
 /** One distillation after the fit: the trainer's `distill` options beyond the data. */
 export type DistillRun = Pick<DistillData, 'softLoss' | 'targetKind' | 'alpha'> & {
@@ -21,7 +21,7 @@ const dense = (layers: LayerSpec[]): ModelSpec => ({ input: [12], classes: 4, la
 /**
  * Every layer, loss and optimizer of the engine, a few to a model, each model trained a few steps.
  * A GPU compiles every kernel of a new session on its first run (seconds each on SwiftShader), so
- * layers share models; to find which layer of a case differs, run the child on a one-layer spec.
+ * layers share models; to find which layer of a case differs, add a case with one layer and run it alone (--cases).
  */
 export const CASES: Record<string, CoverageCase> = {
   // Adam. Dropout masks per step; batchnorm in eval mode afterwards, on its running statistics.
