@@ -6,6 +6,9 @@ import { readFileUpTo } from '../util/bounded-read.ts';
 import { MAX_CONFIG_BYTES } from '../util/yaml-file.ts';
 import { decodePublicKey, encodePublicKey } from './identity.ts';
 
+/** Object.prototype's own property names (constructor, toString, valueOf, …): not usable as site names. */
+const RESERVED_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
 /** Public key (base64) → site name. Site names are unique. */
 export class Allowlist {
   private readonly byKey = new Map<string, string>();
@@ -17,6 +20,8 @@ export class Allowlist {
       if (typeof name !== 'string' || !SITE_NAME_PATTERN.test(name)) {
         throw new ChannelError('E_ALLOWLIST_INVALID', `allowlist: site name "${String(name).slice(0, 40)}" must match ${SITE_NAME_PATTERN}`);
       }
+      // Names are keys of plain objects in reports and summaries across the code: an inherited one would read the prototype's.
+      if (RESERVED_NAMES.has(name)) throw new ChannelError('E_ALLOWLIST_INVALID', `allowlist: site name "${name}" is reserved (a property every JavaScript object has); choose another`);
       if (names.has(name)) throw new ChannelError('E_ALLOWLIST_INVALID', `allowlist: site name "${name}" appears twice; names must be unique`);
       const id = encodePublicKey(pub);
       if (this.byKey.has(id)) throw new ChannelError('E_ALLOWLIST_INVALID', `allowlist: key ${id} appears twice`);

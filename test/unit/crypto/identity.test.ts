@@ -62,4 +62,9 @@ test('allowlist files map public keys to unique site names', () => {
   assert.throws(() => loadAllowlist(file), { code: 'E_ALLOWLIST_INVALID' });
   writeFileSync(file, `"not-a-key": x\n`);
   assert.throws(() => loadAllowlist(file), { code: 'E_ALLOWLIST_INVALID' });
+  // names every object inherits would read the prototype's value wherever a name keys a plain object
+  for (const name of ['constructor', 'toString', 'hasOwnProperty']) {
+    writeFileSync(file, `"${encodePublicKey(a.publicKey)}": ${name}\n`);
+    assert.throws(() => loadAllowlist(file), { code: 'E_ALLOWLIST_INVALID', message: new RegExp(`site name "${name}" is reserved`) });
+  }
 });
