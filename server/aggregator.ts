@@ -11,11 +11,13 @@ import { SeededRng } from '../shared/util/prng.ts';
 import { FedistillError } from '../shared/util/errors.ts';
 import { escapeControlChars } from '../shared/util/log-text.ts';
 import { queryRequestId, replyProblem, siteEventOf } from './site-reply-checks.ts';
-import { buildReleaseData } from '../shared/audit/release-data.ts';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { RELEASE_GRID } from '../shared/privacy/grid-gaussian.ts';
 import { type RoundRelease, type SiteFailure, type SiteReply, type Strategy, type StrategyContext, rowsPerRound } from './strategies/strategy.ts';
-import { decodeRelease, encodeRelease } from './release-codec.ts';
+import { decodeRelease } from './release-codec.ts';
+import { roundCharge } from './run-plan.ts';
+import { SiteBudgets } from './run-site-budgets.ts';
+import { releaseRound } from './run-release.ts';
 import type { AggregatorOptions, RoundReport, RunSummary } from './aggregator-types.ts';
 
 export type { AggregatorOptions, PublicSetRef, RoundReport, RunSummary, SiteHub } from './aggregator-types.ts';
@@ -27,6 +29,7 @@ export class Aggregator {
   private readonly ledger: PrivacyLedger;
   private readonly sites: RunSites;
   private readonly sessions: SiteSessions;
+  private readonly budgets: SiteBudgets;
   private readonly waiters: (() => void)[] = [];
   private stopped = false;
 
@@ -39,6 +42,11 @@ export class Aggregator {
       welcomeExtras: o.welcomeExtras, log: (line) => this.log(line), wake: () => this.wake(),
     });
     o.hub.on('session', (s) => this.sessions.attach(s));
+    this.budgets = new SiteBudgets({
+      db: o.db, ledger: this.ledger, runId: o.config.runId, runScope: RUN_SCOPE(o.config.runId), audit: o.audit, log: (line) => this.log(line),
+      roundEvent: roundCharge(o.config, o.publicSet.numClasses, o.publicSet.length).event,
+      notify: (site, code, message) => this.sessions.notice(site, code, message),
+    });
   }
 
   /** Every line is escaped: site-controlled text (error messages, close reasons) cannot forge log lines or drive a terminal. */
@@ -84,10 +92,12 @@ export class Aggregator {
     this.wake();
   }
 
-  private async waitForSites(min: number, timeoutMs: number): Promise<void> {
+  /** Waits for `min` live sites (of `among`, when given: those whose budget can pay for the round). */
+  private async waitForSites(min: number, timeoutMs: number, among?: readonly string[]): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.sessions.liveSites().length < min && !this.stopped) {
-      if (Date.now() > deadline) throw new FedistillError('E_QUORUM_TIMEOUT', `only ${this.sessions.liveSites().length} of ${min} sites joined within ${Math.round(timeoutMs / 1000)} s`);
+    const live = () => this.sessions.liveSites().filter((s) => !among || among.includes(s)).length;
+    while (live() < min && !this.stopped) {
+      if (Date.now() > deadline) throw new FedistillError('E_QUORUM_TIMEOUT', `only ${live()} of ${min} sites ${among ? 'that can still pay for a round ' : ''}joined within ${Math.round(timeoutMs / 1000)} s`);
       await this.waitForChange(Math.min(1000, deadline - Date.now()));
     }
   }
@@ -185,10 +195,23 @@ export class Aggregator {
       if (!release) {
         await this.waitForSites(minSitesPending ? config.minSites : config.quorum, config.joinTimeoutMs);
         minSitesPending = false;
-        const got = await this.collect(plan, round, attempt);
+        // Sites whose own scope (charged in earlier runs too) cannot pay for the round are left out; the others go on.
+        const known = [...new Set([...db.sites(config.runId).map((s) => s.site), ...this.sessions.liveSites()])];
+        const able = this.budgets.affordable(round, known, this.sessions.liveSites());
+        if (able.length < config.quorum) {
+          this.log(`round ${round + 1}: only ${able.length} of the run's ${known.length} sites can still pay for a round (quorum ${config.quorum}; left out: ${this.budgets.excludedSites.join(', ')}); stopping the run before querying`);
+          status = 'budget_exhausted';
+          db.setRunStatus(config.runId, 'budget_exhausted');
+          break;
+        }
+        await this.waitForSites(config.quorum, config.joinTimeoutMs, able);
+        const got = await this.collect(plan, round, attempt, able);
         failures = got.failures;
-        const r = got.replies.length < config.quorum ? null : strategy.aggregate(plan, got.replies, failures, ctx);
-        if (!r) {
+        const out = releaseRound(
+          { db, config, strategy, ledger: this.ledger, runScope: RUN_SCOPE(config.runId), budgets: this.budgets, audit: this.o.audit },
+          { plan, round, ctx, replies: got.replies, failures, siteEvents: got.siteEvents },
+        );
+        if (out.status === 'nothing') {
           // Each attempt is a new query that every honest site answers and charges to its own
           // ledger: a site that keeps the round below quorum may not make that go on forever.
           db.setFailedAttempts(config.runId, round, attempt + 1);
@@ -203,35 +226,14 @@ export class Aggregator {
           round--;
           continue;
         }
-        participants = got.replies.map((x) => x.site);
-        const charged = db.transaction(() => {
-          const scopes = [RUN_SCOPE(config.runId), ...participants.map(SITE_SCOPE)];
-          const event = r.events.length === 1 ? r.events[0]! : { type: 'composed' as const, events: r.events, count: 1 };
-          // a release nothing pays for is a strategy bug: refuse it rather than release uncharged
-          if (r.events.length === 0) throw new FedistillError('E_INTERNAL', `strategy ${strategy.name} released round ${round + 1} without a privacy charge; nothing was released`);
-          const c = this.ledger.tryCharge(event, { scope: scopes, note: `round ${round}` });
-          if (c.status === 'refused') {
-            this.o.audit?.append({ kind: 'budget_refused', runId: config.runId, round, data: { scope: c.scope, projected_epsilon: c.projectedEpsilon, budget: { ...c.budget } } });
-            return c;
-          }
-          db.insertRelease(config.runId, round, r.soft ? 'soft' : 'labels', encodeRelease(r, participants), { ...r.metrics, participants: participants.length }, participants);
-          if (this.o.audit) {
-            const answered = r.labels ? r.labels.filter((l) => l >= 0).length : undefined;
-            this.o.audit.append({ kind: 'release', runId: config.runId, round, data: buildReleaseData(event, c.epsilon, {
-              site_events: got.siteEvents,
-              ...(answered !== undefined ? { queries_answered: answered, queries_refused: r.labels!.length - answered } : {}),
-              ...(r.mechanism ? { mechanism: r.mechanism } : {}),
-            }) });
-          }
-          return c;
-        });
-        if (charged && charged.status === 'refused') {
-          this.log(`round ${round + 1}: ${charged.reason}; stopping the run before releasing`);
+        if (out.status === 'budget_exhausted') {
+          this.log(`round ${round + 1}: ${out.reason}; stopping the run before releasing`);
           status = 'budget_exhausted';
           db.setRunStatus(config.runId, 'budget_exhausted');
           break;
         }
-        release = r;
+        participants = out.participants;
+        release = out.release;
         resumed = false;
       } else {
         const live = await this.waitForParticipants(participants, Math.min(config.joinTimeoutMs, RESEND_WAIT_MS));
@@ -267,10 +269,10 @@ export class Aggregator {
     return row ? decodeRelease(row.payload) : undefined;
   }
 
-  /** Sends the query to every live site; gathers replies until all answered or the round times out. */
-  private async collect(plan: ReturnType<Strategy['configureRound']>, round: number, attempt: number): Promise<{ replies: SiteReply[]; failures: SiteFailure[]; siteEvents: Record<string, PrivacyEvent> }> {
+  /** Sends the query to every live site of `able`; gathers replies until all answered or the round times out. */
+  private async collect(plan: ReturnType<Strategy['configureRound']>, round: number, attempt: number, able: readonly string[]): Promise<{ replies: SiteReply[]; failures: SiteFailure[]; siteEvents: Record<string, PrivacyEvent> }> {
     const { config, publicSet, hub } = this.o;
-    const sites = this.sessions.liveSites();
+    const sites = this.sessions.liveSites().filter((s) => able.includes(s));
     const replies: SiteReply[] = [];
     const failures: SiteFailure[] = [];
     // a Map: a site's name (allowlisted, chosen by its operator) may be "toString" or "constructor"

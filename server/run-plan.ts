@@ -24,7 +24,7 @@ export interface RunPlan {
  * and GNMax for each query. A round asks min(queries_per_round, public set size) rows, as the
  * aggregator does (rowsPerRound). Data-dependent PATE accounting charges less, never more.
  */
-function roundCharge(c: RunConfig, numClasses: number, publicSize: number): { event: PrivacyEvent; exact: boolean } {
+export function roundCharge(c: RunConfig, numClasses: number, publicSize: number): { event: PrivacyEvent; exact: boolean } {
   const s = c.strategy;
   const rows = rowsPerRound(s.queriesPerRound, publicSize);
   if (s.name === 'pate') {

@@ -163,6 +163,21 @@ export class SiteSessions {
     };
   }
 
+  /**
+   * Tells a site something about its part in the run (an error message with no request id: a
+   * notice its log shows; the session stays open). False when the site has no open session.
+   */
+  notice(site: string, code: string, message: string): boolean {
+    try {
+      const s = this.o.hub.session(site);
+      if (!s?.isOpen) return false;
+      s.send({ type: 'error', code, message });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** The run ended for good: every session, and any site that joins later, is told `reason` (bye, then close 1000). */
   endRun(reason: string): void {
     this.endedReason = reason;

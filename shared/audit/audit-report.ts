@@ -49,6 +49,7 @@ export interface AuditReport {
   last_at: string | null;
   sites: string[];
   releases: number;
+  /** Rounds refused for budget: for the run, rounds with a budget_refused entry and no release; with a site, rounds whose entry names it. */
   releases_refused: number;
   queries: { answered: number | null; refused: number | null };
   mechanisms: MechanismUse[];
@@ -97,13 +98,18 @@ export function buildAuditReport(v: VerifyResult, options: { site?: string } = {
     }
   }
   for (const s of scopes.values()) if (s.budget_epsilon !== null) s.epsilon_left = Math.max(0, s.budget_epsilon - s.epsilon_spent);
+  // A round refused for budget: for the run, one with a budget_refused entry and no release (a site
+  // left out for its own budget names itself in the entry, and the round goes on without it); for a
+  // site, one whose entry names it. Counted once per round (a restarted aggregator may log it again).
+  const releasedRounds = new Set(v.releases.map((r) => r.round));
   const refusedEntries = v.entries.filter((e) => e.kind === 'budget_refused'
-    && (site === undefined || e.site === site || e.data.scope === siteScope));
+    && (site === undefined ? !releasedRounds.has(e.round ?? -1) : e.site === site || e.data.scope === siteScope));
+  const refusedRounds = new Set(refusedEntries.map((e) => e.round)).size;
   const report: AuditReport = {
     run_id: v.runId, public_key: v.publicKey, fingerprint: v.fingerprint ?? null, verified: v.ok, finished: v.finished,
     privacy_unit: v.privacyUnit ?? null, site: site ?? null, entries: v.entries.length, first_at: v.entries[0]?.at ?? null, last_at: v.entries.at(-1)?.at ?? null,
     sites: [...new Set(v.entries.filter((e) => e.kind === 'site_joined' && e.site !== null).map((e) => e.site!))].sort(),
-    releases: releases.length, releases_refused: refusedEntries.length, queries: { answered, refused },
+    releases: releases.length, releases_refused: refusedRounds, queries: { answered, refused },
     mechanisms: [...mechanisms.values()].sort((a, b) => a.type.localeCompare(b.type)),
     scopes: [...scopes.values()].sort((a, b) => a.scope.localeCompare(b.scope)),
   };

@@ -63,7 +63,8 @@ test('a site allowlisted as "toString" that sends no privacy event is aggregated
 
 test('metrics from a site whose reply was refused are not accepted for the round, not stored, not in its round_result', async () => {
   const h = await startHostileRun(['honest', 'outsider'], { rounds: 2 });
-  const honest = await hostileSite(h, 'honest');
+  // the honest site's metrics come 150 ms after each consensus: the round's metrics window stays open while the outsider spams
+  const honest = await hostileSite(h, 'honest', undefined, { metricsDelayMs: 150 });
   // the outsider's replies are all refused (2 votes per row, 1 teacher); it reports metrics for every round anyway
   const outsider = await hostileSite(h, 'outsider', (q) => ({ ...honestReply(q), votes: honestReply(q, 2).votes }));
   const refused: string[] = [];

@@ -1,0 +1,118 @@
+// Which sites a round may still charge: a site whose own scope (spent in earlier runs too) cannot afford the round is left out.
+import type { AuditLog } from '../shared/audit/audit-log.ts';
+import type { PrivacyEvent } from '../shared/privacy/events.ts';
+import type { ChargeResult, PrivacyLedger } from '../shared/privacy/ledger.ts';
+import type { RunDatabase } from './run-database.ts';
+import { SITE_SCOPE } from './site-scopes.ts';
+
+/** The notice an excluded site gets, and the code its log line and the docs name. */
+export const SITE_SCOPE_EXHAUSTED = 'E_SITE_SCOPE_EXHAUSTED';
+
+type Refusal = Extract<ChargeResult, { status: 'refused' }>;
+
+export interface SiteBudgetsOptions {
+  db: Pick<RunDatabase, 'transaction' | 'atomically'>;
+  ledger: PrivacyLedger;
+  runId: string;
+  runScope: string;
+  /** What one round charges at most before any site answered (the run's privacy plan: exact for soft labels, PATE's worst case). */
+  roundEvent: PrivacyEvent;
+  audit?: AuditLog;
+  log: (line: string) => void;
+  /** Tells a live site why it is left out (a notice in its session); false when it is not connected. */
+  notify: (site: string, code: string, message: string) => boolean;
+}
+
+/**
+ * A site's scope `site:<name>` is charged in every run it takes part in, so in a later run on the
+ * same database it can run out before the run scope does. Such a site is left out of the run's
+ * rounds (logged, audited as `budget_refused` naming its scope, and told once) and the other sites
+ * go on. A site is left out for the rest of the run: nothing charges its scope in this run after
+ * that, so it cannot afford a later round either. Projections use the ledger's own check (a charge
+ * tried and rolled back), so they agree with the charge that would be refused.
+ */
+export class SiteBudgets {
+  private readonly o: SiteBudgetsOptions;
+  /** Sites left out, with why (the refusal), for the rest of this run. */
+  private readonly excluded = new Map<string, Refusal>();
+  /** Excluded sites that were told so in a session. */
+  private readonly told = new Set<string>();
+
+  constructor(o: SiteBudgetsOptions) {
+    this.o = o;
+  }
+
+  /** The sites left out so far, sorted. */
+  get excludedSites(): string[] {
+    return [...this.excluded.keys()].sort();
+  }
+
+  /**
+   * The sites of `sites` whose scope can afford round `round`'s charge. A site is left out only when
+   * the run scope could pay: when the run itself cannot, every site is asked and the run's own
+   * refusal at charge time ends it, as it always has. Excluded sites in `live` are told (once).
+   */
+  affordable(round: number, sites: readonly string[], live: readonly string[]): string[] {
+    const runFits = this.project(this.o.runScope).status === 'accepted';
+    const able: string[] = [];
+    for (const site of sites) {
+      if (!this.excluded.has(site) && runFits && this.hasBudget(site)) {
+        const p = this.project(SITE_SCOPE(site));
+        if (p.status === 'refused') this.exclude(round, site, p, 'before querying it');
+      }
+      if (!this.excluded.has(site)) able.push(site);
+    }
+    for (const site of live) this.tell(round, site);
+    return able;
+  }
+
+  /** A participant's scope refused the round's actual charge: it is left out from now on (logged, audited, told). */
+  refusedAtCharge(round: number, site: string, refusal: Refusal): void {
+    this.exclude(round, site, refusal, 'from the aggregate (its reply is discarded; the others are aggregated again with fresh noise)');
+    this.tell(round, site);
+  }
+
+  /** Whether `scope` is a site's scope (not the run's). */
+  siteOf(scope: string): string | undefined {
+    return scope !== this.o.runScope && scope.startsWith(SITE_SCOPE('')) ? scope.slice(SITE_SCOPE('').length) : undefined;
+  }
+
+  private exclude(round: number, site: string, r: Refusal, when: string): void {
+    this.excluded.set(site, r);
+    this.o.log(`round ${round + 1}: ${SITE_SCOPE_EXHAUSTED}: site ${site} left out ${when}: ${r.reason}; the other sites go on`);
+    this.o.audit?.append({ kind: 'budget_refused', runId: this.o.runId, round, site, data: { scope: r.scope, projected_epsilon: finite(r.projectedEpsilon), budget: { ...r.budget } } });
+  }
+
+  private tell(round: number, site: string): void {
+    const r = this.excluded.get(site);
+    if (!r || this.told.has(site)) return;
+    const message = `round ${round}: this site is left out of run ${this.o.runId} from now on: its budget on the aggregator's ledger (${r.scope}, ε = ${r.budget.epsilon} at δ = ${r.budget.delta}, spent in this and earlier runs) cannot pay for another round (it would reach ε = ${r.projectedEpsilon}); the other sites go on. Nothing more from this site is aggregated in this run`;
+    if (this.o.notify(site, SITE_SCOPE_EXHAUSTED, message.slice(0, 500))) this.told.add(site);
+  }
+
+  /** A site scope gets its budget at the site's first join; one without (never joined) has spent nothing. */
+  private hasBudget(site: string): boolean {
+    return this.o.db.atomically((tx) => tx.getBudget(SITE_SCOPE(site))) !== undefined;
+  }
+
+  /** The ledger's verdict on charging the round to `scope`, without charging it: the charge is tried, then rolled back. */
+  private project(scope: string): ChargeResult {
+    try {
+      this.o.db.transaction(() => { throw new DryRun(this.o.ledger.tryCharge(this.o.roundEvent, { scope })); });
+    } catch (e) {
+      if (e instanceof DryRun) return e.result;
+      throw e;
+    }
+    throw new Error('unreachable: a dry-run charge always rolls back');
+  }
+}
+
+/** Carries a tried charge out of the transaction it rolls back. */
+class DryRun extends Error {
+  constructor(readonly result: ChargeResult) { super('dry-run charge, rolled back'); }
+}
+
+/** The audit log holds JSON: an ε with no finite value (every order overflowed) is written as null. */
+function finite(x: number): number | null {
+  return Number.isFinite(x) ? x : null;
+}
