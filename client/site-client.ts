@@ -199,8 +199,13 @@ export class SiteClient {
     // the local accuracy, whether or not policy.share_metrics sends it
     this.log(`round ${c.round + 1}: digested consensus; accuracy ${this.agent.lastAccuracy?.toFixed(4) ?? 'n/a'}, own ε bound ${(metrics.ledger_epsilon ?? Infinity).toFixed(3)}`);
     const target = this.client.session ?? s;
-    if (target.isOpen) target.send({ type: 'metrics', round: c.round, values: metrics });
-    if (c.round + 1 >= this.rounds) this.finish();
+    try {
+      if (target.isOpen) target.send({ type: 'metrics', round: c.round, values: metrics });
+    } finally {
+      // the last round is digested even when its metrics cannot go out (a session just closed, e.g.
+      // E_PEER_NOT_READING): the error is logged, the site's run still ends here
+      if (c.round + 1 >= this.rounds) this.finish();
+    }
   }
 
   /** Adds the current session's bytes to the run's (its stats outlive its close). */

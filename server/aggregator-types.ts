@@ -11,6 +11,11 @@ export interface SiteHub {
   on(event: 'session', listener: (s: SecureSession) => void): unknown;
   session(siteName: string): SecureSession | undefined;
   readonly connectedSites: string[];
+  /**
+   * Every site that may join (the allowlist), when the hub knows it: a site that has not joined yet
+   * can still take part, so a run is not ended for lack of sites that could still come.
+   */
+  readonly allowlistedSites?: string[];
   request(siteName: string, message: OutgoingRequest, opts?: { timeoutMs?: number }): Promise<ReplyMessage>;
 }
 

@@ -196,7 +196,8 @@ export class Aggregator {
         await this.waitForSites(minSitesPending ? config.minSites : config.quorum, config.joinTimeoutMs);
         minSitesPending = false;
         // Sites whose own scope (charged in earlier runs too) cannot pay for the round are left out; the others go on.
-        const known = [...new Set([...db.sites(config.runId).map((s) => s.site), ...this.sessions.liveSites()])];
+        // Allowlisted sites that have not joined yet count: they may still come (the wait below times out, resumably).
+        const known = [...new Set([...(this.o.hub.allowlistedSites ?? []), ...db.sites(config.runId).map((s) => s.site), ...this.sessions.liveSites()])];
         const able = this.budgets.affordable(round, known, this.sessions.liveSites());
         if (able.length < config.quorum) {
           this.log(`round ${round + 1}: only ${able.length} of the run's ${known.length} sites can still pay for a round (quorum ${config.quorum}; left out: ${this.budgets.excludedSites.join(', ')}); stopping the run before querying`);

@@ -7,7 +7,7 @@ import type { PrivacyLedger } from '../shared/privacy/ledger.ts';
 import { FedistillError } from '../shared/util/errors.ts';
 import type { RunConfig } from './run-config.ts';
 import type { RunDatabase } from './run-database.ts';
-import { SITE_SCOPE_EXHAUSTED, type SiteBudgets } from './run-site-budgets.ts';
+import { budgetRefusedData, SITE_SCOPE_EXHAUSTED, type SiteBudgets } from './run-site-budgets.ts';
 import { SITE_SCOPE } from './site-scopes.ts';
 import { encodeRelease } from './release-codec.ts';
 import type { RoundPlan, RoundRelease, SiteFailure, SiteReply, Strategy, StrategyContext } from './strategies/strategy.ts';
@@ -66,7 +66,7 @@ export function releaseRound(d: RoundReleaseDeps, input: RoundInput): RoundOutco
       const charged = ledger.tryCharge(event, { scope: [d.runScope, ...participants.map(SITE_SCOPE)], note: `round ${round}` });
       if (charged.status === 'refused') {
         // a site's refusal is audited where the site is dropped; the run's ends the run, as ever
-        if (d.budgets.siteOf(charged.scope) === undefined) audit?.append({ kind: 'budget_refused', runId: config.runId, round, data: { scope: charged.scope, projected_epsilon: charged.projectedEpsilon, budget: { ...charged.budget } } });
+        if (d.budgets.siteOf(charged.scope) === undefined) audit?.append({ kind: 'budget_refused', runId: config.runId, round, data: budgetRefusedData(charged) });
         return charged;
       }
       db.insertRelease(config.runId, round, r.soft ? 'soft' : 'labels', encodeRelease(r, participants), { ...r.metrics, participants: participants.length }, participants);

@@ -1,7 +1,7 @@
 // Which sites a round may still charge: a site whose own scope (spent in earlier runs too) cannot afford the round is left out.
 import type { AuditLog } from '../shared/audit/audit-log.ts';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
-import type { ChargeResult, PrivacyLedger } from '../shared/privacy/ledger.ts';
+import type { ChargeResult, PrivacyBudget, PrivacyLedger } from '../shared/privacy/ledger.ts';
 import type { RunDatabase } from './run-database.ts';
 import { SITE_SCOPE } from './site-scopes.ts';
 
@@ -80,7 +80,7 @@ export class SiteBudgets {
   private exclude(round: number, site: string, r: Refusal, when: string): void {
     this.excluded.set(site, r);
     this.o.log(`round ${round + 1}: ${SITE_SCOPE_EXHAUSTED}: site ${site} left out ${when}: ${r.reason}; the other sites go on`);
-    this.o.audit?.append({ kind: 'budget_refused', runId: this.o.runId, round, site, data: { scope: r.scope, projected_epsilon: finite(r.projectedEpsilon), budget: { ...r.budget } } });
+    this.o.audit?.append({ kind: 'budget_refused', runId: this.o.runId, round, site, data: budgetRefusedData(r) });
   }
 
   private tell(round: number, site: string): void {
@@ -112,7 +112,11 @@ class DryRun extends Error {
   constructor(readonly result: ChargeResult) { super('dry-run charge, rolled back'); }
 }
 
-/** The audit log holds JSON: an ε with no finite value (every order overflowed) is written as null. */
-function finite(x: number): number | null {
-  return Number.isFinite(x) ? x : null;
+/**
+ * A `budget_refused` entry's data: the scope, the ε the charge would have reached and the budget.
+ * The audit log holds JSON only: an ε with no finite value (every order overflowed) is written as
+ * null, where Infinity would make the append, and the transaction around it, throw.
+ */
+export function budgetRefusedData(r: Refusal): { scope: string; projected_epsilon: number | null; budget: PrivacyBudget } {
+  return { scope: r.scope, projected_epsilon: Number.isFinite(r.projectedEpsilon) ? r.projectedEpsilon : null, budget: { ...r.budget } };
 }

@@ -69,6 +69,10 @@ export class SimulationHub implements SiteHub {
     return this.inner.connectedSites.filter((s) => !this.crashed.has(s));
   }
 
+  get allowlistedSites(): string[] | undefined {
+    return this.inner.allowlistedSites;
+  }
+
   /** Total bytes so far over every session this hub has seen: up = sites → aggregator. */
   totals(): { up: number; down: number } {
     let up = 0;

@@ -251,6 +251,11 @@ export class SecureServer extends EventEmitter<SecureServerEvents> {
     return [...this.sessions.keys()];
   }
 
+  /** Names of every site the allowlist admits, connected or not. */
+  get allowlistedSites(): string[] {
+    return this.opts.allowlist.siteNames;
+  }
+
   /**
    * A request to a site that survives a reconnect: if the session drops, a reply that arrives on
    * the site's next session (before the timeout) settles it. Duplicates are counted once.

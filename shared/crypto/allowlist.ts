@@ -38,6 +38,11 @@ export class Allowlist {
   get size(): number {
     return this.byKey.size;
   }
+
+  /** Every site name it admits. */
+  get siteNames(): string[] {
+    return [...this.byKey.values()];
+  }
 }
 
 /** An allowlist is a config file (4 MiB holds ~60,000 sites); a larger one is refused before it is read. */

@@ -72,8 +72,10 @@ function outputRows(t: ort.Tensor, name: string, rows: number, classes: number |
   const width = (t.data as Float32Array).length / rows;
   if (!Number.isInteger(width) || width < 1) fail(`holds ${(t.data as Float32Array).length} values for ${rows} samples, not a whole number of classes per sample`);
   if (classes !== undefined && width !== classes) fail(`has ${width} classes per sample, expected ${classes}`);
-  // A site's answers leave it as votes and soft labels: a NaN or infinite logit would poison them.
-  if (expect && !(t.data as Float32Array).every(Number.isFinite)) fail('holds NaN or infinite values');
+  // Values are not checked here: a NaN or infinite logit is a property of the teacher on these
+  // samples (its private training data), so refusing the batch for it would answer the query,
+  // uncharged, with a data-dependent error. The site's reply rows neutralise such rows instead
+  // (client/reply-rows.ts), and padding rows of a fixed batch are no one's business.
   return t.data as Float32Array;
 }
 
@@ -161,8 +163,9 @@ export interface TeacherOptions {
  * wrong is E_TEACHER_INVALID naming the file, found at load where the model declares it (a file
  * over `maxBytes`, more than one input, no output, a non-float32 input, an input shape
  * that does not take `sampleShape`, an op onnxruntime cannot run) and otherwise on every
- * prediction (a failed run; outputs not float32, not one row per sample, not `classes` per row
- * when given, or not finite).
+ * prediction (a failed run; outputs not float32, not one row per sample, or not `classes` per
+ * row when given). Non-finite logits are returned as they are: whether a teacher gives them
+ * depends on its private training data, so they are the caller's to neutralise, never a failure.
  */
 export async function loadOnnxTeacher(path: string, o: TeacherOptions = {}): Promise<OnnxTeacher> {
   const invalid = (why: string) => new FedistillError('E_TEACHER_INVALID', `teacher ${path} ${why}`);

@@ -44,7 +44,7 @@ function threeRoundBudget(): number {
 interface Site { queried: number[]; consensus: number[]; notices: string[]; ended: Promise<unknown>; close(): void }
 
 /** One run on `db` with `sites` joined over real secure sessions; returns its summary, log and each site's view. */
-async function runOn(db: RunDatabase, audit: AuditLog, runId: string, sites: string[], over: Record<string, unknown>): Promise<{ summary: RunSummary; log: string[]; sites: Record<string, Site> }> {
+async function runOn(db: RunDatabase, audit: AuditLog, runId: string, sites: string[], over: Record<string, unknown>, joinDelayMs: Record<string, number> = {}): Promise<{ summary: RunSummary; log: string[]; sites: Record<string, Site> }> {
   const server = await new SecureServer({ identity: serverIdentity, allowlist: ALLOWLIST, port: 0, handshakesPerSecondPerAddress: Infinity }).listen();
   const config = configFor(runId, over);
   const log: string[] = [];
@@ -54,6 +54,7 @@ async function runOn(db: RunDatabase, audit: AuditLog, runId: string, sites: str
   const joined: Record<string, Site> = {};
   try {
     for (const name of sites) {
+      if (joinDelayMs[name]) await new Promise((r) => setTimeout(r, joinDelayMs[name]));
       const client = clientFor(server, IDS[name]!);
       const site: Site = { queried: [], consensus: [], notices: [], ended: Promise.resolve(), close: () => client.close() };
       client.on('message', (m) => {
@@ -156,6 +157,28 @@ test('when fewer than the quorum of sites can still pay for a round, the run end
     const v = verifyAuditLog({ ...parseAuditExport(exportAuditLog(store, 'second')), ledgerEvents: (scope: string) => db.ledgerEntries(scope).map((e) => e.event) });
     assert.equal(v.ok, true, JSON.stringify(v.problem));
     assert.equal(buildAuditReport(v).releases_refused, 1, 'one round, refused for two sites, counts once');
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sites that have not joined yet still count: a spent site among the first to join does not end the run while others may come', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-site-budget-'));
+  const db = new RunDatabase(join(dir, 'agg.db'));
+  try {
+    const store = new SqliteAuditStore(db.sqlite);
+    const audit = new AuditLog(store, serverIdentity);
+    const privacy = { epsilon: threeRoundBudget(), delta: 1e-5, clip: 1, noise_multiplier: 3 };
+    // run 1: site-a alone spends its three rounds
+    const first = await runOn(db, audit, 'first', ['site-a'], { rounds: 3, quorum: 1, min_sites: 1, privacy });
+    assert.equal(first.summary.status, 'complete');
+    // run 2: site-a and site-c join first (min_sites 2 is met, only site-c can pay), site-b a moment later
+    const second = await runOn(db, audit, 'second', ['site-a', 'site-c', 'site-b'], { rounds: 2, quorum: 2, min_sites: 2, privacy }, { 'site-b': 500 });
+    assert.equal(second.summary.status, 'complete', second.log.join('\n'));
+    assert.deepEqual(second.summary.rounds.map((r) => r.participants), [['site-b', 'site-c'], ['site-b', 'site-c']]);
+    assert.deepEqual(second.sites['site-a']!.queried, []);
+    assert.match(second.sites['site-a']!.notices.join('\n'), /^E_SITE_SCOPE_EXHAUSTED: /);
   } finally {
     db.close();
     rmSync(dir, { recursive: true, force: true });

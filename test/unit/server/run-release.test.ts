@@ -12,6 +12,9 @@ import { CryptoRng } from '../../../shared/privacy/rng.ts';
 import { SeededRng } from '../../../shared/util/prng.ts';
 import type { PrivacyEvent } from '../../../shared/privacy/events.ts';
 import type { RoundPlan, SiteReply, Strategy } from '../../../server/strategies/strategy.ts';
+import { AuditLog } from '../../../shared/audit/audit-log.ts';
+import { SqliteAuditStore } from '../../../shared/audit/sqlite-audit-store.ts';
+import { generateIdentity } from '../../../shared/crypto/identity.ts';
 
 const EVENT: PrivacyEvent = { type: 'gaussian', noise_multiplier: 1, count: 1 };
 const SITES = ['site-a', 'site-b', 'site-c'];
@@ -79,4 +82,33 @@ test('a refusal by the run scope ends the run as before: no site is dropped or t
   assert.equal(out.status, 'budget_exhausted');
   assert.match(out.status === 'budget_exhausted' ? out.reason : '', /"run:r"/);
   assert.deepEqual([s.told, s.aggregated.length, s.input.failures.length], [[], 1, 0]);
+});
+
+test('a run-scope refusal whose projected ε has no finite value (every order overflows) is audited with projected_epsilon null and ends the run, not a crash', () => {
+  const db = new RunDatabase(':memory:');
+  const ledger = new PrivacyLedger(db, { orders: dpAccountingOrders(), conversion: 'improved' });
+  ledger.setBudget('run:r', { epsilon: 10, delta: 1e-5 });
+  ledger.setBudget('site:site-a', { epsilon: 1e6, delta: 1e-5 });
+  const store = new SqliteAuditStore(db.sqlite);
+  const audit = new AuditLog(store, generateIdentity());
+  audit.append({ kind: 'run_started', runId: 'r', data: {} });
+  const unaccountable: PrivacyEvent = { type: 'gaussian', noise_multiplier: 1e-295, count: 1 };
+  const budgets = new SiteBudgets({ db, ledger, runId: 'r', runScope: 'run:r', roundEvent: unaccountable, audit, log: () => {}, notify: () => true });
+  const config = validateRunConfig({
+    run_id: 'r', identity: 'x', allowlist: 'x', database: 'x', public_set: 'test:public', strategy: { name: 'dsfl', queries_per_round: 2 },
+    privacy: { epsilon: 10 }, rounds: 1, quorum: 1, min_sites: 1,
+  });
+  const strategy = {
+    name: 'stub', replyKind: 'soft_labels', configureRound: () => { throw new Error('not used'); },
+    aggregate: () => ({ round: 0, indices: Uint32Array.of(0, 1), soft: new Float32Array(4), cols: 2, events: [unaccountable], metrics: {} }),
+  } as unknown as Strategy;
+  const out = releaseRound({ db, config, strategy, ledger, runScope: 'run:r', budgets, audit }, {
+    plan: { indices: Uint32Array.of(0, 1) } as unknown as RoundPlan, round: 0, failures: [], siteEvents: {},
+    replies: [{ site: 'site-a', rows: 2, cols: 2, teachers: 1, soft: new Float32Array(4) }],
+    ctx: { publicSize: 2, numClasses: 2, rng: new SeededRng(1), noise: new CryptoRng() },
+  });
+  assert.equal(out.status, 'budget_exhausted');
+  const refused = audit.entries('r').filter((e) => e.kind === 'budget_refused');
+  assert.deepEqual(refused.map((e) => [e.site, e.data.scope, e.data.projected_epsilon]), [[null, 'run:r', null]]);
+  assert.equal(db.getRelease('r', 0), undefined);
 });
