@@ -1,10 +1,9 @@
 // Every layer, loss and optimizer trains on webgpu as on the CPU, and no node of their graphs falls back to the CPU on GPU data.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { resolveDevice } from '../../../shared/ml/runtime.ts';
+import { swiftShaderEnv } from './swiftshader.ts';
 import { buildModel } from '../../../shared/ml/model.ts';
 import { layoutOf } from '../../../shared/ml/layers.ts';
 import type { LossConfig } from '../../../shared/ml/losses.ts';
@@ -16,8 +15,6 @@ import { CASES, type CoverageCase } from '../../../bench/device-coverage/cases.t
 import type { CaseResult } from '../../../bench/device-coverage/run-case.ts';
 
 const run = promisify(execFile);
-/** Chromium ships SwiftShader, a CPU Vulkan driver that onnxruntime's WebGPU provider (Dawn) accepts. */
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 /** Trains cases on one device in one process: bench/device-coverage.ts in its one-device mode. */
 async function train(device: string, cases: string[], env: NodeJS.ProcessEnv): Promise<Record<string, CaseResult>> {
@@ -87,16 +84,8 @@ test('max pool with overlapping windows or gaps between them: the float32 gradie
 });
 
 test('every layer, loss and optimizer trains on webgpu as on the CPU (losses, weights, running statistics, predictions, exported model), with no node on the CPU reading GPU data', { timeout: 300_000 }, async (t) => {
-  if (!existsSync(SWIFTSHADER)) {
-    // No software driver on this machine: webgpu either works (a real GPU) or fails with how to get it.
-    try { assert.equal(await resolveDevice('webgpu'), 'webgpu'); } catch (e) {
-      assert.equal((e as { code?: string }).code, 'E_DEVICE_UNAVAILABLE');
-      assert.match(String(e), /Vulkan/);
-    }
-    t.diagnostic(`${SWIFTSHADER} not found: checked only how webgpu resolves`);
-    return;
-  }
-  const env = { ...process.env, VK_DRIVER_FILES: SWIFTSHADER, VK_ICD_FILENAMES: SWIFTSHADER, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
+  const env = await swiftShaderEnv(t);
+  if (!env) return;
   const names = Object.keys(CASES);
   // SwiftShader compiles every kernel of a new session on its first run: one process per case on webgpu, the CPU all in one.
   const [cpu, ...gpu] = await Promise.all([

@@ -1,14 +1,11 @@
 // The webgpu provider trains like the CPU one: same losses, metrics and weights, on a software Vulkan driver when there is no GPU.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { resolveDevice } from '../../../shared/ml/runtime.ts';
+import { swiftShaderEnv } from './swiftshader.ts';
 
 const run = promisify(execFile);
-/** Chromium ships SwiftShader, a CPU Vulkan driver that onnxruntime's WebGPU provider (Dawn) accepts. */
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 async function train(device: string, env: NodeJS.ProcessEnv, model = 'mlp', stepsPerRun = 1, mode = 'straight') {
   const child = new URL('./device-parity.ts', import.meta.url).pathname;
@@ -24,16 +21,8 @@ function assertClose(a: readonly number[], b: readonly number[], tol: number, wh
 }
 
 test('webgpu training (data, state and metrics kept on the device; 1 or 2 steps per run) matches the CPU: losses, progress, weights, predictions', { timeout: 300_000 }, async (t) => {
-  if (!existsSync(SWIFTSHADER)) {
-    // No software driver on this machine: webgpu either works (a real GPU) or fails with how to get it.
-    try { assert.equal(await resolveDevice('webgpu'), 'webgpu'); } catch (e) {
-      assert.equal((e as { code?: string }).code, 'E_DEVICE_UNAVAILABLE');
-      assert.match(String(e), /Vulkan/);
-    }
-    t.diagnostic(`${SWIFTSHADER} not found: checked only how webgpu resolves`);
-    return;
-  }
-  const env = { ...process.env, VK_DRIVER_FILES: SWIFTSHADER, VK_ICD_FILENAMES: SWIFTSHADER, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
+  const env = await swiftShaderEnv(t);
+  if (!env) return;
   // webgpu twice: the training set uploaded once and gathered on the device (default), and batches
   // uploaded step by step (FEDISTILL_GPU_DATA=host, the path for sets over 1 GiB).
   // And two steps per run, unrolled in one graph (the GPU's K-step path; 4 full batches: 2 runs of 2).

@@ -81,6 +81,19 @@ async function runOn(db: RunDatabase, audit: AuditLog, runId: string, sites: str
   }
 }
 
+/** A fresh aggregator database with its signed audit log, and a budget of three rounds per scope; removed afterwards. */
+async function onOneDatabase(body: (h: { dir: string; db: RunDatabase; store: SqliteAuditStore; audit: AuditLog; privacy: Record<string, number> }) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-site-budget-'));
+  const db = new RunDatabase(join(dir, 'agg.db'));
+  try {
+    const store = new SqliteAuditStore(db.sqlite);
+    await body({ dir, db, store, audit: new AuditLog(store, serverIdentity), privacy: { epsilon: threeRoundBudget(), delta: 1e-5, clip: 1, noise_multiplier: 3 } });
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** `scripts/reproduce-epsilon.mjs` on the signed export of `runId`, as an auditor runs it (a separate process). */
 function reproduce(dir: string, store: SqliteAuditStore, runId: string): { code: number | null; report: { ok: boolean; scopes: Record<string, { epsilon_reproduced: number; agrees: boolean }> }; stderr: string } {
   const file = join(dir, `${runId}.audit.jsonl`);
@@ -90,17 +103,13 @@ function reproduce(dir: string, store: SqliteAuditStore, runId: string): { code:
 }
 
 test('a site whose scope ran out in an earlier run is left out of the round where it runs out; the others complete the run, and its log verifies and reproduces', { timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'fedistill-site-budget-'));
-  const db = new RunDatabase(join(dir, 'agg.db'));
-  try {
-    const store = new SqliteAuditStore(db.sqlite);
-    const audit = new AuditLog(store, serverIdentity);
-    const epsilon = threeRoundBudget();
+  await onOneDatabase(async ({ dir, db, store, audit, privacy }) => {
+    const epsilon = privacy.epsilon!;
     // run 1: site-a alone spends two rounds of its three
-    const first = await runOn(db, audit, 'first', ['site-a'], { rounds: 2, quorum: 1, min_sites: 1, privacy: { epsilon, delta: 1e-5, clip: 1, noise_multiplier: 3 } });
+    const first = await runOn(db, audit, 'first', ['site-a'], { rounds: 2, quorum: 1, min_sites: 1, privacy });
     assert.equal(first.summary.status, 'complete');
     // run 2: site-a can pay for round 1 only; before the fix its refused charge in round 2 ended the run for everyone
-    const second = await runOn(db, audit, 'second', NAMES, { rounds: 3, quorum: 2, min_sites: 3, privacy: { epsilon, delta: 1e-5, clip: 1, noise_multiplier: 3 } });
+    const second = await runOn(db, audit, 'second', NAMES, { rounds: 3, quorum: 2, min_sites: 3, privacy });
     assert.equal(second.summary.status, 'complete', second.log.join('\n'));
     assert.deepEqual(second.summary.rounds.map((r) => r.participants), [NAMES, ['site-b', 'site-c'], ['site-b', 'site-c']]);
     // left out before being asked: site-a answered round 1 only, and was told once, with the code
@@ -127,19 +136,11 @@ test('a site whose scope ran out in an earlier run is left out of the round wher
     assert.deepEqual(Object.keys(r.report.scopes).sort(), ['run:second', 'site:site-a', 'site:site-b', 'site:site-c']);
     for (const s of Object.values(r.report.scopes)) assert.equal(s.agrees, true, JSON.stringify(r.report.scopes));
     assert.ok(r.report.scopes['site:site-a']!.epsilon_reproduced <= epsilon, 'site-a stayed within its budget');
-  } finally {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('when fewer than the quorum of sites can still pay for a round, the run ends budget_exhausted before asking anyone', { timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'fedistill-site-budget-'));
-  const db = new RunDatabase(join(dir, 'agg.db'));
-  try {
-    const store = new SqliteAuditStore(db.sqlite);
-    const audit = new AuditLog(store, serverIdentity);
-    const privacy = { epsilon: threeRoundBudget(), delta: 1e-5, clip: 1, noise_multiplier: 3 };
+  await onOneDatabase(async ({ db, store, audit, privacy }) => {
     const first = await runOn(db, audit, 'first', ['site-a', 'site-b'], { rounds: 3, quorum: 2, min_sites: 2, privacy });
     assert.equal(first.summary.status, 'complete');
     // site-a and site-b have spent all three rounds: site-c alone is below the quorum of 2
@@ -157,19 +158,11 @@ test('when fewer than the quorum of sites can still pay for a round, the run end
     const v = verifyAuditLog({ ...parseAuditExport(exportAuditLog(store, 'second')), ledgerEvents: (scope: string) => db.ledgerEntries(scope).map((e) => e.event) });
     assert.equal(v.ok, true, JSON.stringify(v.problem));
     assert.equal(buildAuditReport(v).releases_refused, 1, 'one round, refused for two sites, counts once');
-  } finally {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('sites that have not joined yet still count: a spent site among the first to join does not end the run while others may come', { timeout: 60_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'fedistill-site-budget-'));
-  const db = new RunDatabase(join(dir, 'agg.db'));
-  try {
-    const store = new SqliteAuditStore(db.sqlite);
-    const audit = new AuditLog(store, serverIdentity);
-    const privacy = { epsilon: threeRoundBudget(), delta: 1e-5, clip: 1, noise_multiplier: 3 };
+  await onOneDatabase(async ({ db, audit, privacy }) => {
     // run 1: site-a alone spends its three rounds
     const first = await runOn(db, audit, 'first', ['site-a'], { rounds: 3, quorum: 1, min_sites: 1, privacy });
     assert.equal(first.summary.status, 'complete');
@@ -179,8 +172,5 @@ test('sites that have not joined yet still count: a spent site among the first t
     assert.deepEqual(second.summary.rounds.map((r) => r.participants), [['site-b', 'site-c'], ['site-b', 'site-c']]);
     assert.deepEqual(second.sites['site-a']!.queried, []);
     assert.match(second.sites['site-a']!.notices.join('\n'), /^E_SITE_SCOPE_EXHAUSTED: /);
-  } finally {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
