@@ -1,17 +1,12 @@
 // A real site client and agent driven by a hostile aggregator on loopback: the site's own budget and policy win, every reply is in its ledger before it arrives, floods close the session.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { QueryRequest, SessionMessage } from '../../../protocols/messages.ts';
 import { SiteClient } from '../../../client/site-client.ts';
-import { SiteAgent, type SiteSettings } from '../../../client/site-agent.ts';
-import { SiteLedger } from '../../../client/site-ledger.ts';
-import type { OnnxTeacher } from '../../../shared/ml/inference.ts';
+import type { SiteAgent } from '../../../client/site-agent.ts';
 import type { SecureSession } from '../../../shared/channel/secure-session.ts';
 import { RdpAccountant } from '../../../shared/privacy/rdp-accountant.ts';
-import { separableDataset } from '../../unit/client/separable-csv.ts';
+import { realAgent } from '../client/hostile-aggregator.ts';
 import { clientFor, closed, nextSession, siteA, sleep, startServer } from './helpers.ts';
 
 /**
@@ -20,29 +15,6 @@ import { clientFor, closed, nextSession, siteA, sleep, startServer } from './hel
  */
 const softCharge = (z: number, clip: number, cols: number, rows: number, transport = 0) =>
   ({ type: 'gaussian' as const, noise_multiplier: (z * clip) / (Math.SQRT2 * clip + 2 ** -20 * Math.sqrt(cols) + transport * Math.sqrt(cols)), count: rows });
-
-/** A real SiteAgent (10 public samples, 3 classes) answering through a stand-in teacher; `gate` holds every prediction until it resolves. */
-function realAgent(policy: Partial<SiteSettings['policy']>, gate: Promise<void> = Promise.resolve()) {
-  const dir = mkdtempSync(join(tmpdir(), 'fedistill-site-policy-'));
-  try {
-    const privateData = separableDataset(dir, 'priv.csv', 12, 2);
-    const publicSet = separableDataset(dir, 'pub.csv', 10, 3);
-    const ledger = new SiteLedger();
-    const agent = new SiteAgent({
-      name: 'site-a', model: 'mlp', teachers: 1, seed: 1, device: 'cpu', threads: 1,
-      local: { epochs: 0, batchSize: 16, lr: 1e-3, optimizer: 'adam' }, digest: { epochs: 0, revisitEpochs: 0, temperature: 1, privateMix: 0 },
-      policy: { clip: 0.5, localNoiseMultiplier: 0, ...policy },
-    }, { privateData, publicSet }, ledger);
-    const runs = { predict: 0 };
-    agent.useExternalTeacher({
-      inputName: 'x', sampleShape: [1, 4, 4], async release() {},
-      async predict(features: Float32Array) { runs.predict++; await gate; return { logits: new Float32Array((features.length / 16) * 3).fill(1) }; },
-    } as unknown as OnnxTeacher);
-    return { agent, ledger, runs, publicSet };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** The aggregator end: welcomes the join with `privacy`, then the test drives the session by hand. */
 async function hostileAggregator(agent: SiteAgent, privacy: Record<string, unknown>, extra: Record<string, unknown> = {}) {
@@ -110,7 +82,7 @@ test('a query for another reply kind, an index outside the public set or a zero 
 
 test('a flood of queries past the in-flight limit closes the session (E_TOO_MANY_IN_FLIGHT); nothing beyond the limit is computed', async () => {
   let open!: () => void;
-  const { agent, runs, publicSet } = realAgent({ localNoiseMultiplier: 1 }, new Promise<void>((r) => { open = r; }));
+  const { agent, runs, publicSet } = realAgent({ localNoiseMultiplier: 1 }, undefined, undefined, new Promise<void>((r) => { open = r; }));
   const agg = await hostileAggregator(agent, {});
   try {
     const shut = closed(agg.session);

@@ -17,9 +17,10 @@ export type LogitsOf = (features: Float32Array) => number[];
 
 /**
  * A real SiteAgent (10 public samples of 16 features, 3 classes) answering through a stand-in
- * teacher whose logits are `logitsOf(row)`; `ledgerFile` makes its ledger a file (for reloads).
+ * teacher whose logits are `logitsOf(row)`; `ledgerFile` makes its ledger a file (for reloads); the
+ * teacher answers once `gate` resolves.
  */
-export function realAgent(policy: Partial<SiteSettings['policy']>, logitsOf: LogitsOf = () => [1, 1, 1], ledgerFile?: string) {
+export function realAgent(policy: Partial<SiteSettings['policy']>, logitsOf: LogitsOf = () => [1, 1, 1], ledgerFile?: string, gate: Promise<void> = Promise.resolve()) {
   const dir = mkdtempSync(join(tmpdir(), 'fedistill-hostile-'));
   try {
     const privateData = separableDataset(dir, 'priv.csv', 12, 2);
@@ -35,6 +36,7 @@ export function realAgent(policy: Partial<SiteSettings['policy']>, logitsOf: Log
       inputName: 'x', sampleShape: [1, 4, 4], async release() {},
       async predict(features: Float32Array) {
         runs.predict++;
+        await gate;
         const rows = features.length / 16;
         const logits = new Float32Array(rows * 3);
         for (let r = 0; r < rows; r++) logits.set(logitsOf(features.subarray(r * 16, (r + 1) * 16)), r * 3);
