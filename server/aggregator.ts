@@ -93,9 +93,9 @@ export class Aggregator {
   }
 
   /** Waits for `min` live sites (of `among`, when given: those whose budget can pay for the round). */
-  private async waitForSites(min: number, timeoutMs: number, among?: readonly string[]): Promise<void> {
+  private async waitForSites(min: number, timeoutMs: number, among?: ReadonlySet<string>): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    const live = () => this.sessions.liveSites().filter((s) => !among || among.includes(s)).length;
+    const live = () => this.sessions.liveSites().filter((s) => !among || among.has(s)).length;
     while (live() < min && !this.stopped) {
       if (Date.now() > deadline) throw new FedistillError('E_QUORUM_TIMEOUT', `only ${live()} of ${min} sites ${among ? 'that can still pay for a round ' : ''}joined within ${Math.round(timeoutMs / 1000)} s`);
       await this.waitForChange(Math.min(1000, deadline - Date.now()));
@@ -198,9 +198,9 @@ export class Aggregator {
         // Sites whose own scope (charged in earlier runs too) cannot pay for the round are left out; the others go on.
         // Allowlisted sites that have not joined yet count: they may still come (the wait below times out, resumably).
         const known = [...new Set([...(this.o.hub.allowlistedSites ?? []), ...db.sites(config.runId).map((s) => s.site), ...this.sessions.liveSites()])];
-        const able = this.budgets.affordable(round, known, this.sessions.liveSites());
-        if (able.length < config.quorum) {
-          this.log(`round ${round + 1}: only ${able.length} of the run's ${known.length} sites can still pay for a round (quorum ${config.quorum}; left out: ${this.budgets.excludedSites.join(', ')}); stopping the run before querying`);
+        const able = new Set(this.budgets.affordable(round, known, this.sessions.liveSites()));
+        if (able.size < config.quorum) {
+          this.log(`round ${round + 1}: only ${able.size} of the run's ${known.length} sites can still pay for a round (quorum ${config.quorum}; left out: ${this.budgets.excludedSites.join(', ')}); stopping the run before querying`);
           status = 'budget_exhausted';
           db.setRunStatus(config.runId, 'budget_exhausted');
           break;
@@ -271,9 +271,9 @@ export class Aggregator {
   }
 
   /** Sends the query to every live site of `able`; gathers replies until all answered or the round times out. */
-  private async collect(plan: ReturnType<Strategy['configureRound']>, round: number, attempt: number, able: readonly string[]): Promise<{ replies: SiteReply[]; failures: SiteFailure[]; siteEvents: Record<string, PrivacyEvent> }> {
+  private async collect(plan: ReturnType<Strategy['configureRound']>, round: number, attempt: number, able: ReadonlySet<string>): Promise<{ replies: SiteReply[]; failures: SiteFailure[]; siteEvents: Record<string, PrivacyEvent> }> {
     const { config, publicSet, hub } = this.o;
-    const sites = this.sessions.liveSites().filter((s) => able.includes(s));
+    const sites = this.sessions.liveSites().filter((s) => able.has(s));
     const replies: SiteReply[] = [];
     const failures: SiteFailure[] = [];
     // a Map: a site's name (allowlisted, chosen by its operator) may be "toString" or "constructor"

@@ -14,8 +14,6 @@ export const PRE_AUTH_MAX_BYTES = 16 * 1024;
 /** The count on one socket; `stop()` ends it once the peer has authenticated. */
 export interface PreAuthGuard {
   stop(): void;
-  /** Raw bytes read from the socket while the count ran. */
-  readonly received: number;
 }
 
 /**
@@ -48,6 +46,5 @@ export function guardPreAuthBytes(socket: Socket, transport: FrameTransport, onE
       stopped = true;
       socket.off('data', onData);
     },
-    get received() { return received; },
   };
 }

@@ -17,7 +17,7 @@ import { addressGroup, GroupCounts } from './address-group.ts';
 import { ConnectionGate } from './connection-gate.ts';
 import { resolveConnectionLimits } from './connection-limits.ts';
 import { HandshakeRateLimiter } from './handshake-rate-limiter.ts';
-import { guardPreAuthBytes, PRE_AUTH_MAX_BYTES } from './pre-auth-guard.ts';
+import { guardPreAuthBytes } from './pre-auth-guard.ts';
 import { InboundBudget } from './inbound-budget.ts';
 import { runServerHandshake } from './handshake-driver.ts';
 import { createMemoryTransportPair } from './memory-transport.ts';
@@ -25,9 +25,6 @@ import { RequestTracker } from './request-tracker.ts';
 import { SecureSession, type OutgoingRequest } from './secure-session.ts';
 import type { FrameTransport } from './transport.ts';
 import { WsTransport } from './ws-transport.ts';
-
-/** Re-exported: the limit once lived here, and tests and tools import it from the server. */
-export { PRE_AUTH_MAX_BYTES };
 
 export interface SecureServerOptions {
   identity: Identity;

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { PRE_AUTH_MAX_BYTES, SecureServer } from '../../../shared/channel/secure-server.ts';
+import { SecureServer } from '../../../shared/channel/secure-server.ts';
+import { PRE_AUTH_MAX_BYTES } from '../../../shared/channel/pre-auth-guard.ts';
 import { allowlist, serverIdentity } from './helpers.ts';
 
 /** A masked binary websocket frame (mask key zero), as a hostile client writes it by hand. */
