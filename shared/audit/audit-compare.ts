@@ -1,10 +1,12 @@
 // Compares a site's own ledger with the aggregator's audit log: every release the site recorded, logged with the same event.
+import { createHash } from 'node:crypto';
 import { validatePrivacyEvent } from '../privacy/events.ts';
 import { RdpAccountant } from '../privacy/rdp-accountant.ts';
 import { siteOfQueryRequestId } from '../../protocols/request-id.ts';
 import { FedistillError, UsageError } from '../util/errors.ts';
 import { canonicalJson } from './canonical-json.ts';
 import type { AuditProblem } from './audit-problem.ts';
+import type { OmittedSiteValue } from './site-map-budget.ts';
 import { epsilonMatches, type VerifiedRelease, type VerifyResult } from './audit-verify.ts';
 
 /**
@@ -45,14 +47,37 @@ export interface CompareResult {
   problems: CompareProblem[];
 }
 
+/** What a release logged for a site: its event, or the digest of an event too large for the entry (site_events_omitted). */
+type LoggedEvent = { event: unknown } | { digest: OmittedSiteValue };
+
 /** The event a release logged for a site: own properties only, so a site named "constructor" is not Object's. */
-function siteEvent(r: VerifiedRelease, site: string): unknown {
+function siteEvent(r: VerifiedRelease, site: string): LoggedEvent | undefined {
   const events = r.data.site_events;
-  return events !== undefined && Object.hasOwn(events, site) ? events[site] : undefined;
+  if (events !== undefined && Object.hasOwn(events, site)) return { event: events[site] };
+  const omitted = r.data.site_events_omitted;
+  return omitted !== undefined && Object.hasOwn(omitted, site) ? { digest: omitted[site]! } : undefined;
 }
 
 function canonicalEvent(e: unknown): string {
   try { return canonicalJson(validatePrivacyEvent(e)); } catch { return canonicalJson(e); }
+}
+
+/** The SHA-256 (hex) of an event's canonical JSON: what site_events_omitted records (shared/audit/site-map-budget.ts). */
+function eventDigest(e: unknown): string {
+  return createHash('sha256').update(canonicalEvent(e), 'utf8').digest('hex');
+}
+
+/** The site's event in the form the log holds it: canonical JSON, or for an omitted one its digest. */
+function asLogged(logged: LoggedEvent, event: unknown): string {
+  return 'event' in logged ? canonicalEvent(event) : `an event of sha256 ${eventDigest(event)}`;
+}
+
+function describeLogged(logged: LoggedEvent): string {
+  return 'event' in logged ? canonicalEvent(logged.event) : `an event of sha256 ${logged.digest.sha256} (${logged.digest.bytes} bytes, left out of the entry for size)`;
+}
+
+function sameEvent(logged: LoggedEvent, event: unknown): boolean {
+  return 'event' in logged ? canonicalEvent(logged.event) === canonicalEvent(event) : eventDigest(event) === logged.digest.sha256;
 }
 
 /**
@@ -82,14 +107,14 @@ function siteFromRequestIds(entries: readonly SiteLedgerRecord[], runId: string,
 
 /** The one site whose logged events agree with every site entry that has a logged counterpart, if exactly one does. */
 function inferSite(entries: readonly SiteLedgerRecord[], releases: readonly VerifiedRelease[]): string {
-  const candidates = [...new Set(releases.flatMap((r) => Object.keys(r.data.site_events ?? {})))].sort();
+  const candidates = [...new Set(releases.flatMap((r) => [...Object.keys(r.data.site_events ?? {}), ...Object.keys(r.data.site_events_omitted ?? {})]))].sort();
   const fits = candidates.filter((site) => {
     let matched = 0;
     for (const e of entries) {
       for (const r of releases) {
         const ev = r.round === e.round ? siteEvent(r, site) : undefined;
         if (ev === undefined) continue;
-        if (canonicalEvent(ev) !== canonicalEvent(e.event)) return false;
+        if (!sameEvent(ev, e.event)) return false;
         matched++;
       }
     }
@@ -129,11 +154,11 @@ export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: V
         message: `the site recorded a release in round ${e.round + 1} (request ${e.requestId}); the aggregator's log has no release from site "${site}" in that round` });
       continue;
     }
-    const mineEvent = canonicalEvent(e.event);
-    const bad = logged.find((r) => canonicalEvent(siteEvent(r, site)) !== mineEvent);
+    const bad = logged.find((r) => !sameEvent(siteEvent(r, site)!, e.event));
     if (bad) {
+      const theirs = siteEvent(bad, site)!;
       result.problems.push({ code: 'E_AUDIT_EVENT_MISMATCH', seq: bad.seq, index: bad.seq, round: e.round, request_id: e.requestId,
-        message: `round ${e.round + 1}: the site recorded ${mineEvent}, the aggregator logged ${canonicalEvent(siteEvent(bad, site))}` });
+        message: `round ${e.round + 1}: the site recorded ${asLogged(theirs, e.event)}, the aggregator logged ${describeLogged(theirs)}` });
       continue;
     }
     result.matched++;

@@ -9,7 +9,7 @@ import { canonicalJson } from './canonical-json.ts';
 import { readRunAccounting, validateReleaseData } from './release-data.ts';
 
 /** Entries larger than this (canonical data) are refused: an export must stay readable line by line. */
-const MAX_AUDIT_DATA_BYTES = 8 * 1024 * 1024;
+export const MAX_AUDIT_DATA_BYTES = 8 * 1024 * 1024;
 
 export interface AuditLogOptions {
   /** Clock for `at` (tests inject one). */

@@ -2,7 +2,7 @@
 import type { PrivacyEvent } from '../privacy/events.ts';
 import type { AuditProblem } from './audit-problem.ts';
 import { formatProblem } from './audit-problem.ts';
-import type { VerifyResult } from './audit-verify.ts';
+import type { VerifiedRelease, VerifyResult } from './audit-verify.ts';
 import type { PrivacyUnitRecord } from './release-data.ts';
 
 export interface ScopeSeriesPoint { seq: number; round: number | null; at: string; epsilon: number; delta: number }
@@ -76,7 +76,8 @@ function countMechanisms(e: PrivacyEvent, weight: number, into: Map<string, Mech
 export function buildAuditReport(v: VerifyResult, options: { site?: string } = {}): AuditReport {
   const site = options.site;
   const siteScope = site === undefined ? undefined : `site:${site}`;
-  const releases = v.releases.filter((r) => site === undefined || r.data.scopes.includes(siteScope!) || (r.data.site_events !== undefined && Object.hasOwn(r.data.site_events, site)));
+  const logs = (r: VerifiedRelease, s: string) => Object.hasOwn(r.data.site_events ?? {}, s) || Object.hasOwn(r.data.site_events_omitted ?? {}, s);
+  const releases = v.releases.filter((r) => site === undefined || r.data.scopes.includes(siteScope!) || logs(r, site));
   const mechanisms = new Map<string, MechanismUse>();
   let answered: number | null = null;
   let refused: number | null = null;

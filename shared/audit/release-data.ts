@@ -6,18 +6,21 @@ import type { RdpConversion } from '../privacy/rdp-conversion.ts';
 import { validateOrders } from '../privacy/orders.ts';
 import { type MechanismParams, type MechanismRecord, validateMechanismParams, validateMechanismRecord } from './mechanism-record.ts';
 import { UsageError } from '../util/errors.ts';
+import type { OmittedSiteValue } from './site-map-budget.ts';
 
 /**
  * `data` of a 'release' entry. Every event in `privacy_events` was charged to every scope in
  * `scopes`; `epsilon_after[scope]` is the ε the aggregator reported for the scope after the
  * charge (at the scope's δ). `site_events[site]` is the event that site recorded for what it
- * sent this round (what `audit compare` matches against the site's own ledger).
+ * sent this round (what `audit compare` matches against the site's own ledger); a site whose event
+ * did not fit the entry is in `site_events_omitted` instead, with the digest of its event.
  */
 export interface ReleaseData {
   privacy_events: PrivacyEvent[];
   scopes: string[];
   epsilon_after: Record<string, number>;
   site_events?: Record<string, PrivacyEvent>;
+  site_events_omitted?: Record<string, OmittedSiteValue>;
   queries_answered?: number;
   queries_refused?: number;
   /** What the mechanism did (rows, clip, noise; queries answered): `audit verify` checks the charge against it. */
@@ -73,7 +76,7 @@ function count(v: unknown, field: string): number | undefined {
  */
 export function validateReleaseData(json: unknown, field = 'data'): ReleaseData {
   if (!isObject(json)) fail(field, 'must be a JSON object');
-  const { privacy_event, privacy_events, scopes, epsilon_after, site_events, ...rest } = json;
+  const { privacy_event, privacy_events, scopes, epsilon_after, site_events, site_events_omitted, ...rest } = json;
   if ((privacy_event === undefined) === (privacy_events === undefined)) fail(field, 'needs exactly one of privacy_event or privacy_events');
   let events: PrivacyEvent[];
   if (privacy_events !== undefined) {
@@ -98,6 +101,19 @@ export function validateReleaseData(json: unknown, field = 'data'): ReleaseData 
   if (site_events !== undefined) {
     if (!isObject(site_events)) fail(`${field}.site_events`, 'must map site names to privacy events');
     out.site_events = Object.fromEntries(Object.entries(site_events).map(([s, e]) => [s, validatePrivacyEvent(e, `${field}.site_events["${s}"]`)]));
+  }
+  if (site_events_omitted !== undefined) {
+    if (!isObject(site_events_omitted)) fail(`${field}.site_events_omitted`, 'must map site names to {bytes, sha256}');
+    const omitted: Record<string, OmittedSiteValue> = Object.create(null);
+    for (const [s, d] of Object.entries(site_events_omitted)) {
+      const where = `${field}.site_events_omitted["${s}"]`;
+      if (out.site_events !== undefined && Object.hasOwn(out.site_events, s)) fail(where, 'names a site whose event is also in site_events');
+      if (!isObject(d) || Object.keys(d).length !== 2) fail(where, 'must be {bytes, sha256}');
+      if (!Number.isSafeInteger(d.bytes) || (d.bytes as number) < 0) fail(`${where}.bytes`, `must be an integer ≥ 0, got ${JSON.stringify(d.bytes)}`);
+      if (typeof d.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(d.sha256)) fail(`${where}.sha256`, 'must be 64 lower-case hex digits');
+      omitted[s] = { bytes: d.bytes as number, sha256: d.sha256 };
+    }
+    out.site_events_omitted = omitted;
   }
   count(rest.queries_answered, `${field}.queries_answered`);
   count(rest.queries_refused, `${field}.queries_refused`);
@@ -157,7 +173,7 @@ export function readRunAccounting(json: unknown, field = 'data'): RunAccountingD
 export function buildReleaseData(
   events: PrivacyEvent | readonly PrivacyEvent[],
   epsilonAfter: Record<string, number>,
-  extra: { site_events?: Record<string, PrivacyEvent>; queries_answered?: number; queries_refused?: number; mechanism?: MechanismRecord; [k: string]: unknown } = {},
+  extra: { site_events?: Record<string, PrivacyEvent>; site_events_omitted?: Record<string, OmittedSiteValue>; queries_answered?: number; queries_refused?: number; mechanism?: MechanismRecord; [k: string]: unknown } = {},
 ): ReleaseData {
   const list = Array.isArray(events) ? [...events] : [events as PrivacyEvent];
   return validateReleaseData({ ...extra, privacy_events: list, scopes: Object.keys(epsilonAfter), epsilon_after: epsilonAfter });

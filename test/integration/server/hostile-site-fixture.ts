@@ -89,8 +89,8 @@ export interface ScriptedSite {
   queries: QueryRequest[];
 }
 
-/** A site that joins under `name` and answers each query with `reply`; sends metrics for each consensus (after `metricsDelayMs`) unless `metrics` is false. */
-export async function hostileSite(h: HostileHarness, name: string, reply: ReplyScript = (q) => honestReply(q), o: { metrics?: boolean; metricsDelayMs?: number } = {}): Promise<ScriptedSite> {
+/** A site that joins under `name` and answers each query with `reply`; sends metrics for each consensus (after `metricsDelayMs`) unless `metrics` is false (`metricValues`: what it reports, default an accuracy of 0.5). */
+export async function hostileSite(h: HostileHarness, name: string, reply: ReplyScript = (q) => honestReply(q), o: { metrics?: boolean; metricsDelayMs?: number; metricValues?: Record<string, number> } = {}): Promise<ScriptedSite> {
   const client = clientFor(h.server, h.identities[name]!);
   const site: Omit<ScriptedSite, 'session'> = { client, consensus: [], soft: new Map(), queries: [] };
   let n = 0;
@@ -102,7 +102,7 @@ export async function hostileSite(h: HostileHarness, name: string, reply: ReplyS
     } else if (m.type === 'consensus') {
       site.consensus.push(m.round);
       if (m.soft) site.soft.set(m.round, m.soft);
-      const send = () => { if (client.session) client.send({ type: 'metrics', round: m.round, values: { accuracy: 0.5 } }); };
+      const send = () => { if (client.session) client.send({ type: 'metrics', round: m.round, values: o.metricValues ?? { accuracy: 0.5 } }); };
       if (o.metrics !== false) { if (o.metricsDelayMs) setTimeout(send, o.metricsDelayMs); else send(); }
     }
   });

@@ -123,3 +123,22 @@ test('a ledger whose replies went to another aggregator key is refused (E_AUDIT_
     f.close();
   }
 });
+
+test('site events left out of a release for size are matched by their digest: a faithful one passes, a changed one is a mismatch', () => {
+  // budget 2 bytes: every site event is named in site_events_omitted with its SHA-256, none copied
+  const f = buildAuditRun({ siteEventBudget: 2, loggedSiteEvent: (site, round, sent) => (site === 'b' && round === 1 ? { type: 'gaussian', noise_multiplier: 8 } : sent) });
+  try {
+    const v = verified(f);
+    assert.equal(v.ok, true, JSON.stringify(v.problem));
+    assert.ok(v.releases.every((r) => Object.keys(r.data.site_events ?? {}).length === 0 && Object.keys(r.data.site_events_omitted ?? {}).length === 2));
+    const a = compareSiteLedger(new SiteLedger(f.siteLedgerPath('a')).all(), v, { site: 'a' });
+    assert.equal(a.ok, true, JSON.stringify(a.problems));
+    assert.equal(a.matched, RELEASED_ROUNDS);
+    const b = compareSiteLedger(new SiteLedger(f.siteLedgerPath('b')).all(), v, { site: 'b' });
+    assert.deepEqual(b.problems.map((p) => [p.code, p.round]), [['E_AUDIT_EVENT_MISMATCH', 1]]);
+    assert.match(b.problems[0]!.message, /sha256 [0-9a-f]{64} \(\d+ bytes, left out of the entry for size\)/);
+    assert.equal(compareSiteLedger(new SiteLedger(f.siteLedgerPath('a')).all(), v).site, 'a', 'only a fits every logged digest');
+  } finally {
+    f.close();
+  }
+});

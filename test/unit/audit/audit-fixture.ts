@@ -11,6 +11,7 @@ import { AuditLog } from '../../../shared/audit/audit-log.ts';
 import { SqliteAuditStore } from '../../../shared/audit/sqlite-audit-store.ts';
 import { buildReleaseData } from '../../../shared/audit/release-data.ts';
 import { exportAuditLog } from '../../../shared/audit/audit-export.ts';
+import { fitSiteMap } from '../../../shared/audit/site-map-budget.ts';
 import type { MechanismParams, MechanismRecord } from '../../../shared/audit/mechanism-record.ts';
 
 export const RUN = 'r1';
@@ -45,6 +46,8 @@ export interface FixtureOptions {
   extraSiteRounds?: number[];
   /** The request id a site records (default `q-<round>-<site>`, which names no site; the aggregator's form is `<run>.r<round>.<site>`). */
   requestId?: (site: string, round: number) => string;
+  /** Byte budget of the releases' site events, as the aggregator fits them (default: all kept). */
+  siteEventBudget?: number;
 }
 
 export interface AuditFixture {
@@ -95,8 +98,9 @@ export function buildAuditRun(options: FixtureOptions = {}): AuditFixture {
       db.insertRelease(RUN, round, 'labels', Uint8Array.of(round), { round }, [...SITES]);
       const eps = Object.fromEntries(Object.entries(c.epsilon).map(([s, e]) => [s, options.reportEpsilon ? options.reportEpsilon(s, e, round) : e]));
       const siteEvents = Object.fromEntries(SITES.map((s) => [s, options.loggedSiteEvent ? options.loggedSiteEvent(s, round, SITE_EVENT) : SITE_EVENT]));
+      const fitted = fitSiteMap(siteEvents, options.siteEventBudget);
       auditLog.append({ kind: 'release', runId: RUN, round, data: buildReleaseData(event, eps, {
-        site_events: siteEvents, queries_answered: 30, queries_refused: 20,
+        site_events: fitted.kept, ...(Object.keys(fitted.omitted).length ? { site_events_omitted: fitted.omitted } : {}), queries_answered: 30, queries_refused: 20,
         ...((m) => (m && !options.omitMechanism ? { mechanism: m } : {}))(options.mechanism ? options.mechanism(round) : CENTRAL_MECHANISM),
       }) });
     });
