@@ -20,15 +20,15 @@ const out = values.out;
 const r = (await runSimulation(loadScenario(file), { mode: 'in-process', out, scenarioFile: file, log: (l) => process.stderr.write(l + '\n') })) as SimulationResult;
 const s = r.report.summary;
 const pts = (v: number | null) => (v === null ? null : Math.round(v * 10000) / 100);
-const dsfl = s.meanFinalAccuracy ?? NaN;
-const local = s.meanLocalOnlyAccuracy ?? NaN;
-const fedavg = s.fedavgAccuracy ?? NaN;
-const bytesRatio = s.fedavgTotalBytes !== null ? s.fedavgTotalBytes / s.totalBytes : null;
+const dsfl = s.mean_final_accuracy ?? NaN;
+const local = s.mean_local_only_accuracy ?? NaN;
+const fedavg = s.fedavg_accuracy ?? NaN;
+const bytesRatio = s.fedavg_total_bytes !== null ? s.fedavg_total_bytes / s.total_bytes : null;
 console.log(JSON.stringify({
   bench: 'simulate-dsfl', scenario: file, seconds: r.report.seconds,
-  accuracy: { dsflMeanSite: pts(dsfl), localOnlyMeanSite: pts(local), fedavg: pts(fedavg), centralized: pts(s.centralizedAccuracy) },
-  bytes: { dsfl: s.totalBytes, fedavg: s.fedavgTotalBytes, fedavgOverDsfl: bytesRatio },
-  epsilon: r.report.privacy.epsilon, delta: r.report.privacy.delta, privacyUnit: r.report.scenario.privacyUnit,
+  accuracy: { dsflMeanSite: pts(dsfl), localOnlyMeanSite: pts(local), fedavg: pts(fedavg), centralized: pts(s.centralized_accuracy) },
+  bytes: { dsfl: s.total_bytes, fedavg: s.fedavg_total_bytes, fedavgOverDsfl: bytesRatio },
+  epsilon: r.report.privacy.epsilon, delta: r.report.privacy.delta, privacyUnit: r.report.scenario.privacy_unit,
   checks: {
     aboveLocalOnlyBy15Points: dsfl - local >= 0.15,
     within3PointsOfFedavg: Math.abs(fedavg - dsfl) <= 0.03 || dsfl > fedavg,

@@ -27,9 +27,9 @@ const count = (k: string) => rep.faults.filter((f) => f.fault === k).length;
 console.log(JSON.stringify({
   bench: 'simulate-faults', mode, seconds: rep.seconds.total, status: rep.status, rounds: rep.rounds.length,
   dropoutRate: scenario.faults.dropout, dropouts: count('dropout'), disconnects: count('disconnect'), crashes: count('crash'),
-  aggregatorRestarts: rep.aggregatorRestarts,
+  aggregatorRestarts: rep.aggregator_restarts,
   participantsPerRound: rep.rounds.map((x) => x.participants),
-  epsilon: rep.privacy.epsilon, ledgerReplayEpsilon: rep.privacy.ledgerReplayEpsilon, ledgerEvents: rep.privacy.ledgerEvents,
-  checks: { completed: rep.status === 'complete' && rep.rounds.length === scenario.rounds, epsilonEqualsReplay: rep.privacy.replayMatches },
+  epsilon: rep.privacy.epsilon, ledgerReplayEpsilon: rep.privacy.ledger_replay_epsilon, ledgerEvents: rep.privacy.ledger_events,
+  checks: { completed: rep.status === 'complete' && rep.rounds.length === scenario.rounds, epsilonEqualsReplay: rep.privacy.replay_matches },
   report: r.files.html,
 }));

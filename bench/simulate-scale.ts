@@ -47,9 +47,9 @@ const rep = r.report;
 console.log(JSON.stringify({
   bench: 'simulate-scale', sites, rounds, model, privateSamplesPerSite: perSite, concurrency, cores: availableParallelism(),
   seconds: { total: (Date.now() - t0) / 1000, localTraining: rep.seconds.prepare, rounds: rep.seconds.rounds },
-  peakRssMiB: rep.memory.peakRssMiB,
+  peakRssMiB: rep.memory.peak_rss_mib,
   status: rep.status, roundsCompleted: rep.rounds.length,
-  meanLocalOnlyAccuracy: rep.summary.meanLocalOnlyAccuracy, meanFinalAccuracy: rep.summary.meanFinalAccuracy,
-  epsilon: rep.privacy.epsilon, replayMatches: rep.privacy.replayMatches, totalBytes: rep.summary.totalBytes,
+  meanLocalOnlyAccuracy: rep.summary.mean_local_only_accuracy, meanFinalAccuracy: rep.summary.mean_final_accuracy,
+  epsilon: rep.privacy.epsilon, replayMatches: rep.privacy.replay_matches, totalBytes: rep.summary.total_bytes,
   report: r.files.html,
 }));

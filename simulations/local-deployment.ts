@@ -20,6 +20,7 @@ export interface DeploymentPlan {
   perSite?: (i: number) => Record<string, unknown>;
 }
 
+/** One process's end: `summary` is the last line of its stdout, its --json object (snake_case keys), if it parses. */
 export interface ProcessResult { name: string; code: number | null; summary: any; stderrTail: string }
 
 const BIN = fileURLToPath(new URL('../bin/fedistill.js', import.meta.url));

@@ -136,8 +136,8 @@ export async function runLoopback(s: Scenario, data: SimulationData, o: Loopback
     }
     return {
       name: p.name, model: p.modelName, privateSamples: p.privateData.length,
-      localOnlyAccuracy: r.summary?.baselineAccuracy, finalAccuracy: r.summary?.finalAccuracy,
-      ledgerEpsilon: r.summary?.ledgerEpsilon ?? NaN, bytesUp: b.received, bytesDown: b.sent, crashed: crashed.has(p.name),
+      localOnlyAccuracy: r.summary?.baseline_accuracy, finalAccuracy: r.summary?.final_accuracy,
+      ledgerEpsilon: r.summary?.ledger_epsilon ?? NaN, bytesUp: b.received, bytesDown: b.sent, crashed: crashed.has(p.name),
     };
   });
   return {

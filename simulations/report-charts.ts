@@ -14,28 +14,28 @@ export function reportCharts(r: SimulationReport): ChartSpec[] {
   if (r.sites.length <= MAX_SITE_LINES) {
     r.sites.forEach((site, i) => {
       const pts: [number, number][] = [];
-      if (site.localOnlyAccuracy !== undefined) pts.push([0, site.localOnlyAccuracy]);
-      for (const x of r.rounds) { const a = x.siteAccuracy[site.name]; if (a !== undefined) pts.push([x.round + 1, a]); }
+      if (site.local_only_accuracy !== undefined) pts.push([0, site.local_only_accuracy]);
+      for (const x of r.rounds) { const a = x.site_accuracy[site.name]; if (a !== undefined) pts.push([x.round + 1, a]); }
       accuracy.push({ name: site.name, color: PALETTE[i % PALETTE.length]!, points: pts, width: 1, legend: false });
     });
   }
   const meanPts: [number, number][] = [];
-  if (r.summary.meanLocalOnlyAccuracy !== null) meanPts.push([0, r.summary.meanLocalOnlyAccuracy]);
-  for (const x of r.rounds) if (x.meanAccuracy !== null) meanPts.push([x.round + 1, x.meanAccuracy]);
+  if (r.summary.mean_local_only_accuracy !== null) meanPts.push([0, r.summary.mean_local_only_accuracy]);
+  for (const x of r.rounds) if (x.mean_accuracy !== null) meanPts.push([x.round + 1, x.mean_accuracy]);
   accuracy.push({ name: `${r.scenario.strategy} (mean of ${r.sites.length})`, color: '#000', points: meanPts, width: 3, markers: true });
-  if (r.summary.meanLocalOnlyAccuracy !== null) accuracy.push(flat('local-only (mean)', '#999', r.summary.meanLocalOnlyAccuracy, 0, last));
+  if (r.summary.mean_local_only_accuracy !== null) accuracy.push(flat('local-only (mean)', '#999', r.summary.mean_local_only_accuracy, 0, last));
   const fa = r.baselines.fedavg;
   if (fa && !fa.skipped) accuracy.push({ name: 'FedAvg', color: '#d62728', points: fa.rounds.map((x) => [x.round + 1, x.accuracy]), width: 2.5, markers: true });
-  if (r.summary.centralizedAccuracy !== null) accuracy.push(flat('centralized', '#2ca02c', r.summary.centralizedAccuracy, 0, last));
+  if (r.summary.centralized_accuracy !== null) accuracy.push(flat('centralized', '#2ca02c', r.summary.centralized_accuracy, 0, last));
 
   const eps: Series[] = [{ name: 'ε (run ledger)', color: '#9467bd', points: r.rounds.map((x) => [x.round + 1, x.epsilon]), markers: true }];
   // The budget line only when it is in sight; a huge budget would flatten the curve to the axis.
   const maxEps = Math.max(0, ...r.rounds.map((x) => x.epsilon));
   if (r.scenario.budget.epsilon <= 3 * maxEps) eps.push(flat(`budget ε=${r.scenario.budget.epsilon}`, '#999', r.scenario.budget.epsilon, 1, last));
 
-  const accEps: Series[] = [{ name: 'mean site accuracy', color: '#000', points: r.rounds.filter((x) => x.meanAccuracy !== null).map((x) => [x.epsilon, x.meanAccuracy!]), markers: true }];
+  const accEps: Series[] = [{ name: 'mean site accuracy', color: '#000', points: r.rounds.filter((x) => x.mean_accuracy !== null).map((x) => [x.epsilon, x.mean_accuracy!]), markers: true }];
 
-  const bytes: Series[] = [{ name: `${r.scenario.strategy} (up+down)`, color: '#1f77b4', points: r.rounds.map((x) => [x.round + 1, x.bytesUp + x.bytesDown]), markers: true }];
+  const bytes: Series[] = [{ name: `${r.scenario.strategy} (up+down)`, color: '#1f77b4', points: r.rounds.map((x) => [x.round + 1, x.bytes_up + x.bytes_down]), markers: true }];
   if (fa && !fa.skipped) bytes.push({ name: 'FedAvg (weights)', color: '#d62728', points: fa.rounds.map((x) => [x.round + 1, x.bytes]), markers: true });
 
   return [

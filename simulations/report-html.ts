@@ -28,16 +28,16 @@ export function reportHtml(r: SimulationReport, charts: ChartSpec[]): string {
   const s = r.scenario;
   const fa = r.baselines.fedavg;
   const comparison = table(['approach', 'accuracy', 'bytes on the wire', 'privacy'], [
-    [`${s.strategy} (mean over sites)`, pct(r.summary.meanFinalAccuracy), formatBytes(r.summary.totalBytes), `ε = ${num(r.privacy.epsilon)} at δ = ${r.privacy.delta}`],
-    ['local-only (mean over sites)', pct(r.summary.meanLocalOnlyAccuracy), '0 B', 'nothing leaves a site'],
-    ['FedAvg (global model)', fa && fa.skipped ? `skipped: ${fa.reason}` : pct(r.summary.fedavgAccuracy), formatBytes(r.summary.fedavgTotalBytes), 'none (weights in the clear)'],
-    ['centralized (upper bound)', pct(r.summary.centralizedAccuracy), 'all private data moved', 'none'],
+    [`${s.strategy} (mean over sites)`, pct(r.summary.mean_final_accuracy), formatBytes(r.summary.total_bytes), `ε = ${num(r.privacy.epsilon)} at δ = ${r.privacy.delta}`],
+    ['local-only (mean over sites)', pct(r.summary.mean_local_only_accuracy), '0 B', 'nothing leaves a site'],
+    ['FedAvg (global model)', fa && fa.skipped ? `skipped: ${fa.reason}` : pct(r.summary.fedavg_accuracy), formatBytes(r.summary.fedavg_total_bytes), 'none (weights in the clear)'],
+    ['centralized (upper bound)', pct(r.summary.centralized_accuracy), 'all private data moved', 'none'],
   ]);
   const rounds = table(['round', 'sites', 'failures', 'ε', 'mean accuracy', 'bytes up', 'bytes down'],
-    r.rounds.map((x) => [x.round + 1, x.participants, x.failures.map((f) => `${f.site}: ${f.reason}`).join(', ') || '—', num(x.epsilon), pct(x.meanAccuracy), formatBytes(x.bytesUp), formatBytes(x.bytesDown)]));
+    r.rounds.map((x) => [x.round + 1, x.participants, x.failures.map((f) => `${f.site}: ${f.reason}`).join(', ') || '—', num(x.epsilon), pct(x.mean_accuracy), formatBytes(x.bytes_up), formatBytes(x.bytes_down)]));
   const sites = table(['site', 'model', 'private samples', 'local-only', 'final', 'own ε bound', 'sent', 'received'],
-    r.sites.slice(0, 200).map((x) => [x.name + (x.crashed ? ' (crashed)' : ''), x.model, x.privateSamples, pct(x.localOnlyAccuracy), pct(x.finalAccuracy), num(x.ledgerEpsilon), formatBytes(x.bytesUp), formatBytes(x.bytesDown)]));
-  const warn = s.seededNoise
+    r.sites.slice(0, 200).map((x) => [x.name + (x.crashed ? ' (crashed)' : ''), x.model, x.private_samples, pct(x.local_only_accuracy), pct(x.final_accuracy), num(x.ledger_epsilon), formatBytes(x.bytes_up), formatBytes(x.bytes_down)]));
+  const warn = s.seeded_noise
     ? '<p class="warn">This run seeded its privacy noise (privacy.test_noise_seed) so that it is reproducible. Seeded noise is NOT private: use it for tests only.</p>'
     : '';
   return `<!doctype html>
@@ -52,12 +52,12 @@ table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px soli
 pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}
 </style></head><body>
 <h1>Simulation “${esc(s.name)}” — ${esc(s.strategy)}, ${s.sites} sites, ${r.rounds.length}/${s.rounds} rounds (${esc(s.mode)})</h1>
-<p>Status <b>${esc(r.status)}</b> in ${num(r.seconds.total, 1)} s. Privacy unit: <b>${esc(s.privacyUnit)}</b>${s.privacyUnit === 'example' ? ` (${s.teachersPerSite} teachers per site on disjoint shards)` : ' (one teacher per site)'}; noise multiplier ${s.noiseMultiplier}, clip ${s.clip}, budget ε ≤ ${s.budget.epsilon} at δ = ${s.budget.delta}.</p>
+<p>Status <b>${esc(r.status)}</b> in ${num(r.seconds.total, 1)} s. Privacy unit: <b>${esc(s.privacy_unit)}</b>${s.privacy_unit === 'example' ? ` (${s.teachers_per_site} teachers per site on disjoint shards)` : ' (one teacher per site)'}; noise multiplier ${s.noise_multiplier}, clip ${s.clip}, budget ε ≤ ${s.budget.epsilon} at δ = ${s.budget.delta}.</p>
 ${warn}
 <h2>Side by side</h2>
 ${comparison}
-<p>Ledger: ε = ${num(r.privacy.epsilon, 6)}; the accountant's replay of its ${r.privacy.ledgerEvents} events gives ε = ${num(r.privacy.ledgerReplayEpsilon, 6)} —
-<span class="${r.privacy.replayMatches ? 'ok' : 'bad'}">${r.privacy.replayMatches ? 'they match' : 'MISMATCH'}</span>.</p>
+<p>Ledger: ε = ${num(r.privacy.epsilon, 6)}; the accountant's replay of its ${r.privacy.ledger_events} events gives ε = ${num(r.privacy.ledger_replay_epsilon, 6)} —
+<span class="${r.privacy.replay_matches ? 'ok' : 'bad'}">${r.privacy.replay_matches ? 'they match' : 'MISMATCH'}</span>.</p>
 <h2>Charts</h2>
 <div class="charts">${charts.map((c) => `<figure id="chart-${c.id}">${chartSvg(c)}</figure>`).join('\n')}</div>
 <h2>Rounds</h2>
@@ -65,10 +65,10 @@ ${rounds}
 <h2>Sites</h2>
 ${sites}${r.sites.length > 200 ? `<p>… and ${r.sites.length - 200} more in report.json.</p>` : ''}
 ${r.faults.length ? `<h2>Faults injected</h2>${table(['round', 'site', 'fault'], r.faults.map((f) => [f.round + 1, f.site, f.fault]))}` : ''}
-${r.aggregatorRestarts ? `<p>The aggregator was restarted ${r.aggregatorRestarts} time(s) and resumed from its database.</p>` : ''}
+${r.aggregator_restarts ? `<p>The aggregator was restarted ${r.aggregator_restarts} time(s) and resumed from its database.</p>` : ''}
 <h2>Scenario</h2>
 <pre>${esc(JSON.stringify(s, null, 2))}</pre>
-<p>Reproduce: <code>${esc(r.command)}</code> · peak memory ${r.memory.peakRssMiB} MiB · started ${esc(r.startedAt)}</p>
+<p>Reproduce: <code>${esc(r.command)}</code> · peak memory ${r.memory.peak_rss_mib} MiB · started ${esc(r.started_at)}</p>
 </body></html>
 `;
 }

@@ -99,7 +99,7 @@ export async function runSimulation(s: Scenario, o: SimulateOptions): Promise<Si
     scenario: s, ...(o.scenarioFile ? { scenarioFile: o.scenarioFile } : {}), outcome, centralized, fedavg,
     command: o.command ?? `fedistill simulate ${o.scenarioFile ?? '<scenario>'} --mode ${o.mode} --out ${o.out}`,
     startedAt: started, seconds: { total: (Date.now() - t0) / 1000, baselines: (Date.now() - tb) / 1000 },
-    peakRssBytes: process.resourceUsage().maxRSS * 1024, partition: { ...s.data.partition, ...data.partition },
+    peakRssBytes: process.resourceUsage().maxRSS * 1024, partition: data.partition,
   });
   const files = writeReport(out, report);
   return { report, files };

@@ -3,7 +3,9 @@ import type { CliIO, CommandSpec } from '../parse.ts';
 import { type AttackScenario, loadAttackScenario } from '../../shared/audit/attacks/attack-scenario.ts';
 import { FedistillError, UsageError } from '../../shared/util/errors.ts';
 import { scenarioHasKeys } from './simulate.ts';
-import { type AttackReport, runAttackScenario } from '../../shared/audit/attacks/attack-run.ts';
+import { type AttackReport, type CanarySummary, type MembershipSummary, runAttackScenario } from '../../shared/audit/attacks/attack-run.ts';
+import type { ReleaseExposure } from '../../shared/audit/attacks/canary-attack.ts';
+import type { AttackFigures } from '../../shared/audit/attacks/membership-attack.ts';
 
 function parseSeeds(text: string): number[] {
   const seeds = text.split(',').map((s) => Number(s.trim()));
@@ -23,6 +25,56 @@ function loadAttackScenarioFile(file: string): AttackScenario {
     }
     throw e;
   }
+}
+
+const releaseJson = (r: ReleaseExposure) => ({
+  mean_exposure: r.meanExposure, exposures: r.exposures, secret_top1: r.secretTop1, student_accuracy: r.studentAccuracy,
+  epsilon: r.epsilon, released_rows: r.releasedRows, released_canary_rows: r.releasedCanaryRows,
+});
+
+const canaryJson = (c: CanarySummary) => ({
+  compare: c.compare, mean_exposure: c.meanExposure, reduction: c.reduction, reduction_per_seed: c.reductionPerSeed,
+  min_reduction: c.minReduction, target_reduction: c.targetReduction, pass: c.pass,
+  runs: c.runs.map((run) => ({
+    seed: run.seed, teacher_accuracy: run.teacherAccuracy, canary_teacher_recall: run.canaryTeacherRecall,
+    max_exposure: run.maxExposure, chance_exposure: run.chanceExposure, public_rows: run.publicRows,
+    releases: Object.fromEntries(Object.entries(run.releases).map(([name, rel]) => [name, releaseJson(rel)])),
+  })),
+});
+
+const figuresJson = (f: AttackFigures) => {
+  const b = f.epsilonLowerBound;
+  return {
+    auc: f.auc, members: f.members, non_members: f.nonMembers,
+    epsilon_lower_bound: {
+      epsilon_lower_bound: b.epsilonLowerBound, tpr: b.tpr, fpr: b.fpr, tpr_lower: b.tprLower, fpr_upper: b.fprUpper,
+      threshold: b.threshold, delta: b.delta, confidence: b.confidence,
+      selection: { members: b.selection.members, non_members: b.selection.nonMembers },
+      evaluation: { members: b.evaluation.members, non_members: b.evaluation.nonMembers },
+    },
+  };
+};
+
+const membershipJson = (m: MembershipSummary) => ({
+  mean_auc: m.meanAuc, max_auc_deviation: m.maxAucDeviation, auc_tolerance: m.aucTolerance,
+  max_epsilon_lower_bound: m.maxEpsilonLowerBound, epsilon: m.epsilon, pass: m.pass,
+  runs: m.runs.map((run) => ({
+    seed: run.seed,
+    release: { queries: run.release.queries, sigma: run.release.sigma, epsilon: run.release.epsilon, delta: run.release.delta, label_accuracy: run.release.labelAccuracy },
+    teacher_accuracy: run.teacherAccuracy, student_accuracy: run.studentAccuracy, student: figuresJson(run.student), teachers: figuresJson(run.teachers),
+  })),
+});
+
+/**
+ * The --json object, snake_case like every fedistill output; `releases` and `mean_exposure` are
+ * keyed by the scenario's release names (data, kept as written).
+ */
+export function attackReportJson(r: AttackReport) {
+  return {
+    scenario: r.scenario, seeds: r.seeds, delta: r.delta, confidence: r.confidence, noise: r.noise,
+    ...(r.canary ? { canary: canaryJson(r.canary) } : {}), ...(r.membership ? { membership: membershipJson(r.membership) } : {}),
+    pass: r.pass, seconds: r.seconds,
+  };
 }
 
 /** The human summary: what was measured, per seed, and whether the scenario's targets were met. */
@@ -83,7 +135,7 @@ export const auditAttackCommand: CommandSpec = {
       only: args.flags.only as 'canary' | 'membership' | undefined,
       progress: (line) => io.err(line),
     });
-    if (args.flags.json) io.out(JSON.stringify(r));
+    if (args.flags.json) io.out(JSON.stringify(attackReportJson(r)));
     else printReport(r, io);
     return r.pass ? 0 : 1;
   },

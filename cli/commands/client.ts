@@ -4,11 +4,18 @@ import { loadSiteConfig } from '../../client/site-config.ts';
 import { runSite, type SiteOutcome } from '../../client/run-site.ts';
 
 /**
- * The --json summary of a site: its outcome plus the path of its ledger, which the text summary
- * names too, so a script can find the file its own ε bound comes from (`audit compare` reads it).
+ * The --json summary of a site (snake_case keys, like every fedistill output): its outcome plus the
+ * path of its ledger, which the text summary names too, so a script can find the file its own ε
+ * bound comes from (`audit compare` reads it).
  */
 export function siteSummaryJson(outcome: SiteOutcome, ledger: string): string {
-  return JSON.stringify({ ...outcome, ledger });
+  if (outcome.stopped) return JSON.stringify({ site: outcome.site, stopped: true, ledger });
+  const o = outcome;
+  return JSON.stringify({
+    site: o.site, run_id: o.runId, rounds_digested: o.roundsDigested, baseline_accuracy: o.baselineAccuracy, final_accuracy: o.finalAccuracy,
+    ledger_epsilon: o.ledgerEpsilon, ledger_delta: o.ledgerDelta, bytes_sent: o.bytesSent, bytes_received: o.bytesReceived,
+    ...(o.studentOut !== undefined ? { student_out: o.studentOut } : {}), ledger,
+  });
 }
 
 export const clientCommand: CommandSpec = {

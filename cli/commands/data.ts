@@ -1,12 +1,34 @@
 // `fedistill data`: list datasets, inspect splits (sizes, label counts, hashes), and preview partitions over sites.
 import type { CliIO, CommandSpec, FlagValues } from '../parse.ts';
 import { UsageError } from '../../shared/util/errors.ts';
-import { listDatasets, loadDataset } from '../../shared/data/catalog.ts';
+import { type DatasetInfo, listDatasets, loadDataset } from '../../shared/data/catalog.ts';
 import { countLabels } from '../../shared/data/image-dataset.ts';
 import { parseSplitSpec } from '../../shared/data/split-spec.ts';
 import {
-  PARTITION_DEFAULTS, PARTITION_SCHEMES, type Partition, partitionLabels, summarizePartition,
+  PARTITION_DEFAULTS, PARTITION_SCHEMES, type Partition, type PartitionSummary, partitionLabels, summarizePartition,
 } from '../../shared/data/partition.ts';
+
+/** A dataset's catalogue entry as --json prints it (snake_case keys, like every fedistill output). */
+function datasetJson(d: DatasetInfo) {
+  return {
+    name: d.name, description: d.description, source: d.source, shape: d.shape, num_classes: d.numClasses, class_names: d.classNames,
+    splits: d.splits.map((s) => ({ name: s.name, length: s.length, description: s.description })),
+  };
+}
+
+/** A partition's resolved parameters as --json prints them: `minSize` is `min_size` (the flag is --min-size). */
+function partitionParamsJson(params: Readonly<Record<string, number>>): Record<string, number> {
+  const { minSize, ...others } = params;
+  return { ...others, ...(minSize !== undefined ? { min_size: minSize } : {}) };
+}
+
+/** A partition's summary figures as --json prints them. */
+function partitionSummaryJson(s: PartitionSummary) {
+  return {
+    clients: s.clients, assigned: s.assigned, sizes: s.sizes,
+    mean_largest_class_share: s.meanLargestClassShare, mean_classes_present: s.meanClassesPresent,
+  };
+}
 
 const listCommand: CommandSpec = {
   name: 'list',
@@ -15,7 +37,7 @@ const listCommand: CommandSpec = {
   examples: ['fedistill data list', 'fedistill data list --json'],
   run(args, io) {
     const all = listDatasets();
-    if (args.flags.json) { io.out(JSON.stringify({ datasets: all })); return 0; }
+    if (args.flags.json) { io.out(JSON.stringify({ datasets: all.map(datasetJson) })); return 0; }
     for (const d of all) {
       io.out(`${d.name}: ${d.description}`);
       io.out(`  source: ${d.source}; shape ${d.shape.join('x')}; ${d.numClasses} classes`);
@@ -43,11 +65,11 @@ const inspectCommand: CommandSpec = {
     const splits = specs.map((s) => {
       io.err(`loading ${s}…`);
       const ds = loadDataset(s);
-      return { spec: ds.spec, split: ds.split, length: ds.length, labelCounts: countLabels(ds.labels, ds.numClasses), hash: ds.hash };
+      return { spec: ds.spec, split: ds.split, length: ds.length, label_counts: countLabels(ds.labels, ds.numClasses), hash: ds.hash };
     });
     const d = info!;
     if (args.flags.json) {
-      io.out(JSON.stringify({ dataset: d.name, shape: d.shape, numClasses: d.numClasses, classNames: d.classNames, source: d.source, splits }));
+      io.out(JSON.stringify({ dataset: d.name, shape: d.shape, num_classes: d.numClasses, class_names: d.classNames, source: d.source, splits }));
       return 0;
     }
     io.out(`${d.name}: ${d.description}`);
@@ -56,8 +78,8 @@ const inspectCommand: CommandSpec = {
     for (const s of splits) {
       io.out('');
       io.out(`${s.spec}: ${s.length} samples, sha256 ${s.hash}`);
-      io.out(`  class  ${s.labelCounts.map((_, i) => String(i).padStart(6)).join('')}`);
-      io.out(`  count  ${s.labelCounts.map((n) => String(n).padStart(6)).join('')}`);
+      io.out(`  class  ${s.label_counts.map((_, i) => String(i).padStart(6)).join('')}`);
+      io.out(`  count  ${s.label_counts.map((n) => String(n).padStart(6)).join('')}`);
     }
     return 0;
   },
@@ -147,9 +169,10 @@ const partitionCommand: CommandSpec = {
     const command = reproduceCommand({ ...f, dataset: ds.spec });
     if (f.json) {
       io.out(JSON.stringify({
-        dataset: ds.spec, datasetHash: ds.hash, samples: ds.length, scheme: p.scheme, params: p.params, seed: p.seed, command, summary,
+        dataset: ds.spec, dataset_hash: ds.hash, samples: ds.length, scheme: p.scheme, params: partitionParamsJson(p.params), seed: p.seed, command,
+        summary: partitionSummaryJson(summary),
         clients: p.clients.map((c, i) => ({
-          client: i, size: c.indices.length, labelCounts: c.labelCounts, ...(f.indices ? { indices: Array.from(c.indices) } : {}),
+          client: i, size: c.indices.length, label_counts: c.labelCounts, ...(f.indices ? { indices: Array.from(c.indices) } : {}),
         })),
       }));
       return 0;

@@ -35,7 +35,7 @@ const generate: CommandSpec = {
     writeIdentityFile(out, identity);
     const publicKey = encodePublicKey(identity.publicKey);
     const fp = fingerprint(identity.publicKey);
-    if (args.flags.json) io.out(JSON.stringify({ file: out, publicKey, fingerprint: fp }));
+    if (args.flags.json) io.out(JSON.stringify({ file: out, public_key: publicKey, fingerprint: fp }));
     else io.out(`wrote ${out} (mode 0600)\npublic key:  ${publicKey}\nfingerprint: ${fp}`);
   },
 };
@@ -51,7 +51,7 @@ const show: CommandSpec = {
     const identity = readKeyFile(file);
     const publicKey = encodePublicKey(identity.publicKey);
     const fp = fingerprint(identity.publicKey);
-    if (args.flags.json) io.out(JSON.stringify({ file, publicKey, fingerprint: fp }));
+    if (args.flags.json) io.out(JSON.stringify({ file, public_key: publicKey, fingerprint: fp }));
     else io.out(`public key:  ${publicKey}\nfingerprint: ${fp}`);
   },
 };

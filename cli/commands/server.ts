@@ -1,7 +1,30 @@
 // `fedistill server`: the aggregator of a federated distillation run.
 import type { CommandSpec } from '../parse.ts';
+import type { RunSummary } from '../../server/aggregator.ts';
+import type { SiteFailure } from '../../server/strategies/strategy.ts';
 import { loadRunConfig } from '../../server/run-config.ts';
 import { runAggregator } from '../../server/run-aggregator.ts';
+
+const failureJson = (f: SiteFailure) => ({ site: f.site, reason: f.reason, ...(f.detail !== undefined ? { detail: f.detail } : {}) });
+
+/**
+ * The --json summary of a run, snake_case like every fedistill output. `bytes` and `site_metrics`
+ * are keyed by site name and `metrics` by metric name (data, kept as they are).
+ */
+export function runSummaryJson(s: RunSummary & { database: string }) {
+  return {
+    run_id: s.runId, status: s.status, epsilon: s.epsilon, delta: s.delta,
+    rounds: s.rounds.map((r) => ({
+      round: r.round, participants: r.participants, failures: r.failures.map(failureJson), epsilon: r.epsilon,
+      metrics: r.metrics, site_metrics: r.siteMetrics, resumed: r.resumed,
+    })),
+    bytes: s.bytes,
+    ...(s.stalled ? {
+      stalled: { round: s.stalled.round, attempts: s.stalled.attempts, replies: s.stalled.replies, quorum: s.stalled.quorum, failures: s.stalled.failures.map(failureJson) },
+    } : {}),
+    database: s.database,
+  };
+}
 
 export const serverCommand: CommandSpec = {
   name: 'server',
@@ -19,7 +42,7 @@ export const serverCommand: CommandSpec = {
   async run(args, io) {
     const config = loadRunConfig(String(args.flags.config));
     const summary = await runAggregator(config, (l) => io.err(`[aggregator] ${l}`));
-    if (args.flags.json) io.out(JSON.stringify(summary));
+    if (args.flags.json) io.out(JSON.stringify(runSummaryJson(summary)));
     else {
       io.out(`run ${summary.runId}: ${summary.status}, ${summary.rounds.length} rounds this session, ε = ${summary.epsilon.toFixed(4)} at δ = ${summary.delta}`);
       io.out(`database: ${summary.database}`);

@@ -124,12 +124,12 @@ export const simulateCommand: CommandSpec = {
     io.out([
       '',
       `Simulation "${r.scenario.name}" (${r.scenario.mode}): ${r.status}, ${r.rounds.length} rounds, ${r.scenario.sites} sites, ${r.seconds.total.toFixed(1)} s`,
-      `  ${r.scenario.strategy.padEnd(12)} mean site accuracy ${pct(r.summary.meanFinalAccuracy)}  bytes ${formatBytes(r.summary.totalBytes)}  ε = ${r.privacy.epsilon.toFixed(3)} at δ = ${r.privacy.delta} (${r.scenario.privacyUnit}-level)`,
-      `  local-only   mean site accuracy ${pct(r.summary.meanLocalOnlyAccuracy)}`,
-      `  FedAvg       accuracy ${pct(r.summary.fedavgAccuracy)}  bytes ${formatBytes(r.summary.fedavgTotalBytes)}`,
-      `  centralized  accuracy ${pct(r.summary.centralizedAccuracy)}`,
-      `  ledger replay ε = ${r.privacy.ledgerReplayEpsilon.toFixed(3)} (${r.privacy.replayMatches ? 'matches' : 'MISMATCH'})`,
-      r.scenario.seededNoise ? '  note: noise was seeded (privacy.test_noise_seed): reproducible but NOT private' : '',
+      `  ${r.scenario.strategy.padEnd(12)} mean site accuracy ${pct(r.summary.mean_final_accuracy)}  bytes ${formatBytes(r.summary.total_bytes)}  ε = ${r.privacy.epsilon.toFixed(3)} at δ = ${r.privacy.delta} (${r.scenario.privacy_unit}-level)`,
+      `  local-only   mean site accuracy ${pct(r.summary.mean_local_only_accuracy)}`,
+      `  FedAvg       accuracy ${pct(r.summary.fedavg_accuracy)}  bytes ${formatBytes(r.summary.fedavg_total_bytes)}`,
+      `  centralized  accuracy ${pct(r.summary.centralized_accuracy)}`,
+      `  ledger replay ε = ${r.privacy.ledger_replay_epsilon.toFixed(3)} (${r.privacy.replay_matches ? 'matches' : 'MISMATCH'})`,
+      r.scenario.seeded_noise ? '  note: noise was seeded (privacy.test_noise_seed): reproducible but NOT private' : '',
       `report: ${result.files.html}`,
     ].filter((l) => l !== '').join('\n'));
     return 0;

@@ -10,7 +10,7 @@ const EVAL = 'mnist:test[5000:10000]';
 /** Teachers per site, on disjoint shards of its data (example-level privacy); the run pins the same number. */
 const TEACHERS = 10;
 
-/** What runLocalDeployment reports, as far as the summary reads it (the processes' --json objects). */
+/** What runLocalDeployment reports, as far as the summary reads it (the `server --json` and `client --json` objects). */
 interface DeploymentOutcome {
   aggregator: { summary: any };
   sites: { summary: any }[];
@@ -29,13 +29,13 @@ export function startSummary(res: DeploymentOutcome, aggregatorPublicKey: string
     const r = s.summary;
     const bytes = agg.bytes?.[r.site] ?? { sent: 0, received: 0 };
     return {
-      site: r.site as string, before: r.baselineAccuracy as number | undefined, after: r.finalAccuracy as number | undefined,
-      ownEpsilon: r.ledgerEpsilon as number, bytesSent: bytes.received as number, bytesReceived: bytes.sent as number,
-      student: r.studentOut as string | undefined, ledger: r.ledger as string | undefined,
+      site: r.site as string, before: r.baseline_accuracy as number | undefined, after: r.final_accuracy as number | undefined,
+      own_epsilon: r.ledger_epsilon as number, bytes_sent: bytes.received as number, bytes_received: bytes.sent as number,
+      student: r.student_out as string | undefined, ledger: r.ledger as string | undefined,
     };
   });
   return {
-    run: agg.runId as string, status: agg.status as string, rounds: agg.rounds.length as number, epsilon: agg.epsilon as number, delta: agg.delta as number,
+    run: agg.run_id as string, status: agg.status as string, rounds: agg.rounds.length as number, epsilon: agg.epsilon as number, delta: agg.delta as number,
     privacy_unit: `example (${TEACHERS} teachers per site on disjoint shards)`, sites,
     database: res.database, dir: res.dir, aggregator_public_key: aggregatorPublicKey, seconds,
   };
@@ -94,7 +94,7 @@ export const startCommand: CommandSpec = {
       `Privacy: ε = ${summary.epsilon.toFixed(3)} at δ = ${summary.delta} (aggregator ledger, ${summary.privacy_unit})`,
       '',
       'site      accuracy before → after   own ε bound   sent to aggregator   received',
-      ...rows.map((r) => `${r.site.padEnd(9)} ${pct(r.before)}% → ${pct(r.after)}%      ${r.ownEpsilon.toFixed(3).padStart(8)}   ${kb(r.bytesSent)}           ${kb(r.bytesReceived)}`),
+      ...rows.map((r) => `${r.site.padEnd(9)} ${pct(r.before)}% → ${pct(r.after)}%      ${r.own_epsilon.toFixed(3).padStart(8)}   ${kb(r.bytes_sent)}           ${kb(r.bytes_received)}`),
       '',
       `database:  ${summary.database}`,
       `           check it: npx fedistill audit verify ${summary.database} --run ${summary.run} --public-key ${aggregatorKey}`,

@@ -58,13 +58,13 @@ test('3 site processes complete a run over real websockets; ledgers, audit log a
     const audit = await auditVerify(res.database);
     assert.equal(audit.code, 0, audit.out);
     for (const s of res.sites) {
-      assert.equal(s.summary.roundsDigested, 2);
-      assert.ok(s.summary.finalAccuracy > 0.3, `${s.name} accuracy ${s.summary.finalAccuracy}`);
+      assert.equal(s.summary.rounds_digested, 2);
+      assert.ok(s.summary.final_accuracy > 0.3, `${s.name} accuracy ${s.summary.final_accuracy}`);
       // The site's own ledger: one entry per round, its bound ≥ what the aggregator charged for it.
       const lines = readFileSync(join(dir, `${s.summary.site}.ledger.jsonl`), 'utf8').trim().split('\n');
       assert.equal(lines.length, 2);
-      assert.ok(s.summary.ledgerEpsilon >= agg.epsilon - 1e-9);
-      assert.ok(existsSync(s.summary.studentOut));
+      assert.ok(s.summary.ledger_epsilon >= agg.epsilon - 1e-9);
+      assert.ok(existsSync(s.summary.student_out));
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { runCli } from '../../../cli/main.ts';
 import { loadAttackScenario, parseAttackScenario } from '../../../shared/audit/attacks/attack-scenario.ts';
 import { runAttackScenario } from '../../../shared/audit/attacks/attack-run.ts';
+import { keysWithCapitals } from '../../unit/cli/json-keys.ts';
 
 const TINY = 'simulations/scenarios/attack-tiny.yaml';
 
@@ -58,6 +59,8 @@ test('audit attack CLI: --json prints one object, a bad scenario names its field
   assert.equal(j.scenario, 'attack-tiny');
   assert.deepEqual(j.seeds, [1]);
   assert.ok(j.canary.reduction > 0 && j.membership === undefined);
+  assert.deepEqual(keysWithCapitals(j, ['releases', 'mean_exposure']), [], 'snake_case keys; release names are data');
+  assert.equal(typeof j.canary.runs[0].releases.swing.released_rows, 'number');
 
   const dir = mkdtempSync(join(tmpdir(), 'attack-'));
   const bad = join(dir, 'bad.yaml');

@@ -46,8 +46,8 @@ test('the tiny scenario writes report.json, metrics.csv, SVG+PNG charts and an o
     assert.equal(report.rounds.length, 2);
     assert.equal(report.sites.length, 3);
     assert.ok(report.privacy.epsilon > 0);
-    assert.ok(report.privacy.replayMatches, `ledger ε ${report.privacy.epsilon} vs replay ${report.privacy.ledgerReplayEpsilon}`);
-    assert.ok(report.rounds.every((x) => x.bytesUp > 0 && x.bytesDown > 0));
+    assert.ok(report.privacy.replay_matches, `ledger ε ${report.privacy.epsilon} vs replay ${report.privacy.ledger_replay_epsilon}`);
+    assert.ok(report.rounds.every((x) => x.bytes_up > 0 && x.bytes_down > 0));
     assert.ok(report.rounds[1]!.epsilon > report.rounds[0]!.epsilon);
     // baselines: FedAvg bytes are 2 × params × 4 B × sites per round; centralized has a curve
     const fa = report.baselines.fedavg!;
@@ -55,9 +55,9 @@ test('the tiny scenario writes report.json, metrics.csv, SVG+PNG charts and an o
     if (!fa.skipped) {
       assert.equal(fa.rounds.length, 2);
       for (const x of fa.rounds) assert.equal(x.bytes, 2 * fa.parameters * 4 * 3);
-      assert.ok(report.summary.totalBytes * 10 < fa.totalBytes, 'distillation moves far fewer bytes than FedAvg');
+      assert.ok(report.summary.total_bytes * 10 < fa.total_bytes, 'distillation moves far fewer bytes than FedAvg');
     }
-    assert.equal(report.baselines.centralized!.perEpoch.length, 2);
+    assert.equal(report.baselines.centralized!.per_epoch.length, 2);
     for (const f of [files.json, files.csv, files.html, ...files.charts]) assert.ok(existsSync(f), f);
     assert.equal(files.charts.length, 8);
     assert.deepEqual(JSON.parse(readFileSync(files.json, 'utf8')).privacy, report.privacy);
@@ -78,7 +78,7 @@ test('the same scenario and seed give the same numbers with sites in worker thre
   const a = await simulate(tinyRaw(), 'a', 0);
   const b = await simulate(tinyRaw(), 'b', 2);
   assert.deepEqual(a.report.rounds, b.report.rounds);
-  assert.deepEqual(a.report.sites.map((s) => s.finalAccuracy), b.report.sites.map((s) => s.finalAccuracy));
+  assert.deepEqual(a.report.sites.map((s) => s.final_accuracy), b.report.sites.map((s) => s.final_accuracy));
 });
 
 test('30% dropout, a disconnect, a site crash and an aggregator crash: the run completes and ε equals the ledger replay', async () => {
@@ -99,12 +99,12 @@ test('30% dropout, a disconnect, a site crash and an aggregator crash: the run c
   const { report } = r;
   assert.equal(report.status, 'complete');
   assert.deepEqual(report.rounds.map((x) => x.round), [0, 1, 2, 3]);
-  assert.equal(report.aggregatorRestarts, 1);
+  assert.equal(report.aggregator_restarts, 1);
   const kinds = new Set(report.faults.map((f) => f.fault));
   assert.ok(kinds.has('dropout') && kinds.has('disconnect') && kinds.has('crash'), JSON.stringify(report.faults));
   assert.ok(report.sites.find((s) => s.name === 'site-4')!.crashed);
-  for (const x of report.rounds.filter((x) => x.round >= 2)) assert.ok(!('site-4' in x.siteAccuracy));
+  for (const x of report.rounds.filter((x) => x.round >= 2)) assert.ok(!('site-4' in x.site_accuracy));
   assert.ok(report.rounds.some((x) => x.failures.some((f) => f.reason === 'timeout')), 'dropouts show as timeouts');
-  assert.ok(report.privacy.replayMatches, `ledger ε ${report.privacy.epsilon} vs replay ${report.privacy.ledgerReplayEpsilon}`);
-  assert.equal(report.privacy.ledgerEvents, 4, 'one charge per released round, none for the crashed attempt');
+  assert.ok(report.privacy.replay_matches, `ledger ε ${report.privacy.epsilon} vs replay ${report.privacy.ledger_replay_epsilon}`);
+  assert.equal(report.privacy.ledger_events, 4, 'one charge per released round, none for the crashed attempt');
 });

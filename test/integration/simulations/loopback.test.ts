@@ -18,16 +18,16 @@ test('tiny.yaml gives identical rounds, accuracies and bytes in loopback and in-
     assert.ok(lines.some((l) => /joined run tiny/.test(l)), 'site processes reported progress');
     assert.equal(lb.report.status, 'complete');
     // Bytes can differ by a heartbeat frame or two (they are timed), everything else must be identical.
-    const noBytes = (rs: typeof lb.report.rounds) => rs.map(({ bytesUp: _u, bytesDown: _d, ...rest }) => rest);
+    const noBytes = (rs: typeof lb.report.rounds) => rs.map(({ bytes_up: _u, bytes_down: _d, ...rest }) => rest);
     assert.deepEqual(noBytes(lb.report.rounds), noBytes(ip.report.rounds));
     lb.report.rounds.forEach((x, i) => {
       const y = ip.report.rounds[i]!;
-      assert.ok(Math.abs(x.bytesUp + x.bytesDown - y.bytesUp - y.bytesDown) < 0.02 * (y.bytesUp + y.bytesDown), `round ${i + 1} bytes`);
+      assert.ok(Math.abs(x.bytes_up + x.bytes_down - y.bytes_up - y.bytes_down) < 0.02 * (y.bytes_up + y.bytes_down), `round ${i + 1} bytes`);
     });
-    assert.deepEqual(lb.report.sites.map((x) => [x.name, x.localOnlyAccuracy, x.finalAccuracy]),
-      ip.report.sites.map((x) => [x.name, x.localOnlyAccuracy, x.finalAccuracy]));
+    assert.deepEqual(lb.report.sites.map((x) => [x.name, x.local_only_accuracy, x.final_accuracy]),
+      ip.report.sites.map((x) => [x.name, x.local_only_accuracy, x.final_accuracy]));
     assert.equal(lb.report.privacy.epsilon, ip.report.privacy.epsilon);
-    assert.ok(lb.report.privacy.replayMatches);
+    assert.ok(lb.report.privacy.replay_matches);
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }

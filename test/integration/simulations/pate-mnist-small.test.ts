@@ -13,6 +13,7 @@ import { epsilonFromEvents, pate2018Orders } from '../../../shared/privacy/index
 import { SeededRng } from '../../../shared/util/prng.ts';
 import { FedistillError } from '../../../shared/util/errors.ts';
 import { pateSummary } from '../../../cli/commands/simulate.ts';
+import { keysWithCapitals } from '../../unit/cli/json-keys.ts';
 
 /** 20 teachers on 2,000 MNIST train samples (100 each), 60 queries, a small student: seconds. */
 function smallScenario(student: Record<string, unknown>): Record<string, unknown> {
@@ -57,7 +58,10 @@ test('small PATE-MNIST run: answers, ε replayed from the charged events, studen
     assert.ok(r.student.accuracy > 0.3, `student ${r.student.accuracy} should beat chance (0.1) by a margin`);
     assert.equal(r.student.generations.length, 2);
     assert.ok(lines.some((l) => l.startsWith('teachers: 20/20 trained')));
-    assert.equal(JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')).aggregation.answered, r.aggregation.answered);
+    const written = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8'));
+    assert.equal(written.aggregation.answered, r.aggregation.answered);
+    // result.json is what `simulate --json` prints for this kind: snake_case keys, as every fedistill output
+    assert.deepEqual(keysWithCapitals(written), []);
     // What `fedistill simulate` prints without --json: the figures in a few readable lines.
     const summary = pateSummary(r);
     assert.match(summary, new RegExp(`${r.aggregation.answered} of 60 queries answered`));

@@ -21,8 +21,8 @@ test('simulate --json prints one JSON summary and writes the report', async () =
     assert.equal(summary.scenario, 'tiny');
     assert.equal(summary.mode, 'in-process');
     assert.equal(summary.status, 'complete');
-    assert.equal(summary.privacy.replayMatches, true);
-    assert.equal(summary.summary.fedavgAccuracy, null);
+    assert.equal(summary.privacy.replay_matches, true);
+    assert.equal(summary.summary.fedavg_accuracy, null);
     assert.ok(existsSync(summary.files.html));
     assert.match(io.stderr, /round 2\/2: 3 sites, ε = /, 'progress on stderr');
   } finally {

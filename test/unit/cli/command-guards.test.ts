@@ -38,7 +38,7 @@ test('data partition refuses a parameter of another scheme and --indices without
   // A scheme's own parameters, and their defaults, still apply.
   const ok = await run(['data', 'partition', '--dataset', 'mnist:test[:200]', '--clients', '4', '--scheme', 'dirichlet', '--seed', '1', '--json']);
   assert.equal(ok.code, 0, ok.err);
-  assert.deepEqual(JSON.parse(ok.out).params, { alpha: 0.5, minSize: 10 });
+  assert.deepEqual(JSON.parse(ok.out).params, { alpha: 0.5, min_size: 10 });
   const help = await run(['data', 'partition', '--help']);
   assert.match(help.out, /--alpha A +dirichlet: concentration \(small = skewed\) \(> 0, default: 0\.5\)/);
 });

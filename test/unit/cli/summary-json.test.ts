@@ -13,8 +13,10 @@ test('client --json names the site ledger beside the run result, as the text sum
   const j = JSON.parse(siteSummaryJson(finished, '/runs/site-a.ledger.jsonl'));
   assert.equal(j.ledger, '/runs/site-a.ledger.jsonl');
   assert.equal(j.site, 'site-a');
-  assert.equal(j.ledgerEpsilon, 3.5);
-  assert.equal(j.studentOut, '/runs/site-a-student.onnx');
+  assert.equal(j.ledger_epsilon, 3.5);
+  assert.equal(j.student_out, '/runs/site-a-student.onnx');
+  assert.equal(j.rounds_digested, 2);
+  assert.equal(j.baseline_accuracy, 0.8);
   // a site stopped by a signal already reported its ledger: it is kept as it is
   const stopped = JSON.parse(siteSummaryJson({ site: 'site-a', stopped: true, ledger: '/runs/site-a.ledger.jsonl' }, '/runs/site-a.ledger.jsonl'));
   assert.deepEqual(stopped, { site: 'site-a', stopped: true, ledger: '/runs/site-a.ledger.jsonl' });
@@ -22,8 +24,8 @@ test('client --json names the site ledger beside the run result, as the text sum
 
 test('start --json carries the aggregator public key and each site ledger, so audit verify/compare can be scripted', () => {
   const res = {
-    aggregator: { summary: { runId: 'start', status: 'complete', rounds: [{}, {}], epsilon: 12.5, delta: 1e-5, bytes: { 'site-a': { sent: 70, received: 60 } } } },
-    sites: [{ summary: { ...finished, ledger: '/runs/site-a.ledger.jsonl' } }],
+    aggregator: { summary: { run_id: 'start', status: 'complete', rounds: [{}, {}], epsilon: 12.5, delta: 1e-5, bytes: { 'site-a': { sent: 70, received: 60 } } } },
+    sites: [{ summary: { ...JSON.parse(siteSummaryJson(finished, '/runs/site-a.ledger.jsonl')) } }],
     database: '/runs/fedistill.db',
     dir: '/runs',
   };
@@ -34,8 +36,11 @@ test('start --json carries the aggregator public key and each site ledger, so au
   const site = s.sites[0]!;
   assert.equal(site.ledger, '/runs/site-a.ledger.jsonl');
   // bytes are counted on the aggregator's side: what it received is what the site sent
-  assert.equal(site.bytesSent, 60);
-  assert.equal(site.bytesReceived, 70);
-  assert.equal(site.ownEpsilon, 3.5);
+  assert.equal(site.bytes_sent, 60);
+  assert.equal(site.bytes_received, 70);
+  assert.equal(site.own_epsilon, 3.5);
+  assert.equal(site.before, 0.8);
+  assert.equal(site.student, '/runs/site-a-student.onnx');
+  assert.equal(s.run, 'start');
   assert.equal(s.privacy_unit, 'example (10 teachers per site on disjoint shards)');
 });

@@ -18,7 +18,7 @@ test('keys generate writes a 0600 file, prints key and fingerprint, and refuses 
   const printed = JSON.parse(c.out[0]!);
   assert.equal(statSync(file).mode & 0o777, 0o600);
   const id = readIdentityFile(file);
-  assert.equal(printed.publicKey, encodePublicKey(id.publicKey));
+  assert.equal(printed.public_key, encodePublicKey(id.publicKey));
   assert.match(printed.fingerprint, /^[0-9a-f]{4}(:[0-9a-f]{4}){3}$/);
   assert.equal(printed.fingerprint, fingerprint(id.publicKey));
   const again = capture();

@@ -16,8 +16,8 @@ test('data inspect mnist --json reports the official label counts per split', as
   assert.equal(j.dataset, 'mnist');
   assert.deepEqual(j.shape, [1, 28, 28]);
   const byName = Object.fromEntries(j.splits.map((s: { split: string }) => [s.split, s]));
-  assert.deepEqual(byName.train.labelCounts, [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
-  assert.deepEqual(byName.test.labelCounts, [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+  assert.deepEqual(byName.train.label_counts, [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
+  assert.deepEqual(byName.test.label_counts, [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
   assert.equal(byName.train.length, 60000);
   assert.match(byName.test.hash, /^[0-9a-f]{64}$/);
 });
@@ -39,11 +39,11 @@ test('data partition --json gives sizes, histograms and a summary; indices only 
   assert.equal(r.rc, 0, r.err);
   const j = JSON.parse(r.out);
   assert.equal(j.dataset, 'mnist:test');
-  assert.deepEqual(j.params, { alpha: 0.1, minSize: 10 });
+  assert.deepEqual(j.params, { alpha: 0.1, min_size: 10 });
   assert.equal(j.clients.length, 10);
   assert.equal(j.summary.assigned, 10000);
   assert.equal(j.clients.reduce((a: number, c: { size: number }) => a + c.size, 0), 10000);
-  assert.ok(j.summary.meanLargestClassShare > 0.3);
+  assert.ok(j.summary.mean_largest_class_share > 0.3);
   assert.equal(j.clients[0].indices, undefined);
   assert.match(j.command, /--scheme dirichlet --alpha 0.1 --seed 3$/);
   const again = await run(argv);
