@@ -1,5 +1,6 @@
 // Copies tensors between host memory and a GPU provider's buffers, through small identity graphs on that provider.
-import { type Device, createSession, ort } from './runtime.ts';
+import type { Device, ort } from './runtime.ts';
+import { type SessionLease, leaseSession } from './session-cache.ts';
 import { GraphBuilder } from './graph.ts';
 import * as op from './ops.ts';
 
@@ -11,7 +12,7 @@ type Named = [string, ort.Tensor][];
  * per set of names and row shapes, built on first use. On the CPU both directions are no-ops.
  */
 export class DeviceCopies {
-  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+  private readonly sessions = new Map<string, Promise<SessionLease>>();
 
   constructor(private readonly device: () => Promise<Device>, private readonly threads?: number) {}
 
@@ -33,7 +34,7 @@ export class DeviceCopies {
     return this.copy('device', tensors, (t) => ['M', ...t.dims.slice(1)], { preferredOutputLocation: location });
   }
 
-  /** Releases the identity sessions (built again on next use). */
+  /** Gives back the identity sessions (leased again on next use). */
   async release(): Promise<void> {
     const all = [...this.sessions.values()];
     this.sessions.clear();
@@ -47,11 +48,11 @@ export class DeviceCopies {
       session = (async () => {
         const g = new GraphBuilder(`to-${to}`);
         for (const [name, t] of tensors) g.output(op.identity(g, g.input(name, dims(t))), `${name}__${to}`);
-        return createSession(g.toModel(), await this.device(), this.threads, extra);
+        return leaseSession(g.toModel(), await this.device(), this.threads, extra);
       })();
       this.sessions.set(key, session);
     }
-    const out = await (await session).run(Object.fromEntries(tensors));
+    const out = await (await session).session.run(Object.fromEntries(tensors));
     return Object.fromEntries(tensors.map(([name]) => [name, out[`${name}__${to}`]!]));
   }
 }

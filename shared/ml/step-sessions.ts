@@ -2,11 +2,12 @@
 import type { ModelLayout } from './layers.ts';
 import type { LossConfig } from './losses.ts';
 import type { OptimizerConfig } from './optimizers.ts';
-import { type Device, createSession, ort } from './runtime.ts';
+import type { Device, ort } from './runtime.ts';
+import { type SessionLease, leaseSession } from './session-cache.ts';
 import { buildStepGraph, names } from './train-graph.ts';
 import { buildLoopStepGraph } from './train-loop-graph.ts';
 
-export interface StepSession { session: ort.InferenceSession; inputs: Set<string> }
+export interface StepSession { session: ort.InferenceSession; inputs: Set<string>; lease: SessionLease }
 
 /** What the sessions are built for: the model, its optimizer, the device and the names of the carried state. */
 export interface StepSessionSource {
@@ -18,7 +19,10 @@ export interface StepSessionSource {
   stateNames: () => Iterable<string>;
 }
 
-/** Sessions by configuration, built on first use; `release` frees them (they are built again on next use). */
+/**
+ * Sessions by configuration, leased on first use (session-cache.ts: trainers of the same model
+ * share them); `release` gives them back (they are leased again on next use).
+ */
 export class StepSessions {
   private readonly sessions = new Map<string, Promise<StepSession>>();
 
@@ -37,7 +41,7 @@ export class StepSessions {
       const extra: ort.InferenceSession.SessionOptions = onDevice
         ? { preferredOutputLocation: Object.fromEntries(g.outputs.map((o) => [o.name, stateOut.has(o.name) ? 'gpu-buffer' : 'cpu'])) as Record<string, 'gpu-buffer' | 'cpu'> }
         : {};
-      return createSession(g.toModel(), device, this.src.threads, extra);
+      return leaseSession(g.toModel(), device, this.src.threads, extra);
     });
   }
 
@@ -45,21 +49,21 @@ export class StepSessions {
   loop(loss: LossConfig): Promise<StepSession> {
     return this.cached('loop:' + JSON.stringify(loss), async () => {
       const g = buildLoopStepGraph({ layout: this.src.layout, loss, optimizer: this.src.optimizer, oneHotTargets: true });
-      return createSession(g.toModel(), await this.src.device(), this.src.threads);
+      return leaseSession(g.toModel(), await this.src.device(), this.src.threads);
     });
   }
 
-  /** Frees every session built so far. */
+  /** Gives back every session leased so far. */
   async release(): Promise<void> {
     const all = [...this.sessions.values()];
     this.sessions.clear();
-    await Promise.all(all.map(async (s) => (await s.catch(() => undefined))?.session.release())); // one that failed to build has nothing to free
+    await Promise.all(all.map(async (s) => (await s.catch(() => undefined))?.lease.release())); // one that failed to build has nothing to give back
   }
 
-  private cached(key: string, build: () => Promise<ort.InferenceSession>): Promise<StepSession> {
+  private cached(key: string, build: () => Promise<SessionLease>): Promise<StepSession> {
     let s = this.sessions.get(key);
     if (!s) {
-      s = build().then((session) => ({ session, inputs: new Set(session.inputNames) }));
+      s = build().then((lease) => ({ session: lease.session, inputs: new Set(lease.session.inputNames), lease }));
       this.sessions.set(key, s);
     }
     return s;

@@ -4,7 +4,8 @@ import { type Model } from './model.ts';
 import { type LossConfig, validateLoss } from './losses.ts';
 import { type OptimizerConfig, stateSlots, validateOptimizer } from './optimizers.ts';
 import { type LrSchedule, lrAt, validateSchedule } from './lr-schedule.ts';
-import { type Device, createSession, ort, resolveDevice } from './runtime.ts';
+import { type Device, ort, resolveDevice } from './runtime.ts';
+import { type SessionLease, leaseSession } from './session-cache.ts';
 import { allRows, atStep, batchColumns, buildInferenceGraph, names } from './train-graph.ts';
 import { DeviceCopies } from './device-copies.ts';
 import { carriedNames, outer } from './train-loop-graph.ts';
@@ -353,7 +354,7 @@ export class Trainer {
     return this.loop(n, loss, o, columns);
   }
 
-  private evalSession?: Promise<ort.InferenceSession>;
+  private evalSession?: Promise<SessionLease>;
 
   /** The vocabulary of a model that starts with an embedding: its features are token ids. */
   private get vocab(): number | undefined {
@@ -364,8 +365,8 @@ export class Trainer {
   /** Logits and probabilities (eval mode) for row-major features, with the current weights. */
   async predict(features: Float32Array): Promise<Predictions> {
     if (this.vocab !== undefined) checkTokenIds(features, this.vocab);
-    this.evalSession ??= (async () => createSession(buildInferenceGraph(this.model.layout).toModel(), await this.resolvedDevice(), this.options.threads))();
-    const session = await this.evalSession;
+    this.evalSession ??= (async () => leaseSession(buildInferenceGraph(this.model.layout).toModel(), await this.resolvedDevice(), this.options.threads))();
+    const { session } = await this.evalSession;
     const extra: Record<string, ort.Tensor> = {};
     for (const name of session.inputNames) { const t = this.state.get(name); if (t) extra[name] = t; }
     return predictBatches(session, 'input', features, this.model.layout.spec.input, extra);
@@ -381,7 +382,8 @@ export class Trainer {
   }
 
   /**
-   * Frees the onnxruntime sessions this trainer built (step, loop, evaluation and device copies),
+   * Gives back the onnxruntime sessions this trainer holds (step, loop, evaluation and device copies;
+   * a session other trainers share stays theirs),
    * after bringing any GPU-resident state back to host memory. The trainer stays usable: sessions
    * are built again on next use. With FEDISTILL_ORT_PROFILE set, this is when the profiles are written.
    */
@@ -391,7 +393,7 @@ export class Trainer {
     this.evalSession = undefined;
     await Promise.all([
       this.sessions.release(),
-      evalSession?.then((s) => s.release(), () => undefined), // one that failed to build has nothing to free
+      evalSession?.then((s) => s.release(), () => undefined), // one that failed to build has nothing to give back
       this.copies.release(),
     ]);
   }

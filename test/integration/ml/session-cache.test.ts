@@ -1,0 +1,65 @@
+// Trainers of the same model share their onnxruntime sessions (session-cache.ts) without sharing any state.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SeededRng } from '../../../shared/util/prng.ts';
+import { Trainer, buildModel, type ModelSpec } from '../../../shared/ml/index.ts';
+import { sharedSessionCount } from '../../../shared/ml/session-cache.ts';
+
+function data(n: number, seed: number) {
+  const rng = new SeededRng(seed);
+  const features = Float32Array.from({ length: n * 8 }, () => rng.normal());
+  const labels = Uint8Array.from({ length: n }, (_, i) => (features[i * 8]! > 0 ? 1 : 0) + (features[i * 8 + 1]! > 0 ? 2 : 0));
+  return { features, labels };
+}
+
+const spec: ModelSpec = { input: [8], classes: 4, layers: [{ type: 'dense', units: 16 }, { type: 'relu' }, { type: 'dropout', rate: 0.2 }, { type: 'dense', units: 4 }] };
+const trainer = (seed: number) => new Trainer(buildModel(spec, { seed }), { optimizer: 'adam', batchSize: 16, threads: 1, seed });
+
+/** What a site does each round: local training, distillation on soft targets, prediction. */
+async function siteWork(t: Trainer, seed: number): Promise<Float32Array[]> {
+  const d = data(200, seed);
+  await t.fit(d, { epochs: 2 });
+  const publicSet = data(64, seed + 100).features;
+  const softTargets = (await t.predict(publicSet)).probs;
+  await t.distill({ features: publicSet, softTargets, temperature: 2 }, { epochs: 1 });
+  return t.getWeights();
+}
+
+test('trainers of one model share sessions; run at once, each ends exactly where it ends alone', async () => {
+  const before = sharedSessionCount();
+  const alone: Float32Array[][] = [];
+  for (const seed of [1, 2, 3]) {
+    const t = trainer(seed);
+    alone.push(await siteWork(t, seed));
+    await t.release();
+  }
+  assert.equal(sharedSessionCount(), before, 'released trainers leave no session behind');
+
+  const sites = [1, 2, 3].map(trainer);
+  const together = await Promise.all(sites.map((t, i) => siteWork(t, i + 1))); // interleaved runs on the shared sessions
+  const held = sharedSessionCount() - before;
+  assert.ok(held >= 3 && held <= 6, `three trainers of one model hold one set of sessions (step, loop, distill step and loop, eval), got ${held}`);
+  together.forEach((w, i) => w.forEach((p, j) => assert.deepEqual(p, alone[i]![j]!, `site ${i + 1} param ${j}`)));
+
+  // a trainer that gives its sessions back does not take them from the others
+  await sites[0]!.release();
+  assert.equal(sharedSessionCount() - before, held);
+  assert.ok((await sites[1]!.evaluate(data(50, 9))).n === 50);
+  await Promise.all(sites.slice(1).map((t) => t.release()));
+  assert.equal(sharedSessionCount(), before);
+});
+
+test('another model or another thread count gets its own sessions', async () => {
+  const before = sharedSessionCount();
+  const a = trainer(1);
+  const wider = new Trainer(buildModel({ ...spec, layers: [{ type: 'dense', units: 32 }, { type: 'relu' }, { type: 'dense', units: 4 }] }, { seed: 1 }), { batchSize: 16, threads: 1 });
+  const twoThreads = new Trainer(buildModel(spec, { seed: 1 }), { optimizer: 'adam', batchSize: 16, threads: 2, seed: 1 });
+  const x = data(20, 5).features;
+  await a.predict(x);
+  assert.equal(sharedSessionCount() - before, 1);
+  await wider.predict(x);
+  await twoThreads.predict(x);
+  assert.equal(sharedSessionCount() - before, 3);
+  await Promise.all([a, wider, twoThreads].map((t) => t.release()));
+  assert.equal(sharedSessionCount(), before);
+});
