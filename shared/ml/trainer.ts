@@ -385,7 +385,8 @@ export class Trainer {
    * Gives back the onnxruntime sessions this trainer holds (step, loop, evaluation and device copies;
    * a session other trainers share stays theirs),
    * after bringing any GPU-resident state back to host memory. The trainer stays usable: sessions
-   * are built again on next use. With FEDISTILL_ORT_PROFILE set, this is when the profiles are written.
+   * are built again on next use. With FEDISTILL_ORT_PROFILE set, this is when the profiles of the sessions
+   * no other trainer still holds are written (a shared one's, by its last holder, covers all their runs).
    */
   async release(): Promise<void> {
     await this.downloadState(); // a no-op for state already on the host

@@ -1,6 +1,11 @@
 // Trainers of the same model share their onnxruntime sessions (session-cache.ts) without sharing any state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { SeededRng } from '../../../shared/util/prng.ts';
 import { Trainer, buildModel, type ModelSpec } from '../../../shared/ml/index.ts';
 import { sharedSessionCount } from '../../../shared/ml/session-cache.ts';
@@ -62,4 +67,37 @@ test('another model or another thread count gets its own sessions', async () => 
   assert.equal(sharedSessionCount() - before, 3);
   await Promise.all([a, wider, twoThreads].map((t) => t.release()));
   assert.equal(sharedSessionCount(), before);
+});
+
+test('FEDISTILL_ORT_PROFILE is part of what a session is: a trainer leased with it set gets a profiled session and writes its profile', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-shared-profile-'));
+  const x = data(20, 5).features;
+  const plain = trainer(1);
+  await plain.predict(x); // holds the unprofiled evaluation session
+  process.env.FEDISTILL_ORT_PROFILE = dir;
+  try {
+    const profiled = trainer(2);
+    await profiled.predict(x);
+    await profiled.release();
+    assert.ok(readdirSync(dir).some((f) => /^ort_.*\.json$/.test(f)), 'the profiled trainer\'s session wrote its profile on release');
+  } finally {
+    delete process.env.FEDISTILL_ORT_PROFILE;
+    await plain.release();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
+test('a trainer dropped without release does not pin its sessions: once it is collected the cache lets them go', async () => {
+  const before = sharedSessionCount();
+  const useAndDrop = async () => {
+    const t = new Trainer(buildModel({ ...spec, layers: [{ type: 'dense', units: 5 }, { type: 'dense', units: 4 }] }, { seed: 3 }), { batchSize: 16, threads: 1 });
+    await t.predict(data(8, 6).features);
+  };
+  await useAndDrop();
+  assert.equal(sharedSessionCount(), before + 1, 'the dropped trainer\'s evaluation session is still cached');
+  for (let i = 0; i < 100 && sharedSessionCount() > before; i++) { collectGarbage(); await new Promise((r) => setImmediate(r)); }
+  assert.equal(sharedSessionCount(), before, 'its lease is given back when the trainer is collected');
 });
