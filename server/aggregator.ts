@@ -19,7 +19,7 @@ import { roundCharge } from './run-plan.ts';
 import { SiteBudgets } from './run-site-budgets.ts';
 import { releaseRound } from './run-release.ts';
 import type { AggregatorOptions, RoundReport, RunSummary } from './aggregator-types.ts';
-import { fitSiteMap } from '../shared/audit/site-map-budget.ts';
+import { fitSiteMap, siteMapBudget } from '../shared/audit/site-map-budget.ts';
 
 export type { AggregatorOptions, PublicSetRef, RoundReport, RunSummary, SiteHub } from './aggregator-types.ts';
 
@@ -249,9 +249,10 @@ export class Aggregator {
       db.putMetrics(config.runId, round, 'aggregator', metrics);
       db.transaction(() => {
         db.completeRound(config.runId, round, metrics);
-        const sites = fitSiteMap(siteMetrics); // all of them stay in the database's metrics table
+        const rest = { metrics, participants };
+        const sites = fitSiteMap(siteMetrics, siteMapBudget(rest)); // all of them stay in the database's metrics table
         this.o.audit?.append({ kind: 'round_result', runId: config.runId, round, data: {
-          metrics, participants, site_metrics: sites.kept, ...(Object.keys(sites.omitted).length ? { site_metrics_omitted: sites.omitted } : {}),
+          ...rest, site_metrics: sites.kept, ...(Object.keys(sites.omitted).length ? { site_metrics_omitted: sites.omitted } : {}),
         } });
       });
       reports.push({ round, participants, failures, epsilon: eps, metrics, siteMetrics, resumed });

@@ -11,7 +11,7 @@ import { budgetRefusedData, SITE_SCOPE_EXHAUSTED, type SiteBudgets } from './run
 import { SITE_SCOPE } from './site-scopes.ts';
 import { encodeRelease } from './release-codec.ts';
 import type { RoundPlan, RoundRelease, SiteFailure, SiteReply, Strategy, StrategyContext } from './strategies/strategy.ts';
-import { fitSiteMap } from '../shared/audit/site-map-budget.ts';
+import { fitSiteMap, siteMapBudget } from '../shared/audit/site-map-budget.ts';
 
 export interface RoundReleaseDeps {
   db: RunDatabase;
@@ -74,13 +74,15 @@ export function releaseRound(d: RoundReleaseDeps, input: RoundInput): RoundOutco
       if (audit) {
         const answered = r.labels ? r.labels.filter((l) => l >= 0).length : undefined;
         // only the participants' events: a dropped site's reply was not released (its round is budget_refused for it)
-        const siteEvents = fitSiteMap(Object.fromEntries(participants.flatMap((p) => (Object.hasOwn(input.siteEvents, p) ? [[p, input.siteEvents[p]!] as const] : []))));
-        audit.append({ kind: 'release', runId: config.runId, round, data: buildReleaseData(event, charged.epsilon, {
-          site_events: siteEvents.kept,
-          ...(Object.keys(siteEvents.omitted).length ? { site_events_omitted: siteEvents.omitted } : {}),
+        const rest = buildReleaseData(event, charged.epsilon, {
           ...(answered !== undefined ? { queries_answered: answered, queries_refused: r.labels!.length - answered } : {}),
           ...(r.mechanism ? { mechanism: r.mechanism } : {}),
-        }) });
+        });
+        const participantEvents = Object.fromEntries(participants.flatMap((p) => (Object.hasOwn(input.siteEvents, p) ? [[p, input.siteEvents[p]!] as const] : [])));
+        const siteEvents = fitSiteMap(participantEvents, siteMapBudget(rest));
+        audit.append({ kind: 'release', runId: config.runId, round, data: {
+          ...rest, site_events: siteEvents.kept, ...(Object.keys(siteEvents.omitted).length ? { site_events_omitted: siteEvents.omitted } : {}),
+        } });
       }
       return charged;
     });

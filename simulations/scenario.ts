@@ -8,6 +8,7 @@ import { type Obj, booleanAt, checkField, listAt, mapping, numberAt, onlyKeys, r
 import { SIM_MODEL_NAMES, type SimModel, validateSimModel } from './sim-models.ts';
 import { type CompetenceSettings, competenceSettingsAt } from '../client/domain-competence.ts';
 import { digestAt, localTrainingAt } from '../client/site-config.ts';
+import { MAX_ALLOWLIST_SITES } from '../shared/crypto/allowlist.ts';
 
 export type StrategyName = RunConfig['strategy']['name'];
 export type PrivacyUnit = 'site' | 'example';
@@ -131,7 +132,7 @@ export function validateScenario(raw: unknown): Scenario {
   checkField(!(s.model !== undefined && s.models !== undefined), 'sites', 'give either model or models, not both');
   const local = localTrainingAt(s, 'sites.local', SCENARIO_FIELDS);
   const digest = digestAt(s, 'sites.digest', SCENARIO_FIELDS);
-  const count = numberAt(s, 'count', 'sites', undefined, { int: true, min: 1 });
+  const count = numberAt(s, 'count', 'sites', undefined, { int: true, min: 1, max: MAX_ALLOWLIST_SITES }); // what one aggregator admits
 
   checkField(o.strategy != null, 'strategy', 'is required: a mapping with at least name (dsfl, fedmd or pate)');
   const st = section(o, 'strategy', 'strategy', ['name', 'queries_per_round', 'entropy_reduction_temperature', 'reply_temperature', 'threshold', 'sigma1', 'sigma2', 'accounting'], false);

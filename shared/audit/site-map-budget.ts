@@ -1,15 +1,23 @@
-// Fits what each site sent (metrics, privacy events) into one signed audit entry, whatever the number of sites.
+// Fits what each site sent (metrics, privacy events) into one signed audit entry, for as many sites as an aggregator admits.
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.ts';
 import { MAX_AUDIT_DATA_BYTES } from './audit-log.ts';
 
 /**
- * Most bytes (canonical JSON) of one entry's per-site map. Each site's part is bounded on the wire,
- * but their number is not: 240 sites sending the largest metrics map allowed would pass the entry's
- * 8 MiB cap, the append would throw inside the round's transaction, and the run could never finish
- * that round. Half the cap leaves room for the entry's other fields (participants, scopes).
+ * Most bytes (canonical JSON) of one entry's per-site map, digests of the values left out
+ * included. Each site's part is bounded on the wire, but a round may have thousands of
+ * participants: 270 sites sending the largest metrics map allowed passed the entry's 8 MiB cap,
+ * the append threw inside the round's transaction, and the run could never finish that round.
  */
 export const SITE_MAP_BUDGET_BYTES = MAX_AUDIT_DATA_BYTES / 2;
+
+/**
+ * What an entry whose other data is `rest` leaves for its site map: at most SITE_MAP_BUDGET_BYTES,
+ * and never more than the cap less `rest` (participants, scopes and ε grow with the sites too).
+ */
+export function siteMapBudget(rest: unknown): number {
+  return Math.min(SITE_MAP_BUDGET_BYTES, MAX_AUDIT_DATA_BYTES - Buffer.byteLength(canonicalJson(rest)) - 1024);
+}
 
 /**
  * What the entry says of a site's value it left out: its size, and the SHA-256 (hex) of its
@@ -32,18 +40,23 @@ export function siteValueDigest(value: unknown): OmittedSiteValue {
 
 /**
  * Keeps the smallest sites' values first (ties by name, so the entry is the same on every replay)
- * until the next one would pass `budget`; the rest are named with their digest. Honest sites send a
- * few hundred bytes, so they stay in the log while sites that send the most are the ones left out.
- * Maps are built without a prototype: site names are data ("__proto__" must stay a key).
+ * while the map, with a digest for each site left out, stays within `budget`. Honest sites send a
+ * few hundred bytes, so they stay in the log while sites that send the most are the ones left out;
+ * a value smaller than its digest is always kept. Maps are built without a prototype: site names are data ("__proto__" must stay a key).
  */
 export function fitSiteMap<T>(map: Readonly<Record<string, T>>, budget = SITE_MAP_BUDGET_BYTES): FittedSiteMap<T> {
-  const sized = Object.keys(map).map((site) => ({ site, bytes: Buffer.byteLength(canonicalJson(map[site])) + Buffer.byteLength(JSON.stringify(site)) + 2 }));
-  sized.sort((a, b) => a.bytes - b.bytes || (a.site < b.site ? -1 : a.site > b.site ? 1 : 0));
+  const sized = Object.keys(map).map((site) => {
+    const key = Buffer.byteLength(JSON.stringify(site)) + 2; // "site": and a comma
+    const digest = siteValueDigest(map[site]);
+    return { site, digest, keep: key + digest.bytes, omit: key + Buffer.byteLength(canonicalJson(digest)) };
+  });
+  sized.sort((a, b) => a.keep - b.keep || (a.site < b.site ? -1 : a.site > b.site ? 1 : 0));
   const kept: Record<string, T> = Object.create(null);
   const omitted: Record<string, OmittedSiteValue> = Object.create(null);
-  let used = 2;
-  for (const { site, bytes } of sized) {
-    if (used + bytes <= budget) { kept[site] = map[site]!; used += bytes; } else omitted[site] = siteValueDigest(map[site]);
+  let used = 4 + sized.reduce((sum, s) => sum + s.omit, 0); // every site as a digest, then the cheapest kept whole
+  for (const s of sized) {
+    const extra = s.keep - s.omit; // ≤ 0: the value is smaller than its digest, so keeping it always saves bytes
+    if (extra <= 0 || used + extra <= budget) { kept[s.site] = map[s.site]!; used += extra; } else omitted[s.site] = s.digest;
   }
   return { kept, omitted };
 }

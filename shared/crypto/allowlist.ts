@@ -9,6 +9,14 @@ import { decodePublicKey, encodePublicKey } from './identity.ts';
 /** Object.prototype's own property names (constructor, toString, valueOf, …): not usable as site names. */
 const RESERVED_NAMES: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
 
+/**
+ * Most sites one aggregator admits. A round's signed audit entries list every participant (its
+ * ledger scope, its ε, and its privacy event or that event's digest: about 300 bytes a site at
+ * the longest names), and an entry holds at most 8 MiB: 10,000 sites keep that under 3 MiB, so
+ * every round's entries fit whatever the sites send (shared/audit/site-map-budget.ts).
+ */
+export const MAX_ALLOWLIST_SITES = 10_000;
+
 /** Public key (base64) → site name. Site names are unique. */
 export class Allowlist {
   private readonly byKey = new Map<string, string>();
@@ -16,6 +24,9 @@ export class Allowlist {
   constructor(entries: Iterable<readonly [publicKey: Uint8Array | string, siteName: string]> = []) {
     const names = new Set<string>();
     for (const [key, name] of entries) {
+      if (names.size >= MAX_ALLOWLIST_SITES) {
+        throw new ChannelError('E_ALLOWLIST_INVALID', `allowlist: more than ${MAX_ALLOWLIST_SITES} sites; one aggregator admits at most ${MAX_ALLOWLIST_SITES} (its audit entries list every participant of a round): split the sites across runs or aggregators`);
+      }
       const pub = typeof key === 'string' ? decodePublicKey(key, `allowlist key for ${name}`) : key;
       if (typeof name !== 'string' || !SITE_NAME_PATTERN.test(name)) {
         throw new ChannelError('E_ALLOWLIST_INVALID', `allowlist: site name "${String(name).slice(0, 40)}" must match ${SITE_NAME_PATTERN}`);
@@ -45,7 +56,7 @@ export class Allowlist {
   }
 }
 
-/** An allowlist is a config file (4 MiB holds ~60,000 sites); a larger one is refused before it is read. */
+/** An allowlist is a config file (4 MiB, more than MAX_ALLOWLIST_SITES entries); a larger one is refused before it is read. */
 export const MAX_ALLOWLIST_BYTES = MAX_CONFIG_BYTES;
 
 /**

@@ -11,7 +11,7 @@ import { AuditLog } from '../../../shared/audit/audit-log.ts';
 import { SqliteAuditStore } from '../../../shared/audit/sqlite-audit-store.ts';
 import { buildReleaseData } from '../../../shared/audit/release-data.ts';
 import { exportAuditLog } from '../../../shared/audit/audit-export.ts';
-import { fitSiteMap } from '../../../shared/audit/site-map-budget.ts';
+import { siteValueDigest } from '../../../shared/audit/site-map-budget.ts';
 import type { MechanismParams, MechanismRecord } from '../../../shared/audit/mechanism-record.ts';
 
 export const RUN = 'r1';
@@ -46,8 +46,8 @@ export interface FixtureOptions {
   extraSiteRounds?: number[];
   /** The request id a site records (default `q-<round>-<site>`, which names no site; the aggregator's form is `<run>.r<round>.<site>`). */
   requestId?: (site: string, round: number) => string;
-  /** Byte budget of the releases' site events, as the aggregator fits them (default: all kept). */
-  siteEventBudget?: number;
+  /** The releases name every site's event by its digest (site_events_omitted), as the aggregator does for events too large for the entry. */
+  omitSiteEvents?: boolean;
 }
 
 export interface AuditFixture {
@@ -98,7 +98,7 @@ export function buildAuditRun(options: FixtureOptions = {}): AuditFixture {
       db.insertRelease(RUN, round, 'labels', Uint8Array.of(round), { round }, [...SITES]);
       const eps = Object.fromEntries(Object.entries(c.epsilon).map(([s, e]) => [s, options.reportEpsilon ? options.reportEpsilon(s, e, round) : e]));
       const siteEvents = Object.fromEntries(SITES.map((s) => [s, options.loggedSiteEvent ? options.loggedSiteEvent(s, round, SITE_EVENT) : SITE_EVENT]));
-      const fitted = fitSiteMap(siteEvents, options.siteEventBudget);
+      const fitted = options.omitSiteEvents ? { kept: {}, omitted: Object.fromEntries(Object.entries(siteEvents).map(([site, e]) => [site, siteValueDigest(e)])) } : { kept: siteEvents, omitted: {} };
       auditLog.append({ kind: 'release', runId: RUN, round, data: buildReleaseData(event, eps, {
         site_events: fitted.kept, ...(Object.keys(fitted.omitted).length ? { site_events_omitted: fitted.omitted } : {}), queries_answered: 30, queries_refused: 20,
         ...((m) => (m && !options.omitMechanism ? { mechanism: m } : {}))(options.mechanism ? options.mechanism(round) : CENTRAL_MECHANISM),

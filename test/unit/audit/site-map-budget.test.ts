@@ -15,25 +15,39 @@ test('everything fits: the map is kept whole and nothing is named', () => {
   assert.deepEqual({ ...fitted.omitted }, {});
 });
 
-test('over the budget: the smallest sites are kept, the largest named with their size, and the kept map fits', () => {
-  const map = { huge: big(40), small: { accuracy: 0.9 }, mid: big(5), large: big(20) };
-  const budget = Buffer.byteLength(canonicalJson({ small: map.small, mid: map.mid })) + 10;
+/** Bytes of a fitted map as the entry holds it: the kept values and the digests of the rest. */
+const entryBytes = (f: { kept: object; omitted: object }) => Buffer.byteLength(canonicalJson(f.kept)) + Buffer.byteLength(canonicalJson(f.omitted));
+
+test('over the budget: the smallest sites are kept, the largest named with size and SHA-256, and kept plus digests fit', () => {
+  const map = { huge: big(40), small: big(6), mid: big(9), large: big(20) };
+  const expected = { kept: { small: map.small, mid: map.mid }, omitted: { large: siteValueDigest(map.large), huge: siteValueDigest(map.huge) } };
+  const budget = entryBytes(expected) + 10;
   const fitted = fitSiteMap(map, budget);
   assert.deepEqual(Object.keys(fitted.kept).sort(), ['mid', 'small']);
   assert.deepEqual(Object.keys(fitted.omitted).sort(), ['huge', 'large']);
-  assert.ok(Buffer.byteLength(canonicalJson(fitted.kept)) <= budget);
+  assert.ok(entryBytes(fitted) <= budget, `${entryBytes(fitted)} ≤ ${budget}`);
   // each site left out is named with the size and SHA-256 of its canonical JSON, so its value kept elsewhere can be matched
   assert.deepEqual({ ...fitted.omitted.large }, { bytes: Buffer.byteLength(canonicalJson(map.large)), sha256: createHash('sha256').update(canonicalJson(map.large)).digest('hex') });
   assert.ok(fitted.omitted.huge!.bytes > fitted.omitted.large!.bytes);
+  // one byte less and the next largest kept value (mid) becomes a digest too
+  assert.deepEqual(Object.keys(fitSiteMap(map, entryBytes(expected) - 1).kept), ['small']);
 });
 
 test('a later small site is still kept after a large one is left out, and ties go by name whatever the order received', () => {
-  const one = { accuracy: 0.25 };
-  const forward = fitSiteMap({ s3: one, s1: one, s2: one, z: big(30) }, Buffer.byteLength(canonicalJson({ s1: one, s2: one })) + 2);
-  const reverse = fitSiteMap({ z: big(30), s2: one, s1: one, s3: one }, Buffer.byteLength(canonicalJson({ s1: one, s2: one })) + 2);
+  const one = big(8);
+  const budget = entryBytes({ kept: { s1: one, s2: one }, omitted: { s3: siteValueDigest(one), z: siteValueDigest(big(30)) } }) + 4;
+  const forward = fitSiteMap({ s3: one, s1: one, s2: one, z: big(30) }, budget);
+  const reverse = fitSiteMap({ z: big(30), s2: one, s1: one, s3: one }, budget);
   assert.deepEqual(Object.keys(forward.kept).sort(), ['s1', 's2']);
   assert.deepEqual(Object.keys(forward.omitted).sort(), ['s3', 'z']);
   assert.equal(canonicalJson(forward), canonicalJson(reverse));
+});
+
+test('values smaller than their digest are kept first: many small metrics maps cost less whole than as digests', () => {
+  const map = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`site-${i}`, { accuracy: i / 50 }]));
+  const whole = Buffer.byteLength(canonicalJson(map));
+  const fitted = fitSiteMap(map, whole + 4);
+  assert.equal(Object.keys(fitted.kept).length, 50);
 });
 
 test('site names are data: "__proto__" stays a key of either map', () => {
@@ -41,7 +55,8 @@ test('site names are data: "__proto__" stays a key of either map', () => {
   const fitted = fitSiteMap(map, 1000);
   assert.ok(Object.hasOwn(fitted.kept, '__proto__'));
   assert.deepEqual(fitted.kept['__proto__'], { accuracy: 1 });
-  const none = fitSiteMap(map, 2);
+  const large = JSON.parse(`{"__proto__": ${JSON.stringify(big(10))}, "b": ${JSON.stringify(big(10))}}`) as Record<string, Record<string, number>>;
+  const none = fitSiteMap(large, 2);
   assert.deepEqual(Object.keys(none.omitted).sort(), ['__proto__', 'b']);
 });
 
