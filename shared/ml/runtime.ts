@@ -122,7 +122,8 @@ function providerEntry(device: Device): string | { name: string } {
 /**
  * FEDISTILL_ORT_PROFILE=<folder>: every session records onnxruntime's profile (per-op times; on
  * webgpu also each kernel's GPU time), written to <folder>/ort_<date>.json when the session is
- * released (see `Trainer.release`); `summarizeProfile` reads it.
+ * freed: by the last `Trainer.release` of the trainers sharing it (session-cache.ts);
+ * `summarizeProfile` reads it.
  */
 function profileOptions(): ort.InferenceSession.SessionOptions {
   const dir = process.env.FEDISTILL_ORT_PROFILE;
