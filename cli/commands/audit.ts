@@ -269,7 +269,8 @@ const compareCommand: CommandSpec = {
   description:
     'Verifies AGGREGATOR_LOG (export or database), then checks that every release in\n' +
     'SITE_LEDGER (the site\'s JSON-lines ledger) for the same run appears in the log at the same\n' +
-    'round with the same privacy event in site_events (canonical JSON equality), that the log\n' +
+    'round with the same privacy event in site_events (canonical JSON equality; for an event the\n' +
+    'entry left out for size, its SHA-256 in site_events_omitted), that the log\n' +
     'attributes no other release to the site, and that the site\'s own worst-case ε is at least\n' +
     'the ε the aggregator reports for scope site:S. Exits 1 on any mismatch.',
   positionals: [
