@@ -42,7 +42,8 @@ export function siteValueDigest(value: unknown): OmittedSiteValue {
  * Keeps the smallest sites' values first (ties by name, so the entry is the same on every replay)
  * while the map, with a digest for each site left out, stays within `budget`. Honest sites send a
  * few hundred bytes, so they stay in the log while sites that send the most are the ones left out;
- * a value smaller than its digest is always kept. Maps are built without a prototype: site names are data ("__proto__" must stay a key).
+ * a value smaller than its digest is always kept. Maps are built without a prototype: site names
+ * are data ("__proto__" must stay a key).
  */
 export function fitSiteMap<T>(map: Readonly<Record<string, T>>, budget = SITE_MAP_BUDGET_BYTES): FittedSiteMap<T> {
   const sized = Object.keys(map).map((site) => {
