@@ -19,7 +19,7 @@ import { roundCharge } from './run-plan.ts';
 import { SiteBudgets } from './run-site-budgets.ts';
 import { releaseRound } from './run-release.ts';
 import type { AggregatorOptions, RoundReport, RunSummary } from './aggregator-types.ts';
-import { fitSiteMap, siteMapBudget } from '../shared/audit/site-map-budget.ts';
+import { siteMapFields } from '../shared/audit/site-map-budget.ts';
 
 export type { AggregatorOptions, PublicSetRef, RoundReport, RunSummary, SiteHub } from './aggregator-types.ts';
 
@@ -250,10 +250,8 @@ export class Aggregator {
       db.transaction(() => {
         db.completeRound(config.runId, round, metrics);
         const rest = { metrics, participants };
-        const sites = fitSiteMap(siteMetrics, siteMapBudget(rest)); // all of them stay in the database's metrics table
-        this.o.audit?.append({ kind: 'round_result', runId: config.runId, round, data: {
-          ...rest, site_metrics: sites.kept, ...(Object.keys(sites.omitted).length ? { site_metrics_omitted: sites.omitted } : {}),
-        } });
+        // metrics the entry leaves out for size stay in the database's metrics table
+        this.o.audit?.append({ kind: 'round_result', runId: config.runId, round, data: { ...rest, ...siteMapFields('site_metrics', siteMetrics, rest) } });
       });
       reports.push({ round, participants, failures, epsilon: eps, metrics, siteMetrics, resumed });
       this.log(`round ${round + 1}/${config.rounds}: ${participants.length} sites, ε = ${eps.toFixed(3)}` +

@@ -11,7 +11,7 @@ import { budgetRefusedData, SITE_SCOPE_EXHAUSTED, type SiteBudgets } from './run
 import { SITE_SCOPE } from './site-scopes.ts';
 import { encodeRelease } from './release-codec.ts';
 import type { RoundPlan, RoundRelease, SiteFailure, SiteReply, Strategy, StrategyContext } from './strategies/strategy.ts';
-import { fitSiteMap, siteMapBudget } from '../shared/audit/site-map-budget.ts';
+import { siteMapFields } from '../shared/audit/site-map-budget.ts';
 
 export interface RoundReleaseDeps {
   db: RunDatabase;
@@ -79,10 +79,7 @@ export function releaseRound(d: RoundReleaseDeps, input: RoundInput): RoundOutco
           ...(r.mechanism ? { mechanism: r.mechanism } : {}),
         });
         const participantEvents = Object.fromEntries(participants.flatMap((p) => (Object.hasOwn(input.siteEvents, p) ? [[p, input.siteEvents[p]!] as const] : [])));
-        const siteEvents = fitSiteMap(participantEvents, siteMapBudget(rest));
-        audit.append({ kind: 'release', runId: config.runId, round, data: {
-          ...rest, site_events: siteEvents.kept, ...(Object.keys(siteEvents.omitted).length ? { site_events_omitted: siteEvents.omitted } : {}),
-        } });
+        audit.append({ kind: 'release', runId: config.runId, round, data: { ...rest, ...siteMapFields('site_events', participantEvents, rest) } });
       }
       return charged;
     });

@@ -1,12 +1,11 @@
 // Compares a site's own ledger with the aggregator's audit log: every release the site recorded, logged with the same event.
-import { createHash } from 'node:crypto';
 import { validatePrivacyEvent } from '../privacy/events.ts';
 import { RdpAccountant } from '../privacy/rdp-accountant.ts';
 import { siteOfQueryRequestId } from '../../protocols/request-id.ts';
 import { FedistillError, UsageError } from '../util/errors.ts';
 import { canonicalJson } from './canonical-json.ts';
 import type { AuditProblem } from './audit-problem.ts';
-import type { OmittedSiteValue } from './site-map-budget.ts';
+import { type OmittedSiteValue, siteValueDigest } from './site-map-budget.ts';
 import { epsilonMatches, type VerifiedRelease, type VerifyResult } from './audit-verify.ts';
 
 /**
@@ -58,13 +57,18 @@ function siteEvent(r: VerifiedRelease, site: string): LoggedEvent | undefined {
   return omitted !== undefined && Object.hasOwn(omitted, site) ? { digest: omitted[site]! } : undefined;
 }
 
-function canonicalEvent(e: unknown): string {
-  try { return canonicalJson(validatePrivacyEvent(e)); } catch { return canonicalJson(e); }
+/** The event as validated (so equal events compare equal), or as given when it does not validate. */
+function normalizedEvent(e: unknown): unknown {
+  try { return validatePrivacyEvent(e); } catch { return e; }
 }
 
-/** The SHA-256 (hex) of an event's canonical JSON: what site_events_omitted records (shared/audit/site-map-budget.ts). */
+function canonicalEvent(e: unknown): string {
+  return canonicalJson(normalizedEvent(e));
+}
+
+/** The SHA-256 (hex) of an event's canonical JSON: what site_events_omitted records. */
 function eventDigest(e: unknown): string {
-  return createHash('sha256').update(canonicalEvent(e), 'utf8').digest('hex');
+  return siteValueDigest(normalizedEvent(e)).sha256;
 }
 
 /** The site's event in the form the log holds it: canonical JSON, or for an omitted one its digest. */

@@ -98,9 +98,11 @@ export function buildAuditRun(options: FixtureOptions = {}): AuditFixture {
       db.insertRelease(RUN, round, 'labels', Uint8Array.of(round), { round }, [...SITES]);
       const eps = Object.fromEntries(Object.entries(c.epsilon).map(([s, e]) => [s, options.reportEpsilon ? options.reportEpsilon(s, e, round) : e]));
       const siteEvents = Object.fromEntries(SITES.map((s) => [s, options.loggedSiteEvent ? options.loggedSiteEvent(s, round, SITE_EVENT) : SITE_EVENT]));
-      const fitted = options.omitSiteEvents ? { kept: {}, omitted: Object.fromEntries(Object.entries(siteEvents).map(([site, e]) => [site, siteValueDigest(e)])) } : { kept: siteEvents, omitted: {} };
+      const logged = options.omitSiteEvents
+        ? { site_events: {}, site_events_omitted: Object.fromEntries(Object.entries(siteEvents).map(([site, e]) => [site, siteValueDigest(e)])) }
+        : { site_events: siteEvents };
       auditLog.append({ kind: 'release', runId: RUN, round, data: buildReleaseData(event, eps, {
-        site_events: fitted.kept, ...(Object.keys(fitted.omitted).length ? { site_events_omitted: fitted.omitted } : {}), queries_answered: 30, queries_refused: 20,
+        ...logged, queries_answered: 30, queries_refused: 20,
         ...((m) => (m && !options.omitMechanism ? { mechanism: m } : {}))(options.mechanism ? options.mechanism(round) : CENTRAL_MECHANISM),
       }) });
     });

@@ -4,14 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { RunDatabase } from '../../../server/run-database.ts';
-import { validateRunConfig } from '../../../server/run-config.ts';
 import { releaseRound } from '../../../server/run-release.ts';
+import { oneRoundConfig, stubStrategy } from './release-stubs.ts';
 import { SiteBudgets } from '../../../server/run-site-budgets.ts';
 import { PrivacyLedger } from '../../../shared/privacy/ledger.ts';
 import { CryptoRng } from '../../../shared/privacy/rng.ts';
 import { SeededRng } from '../../../shared/util/prng.ts';
 import type { PrivacyEvent } from '../../../shared/privacy/events.ts';
-import type { RoundPlan, SiteReply, Strategy } from '../../../server/strategies/strategy.ts';
+import type { RoundPlan, SiteReply } from '../../../server/strategies/strategy.ts';
 import { AuditLog, MAX_AUDIT_DATA_BYTES } from '../../../shared/audit/audit-log.ts';
 import { SqliteAuditStore } from '../../../shared/audit/sqlite-audit-store.ts';
 import { canonicalJson } from '../../../shared/audit/canonical-json.ts';
@@ -45,14 +45,8 @@ test(`${MAX_ALLOWLIST_SITES} participants with 64-character names, each with a 4
   for (const scope of ['run:r', ...sites.map((s) => `site:${s}`)]) ledger.setBudget(scope, { epsilon: 1e6, delta: 1e-5 });
   audit.append({ kind: 'run_started', runId: 'r', data: { delta: 1e-5 } });
   const budgets = new SiteBudgets({ db, ledger, runId: 'r', runScope: 'run:r', roundEvent: EVENT, log: () => {}, notify: () => true });
-  const config = validateRunConfig({
-    run_id: 'r', identity: 'x', allowlist: 'x', database: 'x', public_set: 'test:public', strategy: { name: 'dsfl', queries_per_round: 2 },
-    privacy: { epsilon: 1e6 }, rounds: 1, quorum: 1, min_sites: 1,
-  });
-  const strategy = {
-    name: 'stub', replyKind: 'soft_labels', configureRound: () => { throw new Error('not used'); },
-    aggregate: () => ({ round: 0, indices: Uint32Array.of(0, 1), soft: new Float32Array(4), cols: 2, events: [EVENT], metrics: {} }),
-  } as unknown as Strategy;
+  const config = oneRoundConfig(1e6);
+  const strategy = stubStrategy(EVENT);
   // each site's event: a composition of Gaussians, ~4 KiB of JSON (the wire allows 16 KiB)
   const siteEvent = (i: number): PrivacyEvent => ({ type: 'composed', events: Array.from({ length: 70 }, (_, k) => ({ type: 'gaussian', noise_multiplier: 1 + i / 1e4 + k / 1e9 })) });
   const replies: SiteReply[] = sites.map((site) => ({ site, rows: 2, cols: 2, teachers: 1, soft: new Float32Array(4) }));

@@ -3,15 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RunDatabase } from '../../../server/run-database.ts';
-import { validateRunConfig } from '../../../server/run-config.ts';
 import { releaseRound } from '../../../server/run-release.ts';
+import { oneRoundConfig, stubStrategy } from './release-stubs.ts';
 import { SiteBudgets } from '../../../server/run-site-budgets.ts';
 import { PrivacyLedger } from '../../../shared/privacy/ledger.ts';
 import { dpAccountingOrders } from '../../../shared/privacy/orders.ts';
 import { CryptoRng } from '../../../shared/privacy/rng.ts';
 import { SeededRng } from '../../../shared/util/prng.ts';
 import type { PrivacyEvent } from '../../../shared/privacy/events.ts';
-import type { RoundPlan, SiteReply, Strategy } from '../../../server/strategies/strategy.ts';
+import type { RoundPlan, SiteReply } from '../../../server/strategies/strategy.ts';
 import { AuditLog } from '../../../shared/audit/audit-log.ts';
 import { SqliteAuditStore } from '../../../shared/audit/sqlite-audit-store.ts';
 import { generateIdentity } from '../../../shared/crypto/identity.ts';
@@ -32,19 +32,9 @@ function setup(o: { quorum: number; runEpsilon?: number }) {
   const log: string[] = [];
   const told: string[] = [];
   const budgets = new SiteBudgets({ db, ledger, runId: 'r', runScope: 'run:r', roundEvent: EVENT, log: (l) => log.push(l), notify: (site, code) => { told.push(`${site} ${code}`); return true; } });
-  const config = validateRunConfig({
-    run_id: 'r', identity: 'x', allowlist: 'x', database: 'x', public_set: 'test:public', strategy: { name: 'dsfl', queries_per_round: 2 },
-    privacy: { epsilon: 1e6 }, rounds: 1, quorum: o.quorum, min_sites: o.quorum,
-  });
+  const config = oneRoundConfig(1e6, o.quorum);
   const aggregated: string[][] = [];
-  const strategy = {
-    name: 'stub', replyKind: 'soft_labels',
-    configureRound: () => { throw new Error('not used'); },
-    aggregate: (_plan: RoundPlan, replies: readonly SiteReply[]) => {
-      aggregated.push(replies.map((r) => r.site));
-      return { round: 0, indices: Uint32Array.of(0, 1), soft: new Float32Array(4), cols: 2, events: [EVENT], metrics: {} };
-    },
-  } as unknown as Strategy;
+  const strategy = stubStrategy(EVENT, aggregated);
   const replies: SiteReply[] = SITES.map((site) => ({ site, rows: 2, cols: 2, teachers: 1, soft: new Float32Array(4) }));
   const input = {
     plan: { indices: Uint32Array.of(0, 1) } as unknown as RoundPlan, round: 0, replies, failures: [], siteEvents: {},
@@ -94,14 +84,8 @@ test('a run-scope refusal whose projected ε has no finite value (every order ov
   audit.append({ kind: 'run_started', runId: 'r', data: {} });
   const unaccountable: PrivacyEvent = { type: 'gaussian', noise_multiplier: 1e-295, count: 1 };
   const budgets = new SiteBudgets({ db, ledger, runId: 'r', runScope: 'run:r', roundEvent: unaccountable, audit, log: () => {}, notify: () => true });
-  const config = validateRunConfig({
-    run_id: 'r', identity: 'x', allowlist: 'x', database: 'x', public_set: 'test:public', strategy: { name: 'dsfl', queries_per_round: 2 },
-    privacy: { epsilon: 10 }, rounds: 1, quorum: 1, min_sites: 1,
-  });
-  const strategy = {
-    name: 'stub', replyKind: 'soft_labels', configureRound: () => { throw new Error('not used'); },
-    aggregate: () => ({ round: 0, indices: Uint32Array.of(0, 1), soft: new Float32Array(4), cols: 2, events: [unaccountable], metrics: {} }),
-  } as unknown as Strategy;
+  const config = oneRoundConfig(10);
+  const strategy = stubStrategy(unaccountable);
   const out = releaseRound({ db, config, strategy, ledger, runScope: 'run:r', budgets, audit }, {
     plan: { indices: Uint32Array.of(0, 1) } as unknown as RoundPlan, round: 0, failures: [], siteEvents: {},
     replies: [{ site: 'site-a', rows: 2, cols: 2, teachers: 1, soft: new Float32Array(4) }],
