@@ -46,6 +46,7 @@ export class Aggregator {
     this.budgets = new SiteBudgets({
       db: o.db, ledger: this.ledger, runId: o.config.runId, runScope: RUN_SCOPE(o.config.runId), audit: o.audit, log: (line) => this.log(line),
       roundEvent: roundCharge(o.config, o.publicSet.numClasses, o.publicSet.length).event,
+      stopBeforeQuerying: !(o.config.strategy.name === 'pate' && o.config.strategy.accounting === 'data-dependent'),
       notify: (site, code, message) => this.sessions.notice(site, code, message),
     });
   }
@@ -196,6 +197,12 @@ export class Aggregator {
       if (!release) {
         await this.waitForSites(minSitesPending ? config.minSites : config.quorum, config.joinTimeoutMs);
         minSitesPending = false;
+        // A run that cannot pay for the round's most expensive charge stops before anyone is asked.
+        if (this.budgets.runRefusal(round)) {
+          status = 'budget_exhausted';
+          db.setRunStatus(config.runId, 'budget_exhausted');
+          break;
+        }
         // Sites whose own scope (charged in earlier runs too) cannot pay for the round are left out; the others go on.
         // Allowlisted sites that have not joined yet count: they may still come (the wait below times out, resumably).
         const known = [...new Set([...(this.o.hub.allowlistedSites ?? []), ...db.sites(config.runId).map((s) => s.site), ...this.sessions.liveSites()])];

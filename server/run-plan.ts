@@ -13,7 +13,7 @@ export interface RunPlan {
   exact: boolean;
   /** ε at the run's δ after rounds 1…N. */
   epsilonPerRound: number[];
-  /** Rounds that fit the budget: the run stops before releasing round roundsWithinBudget + 1. */
+  /** Rounds that fit the budget at their worst: the run stops before querying round roundsWithinBudget + 1 (PATE: at the earliest). */
   roundsWithinBudget: number;
   budget: { epsilon: number; delta: number };
 }

@@ -17,6 +17,13 @@ export interface SiteBudgetsOptions {
   runScope: string;
   /** What one round charges at most before any site answered (the run's privacy plan: exact for soft labels, PATE's worst case). */
   roundEvent: PrivacyEvent;
+  /**
+   * Stop the run before querying when its scope cannot pay `roundEvent` (runRefusal). True except
+   * with PATE's data-dependent accounting, whose charges, and so whose stop, depend on the votes
+   * anyway (docs/privacy.md): there a round that may still fit is run, and charged or refused after.
+   * Default true.
+   */
+  stopBeforeQuerying?: boolean;
   audit?: AuditLog;
   log: (line: string) => void;
   /** Tells a live site why it is left out (a notice in its session); false when it is not connected. */
@@ -48,9 +55,26 @@ export class SiteBudgets {
   }
 
   /**
+   * Whether the run scope can pay round `round`'s most expensive charge (`roundEvent`), checked before
+   * any site is asked. When it cannot and `o.stopBeforeQuerying`, the refusal is logged and audited
+   * (`budget_refused` for the run scope, at the worst case's projected ε: nothing about the data) and
+   * returned: the run stops there. Deciding after the round ran would make the stop, and the ε the
+   * refusal records, depend on the data: a PATE round's actual charge grows with the queries its
+   * noisy threshold lets through, and a refused round is charged nothing.
+   */
+  runRefusal(round: number): Refusal | undefined {
+    const p = this.project(this.o.runScope);
+    if (p.status === 'accepted' || this.o.stopBeforeQuerying === false) return undefined;
+    this.o.log(`round ${round + 1}: the run's budget cannot pay for another round (${p.reason}); stopping the run before querying`);
+    this.o.audit?.append({ kind: 'budget_refused', runId: this.o.runId, round, data: budgetRefusedData(p) });
+    return p;
+  }
+
+  /**
    * The sites of `sites` whose scope can afford round `round`'s charge. A site is left out only when
-   * the run scope could pay: when the run itself cannot, every site is asked and the run's own
-   * refusal at charge time ends it, as it always has. Excluded sites in `live` are told (once).
+   * the run scope could pay: when the run itself cannot (only with data-dependent accounting, see
+   * runRefusal), every site is asked and the run's own refusal at charge time ends it. Excluded
+   * sites in `live` are told (once).
    */
   affordable(round: number, sites: readonly string[], live: readonly string[]): string[] {
     const runFits = this.project(this.o.runScope).status === 'accepted';
