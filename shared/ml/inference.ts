@@ -5,6 +5,7 @@ import { type Model } from './model.ts';
 import { buildInferenceGraph } from './train-graph.ts';
 import { type DeviceRequest, createSession, ort, resolveDevice } from './runtime.ts';
 import { FedistillError, check } from '../util/errors.ts';
+import { findExternalTensor, MalformedModelError } from './onnx-external-data.ts';
 
 export interface Predictions { logits: Float32Array; probs: Float32Array; classes: number }
 
@@ -157,7 +158,8 @@ export interface TeacherOptions {
 }
 
 /**
- * Loads an external ONNX classifier. Its one input is fed [N, ...sampleShape] float32 (at the
+ * Loads an external ONNX classifier. A model that keeps any tensor's data in another file is refused
+ * before onnxruntime reads it (onnx-external-data.ts: the file could be any file the site can read). Its one input is fed [N, ...sampleShape] float32 (at the
  * batch size it declares, when that is fixed); its first output is read as logits (probabilities
  * are computed by softmax unless a 'probs' output exists). What a model brought by a site can get
  * wrong is E_TEACHER_INVALID naming the file, found at load where the model declares it (a file
@@ -181,6 +183,13 @@ export async function loadOnnxTeacher(path: string, o: TeacherOptions = {}): Pro
     if (e instanceof FedistillError) throw e;
     throw new FedistillError('E_TEACHER_NOT_FOUND', `cannot read teacher model ${path}: ${(e as Error).message}`);
   }
+  // Before onnxruntime sees it: an external tensor would be read from a file the model names (onnx-external-data.ts).
+  let external: string | undefined;
+  try { external = findExternalTensor(bytes); } catch (e) {
+    if (!(e instanceof MalformedModelError)) throw e;
+    throw new FedistillError('E_TEACHER_INVALID', `${path} is not a model onnxruntime can load: not a well-formed ONNX protobuf (${e.message})`);
+  }
+  if (external) throw invalid(`keeps a ${external}; a teacher model must carry all its data (save it without external data, e.g. onnx.save(model, path, save_as_external_data=False))`);
   const device = await resolveDevice(o.device ?? 'cpu');
   let session: ort.InferenceSession;
   try { session = await createSession(bytes, device, o.threads); } catch (e) {
