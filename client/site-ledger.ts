@@ -1,11 +1,18 @@
 // A site's own ledger of everything that left it, with the worst-case ε it implies — no trust in the aggregator needed.
-import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { type BoundedRead, readFileUpTo } from '../shared/util/bounded-read.ts';
 import { dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { validatePrivacyEvent } from '../shared/privacy/events.ts';
 import { RdpAccountant } from '../shared/privacy/rdp-accountant.ts';
 import { FedistillError } from '../shared/util/errors.ts';
+
+/**
+ * The largest ledger read (512 MiB, about a million releases): it is read whole into one string,
+ * and V8 caps strings at about that size anyway.
+ */
+export const MAX_LEDGER_BYTES = 512 * 2 ** 20;
 
 /** One release by this site: what was sent, and the privacy event it is worth in the worst case. */
 export interface SiteLedgerEntry {
@@ -65,8 +72,16 @@ export class SiteLedger {
   }
 
   private load(path: string): void {
-    const bytes = readFileSync(path);
-    const text = bytes.toString('utf8');
+    let got: BoundedRead;
+    try { got = readFileUpTo(path, MAX_LEDGER_BYTES, { regularOnly: true }); } catch (e) {
+      throw new FedistillError('E_LEDGER_UNREADABLE', `cannot read ledger ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check the path`);
+    }
+    if (!got.ok) {
+      throw new FedistillError('E_LEDGER_UNREADABLE', got.why === 'not_a_file'
+        ? `${path} is not a regular file (a pipe, socket or device); a ledger is a JSON-lines file`
+        : `${path} is ${got.size ?? `over ${MAX_LEDGER_BYTES}`} bytes, more than the ${MAX_LEDGER_BYTES} (512 MiB) a ledger is read up to`);
+    }
+    const text = got.bytes.toString('utf8');
     const lines = text.split('\n');
     const tail = lines.pop()!; // '' when the file ends with a newline
     if (tail !== '') {
@@ -87,7 +102,7 @@ export class SiteLedger {
       }
       this.add(entry, line);
     }
-    this.size = bytes.length;
+    this.size = got.bytes.length;
   }
 
   /** Records a release before it is sent. Returns false when this request id was already recorded. */

@@ -243,7 +243,8 @@ const reportCommand: CommandSpec = {
 
 /** Whether a file given as a site ledger is really an aggregator database or audit export (arguments swapped). */
 function isAggregatorLog(path: string): boolean {
-  if (isSqliteFile(path)) return true;
+  // not a regular file (a FIFO would block the read below): the site ledger's reader says so, with its own code
+  try { if (isSqliteFile(path)) return true; } catch { return false; }
   const head = Buffer.alloc(64);
   let n = 0;
   try { const fd = openSync(path, 'r'); try { n = readSync(fd, head, 0, head.length, 0); } finally { closeSync(fd); } } catch { return false; }

@@ -1,5 +1,6 @@
 // The self-contained export (JSON lines: a header, then one line per entry) and loading a log from an export or a database.
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { type BoundedRead, readFileUpTo } from '../util/bounded-read.ts';
 import Database from 'better-sqlite3';
 import { encodePublicKey, type Identity } from '../crypto/identity.ts';
 import { FedistillError, UsageError } from '../util/errors.ts';
@@ -98,12 +99,24 @@ export function chooseAuditRun(path: string, store: AuditStore, runId?: string):
   return id;
 }
 
-/** Whether a file is an SQLite database (by its 16-byte magic header). */
+/**
+ * Whether a file is an SQLite database (by its 16-byte magic header). Opened non-blocking and
+ * refused unless a regular file: a FIFO with no writer would hang the command, /dev/zero never ends.
+ */
 export function isSqliteFile(path: string): boolean {
   const buf = Buffer.alloc(16);
   let fd: number;
-  try { fd = openSync(path, 'r'); } catch (e) { throw fileError(path, e); }
-  try { return readSync(fd, buf, 0, 16, 0) === 16 && buf.toString('latin1') === 'SQLite format 3\0'; } finally { closeSync(fd); }
+  try { fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK); } catch (e) { throw fileError(path, e); }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw fileError(path, { code: 'EISDIR' });
+    if (!st.isFile()) throw notAFile(path);
+    return readSync(fd, buf, 0, 16, 0) === 16 && buf.toString('latin1') === 'SQLite format 3\0';
+  } finally { closeSync(fd); }
+}
+
+function notAFile(path: string): FedistillError {
+  return new FedistillError('E_AUDIT_BAD_FORMAT', `${path} is not a regular file (a pipe, socket or device): pass an audit export or an aggregator database`);
 }
 
 function fileError(path: string, e: unknown): FedistillError {
@@ -142,14 +155,13 @@ export function parseAuditExport(text: string, path = 'export'): LoadedAuditLog 
  */
 export function loadAuditSource(path: string, runId?: string): { log: LoadedAuditLog; close: () => void } {
   if (!isSqliteFile(path)) {
-    let text: string;
-    let size: number;
-    try { size = statSync(path).size; } catch (e) { throw fileError(path, e); }
-    if (size > MAX_AUDIT_EXPORT_BYTES) {
-      throw new FedistillError('E_AUDIT_BAD_FORMAT', `${path} is ${size} bytes; an export is read whole, up to ${MAX_AUDIT_EXPORT_BYTES} bytes (500 MiB): it is not an audit export, or verify the run from the aggregator's database instead`);
+    let got: BoundedRead;
+    try { got = readFileUpTo(path, MAX_AUDIT_EXPORT_BYTES, { regularOnly: true }); } catch (e) { throw fileError(path, e); }
+    if (!got.ok && got.why === 'not_a_file') throw notAFile(path);
+    if (!got.ok) {
+      throw new FedistillError('E_AUDIT_BAD_FORMAT', `${path} is ${got.size ?? `over ${MAX_AUDIT_EXPORT_BYTES}`} bytes; an export is read whole, up to ${MAX_AUDIT_EXPORT_BYTES} bytes (500 MiB): it is not an audit export, or verify the run from the aggregator's database instead`);
     }
-    try { text = readFileSync(path, 'utf8'); } catch (e) { throw fileError(path, e); }
-    const log = parseAuditExport(text, path);
+    const log = parseAuditExport(got.bytes.toString('utf8'), path);
     if (runId !== undefined && log.header.run_id !== runId) {
       throw new FedistillError('E_AUDIT_RUN_NOT_FOUND', `${path} is the audit log of run "${log.header.run_id}", not "${runId}"`);
     }

@@ -1,4 +1,4 @@
-// Config, allowlist and TLS files are regular files: a FIFO with no writer fails at once, an oversized allowlist is refused.
+// Config, allowlist, TLS, audit-log and site-ledger files are regular files: a FIFO with no writer fails at once, a device or an oversized file is refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -9,6 +9,9 @@ import { MAX_ALLOWLIST_BYTES, loadAllowlist } from '../../../shared/crypto/allow
 import { encodePublicKey, generateIdentity } from '../../../shared/crypto/identity.ts';
 import { MAX_TLS_FILE_BYTES, readRegularFileUpTo } from '../../../shared/util/bounded-read.ts';
 import { readYamlFile } from '../../../shared/util/yaml-file.ts';
+import { loadAuditSource, MAX_AUDIT_EXPORT_BYTES } from '../../../shared/audit/audit-export.ts';
+import { MAX_LEDGER_BYTES, SiteLedger } from '../../../client/site-ledger.ts';
+import { runCli } from '../../../cli/main.ts';
 
 /**
  * A FIFO with no writer, and a watchdog that opens it for writing after 2 s: a reader that blocks
@@ -77,3 +80,34 @@ test('readRegularFileUpTo says why a TLS-sized read failed: FIFO, device, size',
     rmSync(dir, { recursive: true, force: true });
   }
 }));
+
+test('audit verify, report and compare refuse a FIFO, a device or an oversized file at once (E_AUDIT_BAD_FORMAT, E_LEDGER_UNREADABLE)', async () => {
+  let cli: Promise<number> | undefined;
+  let out = '';
+  withFifo((fifo) => {
+    const ms = timed(() => {
+      assert.throws(() => loadAuditSource(fifo), { code: 'E_AUDIT_BAD_FORMAT', message: `${fifo} is not a regular file (a pipe, socket or device): pass an audit export or an aggregator database` });
+      assert.throws(() => new SiteLedger(fifo), { code: 'E_LEDGER_UNREADABLE', message: `${fifo} is not a regular file (a pipe, socket or device); a ledger is a JSON-lines file` });
+    });
+    assert.ok(ms < 1000, `${ms.toFixed(0)} ms`);
+    // the command a site operator runs: the ledger argument is the FIFO
+    cli = runCli(['audit', 'compare', fifo, '/dev/null', '--json'], { out: (t) => { out += t; }, err: () => {} });
+  });
+  assert.equal(await cli, 1);
+  assert.equal(JSON.parse(out).error.code, 'E_LEDGER_UNREADABLE', out);
+  // /dev/zero sizes as 0 and never ends: it used to be read until memory ran out
+  assert.throws(() => loadAuditSource('/dev/zero'), { code: 'E_AUDIT_BAD_FORMAT', message: /is not a regular file/ });
+  assert.throws(() => new SiteLedger('/dev/zero'), { code: 'E_LEDGER_UNREADABLE' });
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-auditfile-'));
+  try {
+    // sparse files one byte over each limit: refused from their size, before a byte is read
+    const big = join(dir, 'big.jsonl');
+    writeFileSync(big, '');
+    truncateSync(big, MAX_AUDIT_EXPORT_BYTES + 1);
+    assert.throws(() => loadAuditSource(big), { code: 'E_AUDIT_BAD_FORMAT', message: new RegExp(`is ${MAX_AUDIT_EXPORT_BYTES + 1} bytes; an export is read whole`) });
+    truncateSync(big, MAX_LEDGER_BYTES + 1);
+    assert.throws(() => new SiteLedger(big), { code: 'E_LEDGER_UNREADABLE', message: new RegExp(`is ${MAX_LEDGER_BYTES + 1} bytes, more than`) });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
