@@ -94,13 +94,16 @@ export class Aggregator {
     this.wake();
   }
 
-  /** Waits for `min` live sites (of `among`, when given: those whose budget can pay for the round). */
+  /**
+   * Waits for `min` live sites (of `among`, when given: those whose budget can pay for the round).
+   * Deadlines here and below are on the monotonic clock: an NTP step must not expire or extend them.
+   */
   private async waitForSites(min: number, timeoutMs: number, among?: ReadonlySet<string>): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     const live = () => this.sessions.liveSites().filter((s) => !among || among.has(s)).length;
     while (live() < min && !this.stopped) {
-      if (Date.now() > deadline) throw new FedistillError('E_QUORUM_TIMEOUT', `only ${live()} of ${min} sites ${among ? 'that can still pay for a round ' : ''}joined within ${Math.round(timeoutMs / 1000)} s`);
-      await this.waitForChange(Math.min(1000, deadline - Date.now()));
+      if (performance.now() > deadline) throw new FedistillError('E_QUORUM_TIMEOUT', `only ${live()} of ${min} sites ${among ? 'that can still pay for a round ' : ''}joined within ${Math.round(timeoutMs / 1000)} s`);
+      await this.waitForChange(Math.min(1000, deadline - performance.now()));
     }
   }
 
@@ -109,10 +112,10 @@ export class Aggregator {
    * rejoining after a restart); returns those that are. Never throws: whoever is missing goes without.
    */
   private async waitForParticipants(sites: string[], timeoutMs: number): Promise<string[]> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     const live = () => sites.filter((s) => this.sessions.liveSites().includes(s));
-    while (live().length < sites.length && !this.stopped && Date.now() < deadline) {
-      await this.waitForChange(Math.min(1000, deadline - Date.now()));
+    while (live().length < sites.length && !this.stopped && performance.now() < deadline) {
+      await this.waitForChange(Math.min(1000, deadline - performance.now()));
     }
     return live();
   }
@@ -368,21 +371,21 @@ export class Aggregator {
     }
     // As for replies: once a quorum of the targets sent metrics, the rest get straggler_grace_s. A
     // site that answers and then stalls (or never sends metrics) must not hold every round for round_timeout_s.
-    let deadline = Date.now() + timeoutMs;
+    let deadline = performance.now() + timeoutMs;
     let graceStarted = false;
     for (;;) {
       const got = this.sessions.metricsReceived(r.round);
       const waiting = targets.filter((s) => !got.has(s) && this.o.hub.session(s)?.isOpen);
       if (!graceStarted && got.size >= Math.min(this.o.config.quorum, targets.length)) {
         graceStarted = true;
-        deadline = Math.min(deadline, Date.now() + this.o.config.stragglerGraceMs);
+        deadline = Math.min(deadline, performance.now() + this.o.config.stragglerGraceMs);
       }
-      if (waiting.length === 0 || Date.now() >= deadline || this.stopped) {
+      if (waiting.length === 0 || performance.now() >= deadline || this.stopped) {
         this.sessions.closeMetrics();
         if (waiting.length > 0 && !this.stopped) this.log(`round ${r.round + 1}: no metrics from ${waiting.join(', ')} (cut off ${graceStarted ? `${this.o.config.stragglerGraceMs} ms after a quorum sent theirs` : `after ${timeoutMs} ms`})`);
         return Object.fromEntries(got);
       }
-      await this.waitForChange(Math.max(0, Math.min(1000, deadline - Date.now())));
+      await this.waitForChange(Math.max(0, Math.min(1000, deadline - performance.now())));
     }
   }
 }

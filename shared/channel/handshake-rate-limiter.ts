@@ -10,8 +10,12 @@ export class HandshakeRateLimiter {
 
   constructor(private readonly ratePerSecond: number, private readonly burst = Math.max(1, ratePerSecond)) {}
 
-  /** Takes a token for `address`; false when the address is over its rate. */
-  tryTake(address: string, now = Date.now()): boolean {
+  /**
+   * Takes a token for `address`; false when the address is over its rate. `now` in ms, monotonic by
+   * default (performance.now): a wall clock stepped back by NTP would stop every bucket refilling
+   * until it caught up, refusing honest sites that reconnect.
+   */
+  tryTake(address: string, now = performance.now()): boolean {
     if (this.ratePerSecond === Infinity) return true;
     let b = this.buckets.get(address);
     if (!b) {
