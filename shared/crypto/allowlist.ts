@@ -1,9 +1,8 @@
 // The aggregator's allowlist: which site public keys may connect, and the site name each one gets.
-import { parse as parseYaml } from 'yaml';
 import { ChannelError } from '../../protocols/error-catalogue.ts';
 import { SITE_NAME_PATTERN } from '../../protocols/validators.ts';
 import { readFileUpTo } from '../util/bounded-read.ts';
-import { MAX_CONFIG_BYTES } from '../util/yaml-file.ts';
+import { MAX_CONFIG_BYTES, parseConfigYaml } from '../util/yaml-file.ts';
 import { decodePublicKey, encodePublicKey } from './identity.ts';
 
 /** Object.prototype's own property names (constructor, toString, valueOf, …): not usable as site names. */
@@ -79,9 +78,9 @@ export function loadAllowlist(path: string): Allowlist {
   }
   let doc: unknown;
   try {
-    doc = parseYaml(read.bytes.toString('utf8'), { maxAliasCount: 100 });
+    doc = parseConfigYaml(read.bytes.toString('utf8'));
   } catch (e) {
-    throw new ChannelError('E_ALLOWLIST_INVALID', `allowlist ${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    throw new ChannelError('E_ALLOWLIST_INVALID', `allowlist ${path} is ${(e as Error).message}`);
   }
   const map = doc && typeof doc === 'object' && 'sites' in doc ? (doc as { sites: unknown }).sites : doc;
   if (!map || typeof map !== 'object' || Array.isArray(map)) {

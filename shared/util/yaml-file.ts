@@ -15,6 +15,27 @@ export interface YamlFileOptions {
   hint?: string;
 }
 
+/**
+ * Flow collections ([…], {…}) nested deeper than this are refused before parsing: the parser
+ * tokenises all of them before it overflows its stack, about 7 s and 600 MB per MiB of brackets.
+ */
+export const MAX_FLOW_DEPTH = 100;
+
+/**
+ * The deepest nesting of [ and { in `text`, counting every bracket, quoted or commented ones too:
+ * never below the real depth (a scanner that tracked quotes could be fooled into skipping brackets),
+ * above it only for brackets in strings, which no config holds by the hundred.
+ */
+function flowDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) { if (++depth > max) max = depth; } else if ((c === 0x5d || c === 0x7d) && depth > 0) depth--;
+  }
+  return max;
+}
+
 /** Parses `path` as YAML; `what` names the file in errors ("run config", "scenario"). */
 export function readYamlFile(path: string, what: string, o: YamlFileOptions = {}): unknown {
   const missing = o.missingCode ?? 'E_CONFIG_MISSING';
@@ -31,8 +52,22 @@ export function readYamlFile(path: string, what: string, o: YamlFileOptions = {}
   if (!got.ok) throw new FedistillError(invalid, `${what} ${path} is larger than ${MAX_CONFIG_BYTES} bytes; config files are small: is this the right file?`);
   const text = got.bytes.toString('utf8');
   try {
+    return parseConfigYaml(text);
+  } catch (e) {
+    throw new FedistillError(invalid, `${path} is ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Parses config text as YAML: at most 100 aliases (no alias bombs) and [ { nesting at most
+ * MAX_FLOW_DEPTH deep. Throws an Error whose message completes "FILE is …" ("not valid YAML: …").
+ */
+export function parseConfigYaml(text: string): unknown {
+  const depth = flowDepth(text);
+  if (depth > MAX_FLOW_DEPTH) throw new Error(`not valid YAML for fedistill: its [ and { nest ${depth} levels deep, more than ${MAX_FLOW_DEPTH}`);
+  try {
     return parseYaml(text, { maxAliasCount: 100 });
   } catch (e) {
-    throw new FedistillError(invalid, `${path} is not valid YAML: ${(e as Error).message.split('\n')[0]}`);
+    throw new Error(`not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
 }
