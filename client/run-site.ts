@@ -31,7 +31,8 @@ function loadPrivateData(c: SiteConfig) {
  * cannot append to (every query would be refused) or a student_out folder that is missing.
  */
 export function checkSiteOutputs(c: SiteConfig): void {
-  try { closeSync(openSync(c.ledger, 'a')); } catch (e) {
+  // non-blocking: a FIFO with no reader fails at once (ENXIO) instead of hanging the site
+  try { closeSync(openSync(c.ledger, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK)); } catch (e) {
     throw new FedistillError('E_LEDGER_WRITE', `ledger ${c.ledger} cannot be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); the site records every release there before sending it: create its folder or make it writable`);
   }
   if (c.studentOut) {
@@ -83,11 +84,21 @@ export function connectionHints(c: SiteConfig, identity: { publicKey: Uint8Array
 export async function runSite(c: SiteConfig, log: (line: string) => void): Promise<SiteOutcome> {
   // Keys and outputs first: a bad path fails now, not after local training.
   checkSiteOutputs(c);
+  // One client per ledger (E_LEDGER_LOCKED), found before anything loads or trains; held to the end.
+  const ledger = new SiteLedger(c.ledger, { exclusive: true });
+  try {
+    return await runSiteOn(ledger, c, log);
+  } finally {
+    ledger.close();
+  }
+}
+
+async function runSiteOn(ledger: SiteLedger, c: SiteConfig, log: (line: string) => void): Promise<SiteOutcome> {
   const identity = readIdentityFile(c.identity);
   const serverPublicKey = decodePublicKey(c.server.publicKey, 'server.public_key');
   const privateData = loadPrivateData(c);
   const publicSpec = c.publicSet;
-  const agent = new SiteAgent(c.settings, { privateData, publicSet: loadDataset(publicSpec), ...(c.evalSet ? { evalSet: loadDataset(c.evalSet) } : {}) }, new SiteLedger(c.ledger));
+  const agent = new SiteAgent(c.settings, { privateData, publicSet: loadDataset(publicSpec), ...(c.evalSet ? { evalSet: loadDataset(c.evalSet) } : {}) }, ledger);
   if (c.teacherOnnx) agent.useExternalTeacher(await loadOnnxTeacher(c.teacherOnnx, { sampleShape: [...privateData.shape], classes: privateData.numClasses }));
   log(`${privateData.length} private samples; training ${c.settings.teachers > 1 ? `${c.settings.teachers} teachers and ` : ''}the local model`);
   // Ctrl-C while the local models train: nothing has left the site yet. Say so and stop at once.

@@ -1,6 +1,7 @@
 // A site's own ledger of everything that left it, with the worst-case ε it implies — no trust in the aggregator needed.
 import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { type BoundedRead, readFileUpTo } from '../shared/util/bounded-read.ts';
+import { canonicalPath, type FileLock, tryLockFile } from '../shared/util/file-lock.ts';
 import { dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
@@ -66,9 +67,37 @@ export class SiteLedger {
   /** The folder's entry for the file is on disk (fsynced once, at the first append of this process). */
   private folderSynced = false;
 
-  constructor(path?: string) {
+  private lock: FileLock | undefined;
+
+  /**
+   * `exclusive` (the site process sets it): hold `<path>-lock` while this ledger is open, taken before
+   * the file is read. Two processes appending to one ledger would each chain their own entries from
+   * the same last line, splitting the chain and undercounting each one's releases.
+   */
+  constructor(path?: string, options: { exclusive?: boolean } = {}) {
     this.path = path;
-    if (path && existsSync(path)) this.load(path);
+    if (path && options.exclusive) {
+      let lock: FileLock | undefined;
+      try { lock = tryLockFile(path); } catch (e) {
+        throw new FedistillError('E_LEDGER_UNREADABLE', `cannot lock ledger ${path} (${(e as Error).message}); check that its folder exists and is writable`);
+      }
+      if (!lock) {
+        throw new FedistillError('E_LEDGER_LOCKED', `ledger ${path} is in use by another fedistill client (it holds ${canonicalPath(path)}-lock): a site runs one client per ledger; stop the other one, or give this one its own ledger and identity`);
+      }
+      this.lock = lock;
+    }
+    try {
+      if (path && existsSync(path)) this.load(path);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** Gives back the lock of an exclusive ledger (process exit does too); the entries stay readable. */
+  close(): void {
+    this.lock?.release();
+    this.lock = undefined;
   }
 
   private load(path: string): void {

@@ -5,8 +5,7 @@
 // A server holds `<file>-lock` exclusively while it runs, so a second server on the same file
 // is refused at once (the OS drops the lock when the process dies, kill -9 included).
 import Database from 'better-sqlite3';
-import { realpathSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { canonicalPath, type FileLock, tryLockFile } from '../shared/util/file-lock.ts';
 import type { LedgerEntry, LedgerStore, LedgerTransaction, PrivacyBudget } from '../shared/privacy/ledger.ts';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { FedistillError } from '../shared/util/errors.ts';
@@ -75,16 +74,19 @@ export interface RunDatabaseOptions {
 export class RunDatabase implements LedgerStore {
   readonly path: string;
   private readonly db: Database.Database;
-  private readonly lock: Database.Database | undefined;
+  private readonly lock: FileLock | undefined;
   private readonly now: () => string;
 
   constructor(path: string, options: RunDatabaseOptions = {}) {
     this.path = path;
-    let lock: Database.Database | undefined;
+    let lock: FileLock | undefined;
     let db: Database.Database | undefined;
     try {
       // the lock sits beside the file itself: another path to it (a symlink, `..`) must find the same lock
-      lock = options.exclusive && path !== ':memory:' ? takeLock(`${canonicalPath(path)}-lock`, path) : undefined;
+      if (options.exclusive && path !== ':memory:') {
+        lock = tryLockFile(path);
+        if (!lock) throw new FedistillError('E_DB_LOCKED', `database ${path} is in use by another fedistill server (it holds ${canonicalPath(path)}-lock); stop that server first, or give this run another database`);
+      }
       db = new Database(path);
       // Before anything writes to it: a file from a newer fedistill is left exactly as it was.
       const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get();
@@ -100,7 +102,7 @@ export class RunDatabase implements LedgerStore {
       if (!v) db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
     } catch (e) {
       db?.close();
-      lock?.close();
+      lock?.release();
       const mapped = databaseError(e, path);
       if (mapped instanceof FedistillError && mapped.code !== 'E_DB_WRITE') throw mapped;
       throw new FedistillError('E_DB_OPEN', `cannot open database ${path}: ${(e as Error).message}; check that its folder exists and is writable`, { cause: e });
@@ -113,7 +115,7 @@ export class RunDatabase implements LedgerStore {
 
   close(): void {
     this.db.close();
-    this.lock?.close();
+    this.lock?.release();
   }
 
   /** The underlying connection, for modules that keep their own tables in the run's file (the audit log). */
@@ -257,32 +259,6 @@ export class RunDatabase implements LedgerStore {
 
   getCheckpoint(runId: string, name: string): { round: number; blob: Buffer } | undefined {
     return this.db.prepare('SELECT round, blob FROM checkpoints WHERE run_id = ? AND name = ?').get(runId, name) as { round: number; blob: Buffer } | undefined;
-  }
-}
-
-/**
- * The database file's real path (symlinks resolved, as SQLite resolves them for its -wal file), or
- * its folder's real path and its name when it does not exist yet.
- */
-function canonicalPath(path: string): string {
-  try { return realpathSync(path); } catch { /* not created yet */ }
-  try { return join(realpathSync(dirname(path)), basename(path)); } catch { return path; }
-}
-
-/** Opens `path` as a lock: SQLite's exclusive locking mode keeps the OS file lock until close or process death. */
-function takeLock(path: string, database: string): Database.Database {
-  const lock = new Database(path, { timeout: 0 });
-  try {
-    lock.pragma('locking_mode = EXCLUSIVE');
-    lock.pragma('journal_mode = MEMORY'); // no -journal file beside the lock
-    lock.exec('BEGIN EXCLUSIVE; COMMIT');
-    return lock;
-  } catch (e) {
-    lock.close();
-    if (String((e as { code?: unknown }).code).startsWith('SQLITE_BUSY')) {
-      throw new FedistillError('E_DB_LOCKED', `database ${database} is in use by another fedistill server (it holds ${path}); stop that server first, or give this run another database`);
-    }
-    throw e;
   }
 }
 

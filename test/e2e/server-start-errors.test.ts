@@ -1,9 +1,13 @@
 // `fedistill server` / `fedistill client` on bad ground: a database that is not SQLite or is held by
 // another server, a busy port, a quorum no allowlist can meet, a resumed run whose budget changed,
-// an output folder that is missing. Each is one line with a stable code, quickly, never an internal error.
+// an output folder that is missing, a site ledger another client holds. Each is one line with a stable code, quickly, never an internal error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { dirname, resolve } from 'node:path';
+import { SiteLedger } from '../../client/site-ledger.ts';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,4 +109,28 @@ test('client: a student_out folder that does not exist fails before any training
     editYaml(d.siteConfig, (o) => { delete o.student_out; o.local = { epoch: 1 }; });
     assertOneCodedLine(await cli(['client', '--config', d.siteConfig]), 'E_CONFIG_INVALID', /local\.epoch: is not a known setting \(did you mean epochs\?\)/, 2);
   } finally { rmSync(d.dir, { recursive: true, force: true }); }
+});
+
+test('client: a second client on a site ledger another process holds fails at once with E_LEDGER_LOCKED; the lock goes with its holder, kill -9 included', async () => {
+  const d = await deployment();
+  const ledger = resolve(dirname(d.siteConfig), String((parse(readFileSync(d.siteConfig, 'utf8')) as { ledger: string }).ledger));
+  // the first client's hold on the ledger, in a process of its own
+  const holder = spawn(process.execPath, ['--import', 'tsx', '-e',
+    `const { SiteLedger } = await import(${JSON.stringify(new URL('../../client/site-ledger.ts', import.meta.url).href)}); new SiteLedger(${JSON.stringify(ledger)}, { exclusive: true }); console.log('held'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [first] = await once(holder.stdout!, 'data') as [Buffer];
+    assert.equal(first.toString().trim(), 'held');
+    assertOneCodedLine(await cli(['client', '--config', d.siteConfig]), 'E_LEDGER_LOCKED', /is in use by another fedistill client .*-lock\): a site runs one client per ledger/);
+    // a reader (audit compare) is never refused
+    assert.deepEqual(new SiteLedger(ledger).all(), []);
+    holder.kill('SIGKILL');
+    await once(holder, 'exit');
+    const mine = new SiteLedger(ledger, { exclusive: true });
+    assert.throws(() => new SiteLedger(ledger, { exclusive: true }), { code: 'E_LEDGER_LOCKED' });
+    mine.close();
+    new SiteLedger(ledger, { exclusive: true }).close();
+  } finally {
+    holder.kill('SIGKILL');
+    rmSync(d.dir, { recursive: true, force: true });
+  }
 });

@@ -1,0 +1,40 @@
+// An exclusive lock held by one process on one file, released when that process closes it or dies (kill -9 included).
+//
+// The lock is a small SQLite file beside the file it guards (`<file>-lock`) opened in SQLite's exclusive
+// locking mode: the OS file lock stays until close or process death, so there is no stale lock file to
+// clean up after a crash, and it works wherever SQLite does.
+import Database from 'better-sqlite3';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+/** A held lock; `release()` gives it back (process exit does too). */
+export interface FileLock { readonly path: string; release(): void }
+
+/**
+ * A file's real path (symlinks resolved, as SQLite resolves them for its -wal file), or its folder's
+ * real path and its name when it does not exist yet: another path to the same file (a symlink, `..`)
+ * must find the same lock.
+ */
+export function canonicalPath(path: string): string {
+  try { return realpathSync(path); } catch { /* not created yet */ }
+  try { return join(realpathSync(dirname(path)), basename(path)); } catch { return path; }
+}
+
+/**
+ * Takes the exclusive lock `<guarded>-lock` for `guarded`, or returns undefined when another holder
+ * has it. Other failures (a folder that cannot be written) are thrown as SQLite reports them.
+ */
+export function tryLockFile(guarded: string): FileLock | undefined {
+  const path = `${canonicalPath(guarded)}-lock`;
+  const db = new Database(path, { timeout: 0 });
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma('journal_mode = MEMORY'); // no -journal file beside the lock
+    db.exec('BEGIN EXCLUSIVE; COMMIT');
+    return { path, release: () => db.close() };
+  } catch (e) {
+    db.close();
+    if (String((e as { code?: unknown }).code).startsWith('SQLITE_BUSY')) return undefined;
+    throw e;
+  }
+}
