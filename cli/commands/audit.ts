@@ -13,6 +13,7 @@ import { formatAuditReportHtml } from '../../shared/audit/audit-report-html.ts';
 import { compareSiteLedger } from '../../shared/audit/audit-compare.ts';
 import { auditAttackCommand } from './audit-attack.ts';
 import { readKeyFile } from './keys.ts';
+import { decodePublicKey } from '../../shared/crypto/identity.ts';
 
 const runFlag = { type: 'string', help: 'run id (optional when the database holds one run)', arg: 'ID' } as const;
 const keyFlag = { type: 'string', help: 'pin the aggregator\'s public key (base64); any other signer fails', arg: 'KEY' } as const;
@@ -68,6 +69,13 @@ function unsignedTailNote(v: VerifyResult): string | undefined {
 
 /** Loads and verifies a log from an export file or a database. */
 function verifySource(source: string, flags: FlagValues): VerifyResult {
+  const key = flags['public-key'] as string | undefined;
+  // a key that cannot be one is a mistyped argument (exit 2), not a log that failed its check
+  if (key !== undefined) {
+    try { decodePublicKey(key, '--public-key'); } catch (e) {
+      throw new UsageError(`${(e as Error).message}: pass the aggregator's key, 44 characters, as "fedistill keys show" prints on its "public key" line (a fingerprint such as 3f2a:91c0:… is not a key)`, 'E_INVALID_PARAMETER');
+    }
+  }
   const { log, close } = loadAuditSource(source, flags.run as string | undefined);
   try {
     return verifyAuditLog(log, { pinnedPublicKey: flags['public-key'] as string | undefined, allowUnchecked: Boolean(flags['allow-unchecked']) });
@@ -146,7 +154,7 @@ const verifyCommand: CommandSpec = {
     'and does not prove").',
   positionals: [{ name: 'source', help: 'export file or aggregator database', required: true }],
   flags: { run: runFlag, 'public-key': keyFlag, 'allow-unchecked': allowUncheckedFlag, json: jsonFlag },
-  examples: ['fedistill audit verify r1.audit.jsonl --public-key "$(fedistill keys show aggregator.key --json | jq -r .publicKey)"', 'fedistill audit verify runs/agg.db --run r1 --json'],
+  examples: ['fedistill audit verify r1.audit.jsonl --public-key "$(fedistill keys show aggregator.key --json | jq -r .public_key)"', 'fedistill audit verify runs/agg.db --run r1 --json'],
   run(args, io) {
     const v = verifySource(args.positionals[0]!, args.flags);
     if (args.flags.json) io.out(JSON.stringify(verifySummary(v)));

@@ -1,7 +1,8 @@
 // `fedistill audit export|verify|report|compare` end to end, in process: outputs, exit codes and error codes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../../../cli/main.ts';
 import { encodePublicKey, generateIdentity, writeIdentityFile } from '../../../shared/crypto/identity.ts';
@@ -240,9 +241,13 @@ test('audit CLI text says whether the key was pinned, names a fingerprint passed
     assert.doesNotMatch(r.err, /not pinned/);
     r = await cli('audit', 'verify', f.dbPath, '--public-key', pub);
     assert.doesNotMatch(r.err, /not protected/, 'a run that ended budget_exhausted needs no tail note: nothing is appended after it');
+    // a value that is no key at all is a mistyped argument (exit 2), before the log is read
     r = await cli('audit', 'verify', out, '--public-key', '3f2a:91c0:77de:0b41');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--public-key: "3f2a:91c0:77de:0b41" is not a base64 Ed25519 public key .*a fingerprint such as 3f2a:91c0:… is not a key\) \[E_INVALID_PARAMETER\]/);
+    r = await cli('audit', 'verify', out, '--public-key', encodePublicKey(generateIdentity().publicKey));
     assert.equal(r.code, 1);
-    assert.match(r.err, /E_AUDIT_KEY_MISMATCH: .*the pinned value is not a base64 Ed25519 public key/);
+    assert.match(r.err, /E_AUDIT_KEY_MISMATCH: .*not signed by the aggregator you pinned/);
     // Arguments the wrong way round, a site ledger given to verify, a site the log does not know.
     r = await cli('audit', 'compare', out, f.siteLedgerPath('a'));
     assert.equal(r.code, 2);
@@ -264,5 +269,20 @@ test('audit CLI text says whether the key was pinned, names a fingerprint passed
     assert.match(r.out, /site's own worst-case ε = \S+ < aggregator's ε = /);
   } finally {
     over.close();
+  }
+});
+
+test('the key `audit verify --help` tells jq to read from `keys show --json` is one that command prints', async () => {
+  const help = await cli('audit', 'verify', '--help');
+  const field = /keys show aggregator\.key --json \| jq -r \.(\w+)/.exec(help.out)?.[1];
+  assert.ok(field, help.out);
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-keys-show-'));
+  try {
+    const id = generateIdentity();
+    writeIdentityFile(join(dir, 'aggregator.key'), id);
+    const shown = JSON.parse((await cli('keys', 'show', join(dir, 'aggregator.key'), '--json')).out) as Record<string, unknown>;
+    assert.equal(shown[field], encodePublicKey(id.publicKey));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
