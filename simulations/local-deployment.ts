@@ -67,8 +67,8 @@ export async function writeDeployment(p: DeploymentPlan): Promise<{ runConfig: s
   return { runConfig, siteConfigs, database };
 }
 
-/** Spawns `fedistill <args> --json`, forwarding stderr lines (progress) to `onLine`. */
-export function spawnFedistill(name: string, args: string[], onLine: (line: string) => void): { done: Promise<ProcessResult>; kill: (sig?: NodeJS.Signals) => void } {
+/** Spawns `fedistill <args> --json`, forwarding stderr lines (progress) to `onLine`; `kill` says whether the process was still there to signal. */
+export function spawnFedistill(name: string, args: string[], onLine: (line: string) => void): { done: Promise<ProcessResult>; kill: (sig?: NodeJS.Signals) => boolean } {
   const child = spawn(process.execPath, [BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
   let out = '';
   let errTail = '';
@@ -88,20 +88,66 @@ export function spawnFedistill(name: string, args: string[], onLine: (line: stri
       res({ name, code, summary, stderrTail: errTail });
     });
   });
-  return { done, kill: (sig = 'SIGTERM') => child.kill(sig) };
+  return { done, kill: (sig = 'SIGTERM') => child.exitCode === null && child.signalCode === null && child.kill(sig) };
 }
 
-/** Runs the whole deployment to its end; fails if any process fails. */
-export async function runLocalDeployment(p: DeploymentPlan, onLine: (line: string) => void): Promise<{ aggregator: ProcessResult; sites: ProcessResult[]; database: string; dir: string }> {
+/**
+ * Stops a running deployment from outside: `fedistill start` on Ctrl-C or SIGTERM. `stop()` asks
+ * every process to stop as its own Ctrl-C would (the aggregator after its current step, a site at
+ * once with its ledger intact: docs/runs.md) and kills what still runs `graceMs` later; `stop(true)`
+ * (the second Ctrl-C) kills them at once. `runLocalDeployment` then fails with E_INTERRUPTED, but
+ * only once every process has exited: a stopped deployment leaves no process holding the port or
+ * the database lock.
+ */
+export class DeploymentStop {
+  /** How the stop was asked for (undefined while none was); `killed` once a process had to be killed. */
+  requested?: 'after-step' | 'at-once';
+  killed = false;
+  private readonly listeners: ((atOnce: boolean) => void)[] = [];
+
+  constructor(readonly graceMs = 30_000) {}
+
+  stop(atOnce = false): void {
+    if (this.requested === 'at-once' || (this.requested && !atOnce)) return;
+    this.requested = atOnce ? 'at-once' : 'after-step';
+    for (const l of this.listeners) l(atOnce);
+  }
+
+  /** Calls `l` on each stop asked for, and at once when one already was. */
+  onStop(l: (atOnce: boolean) => void): void {
+    this.listeners.push(l);
+    if (this.requested) l(this.requested === 'at-once');
+  }
+}
+
+/** Runs the whole deployment to its end; fails if any process fails, or with E_INTERRUPTED once `stop` stopped it. */
+export async function runLocalDeployment(p: DeploymentPlan, onLine: (line: string) => void, stop?: DeploymentStop): Promise<{ aggregator: ProcessResult; sites: ProcessResult[]; database: string; dir: string }> {
   const files = await writeDeployment(p);
+  if (stop?.requested) throw new FedistillError('E_INTERRUPTED', 'stopped before any process was started');
   const aggregator = spawnFedistill('aggregator', ['server', '--config', files.runConfig], onLine);
   const sites = files.siteConfigs.map((c, i) => spawnFedistill(`site-${i + 1}`, ['client', '--config', c], onLine));
   const all = [aggregator, ...sites];
+  // One SIGTERM per process at most: a second one ends the aggregator's graceful stop at once.
+  const termed = new Set<(typeof all)[number]>();
+  const term = (q: (typeof all)[number]) => { if (!termed.has(q)) { termed.add(q); q.kill('SIGTERM'); } };
+  let deadline: NodeJS.Timeout | undefined;
+  const killAll = () => { for (const q of all) if (q.kill('SIGKILL')) stop!.killed = true; };
+  stop?.onStop((atOnce) => {
+    if (atOnce) { clearTimeout(deadline); killAll(); return; }
+    // SIGTERM, not the SIGINT we may have got: a Ctrl-C in the terminal reached the children too, and
+    // a second SIGINT would stop the aggregator at once; SIGTERM is the same graceful stop for them.
+    for (const q of all) term(q);
+    deadline = setTimeout(killAll, stop.graceMs);
+  });
   // The first process to fail stops the others: a deployment never hangs on a dead site.
   const results = await Promise.all(all.map((p) => p.done.then((r) => {
-    if (r.code !== 0) for (const q of all) q.kill();
+    if (r.code !== 0) for (const q of all) term(q);
     return r;
-  })));
+  }))).finally(() => clearTimeout(deadline));
+  if (stop?.requested) {
+    const how = stop.killed ? (stop.requested === 'at-once' ? 'killed at once' : `killed after ${stop.graceMs / 1000} s`) : 'stopped';
+    throw new FedistillError('E_INTERRUPTED', `the aggregator and ${sites.length} site process(es) ${how}`);
+  }
   const bad = results.find((r) => r.code !== 0 && r.code !== null) ?? results.find((r) => r.code !== 0);
   if (bad) {
     throw new FedistillError('E_DEPLOYMENT_FAILED', `${bad.name} exited with code ${bad.code}: ${bad.stderrTail.trim().split('\n').slice(-3).join(' | ')}`);

@@ -1,9 +1,12 @@
 // `fedistill start` (npm start): the main job — a real federated distillation run on MNIST with
 // an aggregator and 5 sites as separate processes on loopback, then a readable summary.
-import { join } from 'node:path';
-import type { CommandSpec } from '../parse.ts';
-import { runLocalDeployment } from '../../simulations/local-deployment.ts';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { CliIO, CommandSpec } from '../parse.ts';
+import { DeploymentStop, runLocalDeployment } from '../../simulations/local-deployment.ts';
 import { encodePublicKey, readIdentityFile } from '../../shared/crypto/identity.ts';
+import { FedistillError } from '../../shared/util/errors.ts';
+import { errorJson } from '../error-json.ts';
 
 const PUBLIC = 'mnist:test[0:5000]';
 const EVAL = 'mnist:test[5000:10000]';
@@ -41,6 +44,47 @@ export function startSummary(res: DeploymentOutcome, aggregatorPublicKey: string
   };
 }
 
+/**
+ * Ctrl-C (or SIGTERM) during `fedistill start`. The processes it spawned are its own: the first
+ * signal asks the aggregator and the sites to stop as their own Ctrl-C would (the aggregator after
+ * its current step) and the command waits for them, a bounded wait (DeploymentStop); a second
+ * signal kills them at once. Either way none is left holding the port or the database lock.
+ * Returns the signal received so far and the function that removes the handlers.
+ */
+function stopOnSignal(io: CliIO, stop: DeploymentStop): { received: () => NodeJS.Signals | undefined; remove: () => void } {
+  let received: NodeJS.Signals | undefined;
+  const handler = (signal: NodeJS.Signals) => {
+    if (received) {
+      io.err(`fedistill start: ${signal} again: killing the aggregator and the sites now`);
+      stop.stop(true);
+      return;
+    }
+    received = signal;
+    io.err(`fedistill start: ${signal}: stopping the aggregator after its current step, and the sites (press Ctrl-C again to kill them at once)`);
+    stop.stop();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return { received: () => received, remove: () => { process.off('SIGINT', handler); process.off('SIGTERM', handler); } };
+}
+
+/**
+ * The end of an interrupted `start`, as `simulate` ends one: one line (the --json error object
+ * too) saying what was kept and how to finish the run, and the signal's status (130 / 143).
+ */
+function reportInterruption(io: CliIO, signal: NodeJS.Signals, stopped: string, dir: string, sites: number, json: boolean): number {
+  const db = join(dir, 'fedistill.db');
+  const kept = existsSync(db)
+    ? `kept ${dir} (keys, configs, site ledgers) and its database ${db} with the rounds finished so far (fedistill audit report ${db})`
+    : `kept ${dir} (keys and configs)`;
+  const message = `interrupted (${signal}): ${stopped}; ${kept}; to finish this run, start its processes again: fedistill server --config ${join(dir, 'run.yaml')}, and fedistill client --config ${join(dir, 'site-N.yaml')} for N = 1..${sites} (docs/runs.md); or run fedistill start again for a new run`;
+  const exitCode = signal === 'SIGINT' ? 130 : 143;
+  io.err(`fedistill start: ${message} [E_INTERRUPTED]`);
+  // --json promises one object on stdout, also when the run is stopped
+  if (json) io.out(errorJson('fedistill start', 'E_INTERRUPTED', message, exitCode));
+  return exitCode;
+}
+
 export const startCommand: CommandSpec = {
   name: 'start',
   summary: 'run the main demo: a federated distillation run on MNIST (what `npm start` runs)',
@@ -65,6 +109,8 @@ export const startCommand: CommandSpec = {
     const rounds = Number(args.flags.rounds);
     const t0 = Date.now();
     io.err(`fedistill start: ${sites} sites + aggregator on loopback, ${rounds} rounds of DS-FL on MNIST; files in ${dir}`);
+    const stop = new DeploymentStop();
+    const signals = stopOnSignal(io, stop);
     const res = await runLocalDeployment({
       dir, runId: 'start', sites,
       run: {
@@ -81,7 +127,12 @@ export const startCommand: CommandSpec = {
         policy: { share_metrics: true },
       },
       perSite: (i) => ({ seed: i + 1, data: { dataset: 'mnist:train', partition: { scheme: 'dirichlet', alpha: 0.5, clients: sites, index: i, seed: 1 } } }),
-    }, (line) => io.err(line));
+    }, (line) => io.err(line), stop).catch((e) => {
+      const signal = signals.received();
+      if (signal && e instanceof FedistillError && e.code === 'E_INTERRUPTED') return reportInterruption(io, signal, e.message, resolve(dir), sites, !!args.flags.json);
+      throw e;
+    }).finally(signals.remove);
+    if (typeof res === 'number') return res;
     const aggregatorKey = encodePublicKey(readIdentityFile(join(res.dir, 'keys', 'aggregator.key')).publicKey);
     const summary = startSummary(res, aggregatorKey, (Date.now() - t0) / 1000);
     const rows = summary.sites;

@@ -1,0 +1,72 @@
+// `fedistill start` stopped by SIGTERM (kill, a CI timeout) or Ctrl-C (SIGINT to its process group):
+// it stops its aggregator and site processes, leaves none running (no port or database lock held),
+// and ends like `simulate`: one E_INTERRUPTED line, the --json error object, exit 143 / 130.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RunDatabase } from '../../server/run-database.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/fedistill.js', import.meta.url));
+
+/** `pid`'s child processes (empty when it has none): the aggregator, the sites, and tsx's esbuild service. */
+function childrenOf(pid: number): { pid: number; args: string }[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' }).trim().split('\n')
+      .map((l) => { const m = /^\s*(\d+)\s+(.*)$/.exec(l)!; return { pid: Number(m[1]), args: m[2]! }; });
+  } catch { return []; } // ps exits 1 when there is none
+}
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+/**
+ * Runs `fedistill start` in a fresh folder and, once its aggregator listens (the sites are still
+ * training), sends `signal`: to the process, or to its whole process group as a terminal's Ctrl-C does.
+ */
+async function interruptStart(signal: NodeJS.Signals, toGroup: boolean) {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-start-sig-'));
+  const child = spawn(process.execPath, [BIN, 'start', '--rounds', '1', '--sites', '2', '--dir', join(dir, 'run'), '--json'], { stdio: ['ignore', 'pipe', 'pipe'], detached: toGroup });
+  let stdout = '';
+  let stderr = '';
+  let spawned: { pid: number; args: string }[] = [];
+  child.stdout.setEncoding('utf8').on('data', (t: string) => { stdout += t; });
+  child.stderr.setEncoding('utf8').on('data', (t: string) => {
+    stderr += t;
+    if (spawned.length === 0 && /\[aggregator\] aggregator listening on/.test(stderr)) {
+      spawned = childrenOf(child.pid!);
+      if (toGroup) process.kill(-child.pid!, signal);
+      else child.kill(signal);
+    }
+  });
+  const [code, sig] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => child.on('close', (c, s) => res([c, s])));
+  await new Promise((r) => setTimeout(r, 500)); // an orphan would still be running now
+  const left = spawned.filter((p) => alive(p.pid));
+  for (const p of left) process.kill(p.pid, 'SIGKILL'); // what the old code left behind
+  return { dir, code, sig, stdout, stderr, spawned, left };
+}
+
+for (const [signal, toGroup, exit] of [['SIGTERM', false, 143], ['SIGINT', true, 130]] as const) {
+  test(`${signal} to fedistill start${toGroup ? "'s process group (Ctrl-C)" : ''} stops its aggregator and sites, says E_INTERRUPTED and exits ${exit}`, { timeout: 90_000 }, async () => {
+    const r = await interruptStart(signal, toGroup);
+    try {
+      assert.deepEqual(r.spawned.map((p) => / (server|client) --config /.exec(p.args)?.[1]).filter(Boolean).sort(), ['client', 'client', 'server'], r.stderr);
+      assert.deepEqual(r.left, [], `processes left running after fedistill start exited: ${r.stderr}`);
+      assert.deepEqual([r.code, r.sig], [exit, null], r.stderr);
+      const lines = r.stderr.split('\n').filter((l) => l.includes('E_INTERRUPTED'));
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, new RegExp(`^fedistill start: interrupted \\(${signal}\\): the aggregator and 2 site process\\(es\\) stopped; kept .*fedistill\\.db .*fedistill server --config .*run\\.yaml.* \\[E_INTERRUPTED\\]$`));
+      const j = JSON.parse(r.stdout);
+      assert.deepEqual([j.ok, j.command, j.exit_code, j.error.code], [false, 'fedistill start', exit, 'E_INTERRUPTED']);
+      assert.match(j.error.message, /^interrupted /);
+      // the aggregator let go of its database: a new server could take it over
+      new RunDatabase(join(r.dir, 'run', 'fedistill.db'), { exclusive: true }).close();
+    } finally {
+      rmSync(r.dir, { recursive: true, force: true });
+    }
+  });
+}
