@@ -1,19 +1,22 @@
 // `fedistill keys`: create and inspect Ed25519 identities for sites and the aggregator.
-import { readFileSync } from 'node:fs';
 import type { CommandSpec } from '../parse.ts';
 import {
-  encodePublicKey, fingerprint, generateIdentity, type Identity, parseIdentity, readIdentityFile, writeIdentityFile,
+  encodePublicKey, fingerprint, generateIdentity, type Identity, MAX_KEY_FILE_BYTES, parseIdentity, readIdentityFile, writeIdentityFile,
 } from '../../shared/crypto/identity.ts';
+import { type BoundedRead, readFileUpTo } from '../../shared/util/bounded-read.ts';
 
 /**
  * Reads a key file judging its content before its mode: a file that is no key file at all
  * (README.md) is E_KEY_FILE_INVALID "not a fedistill identity file", not E_KEY_FILE_MODE
- * "chmod 600". A key file readable by others is still refused.
+ * "chmod 600". A key file readable by others is still refused. The content is read as
+ * readIdentityFile reads it (a regular file of at most MAX_KEY_FILE_BYTES, opened non-blocking): a
+ * FIFO with no writer, a device (/dev/zero) or a huge file is refused at once, by readIdentityFile,
+ * with E_KEY_FILE_INVALID, instead of hanging the command or being read until memory runs out.
  */
 export function readKeyFile(path: string): Identity {
-  let text: string | undefined;
-  try { text = readFileSync(path, 'utf8'); } catch { /* readIdentityFile says why it cannot be read */ }
-  if (text !== undefined) parseIdentity(text, path);
+  let got: BoundedRead | undefined;
+  try { got = readFileUpTo(path, MAX_KEY_FILE_BYTES, { regularOnly: true }); } catch { /* readIdentityFile says why it cannot be read */ }
+  if (got?.ok) parseIdentity(got.bytes.toString('utf8'), path);
   return readIdentityFile(path);
 }
 

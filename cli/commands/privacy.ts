@@ -1,7 +1,7 @@
 // `fedistill privacy`: ε of an event list, PATE cost of a vote file, noise calibration — numbers an auditor can replay.
-import { readFileSync } from 'node:fs';
 import type { CliIO, CommandSpec, FlagValues } from '../parse.ts';
 import { FedistillError, UsageError } from '../../shared/util/errors.ts';
+import { type BoundedRead, readFileUpTo } from '../../shared/util/bounded-read.ts';
 import { validatePrivacyEventList } from '../../shared/privacy/events.ts';
 import { parseOrders } from '../../shared/privacy/orders.ts';
 import { epsilonFromEvents } from '../../shared/privacy/rdp-accountant.ts';
@@ -16,14 +16,42 @@ import { loadRunConfig } from '../../server/run-config.ts';
 import { describePlan, planRun } from '../../server/run-plan.ts';
 import { loadDataset } from '../../shared/data/catalog.ts';
 
+/**
+ * Largest --events, --votes or --events-template file read (64 MiB). Real ones are far smaller: the
+ * events of a whole run are a few KiB (one event per release), and vote histograms for a whole
+ * MNIST test set (10,000 queries, 10 classes, with answered flags) about 0.5 MB. 64 MiB still
+ * holds 2.8 million ten-class histograms, and JSON.parse keeps about 7 times the text in memory
+ * (430 MiB of heap for 64 MiB of votes): much more would approach Node's default heap limit and
+ * end in an out-of-memory crash instead of an error.
+ */
+export const MAX_PRIVACY_INPUT_BYTES = 64 * 2 ** 20;
+
+/**
+ * Reads a JSON input file of the privacy commands. A regular file of at most
+ * MAX_PRIVACY_INPUT_BYTES, opened non-blocking: a FIFO with no writer, a device (/dev/zero) or a
+ * socket is refused at once, and a larger file from its size before a byte is read, all as a file
+ * that cannot be read (E_FILE_NOT_FOUND); a file that is read but is not JSON is E_BAD_JSON.
+ */
 function readJsonFile(path: string, flag: string): unknown {
-  let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (e) {
-    throw new FedistillError('E_FILE_NOT_FOUND', `${flag}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'}); check the path`);
+  let got: BoundedRead;
+  try { got = readFileUpTo(path, MAX_PRIVACY_INPUT_BYTES, { regularOnly: true }); } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // a unix socket cannot be opened at all (ENXIO)
+    if (code === 'ENXIO') throw notRegular(path, flag);
+    throw new FedistillError('E_FILE_NOT_FOUND', `${flag}: cannot read ${path} (${code ?? 'error'}); check the path`);
   }
+  if (!got.ok && got.why === 'not_a_file') throw notRegular(path, flag);
+  if (!got.ok) {
+    throw new FedistillError('E_FILE_NOT_FOUND', `${flag}: ${path} is ${got.size !== undefined ? `${got.size} bytes` : `over ${MAX_PRIVACY_INPUT_BYTES} bytes`}, more than the ${MAX_PRIVACY_INPUT_BYTES} (64 MiB) a privacy input file may hold; it was not read: is this the right file?`);
+  }
+  const text = got.bytes.toString('utf8');
   try { return JSON.parse(text); } catch (e) {
     throw new FedistillError('E_BAD_JSON', `${flag}: ${path} is not valid JSON (${(e as Error).message})`);
   }
+}
+
+function notRegular(path: string, flag: string): FedistillError {
+  return new FedistillError('E_FILE_NOT_FOUND', `${flag}: cannot read ${path}: not a regular file (a pipe, socket or device); write it to a file and pass that file's path`);
 }
 
 const commonFlags = {

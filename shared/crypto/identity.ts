@@ -6,7 +6,7 @@ import { ChannelError } from '../../protocols/error-catalogue.ts';
 import { readFileUpTo } from '../util/bounded-read.ts';
 
 /** A key file is a few hundred bytes of JSON; anything far larger is not one (and is not read whole). */
-const MAX_KEY_FILE_BYTES = 64 * 1024;
+export const MAX_KEY_FILE_BYTES = 64 * 1024;
 
 /** A long-term key pair. `secretKey` is 64 bytes (seed ‖ public key), tweetnacl's layout. */
 export interface Identity {
@@ -83,11 +83,16 @@ export function readIdentityFile(path: string): Identity {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file; check the path, or create one with "fedistill keys generate --out FILE"'
       : code === 'EACCES' ? 'permission denied; run as the user who owns it'
+      // a unix socket cannot be opened at all (ENXIO): say what it is, as for a FIFO or a device
+      : code === 'ENXIO' ? 'not a regular file (a pipe, socket or device); expected a file written by "fedistill keys generate"'
       : (e as Error).message;
     throw new ChannelError('E_KEY_FILE_INVALID', `cannot read key file ${path}: ${why}`);
   }
+  if (!read.ok && read.why === 'not_a_file') {
+    throw new ChannelError('E_KEY_FILE_INVALID', `cannot read key file ${path}: not a regular file (a pipe, socket or device); expected a file written by "fedistill keys generate"`);
+  }
   if (!read.ok) {
-    throw new ChannelError('E_KEY_FILE_INVALID', `${path} is ${read.why === 'not_a_file' ? 'not a regular file' : `over ${MAX_KEY_FILE_BYTES} bytes`}; expected a file written by "fedistill keys generate"`);
+    throw new ChannelError('E_KEY_FILE_INVALID', `${path} is ${read.size !== undefined ? `${read.size} bytes, ` : ''}over ${MAX_KEY_FILE_BYTES} bytes, the limit for a key file (a few hundred bytes of JSON); expected a file written by "fedistill keys generate"`);
   }
   // what the file is comes first: "chmod 600" is advice for a key file, not for any file
   const identity = parseIdentity(read.bytes.toString('utf8'), path);

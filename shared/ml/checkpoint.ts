@@ -1,12 +1,21 @@
 // Checkpoints: weights, optimizer state, buffers, step and epoch in one file, so a resumed run matches an uninterrupted one.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/atomic-write.ts';
+import { type BoundedRead, readFileUpTo } from '../util/bounded-read.ts';
 import { FedistillError } from '../util/errors.ts';
 import type { Trainer } from './trainer.ts';
 import type { EpochPosition } from './trainer-types.ts';
 
 const MAGIC = 'FDCK1\n';
+
+/**
+ * Largest checkpoint read (2 GiB − 2 bytes), checked from its size before a byte is read. A
+ * checkpoint is read whole; Node's fs.readFile, which read checkpoints before, stopped at 2 GiB − 1
+ * bytes (ERR_FS_FILE_TOO_LARGE), so every checkpoint that could be resumed before still can. That
+ * is the weights and Adam state (3 float32 per parameter) of a model of about 178 million
+ * parameters; the largest `fedistill train` writes is 6.4 MB (mlp, Adam, 28×28 inputs).
+ */
+export const MAX_CHECKPOINT_BYTES = 2 ** 31 - 2;
 
 interface Header {
   version: 1;
@@ -82,10 +91,19 @@ function specSummary(spec: unknown): string {
  * samples: the next fit refuses others.)
  */
 export async function loadCheckpoint(t: Trainer, path: string, data?: string): Promise<string[]> {
-  let buf: Buffer;
-  try { buf = await readFile(path); } catch (e) {
-    throw new FedistillError('E_CHECKPOINT_NOT_FOUND', `cannot read checkpoint ${path}: ${(e as Error).message}; give a file written by saveCheckpoint (fedistill train --checkpoint), or start without resuming`);
+  // A regular file only, opened non-blocking: a FIFO with no writer would hang the command for ever
+  // and a device (/dev/zero) be read until memory ran out. Both, and a file over the limit, are
+  // refused at once as a checkpoint that cannot be read.
+  const unreadable = (why: string) => new FedistillError('E_CHECKPOINT_NOT_FOUND', `cannot read checkpoint ${path}: ${why}; give a file written by saveCheckpoint (fedistill train --checkpoint), or start without resuming`);
+  const notRegular = 'not a regular file (a pipe, socket or device)';
+  let got: BoundedRead;
+  try { got = readFileUpTo(path, MAX_CHECKPOINT_BYTES, { regularOnly: true }); } catch (e) {
+    // a unix socket cannot be opened at all (ENXIO)
+    throw unreadable((e as NodeJS.ErrnoException).code === 'ENXIO' ? notRegular : (e as Error).message);
   }
+  if (!got.ok && got.why === 'not_a_file') throw unreadable(notRegular);
+  if (!got.ok) throw unreadable(`it is ${got.size !== undefined ? `${got.size} bytes` : `over ${MAX_CHECKPOINT_BYTES} bytes`}, more than the ${MAX_CHECKPOINT_BYTES} a checkpoint may hold (it was not read)`);
+  const buf = got.bytes;
   const invalid = (why: string) => new FedistillError('E_CHECKPOINT_INVALID', `${path} is not a usable fedistill checkpoint: ${why}`);
   if (buf.length < MAGIC.length + 4 || buf.subarray(0, MAGIC.length).toString() !== MAGIC) throw invalid('it does not start with the checkpoint header');
   const len = buf.readUInt32LE(MAGIC.length);

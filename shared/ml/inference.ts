@@ -1,6 +1,6 @@
 // Inference: batch prediction of logits and probabilities, the exported .onnx student, and ONNX teachers.
-import { readFile, stat } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/atomic-write.ts';
+import { type BoundedRead, readFileUpTo } from '../util/bounded-read.ts';
 import { type Model } from './model.ts';
 import { buildInferenceGraph } from './train-graph.ts';
 import { type DeviceRequest, createSession, ort, resolveDevice } from './runtime.ts';
@@ -174,15 +174,16 @@ export async function loadOnnxTeacher(path: string, o: TeacherOptions = {}): Pro
   const maxBytes = o.maxBytes ?? TEACHER_MAX_BYTES;
   check(Number.isSafeInteger(maxBytes) && maxBytes > 0, 'maxBytes', `must be a positive integer, got ${maxBytes}`);
   if (o.sampleShape !== undefined) check(Array.isArray(o.sampleShape) && o.sampleShape.every((d) => Number.isSafeInteger(d) && d > 0), 'sampleShape', `must be a list of positive integers, got ${JSON.stringify(o.sampleShape)}`);
-  let bytes: Uint8Array;
-  try {
-    const size = (await stat(path)).size;
-    if (size > maxBytes) throw invalid(`is ${size} bytes, over the limit of ${maxBytes} for a teacher model; pass maxBytes to allow a larger one`);
-    bytes = await readFile(path);
-  } catch (e) {
-    if (e instanceof FedistillError) throw e;
-    throw new FedistillError('E_TEACHER_NOT_FOUND', `cannot read teacher model ${path}: ${(e as Error).message}`);
+  // a regular file, opened non-blocking, its size checked before reading: a FIFO with no writer
+  // would hang the site, a device (/dev/zero) be read until memory ran out
+  let got: BoundedRead;
+  try { got = readFileUpTo(path, maxBytes, { regularOnly: true }); } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENXIO' ? 'not a regular file (a pipe, socket or device)' : (e as Error).message;
+    throw new FedistillError('E_TEACHER_NOT_FOUND', `cannot read teacher model ${path}: ${why}`);
   }
+  if (!got.ok && got.why === 'not_a_file') throw new FedistillError('E_TEACHER_NOT_FOUND', `cannot read teacher model ${path}: not a regular file (a pipe, socket or device)`);
+  if (!got.ok) throw invalid(`is ${got.size ?? `over ${maxBytes}`} bytes, over the limit of ${maxBytes} for a teacher model; pass maxBytes to allow a larger one`);
+  const bytes: Uint8Array = got.bytes;
   // Before onnxruntime sees it: an external tensor would be read from a file the model names (onnx-external-data.ts).
   let external: string | undefined;
   try { external = findExternalTensor(bytes); } catch (e) {

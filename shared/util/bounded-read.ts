@@ -7,6 +7,9 @@ export type BoundedRead =
   | { ok: false; why: 'too_large'; size: number | undefined }
   | { ok: false; why: 'not_a_file' };
 
+/** The most one read asks for (1 GiB). */
+const MAX_READ_BYTES = 2 ** 30;
+
 /** The smallest chunk after the first: a file larger than fstat said (procfs says 0) is not read a byte at a time. */
 const MIN_CHUNK_BYTES = 1 << 16;
 
@@ -41,7 +44,8 @@ export function readFileUpTo(path: string, maxBytes: number, o: { regularOnly?: 
         buf = Buffer.allocUnsafe(Math.min(wanted - total, Math.max(MIN_CHUNK_BYTES, total)));
         used = 0;
       }
-      const n = readSync(fd, buf, used, buf.length - used, null);
+      // one readSync takes at most 2 GiB − 1 bytes (ERR_OUT_OF_RANGE above): larger files are read in pieces
+      const n = readSync(fd, buf, used, Math.min(buf.length - used, MAX_READ_BYTES), null);
       if (n === 0) break;
       used += n;
       total += n;
