@@ -8,8 +8,10 @@ import type { ReleaseExposure } from '../../shared/audit/attacks/canary-attack.t
 import type { AttackFigures } from '../../shared/audit/attacks/membership-attack.ts';
 
 function parseSeeds(text: string): number[] {
-  const seeds = text.split(',').map((s) => Number(s.trim()));
-  if (seeds.length === 0 || !seeds.every((s) => Number.isSafeInteger(s) && s >= 0)) throw new UsageError(`--seeds takes comma-separated non-negative integers, got "${text}"`);
+  const items = text.split(',').map((s) => s.trim());
+  // Number('') is 0: an empty item ("1,,2", "1,") must not become seed 0
+  const seeds = items.map((s) => (s === '' ? NaN : Number(s)));
+  if (!seeds.every((s) => Number.isSafeInteger(s) && s >= 0)) throw new UsageError(`--seeds takes comma-separated non-negative integers, got "${text}"`);
   return seeds;
 }
 

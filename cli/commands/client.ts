@@ -38,7 +38,10 @@ export const clientCommand: CommandSpec = {
     else if (r.stopped) io.out(`site ${r.site}: stopped before the run ended; its ledger: ${r.ledger}`);
     else {
       // the bound covers every run in the site's ledger, not only this one: say which file it is
-      io.out(`site ${r.site}: accuracy ${r.baselineAccuracy?.toFixed(4)} → ${r.finalAccuracy?.toFixed(4)}, own ε bound ${r.ledgerEpsilon.toFixed(3)} (all runs in its ledger ${config.ledger}), ${r.roundsDigested} rounds`);
+      // accuracy only with an eval_set (optional)
+      const accuracy = r.baselineAccuracy !== undefined || r.finalAccuracy !== undefined
+        ? `accuracy ${r.baselineAccuracy?.toFixed(4) ?? 'n/a'} → ${r.finalAccuracy?.toFixed(4) ?? 'n/a'}, ` : '';
+      io.out(`site ${r.site}: ${accuracy}own ε bound ${r.ledgerEpsilon.toFixed(3)} (all runs in its ledger ${config.ledger}), ${r.roundsDigested} rounds`);
       if (r.studentOut) io.out(`student: ${r.studentOut}`);
     }
     // like `fedistill server`, a run stopped by a signal is not a success

@@ -107,6 +107,10 @@ export const startCommand: CommandSpec = {
     const dir = String(args.flags.dir).replace('<time>', new Date().toISOString().replace(/[:.]/g, '-'));
     const sites = Number(args.flags.sites);
     const rounds = Number(args.flags.rounds);
+    // a folder that already holds a run keeps it: its keys are never overwritten
+    if (existsSync(join(dir, 'keys', 'aggregator.key'))) {
+      throw new FedistillError('E_FILE_EXISTS', `--dir ${dir} already holds a run (${join(dir, 'keys', 'aggregator.key')}); choose another --dir (or leave it out for runs/start-<time>), or continue that run with fedistill server --config ${join(dir, 'run.yaml')} and its sites (docs/runs.md)`);
+    }
     const t0 = Date.now();
     io.err(`fedistill start: ${sites} sites + aggregator on loopback, ${rounds} rounds of DS-FL on MNIST; files in ${dir}`);
     const stop = new DeploymentStop();

@@ -45,8 +45,9 @@ async function interruptStart(signal: NodeJS.Signals, toGroup: boolean) {
   });
   const [code, sig] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => child.on('close', (c, s) => res([c, s])));
   await new Promise((r) => setTimeout(r, 500)); // an orphan would still be running now
-  const left = spawned.filter((p) => alive(p.pid));
-  for (const p of left) process.kill(p.pid, 'SIGKILL'); // what the old code left behind
+  // the aggregator and the sites (tsx's esbuild service, also a child, leaves on its own when its parent has gone)
+  const left = spawned.filter((p) => / (server|client) --config /.test(p.args) && alive(p.pid));
+  for (const p of spawned) if (alive(p.pid)) process.kill(p.pid, 'SIGKILL');
   return { dir, code, sig, stdout, stderr, spawned, left };
 }
 
@@ -70,3 +71,24 @@ for (const [signal, toGroup, exit] of [['SIGTERM', false, 143], ['SIGINT', true,
     }
   });
 }
+
+test('fedistill start --dir on a folder that already holds a run refuses at once (E_FILE_EXISTS) and leaves it as it was', async () => {
+  const { runCli } = await import('../../cli/main.ts');
+  const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-start-again-'));
+  try {
+    mkdirSync(join(dir, 'keys'));
+    writeFileSync(join(dir, 'keys', 'aggregator.key'), 'the earlier run\'s key');
+    let out = '';
+    let err = '';
+    const code = await runCli(['start', '--dir', dir, '--json'], { out: (t) => { out += t; }, err: (t) => { err += t + '\n'; } });
+    assert.equal(code, 1, err);
+    const j = JSON.parse(out);
+    assert.equal(j.error.code, 'E_FILE_EXISTS');
+    assert.match(j.error.message, /already holds a run .*choose another --dir .*fedistill server --config .*run\.yaml/);
+    assert.doesNotMatch(err, /--out/);
+    assert.equal(readFileSync(join(dir, 'keys', 'aggregator.key'), 'utf8'), 'the earlier run\'s key');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

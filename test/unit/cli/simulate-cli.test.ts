@@ -34,6 +34,16 @@ test('simulate on an attack scenario points to `audit attack --scenario`, and au
   assert.match(r.err, /tiny\.yaml is a simulation scenario .*: run "fedistill simulate .*tiny\.yaml" \[E_SCENARIO_INVALID\]/);
 });
 
+test('audit attack --seeds with an empty item ("1,,2", "1,", "") is a usage error, not seed 0', async () => {
+  const attack = join(SCENARIOS, 'attack-tiny.yaml');
+  for (const seeds of ['1,,2', '1,', '', ' ']) {
+    const r = await run(['audit', 'attack', '--scenario', attack, '--seeds', seeds, '--json']);
+    assert.equal(r.code, 2, `${JSON.stringify(seeds)}: ${r.err}`);
+    assert.equal(JSON.parse(r.out).error.code, 'E_USAGE');
+    assert.match(r.err, /--seeds takes comma-separated non-negative integers/);
+  }
+});
+
 // Without worker threads, and with them (the default): a worker inside onnxruntime when the process
 // exits made it abort (exit 134), so with workers the signal ends the process as the OS would.
 for (const workers of ['0', 'default'] as const) {
