@@ -138,6 +138,11 @@ export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: V
   const base = { run_id: v.runId, checked: 0, matched: 0, refused: 0, other_runs: 0, delta: null, site_epsilon: null, aggregator_epsilon: null };
   if (!v.ok) return { ...base, ok: false, site: options.site ?? '', problems: [{ ...v.problem!, round: null }] };
   const mine = siteEntries.filter((e) => e.runId === v.runId);
+  if (mine.length === 0 && options.site === undefined) {
+    // nothing to infer the site from: most likely the wrong file, not a lying aggregator
+    const runs = [...new Set(siteEntries.map((e) => e.runId))].sort();
+    throw new FedistillError('E_AUDIT_RUN_MISMATCH', `the ledger holds no release of run ${v.runId}, the log's run (${siteEntries.length ? `its ${siteEntries.length} entries are of run${runs.length > 1 ? 's' : ''} ${runs.join(', ')}` : 'it is empty'}): pass the log of the ledger's run (--run), or the ledger of a site of run ${v.runId}; to check that the log attributes no release to a site that took no part, pass --site NAME`);
+  }
   const site = siteFromRequestIds(mine, v.runId, options.site) ?? options.site ?? inferSite(mine, v.releases);
   const result: CompareResult = { ...base, ok: false, site, other_runs: siteEntries.length - mine.length, problems: [] };
   const refusedRounds = new Set(v.entries.filter((e) => e.kind === 'budget_refused' && e.round !== null && (e.site === null || e.site === site)).map((e) => e.round!));

@@ -142,3 +142,21 @@ test('site events left out of a release for size are matched by their digest: a 
     f.close();
   }
 });
+
+test('a ledger with no release of the log\'s run is E_AUDIT_RUN_MISMATCH naming its runs; with --site the log is still checked for releases it attributes to that site', () => {
+  const f = buildAuditRun();
+  try {
+    const v = verified(f);
+    const otherRun = new SiteLedger(f.siteLedgerPath('a')).all().map((e) => ({ ...e, runId: 'walk1' }));
+    assert.throws(() => compareSiteLedger(otherRun, v), (e: FedistillError) => e.code === 'E_AUDIT_RUN_MISMATCH'
+      && e.message.includes(`holds no release of run ${RUN}`) && e.message.includes(`its ${otherRun.length} entries are of run walk1`));
+    assert.throws(() => compareSiteLedger([], v), (e: FedistillError) => e.code === 'E_AUDIT_RUN_MISMATCH' && /it is empty/.test(e.message));
+    // a site that kept no release of this run, named: every release the log attributes to it is unrecorded
+    const r = compareSiteLedger(otherRun, v, { site: 'a' });
+    assert.equal(r.ok, false);
+    assert.equal(r.other_runs, otherRun.length);
+    assert.deepEqual(r.problems.filter((p) => p.code === 'E_AUDIT_UNRECORDED_RELEASE').length, RELEASED_ROUNDS);
+  } finally {
+    f.close();
+  }
+});
