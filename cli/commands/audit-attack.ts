@@ -73,6 +73,8 @@ const membershipJson = (m: MembershipSummary) => ({
  */
 export function attackReportJson(r: AttackReport) {
   return {
+    // the command exits 1 when a target is missed: `ok` says so, as in every --json output
+    ok: r.pass,
     scenario: r.scenario, seeds: r.seeds, delta: r.delta, confidence: r.confidence, noise: r.noise,
     ...(r.canary ? { canary: canaryJson(r.canary) } : {}), ...(r.membership ? { membership: membershipJson(r.membership) } : {}),
     pass: r.pass, seconds: r.seconds,

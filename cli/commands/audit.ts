@@ -233,7 +233,8 @@ const reportCommand: CommandSpec = {
     if (site !== undefined && !r.sites.includes(site) && r.releases === 0) {
       io.err(`audit report: no site "${site}" in this log (sites: ${r.sites.join(', ') || 'none'}); the report covers nothing`);
     }
-    const text = format === 'json' ? JSON.stringify(r) : format === 'html' ? formatAuditReportHtml(r) : formatAuditReportText(r).join('\n');
+    // `ok` (the log verified; the command exits 1 when not) first, as in every --json output
+    const text = format === 'json' ? JSON.stringify({ ok: r.verified, ...r }) : format === 'html' ? formatAuditReportHtml(r) : formatAuditReportText(r).join('\n');
     if (out !== undefined) {
       writeOutput(out, text.endsWith('\n') ? text : text + '\n', Boolean(args.flags.force));
       io.err(`audit report: wrote ${out}`);

@@ -9,10 +9,13 @@ import { runSite, type SiteOutcome } from '../../client/run-site.ts';
  * bound comes from (`audit compare` reads it).
  */
 export function siteSummaryJson(outcome: SiteOutcome, ledger: string): string {
-  if (outcome.stopped) return JSON.stringify({ site: outcome.site, stopped: true, ledger });
+  // stopped by a signal (exit 1): `ok` and `error` as every --json failure has them (README)
+  if (outcome.stopped) {
+    return JSON.stringify({ ok: false, error: { code: 'E_INTERRUPTED', message: `site ${outcome.site} stopped before the run ended; every reply it sent is in its ledger ${ledger}: restart it with the same config to rejoin` }, site: outcome.site, stopped: true, ledger });
+  }
   const o = outcome;
   return JSON.stringify({
-    site: o.site, run_id: o.runId, rounds_digested: o.roundsDigested, baseline_accuracy: o.baselineAccuracy, final_accuracy: o.finalAccuracy,
+    ok: true, site: o.site, run_id: o.runId, rounds_digested: o.roundsDigested, baseline_accuracy: o.baselineAccuracy, final_accuracy: o.finalAccuracy,
     ledger_epsilon: o.ledgerEpsilon, ledger_delta: o.ledgerDelta, bytes_sent: o.bytesSent, bytes_received: o.bytesReceived,
     ...(o.studentOut !== undefined ? { student_out: o.studentOut } : {}), ledger,
   });

@@ -12,7 +12,11 @@ const failureJson = (f: SiteFailure) => ({ site: f.site, reason: f.reason, ...(f
  * are keyed by site name and `metrics` by metric name (data, kept as they are).
  */
 export function runSummaryJson(s: RunSummary & { database: string }) {
+  // a run stopped by a signal exits 1: `ok` and `error` as every --json failure has them (README)
+  const stopped = s.status === 'stopped';
   return {
+    ok: !stopped,
+    ...(stopped ? { error: { code: 'E_INTERRUPTED', message: `the aggregator stopped before run ${s.runId} ended; restart it with the same config to resume the run` } } : {}),
     run_id: s.runId, status: s.status, epsilon: s.epsilon, delta: s.delta,
     rounds: s.rounds.map((r) => ({
       round: r.round, participants: r.participants, failures: r.failures.map(failureJson), epsilon: r.epsilon,

@@ -64,6 +64,11 @@ test('audit export → verify → report → compare through the CLI, with exit 
     r = await cli('audit', 'report', tampered);
     assert.equal(r.code, 1);
     assert.match(r.out, /verified: NO — seq 2: E_AUDIT_BAD_HASH/);
+    // --json: the report, with `ok` saying what the exit code says
+    r = await cli('audit', 'report', tampered, '--json');
+    assert.equal(r.code, 1);
+    assert.deepEqual([JSON.parse(r.out).ok, JSON.parse(r.out).verified], [false, false]);
+    assert.equal(JSON.parse((await cli('audit', 'report', out, '--json')).out).ok, true);
 
     r = await cli('audit', 'compare', f.siteLedgerPath('a'), out, '--site', 'a');
     assert.equal(r.code, 0, r.out + r.err);

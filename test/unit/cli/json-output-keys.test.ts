@@ -92,6 +92,7 @@ test('audit attack --json: snake_case keys; release names keep their spelling', 
   };
   const j = attackReportJson(report);
   assertSnakeCase(j, 'audit attack', ['releases', 'mean_exposure']);
+  assert.equal(j.ok, report.pass, '`ok` says what the exit code says');
   assert.deepEqual(Object.keys(j.canary!.runs[0]!.releases), ['plain', 'swingGated']);
   assert.equal(j.membership!.runs[0]!.student.epsilon_lower_bound.selection.non_members, 50);
 });

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { siteSummaryJson } from '../../../cli/commands/client.ts';
 import { startSummary } from '../../../cli/commands/start.ts';
+import { runSummaryJson } from '../../../cli/commands/server.ts';
 
 const finished = {
   runId: 'r1', roundsDigested: 2, baselineAccuracy: 0.8, finalAccuracy: 0.9, ledgerEpsilon: 3.5, ledgerDelta: 1e-5,
@@ -17,9 +18,21 @@ test('client --json names the site ledger beside the run result, as the text sum
   assert.equal(j.student_out, '/runs/site-a-student.onnx');
   assert.equal(j.rounds_digested, 2);
   assert.equal(j.baseline_accuracy, 0.8);
-  // a site stopped by a signal already reported its ledger: it is kept as it is
+  assert.equal(j.ok, true);
+  // a site stopped by a signal (exit 1) says so as every --json failure does, and names its ledger
   const stopped = JSON.parse(siteSummaryJson({ site: 'site-a', stopped: true, ledger: '/runs/site-a.ledger.jsonl' }, '/runs/site-a.ledger.jsonl'));
-  assert.deepEqual(stopped, { site: 'site-a', stopped: true, ledger: '/runs/site-a.ledger.jsonl' });
+  assert.deepEqual({ ...stopped, error: { code: stopped.error.code } }, { ok: false, error: { code: 'E_INTERRUPTED' }, site: 'site-a', stopped: true, ledger: '/runs/site-a.ledger.jsonl' });
+  assert.match(stopped.error.message, /restart it with the same config to rejoin/);
+});
+
+test('server --json: a run stopped by a signal (exit 1) has ok false and E_INTERRUPTED; a finished or budget-exhausted one ok true', () => {
+  const base = { runId: 'r1', epsilon: 1, delta: 1e-5, rounds: [], bytes: {}, database: '/runs/fedistill.db' };
+  const stopped = runSummaryJson({ ...base, status: 'stopped' });
+  assert.deepEqual([stopped.ok, stopped.error?.code, stopped.status], [false, 'E_INTERRUPTED', 'stopped']);
+  for (const status of ['complete', 'budget_exhausted'] as const) {
+    const j = runSummaryJson({ ...base, status });
+    assert.deepEqual([j.ok, 'error' in j], [true, false], status);
+  }
 });
 
 test('start --json carries the aggregator public key and each site ledger, so audit verify/compare can be scripted', () => {
