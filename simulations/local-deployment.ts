@@ -1,6 +1,6 @@
 // A real multi-process deployment on loopback: writes keys and configs, spawns the aggregator and
 // site processes (fedistill server / client), streams their progress and gathers their summaries.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -67,9 +67,23 @@ export async function writeDeployment(p: DeploymentPlan): Promise<{ runConfig: s
   return { runConfig, siteConfigs, database };
 }
 
+/** The fedistill processes this process spawned that are still running (terminateSpawned). */
+const running = new Set<ChildProcess>();
+
+/**
+ * Sends `signal` to every fedistill process this process spawned and that still runs: a command
+ * ending on a signal of its own (`simulate --mode loopback`) must not leave its site processes behind.
+ */
+export function terminateSpawned(signal: NodeJS.Signals = 'SIGTERM'): number {
+  for (const c of running) c.kill(signal);
+  return running.size;
+}
+
 /** Spawns `fedistill <args> --json`, forwarding stderr lines (progress) to `onLine`; `kill` says whether the process was still there to signal. */
 export function spawnFedistill(name: string, args: string[], onLine: (line: string) => void): { done: Promise<ProcessResult>; kill: (sig?: NodeJS.Signals) => boolean } {
   const child = spawn(process.execPath, [BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let out = '';
   let errTail = '';
   let partial = '';
