@@ -63,12 +63,14 @@ test('a site started first, then refused as not allowlisted: both sides say what
     site.kill('SIGINT');
     const s = await site.done;
     assert.equal(s.code, 1, s.stderrTail);
-    assert.deepEqual(s.summary, { site: 'site-1', stopped: true, ledger: join(d.dir, 'site-1.ledger.jsonl') });
+    const { error, ...stopped } = s.summary as { error: { code: string } };
+    assert.deepEqual(stopped, { ok: false, site: 'site-1', stopped: true, ledger: join(d.dir, 'site-1.ledger.jsonl') });
+    assert.equal(error.code, 'E_INTERRUPTED');
     assert.match(s.stderrTail, /stopping \(signal\); every reply that left this site is in its ledger/);
     agg.kill('SIGINT');
     const a = await agg.done;
     assert.equal(a.code, 1, a.stderrTail);
-    assert.equal(a.summary.status, 'stopped');
+    assert.deepEqual([a.summary.ok, a.summary.status, (a.summary.error as { code: string }).code], [false, 'stopped', 'E_INTERRUPTED']);
   } finally {
     for (const p of procs) p.kill('SIGKILL');
     rmSync(d.dir, { recursive: true, force: true });
