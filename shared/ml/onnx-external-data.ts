@@ -53,6 +53,29 @@ class Reader {
     throw new MalformedModelError('varint longer than 10 bytes');
   }
 
+  /**
+   * A field key as protobuf reads it: a varint of at most 5 bytes, kept to its low 32 bits (a
+   * longer key is refused). Read as a whole number, a key of field 7 plus 2^32 would be an unknown
+   * field here and the graph to onnxruntime, hiding the graph's tensors from this walk.
+   */
+  key(): number {
+    let key = 0;
+    for (let i = 0; i < 5; i++) {
+      if (this.pos >= this.end) throw new MalformedModelError('truncated field key');
+      const b = this.buf[this.pos++]!;
+      key = (key | ((b & 0x7f) << (7 * i))) >>> 0;
+      if ((b & 0x80) === 0) return key;
+    }
+    throw new MalformedModelError('field key longer than 5 bytes');
+  }
+
+  /** The low 32 bits of the varint at [start, this.pos): what protobuf keeps of an enum value (int32). */
+  low32(start: number): number {
+    let v = 0;
+    for (let i = 0; i < 5 && start + i < this.pos; i++) v = (v | ((this.buf[start + i]! & 0x7f) << (7 * i))) >>> 0;
+    return v;
+  }
+
   skip(n: number): void {
     if (n < 0 || this.pos + n > this.end) throw new MalformedModelError('field runs past the end of its message');
     this.pos += n;
@@ -75,13 +98,15 @@ function walk(r: Reader, kind: Kind, depth: number): string | undefined {
   let location: string | undefined;
   let external = false;
   while (r.pos < r.end) {
-    const key = r.varint();
-    const field = Math.floor(key / 8);
-    const wire = key % 8;
+    const key = r.key();
+    const field = key >>> 3;
+    const wire = key & 7;
     if (field === 0) throw new MalformedModelError('field number 0');
     if (wire === 0) {
-      const v = r.varint();
-      if (kind === 'tensor' && field === 14 && v === 1) external = true;
+      const start = r.pos;
+      r.varint();
+      // data_location is an enum, read as int32: 1 (EXTERNAL) plus any multiple of 2^32 is EXTERNAL too
+      if (kind === 'tensor' && field === 14 && r.low32(start) === 1) external = true;
     } else if (wire === 1) r.skip(8);
     else if (wire === 5) r.skip(4);
     else if (wire === 2) {
@@ -108,13 +133,13 @@ function entryValue(r: Reader, key: string): string | undefined {
   let k: string | undefined;
   let v: string | undefined;
   while (r.pos < r.end) {
-    const tag = r.varint();
-    if (tag % 8 !== 2) throw new MalformedModelError('external_data entry with a non-string field');
+    const tag = r.key();
+    if ((tag & 7) !== 2) throw new MalformedModelError('external_data entry with a non-string field');
     const len = r.varint();
     const start = r.pos;
     r.skip(len);
-    if (Math.floor(tag / 8) === 1) k = utf8(r.buf, start, len);
-    else if (Math.floor(tag / 8) === 2) v = utf8(r.buf, start, len);
+    if (tag >>> 3 === 1) k = utf8(r.buf, start, len);
+    else if (tag >>> 3 === 2) v = utf8(r.buf, start, len);
   }
   return k === key ? v : undefined;
 }

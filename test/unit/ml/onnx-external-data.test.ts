@@ -42,11 +42,19 @@ const model = (graph: number[], more: number[] = []) => Uint8Array.from([...int(
 
 /** Y = X + W with W [1, n] an initializer stored in `location`, also declared an input (so no optimizer folds it away). */
 function addExternal(n: number, location: string): Uint8Array {
-  return model([
+  return model(addExternalGraph(n, location));
+}
+function addExternalGraph(n: number, location: string): number[] {
+  return [
     ...bytes(1, [...str(1, 'X'), ...str(1, 'W'), ...str(2, 'Y'), ...str(4, 'Add')]), ...str(2, 'g'),
     ...bytes(5, externalTensor('W', n, location)),
     ...bytes(11, valueInfo('X', ['N', n])), ...bytes(11, valueInfo('W', [1, n])), ...bytes(12, valueInfo('Y', ['N', n])),
-  ]);
+  ];
+}
+/** The same model with ModelProto.graph's key written as a 5-byte varint plus 2^32: protobuf keeps a key's low 32 bits. */
+function addExternalLongKey(n: number, location: string): Uint8Array {
+  const graph = addExternalGraph(n, location);
+  return Uint8Array.from([...int(1, 8), ...varint(7 * 8 + 2 + 2 ** 32), ...varint(graph.length), ...graph, ...bytes(8, int(2, 13))]);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'fedistill-external-'));
@@ -60,16 +68,19 @@ test('onnxruntime reads an external tensor from a file in the working directory;
   writeFileSync(name, secret);
   try {
     const evil = addExternal(n, name);
-    // the threat: onnxruntime, given the bytes, loads the file's contents as W
-    const session = await ort.InferenceSession.create(evil);
-    const out = await session.run({ X: new ort.Tensor('float32', new Float32Array(n), [1, n]) });
-    assert.deepEqual(Array.from(out.Y!.data as Float32Array), Array.from(secret), 'onnxruntime read the named file into the weights');
-    await session.release();
-    // the teacher loader refuses it, naming the tensor and the file
-    const path = join(dir, 'evil.onnx');
-    writeFileSync(path, evil);
-    await assert.rejects(loadOnnxTeacher(path, { sampleShape: [n], classes: n }), (e: Error & { code?: string }) =>
-      e.code === 'E_TEACHER_INVALID' && e.message.includes(path) && e.message.includes(`tensor "W" stored in external file "${name}"`) && /must carry all its data/.test(e.message));
+    // the threat: onnxruntime, given the bytes, loads the file's contents as W; also with the graph's
+    // key padded past 32 bits, which a walker reading keys as whole numbers skipped as an unknown field
+    for (const [what, bytes] of [['plain', evil], ['graph key + 2^32', addExternalLongKey(n, name)]] as const) {
+      const session = await ort.InferenceSession.create(bytes);
+      const out = await session.run({ X: new ort.Tensor('float32', new Float32Array(n), [1, n]) });
+      assert.deepEqual(Array.from(out.Y!.data as Float32Array), Array.from(secret), `${what}: onnxruntime read the named file into the weights`);
+      await session.release();
+      // the teacher loader refuses it, naming the tensor and the file
+      const path = join(dir, 'evil.onnx');
+      writeFileSync(path, bytes);
+      await assert.rejects(loadOnnxTeacher(path, { sampleShape: [n], classes: n }), (e: Error & { code?: string }) =>
+        e.code === 'E_TEACHER_INVALID' && e.message.includes(path) && e.message.includes(`tensor "W" stored in external file "${name}"`) && /must carry all its data/.test(e.message), what);
+    }
   } finally {
     rmSync(name, { force: true });
   }
@@ -96,10 +107,13 @@ test('an external tensor is found wherever a model can hold one, by its external
     "a local function's attribute default": model([], bytes(25, [...str(1, 'f'), ...bytes(11, [...str(1, 'a'), ...bytes(5, ext())])])),
     'a training graph': model([], bytes(20, bytes(1, bytes(5, ext())))),
   };
+  // keys and enum values past 32 bits, as protobuf reads them: low 32 bits
+  places['data_location written as 1 + 2^32'] = model(bytes(5, [...int(1, 2), ...int(2, 1), ...str(8, 'T'), ...key(14, 0), ...varint(1 + 2 ** 32)]));
+  places['external_data key + 2^32'] = model(bytes(5, [...int(1, 2), ...int(2, 1), ...str(8, 'T'), ...varint(13 * 8 + 2 + 2 ** 32), ...varint(utf8('\n\x08location\x12\x07key.bin').length), ...utf8('\n\x08location\x12\x07key.bin')]));
   for (const [where, m] of Object.entries(places)) {
     const found = findExternalTensor(m);
     assert.ok(found?.startsWith('tensor "T" stored in external file'), `${where}: ${found}`);
-    if (where !== 'an initializer, data_location only') assert.match(found!, /"key\.bin"/, where);
+    if (!/data_location/.test(where)) assert.match(found!, /"key\.bin"/, where);
   }
 });
 
@@ -113,7 +127,8 @@ test('models that carry all their data pass: inline tensors, and the graphs the 
 
 test('bytes that are not a protobuf message, or nest deeper than 100 levels, are MalformedModelError; the teacher loader says E_TEACHER_INVALID', async () => {
   const good = model(bytes(5, inlineTensor('w')));
-  for (const bad of [good.subarray(0, good.length - 3), Uint8Array.from([...good, 0x0b]), Uint8Array.from([0x80, 0x80, 0x80]), Uint8Array.from([0x00, 0x01])]) {
+  // truncated, a group (wire type 3), a truncated varint, field 0, a key longer than protobuf's 5 bytes
+  for (const bad of [good.subarray(0, good.length - 3), Uint8Array.from([...good, 0x0b]), Uint8Array.from([0x80, 0x80, 0x80]), Uint8Array.from([0x00, 0x01]), Uint8Array.from([0xba, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00])]) {
     assert.throws(() => findExternalTensor(bad), MalformedModelError);
   }
   let nested = bytes(5, inlineTensor('w'));
