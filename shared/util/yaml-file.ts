@@ -22,6 +22,13 @@ export interface YamlFileOptions {
 export const MAX_FLOW_DEPTH = 100;
 
 /**
+ * Block and flow nesting together, by blockDepth's estimate plus flowDepth: at most about 300 real
+ * levels, well below the ~900 where the parser overflows its stack (a second overflow in one
+ * process aborted Node).
+ */
+export const MAX_NESTING = 150;
+
+/**
  * The deepest nesting of [ and { in `text`, counting every bracket, quoted or commented ones too:
  * never below the real depth (a scanner that tracked quotes could be fooled into skipping brackets),
  * above it only for brackets in strings, which no config holds by the hundred.
@@ -32,6 +39,33 @@ function flowDepth(text: string): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x5b || c === 0x7b) { if (++depth > max) max = depth; } else if ((c === 0x5d || c === 0x7d) && depth > 0) depth--;
+  }
+  return max;
+}
+
+/**
+ * An estimate of how deep block collections nest in `text`, at least half the real depth: the
+ * indentation levels open at each line (a stack of indents) plus the compact collections the line
+ * opens ("- - - x", "? - x"). A block sequence may sit at its key's indentation ("a:\n- b:"), so
+ * one level of indent can hold a mapping and a sequence: hence half. Blank and comment lines are
+ * skipped; block-scalar text more indented than its key only raises the estimate.
+ */
+function blockDepth(text: string): number {
+  const indents: number[] = [];
+  let max = 0;
+  for (const line of text.split('\n')) {
+    let i = 0;
+    while (i < line.length && (line[i] === ' ' || line[i] === '\t')) i++;
+    if (i === line.length || line[i] === '#' || line[i] === '\r') continue;
+    while (indents.length > 0 && indents[indents.length - 1]! >= i) indents.pop();
+    indents.push(i);
+    let compact = 0;
+    for (let j = i; j < line.length && (line[j] === '-' || line[j] === '?' || line[j] === ':') && (j + 1 === line.length || line[j + 1] === ' ' || line[j + 1] === '\t');) {
+      compact++;
+      j += 2;
+      while (j < line.length && (line[j] === ' ' || line[j] === '\t')) j++;
+    }
+    max = Math.max(max, indents.length + compact);
   }
   return max;
 }
@@ -59,12 +93,15 @@ export function readYamlFile(path: string, what: string, o: YamlFileOptions = {}
 }
 
 /**
- * Parses config text as YAML: at most 100 aliases (no alias bombs) and [ { nesting at most
- * MAX_FLOW_DEPTH deep. Throws an Error whose message completes "FILE is …" ("not valid YAML: …").
+ * Parses config text as YAML: at most 100 aliases (no alias bombs), [ { nesting at most
+ * MAX_FLOW_DEPTH deep, and block nesting with it at most MAX_NESTING by blockDepth's estimate.
+ * Throws an Error whose message completes "FILE is …" ("not valid YAML: …").
  */
 export function parseConfigYaml(text: string): unknown {
   const depth = flowDepth(text);
   if (depth > MAX_FLOW_DEPTH) throw new Error(`not valid YAML for fedistill: its [ and { nest ${depth} levels deep, more than ${MAX_FLOW_DEPTH}`);
+  const block = blockDepth(text);
+  if (block + depth > MAX_NESTING) throw new Error(`not valid YAML for fedistill: its collections nest about ${block + depth} levels deep (indentation, "- " and "? " with [ and {), more than ${MAX_NESTING}`);
   try {
     return parseYaml(text, { maxAliasCount: 100 });
   } catch (e) {

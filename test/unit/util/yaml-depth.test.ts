@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAX_CONFIG_BYTES, MAX_FLOW_DEPTH, parseConfigYaml, readYamlFile } from '../../../shared/util/yaml-file.ts';
+import { MAX_CONFIG_BYTES, MAX_FLOW_DEPTH, MAX_NESTING, parseConfigYaml, readYamlFile } from '../../../shared/util/yaml-file.ts';
 import { loadAllowlist } from '../../../shared/crypto/allowlist.ts';
 
 const nested = (n: number, open = '[', close = ']') => `x: ${open.repeat(n)}${close.repeat(n)}\n`;
@@ -31,4 +31,20 @@ test('a config or allowlist file of nested brackets under the size cap is refuse
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('block nesting without brackets ("- - - x", or a sequence at its key\'s indentation) is refused before the parser overflows its stack', () => {
+  // "- " 1,000 times is 2 KB: the parser overflowed on it, and a second such text in one process aborted Node
+  for (let k = 0; k < 3; k++) {
+    assert.throws(() => parseConfigYaml(`${'- '.repeat(1000)}x\n`), { message: `not valid YAML for fedistill: its collections nest about 1001 levels deep (indentation, "- " and "? " with [ and {), more than ${MAX_NESTING}` });
+  }
+  // "a:\n- b:\n  - c:\n    - …": two levels (a mapping and a sequence) per two columns of indentation
+  const stair = (n: number) => `k0:\n${Array.from({ length: n }, (_, i) => `${' '.repeat(2 * i)}- k${i + 1}:\n`).join('')}${' '.repeat(2 * n + 2)}x: 1\n`;
+  assert.throws(() => parseConfigYaml(stair(400)), /collections nest about 40\d levels deep/);
+  assert.throws(() => parseConfigYaml(`a:\n  ${'? '.repeat(200)}x\n`), /collections nest about 20\d levels deep/);
+  // within the limits, they parse (brackets deep inside a sequence too), as every real config does
+  assert.equal(JSON.stringify(parseConfigYaml(stair(3))), '{"k0":[{"k1":[{"k2":[{"k3":{"x":1}}]}]}]}');
+  assert.ok(parseConfigYaml(`${'- '.repeat(MAX_NESTING - 1)}x\n`));
+  assert.ok(parseConfigYaml(`a:\n  ${'- '.repeat(40)}${'['.repeat(MAX_FLOW_DEPTH)}${']'.repeat(MAX_FLOW_DEPTH)}\n`));
+  assert.deepEqual(parseConfigYaml('run_id: r1\nsites:\n  - name: a\n    data: { dataset: "mnist:train[0:100]" }\n  # a comment\n\n  - name: b\n'), { run_id: 'r1', sites: [{ name: 'a', data: { dataset: 'mnist:train[0:100]' } }, { name: 'b' }] });
 });
