@@ -20,7 +20,7 @@
 // Usage: node scripts/reproduce-epsilon.mjs EXPORT.jsonl   (see --help). Exit 0: every ε agrees
 // to 1e-9 relative; 1: a disagreement, a finding, or an event this script cannot reproduce; 2: bad input.
 import { createHash, createPublicKey, verify } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { argv, exit, stdout, stderr } from 'node:process';
 
 const HELP = `Usage: node scripts/reproduce-epsilon.mjs EXPORT [--public-key KEY] [--tolerance REL]
@@ -270,13 +270,19 @@ const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v)
 /** The header and entry objects of an export; anything that is not that shape is an InputError. */
 function readExport(path) {
   let text;
+  let fd;
   try {
-    const size = statSync(path).size;
-    if (size > MAX_EXPORT_BYTES) throw new InputError('E_AUDIT_BAD_FORMAT', `${path} is ${size} bytes, over the ${MAX_EXPORT_BYTES} (500 MiB) an export is read up to: not an audit export`);
-    text = readFileSync(path, 'utf8');
+    // non-blocking, and a regular file only: a FIFO with no writer would hang here, /dev/zero never end
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new InputError('E_AUDIT_BAD_FORMAT', `${path} is not a regular file (a pipe, socket or device): pass an audit export`);
+    if (st.size > MAX_EXPORT_BYTES) throw new InputError('E_AUDIT_BAD_FORMAT', `${path} is ${st.size} bytes, over the ${MAX_EXPORT_BYTES} (500 MiB) an export is read up to: not an audit export`);
+    text = readFileSync(fd, 'utf8');
   } catch (err) {
     if (err instanceof InputError) throw err;
     throw new InputError('E_FILE_NOT_FOUND', `cannot read ${path} (${err.code ?? err.message}); check the path`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   const lines = text.split('\n').filter((l) => l.trim() !== '');
   if (lines.length === 0) throw new InputError('E_AUDIT_BAD_FORMAT', `${path}: empty file`);

@@ -2,8 +2,9 @@
 // fails with a stable code and no stack trace, and a record that drops the transport rounding is a finding (as in verify).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAuditSource } from '../../../shared/audit/audit-export.ts';
 import { verifyAuditLog } from '../../../shared/audit/audit-verify.ts';
@@ -89,4 +90,20 @@ test('a record without transport_ulp, in a run that declares a grid, is a findin
     assert.equal(report.ok, false);
     assert.ok(report.findings.some((x: string) => /transport_ulp undefined ≠ float32 step/.test(x)), report.findings.join('; '));
   } finally { f.close(); }
+});
+
+test('a FIFO with no writer or a device (/dev/zero) is refused at once, exit 2 E_AUDIT_BAD_FORMAT, instead of hanging or reading without end', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-repro-fifo-'));
+  try {
+    const fifo = join(dir, 'export.jsonl');
+    execFileSync('mkfifo', [fifo]);
+    // spawnSync's timeout (20 s) stops a script that blocks on the FIFO: its status is then null
+    for (const path of [fifo, '/dev/zero']) {
+      const r = reproduce(path);
+      assert.equal(r.code, 2, `${path}: ${r.stderr}`);
+      assert.equal(r.stderr.trim(), `reproduce-epsilon: E_AUDIT_BAD_FORMAT: ${path} is not a regular file (a pipe, socket or device): pass an audit export`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
