@@ -171,7 +171,11 @@ export class Aggregator {
     // participants, not for min_sites. After the last round's consensus went out the sites have
     // digested it and exited, so waiting for them would end the run in E_QUORUM_TIMEOUT, never complete.
     let minSitesPending = this.storedRelease(start) !== undefined && start < config.rounds;
-    if (!minSitesPending) await this.waitForSites(config.minSites, config.joinTimeoutMs);
+    // A run that cannot pay for its next round ends now, not after waiting for sites it could not use.
+    if (!minSitesPending && status === 'complete' && start < config.rounds && this.budgets.runRefusal(start)) {
+      status = 'budget_exhausted';
+      db.setRunStatus(config.runId, 'budget_exhausted');
+    } else if (!minSitesPending) await this.waitForSites(config.minSites, config.joinTimeoutMs);
     // Attempts of the current round: each gets its own request ids (a site's tracker refuses a
     // reused id), and a failed attempt backs off, so a round below quorum never spins the event loop.
     // Numbering goes on from the attempts that failed before a restart; an attempt cut by a crash is
@@ -198,14 +202,15 @@ export class Aggregator {
       let participants: string[] = stored?.participants ?? [];
       let failures: SiteFailure[] = [];
       if (!release) {
-        await this.waitForSites(minSitesPending ? config.minSites : config.quorum, config.joinTimeoutMs);
-        minSitesPending = false;
-        // A run that cannot pay for the round's most expensive charge stops before anyone is asked.
+        // A run that cannot pay for the round's most expensive charge stops before anyone is asked
+        // (and before waiting for sites it could not use).
         if (this.budgets.runRefusal(round)) {
           status = 'budget_exhausted';
           db.setRunStatus(config.runId, 'budget_exhausted');
           break;
         }
+        await this.waitForSites(minSitesPending ? config.minSites : config.quorum, config.joinTimeoutMs);
+        minSitesPending = false;
         // Sites whose own scope (charged in earlier runs too) cannot pay for the round are left out; the others go on.
         // Allowlisted sites that have not joined yet count: they may still come (the wait below times out, resumably).
         const known = [...new Set([...(this.o.hub.allowlistedSites ?? []), ...db.sites(config.runId).map((s) => s.site), ...this.sessions.liveSites()])];

@@ -65,3 +65,15 @@ test('PATE, data-dependent accounting: the charge decides after the round ran (t
     await h.close();
   }
 });
+
+test('a run whose budget cannot pay its next round ends budget_exhausted at once, without waiting for sites it could not use', { timeout: 30_000 }, async () => {
+  const h = await startHostileRun(['site-a', 'site-b'], { strategy: strategy('data-independent'), privacy: { epsilon: eps([thresholdSteps]), delta: 1e-5 }, rounds: 1, quorum: 2, join_timeout_s: 5 });
+  try {
+    // no site ever joins: before, the run waited join_timeout_s and failed E_QUORUM_TIMEOUT
+    const summary = await h.finish();
+    assert.equal(summary.status, 'budget_exhausted', h.log.join('\n'));
+    assert.deepEqual(h.audit.entries(h.config.runId).filter((e) => e.kind === 'budget_refused').map((e) => e.round), [0]);
+  } finally {
+    await h.close();
+  }
+});
