@@ -15,7 +15,8 @@ async function deployment(run: Record<string, unknown> = {}): Promise<{ dir: str
   const dir = mkdtempSync(join(tmpdir(), 'fedistill-hints-'));
   const files = await writeDeployment({
     dir, runId: 'r1', sites: 2,
-    run: { public_set: 'mnist:test[0:100]', strategy: { name: 'dsfl', queries_per_round: 10 }, privacy: { epsilon: 5 }, rounds: 2, quorum: 1, min_sites: 1, ...run },
+    // a budget that pays both rounds (48.8): a run that cannot pay its next round ends at once, without waiting for sites
+    run: { public_set: 'mnist:test[0:100]', strategy: { name: 'dsfl', queries_per_round: 10 }, privacy: { epsilon: 100 }, rounds: 2, quorum: 1, min_sites: 1, ...run },
     site: { public_set: 'mnist:test[0:100]', data: { dataset: 'mnist:train[0:100]' }, local: { epochs: 1 }, threads: 1 },
   });
   return { dir, ...files };
