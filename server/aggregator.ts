@@ -175,7 +175,11 @@ export class Aggregator {
     if (!minSitesPending && status === 'complete' && start < config.rounds && this.budgets.runRefusal(start)) {
       status = 'budget_exhausted';
       db.setRunStatus(config.runId, 'budget_exhausted');
-    } else if (!minSitesPending) await this.waitForSites(config.minSites, config.joinTimeoutMs);
+    } else if (!minSitesPending && start < config.rounds) {
+      // (a run stopped while its last round's consensus went out has no round left: it ends now,
+      // not after waiting for sites that digested that round and exited)
+      await this.waitForSites(config.minSites, config.joinTimeoutMs);
+    }
     // Attempts of the current round: each gets its own request ids (a site's tracker refuses a
     // reused id), and a failed attempt backs off, so a round below quorum never spins the event loop.
     // Numbering goes on from the attempts that failed before a restart; an attempt cut by a crash is
