@@ -184,6 +184,10 @@ export async function loadOnnxTeacher(path: string, o: TeacherOptions = {}): Pro
   if (!got.ok && got.why === 'not_a_file') throw new FedistillError('E_TEACHER_NOT_FOUND', `cannot read teacher model ${path}: not a regular file (a pipe, socket or device)`);
   if (!got.ok) throw invalid(`is ${got.size ?? `over ${maxBytes}`} bytes, over the limit of ${maxBytes} for a teacher model; pass maxBytes to allow a larger one`);
   const bytes: Uint8Array = got.bytes;
+  // onnxruntime loads bytes with "ORTM" at offset 4 as an ORT-format model, which the check below does not read
+  if (bytes.length >= 8 && new TextDecoder().decode(bytes.subarray(4, 8)) === 'ORTM') {
+    throw invalid('is an ORT-format model (.ort); give the ONNX model (.onnx) it was converted from');
+  }
   // Before onnxruntime sees it: an external tensor would be read from a file the model names (onnx-external-data.ts).
   let external: string | undefined;
   try { external = findExternalTensor(bytes); } catch (e) {

@@ -134,6 +134,10 @@ test('bytes that are not a protobuf message, or nest deeper than 100 levels, are
   let nested = bytes(5, inlineTensor('w'));
   for (let i = 0; i < 60; i++) nested = bytes(1, bytes(5, [...str(1, 'g'), ...bytes(6, nested)])); // node → attribute → graph: 2 levels each
   assert.throws(() => findExternalTensor(model(nested)), /deeper than 100/);
+  // an ORT-format model (flatbuffer, "ORTM" at offset 4) is loaded by another reader: refused, not walked
+  const ort4 = join(dir, 'model.ort');
+  writeFileSync(ort4, Uint8Array.from([0x14, 0, 0, 0, ...new TextEncoder().encode('ORTM'), 0, 0, 0, 0]));
+  await assert.rejects(loadOnnxTeacher(ort4), (e: Error & { code?: string }) => e.code === 'E_TEACHER_INVALID' && /is an ORT-format model/.test(e.message));
   const path = join(dir, 'truncated.onnx');
   writeFileSync(path, good.subarray(0, good.length - 3));
   await assert.rejects(loadOnnxTeacher(path), (e: Error & { code?: string }) => e.code === 'E_TEACHER_INVALID' && /not a well-formed ONNX protobuf/.test(e.message));
