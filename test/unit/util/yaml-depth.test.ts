@@ -48,3 +48,16 @@ test('block nesting without brackets ("- - - x", or a sequence at its key\'s ind
   assert.ok(parseConfigYaml(`a:\n  ${'- '.repeat(40)}${'['.repeat(MAX_FLOW_DEPTH)}${']'.repeat(MAX_FLOW_DEPTH)}\n`));
   assert.deepEqual(parseConfigYaml('run_id: r1\nsites:\n  - name: a\n    data: { dataset: "mnist:train[0:100]" }\n  # a comment\n\n  - name: b\n'), { run_id: 'r1', sites: [{ name: 'a', data: { dataset: 'mnist:train[0:100]' } }, { name: 'b' }] });
 });
+
+test('a key repeated in one mapping is refused (checked in one pass, not the parser\'s pairwise check); aliases stay capped', () => {
+  for (const [text, key] of [['a: 1\na: 2\n', 'a'], ['a: 1\nb: {c: 1, c: 2}\n', 'c'], ['- a: 1\n  a: 2\n', 'a'], ['x:\n  "y": 1\n  y: 2\n', 'y']] as const) {
+    assert.throws(() => parseConfigYaml(text), { message: `not valid YAML: Map keys must be unique; "${key}" appears twice in one mapping` }, text);
+  }
+  // the same key in two mappings, and 1 beside "1" (two keys to YAML, as before), are not repeats
+  assert.deepEqual(parseConfigYaml('a: {k: 1}\nb: {k: 2}\n'), { a: { k: 1 }, b: { k: 2 } });
+  assert.deepEqual(parseConfigYaml('1: x\n"2": y\n'), { 1: 'x', 2: 'y' });
+  let aliases = 'a: &a [1]\n';
+  for (let i = 0; i < 150; i++) aliases += `b${i}: *a\n`;
+  assert.throws(() => parseConfigYaml(aliases), /^Error: not valid YAML: Excessive alias count/);
+  assert.throws(() => parseConfigYaml('---\na: 1\n---\nb: 2\n'), /^Error: not valid YAML: Source contains multiple documents/);
+});
