@@ -35,12 +35,9 @@ export const MAX_PRIVACY_INPUT_BYTES = 64 * 2 ** 20;
 function readJsonFile(path: string, flag: string): unknown {
   let got: BoundedRead;
   try { got = readFileUpTo(path, MAX_PRIVACY_INPUT_BYTES, { regularOnly: true }); } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    // a unix socket cannot be opened at all (ENXIO)
-    if (code === 'ENXIO') throw notRegular(path, flag);
-    throw new FedistillError('E_FILE_NOT_FOUND', `${flag}: cannot read ${path} (${code ?? 'error'}); check the path`);
+    throw new FedistillError('E_FILE_NOT_FOUND', `${flag}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'}); check the path`);
   }
-  if (!got.ok && got.why === 'not_a_file') throw notRegular(path, flag);
+  if (!got.ok && got.why === 'not_a_file') throw new FedistillError('E_FILE_NOT_FOUND', `${flag}: cannot read ${path}: not a regular file (a pipe, socket or device); write it to a file and pass that file's path`);
   if (!got.ok) {
     throw new FedistillError('E_FILE_NOT_FOUND', `${flag}: ${path} is ${got.size !== undefined ? `${got.size} bytes` : `over ${MAX_PRIVACY_INPUT_BYTES} bytes`}, more than the ${MAX_PRIVACY_INPUT_BYTES} (64 MiB) a privacy input file may hold; it was not read: is this the right file?`);
   }
@@ -48,10 +45,6 @@ function readJsonFile(path: string, flag: string): unknown {
   try { return JSON.parse(text); } catch (e) {
     throw new FedistillError('E_BAD_JSON', `${flag}: ${path} is not valid JSON (${(e as Error).message})`);
   }
-}
-
-function notRegular(path: string, flag: string): FedistillError {
-  return new FedistillError('E_FILE_NOT_FOUND', `${flag}: cannot read ${path}: not a regular file (a pipe, socket or device); write it to a file and pass that file's path`);
 }
 
 const commonFlags = {

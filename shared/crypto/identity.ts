@@ -83,8 +83,6 @@ export function readIdentityFile(path: string): Identity {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file; check the path, or create one with "fedistill keys generate --out FILE"'
       : code === 'EACCES' ? 'permission denied; run as the user who owns it'
-      // a unix socket cannot be opened at all (ENXIO): say what it is, as for a FIFO or a device
-      : code === 'ENXIO' ? 'not a regular file (a pipe, socket or device); expected a file written by "fedistill keys generate"'
       : (e as Error).message;
     throw new ChannelError('E_KEY_FILE_INVALID', `cannot read key file ${path}: ${why}`);
   }

@@ -95,13 +95,11 @@ export async function loadCheckpoint(t: Trainer, path: string, data?: string): P
   // and a device (/dev/zero) be read until memory ran out. Both, and a file over the limit, are
   // refused at once as a checkpoint that cannot be read.
   const unreadable = (why: string) => new FedistillError('E_CHECKPOINT_NOT_FOUND', `cannot read checkpoint ${path}: ${why}; give a file written by saveCheckpoint (fedistill train --checkpoint), or start without resuming`);
-  const notRegular = 'not a regular file (a pipe, socket or device)';
   let got: BoundedRead;
   try { got = readFileUpTo(path, MAX_CHECKPOINT_BYTES, { regularOnly: true }); } catch (e) {
-    // a unix socket cannot be opened at all (ENXIO)
-    throw unreadable((e as NodeJS.ErrnoException).code === 'ENXIO' ? notRegular : (e as Error).message);
+    throw unreadable((e as Error).message);
   }
-  if (!got.ok && got.why === 'not_a_file') throw unreadable(notRegular);
+  if (!got.ok && got.why === 'not_a_file') throw unreadable('not a regular file (a pipe, socket or device)');
   if (!got.ok) throw unreadable(`it is ${got.size !== undefined ? `${got.size} bytes` : `over ${MAX_CHECKPOINT_BYTES} bytes`}, more than the ${MAX_CHECKPOINT_BYTES} a checkpoint may hold (it was not read)`);
   const buf = got.bytes;
   const invalid = (why: string) => new FedistillError('E_CHECKPOINT_INVALID', `${path} is not a usable fedistill checkpoint: ${why}`);

@@ -178,8 +178,7 @@ export async function loadOnnxTeacher(path: string, o: TeacherOptions = {}): Pro
   // would hang the site, a device (/dev/zero) be read until memory ran out
   let got: BoundedRead;
   try { got = readFileUpTo(path, maxBytes, { regularOnly: true }); } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'ENXIO' ? 'not a regular file (a pipe, socket or device)' : (e as Error).message;
-    throw new FedistillError('E_TEACHER_NOT_FOUND', `cannot read teacher model ${path}: ${why}`);
+    throw new FedistillError('E_TEACHER_NOT_FOUND', `cannot read teacher model ${path}: ${(e as Error).message}`);
   }
   if (!got.ok && got.why === 'not_a_file') throw new FedistillError('E_TEACHER_NOT_FOUND', `cannot read teacher model ${path}: not a regular file (a pipe, socket or device)`);
   if (!got.ok) throw invalid(`is ${got.size ?? `over ${maxBytes}`} bytes, over the limit of ${maxBytes} for a teacher model; pass maxBytes to allow a larger one`);

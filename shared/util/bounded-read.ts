@@ -16,12 +16,18 @@ const MIN_CHUNK_BYTES = 1 << 16;
 /**
  * Reads `path` if it holds at most `maxBytes`. A regular file's size comes from fstat on the open
  * descriptor, before any byte is read; a device or pipe (which fstat sizes as 0: /dev/zero, a FIFO)
- * is read in chunks and given up on past `maxBytes`, or refused outright with `regularOnly`.
+ * is read in chunks and given up on past `maxBytes`, or refused outright with `regularOnly` (a unix
+ * socket too, which cannot be opened).
  * Open and read errors (ENOENT, EACCES, EISDIR) are thrown as Node's own errors.
  */
 export function readFileUpTo(path: string, maxBytes: number, o: { regularOnly?: boolean } = {}): BoundedRead {
   // non-blocking open: a FIFO with no writer would otherwise hang here before it could be refused
-  const fd = openSync(path, o.regularOnly ? constants.O_RDONLY | constants.O_NONBLOCK : constants.O_RDONLY);
+  let fd: number;
+  try { fd = openSync(path, o.regularOnly ? constants.O_RDONLY | constants.O_NONBLOCK : constants.O_RDONLY); } catch (e) {
+    // a unix socket cannot be opened at all (ENXIO): it is no more a regular file than a FIFO
+    if (o.regularOnly && (e as NodeJS.ErrnoException).code === 'ENXIO') return { ok: false, why: 'not_a_file' };
+    throw e;
+  }
   try {
     const st = fstatSync(fd);
     if (st.isDirectory()) {
