@@ -2,7 +2,7 @@
 import { ChannelError } from '../../protocols/error-catalogue.ts';
 import { SITE_NAME_PATTERN } from '../../protocols/validators.ts';
 import { readFileUpTo } from '../util/bounded-read.ts';
-import { MAX_CONFIG_BYTES, parseConfigYaml } from '../util/yaml-file.ts';
+import { parseConfigYaml } from '../util/yaml-file.ts';
 import { decodePublicKey, encodePublicKey } from './identity.ts';
 
 /** Object.prototype's own property names (constructor, toString, valueOf, …): not usable as site names. */
@@ -55,8 +55,8 @@ export class Allowlist {
   }
 }
 
-/** An allowlist is a config file (4 MiB, more than MAX_ALLOWLIST_SITES entries); a larger one is refused before it is read. */
-export const MAX_ALLOWLIST_BYTES = MAX_CONFIG_BYTES;
+/** An allowlist is a YAML file of up to 4 MiB (more than MAX_ALLOWLIST_SITES entries); a larger one is refused before it is read. */
+export const MAX_ALLOWLIST_BYTES = 4 * 1024 * 1024;
 
 /**
  * Loads an allowlist file: YAML (or JSON) mapping base64 public keys to site names, either at the

@@ -1,10 +1,14 @@
 // Reads a YAML (or JSON) config file into plain data, with errors that name the file.
-import { type Document, isScalar, parseDocument, visit } from 'yaml';
+import { type Document, isNode, isScalar, parseDocument, visit } from 'yaml';
 import { FedistillError } from './errors.ts';
 import { readFileUpTo } from './bounded-read.ts';
 
-/** Config files are small; anything larger is refused before parsing. */
-export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+/**
+ * Run, site and scenario files are small (the largest shipped is 2.3 KB); anything larger is refused
+ * before parsing. The YAML parser spends 5 to 17 s on a MiB of collections, so this bounds a bad
+ * file's cost too. The allowlist, one line per site, has its own larger cap.
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
 
 export interface YamlFileOptions {
   /** Error code when the file cannot be read (default E_CONFIG_MISSING). */
@@ -94,7 +98,8 @@ export function readYamlFile(path: string, what: string, o: YamlFileOptions = {}
 
 /**
  * Parses config text as YAML: at most 100 aliases (no alias bombs), [ { nesting at most
- * MAX_FLOW_DEPTH deep, and block nesting with it at most MAX_NESTING by blockDepth's estimate.
+ * MAX_FLOW_DEPTH deep, block nesting with it at most MAX_NESTING by blockDepth's estimate, keys plain
+ * scalars, each once per mapping.
  * Throws an Error whose message completes "FILE is …" ("not valid YAML: …").
  */
 export function parseConfigYaml(text: string): unknown {
@@ -112,8 +117,8 @@ export function parseConfigYaml(text: string): unknown {
   }
   const error = doc.errors[0];
   if (error) throw new Error(`not valid YAML: ${error.message.split('\n')[0]}`);
-  const repeated = repeatedKey(doc);
-  if (repeated !== undefined) throw new Error(`not valid YAML: Map keys must be unique; ${repeated} appears twice in one mapping`);
+  const bad = badKey(doc, text);
+  if (bad !== undefined) throw new Error(bad);
   try {
     return doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
@@ -121,20 +126,38 @@ export function parseConfigYaml(text: string): unknown {
   }
 }
 
-/** The first key that appears twice in one mapping (as the parser's uniqueKeys compares them: scalars by value), if any. */
-function repeatedKey(doc: Document.Parsed): string | undefined {
+/**
+ * Why the document's keys are refused, if they are: a key that is a collection or an alias
+ * ("? [a, b]: 1", "{a: 1}: 2", "*x: 1"; no fedistill config has one, and turning nested ones into
+ * strings cost the parser minutes within the size and nesting limits), or the first key that appears
+ * twice in one mapping (as the parser's uniqueKeys compares them: scalars by value).
+ */
+function badKey(doc: Document.Parsed, text: string): string | undefined {
   let found: string | undefined;
   visit(doc, {
     Map(_, map) {
       const seen = new Set<string>();
       for (const pair of map.items) {
         const k = pair.key as unknown;
-        const id = isScalar(k) ? `${typeof k.value}:${String(k.value)}` : `node:${String(k)}`;
-        if (seen.has(id)) { found = JSON.stringify(isScalar(k) ? k.value : String(k)); return visit.BREAK; }
+        if (k !== null && !isScalar(k)) {
+          const at = isNode(k) && k.range ? ` (line ${lineOf(text, k.range[0])})` : '';
+          found = `not valid YAML for fedistill: a mapping key${at} is a collection or an alias; keys are plain names such as "rounds"`;
+          return visit.BREAK;
+        }
+        const value = isScalar(k) ? k.value : null;
+        const id = `${typeof value}:${String(value)}`;
+        if (seen.has(id)) { found = `not valid YAML: Map keys must be unique; ${JSON.stringify(value)} appears twice in one mapping`; return visit.BREAK; }
         seen.add(id);
       }
       return undefined;
     },
   });
   return found;
+}
+
+/** The 1-based line of character `offset` in `text`. */
+function lineOf(text: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
 }

@@ -1,4 +1,4 @@
-// Config text nested thousands of [ or { deep is refused before the YAML parser sees it: under the 4 MiB cap the
+// Config text nested thousands of [ or { deep is refused before the YAML parser sees it: under the size cap (4 MiB then) the
 // parser used to spend ~30 s and 2.3 GB tokenising such a file before it overflowed, and a second one aborted Node.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_CONFIG_BYTES, MAX_FLOW_DEPTH, MAX_NESTING, parseConfigYaml, readYamlFile } from '../../../shared/util/yaml-file.ts';
-import { loadAllowlist } from '../../../shared/crypto/allowlist.ts';
+import { MAX_ALLOWLIST_BYTES, loadAllowlist } from '../../../shared/crypto/allowlist.ts';
 
 const nested = (n: number, open = '[', close = ']') => `x: ${open.repeat(n)}${close.repeat(n)}\n`;
 
@@ -60,4 +60,31 @@ test('a key repeated in one mapping is refused (checked in one pass, not the par
   for (let i = 0; i < 150; i++) aliases += `b${i}: *a\n`;
   assert.throws(() => parseConfigYaml(aliases), /^Error: not valid YAML: Excessive alias count/);
   assert.throws(() => parseConfigYaml('---\na: 1\n---\nb: 2\n'), /^Error: not valid YAML: Source contains multiple documents/);
+});
+
+test('a key that is a collection or an alias is refused at once with its line; turning such keys into strings took the parser minutes under the limits', () => {
+  for (const [text, line] of [['a: 1\n? [x, y]\n: 2\n', 2], ['{b: 1}: 2\n', 1], ['a: &k x\nc:\n  *k : 1\n', 3], ['? ? ? x\n', 1]] as const) {
+    assert.throws(() => parseConfigYaml(text), { message: `not valid YAML for fedistill: a mapping key (line ${line}) is a collection or an alias; keys are plain names such as "rounds"` }, text);
+  }
+  // 300 lines of keys nested 140 deep ("? ? … x"), within the nesting limit: refused at the first one, where
+  // making them plain data ran for minutes and then failed with "Invalid string length"
+  const nestedKeys = Array.from({ length: 300 }, (_, i) => `${'? '.repeat(140)}x${i}`).join('\n');
+  assert.throws(() => parseConfigYaml(nestedKeys), /a mapping key \(line 1\) is a collection or an alias/);
+  // plain keys of every scalar kind, an empty key, and aliases as values still parse
+  assert.deepEqual(parseConfigYaml('1: a\ntrue: b\n"q": c\n: d\nbase: &b {x: 1}\nuse: *b\n'), { 1: 'a', true: 'b', q: 'c', '': 'd', base: { x: 1 }, use: { x: 1 } });
+});
+
+test('run, site and scenario files are capped at 1 MiB, the allowlist at 4 MiB', () => {
+  assert.equal(MAX_CONFIG_BYTES, 1024 * 1024, 'docs/config.md: configs and scenarios 1 MiB');
+  assert.equal(MAX_ALLOWLIST_BYTES, 4 * 1024 * 1024, 'docs/config.md and docs/channel.md: the allowlist 4 MiB');
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-yaml-cap-'));
+  try {
+    // a 2 MiB allowlist (a comment pads it) is read; the same bytes as a run config are refused by size
+    const file = join(dir, 'big.yaml');
+    writeFileSync(file, `sites:\n  "${Buffer.alloc(32, 1).toString('base64')}": site-a\n#${'x'.repeat(2 * 1024 * 1024)}\n`);
+    assert.deepEqual(loadAllowlist(file).siteNames, ['site-a']);
+    assert.throws(() => readYamlFile(file, 'run config'), { code: 'E_CONFIG_INVALID', message: `run config ${file} is larger than ${MAX_CONFIG_BYTES} bytes; config files are small: is this the right file?` });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
