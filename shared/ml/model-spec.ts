@@ -1,5 +1,6 @@
 // Model specs (a Sequential of layers as plain data), the reference models, and validation with clear errors.
 import { UsageError } from '../util/errors.ts';
+import { didYouMean } from '../util/suggest.ts';
 
 export type Init = 'he' | 'glorot';
 
@@ -28,6 +29,13 @@ export interface ModelSpec {
 
 export const LAYER_TYPES = ['dense', 'conv2d', 'maxpool2d', 'avgpool2d', 'globalavgpool', 'flatten', 'relu', 'tanh', 'gelu',
   'dropout', 'batchnorm', 'layernorm', 'embedding', 'residual'] as const;
+
+/** The settings each layer type takes besides `type`: any other key is refused, never ignored (a `strides: 2` would train a stride-1 conv). */
+const LAYER_KEYS: Record<LayerSpec['type'], readonly string[]> = {
+  dense: ['units', 'init'], conv2d: ['filters', 'kernel', 'stride', 'padding', 'init'], maxpool2d: ['size', 'stride'],
+  avgpool2d: ['size', 'stride'], globalavgpool: [], flatten: [], relu: [], tanh: [], gelu: [], dropout: ['rate'],
+  batchnorm: ['momentum', 'eps'], layernorm: ['eps'], embedding: ['vocab', 'dim'], residual: ['layers'],
+};
 
 /** The reference models of the issue: mlp = 784-512-256-10 ReLU, cnn = two conv3x3/maxpool stages + dense128. */
 export function referenceSpec(name: string, input: number[] = [1, 28, 28], classes = 10): ModelSpec {
@@ -71,6 +79,12 @@ function validInit(v: unknown, where: string): void {
 export function layerOutputShape(l: LayerSpec, inShape: readonly number[], where: string): number[] {
   if (!l || typeof l !== 'object' || !LAYER_TYPES.includes((l as LayerSpec).type)) {
     throw bad(where, `unknown layer type ${JSON.stringify((l as { type?: unknown })?.type)}; expected one of ${LAYER_TYPES.join(', ')}`);
+  }
+  const known = LAYER_KEYS[l.type];
+  for (const k of Object.keys(l)) {
+    if (k !== 'type' && !known.includes(k)) {
+      throw bad(where, `${l.type} has no setting ${JSON.stringify(k)}${didYouMean(k, known)}; ${known.length ? `its settings are ${known.join(', ')}` : 'it takes none'}`);
+    }
   }
   const rank = inShape.length;
   const spatial = (what: string) => {
@@ -138,9 +152,14 @@ export function layerOutputShape(l: LayerSpec, inShape: readonly number[], where
   }
 }
 
+const SPEC_KEYS: readonly string[] = ['input', 'classes', 'layers'];
+
 /** Validates a whole spec: every layer, and that the output is [classes]. Returns per-layer input shapes. */
 export function validateSpec(spec: ModelSpec): number[][] {
   if (!spec || !Array.isArray(spec.input) || spec.input.length === 0) throw bad('input', 'must be a non-empty list of positive integers');
+  for (const k of Object.keys(spec)) {
+    if (!SPEC_KEYS.includes(k)) throw bad(k, `is not a model spec field${didYouMean(k, SPEC_KEYS)}; a spec has ${SPEC_KEYS.join(', ')}`);
+  }
   spec.input.forEach((d, i) => posInt(d, 'input', `input[${i}]`));
   posInt(spec.classes, 'classes', 'classes');
   if (!Array.isArray(spec.layers) || spec.layers.length === 0) throw bad('layers', 'must be a non-empty list');

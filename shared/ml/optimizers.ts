@@ -2,6 +2,7 @@
 import { type GraphBuilder, type Tensor } from './graph.ts';
 import * as op from './ops.ts';
 import { check } from '../util/errors.ts';
+import { didYouMean } from '../util/suggest.ts';
 
 export type OptimizerConfig =
   | { kind: 'sgd'; momentum?: number; weightDecay?: number }
@@ -13,14 +14,34 @@ export function stateSlots(o: OptimizerConfig): string[] {
   return ['m', 'v'];
 }
 
+/** The settings each optimizer takes besides `kind`: any other key (`nesterov`, `weight_decay`) is refused, never ignored. */
+const OPTIMIZER_KEYS: Record<OptimizerConfig['kind'], readonly string[]> = {
+  sgd: ['momentum', 'weightDecay'], adam: ['beta1', 'beta2', 'eps', 'weightDecay'], adamw: ['beta1', 'beta2', 'eps', 'weightDecay'],
+};
+
+/** AdamW's decoupled weight decay when a config leaves it out: PyTorch's default, and the `'adamw'` shorthand's. */
+export const ADAMW_DEFAULT_WEIGHT_DECAY = 0.01;
+
+/** The config with its defaults that change the update filled in: `{kind: 'adamw'}` decays by 0.01, as `'adamw'` does (not 0, which is Adam). */
+export function normaliseOptimizer(o: OptimizerConfig): OptimizerConfig {
+  return o?.kind === 'adamw' && o.weightDecay === undefined ? { ...o, weightDecay: ADAMW_DEFAULT_WEIGHT_DECAY } : o;
+}
+
 export function validateOptimizer(o: OptimizerConfig): void {
   check(['sgd', 'adam', 'adamw'].includes(o?.kind), 'optimizer', `must be sgd, adam or adamw, got ${JSON.stringify(o?.kind)}`);
+  const known = OPTIMIZER_KEYS[o.kind];
+  for (const k of Object.keys(o)) {
+    check(k === 'kind' || known.includes(k), `optimizer.${k}`, `is not a setting of ${o.kind}${didYouMean(k, known)}; its settings are ${known.join(', ')}`);
+  }
+  const inUnit = (v: number) => Number.isFinite(v) && v >= 0 && v < 1;
   const wd = o.weightDecay ?? 0;
-  check(wd >= 0, 'weightDecay', `must be ≥ 0, got ${wd}`);
-  if (o.kind === 'sgd') check((o.momentum ?? 0) >= 0 && (o.momentum ?? 0) < 1, 'momentum', `must be in [0, 1), got ${o.momentum}`);
+  check(Number.isFinite(wd) && wd >= 0, 'weightDecay', `must be a finite number ≥ 0, got ${wd}`);
+  if (o.kind === 'sgd') check(inUnit(o.momentum ?? 0), 'momentum', `must be in [0, 1), got ${o.momentum}`);
   else {
-    check((o.beta1 ?? 0.9) >= 0 && (o.beta1 ?? 0.9) < 1, 'beta1', 'must be in [0, 1)');
-    check((o.beta2 ?? 0.999) >= 0 && (o.beta2 ?? 0.999) < 1, 'beta2', 'must be in [0, 1)');
+    check(inUnit(o.beta1 ?? 0.9), 'beta1', `must be in [0, 1), got ${o.beta1}`);
+    check(inUnit(o.beta2 ?? 0.999), 'beta2', `must be in [0, 1), got ${o.beta2}`);
+    // as PyTorch: ε ≥ 0; a NaN or infinite one would make every weight NaN at the first step
+    check(Number.isFinite(o.eps ?? 1e-8) && (o.eps ?? 1e-8) >= 0, 'eps', `must be a finite number ≥ 0, got ${o.eps}`);
   }
 }
 

@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { type Model } from './model.ts';
 import { type LossConfig, validateLoss } from './losses.ts';
-import { type OptimizerConfig, stateSlots, validateOptimizer } from './optimizers.ts';
+import { ADAMW_DEFAULT_WEIGHT_DECAY, type OptimizerConfig, normaliseOptimizer, stateSlots, validateOptimizer } from './optimizers.ts';
 import { type LrSchedule, lrAt, validateSchedule } from './lr-schedule.ts';
 import { type Device, ort, resolveDevice } from './runtime.ts';
 import { type SessionLease, leaseSession } from './session-cache.ts';
@@ -14,6 +14,7 @@ import { type BatchFeeds, dropoutMasks, hostBatchFeeds, residentBatchFeeds, stac
 import { type Predictions, accuracyOf, exportOnnx, meanCrossEntropy, predictBatches } from './inference.ts';
 import { type TrainData, checkTokenIds, distillColumns, epochOrder, oneHot, toSamples } from './train-data.ts';
 import { FedistillError, check } from '../util/errors.ts';
+import { didYouMean } from '../util/suggest.ts';
 import type { DistillData, EpochPosition, EpochResult, FitOptions, TrainerOptions } from './trainer-types.ts';
 
 export type { DistillData, EpochPosition, EpochResult, FitOptions, Progress, TrainerOptions } from './trainer-types.ts';
@@ -21,10 +22,13 @@ export type { DistillData, EpochPosition, EpochResult, FitOptions, Progress, Tra
 /** Default steps per run on the CPU (see `TrainerOptions.stepsPerRun`). */
 export const CPU_STEPS_PER_RUN = 8;
 
+/** Every key of TrainerOptions: any other (a `learningRate`) is refused, never ignored. */
+const TRAINER_OPTION_KEYS: readonly string[] = ['optimizer', 'lr', 'batchSize', 'device', 'threads', 'seed', 'schedule', 'stepsPerRun'];
+
 const OPTIMIZER_DEFAULTS: Record<string, OptimizerConfig> = {
   sgd: { kind: 'sgd', momentum: 0.9 },
   adam: { kind: 'adam' },
-  adamw: { kind: 'adamw', weightDecay: 0.01 },
+  adamw: { kind: 'adamw', weightDecay: ADAMW_DEFAULT_WEIGHT_DECAY },
 };
 
 /** Training data up to this size is uploaded to a GPU once per fit; larger sets are uploaded batch by batch. */
@@ -67,7 +71,10 @@ export class Trainer {
     this.copies = new DeviceCopies(() => this.resolvedDevice(), options.threads);
     const o = options.optimizer ?? 'adam';
     if (typeof o === 'string' && !OPTIMIZER_DEFAULTS[o]) throw new FedistillError('E_INVALID_PARAMETER', `optimizer must be sgd, adam or adamw, got "${o}"`);
-    this.optimizer = typeof o === 'string' ? OPTIMIZER_DEFAULTS[o]! : o;
+    for (const k of Object.keys(options)) {
+      check(TRAINER_OPTION_KEYS.includes(k), k, `is not a trainer option${didYouMean(k, TRAINER_OPTION_KEYS)}; the options are ${TRAINER_OPTION_KEYS.join(', ')}`);
+    }
+    this.optimizer = typeof o === 'string' ? OPTIMIZER_DEFAULTS[o]! : normaliseOptimizer(o);
     validateOptimizer(this.optimizer);
     this.sessions = new StepSessions({ layout: model.layout, optimizer: this.optimizer, device: () => this.resolvedDevice(), threads: options.threads, stateNames: () => this.state.keys() });
     this.baseLr = options.lr ?? (this.optimizer.kind === 'sgd' ? 0.05 : 1e-3);
@@ -76,7 +83,7 @@ export class Trainer {
     check(Number.isSafeInteger(this.batchSize) && this.batchSize > 0, 'batchSize', `must be a positive integer, got ${this.batchSize}`);
     this.seed = options.seed ?? 0;
     this.schedule = options.schedule ?? { kind: 'constant' };
-    validateSchedule(this.schedule);
+    validateSchedule(this.schedule, this.baseLr);
     this.loadTensorsFromModel(true);
   }
 
