@@ -11,6 +11,7 @@ import type { SiteSettings } from './site-agent.ts';
 import { competenceSettingsAt } from './domain-competence.ts';
 import { connectionLimitsAt } from '../shared/channel/connection-limits.ts';
 import { decodePublicKey } from '../shared/crypto/identity.ts';
+import { MAX_TEMPERATURE, MIN_TEMPERATURE } from '../shared/ml/train-data.ts';
 
 const isPublicKey = (text: string): boolean => {
   try { decodePublicKey(text); return true; } catch { return false; }
@@ -69,7 +70,7 @@ export function digestAt(parent: Obj, field: string, fields: ConfigFields): Site
     epochs: fields.numberAt(digest, 'epochs', field, 2, { int: true, min: 0 }),
     revisitEpochs: fields.numberAt(digest, 'revisit_epochs', field, 0, { int: true, min: 0 }),
     privateMix: fields.numberAt(digest, 'private_mix', field, 2000, { int: true, min: 0 }),
-    temperature: fields.numberAt(digest, 'temperature', field, 1, { min: 0, exclusiveMin: true }),
+    temperature: fields.numberAt(digest, 'temperature', field, 1, { min: MIN_TEMPERATURE, max: MAX_TEMPERATURE }),
   };
 }
 

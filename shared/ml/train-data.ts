@@ -66,10 +66,14 @@ export function oneHot(labels: ArrayLike<number>, classes: number): Float32Array
   return out;
 }
 
+/** Temperatures outside [1e-6, 1e6] are refused: far beyond any distillation's, and where the float32 step would turn weights into NaN. */
+export const MIN_TEMPERATURE = 1e-6;
+export const MAX_TEMPERATURE = 1e6;
+
 /**
  * The loss and per-sample columns of a distillation fit, checked: soft targets n × classes and
  * finite (a NaN target would turn every weight it reaches into NaN), per-sample temperatures
- * positive, hard labels where α > 0. MSE/MAE compare logits with logits, so they refuse targets
+ * in [MIN_TEMPERATURE, MAX_TEMPERATURE], hard labels where α > 0. MSE/MAE compare logits with logits, so they refuse targets
  * declared as probabilities.
  */
 export function distillColumns(d: DistillData, input: readonly number[], classes: number, vocab?: number): { n: number; loss: LossConfig; columns: Record<string, Float32Array> } {
@@ -82,12 +86,14 @@ export function distillColumns(d: DistillData, input: readonly number[], classes
     throw new FedistillError('E_INVALID_PARAMETER', `softLoss '${soft}' compares the student's logits with teacher logits; pass logits with targetKind 'logits', or use softLoss 'kl' for probabilities`);
   }
   if (alpha < 1) {
-    const bad = d.softTargets.findIndex((v) => !Number.isFinite(v));
+    // the float32 value the graph gets: a double of 1e300 is finite, and infinite in float32
+    const bad = d.softTargets.findIndex((v) => !Number.isFinite(Math.fround(v)));
     if (bad >= 0) throw new FedistillError('E_SHAPE_MISMATCH', `soft target ${d.softTargets[bad]} at sample ${Math.floor(bad / classes)}, class ${bad % classes} is not a finite number`);
   }
   const T = d.temperatures ?? new Float32Array(s.n).fill(d.temperature ?? 1);
   if (T.length !== s.n) throw new FedistillError('E_SHAPE_MISMATCH', `temperatures must hold ${s.n} values, got ${T.length}`);
-  for (const t of T) check(t > 0 && Number.isFinite(t), 'temperature', `must be positive, got ${t}`);
+  // a range the float32 step survives (T² overflows above ~1.8e19, z/T below ~1e-38); 1e-6 as a float32 passes
+  for (const t of T) check(t >= Math.fround(MIN_TEMPERATURE) && t <= MAX_TEMPERATURE, 'temperature', `must be in [1e-6, 1e6], got ${t}`);
   const loss: LossConfig = { kind: 'distill', soft, targets: d.targetKind ?? (soft === 'kl' ? 'probs' : 'logits'), hardWeight: alpha };
   const columns: Record<string, Float32Array> = { x: s.features };
   if (alpha < 1) {

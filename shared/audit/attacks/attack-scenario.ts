@@ -6,6 +6,7 @@ import { sharedSamplesIfResolvable } from '../../data/catalog.ts';
 import type { SwingPolicy } from '../../privacy/swing-temperature.ts';
 import { SUPPORT_GATE_DEFAULTS, type SupportGatePolicy } from '../../privacy/support-gate.ts';
 import { type ReleasePolicy, checkReleasePolicy } from './teacher-release.ts';
+import { MAX_TEMPERATURE, MIN_TEMPERATURE } from '../../ml/train-data.ts';
 
 const CODE = 'E_SCENARIO_INVALID';
 
@@ -91,8 +92,8 @@ function swingAt(v: unknown, field: string): SwingPolicy {
   check(risk === 'confidence' || risk === 'margin', `${field}.risk`, `must be confidence or margin, got "${risk}"`, CODE);
   return {
     risk,
-    minTemperature: numberAt(s, 'min_temperature', field, 1, { min: 0 , exclusiveMin: true}),
-    maxTemperature: numberAt(s, 'max_temperature', field, 20, { min: 0 , exclusiveMin: true}),
+    minTemperature: numberAt(s, 'min_temperature', field, 1, { min: MIN_TEMPERATURE, max: MAX_TEMPERATURE }),
+    maxTemperature: numberAt(s, 'max_temperature', field, 20, { min: MIN_TEMPERATURE, max: MAX_TEMPERATURE }),
     riskFloor: numberAt(s, 'risk_floor', field, 0, { min: 0, max: 0.999 }),
   };
 }

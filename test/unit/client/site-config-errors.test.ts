@@ -47,7 +47,7 @@ test('out-of-range numbers and unknown names are refused with the field', () => 
     [{ local: { lr: -1 } }, /^local\.lr: must be > 0/],
     [{ local: { epochs: -1 } }, /^local\.epochs: must be ≥ 0/],
     [{ local: { optimizer: 'sgdd' } }, /^local\.optimizer: must be one of sgd, adam, adamw, got "sgdd" \(did you mean sgd\?\)/],
-    [{ digest: { temperature: 0 } }, /^digest\.temperature: must be > 0/],
+    [{ digest: { temperature: 0 } }, /^digest\.temperature: must be ≥ 0.000001, got 0/],
     [{ policy: { clip: 0 } }, /^policy\.clip: must be > 0/],
     [{ policy: { local_noise_multiplier: -1 } }, /^policy\.local_noise_multiplier: must be ≥ 0/],
     [{ device: 'gpu' }, /^site\.device: must be one of cpu, webgpu, cuda, auto/],
@@ -124,4 +124,10 @@ test('private data that shares samples with the public set or the eval set is re
   assert.match(ev.message, /^eval_set: mnist:train\[-500:\] shares mnist:train\[59500:60000\] with data\.dataset mnist:train: the local models train on those samples/);
   // disjoint ranges of one split, and other splits, are fine
   validateSiteConfig({ ...base, data: { dataset: 'mnist:train[0:1000]' }, public_set: 'mnist:train[1000:1200]', eval_set: 'mnist:test[0:500]' }, '/tmp');
+});
+
+test('digest.temperature is refused outside [1e-6, 1e6] when the file is read, not at the first distillation step', () => {
+  assert.match(failure({ ...base, digest: { temperature: 1e-7 } }).message, /^digest\.temperature: must be ≥ 0\.000001, got 1e-7$/);
+  assert.match(failure({ ...base, digest: { temperature: 2e6 } }).message, /^digest\.temperature: must be ≤ 1000000, got 2000000$/);
+  assert.equal(validateSiteConfig({ ...base, digest: { temperature: 1e-6 } }, '/tmp').settings.digest.temperature, 1e-6);
 });
