@@ -102,17 +102,22 @@ function normalise(ctx: ForwardContext, x: Tensor, name: string, l: { type: 'bat
     const m = op.reduceMean(g, x, axes, true);
     const centred = op.sub(g, x, m);
     const v = op.reduceMean(g, op.mul(g, centred, centred), axes, true);
-    const mom = l.momentum ?? 0.1;
     const c = x.shape[1] as number;
+    const perChannel = spatial ? op.mul(g, op.rowCount(g, x), g.constant((x.shape[2] as number) * (x.shape[3] as number))) : op.rowCount(g, x);
+    // A batch of one value per channel (a last partial batch of one sample, say) has no variance to
+    // learn from: PyTorch refuses it; here it leaves the running statistics as they were (momentum ×
+    // 0) rather than pulling the variance towards 0. Its normalised output is β, so the layers before
+    // get no gradient from it.
+    const learns = op.sub(g, g.constant(1), op.max(g, op.sub(g, g.constant(2), perChannel), g.constant(0)));
+    const mom = op.mul(g, g.constant(l.momentum ?? 0.1), learns);
     const upd = (buf: string, stat: Tensor) => {
       const flat = op.reshape(g, stat, [c]);
-      ctx.updateBuffer(buf, op.add(g, op.mul(g, ctx.buffer(buf), g.constant(1 - mom)), op.mul(g, flat, g.constant(mom))));
+      ctx.updateBuffer(buf, op.add(g, op.mul(g, ctx.buffer(buf), op.sub(g, g.constant(1), mom)), op.mul(g, flat, mom)));
     };
     upd(`${name}.runningMean`, m);
     // The running variance takes the unbiased batch variance, n/(n−1) times the one used to
     // normalise (n values per channel), as PyTorch does, so eval mode matches a PyTorch-trained
-    // model's. A batch of one value per channel keeps its (zero) variance rather than dividing by zero.
-    const perChannel = spatial ? op.mul(g, op.rowCount(g, x), g.constant((x.shape[2] as number) * (x.shape[3] as number))) : op.rowCount(g, x);
+    // model's (n − 1 is kept ≥ 1 so that a batch of one, not learned from, divides by no zero).
     upd(`${name}.runningVar`, op.mul(g, v, op.div(g, perChannel, op.max(g, op.sub(g, perChannel, g.constant(1)), g.constant(1)))));
     const xhat = op.div(g, centred, op.sqrt(g, op.add(g, v, eps)));
     return op.add(g, op.mul(g, xhat, bshape(ctx.param(`${name}.gamma`))), bshape(ctx.param(`${name}.beta`)));
