@@ -277,7 +277,8 @@ export class SiteAgent {
       if (z > 0) addGridGaussian(sum, z * clip, this.noise);
       answer = { rows, cols, teachers: teachers.length, soft: Float32Array.from(sum), event };
     }
-    const recorded = this.ledger.record({ runId: q.runId, round: q.round, requestId: q.requestId, replyKind: q.replyKind, rows, event, ...(q.aggregator ? { aggregator: q.aggregator } : {}) });
+    const noise = q.replyKind !== 'vote_histogram' && z > 0 ? 'local' : 'central';
+    const recorded = this.ledger.record({ runId: q.runId, round: q.round, requestId: q.requestId, replyKind: q.replyKind, rows, event, noise, ...(q.aggregator ? { aggregator: q.aggregator } : {}) });
     // admit() refused a recorded id; one recorded meanwhile (a concurrent caller) must not leave uncounted
     if (!recorded) throw new FedistillError('E_QUERY_REPLAYED', `request ${q.requestId} was recorded while it was being answered; nothing was sent`);
     return answer;

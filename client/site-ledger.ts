@@ -31,6 +31,12 @@ export interface SiteLedgerEntry {
    * another deployment's log that reuses the run id. Absent in ledgers written before it existed.
    */
   aggregator?: string;
+  /**
+   * Who adds the noise `event` charges: 'local' (this site, policy.local_noise_multiplier) or
+   * 'central' (the aggregator, as the run promised). `audit compare` holds an aggregator to the
+   * site's figure only for central noise. Absent in ledgers written before it existed.
+   */
+  noise?: 'local' | 'central';
   /** SHA-256 of the previous entry's line (hash chain; '' for the first). */
   prev: string;
 }
@@ -44,6 +50,7 @@ function entryProblem(o: unknown, seq: number, prev: string): string | undefined
   for (const k of ['at', 'runId', 'requestId', 'replyKind', 'prev'] as const) if (typeof e[k] !== 'string') return `field ${k} must be a string`;
   for (const k of ['round', 'rows'] as const) if (!Number.isSafeInteger(e[k]) || (e[k] as number) < 0) return `field ${k} must be an integer ≥ 0`;
   if (e.aggregator !== undefined && typeof e.aggregator !== 'string') return 'field aggregator must be a string';
+  if (e.noise !== undefined && e.noise !== 'local' && e.noise !== 'central') return "field noise must be 'local' or 'central'";
   return undefined;
 }
 

@@ -266,9 +266,15 @@ function reportCompare(io: CliIO, json: boolean, r: ReturnType<typeof compareSit
   io.out(`${r.ok ? 'OK' : 'MISMATCH'}: site ${r.site || '?'}, run ${r.run_id}: ${r.matched}/${r.checked} releases match`
     + (r.refused ? `, ${r.refused} refused for budget` : '') + (r.other_runs ? ` (${r.other_runs} entries of other runs ignored)` : ''));
   if (r.site_epsilon !== null) {
-    // The relation as found: an over-charge (E_AUDIT_SITE_EPSILON) must not print as "≥".
-    const relation = r.problems.some((p) => p.code === 'E_AUDIT_SITE_EPSILON') ? '<' : '≥';
-    io.out(`  site's own worst-case ε = ${r.site_epsilon} ${relation} aggregator's ε = ${r.aggregator_epsilon ?? 'n/a'} at δ = ${r.delta}`);
+    const earlier = r.aggregator_epsilon_cumulative !== null && r.aggregator_epsilon_cumulative !== r.aggregator_epsilon
+      ? ` (${r.aggregator_epsilon_cumulative} with its charges of earlier runs)` : '';
+    if (r.site_noise === 'local') {
+      io.out(`  site's own worst-case ε = ${r.site_epsilon} from its local noise (holds whatever the aggregator does); aggregator's charge for this run = ${r.aggregator_epsilon ?? 'n/a'}${earlier} at δ = ${r.delta}`);
+    } else {
+      // The relation as found: an over-charge (E_AUDIT_SITE_EPSILON) must not print as "≥".
+      const relation = r.problems.some((p) => p.code === 'E_AUDIT_SITE_EPSILON') ? '<' : '≥';
+      io.out(`  site's own worst-case ε = ${r.site_epsilon} ${relation} aggregator's charge for this run = ${r.aggregator_epsilon ?? 'n/a'}${earlier} at δ = ${r.delta}`);
+    }
   }
   for (const p of r.problems) io.out(`  ${p.round !== null ? `round ${roundLabel(p.round)}: ` : ''}${p.code}: ${p.message}`);
 }
@@ -281,8 +287,9 @@ const compareCommand: CommandSpec = {
     'SITE_LEDGER (the site\'s JSON-lines ledger) for the same run appears in the log at the same\n' +
     'round with the same privacy event in site_events (canonical JSON equality; for an event the\n' +
     'entry left out for size, its SHA-256 in site_events_omitted), that the log\n' +
-    'attributes no other release to the site, and that the site\'s own worst-case ε is at least\n' +
-    'the ε the aggregator reports for scope site:S. Exits 1 on any mismatch.',
+    'attributes no other release to the site, and that the site\'s own worst-case ε for the run is\n' +
+    'at least what the aggregator charged scope site:S for the run\'s releases (unless the site\n' +
+    'added the noise itself). Exits 1 on any mismatch.',
   positionals: [
     { name: 'site_ledger', help: 'the site\'s ledger (JSON lines)', required: true },
     { name: 'aggregator_log', help: 'export file or aggregator database', required: true },

@@ -271,7 +271,7 @@ test('audit CLI text says whether the key was pinned, names a fingerprint passed
     const r = await cli('audit', 'compare', over.siteLedgerPath('a'), over.dbPath, '--site', 'a', '--allow-unchecked');
     assert.equal(r.code, 1);
     assert.match(r.out, /E_AUDIT_SITE_EPSILON/);
-    assert.match(r.out, /site's own worst-case ε = \S+ < aggregator's ε = /);
+    assert.match(r.out, /site's own worst-case ε = \S+ < aggregator's charge for this run = /);
   } finally {
     over.close();
   }

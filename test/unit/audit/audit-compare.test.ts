@@ -160,3 +160,25 @@ test('a ledger with no release of the log\'s run is E_AUDIT_RUN_MISMATCH naming 
     f.close();
   }
 });
+
+test('a site that added the noise itself is not held to the aggregator\'s charge; with central noise a larger charge is E_AUDIT_SITE_EPSILON', () => {
+  // the site records its own (local) noise, 50 σ per unit: a far smaller ε than the central charge the aggregator logs
+  const own = { type: 'gaussian' as const, noise_multiplier: 50 };
+  const f = buildAuditRun({ loggedSiteEvent: () => own });
+  try {
+    const v = verified(f);
+    const entries = new SiteLedger(f.siteLedgerPath('a')).all().map((e) => ({ ...e, event: own }));
+    const local = compareSiteLedger(entries.map((e) => ({ ...e, noise: 'local' as const })), v, { site: 'a' });
+    assert.equal(local.ok, true, JSON.stringify(local.problems));
+    assert.equal(local.site_noise, 'local');
+    assert.ok(local.aggregator_epsilon! > local.site_epsilon!, `${local.aggregator_epsilon} vs ${local.site_epsilon}`);
+    const central = compareSiteLedger(entries.map((e) => ({ ...e, noise: 'central' as const })), v, { site: 'a' });
+    assert.deepEqual(central.problems.map((p) => p.code), ['E_AUDIT_SITE_EPSILON']);
+    assert.equal(central.site_noise, 'central');
+    // an older ledger that does not say is held to it, as before
+    assert.deepEqual(compareSiteLedger(entries, v, { site: 'a' }).problems.map((p) => p.code), ['E_AUDIT_SITE_EPSILON']);
+    assert.equal(compareSiteLedger(entries, v, { site: 'a' }).site_noise, null);
+  } finally {
+    f.close();
+  }
+});

@@ -91,6 +91,11 @@ test("the site's policy wins over the aggregator's params and Welcome: clip is t
   const b = await noisy.agent.answer(query(), { noiseMultiplier: 1000 } satisfies CentralPolicy);
   assert.deepEqual(b.event, softCharge(1.5, 0.5, 3, 4));
   assert.deepEqual(noisy.ledger.all()[0]!.event, b.event);
+  // the ledger says who added the noise its event charges (audit compare holds the aggregator to central ones only)
+  assert.equal(noisy.ledger.all()[0]!.noise, 'local');
+  const plain = site({ localNoiseMultiplier: 0 });
+  await plain.agent.answer(query(), { noiseMultiplier: 3 });
+  assert.equal(plain.ledger.all()[0]!.noise, 'central');
 });
 
 test('queries the site cannot answer as asked are refused (E_QUERY_INVALID) before any teacher runs', async () => {

@@ -12,10 +12,13 @@ import { AuditLog } from '../../../shared/audit/audit-log.ts';
 import { SqliteAuditStore } from '../../../shared/audit/sqlite-audit-store.ts';
 import { exportAuditLog, parseAuditExport } from '../../../shared/audit/audit-export.ts';
 import { verifyAuditLog } from '../../../shared/audit/audit-verify.ts';
+import { compareSiteLedger } from '../../../shared/audit/audit-compare.ts';
+import { centralReleaseSensitivity, gaussianRowsCharge } from '../../../shared/privacy/soft-labels.ts';
 import { buildAuditReport, formatAuditReportText } from '../../../shared/audit/audit-report.ts';
 import { generateIdentity } from '../../../shared/crypto/identity.ts';
 import { dpAccountingOrders } from '../../../shared/privacy/orders.ts';
 import { SCRIPTED_PUBLIC_SET, ScriptedHub, scriptedRunConfig } from './scripted-hub.ts';
+import type { ReplyMessage } from '../../../protocols/messages.ts';
 
 test('a second run on the same database verifies: site scopes carry their earlier charges into the run\'s log', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedistill-two-runs-'));
@@ -26,7 +29,8 @@ test('a second run on the same database verifies: site scopes carry their earlie
     const summaries = [];
     for (const runId of ['study-1', 'study-2']) {
       const config = scriptedRunConfig(db.path ?? join(dir, 'run.db'), { run_id: runId, rounds: 2 });
-      const hub = new ScriptedHub(2);
+      // each site sends the event a real site records for central noise (the run's z 5, clip 1, 10 classes, one teacher)
+      const hub = new ScriptedHub(2, (_site, q, honest) => ({ ...honest, privacyEvent: gaussianRowsCharge(5, centralReleaseSensitivity(1, 10, 1), q.indices.length) as unknown as Record<string, unknown> }) as ReplyMessage);
       const agg = new Aggregator({ db, config, strategy: strategyFor(config), hub, publicSet: SCRIPTED_PUBLIC_SET, audit });
       const running = agg.run();
       hub.connect();
@@ -50,6 +54,16 @@ test('a second run on the same database verifies: site scopes carry their earlie
     // which saw the same releases but nothing before them.
     const firstRelease = second!.releases[0]!.epsilon;
     assert.ok(firstRelease['site:site-1']! > firstRelease['run:study-2']! * 1.5, JSON.stringify(firstRelease));
+    // A site checks run 2's log against its ledger's run-2 entries: like for like, not against the
+    // cumulative ε (it failed every honest site of a second run with E_AUDIT_SITE_EPSILON).
+    const ledger = second!.releases.filter((r) => r.data.site_events?.['site-1'] !== undefined)
+      .map((r) => ({ runId: 'study-2', round: r.round!, requestId: `study-2.r${r.round}.site-1`, event: r.data.site_events!['site-1'], noise: 'central' as const }));
+    assert.ok(ledger.length > 0);
+    const c = compareSiteLedger(ledger, second!);
+    assert.equal(c.ok, true, JSON.stringify(c.problems));
+    assert.equal(c.aggregator_epsilon_cumulative, last(second));
+    assert.ok(c.aggregator_epsilon! < c.aggregator_epsilon_cumulative!, `${c.aggregator_epsilon} < ${c.aggregator_epsilon_cumulative}`);
+    assert.ok(c.site_epsilon! >= c.aggregator_epsilon! * (1 - 1e-9), `${c.site_epsilon} ≥ ${c.aggregator_epsilon}`);
     db.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
