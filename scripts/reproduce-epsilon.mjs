@@ -47,7 +47,9 @@ head_signature.
 Prints one JSON object: {ok, run_id, public_key, key_pinned, head_signed, finished, notes: [...],
 chain: {ok, problem?}, tolerance, conversion, orders, releases, scopes: {scope: {delta, releases,
 epsilon_reproduced, epsilon_ledger, abs_diff, rel_diff, order, epsilon_from_events,
-worst_rel_diff_over_releases, agrees}}, findings: [...], unreproducible: [...]}.
+worst_rel_diff_over_releases, agrees}}, findings: [...], unreproducible: [...]}. A scope with a
+charge this script cannot replay (listed in unreproducible) has epsilon_reproduced, abs_diff,
+rel_diff and order null (epsilon_from_events null when an event is the one), and agrees false.
   key_pinned   --public-key was given; when false, "ok" means only that the file is consistent
                under the key its own header names, which whoever rewrites the log can replace;
   head_signed  the header carries head_signature (whether it verifies is part of chain.ok); when
@@ -311,7 +313,11 @@ function reproduce(header, entries, tolerance) {
   let defaultDelta;
   let params = null;
   const budgets = {};
-  /** scope → {delta, fromMechanism: rdp[], fromEvents: rdp[], releases, ledger, worst} */
+  /**
+   * scope → {delta, fromMechanism: rdp[], fromEvents: rdp[], releases, ledger, worst, broken, mechanismBroken}:
+   * `broken`, some charge's events could not be replayed; `mechanismBroken`, some charge could be
+   * replayed neither from its record nor from its events (its ε is then not computed: null, not 0)
+   */
   const scopes = new Map();
   let releases = 0;
 
@@ -343,7 +349,7 @@ function reproduce(header, entries, tolerance) {
       for (const [name, event] of Object.entries(d.carried ?? {})) {
         const s = scopeOf(name, e.seq);
         const r = eventRdp(event, orders);
-        if (!r.curve) { unreproducible.push({ seq: e.seq, scope: name, why: `carried: ${r.why}` }); s.broken = true; continue; }
+        if (!r.curve) { unreproducible.push({ seq: e.seq, scope: name, why: `carried: ${r.why}` }); s.broken = true; s.mechanismBroken = true; continue; }
         add(s.fromMechanism, r.curve);
         add(s.fromEvents, r.curve);
       }
@@ -369,16 +375,20 @@ function reproduce(header, entries, tolerance) {
     let fromMechanism = d.mechanism ? mechanismRdp(d.mechanism, params, d, orders, note) : null;
     if (!d.mechanism) unreproducible.push({ seq: e.seq, why: 'release without a mechanism record: charged from its events only' });
     else if (!fromMechanism) unreproducible.push({ seq: e.seq, why: `mechanism ${d.mechanism.kind} (${d.mechanism.accounting ?? 'unknown accounting'}) is not reproducible from public formulas here` });
+    // without a record it reproduces, the events stand in for it: if they cannot either, nothing does
+    const mechanismOk = fromMechanism !== null || eventsOk;
     if (!fromMechanism) fromMechanism = fromEvents;
     for (const name of d.scopes ?? []) {
       const s = scopeOf(name, e.seq);
       if (!eventsOk) s.broken = true;
+      if (!mechanismOk) s.mechanismBroken = true;
       add(s.fromMechanism, fromMechanism);
       add(s.fromEvents, fromEvents);
       s.releases++;
       const reported = d.epsilon_after?.[name];
       if (typeof reported !== 'number') { note(`no epsilon_after for ${name}`); continue; }
       s.ledger = reported;
+      if (s.mechanismBroken) continue;
       const ours = epsilonAt(orders, s.fromMechanism, s.delta, conversion).epsilon;
       const rel = Math.abs(ours - reported) / Math.max(Math.abs(ours), Math.abs(reported), Number.MIN_VALUE);
       s.worst = Math.max(s.worst, rel);
@@ -395,10 +405,12 @@ function reproduce(header, entries, tolerance) {
     const relDiff = absDiff / Math.max(Math.abs(mine.epsilon), Math.abs(ledger), Number.MIN_VALUE);
     const agrees = !s.broken && close(mine.epsilon, ledger, tolerance) && close(viaEvents.epsilon, ledger, tolerance) && s.worst <= tolerance;
     if (!agrees) ok = false;
+    // a scope with a charge replayed from nothing has no reproduced ε: null (0 would read as "free")
+    const m = s.mechanismBroken ? null : mine;
     out[name] = {
-      delta: s.delta, releases: s.releases, epsilon_reproduced: mine.epsilon, epsilon_ledger: s.ledger,
-      abs_diff: absDiff, rel_diff: relDiff, order: mine.order, epsilon_from_events: viaEvents.epsilon,
-      worst_rel_diff_over_releases: s.worst, agrees,
+      delta: s.delta, releases: s.releases, epsilon_reproduced: m && m.epsilon, epsilon_ledger: s.ledger,
+      abs_diff: m && absDiff, rel_diff: m && relDiff, order: m && m.order, epsilon_from_events: s.broken ? null : viaEvents.epsilon,
+      worst_rel_diff_over_releases: m && s.worst, agrees,
     };
   }
   return { ok, run_id: header.run_id, tolerance, conversion, orders: orders.length, releases, scopes: out, findings, unreproducible };

@@ -216,3 +216,21 @@ test('--help explains usage; a file that is not an export exits 2', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a data-dependent PATE run: the script names every release it cannot replay, exits 1, and reports no ε for its scopes (null, not 0)', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-reproduce-dd-'));
+  try {
+    const { signed } = await runAndExport(dir, join(dir, 'agg.db'), 'dd', { name: 'pate', queries_per_round: 5, threshold: 0, sigma1: 2, sigma2: 3, accounting: 'data-dependent' }, honestReply);
+    const r = reproduce(signed, '--public-key', Buffer.from(serverIdentity.publicKey).toString('base64'));
+    assert.equal(r.code, 1, JSON.stringify(r.report, null, 2) + r.stderr);
+    assert.deepEqual(r.report.chain, { ok: true });
+    assert.equal(r.report.unreproducible.length >= 3, true, JSON.stringify(r.report.unreproducible));
+    for (const [name, s] of Object.entries(r.report.scopes)) {
+      // it printed ε 0 ("free") for a scope that had spent ε > 0
+      assert.ok(s.epsilon_ledger > 0, name);
+      assert.deepEqual([s.epsilon_reproduced, s.rel_diff, s.epsilon_from_events, s.agrees], [null, null, null, false], `${name}: ${JSON.stringify(s)}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
