@@ -200,6 +200,7 @@ const pateCommand: CommandSpec = {
         epsilon: ss.epsilon, epsilon_note: ss.epsilon_note, epsilon_upper: ss.epsilon_upper, delta_upper: ss.delta_upper, gamma: ss.gamma,
         order: ss.order, order_source: f['ss-order'] === undefined ? 'data-independent optimum' : 'user', beta: ss.beta, sigma_ss: ss.sigma_ss,
         sigma_log_ss: ss.sigma_log_ss, gnss_rdp: ss.gnss_rdp, log_ss_rdp: ss.log_ss_rdp, smooth_sensitivity_upper: ss.smooth_sensitivity_upper,
+        rdp_noisy: ss.rdp_noisy,
       };
       human.push(`smooth-sensitivity release (order ${ss.order}, β = ${ss.beta}, σ_ss = ${ss.sigma_ss}): ε̃ = ${ss.epsilon} (${ss.epsilon_note}); ` +
         `upper bound ε = ${ss.epsilon_upper} at δ = ${ss.delta_upper} (holds with probability ≥ 1 − ${ss.gamma})`);

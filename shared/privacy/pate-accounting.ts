@@ -186,8 +186,9 @@ export interface SmoothSensitivityOptions {
 
 export interface SmoothSensitivityRelease {
   /**
-   * The paper's sanitized ε: convert(rdp(D) + SS·σ_ss·Z + gnss_rdp). A DP *estimate* (zero-mean
-   * noise), below the true data-dependent ε about half of the time; not an upper bound.
+   * The paper's sanitized ε: convert(max(0, rdp(D) + SS·σ_ss·Z) + gnss_rdp). A DP *estimate*, not an
+   * upper bound: below the true data-dependent ε about half of the time, and floored at
+   * convert(gnss_rdp) when the noisy RDP is negative (it then says nothing about the votes).
    */
   epsilon: number;
   epsilon_note: string;
@@ -209,6 +210,12 @@ export interface SmoothSensitivityRelease {
   log_ss_rdp: number;
   /** A public (noisy) upper bound on SS, holding with probability ≥ 1 − γ/2. */
   smooth_sensitivity_upper: number;
+  /**
+   * The released (sanitized) RDP at `order`, rdp̃ = rdp(D) + SS·σ_ss·Z₁, before any floor: `epsilon`
+   * is convert(max(0, rdp̃) + gnss_rdp) and `epsilon_upper` convert(max(0, rdp̃ + SS⁺·σ_ss·Φ⁻¹(1 − γ/2))
+   * + gnss_rdp + log_ss_rdp), so with this and the fields above an auditor recomputes both.
+   */
+  rdp_noisy: number;
   /** Data-dependent: do NOT publish these two (they are what the noise protects). */
   private_rdp_data_dependent: number;
   private_smooth_sensitivity: number;
@@ -285,7 +292,7 @@ export function releaseSmoothSensitivityEpsilon(
   return {
     epsilon, epsilon_note: SMOOTH_SENSITIVITY_ESTIMATE_NOTE,
     epsilon_upper: epsilonAtOrder(order, upperRdp, options.delta, conversion), delta_upper: options.delta + gamma, gamma,
-    order, beta, sigma_ss: sigmaSs, sigma_log_ss: sigmaLog, gnss_rdp: gnss, log_ss_rdp: logSsRdp, smooth_sensitivity_upper: ssUpper,
+    order, beta, sigma_ss: sigmaSs, sigma_log_ss: sigmaLog, gnss_rdp: gnss, log_ss_rdp: logSsRdp, smooth_sensitivity_upper: ssUpper, rdp_noisy: noisy,
     private_rdp_data_dependent: acc[0]!, private_smooth_sensitivity: ss,
   };
 }

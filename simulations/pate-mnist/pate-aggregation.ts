@@ -82,7 +82,9 @@ export interface PrivacyFigures {
    */
   smooth_sensitivity: {
     epsilon: number; epsilon_note: string; epsilon_upper: number; delta_upper: number; gamma: number;
-    order: number; beta: number; sigma_ss: number;
+    order: number; beta: number; sigma_ss: number; sigma_log_ss: number; gnss_rdp: number; log_ss_rdp: number;
+    /** Public: SS⁺ and the noisy RDP before its floor, from which epsilon and epsilon_upper are recomputed. */
+    smooth_sensitivity_upper: number; rdp_noisy: number;
   };
 }
 
@@ -119,7 +121,8 @@ export function pateFigures(
     replayed: { epsilon: replay.epsilon, order: replay.order, events: agg.events.length },
     smooth_sensitivity: {
       epsilon: ss.epsilon, epsilon_note: ss.epsilon_note, epsilon_upper: ss.epsilon_upper, delta_upper: ss.delta_upper, gamma: ss.gamma,
-      order: ss.order, beta: ss.beta, sigma_ss: ss.sigma_ss,
+      order: ss.order, beta: ss.beta, sigma_ss: ss.sigma_ss, sigma_log_ss: ss.sigma_log_ss, gnss_rdp: ss.gnss_rdp, log_ss_rdp: ss.log_ss_rdp,
+      smooth_sensitivity_upper: ss.smooth_sensitivity_upper, rdp_noisy: ss.rdp_noisy,
     },
   };
 }

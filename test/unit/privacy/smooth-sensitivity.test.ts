@@ -6,6 +6,8 @@ import {
   discountedMax, gnssRdp, localSensitivityBoundsGnmax, localSensitivityBoundsThreshold,
 } from '../../../shared/privacy/smooth-sensitivity.ts';
 import { releaseSmoothSensitivityEpsilon } from '../../../shared/privacy/pate-accounting.ts';
+import { epsilonAtOrder } from '../../../shared/privacy/rdp-conversion.ts';
+import { ndtri } from '../../../shared/privacy/special-functions.ts';
 
 const REF = JSON.parse(readFileSync(new URL('./reference-cases.json', import.meta.url), 'utf8'));
 
@@ -55,4 +57,23 @@ test('smooth-sensitivity release: with zero noise it publishes the data-dependen
   const noisy = releaseSmoothSensitivityEpsilon(queries, params, { delta: 1e-5, order: 8, numTeachers: 50 }, () => 1);
   assert.ok(noisy.epsilon > r.epsilon);
   assert.throws(() => releaseSmoothSensitivityEpsilon(queries, params, { delta: 1e-5, order: 8, numTeachers: 50, beta: 0.1 }, () => 0), /beta/);
+});
+
+test('smooth-sensitivity release: both published figures are recomputed from its public fields alone, a floored (negative) noisy RDP included', () => {
+  const queries = [{ votes: [40, 5, 5], answered: true }, { votes: [20, 20, 10], answered: false }, { votes: [35, 10, 5], answered: true }];
+  const params = { threshold: 30, sigma1: 8, sigma2: 4 };
+  for (const draws of [[0.3, -0.2], [-40, 0.5]]) {
+    let k = 0;
+    const r = releaseSmoothSensitivityEpsilon(queries, params, { delta: 1e-5, order: 8, numTeachers: 50 }, () => draws[k++]!);
+    // from the output only: rdp_noisy, smooth_sensitivity_upper, gnss_rdp, log_ss_rdp, sigma_ss, gamma, order, δ
+    close(r.epsilon, epsilonAtOrder(r.order, Math.max(0, r.rdp_noisy) + r.gnss_rdp, 1e-5, 'improved'), 1e-12, 'ε̃');
+    const upperRdp = Math.max(0, r.rdp_noisy + r.smooth_sensitivity_upper * r.sigma_ss * ndtri(1 - r.gamma / 2)) + r.gnss_rdp + r.log_ss_rdp;
+    close(r.epsilon_upper, epsilonAtOrder(r.order, upperRdp, 1e-5, 'improved'), 1e-12, 'ε⁺');
+    close(r.rdp_noisy, r.private_rdp_data_dependent + r.private_smooth_sensitivity * r.sigma_ss * draws[0]!, 1e-12, 'rdp̃');
+  }
+  // a draw of −40 floors ε̃ at convert(gnss_rdp): the estimate then carries nothing of the votes
+  let k = 0;
+  const floored = releaseSmoothSensitivityEpsilon(queries, params, { delta: 1e-5, order: 8, numTeachers: 50 }, () => [-40, 0][k++]!);
+  assert.ok(floored.rdp_noisy < 0);
+  close(floored.epsilon, epsilonAtOrder(8, floored.gnss_rdp, 1e-5, 'improved'), 1e-12, 'floor');
 });
