@@ -59,6 +59,7 @@ test('edited, removed, duplicated, moved or malformed entries are E_LEDGER_CORRU
       'negative σ': [lines[0]!.replace('"noise_multiplier":2', '"noise_multiplier":-2')],
       'unknown mechanism': [lines[0]!.replace('"type":"gaussian"', '"type":"gaussiann"')],
       'schema version 2': [lines[0]!.replace('"type":"gaussian"', '"type":"gaussian","schema_version":2')],
+      'unknown noise origin': [lines[0]!.replace('"prev":', '"noise":"nearby","prev":')],
     };
     for (const [name, ls] of Object.entries(cases)) {
       writeFileSync(path, ls.join('\n') + '\n');
