@@ -170,15 +170,17 @@ export class Aggregator {
     // A round released before a crash is re-sent, not asked again: it waits (bounded) for its
     // participants, not for min_sites. After the last round's consensus went out the sites have
     // digested it and exited, so waiting for them would end the run in E_QUORUM_TIMEOUT, never complete.
-    let minSitesPending = this.storedRelease(start) !== undefined && start < config.rounds;
+    const resending = this.storedRelease(start) !== undefined && start < config.rounds;
     // A run that cannot pay for its next round ends now, not after waiting for sites it could not use.
-    if (!minSitesPending && status === 'complete' && start < config.rounds && this.budgets.runRefusal(start)) {
+    if (!resending && status === 'complete' && start < config.rounds && this.budgets.runRefusal(start)) {
       status = 'budget_exhausted';
       db.setRunStatus(config.runId, 'budget_exhausted');
-    } else if (!minSitesPending && start < config.rounds) {
+    } else if (!resending && start < config.rounds) {
       // (a run stopped while its last round's consensus went out has no round left: it ends now,
       // not after waiting for sites that digested that round and exited)
-      await this.waitForSites(config.minSites, config.joinTimeoutMs);
+      // min_sites is the wait before round 1; once rounds have run, a restart needs quorum, as each
+      // round does (a site removed from the allowlist meanwhile must not stall the run)
+      await this.waitForSites(start > 0 ? config.quorum : config.minSites, config.joinTimeoutMs);
     }
     // Attempts of the current round: each gets its own request ids (a site's tracker refuses a
     // reused id), and a failed attempt backs off, so a round below quorum never spins the event loop.
@@ -213,8 +215,7 @@ export class Aggregator {
           db.setRunStatus(config.runId, 'budget_exhausted');
           break;
         }
-        await this.waitForSites(minSitesPending ? config.minSites : config.quorum, config.joinTimeoutMs);
-        minSitesPending = false;
+        await this.waitForSites(config.quorum, config.joinTimeoutMs);
         // Sites whose own scope (charged in earlier runs too) cannot pay for the round are left out; the others go on.
         // Allowlisted sites that have not joined yet count: they may still come (the wait below times out, resumably).
         const known = [...new Set([...(this.o.hub.allowlistedSites ?? []), ...db.sites(config.runId).map((s) => s.site), ...this.sessions.liveSites()])];

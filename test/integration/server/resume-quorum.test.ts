@@ -1,0 +1,33 @@
+// min_sites is the wait before round 1. A run restarted after its rounds began needs quorum, as each of
+// its rounds does: a site removed from the allowlist meanwhile (docs/runs.md's advice for a failing
+// site), or one still down, used to stall the restart until join_timeout_s and fail E_QUORUM_TIMEOUT.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Aggregator } from '../../../server/aggregator.ts';
+import { strategyFor } from '../../../server/run-aggregator.ts';
+import { honestReply, hostileSite, PUBLIC_SET, startHostileRun } from './hostile-site-fixture.ts';
+
+test('a run restarted after round 1 goes on with quorum sites, not min_sites', { timeout: 30_000 }, async () => {
+  const names = ['site-a', 'site-b', 'site-c'];
+  const h = await startHostileRun(names, { rounds: 2, quorum: 2, min_sites: 3, join_timeout_s: 2 });
+  try {
+    // round 1 is answered; round 2's queries are not, so the stop lands inside it, before its release
+    const sites = await Promise.all(names.map((n) => hostileSite(h, n, (q) => (q.round === 0 ? honestReply(q) : undefined))));
+    while (sites.some((s) => s.consensus.length === 0) || sites.some((s) => s.queries.every((q) => q.round === 0))) await new Promise((r) => setTimeout(r, 20));
+    h.aggregator.stop();
+    assert.equal((await h.finish()).status, 'stopped');
+    assert.equal(h.db.lastCompletedRound(h.config.runId), 0);
+    for (const s of sites) s.client.close();
+    // two of the three come back (quorum 2, min_sites 3)
+    const log: string[] = [];
+    const again = new Aggregator({ db: h.db, config: h.config, strategy: strategyFor(h.config), hub: h.server, publicSet: PUBLIC_SET, audit: h.audit, log: (l) => log.push(l) });
+    const running = again.run();
+    await Promise.all(['site-a', 'site-b'].map((n) => hostileSite(h, n)));
+    const summary = await running; // join_timeout_s is 2: waiting for min_sites threw E_QUORUM_TIMEOUT
+    assert.equal(summary.status, 'complete', log.join('\n'));
+    assert.equal(h.db.lastCompletedRound(h.config.runId), 1);
+    again.stop();
+  } finally {
+    await h.close();
+  }
+});
