@@ -107,6 +107,16 @@ export class SiteAgent {
     // The discriminator sees all of the site's data: one example would move every teacher's weight.
     check(settings.policy.competence === undefined || settings.teachers === 1, 'policy.competence',
       'competence weighting needs the site-level privacy unit (one teacher per site); remove it or set teachers: 1');
+    // The teachers and the student read the private data's sample size: a public or eval set of
+    // another size would be sliced at the wrong width and answered on misaligned values, with no
+    // error anywhere (or one about sample counts after training)
+    const values = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+    const own = data.privateData;
+    for (const [field, d] of [['public_set', data.publicSet], ['eval_set', data.evalSet]] as const) {
+      if (d === undefined) continue;
+      check(values(d.shape) === values(own.shape), field, `${d.spec} has samples of shape [${d.shape}] (${values(d.shape)} values), but the private data's are [${own.shape}] (${values(own.shape)}): fix data.shape (or the CSV) to match, or use a ${field} of the same kind`, 'E_SHAPE_MISMATCH');
+      check(d.numClasses === own.numClasses, field, `${d.spec} has ${d.numClasses} classes, but the private data has ${own.numClasses}: fix data.classes to match, or use a ${field} of the same kind`, 'E_SHAPE_MISMATCH');
+    }
     this.settings = settings;
     this.privateData = data.privateData;
     this.publicSet = data.publicSet;

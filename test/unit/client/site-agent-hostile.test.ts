@@ -1,14 +1,15 @@
 // The site agent's own guards, without a transport: a request id answered once, a ledger without a finite bound, reply rows defined for any temperature and logits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SiteAgent, type Query, type SiteSettings } from '../../../client/site-agent.ts';
 import { SiteLedger } from '../../../client/site-ledger.ts';
 import { temperatureSoftmax, weightRows } from '../../../client/reply-rows.ts';
 import { softmaxRows, type OnnxTeacher } from '../../../shared/ml/inference.ts';
-import { separableDataset } from './separable-csv.ts';
+import { separableCsv, separableDataset } from './separable-csv.ts';
+import { loadCsvDataset } from '../../../shared/data/csv-dataset.ts';
 
 function site(policy: Partial<SiteSettings['policy']>, ledger = new SiteLedger()) {
   const dir = mkdtempSync(join(tmpdir(), 'fedistill-agent-hostile-'));
@@ -62,4 +63,32 @@ test('reply rows: softmax(logits/T) as before for ordinary T; argmax at a T that
   const rows = Float64Array.of(0.5, 0.5, 0.2, 0.8, 1, 0);
   weightRows(rows, 2, Float32Array.of(0.5, NaN, 7));
   assert.deepEqual(Array.from(rows), [0.25, 0.25, 0, 0, 1, 0]);
+});
+
+test('a public or eval set whose samples are not the private data\'s size (or classes) is refused before anything trains (E_SHAPE_MISMATCH)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-agent-shape-'));
+  try {
+    const settings: SiteSettings = {
+      name: 'site-a', model: 'mlp', teachers: 1, seed: 1, device: 'cpu', threads: 1,
+      local: { epochs: 0, batchSize: 16, lr: 1e-3, optimizer: 'adam' }, digest: { epochs: 0, revisitEpochs: 0, temperature: 1, privateMix: 0 },
+      policy: { clip: 0.5, localNoiseMultiplier: 0 },
+    };
+    const path = join(dir, 'priv.csv');
+    writeFileSync(path, separableCsv(12, 2));
+    const matching = separableDataset(dir, 'pub.csv', 10, 3);
+    // the same 16 values read as 15 (a wrong data.shape): the public set's rows were sliced at the wrong width, silently
+    const narrowPath = join(dir, 'narrow.csv');
+    writeFileSync(narrowPath, separableCsv(12, 2).split('\n').map((l) => (l.includes(',') && !l.startsWith('label') ? l.slice(0, l.lastIndexOf(',')) : l)).join('\n'));
+    const narrow = loadCsvDataset(narrowPath, { shape: [1, 3, 5], classes: 3 });
+    assert.throws(() => new SiteAgent(settings, { privateData: narrow, publicSet: matching }, new SiteLedger()),
+      { code: 'E_SHAPE_MISMATCH', message: /^public_set: .* has samples of shape \[1,4,4\] \(16 values\), but the private data's are \[1,3,5\] \(15\): fix data\.shape/ });
+    const fourClasses = loadCsvDataset(path, { shape: [1, 4, 4], classes: 4 });
+    assert.throws(() => new SiteAgent(settings, { privateData: fourClasses, publicSet: matching }, new SiteLedger()), { code: 'E_SHAPE_MISMATCH', message: /^public_set: .* has 3 classes, but the private data has 4/ });
+    assert.throws(() => new SiteAgent(settings, { privateData: matching, publicSet: matching, evalSet: narrow }, new SiteLedger()), { code: 'E_SHAPE_MISMATCH', message: /^eval_set: / });
+    // a flat [16] private set beside a 1×4×4 public set holds the same values per sample: accepted
+    const flat = loadCsvDataset(path, { shape: [16], classes: 3 });
+    new SiteAgent(settings, { privateData: flat, publicSet: matching, evalSet: matching }, new SiteLedger());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
