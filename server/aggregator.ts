@@ -108,6 +108,24 @@ export class Aggregator {
   }
 
   /**
+   * The wait before the first new round after a restart, once rounds have run: min_sites for as long
+   * as live sites take to reconnect (RESEND_WAIT_MS, or join_timeout_s if shorter), then quorum, as
+   * every round needs. min_sites is the wait before round 1: a site removed from the allowlist
+   * meanwhile, or still down, must not stall the run until join_timeout_s and fail E_QUORUM_TIMEOUT.
+   */
+  private async waitAfterRestart(): Promise<void> {
+    const { minSites, quorum, joinTimeoutMs } = this.o.config;
+    const grace = Math.min(joinTimeoutMs, RESEND_WAIT_MS);
+    const deadline = performance.now() + grace;
+    const live = () => this.sessions.liveSites().length;
+    while (live() < minSites && !this.stopped && performance.now() < deadline) await this.waitForChange(Math.min(1000, deadline - performance.now()));
+    if (live() < minSites && !this.stopped) {
+      this.log(`going on with ${live()} of min_sites ${minSites} sites after ${Math.round(grace / 1000)} s (quorum ${quorum}): min_sites is the wait before round 1; the others take part once they reconnect`);
+    }
+    await this.waitForSites(quorum, joinTimeoutMs);
+  }
+
+  /**
    * Waits up to `timeoutMs` for every site in `sites` to be live (a stored release's participants
    * rejoining after a restart); returns those that are. Never throws: whoever is missing goes without.
    */
@@ -171,6 +189,9 @@ export class Aggregator {
     // participants, not for min_sites. After the last round's consensus went out the sites have
     // digested it and exited, so waiting for them would end the run in E_QUORUM_TIMEOUT, never complete.
     const resending = this.storedRelease(start) !== undefined && start < config.rounds;
+    // rounds ran before this process: the next new round waits for min_sites only as long as live
+    // sites take to reconnect, then goes on with quorum (waitAfterRestart)
+    let restarted = start > 0 || resending;
     // A run that cannot pay for its next round ends now, not after waiting for sites it could not use.
     if (!resending && status === 'complete' && start < config.rounds && this.budgets.runRefusal(start)) {
       status = 'budget_exhausted';
@@ -178,9 +199,7 @@ export class Aggregator {
     } else if (!resending && start < config.rounds) {
       // (a run stopped while its last round's consensus went out has no round left: it ends now,
       // not after waiting for sites that digested that round and exited)
-      // min_sites is the wait before round 1; once rounds have run, a restart needs quorum, as each
-      // round does (a site removed from the allowlist meanwhile must not stall the run)
-      await this.waitForSites(start > 0 ? config.quorum : config.minSites, config.joinTimeoutMs);
+      if (restarted) { await this.waitAfterRestart(); restarted = false; } else await this.waitForSites(config.minSites, config.joinTimeoutMs);
     }
     // Attempts of the current round: each gets its own request ids (a site's tracker refuses a
     // reused id), and a failed attempt backs off, so a round below quorum never spins the event loop.
@@ -215,7 +234,7 @@ export class Aggregator {
           db.setRunStatus(config.runId, 'budget_exhausted');
           break;
         }
-        await this.waitForSites(config.quorum, config.joinTimeoutMs);
+        if (restarted) { await this.waitAfterRestart(); restarted = false; } else await this.waitForSites(config.quorum, config.joinTimeoutMs);
         // Sites whose own scope (charged in earlier runs too) cannot pay for the round are left out; the others go on.
         // Allowlisted sites that have not joined yet count: they may still come (the wait below times out, resumably).
         const known = [...new Set([...(this.o.hub.allowlistedSites ?? []), ...db.sites(config.runId).map((s) => s.site), ...this.sessions.liveSites()])];
