@@ -17,7 +17,7 @@ import { CentralGaussian } from './strategies/central-gaussian.ts';
 import { Pate } from './strategies/pate.ts';
 import { AuditLog } from '../shared/audit/audit-log.ts';
 import { SqliteAuditStore } from '../shared/audit/sqlite-audit-store.ts';
-import { describePlan, planRun } from './run-plan.ts';
+import { describePlan, describeSitesPlan, planRun, planSites, siteScopeStates } from './run-plan.ts';
 
 /** The strategy a config names, with its privacy wrapper. */
 export function strategyFor(c: RunConfig): Strategy {
@@ -106,7 +106,10 @@ export async function runAggregator(c: RunConfig, log: (line: string) => void): 
       throw new FedistillError('E_LISTEN_FAILED', `cannot listen on ${c.listen.host}:${c.listen.port} (${e.code ?? e.message}); another process may hold the port: set listen.port, or stop it`, { cause: e });
     });
     log(`aggregator listening on ${hub.url} (run ${c.runId}, ${c.strategy.name}, database ${c.database})`);
-    for (const line of describePlan(planRun(c, publicSet.numClasses, publicSet.length))) log(line);
+    const plan = planRun(c, publicSet.numClasses, publicSet.length);
+    for (const line of describePlan(plan)) log(line);
+    // the sites' own scopes, charged in earlier runs on this database, may stop the run first
+    for (const line of describeSitesPlan(planSites(c, plan.roundEvent, siteScopeStates(db, allowlist.siteNames)), plan)) log(line);
     for (const w of disabledProtections(c.connectionLimits)) log(w);
     const onSignal = () => { log('stopping after the current step (signal)'); aggregator.stop(); };
     process.once('SIGINT', onSignal);

@@ -1,5 +1,9 @@
 // A run's privacy plan before it starts: what each round charges, the ε after every round, and where the budget stops it.
-import type { PrivacyEvent } from '../shared/privacy/events.ts';
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { type PrivacyEvent, validatePrivacyEvent } from '../shared/privacy/events.ts';
+import type { LedgerStore, PrivacyBudget } from '../shared/privacy/ledger.ts';
+import { SITE_SCOPE } from './site-scopes.ts';
 import { RdpAccountant } from '../shared/privacy/rdp-accountant.ts';
 import { confidentGnmaxWorstCase } from '../shared/privacy/pate-accounting.ts';
 import { centralReleaseSensitivity, gaussianRowsCharge } from '../shared/privacy/soft-labels.ts';
@@ -63,4 +67,93 @@ export function describePlan(p: RunPlan): string[] {
     lines.push(`privacy plan: the budget ${p.exact ? 'stops' : 'may stop'} the run after round ${p.roundsWithinBudget} of ${n}; raise privacy.noise_multiplier (or sigma1/sigma2), or lower queries_per_round or rounds, to fit it`);
   }
   return lines;
+}
+
+/** A site's scope on the aggregator's ledger as a plan reads it: its budget and what earlier runs charged it (none for a site never seen). */
+export interface SiteScopeState { site: string; budget?: PrivacyBudget; spent: PrivacyEvent[] }
+
+export interface SitesPlan {
+  /** Per allowlisted site: ε already spent on this ledger (at its scope's δ) and how many of this run's rounds its scope can still pay. */
+  sites: { site: string; spent_epsilon: number; budget: PrivacyBudget; rounds: number }[];
+  /** Rounds that at least `quorum` sites can pay: the run stops before the next one (PATE: at the earliest). */
+  rounds: number;
+  quorum: number;
+}
+
+/**
+ * What the sites' own scopes allow, before the run starts. A site's scope keeps the budget of its
+ * first run and is charged in every later run on the database (docs/runs.md, site budgets across
+ * runs), so on a database with earlier runs the sites can run out before the run scope does: a site
+ * that cannot pay a round is left out, and the run stops once fewer than quorum sites can. A site
+ * never seen gets this run's budget at its first join, with nothing spent.
+ */
+export function planSites(c: RunConfig, roundEvent: PrivacyEvent, scopes: readonly SiteScopeState[]): SitesPlan {
+  // every site never seen is the same: computed once (an allowlist may name 10,000 of them)
+  let fresh: { spent_epsilon: number; budget: PrivacyBudget; rounds: number } | undefined;
+  const sites = scopes.map((s) => {
+    if (s.budget === undefined && s.spent.length === 0 && fresh) return { site: s.site, ...fresh };
+    const budget = s.budget ?? { epsilon: c.privacy.epsilon, delta: c.privacy.delta };
+    const acc = new RdpAccountant();
+    for (const e of s.spent) acc.compose(e);
+    const epsilonOf = () => { try { return acc.getEpsilon(budget.delta).epsilon; } catch { return Infinity; } };
+    const spent = s.spent.length ? epsilonOf() : 0;
+    let rounds = 0;
+    while (rounds < c.rounds) {
+      acc.compose(roundEvent);
+      if (!(epsilonOf() <= budget.epsilon)) break;
+      rounds++;
+    }
+    if (s.budget === undefined && s.spent.length === 0) fresh = { spent_epsilon: spent, budget, rounds };
+    return { site: s.site, spent_epsilon: spent, budget, rounds };
+  });
+  const byRounds = sites.map((s) => s.rounds).sort((a, b) => b - a);
+  return { sites, rounds: byRounds[c.quorum - 1] ?? 0, quorum: c.quorum };
+}
+
+/** The sites' part of the plan in log lines: only when earlier runs on the database limit some site. */
+export function describeSitesPlan(p: SitesPlan, run: RunPlan): string[] {
+  const n = run.epsilonPerRound.length;
+  const limited = p.sites.filter((s) => s.rounds < n).sort((a, b) => a.rounds - b.rounds || a.site.localeCompare(b.site));
+  if (limited.length === 0) return [];
+  const bound = run.exact ? '' : 'at most ';
+  const shown = limited.slice(0, 8).map((s) => `${s.site} ${s.rounds} (ε ${s.spent_epsilon.toPrecision(4)} of ${s.budget.epsilon} spent)`).join(', ');
+  const more = limited.length > 8 ? `, and ${limited.length - 8} more` : '';
+  const lines = [`privacy plan: sites' own budgets, spent in earlier runs on this database: rounds each can still pay ${bound}${shown}${more}; a site that cannot pay a round is left out of it`];
+  if (p.rounds < Math.min(n, run.roundsWithinBudget)) {
+    lines.push(`privacy plan: only ${p.rounds} round(s) have quorum ${p.quorum} sites that can pay: the run ${run.exact ? 'stops' : 'may stop'} before round ${p.rounds + 1} of ${n}; raise privacy.noise_multiplier (or sigma1/sigma2), lower queries_per_round or rounds, or add sites new to this database`);
+  }
+  return lines;
+}
+
+/** The scopes of `sites` on a ledger store (the aggregator's open database). */
+export function siteScopeStates(store: LedgerStore, sites: readonly string[]): SiteScopeState[] {
+  return store.atomically((tx) => sites.map((site) => {
+    const scope = SITE_SCOPE(site);
+    return { site, budget: tx.getBudget(scope), spent: tx.entries(scope).map((e) => e.event) };
+  }));
+}
+
+/**
+ * The scopes of the allowlisted sites in the database at `path`, opened read-only (a running server
+ * may hold it); undefined when there is no database yet (a first run: every site is new, and the
+ * allowlist is not read).
+ */
+export function readSiteScopeStates(path: string, allowlisted: () => readonly string[]): SiteScopeState[] | undefined {
+  if (path === ':memory:' || !existsSync(path)) return undefined;
+  const sites = allowlisted();
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const hasLedger = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('budgets', 'ledger')").all().length === 2;
+    if (!hasLedger) return undefined;
+    const budget = db.prepare('SELECT epsilon, delta FROM budgets WHERE scope = ?');
+    const events = db.prepare('SELECT event_json FROM ledger WHERE scope = ? ORDER BY seq');
+    return sites.map((site) => {
+      const scope = SITE_SCOPE(site);
+      const b = budget.get(scope) as PrivacyBudget | undefined;
+      const spent = (events.all(scope) as { event_json: string }[]).map((r) => validatePrivacyEvent(JSON.parse(r.event_json), `ledger["${scope}"]`));
+      return { site, ...(b ? { budget: { epsilon: b.epsilon, delta: b.delta } } : {}), spent };
+    });
+  } finally {
+    db.close();
+  }
 }

@@ -13,7 +13,8 @@ import { calibrateNoise } from '../../shared/privacy/calibrate.ts';
 import { CryptoRng } from '../../shared/privacy/rng.ts';
 import { maxVote } from '../../shared/privacy/pate-analysis.ts';
 import { loadRunConfig } from '../../server/run-config.ts';
-import { describePlan, planRun } from '../../server/run-plan.ts';
+import { describePlan, describeSitesPlan, planRun, planSites, readSiteScopeStates } from '../../server/run-plan.ts';
+import { loadAllowlist } from '../../shared/crypto/allowlist.ts';
 import { loadDataset } from '../../shared/data/catalog.ts';
 
 /**
@@ -241,7 +242,9 @@ const planCommand: CommandSpec = {
     'Reads a run config (the run.yaml of `fedistill server`) and composes what each round charges,\n' +
     'exactly as the aggregator\'s ledger will: soft labels (fedmd, dsfl) are exact; PATE is an upper\n' +
     'bound (every query answered). Prints ε after every round at the run\'s δ and the round after\n' +
-    'which its budget stops the run. The aggregator logs the same plan when it starts.',
+    'which its budget stops the run. On a database with earlier runs, it also reads each allowlisted\n' +
+    'site\'s own scope (charged in every run) and says how many rounds each can still pay, and where\n' +
+    'too few can for quorum. The aggregator logs the same plan when it starts.',
   flags: {
     config: { type: 'string', help: 'run config file (YAML)', required: true, arg: 'FILE' },
     json: { type: 'boolean', help: 'print machine-readable JSON' },
@@ -251,10 +254,15 @@ const planCommand: CommandSpec = {
     const c = loadRunConfig(String(args.flags.config));
     const publicSet = loadDataset(c.publicSet);
     const plan = planRun(c, publicSet.numClasses, publicSet.length);
+    // on a database with earlier runs, the sites' own scopes (charged in every run) may stop the run first
+    const scopes = readSiteScopeStates(c.database, () => loadAllowlist(c.allowlist).siteNames);
+    const sites = scopes && planSites(c, plan.roundEvent, scopes);
     return print(io, Boolean(args.flags.json), {
       run_id: c.runId, strategy: c.strategy.name, round_event: plan.roundEvent, exact: plan.exact,
       epsilon_per_round: plan.epsilonPerRound, rounds: c.rounds, rounds_within_budget: plan.roundsWithinBudget, budget: plan.budget,
-    }, describePlan(plan).map((l) => l.replace(/^privacy plan: /, '')));
+      // null without a database yet: every site is new
+      rounds_sites_can_pay: sites?.rounds ?? null, sites: sites?.sites ?? null,
+    }, [...describePlan(plan), ...(sites ? describeSitesPlan(sites, plan) : [])].map((l) => l.replace(/^privacy plan: /, '')));
   },
 };
 

@@ -5,7 +5,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateRunConfig } from '../../../server/run-config.ts';
-import { describePlan, planRun } from '../../../server/run-plan.ts';
+import { describePlan, describeSitesPlan, planRun, planSites, readSiteScopeStates } from '../../../server/run-plan.ts';
+import { RunDatabase } from '../../../server/run-database.ts';
+import { SITE_SCOPE } from '../../../server/site-scopes.ts';
+import { PrivacyLedger } from '../../../shared/privacy/ledger.ts';
 import { RdpAccountant } from '../../../shared/privacy/rdp-accountant.ts';
 import { runCli } from '../../../cli/main.ts';
 
@@ -72,6 +75,49 @@ test('fedistill privacy plan --config prints the plan (text and --json)', async 
     out.length = 0;
     assert.equal(await runCli(['privacy', 'plan', '--config', file], io), 0);
     assert.match(out.join('\n'), /^5 round\(s\), ε 15\.\d+ at δ = 0\.00001 after the last/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('on a database with earlier runs the plan reads each allowlisted site\'s own scope: how many rounds each can still pay, and where quorum fails', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-plan-sites-'));
+  try {
+    const c = validateRunConfig({ ...base, quorum: 2, database: join(dir, 'agg.db'), allowlist: join(dir, 'allow.yaml') });
+    const plan = planRun(c, 10, 100);
+    // an earlier run charged site-a 3 rounds and site-b 4, each under the budget of ε 40 (5 rounds here reach ~15)
+    const db = new RunDatabase(c.database);
+    const ledger = new PrivacyLedger(db);
+    const budget = { epsilon: plan.epsilonPerRound[4]!, delta: 1e-5 };
+    for (const [site, rounds] of [['site-a', 3], ['site-b', 4]] as const) {
+      ledger.setBudget(SITE_SCOPE(site), budget);
+      for (let r = 0; r < rounds; r++) assert.equal(ledger.tryCharge(plan.roundEvent, { scope: SITE_SCOPE(site) }).status, 'accepted');
+    }
+    db.close();
+    const key = (b: number) => Buffer.alloc(32, b).toString('base64');
+    writeFileSync(c.allowlist, `sites:\n  "${key(1)}": site-a\n  "${key(2)}": site-b\n  "${key(3)}": site-c\n`);
+    const sites = planSites(c, plan.roundEvent, readSiteScopeStates(c.database, () => ['site-a', 'site-b', 'site-c'])!);
+    // the budget pays 5 rounds in all: site-a has 2 left, site-b 1, site-c (new, the run's budget of 40) all 5
+    assert.deepEqual(sites.sites.map((s) => [s.site, s.rounds]), [['site-a', 2], ['site-b', 1], ['site-c', 5]]);
+    assert.ok(Math.abs(sites.sites[0]!.spent_epsilon - plan.epsilonPerRound[2]!) < 1e-9);
+    assert.equal(sites.rounds, 2, 'quorum 2: site-c and site-a can pay 2 rounds');
+    const lines = describeSitesPlan(sites, plan);
+    assert.match(lines[0]!, /rounds each can still pay site-b 1 \(ε \S+ of \S+ spent\), site-a 2 /);
+    assert.match(lines[1]!, /only 2 round\(s\) have quorum 2 sites that can pay: the run stops before round 3 of 5/);
+    // the same through `fedistill privacy plan --json`, with the database opened read-only
+    const file = join(dir, 'run.yaml');
+    writeFileSync(file, JSON.stringify({ ...base, quorum: 2, database: c.database, allowlist: c.allowlist }));
+    const out: string[] = [], err: string[] = [];
+    const io = { out: (s: string) => out.push(s), err: (s: string) => err.push(s) };
+    assert.equal(await runCli(['privacy', 'plan', '--config', file, '--json'], io), 0, err.join('\n'));
+    const j = JSON.parse(out.join(''));
+    assert.equal(j.rounds_sites_can_pay, 2);
+    assert.deepEqual(j.sites.map((s: { site: string; rounds: number }) => s.rounds), [2, 1, 5]);
+    // no database yet (a first run): no sites part, and the allowlist is not needed
+    writeFileSync(file, JSON.stringify({ ...base, database: join(dir, 'none.db'), allowlist: join(dir, 'missing.yaml') }));
+    out.length = 0;
+    assert.equal(await runCli(['privacy', 'plan', '--config', file, '--json'], io), 0, err.join('\n'));
+    assert.equal(JSON.parse(out.join('')).sites, null);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
