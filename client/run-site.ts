@@ -128,8 +128,12 @@ async function runSiteOn(ledger: SiteLedger, c: SiteConfig, log: (line: string) 
   try {
     await client.start();
     const result = await site.finished;
-    if (c.studentOut) await agent.exportStudent(c.studentOut);
-    return { ...result, site: c.settings.name, ...(c.studentOut ? { studentOut: c.studentOut } : {}) };
+    // a run in which this site digested no round (it joined late, or its budget left it out) has no
+    // distilled student: the local-only model must not replace one an earlier run wrote there
+    const write = c.studentOut !== undefined && result.roundsDigested > 0;
+    if (write) await agent.exportStudent(c.studentOut!);
+    else if (c.studentOut !== undefined) log(`no round was digested in this run: the student was not written (${c.studentOut} keeps what it held)`);
+    return { ...result, site: c.settings.name, ...(write ? { studentOut: c.studentOut } : {}) };
   } catch (e) {
     if (stopped) return { site: c.settings.name, stopped: true, ledger: c.ledger };
     throw e;

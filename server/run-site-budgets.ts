@@ -110,7 +110,7 @@ export class SiteBudgets {
   private tell(round: number, site: string): void {
     const r = this.excluded.get(site);
     if (!r || this.told.has(site)) return;
-    const message = `round ${round}: this site is left out of run ${this.o.runId} from now on: its budget on the aggregator's ledger (${r.scope}, ε = ${r.budget.epsilon} at δ = ${r.budget.delta}, spent in this and earlier runs) cannot pay for another round (it would reach ε = ${r.projectedEpsilon}); the other sites go on. Nothing more from this site is aggregated in this run`;
+    const message = `round ${round + 1}: this site is left out of run ${this.o.runId} from now on: its budget on the aggregator's ledger (${r.scope}, ε = ${r.budget.epsilon} at δ = ${r.budget.delta}, spent in this and earlier runs) cannot pay for another round (it would reach ε = ${r.projectedEpsilon}); the other sites go on. Nothing more from this site is aggregated in this run`;
     if (this.o.notify(site, SITE_SCOPE_EXHAUSTED, message.slice(0, 500))) this.told.add(site);
   }
 

@@ -100,3 +100,21 @@ test('a session the aggregator closes for cause is logged on the site with its r
     client.close(); await server.close();
   }
 });
+
+test('a consensus re-sent for a round already digested (after an aggregator restart) is not distilled again; its metrics go out again', async () => {
+  const { server, client, session, calls, logs } = await connectedSite();
+  try {
+    const metrics: unknown[] = [];
+    session.on('message', (m) => m.type === 'metrics' && metrics.push(m));
+    const consensus = { type: 'consensus' as const, round: 1, indices: Uint32Array.of(3), rows: 1, cols: 3, labels: Int32Array.of(2) };
+    session.send(consensus);
+    await until(() => metrics.length === 1, 'round 2 digested, metrics sent');
+    session.send(consensus);
+    await until(() => metrics.length === 2, 'the re-sent round answered with its metrics');
+    assert.equal(calls.digest, 1, 'distilled once');
+    assert.deepEqual(metrics[1], metrics[0]);
+    assert.ok(logs.includes('round 2: consensus re-sent (the aggregator restarted); already digested, its metrics sent again'), logs.join('\n'));
+  } finally {
+    client.close(); await server.close();
+  }
+});
