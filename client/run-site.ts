@@ -80,20 +80,25 @@ export function connectionHints(c: SiteConfig, identity: { publicKey: Uint8Array
   };
 }
 
+export interface RunSiteOptions {
+  /** Called just before a signal during local training ends the process (exit 130/143): `--json` prints its object there. */
+  onSignalExit?: (signal: NodeJS.Signals, line: string) => void;
+}
+
 /** Runs one site to the end of the run, or until a signal stops it (then `stopped: true`). */
-export async function runSite(c: SiteConfig, log: (line: string) => void): Promise<SiteOutcome> {
+export async function runSite(c: SiteConfig, log: (line: string) => void, o: RunSiteOptions = {}): Promise<SiteOutcome> {
   // Keys and outputs first: a bad path fails now, not after local training.
   checkSiteOutputs(c);
   // One client per ledger (E_LEDGER_LOCKED), found before anything loads or trains; held to the end.
   const ledger = new SiteLedger(c.ledger, { exclusive: true });
   try {
-    return await runSiteOn(ledger, c, log);
+    return await runSiteOn(ledger, c, log, o);
   } finally {
     ledger.close();
   }
 }
 
-async function runSiteOn(ledger: SiteLedger, c: SiteConfig, log: (line: string) => void): Promise<SiteOutcome> {
+async function runSiteOn(ledger: SiteLedger, c: SiteConfig, log: (line: string) => void, o: RunSiteOptions): Promise<SiteOutcome> {
   const identity = readIdentityFile(c.identity);
   const serverPublicKey = decodePublicKey(c.server.publicKey, 'server.public_key');
   const privateData = loadPrivateData(c);
@@ -103,7 +108,9 @@ async function runSiteOn(ledger: SiteLedger, c: SiteConfig, log: (line: string) 
   log(`${privateData.length} private samples; training ${c.settings.teachers > 1 ? `${c.settings.teachers} teachers and ` : ''}the local model`);
   // Ctrl-C while the local models train: nothing has left the site yet. Say so and stop at once.
   const duringTraining = (signal: NodeJS.Signals) => {
-    log(`stopping (${signal}) during local training: nothing has left this site yet; restart it with the same config`);
+    const line = `stopping (${signal}) during local training: nothing has left this site yet; restart it with the same config`;
+    log(line);
+    o.onSignalExit?.(signal, line);
     endBySignal(signal);
   };
   process.once('SIGINT', duringTraining);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RunDatabase } from '../../server/run-database.ts';
+import { writeDeployment } from '../../simulations/local-deployment.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/fedistill.js', import.meta.url));
 
@@ -88,6 +89,32 @@ test('fedistill start --dir on a folder that already holds a run refuses at once
     assert.match(j.error.message, /already holds a run .*choose another --dir .*fedistill server --config .*run\.yaml/);
     assert.doesNotMatch(err, /--out/);
     assert.equal(readFileSync(join(dir, 'keys', 'aggregator.key'), 'utf8'), 'the earlier run\'s key');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('fedistill client --json stopped by Ctrl-C during local training prints its one E_INTERRUPTED object and exits by the signal', { timeout: 90_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-client-sig-'));
+  try {
+    // no aggregator is needed: the site trains before it connects
+    const files = await writeDeployment({
+      dir, runId: 'r1', sites: 1,
+      run: { public_set: 'mnist:test[0:100]', strategy: { name: 'dsfl', queries_per_round: 10 }, privacy: { epsilon: 5 }, rounds: 1, quorum: 1 },
+      site: { public_set: 'mnist:test[0:100]', data: { dataset: 'mnist:train[0:5000]' }, local: { epochs: 50 } },
+    });
+    const child = spawn(process.execPath, [BIN, 'client', '--config', files.siteConfigs[0]!, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (t: string) => { stdout += t; });
+    child.stderr.setEncoding('utf8').on('data', (t: string) => {
+      stderr += t;
+      if (/training the local model/.test(stderr) && !child.killed) setTimeout(() => child.kill('SIGINT'), 300);
+    });
+    const [code, sig] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => child.on('close', (c, s) => res([c, s])));
+    assert.ok(code === 130 || sig === 'SIGINT', `${code} ${sig}: ${stderr}`);
+    assert.match(stderr, /stopping \(SIGINT\) during local training: nothing has left this site yet/);
+    const j = JSON.parse(stdout);
+    assert.deepEqual([j.ok, j.command, j.exit_code, j.error.code], [false, 'fedistill client', 130, 'E_INTERRUPTED']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
