@@ -63,7 +63,17 @@ export function connectionHints(c: SiteConfig, identity: { publicKey: Uint8Array
     if (code === 'E_UNKNOWN_SITE_KEY') {
       log(`this site's key is not on the aggregator's allowlist: send its public key ${encodePublicKey(identity.publicKey)} (fingerprint ${fingerprint(identity.publicKey)}; \`fedistill keys show ${c.identity}\`) and its name ${c.settings.name} to the aggregator's operator, who adds them to the allowlist and restarts \`fedistill server\` with the same config; this site keeps retrying meanwhile (at most every 30 s; Ctrl-C stops it)`);
     } else if (code === 'E_NOT_CONNECTED') {
-      log(`nothing answers at ${c.server.url} yet: the aggregator is not started, or server.url is wrong; this site keeps retrying (at most every 30 s; Ctrl-C stops it)`);
+      const retrying = 'this site keeps retrying (at most every 30 s; Ctrl-C stops it)';
+      const http = /Unexpected server response: (\d+)/.exec(lastError);
+      const dns = /\b(ENOTFOUND|EAI_AGAIN)\b/.exec(lastError);
+      // one hint per kind of failure: what answers (or does not) says what is wrong
+      const kind = http ? 'http' : dns ? 'dns' : 'none';
+      if (given.has(`${code}/${kind}`)) return;
+      given.add(`${code}/${kind}`);
+      if (http) log(`something at ${c.server.url} answers, but not as a fedistill aggregator (HTTP ${http[1]} instead of a websocket): server.url points at another service, or the wrong port or path; ${retrying}`);
+      else if (dns) log(`the host of ${c.server.url} cannot be resolved (${dns[1]}): check server.url (and this machine's DNS); ${retrying}`);
+      else log(`nothing answers at ${c.server.url} yet: the aggregator is not started, or server.url is wrong; ${retrying}`);
+      return;
     } else if (code === 'E_HANDSHAKE_REPLAY') {
       const retrying = 'this site keeps retrying (at most every 30 s; Ctrl-C stops it)';
       // this site's own check of the aggregator's hello (its max_clock_skew_ms may be the smaller)

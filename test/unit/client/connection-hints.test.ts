@@ -42,3 +42,17 @@ test("a refusal by this site of the aggregator's clock says so: it is not the ag
   assert.equal(lines.length, 1);
   assert.match(lines[0]!, /^this site refused the aggregator's handshake: the aggregator's clock is 400 s behind this machine's, more than this site's max_clock_skew_ms allows/);
 });
+
+test('an address that cannot be reached, cannot be resolved, or answers as some other service gets its own hint, once each', () => {
+  const lines: string[] = [];
+  const hint = connectionHints(config, identity, (l) => lines.push(l));
+  hint('E_NOT_CONNECTED: cannot reach ws://127.0.0.1:7711: connect ECONNREFUSED 127.0.0.1:7711');
+  hint('E_NOT_CONNECTED: cannot reach ws://127.0.0.1:7711: connect ECONNREFUSED 127.0.0.1:7711');
+  hint('E_NOT_CONNECTED: cannot reach ws://127.0.0.1:7711: Unexpected server response: 200');
+  hint('E_NOT_CONNECTED: cannot reach ws://127.0.0.1:7711: Unexpected server response: 404');
+  hint('E_NOT_CONNECTED: cannot reach ws://aggregator.lan:7711: getaddrinfo ENOTFOUND aggregator.lan');
+  assert.equal(lines.length, 3, lines.join('\n'));
+  assert.match(lines[0]!, /^nothing answers at ws:\/\/127\.0\.0\.1:7711 yet: the aggregator is not started/);
+  assert.match(lines[1]!, /^something at ws:\/\/127\.0\.0\.1:7711 answers, but not as a fedistill aggregator \(HTTP 200 instead of a websocket\): server\.url points at another service/);
+  assert.match(lines[2]!, /^the host of ws:\/\/127\.0\.0\.1:7711 cannot be resolved \(ENOTFOUND\): check server\.url/);
+});
