@@ -90,6 +90,16 @@ export function connectionHints(c: SiteConfig, identity: { publicKey: Uint8Array
   };
 }
 
+/**
+ * A warning when the distilled student ends less accurate on the eval set than the local-only model:
+ * the summary shows both figures, but an operator exporting the student should not have to compare them.
+ */
+export function studentWorseWarning(r: { baselineAccuracy?: number; finalAccuracy?: number; roundsDigested: number }): string | undefined {
+  const { baselineAccuracy: before, finalAccuracy: after } = r;
+  if (before === undefined || after === undefined || r.roundsDigested === 0 || !(after < before)) return undefined;
+  return `warning: the distilled student is less accurate than the local-only model on the eval set (${before.toFixed(4)} → ${after.toFixed(4)}): the consensus was too noisy, or too far from this site's data, to help it; more teachers per site (run.yaml privacy.teachers_per_site with site.yaml teachers: example-level), less noise or more queries per round usually help (docs/runs.md)`;
+}
+
 export interface RunSiteOptions {
   /** Called just before a signal during local training ends the process (exit 130/143): `--json` prints its object there. */
   onSignalExit?: (signal: NodeJS.Signals, line: string) => void;
@@ -145,6 +155,8 @@ async function runSiteOn(ledger: SiteLedger, c: SiteConfig, log: (line: string) 
   try {
     await client.start();
     const result = await site.finished;
+    const worse = studentWorseWarning(result);
+    if (worse) log(worse);
     // a run in which this site digested no round (it joined late, or its budget left it out) has no
     // distilled student: the local-only model must not replace one an earlier run wrote there
     const write = c.studentOut !== undefined && result.roundsDigested > 0;

@@ -1,7 +1,7 @@
-// The site's one-time hints on connection failures an operator can fix: here, a clock far off the aggregator's.
+// The site's one-time hints an operator can act on: connection failures (a clock far off the aggregator's, an address that does not answer as one), and a student worse than the local-only model.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connectionHints } from '../../../client/run-site.ts';
+import { connectionHints, studentWorseWarning } from '../../../client/run-site.ts';
 import type { SiteConfig } from '../../../client/site-config.ts';
 
 const config = { server: { url: 'ws://127.0.0.1:7711' }, identity: 'site-3.key', settings: { name: 'site-3' } } as unknown as SiteConfig;
@@ -55,4 +55,12 @@ test('an address that cannot be reached, cannot be resolved, or answers as some 
   assert.match(lines[0]!, /^nothing answers at ws:\/\/127\.0\.0\.1:7711 yet: the aggregator is not started/);
   assert.match(lines[1]!, /^something at ws:\/\/127\.0\.0\.1:7711 answers, but not as a fedistill aggregator \(HTTP 200 instead of a websocket\): server\.url points at another service/);
   assert.match(lines[2]!, /^the host of ws:\/\/127\.0\.0\.1:7711 cannot be resolved \(ENOTFOUND\): check server\.url/);
+});
+
+test('a student that ends less accurate than the local-only model is flagged; an equal or better one, or no eval set, is not', () => {
+  assert.match(studentWorseWarning({ baselineAccuracy: 0.909, finalAccuracy: 0.888, roundsDigested: 3 })!, /^warning: the distilled student is less accurate than the local-only model on the eval set \(0\.9090 → 0\.8880\)/);
+  assert.equal(studentWorseWarning({ baselineAccuracy: 0.9, finalAccuracy: 0.9, roundsDigested: 3 }), undefined);
+  assert.equal(studentWorseWarning({ baselineAccuracy: 0.9, finalAccuracy: 0.95, roundsDigested: 3 }), undefined);
+  assert.equal(studentWorseWarning({ roundsDigested: 3 }), undefined, 'no eval_set');
+  assert.equal(studentWorseWarning({ baselineAccuracy: 0.9, finalAccuracy: 0.9, roundsDigested: 0 }), undefined);
 });
