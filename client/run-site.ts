@@ -61,7 +61,7 @@ export function connectionHints(c: SiteConfig, identity: { publicKey: Uint8Array
     const code = /^E_[A-Z_]+/.exec(lastError)?.[0];
     if (!code || given.has(code)) return;
     if (code === 'E_UNKNOWN_SITE_KEY') {
-      log(`this site's key is not on the aggregator's allowlist: send its public key ${encodePublicKey(identity.publicKey)} (fingerprint ${fingerprint(identity.publicKey)}; \`fedistill keys show ${c.identity}\`) and its name ${c.settings.name} to the aggregator's operator, who adds them to the allowlist and restarts \`fedistill server\` with the same config; this site keeps retrying meanwhile (at most every 30 s; Ctrl-C stops it)`);
+      log(`this site's key is not on the aggregator's allowlist: send its public key ${encodePublicKey(identity.publicKey)} (fingerprint ${fingerprint(identity.publicKey)}; \`fedistill keys show ${c.identity}\`) and its name ${c.settings.name} to the aggregator's operator, who adds them to the allowlist and restarts \`fedistill server\` with the same config; this site keeps retrying meanwhile (at most every 30 s; Ctrl-C stops it). If the operator removed this site from the run on purpose, stop it`);
     } else if (code === 'E_NOT_CONNECTED') {
       const retrying = 'this site keeps retrying (at most every 30 s; Ctrl-C stops it)';
       const http = /Unexpected server response: (\d+)/.exec(lastError);
