@@ -117,8 +117,12 @@ export async function loadCheckpoint(t: Trainer, path: string, data?: string): P
   if (JSON.stringify(header.spec) !== JSON.stringify(t.model.layout.spec)) {
     throw new FedistillError('E_CHECKPOINT_MISMATCH', `checkpoint ${path} was written for a different model spec (${specSummary(header.spec)}, not ${specSummary(t.model.layout.spec)}); resume with the model it was trained with (fedistill train: the same --model and --dataset)`);
   }
-  if (JSON.stringify(header.optimizer) !== JSON.stringify(t.optimizer)) {
-    throw new FedistillError('E_CHECKPOINT_MISMATCH', `checkpoint ${path} was written with optimizer ${JSON.stringify(header.optimizer)}, not ${JSON.stringify(t.optimizer)}; resume with the optimizer it was trained with (fedistill train: the same --optimizer)`);
+  // {kind: 'adamw'} without weightDecay trained with no decay before it came to mean 0.01: an older
+  // checkpoint's config says what it trained with, spelt out
+  const saved = header.optimizer as { kind?: unknown; weightDecay?: unknown } | null;
+  const written = saved?.kind === 'adamw' && saved.weightDecay === undefined ? { ...saved, weightDecay: 0 } : saved;
+  if (JSON.stringify(written) !== JSON.stringify(t.optimizer)) {
+    throw new FedistillError('E_CHECKPOINT_MISMATCH', `checkpoint ${path} was written with optimizer ${JSON.stringify(written)}, not ${JSON.stringify(t.optimizer)}; resume with the optimizer it was trained with (fedistill train: the same --optimizer)`);
   }
   let off = MAGIC.length + 4 + len;
   if (header.sha256 !== undefined && createHash('sha256').update(buf.subarray(off)).digest('hex') !== header.sha256) {

@@ -8,6 +8,10 @@ import type { OptimizerConfig } from '../../../shared/ml/optimizers.ts';
 import type { LrSchedule } from '../../../shared/ml/lr-schedule.ts';
 import type { TrainerOptions } from '../../../shared/ml/trainer-types.ts';
 import { SeededRng } from '../../../shared/util/prng.ts';
+import { loadCheckpoint, saveCheckpoint } from '../../../shared/ml/checkpoint.ts';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const image = (layer: Record<string, unknown>): ModelSpec =>
   ({ input: [1, 8, 8], classes: 2, layers: [layer as unknown as LayerSpec, { type: 'flatten' }, { type: 'dense', units: 2 }] });
@@ -122,4 +126,27 @@ test('a batch of one value per channel leaves batchnorm running statistics as th
   // two samples do move them (the unbiased variance of two values)
   const two = await runningStats(2, 2);
   assert.notDeepEqual(two.stats, one.stats);
+});
+
+test("a checkpoint written with {kind: 'adamw'} before it meant decay 0.01 resumes with weightDecay 0, and says so when asked for 0.01", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-adamw-ckpt-'));
+  try {
+    const spec: ModelSpec = { input: [4], classes: 2, layers: [{ type: 'dense', units: 2 }] };
+    const path = join(dir, 'old.ckpt');
+    await saveCheckpoint(new Trainer(buildModel(spec, { seed: 1 }), { optimizer: { kind: 'adamw', weightDecay: 0 }, threads: 1 }), path);
+    // the header as the earlier version wrote it: optimizer {"kind":"adamw"}, which trained with no decay
+    const buf = readFileSync(path);
+    const at = buf.indexOf('{'.charCodeAt(0)) - 4;
+    const len = buf.readUInt32LE(at);
+    const header = JSON.parse(buf.subarray(at + 4, at + 4 + len).toString());
+    header.optimizer = { kind: 'adamw' };
+    const json = Buffer.from(JSON.stringify(header));
+    const size = Buffer.alloc(4); size.writeUInt32LE(json.length);
+    writeFileSync(path, Buffer.concat([buf.subarray(0, at), size, json, buf.subarray(at + 4 + len)]));
+    assert.deepEqual(await loadCheckpoint(new Trainer(buildModel(spec, { seed: 1 }), { optimizer: { kind: 'adamw', weightDecay: 0 }, threads: 1 }), path), []);
+    await assert.rejects(loadCheckpoint(new Trainer(buildModel(spec, { seed: 1 }), { optimizer: { kind: 'adamw' }, threads: 1 }), path),
+      { code: 'E_CHECKPOINT_MISMATCH', message: /was written with optimizer \{"kind":"adamw","weightDecay":0\}, not \{"kind":"adamw","weightDecay":0\.01\}/ });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
