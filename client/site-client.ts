@@ -37,8 +37,8 @@ export class SiteClient {
   /** The run's δ (from its Welcome; at most the site's own policy.delta), at which the site reports its own worst-case ε. */
   private delta = 1e-5;
   private digested = 0;
-  /** The metrics each digested round sent, by round: a consensus re-sent after an aggregator restart is not digested again. */
-  private readonly digestedRounds = new Map<number, Awaited<ReturnType<SiteAgent['digest']>>>();
+  /** The metrics each digested round sent, by run and round: a consensus re-sent after an aggregator restart is not digested again. */
+  private readonly digestedRounds = new Map<string, Awaited<ReturnType<SiteAgent['digest']>>>();
   private queue: Promise<void> = Promise.resolve();
   private bytes = { sent: 0, received: 0 };
   /** The current session, whose bytes are not yet in `bytes` (added when it is replaced or the run ends). */
@@ -198,11 +198,13 @@ export class SiteClient {
     }
     // a restarted aggregator re-sends the round it released before its crash: digested once, its
     // metrics sent again (distilling it twice would weigh that round double, and count it twice)
-    const before = this.digestedRounds.get(c.round);
+    // keyed by run: a site that reconnects into another run (a new run_id) digests its rounds afresh
+    const key = `${this.runId ?? ''}\n${c.round}`;
+    const before = this.digestedRounds.get(key);
     if (before) this.log(`round ${c.round + 1}: consensus re-sent (the aggregator restarted); already digested, its metrics sent again`);
     const metrics = before ?? await this.agent.digest(this.delta, { indices: c.indices, cols: c.cols, ...(c.soft ? { soft: c.soft } : {}), ...(c.labels ? { labels: c.labels } : {}) });
     if (!before) {
-      this.digestedRounds.set(c.round, metrics);
+      this.digestedRounds.set(key, metrics);
       this.digested++;
       // the local accuracy, whether or not policy.share_metrics sends it
       this.log(`round ${c.round + 1}: digested consensus; accuracy ${this.agent.lastAccuracy?.toFixed(4) ?? 'n/a'}, own ε bound ${(metrics.ledger_epsilon ?? Infinity).toFixed(3)}`);

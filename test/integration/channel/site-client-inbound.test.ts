@@ -118,3 +118,39 @@ test('a consensus re-sent for a round already digested (after an aggregator rest
     client.close(); await server.close();
   }
 });
+
+test('a site that reconnects into another run (a new run_id on the restarted aggregator) digests its rounds afresh', async () => {
+  const server = await startServer();
+  const calls = { digest: 0 };
+  const agent = { settings: { name: 'site-a' }, publicSet: PUBLIC, ledger: new SiteLedger(), async digest() { calls.digest++; return { accuracy: 0.5 }; } } as unknown as SiteAgent;
+  const client = clientFor(server, siteA, { reconnect: { baseDelayMs: 10, maxDelayMs: 20 } as never });
+  const site = new SiteClient(agent, client, PUBLIC.spec, () => {});
+  site.finished.catch(() => {});
+  const sessions: SecureSession[] = [];
+  const welcomed: (() => void)[] = [];
+  server.on('session', (s: SecureSession) => s.on('message', (m: SessionMessage) => {
+    if (m.type !== 'join') return;
+    s.send({ type: 'welcome', requestId: m.requestId, runId: sessions.length === 0 ? 'run-A' : 'run-B', config: { rounds: 5, privacy: { noise_multiplier: 1 } } });
+    sessions.push(s);
+    welcomed.shift()?.();
+  }));
+  try {
+    const first = new Promise<void>((r) => welcomed.push(r));
+    await client.start();
+    await first;
+    const metrics: unknown[] = [];
+    const consensus = { type: 'consensus' as const, round: 0, indices: Uint32Array.of(3), rows: 1, cols: 3, labels: Int32Array.of(2) };
+    sessions[0]!.on('message', (m) => m.type === 'metrics' && metrics.push(m));
+    sessions[0]!.send(consensus);
+    await until(() => metrics.length === 1, 'run-A round 1 digested');
+    const second = new Promise<void>((r) => welcomed.push(r));
+    sessions[0]!.close(1011, 'server stopping');
+    await second;
+    sessions[1]!.on('message', (m) => m.type === 'metrics' && metrics.push(m));
+    sessions[1]!.send(consensus);
+    await until(() => metrics.length === 2, 'run-B round 1 answered');
+    assert.equal(calls.digest, 2, 'round 1 of run-B is distilled, not taken for run-A\'s');
+  } finally {
+    client.close(); await server.close();
+  }
+});
