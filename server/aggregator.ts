@@ -189,9 +189,11 @@ export class Aggregator {
     // participants, not for min_sites. After the last round's consensus went out the sites have
     // digested it and exited, so waiting for them would end the run in E_QUORUM_TIMEOUT, never complete.
     const resending = this.storedRelease(start) !== undefined && start < config.rounds;
-    // rounds ran before this process: the next new round waits for min_sites only as long as live
-    // sites take to reconnect, then goes on with quorum (waitAfterRestart)
-    let restarted = start > 0 || resending;
+    // rounds ran before this process and its sites may still be retrying (a stopped, crashed or
+    // stalled run): the next new round waits for min_sites only as long as live sites take to
+    // reconnect, then goes on with quorum (waitAfterRestart). A completed run being extended has no
+    // such sites (they exited at its end): it waits for min_sites as before round 1.
+    let restarted = (start > 0 || resending) && existing?.status !== 'complete';
     // A run that cannot pay for its next round ends now, not after waiting for sites it could not use.
     if (!resending && status === 'complete' && start < config.rounds && this.budgets.runRefusal(start)) {
       status = 'budget_exhausted';

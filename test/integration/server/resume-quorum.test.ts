@@ -33,3 +33,24 @@ test('a run restarted after round 1 goes on with quorum sites once min_sites has
     await h.close();
   }
 });
+
+test('a completed run extended with more rounds waits for min_sites, as before round 1: its sites exited at its end and are started again by hand', { timeout: 30_000 }, async () => {
+  const names = ['site-a', 'site-b', 'site-c'];
+  const h = await startHostileRun(names, { rounds: 1, quorum: 2, min_sites: 3, join_timeout_s: 2 });
+  try {
+    const sites = await Promise.all(names.map((n) => hostileSite(h, n)));
+    assert.equal((await h.finish()).status, 'complete');
+    for (const s of sites) s.client.close();
+    const more = { ...h.config, rounds: 2 };
+    const log: string[] = [];
+    const again = new Aggregator({ db: h.db, config: more, strategy: strategyFor(more), hub: h.server, publicSet: PUBLIC_SET, audit: h.audit, log: (l) => log.push(l) });
+    const running = again.run();
+    await Promise.all(['site-a', 'site-b'].map((n) => hostileSite(h, n)));
+    // two of three within join_timeout_s (2 s): not enough for min_sites 3, so no round 2 with only them
+    await assert.rejects(running, { code: 'E_QUORUM_TIMEOUT' });
+    assert.ok(log.some((l) => /completed 1 round\(s\); extending it to 2/.test(l)), log.join('\n'));
+    assert.equal(h.db.lastCompletedRound(h.config.runId), 0);
+  } finally {
+    await h.close();
+  }
+});
