@@ -109,7 +109,9 @@ export async function runAggregator(c: RunConfig, log: (line: string) => void): 
     const plan = planRun(c, publicSet.numClasses, publicSet.length);
     for (const line of describePlan(plan)) log(line);
     // the sites' own scopes, charged in earlier runs on this database, may stop the run first
-    for (const line of describeSitesPlan(planSites(c, plan.roundEvent, siteScopeStates(db, allowlist.siteNames)), plan)) log(line);
+    // (a resumed run plans its remaining rounds: its sites' scopes hold its own rounds so far)
+    const fromRound = db.getRun(c.runId) ? db.lastCompletedRound(c.runId) + 1 : 0;
+    for (const line of describeSitesPlan(planSites(c, plan.roundEvent, siteScopeStates(db, allowlist.siteNames), fromRound), plan)) log(line);
     for (const w of disabledProtections(c.connectionLimits)) log(w);
     const onSignal = () => { log('stopping after the current step (signal)'); aggregator.stop(); };
     process.once('SIGINT', onSignal);

@@ -73,11 +73,13 @@ export function describePlan(p: RunPlan): string[] {
 export interface SiteScopeState { site: string; budget?: PrivacyBudget; spent: PrivacyEvent[] }
 
 export interface SitesPlan {
-  /** Per allowlisted site: ε already spent on this ledger (at its scope's δ) and how many of this run's rounds its scope can still pay. */
+  /** Per allowlisted site: ε already spent on this ledger (at its scope's δ) and how many of the run's remaining rounds its scope can still pay. */
   sites: { site: string; spent_epsilon: number; budget: PrivacyBudget; rounds: number }[];
-  /** Rounds that at least `quorum` sites can pay: the run stops before the next one (PATE: at the earliest). */
+  /** Of the remaining rounds, how many at least `quorum` sites can pay: the run stops before the next one (PATE: at the earliest). */
   rounds: number;
   quorum: number;
+  /** Rounds the run has already completed (a resumed run): the remaining ones are planned, from round fromRound + 1. */
+  fromRound: number;
 }
 
 /**
@@ -87,7 +89,8 @@ export interface SitesPlan {
  * that cannot pay a round is left out, and the run stops once fewer than quorum sites can. A site
  * never seen gets this run's budget at its first join, with nothing spent.
  */
-export function planSites(c: RunConfig, roundEvent: PrivacyEvent, scopes: readonly SiteScopeState[]): SitesPlan {
+export function planSites(c: RunConfig, roundEvent: PrivacyEvent, scopes: readonly SiteScopeState[], fromRound = 0): SitesPlan {
+  const remaining = Math.max(0, c.rounds - fromRound);
   // every site never seen is the same: computed once (an allowlist may name 10,000 of them)
   let fresh: { spent_epsilon: number; budget: PrivacyBudget; rounds: number } | undefined;
   const sites = scopes.map((s) => {
@@ -98,7 +101,7 @@ export function planSites(c: RunConfig, roundEvent: PrivacyEvent, scopes: readon
     const epsilonOf = () => { try { return acc.getEpsilon(budget.delta).epsilon; } catch { return Infinity; } };
     const spent = s.spent.length ? epsilonOf() : 0;
     let rounds = 0;
-    while (rounds < c.rounds) {
+    while (rounds < remaining) {
       acc.compose(roundEvent);
       if (!(epsilonOf() <= budget.epsilon)) break;
       rounds++;
@@ -107,20 +110,22 @@ export function planSites(c: RunConfig, roundEvent: PrivacyEvent, scopes: readon
     return { site: s.site, spent_epsilon: spent, budget, rounds };
   });
   const byRounds = sites.map((s) => s.rounds).sort((a, b) => b - a);
-  return { sites, rounds: byRounds[c.quorum - 1] ?? 0, quorum: c.quorum };
+  return { sites, rounds: byRounds[c.quorum - 1] ?? 0, quorum: c.quorum, fromRound };
 }
 
-/** The sites' part of the plan in log lines: only when earlier runs on the database limit some site. */
+/** The sites' part of the plan in log lines: only when what the sites spent already (earlier runs, this run's rounds so far) limits some site. */
 export function describeSitesPlan(p: SitesPlan, run: RunPlan): string[] {
   const n = run.epsilonPerRound.length;
-  const limited = p.sites.filter((s) => s.rounds < n).sort((a, b) => a.rounds - b.rounds || a.site.localeCompare(b.site));
+  const remaining = Math.max(0, n - p.fromRound);
+  const limited = p.sites.filter((s) => s.rounds < remaining).sort((a, b) => a.rounds - b.rounds || a.site.localeCompare(b.site));
   if (limited.length === 0) return [];
   const bound = run.exact ? '' : 'at most ';
   const shown = limited.slice(0, 8).map((s) => `${s.site} ${s.rounds} (ε ${s.spent_epsilon.toPrecision(4)} of ${s.budget.epsilon} spent)`).join(', ');
   const more = limited.length > 8 ? `, and ${limited.length - 8} more` : '';
-  const lines = [`privacy plan: sites' own budgets, spent in earlier runs on this database: rounds each can still pay ${bound}${shown}${more}; a site that cannot pay a round is left out of it`];
-  if (p.rounds < Math.min(n, run.roundsWithinBudget)) {
-    lines.push(`privacy plan: only ${p.rounds} round(s) have quorum ${p.quorum} sites that can pay: the run ${run.exact ? 'stops' : 'may stop'} before round ${p.rounds + 1} of ${n}; raise privacy.noise_multiplier (or sigma1/sigma2), lower queries_per_round or rounds, or add sites new to this database`);
+  const spentIn = p.fromRound > 0 ? `this run's ${p.fromRound} round(s) so far and any earlier runs` : 'earlier runs';
+  const lines = [`privacy plan: sites' own budgets on this database, spent in ${spentIn}: of the ${remaining} round(s) left, each can still pay ${bound}${shown}${more}; a site that cannot pay a round is left out of it`];
+  if (p.rounds < remaining && p.fromRound + p.rounds < run.roundsWithinBudget) {
+    lines.push(`privacy plan: only ${p.rounds} more round(s) have quorum ${p.quorum} sites that can pay: the run ${run.exact ? 'stops' : 'may stop'} before round ${p.fromRound + p.rounds + 1} of ${n}; raise privacy.noise_multiplier (or sigma1/sigma2), lower queries_per_round or rounds, or add sites new to this database`);
   }
   return lines;
 }
@@ -138,21 +143,24 @@ export function siteScopeStates(store: LedgerStore, sites: readonly string[]): S
  * may hold it); undefined when there is no database yet (a first run: every site is new, and the
  * allowlist is not read).
  */
-export function readSiteScopeStates(path: string, allowlisted: () => readonly string[]): SiteScopeState[] | undefined {
+export function readSiteScopeStates(path: string, allowlisted: () => readonly string[], runId?: string): { scopes: SiteScopeState[]; fromRound: number } | undefined {
   if (path === ':memory:' || !existsSync(path)) return undefined;
   const sites = allowlisted();
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
-    const hasLedger = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('budgets', 'ledger')").all().length === 2;
+    const hasLedger = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('budgets', 'ledger', 'rounds')").all().length === 3;
     if (!hasLedger) return undefined;
+    // a resumed run: the rounds it completed are behind it (and charged already)
+    const last = runId === undefined ? null : (db.prepare("SELECT MAX(round) AS r FROM rounds WHERE run_id = ? AND status = 'complete'").get(runId) as { r: number | null }).r;
     const budget = db.prepare('SELECT epsilon, delta FROM budgets WHERE scope = ?');
     const events = db.prepare('SELECT event_json FROM ledger WHERE scope = ? ORDER BY seq');
-    return sites.map((site) => {
+    const scopes = sites.map((site) => {
       const scope = SITE_SCOPE(site);
       const b = budget.get(scope) as PrivacyBudget | undefined;
       const spent = (events.all(scope) as { event_json: string }[]).map((r) => validatePrivacyEvent(JSON.parse(r.event_json), `ledger["${scope}"]`));
       return { site, ...(b ? { budget: { epsilon: b.epsilon, delta: b.delta } } : {}), spent };
     });
+    return { scopes, fromRound: last === null ? 0 : last + 1 };
   } finally {
     db.close();
   }

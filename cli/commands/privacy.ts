@@ -255,13 +255,13 @@ const planCommand: CommandSpec = {
     const publicSet = loadDataset(c.publicSet);
     const plan = planRun(c, publicSet.numClasses, publicSet.length);
     // on a database with earlier runs, the sites' own scopes (charged in every run) may stop the run first
-    const scopes = readSiteScopeStates(c.database, () => loadAllowlist(c.allowlist).siteNames);
-    const sites = scopes && planSites(c, plan.roundEvent, scopes);
+    const read = readSiteScopeStates(c.database, () => loadAllowlist(c.allowlist).siteNames, c.runId);
+    const sites = read && planSites(c, plan.roundEvent, read.scopes, read.fromRound);
     return print(io, Boolean(args.flags.json), {
       run_id: c.runId, strategy: c.strategy.name, round_event: plan.roundEvent, exact: plan.exact,
       epsilon_per_round: plan.epsilonPerRound, rounds: c.rounds, rounds_within_budget: plan.roundsWithinBudget, budget: plan.budget,
       // null without a database yet: every site is new
-      rounds_sites_can_pay: sites?.rounds ?? null, sites: sites?.sites ?? null,
+      rounds_sites_can_pay: sites?.rounds ?? null, rounds_completed: sites?.fromRound ?? null, sites: sites?.sites ?? null,
     }, [...describePlan(plan), ...(sites ? describeSitesPlan(sites, plan) : [])].map((l) => l.replace(/^privacy plan: /, '')));
   },
 };

@@ -96,14 +96,21 @@ test('on a database with earlier runs the plan reads each allowlisted site\'s ow
     db.close();
     const key = (b: number) => Buffer.alloc(32, b).toString('base64');
     writeFileSync(c.allowlist, `sites:\n  "${key(1)}": site-a\n  "${key(2)}": site-b\n  "${key(3)}": site-c\n`);
-    const sites = planSites(c, plan.roundEvent, readSiteScopeStates(c.database, () => ['site-a', 'site-b', 'site-c'])!);
+    const read = readSiteScopeStates(c.database, () => ['site-a', 'site-b', 'site-c'], 'plan')!;
+    assert.equal(read.fromRound, 0, 'no round of this run completed');
+    const sites = planSites(c, plan.roundEvent, read.scopes);
     // the budget pays 5 rounds in all: site-a has 2 left, site-b 1, site-c (new, the run's budget of 40) all 5
     assert.deepEqual(sites.sites.map((s) => [s.site, s.rounds]), [['site-a', 2], ['site-b', 1], ['site-c', 5]]);
     assert.ok(Math.abs(sites.sites[0]!.spent_epsilon - plan.epsilonPerRound[2]!) < 1e-9);
     assert.equal(sites.rounds, 2, 'quorum 2: site-c and site-a can pay 2 rounds');
     const lines = describeSitesPlan(sites, plan);
-    assert.match(lines[0]!, /rounds each can still pay site-b 1 \(ε \S+ of \S+ spent\), site-a 2 /);
-    assert.match(lines[1]!, /only 2 round\(s\) have quorum 2 sites that can pay: the run stops before round 3 of 5/);
+    assert.match(lines[0]!, /spent in earlier runs: of the 5 round\(s\) left, each can still pay site-b 1 \(ε \S+ of \S+ spent\), site-a 2 /);
+    assert.match(lines[1]!, /only 2 more round\(s\) have quorum 2 sites that can pay: the run stops before round 3 of 5/);
+    // the same database as a run of this id resumed after its round 3: the sites' scopes hold those rounds,
+    // and only the 2 rounds left are planned (no false "stops early")
+    const resumed = planSites(c, plan.roundEvent, read.scopes.map((s) => (s.site === 'site-c' ? s : { ...s, spent: s.spent.slice(0, 3) })), 3);
+    assert.deepEqual(resumed.sites.map((s) => s.rounds), [2, 2, 2]);
+    assert.deepEqual(describeSitesPlan(resumed, plan), []);
     // the same through `fedistill privacy plan --json`, with the database opened read-only
     const file = join(dir, 'run.yaml');
     writeFileSync(file, JSON.stringify({ ...base, quorum: 2, database: c.database, allowlist: c.allowlist }));
@@ -113,6 +120,16 @@ test('on a database with earlier runs the plan reads each allowlisted site\'s ow
     const j = JSON.parse(out.join(''));
     assert.equal(j.rounds_sites_can_pay, 2);
     assert.deepEqual(j.sites.map((s: { site: string; rounds: number }) => s.rounds), [2, 1, 5]);
+    // read from the database: its rounds table says how far the run got
+    const rdb = new RunDatabase(c.database);
+    rdb.createRun('plan', '{}', 'h');
+    for (let r = 0; r < 3; r++) { rdb.startRound('plan', r); rdb.completeRound('plan', r, {}); }
+    rdb.close();
+    assert.equal(readSiteScopeStates(c.database, () => ['site-a'], 'plan')!.fromRound, 3);
+    assert.equal(readSiteScopeStates(c.database, () => ['site-a'], 'another-run')!.fromRound, 0);
+    out.length = 0;
+    assert.equal(await runCli(['privacy', 'plan', '--config', file, '--json'], io), 0, err.join('\n'));
+    assert.equal(JSON.parse(out.join('')).rounds_completed, 3);
     // no database yet (a first run): no sites part, and the allowlist is not needed
     writeFileSync(file, JSON.stringify({ ...base, database: join(dir, 'none.db'), allowlist: join(dir, 'missing.yaml') }));
     out.length = 0;
