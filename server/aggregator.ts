@@ -102,7 +102,11 @@ export class Aggregator {
     const deadline = performance.now() + timeoutMs;
     const live = () => this.sessions.liveSites().filter((s) => !among || among.has(s)).length;
     while (live() < min && !this.stopped) {
-      if (performance.now() > deadline) throw new FedistillError('E_QUORUM_TIMEOUT', `only ${live()} of ${min} sites ${among ? 'that can still pay for a round ' : ''}joined within ${Math.round(timeoutMs / 1000)} s`);
+      if (performance.now() > deadline) {
+        // among the sites that can pay: name those missing (the "connected" list the caller adds may hold sites that cannot pay)
+        const missing = among ? [...among].filter((s) => !this.sessions.liveSites().includes(s)).sort() : [];
+        throw new FedistillError('E_QUORUM_TIMEOUT', `only ${live()} of ${min} sites ${among ? 'that can still pay for a round ' : ''}joined within ${Math.round(timeoutMs / 1000)} s${missing.length ? ` (missing of those that can pay: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''})` : ''}`);
+      }
       await this.waitForChange(Math.min(1000, deadline - performance.now()));
     }
   }

@@ -174,3 +174,13 @@ test('sites that have not joined yet still count: a spent site among the first t
     assert.match(second.sites['site-a']!.notices.join('\n'), /^E_SITE_SCOPE_EXHAUSTED: /);
   });
 });
+
+test('a round waiting for sites that can still pay names the ones missing, not only who is connected', { timeout: 60_000 }, async () => {
+  await onOneDatabase(async ({ db, audit, privacy }) => {
+    const first = await runOn(db, audit, 'first', ['site-a'], { rounds: 3, quorum: 1, min_sites: 1, privacy });
+    assert.equal(first.summary.status, 'complete');
+    // site-a cannot pay another round; site-b joins, site-c (which could pay) does not
+    await assert.rejects(runOn(db, audit, 'second', ['site-a', 'site-b'], { rounds: 2, quorum: 2, min_sites: 2, join_timeout_s: 2, privacy }),
+      { code: 'E_QUORUM_TIMEOUT', message: 'only 1 of 2 sites that can still pay for a round joined within 2 s (missing of those that can pay: site-c)' });
+  });
+});
