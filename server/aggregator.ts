@@ -179,6 +179,9 @@ export class Aggregator {
       return { runId: config.runId, status: existing.status, rounds: [], epsilon: spent.epsilon, delta: spent.delta, bytes: this.sessions.traffic() };
     } else if (existing.status === 'complete') {
       this.log(`run ${config.runId} completed ${db.lastCompletedRound(config.runId) + 1} round(s); extending it to ${config.rounds}`);
+      // running again until this start ends it: an extension cut short (kill -9, a failed wait) is then
+      // restarted as the stopped run it is, not taken for a fresh extension every time
+      db.setRunStatus(config.runId, 'running');
     } else if (existing.status === 'stalled') {
       this.log(`run ${config.runId} stalled before (a round stayed below quorum); trying again`);
     }

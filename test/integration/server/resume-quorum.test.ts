@@ -54,3 +54,31 @@ test('a completed run extended with more rounds waits for min_sites, as before r
     await h.close();
   }
 });
+
+test('an extension cut short (here a failed wait; kill -9 leaves the same) restarts as a stopped run: the short wait, then quorum', { timeout: 30_000 }, async () => {
+  const names = ['site-a', 'site-b', 'site-c'];
+  const h = await startHostileRun(names, { rounds: 1, quorum: 2, min_sites: 3, join_timeout_s: 2 });
+  try {
+    let sites = await Promise.all(names.map((n) => hostileSite(h, n)));
+    assert.equal((await h.finish()).status, 'complete');
+    for (const s of sites) s.client.close();
+    const more = { ...h.config, rounds: 3 };
+    const extension = new Aggregator({ db: h.db, config: more, strategy: strategyFor(more), hub: h.server, publicSet: PUBLIC_SET, audit: h.audit, log: () => {} });
+    const extending = extension.run();
+    extending.catch(() => {});
+    sites = await Promise.all(names.map((n) => hostileSite(h, n)));
+    while (h.db.lastCompletedRound(h.config.runId) < 1) await new Promise((r) => setTimeout(r, 10));
+    for (const s of sites) s.client.close();
+    await assert.rejects(extending, { code: 'E_QUORUM_TIMEOUT' });
+    assert.equal(h.db.getRun(h.config.runId)!.status, 'running', 'not complete while its extension is unfinished');
+    const log: string[] = [];
+    const again = new Aggregator({ db: h.db, config: more, strategy: strategyFor(more), hub: h.server, publicSet: PUBLIC_SET, audit: h.audit, log: (l) => log.push(l) });
+    const running = again.run();
+    await Promise.all(['site-a', 'site-b'].map((n) => hostileSite(h, n)));
+    assert.equal((await running).status, 'complete', log.join('\n'));
+    assert.equal(h.db.lastCompletedRound(h.config.runId), 2);
+    again.stop();
+  } finally {
+    await h.close();
+  }
+});
