@@ -17,7 +17,7 @@ import { CentralGaussian } from './strategies/central-gaussian.ts';
 import { Pate } from './strategies/pate.ts';
 import { AuditLog } from '../shared/audit/audit-log.ts';
 import { SqliteAuditStore } from '../shared/audit/sqlite-audit-store.ts';
-import { describePlan, describeSitesPlan, planRun, planSites, siteScopeStates } from './run-plan.ts';
+import { describePlan, describeSitesPlan, planRun, planSites, releasedRounds, siteScopeStates } from './run-plan.ts';
 
 /** The strategy a config names, with its privacy wrapper. */
 export function strategyFor(c: RunConfig): Strategy {
@@ -109,9 +109,8 @@ export async function runAggregator(c: RunConfig, log: (line: string) => void): 
     const plan = planRun(c, publicSet.numClasses, publicSet.length);
     for (const line of describePlan(plan)) log(line);
     // the sites' own scopes, charged in earlier runs on this database, may stop the run first
-    // (a resumed run plans its remaining rounds: its sites' scopes hold its own rounds so far)
-    const fromRound = db.getRun(c.runId) ? db.lastCompletedRound(c.runId) + 1 : 0;
-    for (const line of describeSitesPlan(planSites(c, plan.roundEvent, siteScopeStates(db, allowlist.siteNames), fromRound), plan)) log(line);
+    // (a resumed run plans its remaining rounds: its sites' scopes hold the rounds it released)
+    for (const line of describeSitesPlan(planSites(c, plan.roundEvent, siteScopeStates(db, allowlist.siteNames), releasedRounds(db, c.runId)), plan)) log(line);
     for (const w of disabledProtections(c.connectionLimits)) log(w);
     const onSignal = () => { log('stopping after the current step (signal)'); aggregator.stop(); };
     process.once('SIGINT', onSignal);

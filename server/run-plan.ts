@@ -78,7 +78,7 @@ export interface SitesPlan {
   /** Of the remaining rounds, how many at least `quorum` sites can pay: the run stops before the next one (PATE: at the earliest). */
   rounds: number;
   quorum: number;
-  /** Rounds the run has already completed (a resumed run): the remaining ones are planned, from round fromRound + 1. */
+  /** Rounds the run has already released, and so charged (a resumed run): the remaining ones are planned, from round fromRound + 1. */
   fromRound: number;
 }
 
@@ -89,6 +89,11 @@ export interface SitesPlan {
  * that cannot pay a round is left out, and the run stops once fewer than quorum sites can. A site
  * never seen gets this run's budget at its first join, with nothing spent.
  */
+/** Rounds of run `runId` already released, and so charged: planning a resumed run starts after them. */
+export function releasedRounds(db: { getRun(runId: string): unknown; lastReleasedRound(runId: string): number }, runId: string): number {
+  return db.getRun(runId) ? db.lastReleasedRound(runId) + 1 : 0;
+}
+
 export function planSites(c: RunConfig, roundEvent: PrivacyEvent, scopes: readonly SiteScopeState[], fromRound = 0): SitesPlan {
   const remaining = Math.max(0, c.rounds - fromRound);
   // every site never seen is the same: computed once (an allowlist may name 10,000 of them)
@@ -122,7 +127,7 @@ export function describeSitesPlan(p: SitesPlan, run: RunPlan): string[] {
   const bound = run.exact ? '' : 'at most ';
   const shown = limited.slice(0, 8).map((s) => `${s.site} ${s.rounds} (ε ${s.spent_epsilon.toPrecision(4)} of ${s.budget.epsilon} spent)`).join(', ');
   const more = limited.length > 8 ? `, and ${limited.length - 8} more` : '';
-  const spentIn = p.fromRound > 0 ? `this run's ${p.fromRound} round(s) so far and any earlier runs` : 'earlier runs';
+  const spentIn = p.fromRound > 0 ? `this run's ${p.fromRound} released round(s) and any earlier runs` : 'earlier runs';
   const lines = [`privacy plan: sites' own budgets on this database, spent in ${spentIn}: of the ${remaining} round(s) left, each can still pay ${bound}${shown}${more}; a site that cannot pay a round is left out of it`];
   if (p.rounds < remaining && p.fromRound + p.rounds < run.roundsWithinBudget) {
     lines.push(`privacy plan: only ${p.rounds} more round(s) have quorum ${p.quorum} sites that can pay: the run ${run.exact ? 'stops' : 'may stop'} before round ${p.fromRound + p.rounds + 1} of ${n}; raise privacy.noise_multiplier (or sigma1/sigma2), lower queries_per_round or rounds, or add sites new to this database`);
@@ -148,10 +153,11 @@ export function readSiteScopeStates(path: string, allowlisted: () => readonly st
   const sites = allowlisted();
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
-    const hasLedger = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('budgets', 'ledger', 'rounds')").all().length === 3;
+    const hasLedger = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('budgets', 'ledger', 'releases')").all().length === 3;
     if (!hasLedger) return undefined;
-    // a resumed run: the rounds it completed are behind it (and charged already)
-    const last = runId === undefined ? null : (db.prepare("SELECT MAX(round) AS r FROM rounds WHERE run_id = ? AND status = 'complete'").get(runId) as { r: number | null }).r;
+    // a resumed run: the rounds it released are charged already (one released but not completed
+    // before a crash is re-sent at no charge)
+    const last = runId === undefined ? null : (db.prepare('SELECT MAX(round) AS r FROM releases WHERE run_id = ?').get(runId) as { r: number | null }).r;
     const budget = db.prepare('SELECT epsilon, delta FROM budgets WHERE scope = ?');
     const events = db.prepare('SELECT event_json FROM ledger WHERE scope = ? ORDER BY seq');
     const scopes = sites.map((site) => {

@@ -261,7 +261,7 @@ const planCommand: CommandSpec = {
       run_id: c.runId, strategy: c.strategy.name, round_event: plan.roundEvent, exact: plan.exact,
       epsilon_per_round: plan.epsilonPerRound, rounds: c.rounds, rounds_within_budget: plan.roundsWithinBudget, budget: plan.budget,
       // null without a database yet: every site is new
-      rounds_sites_can_pay: sites?.rounds ?? null, rounds_completed: sites?.fromRound ?? null, sites: sites?.sites ?? null,
+      rounds_sites_can_pay: sites?.rounds ?? null, rounds_released: sites?.fromRound ?? null, sites: sites?.sites ?? null,
     }, [...describePlan(plan), ...(sites ? describeSitesPlan(sites, plan) : [])].map((l) => l.replace(/^privacy plan: /, '')));
   },
 };

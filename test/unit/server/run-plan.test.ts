@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateRunConfig } from '../../../server/run-config.ts';
-import { describePlan, describeSitesPlan, planRun, planSites, readSiteScopeStates } from '../../../server/run-plan.ts';
+import { describePlan, describeSitesPlan, planRun, planSites, readSiteScopeStates, releasedRounds } from '../../../server/run-plan.ts';
 import { RunDatabase } from '../../../server/run-database.ts';
 import { SITE_SCOPE } from '../../../server/site-scopes.ts';
 import { PrivacyLedger } from '../../../shared/privacy/ledger.ts';
@@ -120,16 +120,23 @@ test('on a database with earlier runs the plan reads each allowlisted site\'s ow
     const j = JSON.parse(out.join(''));
     assert.equal(j.rounds_sites_can_pay, 2);
     assert.deepEqual(j.sites.map((s: { site: string; rounds: number }) => s.rounds), [2, 1, 5]);
-    // read from the database: its rounds table says how far the run got
+    // read from the database: the run's releases say how far it got; round 3 released (charged) but not
+    // completed before a crash counts as behind it (it is re-sent at no charge)
     const rdb = new RunDatabase(c.database);
     rdb.createRun('plan', '{}', 'h');
-    for (let r = 0; r < 3; r++) { rdb.startRound('plan', r); rdb.completeRound('plan', r, {}); }
+    for (let r = 0; r < 3; r++) {
+      rdb.startRound('plan', r);
+      rdb.insertRelease('plan', r, 'soft', Uint8Array.of(r), { round: r }, ['site-a']);
+      if (r < 2) rdb.completeRound('plan', r, {});
+    }
+    assert.equal(releasedRounds(rdb, 'plan'), 3, 'the server\'s figure');
+    assert.equal(releasedRounds(rdb, 'another-run'), 0);
     rdb.close();
-    assert.equal(readSiteScopeStates(c.database, () => ['site-a'], 'plan')!.fromRound, 3);
+    assert.equal(readSiteScopeStates(c.database, () => ['site-a'], 'plan')!.fromRound, 3, 'the CLI\'s, read-only');
     assert.equal(readSiteScopeStates(c.database, () => ['site-a'], 'another-run')!.fromRound, 0);
     out.length = 0;
     assert.equal(await runCli(['privacy', 'plan', '--config', file, '--json'], io), 0, err.join('\n'));
-    assert.equal(JSON.parse(out.join('')).rounds_completed, 3);
+    assert.equal(JSON.parse(out.join('')).rounds_released, 3);
     // no database yet (a first run): no sites part, and the allowlist is not needed
     writeFileSync(file, JSON.stringify({ ...base, database: join(dir, 'none.db'), allowlist: join(dir, 'missing.yaml') }));
     out.length = 0;
