@@ -39,6 +39,8 @@ export class SiteClient {
   private digested = 0;
   /** The metrics each digested round sent, by run and round: a consensus re-sent after an aggregator restart is not digested again. */
   private readonly digestedRounds = new Map<string, Awaited<ReturnType<SiteAgent['digest']>>>();
+  /** The run each session was welcomed into. */
+  private readonly runOfSession = new WeakMap<SecureSession, string>();
   private queue: Promise<void> = Promise.resolve();
   private bytes = { sent: 0, received: 0 };
   /** The current session, whose bytes are not yet in `bytes` (added when it is replaced or the run ends). */
@@ -99,6 +101,7 @@ export class SiteClient {
       if (reply.type === 'error') throw new FedistillError(reply.code, reply.message);
       if (reply.type !== 'welcome') throw new Error(`expected welcome, got ${reply.type}`);
       this.runId = reply.runId;
+      this.runOfSession.set(s, reply.runId);
       // the config is free-form JSON: take only well-typed values, so a wrong type cannot reach the site's own bound
       const cfg = reply.config;
       this.rounds = Number.isSafeInteger(cfg.rounds) && (cfg.rounds as number) > 0 ? cfg.rounds as number : Infinity;
@@ -198,8 +201,10 @@ export class SiteClient {
     }
     // a restarted aggregator re-sends the round it released before its crash: digested once, its
     // metrics sent again (distilling it twice would weigh that round double, and count it twice)
-    // keyed by run: a site that reconnects into another run (a new run_id) digests its rounds afresh
-    const key = `${this.runId ?? ''}\n${c.round}`;
+    // keyed by run, the run of the session it came on (a consensus still queued when the site was
+    // welcomed into another run belongs to the old one): a new run_id's rounds are digested afresh
+    const run = this.runOfSession.get(s) ?? this.runId ?? '';
+    const key = `${run}\n${c.round}`;
     const before = this.digestedRounds.get(key);
     if (before) this.log(`round ${c.round + 1}: consensus re-sent (the aggregator restarted); already digested, its metrics sent again`);
     const metrics = before ?? await this.agent.digest(this.delta, { indices: c.indices, cols: c.cols, ...(c.soft ? { soft: c.soft } : {}), ...(c.labels ? { labels: c.labels } : {}) });
@@ -209,7 +214,10 @@ export class SiteClient {
       // the local accuracy, whether or not policy.share_metrics sends it
       this.log(`round ${c.round + 1}: digested consensus; accuracy ${this.agent.lastAccuracy?.toFixed(4) ?? 'n/a'}, own ε bound ${(metrics.ledger_epsilon ?? Infinity).toFixed(3)}`);
     }
-    const target = this.client.session ?? s;
+    // to the run the consensus came from: on the session open now if it is that run's (a reconnect),
+    // never to another run's aggregator
+    const current = this.client.session;
+    const target = current && (this.runOfSession.get(current) ?? this.runId) === run ? current : s;
     try {
       if (target.isOpen) target.send({ type: 'metrics', round: c.round, values: metrics });
     } finally {

@@ -154,3 +154,43 @@ test('a site that reconnects into another run (a new run_id on the restarted agg
     client.close(); await server.close();
   }
 });
+
+test('a consensus of the old run still queued when the site is welcomed into a new run counts for the old run, not the new one', { timeout: 30_000 }, async () => {
+  const server = await startServer();
+  let n = 0;
+  // the first digest is slow: run-A's round 2 waits behind it while the site reconnects into run-B
+  const agent = { settings: { name: 'site-a' }, publicSet: PUBLIC, ledger: new SiteLedger(), async digest() { const k = n++; await sleep(k === 0 ? 500 : 0); return { accuracy: k }; } } as unknown as SiteAgent;
+  const client = clientFor(server, siteA, { reconnect: { baseDelayMs: 10, maxDelayMs: 20 } as never });
+  const site = new SiteClient(agent, client, PUBLIC.spec, () => {});
+  site.finished.catch(() => {});
+  const sessions: SecureSession[] = [];
+  const welcomed: (() => void)[] = [];
+  let runBMetrics = 0;
+  server.on('session', (s: SecureSession) => s.on('message', (m: SessionMessage) => {
+    if (m.type === 'metrics' && sessions.indexOf(s) === 1) runBMetrics++;
+    if (m.type !== 'join') return;
+    s.send({ type: 'welcome', requestId: m.requestId, runId: sessions.length === 0 ? 'run-A' : 'run-B', config: { rounds: 5, privacy: { noise_multiplier: 1 } } });
+    sessions.push(s);
+    welcomed.shift()?.();
+  }));
+  const consensus = (round: number) => ({ type: 'consensus' as const, round, indices: Uint32Array.of(3), rows: 1, cols: 3, labels: Int32Array.of(2) });
+  try {
+    const first = new Promise<void>((r) => welcomed.push(r));
+    await client.start();
+    await first;
+    sessions[0]!.send(consensus(0));
+    sessions[0]!.send(consensus(1));
+    await sleep(50);
+    const second = new Promise<void>((r) => welcomed.push(r));
+    sessions[0]!.close(1011, 'server stopping');
+    await second;
+    await until(() => n === 2, 'both of run-A\'s rounds digested');
+    sessions[1]!.send(consensus(0));
+    sessions[1]!.send(consensus(1));
+    await until(() => n === 4 && runBMetrics >= 2, 'run-B\'s rounds 1 and 2 are both distilled and answered');
+    await sleep(100);
+    assert.equal(runBMetrics, 2, 'run-A\'s round 2 metrics are not sent to run-B\'s aggregator');
+  } finally {
+    client.close(); await server.close();
+  }
+});
