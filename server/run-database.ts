@@ -65,6 +65,8 @@ export interface RunDatabaseOptions {
   now?: () => Date;
   /** Hold `<path>-lock` for as long as this is open, refusing a second holder (servers set it). */
   exclusive?: boolean;
+  /** Open an existing file read-only (a reader beside a running server, `privacy plan`): nothing is written, no lock is taken. */
+  readonly?: boolean;
 }
 
 /**
@@ -76,6 +78,8 @@ export class RunDatabase implements LedgerStore {
   private readonly db: Database.Database;
   private readonly lock: FileLock | undefined;
   private readonly now: () => string;
+  /** The file holds fedistill's tables (false only for a file opened read-only before any server wrote it). */
+  readonly initialised: boolean = false;
 
   constructor(path: string, options: RunDatabaseOptions = {}) {
     this.path = path;
@@ -87,19 +91,23 @@ export class RunDatabase implements LedgerStore {
         lock = tryLockFile(path);
         if (!lock) throw new FedistillError('E_DB_LOCKED', `database ${path} is in use by another fedistill server (it holds ${canonicalPath(path)}-lock); stop that server first, or give this run another database`);
       }
-      db = new Database(path);
+      db = options.readonly ? new Database(path, { readonly: true, fileMustExist: true }) : new Database(path);
       // Before anything writes to it: a file from a newer fedistill is left exactly as it was.
       const hasMeta = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).get();
+      this.initialised = hasMeta !== undefined;
       const v = hasMeta ? db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined : undefined;
       if (v && Number(v.value) !== SCHEMA_VERSION) {
         const newer = Number(v.value) > SCHEMA_VERSION;
         throw new FedistillError('E_DB_SCHEMA', `database ${path} has schema version ${v.value}; this fedistill reads version ${SCHEMA_VERSION}: ${newer ? 'upgrade fedistill to open it' : 'open it with the fedistill version that wrote it'}`);
       }
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
-      db.exec(SCHEMA);
-      if (!v) db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
+      if (!options.readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = FULL');
+        db.pragma('foreign_keys = ON');
+        db.exec(SCHEMA);
+        if (!v) db.prepare(`INSERT INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
+        this.initialised = true;
+      }
     } catch (e) {
       db?.close();
       lock?.release();

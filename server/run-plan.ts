@@ -1,9 +1,9 @@
 // A run's privacy plan before it starts: what each round charges, the ε after every round, and where the budget stops it.
 import { existsSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import { type PrivacyEvent, validatePrivacyEvent } from '../shared/privacy/events.ts';
 import type { LedgerStore, PrivacyBudget } from '../shared/privacy/ledger.ts';
 import { SITE_SCOPE } from './site-scopes.ts';
+import { RunDatabase } from './run-database.ts';
 import { RdpAccountant } from '../shared/privacy/rdp-accountant.ts';
 import { confidentGnmaxWorstCase } from '../shared/privacy/pate-accounting.ts';
 import { centralReleaseSensitivity, gaussianRowsCharge } from '../shared/privacy/soft-labels.ts';
@@ -89,11 +89,6 @@ export interface SitesPlan {
  * that cannot pay a round is left out, and the run stops once fewer than quorum sites can. A site
  * never seen gets this run's budget at its first join, with nothing spent.
  */
-/** Rounds of run `runId` already released, and so charged: planning a resumed run starts after them. */
-export function releasedRounds(db: { getRun(runId: string): unknown; lastReleasedRound(runId: string): number }, runId: string): number {
-  return db.getRun(runId) ? db.lastReleasedRound(runId) + 1 : 0;
-}
-
 export function planSites(c: RunConfig, roundEvent: PrivacyEvent, scopes: readonly SiteScopeState[], fromRound = 0): SitesPlan {
   const remaining = Math.max(0, c.rounds - fromRound);
   // every site never seen is the same: computed once (an allowlist may name 10,000 of them)
@@ -118,6 +113,11 @@ export function planSites(c: RunConfig, roundEvent: PrivacyEvent, scopes: readon
   return { sites, rounds: byRounds[c.quorum - 1] ?? 0, quorum: c.quorum, fromRound };
 }
 
+/** Rounds of run `runId` already released, and so charged: planning a resumed run starts after them. */
+export function releasedRounds(db: { getRun(runId: string): unknown; lastReleasedRound(runId: string): number }, runId: string): number {
+  return db.getRun(runId) ? db.lastReleasedRound(runId) + 1 : 0;
+}
+
 /** The sites' part of the plan in log lines: only when what the sites spent already (earlier runs, this run's rounds so far) limits some site. */
 export function describeSitesPlan(p: SitesPlan, run: RunPlan): string[] {
   const n = run.epsilonPerRound.length;
@@ -135,38 +135,25 @@ export function describeSitesPlan(p: SitesPlan, run: RunPlan): string[] {
   return lines;
 }
 
-/** The scopes of `sites` on a ledger store (the aggregator's open database). */
+/** The scopes of `sites` on a ledger store (the aggregator's database), their events checked as the ledger checks them. */
 export function siteScopeStates(store: LedgerStore, sites: readonly string[]): SiteScopeState[] {
   return store.atomically((tx) => sites.map((site) => {
     const scope = SITE_SCOPE(site);
-    return { site, budget: tx.getBudget(scope), spent: tx.entries(scope).map((e) => e.event) };
+    return { site, budget: tx.getBudget(scope), spent: tx.entries(scope).map((e) => validatePrivacyEvent(e.event, `ledger["${scope}"][${e.seq}]`)) };
   }));
 }
 
 /**
  * The scopes of the allowlisted sites in the database at `path`, opened read-only (a running server
- * may hold it); undefined when there is no database yet (a first run: every site is new, and the
- * allowlist is not read).
+ * may hold it), and the rounds run `runId` has released; undefined when there is no database yet (a
+ * first run: every site is new, and the allowlist is not read).
  */
-export function readSiteScopeStates(path: string, allowlisted: () => readonly string[], runId?: string): { scopes: SiteScopeState[]; fromRound: number } | undefined {
+export function readSiteScopeStates(path: string, allowlisted: () => readonly string[], runId: string): { scopes: SiteScopeState[]; fromRound: number } | undefined {
   if (path === ':memory:' || !existsSync(path)) return undefined;
   const sites = allowlisted();
-  const db = new Database(path, { readonly: true, fileMustExist: true });
+  const db = new RunDatabase(path, { readonly: true });
   try {
-    const hasLedger = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('budgets', 'ledger', 'releases')").all().length === 3;
-    if (!hasLedger) return undefined;
-    // a resumed run: the rounds it released are charged already (one released but not completed
-    // before a crash is re-sent at no charge)
-    const last = runId === undefined ? null : (db.prepare('SELECT MAX(round) AS r FROM releases WHERE run_id = ?').get(runId) as { r: number | null }).r;
-    const budget = db.prepare('SELECT epsilon, delta FROM budgets WHERE scope = ?');
-    const events = db.prepare('SELECT event_json FROM ledger WHERE scope = ? ORDER BY seq');
-    const scopes = sites.map((site) => {
-      const scope = SITE_SCOPE(site);
-      const b = budget.get(scope) as PrivacyBudget | undefined;
-      const spent = (events.all(scope) as { event_json: string }[]).map((r) => validatePrivacyEvent(JSON.parse(r.event_json), `ledger["${scope}"]`));
-      return { site, ...(b ? { budget: { epsilon: b.epsilon, delta: b.delta } } : {}), spent };
-    });
-    return { scopes, fromRound: last === null ? 0 : last + 1 };
+    return db.initialised ? { scopes: siteScopeStates(db, sites), fromRound: releasedRounds(db, runId) } : undefined;
   } finally {
     db.close();
   }
