@@ -1,6 +1,6 @@
 // Compares a site's own ledger with the aggregator's audit log: every release the site recorded, logged with the same event.
-import { validatePrivacyEvent } from '../privacy/events.ts';
-import { RdpAccountant } from '../privacy/rdp-accountant.ts';
+import { type PrivacyEvent, validatePrivacyEvent } from '../privacy/events.ts';
+import { epsilonFromEvents } from '../privacy/rdp-accountant.ts';
 import { siteOfQueryRequestId } from '../../protocols/request-id.ts';
 import { FedistillError, UsageError } from '../util/errors.ts';
 import { canonicalJson } from './canonical-json.ts';
@@ -201,20 +201,18 @@ export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: V
   const delta = v.deltas[scope] ?? v.budgets[scope]?.delta;
   if (delta !== undefined) {
     result.delta = delta;
-    const acc = new RdpAccountant({ orders: v.accounting.orders });
-    for (const e of mine) acc.compose(validatePrivacyEvent(e.event, `site ledger round ${e.round} event`));
-    let siteEps = 0;
-    if (mine.length > 0) { try { siteEps = acc.getEpsilon(delta, { conversion: v.accounting.conversion }).epsilon; } catch { siteEps = Infinity; } }
+    // both sides replayed with the log's accountant settings (an ε beyond every order is ∞)
+    const replay = (events: PrivacyEvent[]): number => {
+      try { return epsilonFromEvents(events, delta, { orders: v.accounting.orders, conversion: v.accounting.conversion }).epsilon; } catch { return Infinity; }
+    };
+    const siteEps = mine.length > 0 ? replay(mine.map((e) => validatePrivacyEvent(e.event, `site ledger round ${e.round} event`))) : 0;
     result.site_epsilon = siteEps;
     if (charged.length > 0) {
       const last = charged.at(-1)!;
       result.aggregator_epsilon_cumulative = last.data.epsilon_after[scope]!;
       // this run's charges only, as the site's figure: the scope's reported ε also holds what earlier
       // runs on the aggregator's database charged the site (carried), which this run's entries do not
-      const run = new RdpAccountant({ orders: v.accounting.orders });
-      for (const r of charged) for (const ev of r.data.privacy_events) run.compose(ev);
-      let agg: number;
-      try { agg = run.getEpsilon(delta, { conversion: v.accounting.conversion }).epsilon; } catch { agg = Infinity; }
+      const agg = replay(charged.flatMap((r) => r.data.privacy_events));
       result.aggregator_epsilon = agg;
       // With local noise the site's bound holds whatever the aggregator does, and an aggregator that
       // charges its central noise alone may report more: conservative, not a finding. Otherwise the
