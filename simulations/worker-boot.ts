@@ -1,6 +1,6 @@
 // Simulation worker threads: started from a boot module that registers tsx, and tracked so that an interrupt ends the process safely.
 import { Worker, type WorkerOptions } from 'node:worker_threads';
-import { endBySignal } from '../shared/util/signal-exit.ts';
+import { endBySignal, signalExitCode } from '../shared/util/signal-exit.ts';
 
 /**
  * Worker threads do not inherit the parent's TypeScript loader (tsx) in Node 20, so a worker
@@ -30,5 +30,5 @@ export function startWorker(entry: URL, options: WorkerOptions): Worker {
  */
 export function exitOnSignal(signal: 'SIGINT' | 'SIGTERM'): never {
   if (live.size > 0) endBySignal(signal);
-  process.exit(signal === 'SIGINT' ? 130 : 143);
+  process.exit(signalExitCode(signal));
 }

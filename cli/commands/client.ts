@@ -3,6 +3,7 @@ import type { CommandSpec } from '../parse.ts';
 import { loadSiteConfig } from '../../client/site-config.ts';
 import { runSite, type SiteOutcome } from '../../client/run-site.ts';
 import { errorJson } from '../error-json.ts';
+import { signalExitCode } from '../../shared/util/signal-exit.ts';
 
 /**
  * The --json summary of a site (snake_case keys, like every fedistill output): its outcome plus the
@@ -39,7 +40,7 @@ export const clientCommand: CommandSpec = {
     const config = loadSiteConfig(String(args.flags.config));
     const r = await runSite(config, (l) => io.err(`[${config.settings.name}] ${l}`), {
       // stopped while training locally, the process ends by the signal: --json still prints one object
-      onSignalExit: (signal, line) => { if (args.flags.json) io.out(errorJson('fedistill client', 'E_INTERRUPTED', line, signal === 'SIGINT' ? 130 : 143)); },
+      onSignalExit: (signal, line) => { if (args.flags.json) io.out(errorJson('fedistill client', 'E_INTERRUPTED', line, signalExitCode(signal))); },
     });
     if (args.flags.json) io.out(siteSummaryJson(r, config.ledger));
     else if (r.stopped) io.out(`site ${r.site}: stopped before the run ended; its ledger: ${r.ledger}`);

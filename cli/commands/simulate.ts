@@ -11,6 +11,7 @@ import { formatBytes } from '../../simulations/report-html.ts';
 import { exitOnSignal } from '../../simulations/worker-boot.ts';
 import { terminateSpawned } from '../../simulations/local-deployment.ts';
 import { errorJson } from '../error-json.ts';
+import { signalExitCode } from '../../shared/util/signal-exit.ts';
 
 const pct = (v: number | null | undefined) => (typeof v === 'number' ? `${(100 * v).toFixed(2)}%` : 'n/a');
 
@@ -67,7 +68,7 @@ function reportInterruption(io: CliIO, out: string, federated: boolean, mode: 'i
     const line = `simulate: interrupted (${signal}); ${kept}; no report was written${stale}`;
     io.err(line);
     // --json promises one object on stdout, also when the run is stopped
-    if (json) io.out(errorJson('fedistill simulate', 'E_INTERRUPTED', line, signal === 'SIGINT' ? 130 : 143));
+    if (json) io.out(errorJson('fedistill simulate', 'E_INTERRUPTED', line, signalExitCode(signal)));
     // loopback sites are processes of their own: a SIGTERM sent to this one alone would leave them running
     terminateSpawned('SIGTERM');
     exitOnSignal(signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM'); // safe with site workers inside onnxruntime

@@ -7,6 +7,7 @@ import { DeploymentStop, runLocalDeployment } from '../../simulations/local-depl
 import { encodePublicKey, readIdentityFile } from '../../shared/crypto/identity.ts';
 import { FedistillError } from '../../shared/util/errors.ts';
 import { errorJson } from '../error-json.ts';
+import { signalExitCode } from '../../shared/util/signal-exit.ts';
 
 const PUBLIC = 'mnist:test[0:5000]';
 const EVAL = 'mnist:test[5000:10000]';
@@ -78,7 +79,7 @@ function reportInterruption(io: CliIO, signal: NodeJS.Signals, stopped: string, 
     ? `kept ${dir} (keys, configs, site ledgers) and its database ${db} with the rounds finished so far (fedistill audit report ${db})`
     : `kept ${dir} (keys and configs)`;
   const message = `interrupted (${signal}): ${stopped}; ${kept}; to finish this run, start its processes again: fedistill server --config ${join(dir, 'run.yaml')}, and fedistill client --config ${join(dir, 'site-N.yaml')} for N = 1..${sites} (docs/runs.md); or run fedistill start again for a new run`;
-  const exitCode = signal === 'SIGINT' ? 130 : 143;
+  const exitCode = signalExitCode(signal);
   io.err(`fedistill start: ${message} [E_INTERRUPTED]`);
   // --json promises one object on stdout, also when the run is stopped
   if (json) io.out(errorJson('fedistill start', 'E_INTERRUPTED', message, exitCode));

@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CliIO, CommandSpec } from '../parse.ts';
 import { errorJson } from '../error-json.ts';
-import { endBySignal } from '../../shared/util/signal-exit.ts';
+import { endBySignal, signalExitCode } from '../../shared/util/signal-exit.ts';
 import { listDatasets, loadDataset } from '../../shared/data/catalog.ts';
 import { Trainer, buildModel, loadCheckpoint, parameterCount, saveCheckpoint, type LrSchedule } from '../../shared/ml/index.ts';
 import { FedistillError, UsageError } from '../../shared/util/errors.ts';
@@ -56,7 +56,7 @@ class Interruption {
     const line = `train: interrupted (${signal}) ${this.describe(atOnce)}`;
     this.io.err(line);
     // --json promises one object on stdout, also when the run is stopped
-    if (this.json) this.io.out(errorJson('fedistill train', 'E_INTERRUPTED', line, signal === 'SIGINT' ? 130 : 143));
+    if (this.json) this.io.out(errorJson('fedistill train', 'E_INTERRUPTED', line, signalExitCode(signal)));
     endBySignal(signal);
     return new Promise<never>(() => {});
   }
