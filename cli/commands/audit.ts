@@ -296,6 +296,8 @@ const compareCommand: CommandSpec = {
   ],
   flags: {
     site: { type: 'string', help: 'the site\'s name in the log (inferred when only one site fits)', arg: 'S' },
+    'site-noise': { type: 'string', choices: ['local', 'central'],
+      help: 'who added the noise, for a ledger that does not record it (written before its "noise" field): local when the site\'s policy.local_noise_multiplier > 0' },
     run: runFlag, 'public-key': keyFlag, 'allow-unchecked': allowUncheckedFlag, json: jsonFlag,
   },
   examples: ['fedistill audit compare site-a.ledger.jsonl r1.audit.jsonl --site site-a'],
@@ -307,7 +309,7 @@ const compareCommand: CommandSpec = {
     }
     const siteEntries = new SiteLedger(ledgerPath).all();
     const v = verifySource(logPath, args.flags);
-    const r = compareSiteLedger(siteEntries, v, { site: args.flags.site as string | undefined });
+    const r = compareSiteLedger(siteEntries, v, { site: args.flags.site as string | undefined, siteNoise: args.flags['site-noise'] as 'local' | 'central' | undefined });
     reportCompare(io, Boolean(args.flags.json), r);
     const note = uncheckedNote(v);
     if (note) io.err(`audit compare: ${note}`);

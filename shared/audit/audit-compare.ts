@@ -56,7 +56,8 @@ export interface CompareResult {
   /**
    * Who added the noise the site's events charge, as its ledger records it: 'local' (its own noise:
    * its bound holds whatever the aggregator does, and an aggregator charging only its central
-   * noise may report more), 'central', or null for a ledger that does not say (older ones).
+   * noise may report more), 'central', or null for a ledger that does not say (older ones) unless
+   * the caller says (`siteNoise`, the CLI's --site-noise, from the site's configuration).
    */
   site_noise: 'local' | 'central' | null;
   problems: CompareProblem[];
@@ -150,7 +151,7 @@ function inferSite(entries: readonly SiteLedgerRecord[], releases: readonly Veri
  * event; every release the log attributes to the site was recorded by it; and the site's own
  * worst-case ε is at least the ε the aggregator reports for `site:<site>`.
  */
-export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: VerifyResult, options: { site?: string } = {}): CompareResult {
+export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: VerifyResult, options: { site?: string; siteNoise?: 'local' | 'central' } = {}): CompareResult {
   const base = { run_id: v.runId, checked: 0, matched: 0, refused: 0, other_runs: 0, delta: null, site_epsilon: null, aggregator_epsilon: null, aggregator_epsilon_cumulative: null, site_noise: null };
   if (!v.ok) return { ...base, ok: false, site: options.site ?? '', problems: [{ ...v.problem!, round: null }] };
   const mine = siteEntries.filter((e) => e.runId === v.runId);
@@ -161,7 +162,13 @@ export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: V
   }
   const site = siteFromRequestIds(mine, v.runId, options.site) ?? options.site ?? inferSite(mine, v.releases);
   const noises = new Set(mine.map((e) => e.noise));
-  const siteNoise = noises.size === 1 && !noises.has(undefined) ? [...noises][0]! : null;
+  const recordedNoise = noises.size === 1 && !noises.has(undefined) ? [...noises][0]! : null;
+  const recordedAny = [...noises].filter((n) => n !== undefined);
+  if (options.siteNoise !== undefined && recordedAny.some((n) => n !== options.siteNoise)) {
+    throw new UsageError(`the ledger records ${recordedAny.join(' and ')} noise for run ${v.runId}: --site-noise ${options.siteNoise} is only for ledgers that do not say; drop it`);
+  }
+  // an older ledger does not say who added the noise: the auditor may, from the site's site.yaml
+  const siteNoise = recordedNoise ?? options.siteNoise ?? null;
   const result: CompareResult = { ...base, ok: false, site, other_runs: siteEntries.length - mine.length, site_noise: siteNoise, problems: [] };
   const refusedRounds = new Set(v.entries.filter((e) => e.kind === 'budget_refused' && e.round !== null && (e.site === null || e.site === site)).map((e) => e.round!));
   const siteRounds = new Set<number>();
@@ -220,7 +227,8 @@ export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: V
       // charged (or noised) the site for other than what it sent.
       if (siteNoise !== 'local' && agg > siteEps && !epsilonMatches(agg, siteEps)) {
         result.problems.push({ code: 'E_AUDIT_SITE_EPSILON', seq: last.seq, index: last.seq, round: last.round,
-          message: `the aggregator charged ${scope} ε = ${agg} for this run's releases, above the site's own worst-case ε = ${siteEps} at δ = ${delta}: it charged the site for events the site did not send` });
+          message: `the aggregator charged ${scope} ε = ${agg} for this run's releases, above the site's own worst-case ε = ${siteEps} at δ = ${delta}: it charged the site for events the site did not send`
+            + (siteNoise === null && noises.has(undefined) ? '; this ledger predates its "noise" field: if the site added local noise (policy.local_noise_multiplier > 0 in its site.yaml), the larger charge is expected: check again with --site-noise local' : '') });
       }
     }
   }

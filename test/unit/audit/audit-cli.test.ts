@@ -73,6 +73,14 @@ test('audit export → verify → report → compare through the CLI, with exit 
     r = await cli('audit', 'compare', f.siteLedgerPath('a'), out, '--site', 'a');
     assert.equal(r.code, 0, r.out + r.err);
     assert.match(r.out, /^OK: site a, run r1: 3\/4 releases match, 1 refused for budget/);
+    // the fixture's ledger does not record who added the noise: --site-noise says it, and shows in the JSON
+    assert.equal(JSON.parse((await cli('audit', 'compare', f.siteLedgerPath('a'), out, '--site', 'a', '--json')).out).site_noise, null);
+    r = await cli('audit', 'compare', f.siteLedgerPath('a'), out, '--site', 'a', '--site-noise', 'local', '--json');
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.equal(JSON.parse(r.out).site_noise, 'local');
+    r = await cli('audit', 'compare', f.siteLedgerPath('a'), out, '--site', 'a', '--site-noise', 'lokal');
+    assert.equal(r.code, 2);
+    assert.match(r.err, /--site-noise must be one of local, central; got "lokal"/);
     r = await cli('audit', 'compare', f.siteLedgerPath('b'), out, '--site', 'b', '--json');
     assert.equal(r.code, 1);
     assert.deepEqual(JSON.parse(r.out).problems.map((p: { code: string; round: number }) => [p.code, p.round]), [['E_AUDIT_EVENT_MISMATCH', 2]]);

@@ -175,9 +175,22 @@ test('a site that added the noise itself is not held to the aggregator\'s charge
     const central = compareSiteLedger(entries.map((e) => ({ ...e, noise: 'central' as const })), v, { site: 'a' });
     assert.deepEqual(central.problems.map((p) => p.code), ['E_AUDIT_SITE_EPSILON']);
     assert.equal(central.site_noise, 'central');
-    // an older ledger that does not say is held to it, as before
-    assert.deepEqual(compareSiteLedger(entries, v, { site: 'a' }).problems.map((p) => p.code), ['E_AUDIT_SITE_EPSILON']);
-    assert.equal(compareSiteLedger(entries, v, { site: 'a' }).site_noise, null);
+    // an older ledger that does not say is held to it, as before, and the finding says how to tell it
+    const older = compareSiteLedger(entries, v, { site: 'a' });
+    assert.deepEqual(older.problems.map((p) => p.code), ['E_AUDIT_SITE_EPSILON']);
+    assert.match(older.problems[0]!.message, /predates its "noise" field.*--site-noise local/);
+    assert.equal(older.site_noise, null);
+    // ... unless the auditor says, from the site's configuration, who added the noise
+    const told = compareSiteLedger(entries, v, { site: 'a', siteNoise: 'local' });
+    assert.equal(told.ok, true, JSON.stringify(told.problems));
+    assert.equal(told.site_noise, 'local');
+    assert.deepEqual(compareSiteLedger(entries, v, { site: 'a', siteNoise: 'central' }).problems.map((p) => p.code), ['E_AUDIT_SITE_EPSILON']);
+    // a ledger that records its noise is not overridden: the option is refused, not obeyed
+    assert.throws(() => compareSiteLedger(entries.map((e) => ({ ...e, noise: 'central' as const })), v, { site: 'a', siteNoise: 'local' }),
+      /records central noise.*only for ledgers that do not say/);
+    assert.equal(compareSiteLedger(entries.map((e) => ({ ...e, noise: 'local' as const })), v, { site: 'a', siteNoise: 'local' }).ok, true);
+    // the central-noise finding itself carries no such hint
+    assert.doesNotMatch(central.problems[0]!.message, /--site-noise/);
   } finally {
     f.close();
   }
