@@ -2,12 +2,14 @@
 import { loadDataset } from '../shared/data/catalog.ts';
 import { subset } from '../shared/data/image-dataset.ts';
 import { partitionLabels } from '../shared/data/partition.ts';
-import { decodePublicKey, encodePublicKey, fingerprint, readIdentityFile } from '../shared/crypto/identity.ts';
+import { decodePublicKey, encodePublicKey, fingerprint, type Identity, readIdentityFile } from '../shared/crypto/identity.ts';
 import { SecureClient } from '../shared/channel/secure-client.ts';
 import { endBySignal } from '../shared/util/signal-exit.ts';
 import { disabledProtections } from '../shared/channel/connection-limits.ts';
 import { accessSync, closeSync, constants, openSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { type FileLock, tryLockFile } from '../shared/util/file-lock.ts';
 import { FedistillError, check } from '../shared/util/errors.ts';
 import { SiteAgent } from './site-agent.ts';
 import { loadCsvDataset } from '../shared/data/csv-dataset.ts';
@@ -109,17 +111,45 @@ export interface RunSiteOptions {
 export async function runSite(c: SiteConfig, log: (line: string) => void, o: RunSiteOptions = {}): Promise<SiteOutcome> {
   // Keys and outputs first: a bad path fails now, not after local training.
   checkSiteOutputs(c);
-  // One client per ledger (E_LEDGER_LOCKED), found before anything loads or trains; held to the end.
+  // One client per ledger (E_LEDGER_LOCKED), and per site key on this machine (E_SITE_KEY_IN_USE),
+  // found before anything loads or trains; both held to the end.
   const ledger = new SiteLedger(c.ledger, { exclusive: true });
+  let keyLock: FileLock | undefined;
   try {
-    return await runSiteOn(ledger, c, log, o);
+    const identity = readIdentityFile(c.identity);
+    keyLock = lockSiteKey(c.identity, identity.publicKey, log);
+    return await runSiteOn(ledger, identity, c, log, o);
   } finally {
+    keyLock?.release();
     ledger.close();
   }
 }
 
-async function runSiteOn(ledger: SiteLedger, c: SiteConfig, log: (line: string) => void, o: RunSiteOptions): Promise<SiteOutcome> {
-  const identity = readIdentityFile(c.identity);
+/** Where the lock of a site key lives: named by its public key, so a copy of the key file finds it too. */
+export function siteKeyLockPath(publicKey: Uint8Array): string {
+  return join(tmpdir(), `fedistill-site-${fingerprint(publicKey).replaceAll(':', '')}`);
+}
+
+/**
+ * One client per site identity on this machine: two clients with one key and two ledgers would each
+ * record only their own replies, so neither ledger would hold the site's whole spend. Taken in the
+ * system's temporary folder, by public key; when that folder cannot be written the site runs with a
+ * note (the aggregator still lets one session per key at a time).
+ */
+export function lockSiteKey(keyPath: string, publicKey: Uint8Array, log: (line: string) => void): FileLock | undefined {
+  const guarded = siteKeyLockPath(publicKey);
+  let lock: FileLock | undefined;
+  try { lock = tryLockFile(guarded); } catch (e) {
+    log(`note: cannot take the site key's lock ${guarded}-lock (${(e as Error).message}): a second client with this key on this machine would not be refused`);
+    return undefined;
+  }
+  if (!lock) {
+    throw new FedistillError('E_SITE_KEY_IN_USE', `site key ${keyPath} (fingerprint ${fingerprint(publicKey)}) is in use by another fedistill client on this machine (it holds ${guarded}-lock), with another ledger: each would record only its own replies, so neither ledger would hold the site's whole spend; stop the other client, or give this one its own key (fedistill keys generate) and allowlist entry`);
+  }
+  return lock;
+}
+
+async function runSiteOn(ledger: SiteLedger, identity: Identity, c: SiteConfig, log: (line: string) => void, o: RunSiteOptions): Promise<SiteOutcome> {
   const serverPublicKey = decodePublicKey(c.server.publicKey, 'server.public_key');
   const privateData = loadPrivateData(c);
   const publicSpec = c.publicSet;

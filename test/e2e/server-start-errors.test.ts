@@ -1,13 +1,15 @@
 // `fedistill server` / `fedistill client` on bad ground: a database that is not SQLite or is held by
 // another server, a busy port, a quorum no allowlist can meet, a resumed run whose budget changed,
-// an output folder that is missing, a site ledger another client holds. Each is one line with a stable code, quickly, never an internal error.
+// an output folder that is missing, a site ledger or site key another client holds. Each is one line with a stable code, quickly, never an internal error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { dirname, resolve } from 'node:path';
 import { SiteLedger } from '../../client/site-ledger.ts';
+import { lockSiteKey } from '../../client/run-site.ts';
+import { readIdentityFile } from '../../shared/crypto/identity.ts';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,6 +111,34 @@ test('client: a student_out folder that does not exist fails before any training
     editYaml(d.siteConfig, (o) => { delete o.student_out; o.local = { epoch: 1 }; });
     assertOneCodedLine(await cli(['client', '--config', d.siteConfig]), 'E_CONFIG_INVALID', /local\.epoch: is not a known setting \(did you mean epochs\?\)/, 2);
   } finally { rmSync(d.dir, { recursive: true, force: true }); }
+});
+
+test('client: a second client with the same site key (a copy of the file) and another ledger fails at once with E_SITE_KEY_IN_USE; the lock goes with its holder', async () => {
+  const d = await deployment();
+  const o = parse(readFileSync(d.siteConfig, 'utf8')) as { identity: string; ledger: string };
+  const key = resolve(dirname(d.siteConfig), o.identity);
+  const publicKey = readIdentityFile(key).publicKey;
+  // the first client's hold on the key, in a process of its own
+  const holder = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+    `const { lockSiteKey } = await import(${JSON.stringify(new URL('../../client/run-site.ts', import.meta.url).href)}); const { readIdentityFile } = await import(${JSON.stringify(new URL('../../shared/crypto/identity.ts', import.meta.url).href)}); globalThis.held = lockSiteKey(${JSON.stringify(key)}, readIdentityFile(${JSON.stringify(key)}).publicKey, console.error); console.log('held'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [first] = await once(holder.stdout!, 'data') as [Buffer];
+    assert.equal(first.toString().trim(), 'held');
+    // the second client: a copy of the key at another path, its own ledger (refused in process first,
+    // so that a lock that does not hold fails here instead of leaving a client retrying its connection)
+    copyFileSync(key, join(d.dir, 'copy.key'));
+    assert.throws(() => lockSiteKey(join(d.dir, 'copy.key'), readIdentityFile(join(d.dir, 'copy.key')).publicKey, () => {}), { code: 'E_SITE_KEY_IN_USE' });
+    editYaml(d.siteConfig, (y) => { y.identity = join(d.dir, 'copy.key'); y.ledger = join(d.dir, 'other.ledger.jsonl'); });
+    assertOneCodedLine(await cli(['client', '--config', d.siteConfig]), 'E_SITE_KEY_IN_USE', /copy\.key \(fingerprint [0-9a-f:]+\) is in use by another fedistill client on this machine .*neither ledger would hold the site's whole spend/);
+    holder.kill('SIGKILL');
+    await once(holder, 'exit');
+    const mine = lockSiteKey(key, publicKey, () => {});
+    assert.ok(mine, 'the lock is free once its holder is gone');
+    mine.release();
+  } finally {
+    holder.kill('SIGKILL');
+    rmSync(d.dir, { recursive: true, force: true });
+  }
 });
 
 test('client: a second client on a site ledger another process holds fails at once with E_LEDGER_LOCKED; the lock goes with its holder, kill -9 included', async () => {
