@@ -22,6 +22,8 @@ export function validateLoss(l: LossConfig): void {
   if (l.kind === 'distill') {
     check(l.hardWeight >= 0 && l.hardWeight <= 1, 'alpha', `the hard/soft mix must be in [0, 1], got ${l.hardWeight}`);
     check(['kl', 'mse', 'mae'].includes(l.soft), 'soft loss', `must be kl, mse or mae, got ${l.soft}`);
+    // anything else was read as probabilities: teacher logits with a misspelt kind trained the wrong loss
+    check(l.targets === 'probs' || l.targets === 'logits', 'targetKind', `must be 'probs' or 'logits', got ${JSON.stringify(l.targets)}`);
   }
 }
 

@@ -4,6 +4,7 @@ import { FedistillError, check } from '../util/errors.ts';
 import type { LossConfig } from './losses.ts';
 import type { DistillData } from './trainer-types.ts';
 import { SeededRng } from '../util/prng.ts';
+import { didYouMean } from '../util/suggest.ts';
 
 /** Raw labelled samples: features n × prod(input) row-major, labels n class ids. */
 export interface LabelledArrays { features: Float32Array; labels: ArrayLike<number> }
@@ -70,13 +71,17 @@ export function oneHot(labels: ArrayLike<number>, classes: number): Float32Array
 export const MIN_TEMPERATURE = 1e-6;
 export const MAX_TEMPERATURE = 1e6;
 
+const DISTILL_KEYS: readonly string[] = ['features', 'softTargets', 'targetKind', 'temperatures', 'temperature', 'alpha', 'hardLabels', 'softLoss'];
+
 /**
- * The loss and per-sample columns of a distillation fit, checked: soft targets n × classes and
+ * The loss and per-sample columns of a distillation fit, checked: no unknown input, a known target kind, soft targets n × classes and
  * finite (a NaN target would turn every weight it reaches into NaN), per-sample temperatures
  * in [MIN_TEMPERATURE, MAX_TEMPERATURE], hard labels where α > 0. MSE/MAE compare logits with logits, so they refuse targets
  * declared as probabilities.
  */
 export function distillColumns(d: DistillData, input: readonly number[], classes: number, vocab?: number): { n: number; loss: LossConfig; columns: Record<string, Float32Array> } {
+  // a misspelt input (temperture) would be dropped and train at its default: refused instead
+  for (const k of Object.keys(d)) check(DISTILL_KEYS.includes(k), k, `is not a distillation input${didYouMean(k, DISTILL_KEYS)}; the inputs are ${DISTILL_KEYS.join(', ')}`);
   const s = toSamples({ features: d.features, labels: d.hardLabels }, input, classes, vocab);
   const alpha = d.alpha ?? 0;
   if (d.softTargets.length !== s.n * classes) throw new FedistillError('E_SHAPE_MISMATCH', `softTargets must hold ${s.n}×${classes} values, got ${d.softTargets.length}`);

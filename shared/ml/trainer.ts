@@ -24,6 +24,7 @@ export const CPU_STEPS_PER_RUN = 8;
 
 /** Every key of TrainerOptions: any other (a `learningRate`) is refused, never ignored. */
 const TRAINER_OPTION_KEYS: readonly string[] = ['optimizer', 'lr', 'batchSize', 'device', 'threads', 'seed', 'schedule', 'stepsPerRun'];
+const FIT_OPTION_KEYS: readonly string[] = ['epochs', 'onProgress', 'progressEvery', 'shuffle', 'shouldStop', 'checkpoint'];
 
 const OPTIMIZER_DEFAULTS: Record<string, OptimizerConfig> = {
   sgd: { kind: 'sgd', momentum: 0.9 },
@@ -221,6 +222,7 @@ export class Trainer {
    * rows are copied into reused arrays.
    */
   private async loop(n: number, loss: LossConfig, o: FitOptions, columns: Record<string, Float32Array>): Promise<EpochResult[]> {
+    for (const k of Object.keys(o)) check(FIT_OPTION_KEYS.includes(k), k, `is not a fit option${didYouMean(k, FIT_OPTION_KEYS)}; the options are ${FIT_OPTION_KEYS.join(', ')}`);
     check(Number.isSafeInteger(o.epochs) && o.epochs >= 0, 'epochs', `must be a non-negative integer, got ${o.epochs}`);
     validateLoss(loss);
     if (n === 0) throw new FedistillError('E_EMPTY_DATASET', 'no samples to train on');

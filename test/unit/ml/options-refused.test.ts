@@ -150,3 +150,25 @@ test("a checkpoint written with {kind: 'adamw'} before it meant decay 0.01 resum
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a distillation input or fit option that does not exist, or a target kind other than probs/logits, is refused before any step', async () => {
+  const model = buildModel({ input: [4], classes: 2, layers: [{ type: 'dense', units: 2 }] }, { seed: 1 });
+  const t = new Trainer(model, { threads: 1 });
+  const features = Float32Array.from({ length: 8 }, (_, i) => i / 8);
+  const softTargets = Float32Array.from([0.9, 0.1, 0.2, 0.8]);
+  const refused = async (data: unknown, fit: unknown, message: string) =>
+    assert.rejects(t.distill(data as never, fit as never), { code: 'E_INVALID_PARAMETER', message }, message);
+  // 'logit' was read as probabilities: teacher logits trained the wrong loss, without a word
+  await refused({ features, softTargets, targetKind: 'logit' }, { epochs: 1 }, 'targetKind: must be \'probs\' or \'logits\', got "logit"');
+  await refused({ features, softTargets, temperture: 4 }, { epochs: 1 },
+    'temperture: is not a distillation input (did you mean temperature?); the inputs are features, softTargets, targetKind, temperatures, temperature, alpha, hardLabels, softLoss');
+  await refused({ features, softTargets }, { epochs: 1, progresEvery: 2 },
+    'progresEvery: is not a fit option (did you mean progressEvery?); the options are epochs, onProgress, progressEvery, shuffle, shouldStop, checkpoint');
+  await assert.rejects(t.fit({ features, labels: [0, 1] }, { epoch: 1 } as never), { code: 'E_INVALID_PARAMETER', message: /^epoch: is not a fit option \(did you mean epochs\?\)/ });
+  assert.deepEqual([t.step, t.epoch], [0, 0], 'nothing trained');
+  // the documented inputs still train
+  await t.distill({ features, softTargets, targetKind: 'probs', temperature: 2, alpha: 0.5, hardLabels: [0, 1], softLoss: 'kl' }, { epochs: 1, shuffle: false });
+  await t.distill({ features, softTargets, targetKind: 'logits', temperatures: Float32Array.from([1, 3]) }, { epochs: 1 });
+  assert.equal(t.epoch, 2);
+  await t.release();
+});
