@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { DeviceRequest } from '../shared/ml/index.ts';
 import { closest } from '../shared/util/suggest.ts';
 import { benchArgs, exitWithUsageError } from './bench-args.ts';
+import { camelCaseKeys, snakeCaseKeys } from './json-keys.ts';
 import { CASES } from './device-coverage/cases.ts';
 import { RELATIVE_DIFFERENCE, TOLERANCES, compareCase, type CaseComparison } from './device-coverage/compare.ts';
 import { runCase, type CaseResult } from './device-coverage/run-case.ts';
@@ -39,6 +40,13 @@ for (const n of names) {
 }
 const log = (s: string): void => void process.stderr.write(`[bench/device-coverage] ${s}\n`);
 
+/**
+ * Printed keys are snake_case; these objects' keys are names, kept as they are: in one device's raw
+ * results, the cases and the profiles' providers and their op types; in the comparison, the cases.
+ */
+const RESULT_DATA_KEYS = ['', '*.placement.by_provider', '*.placement.by_provider.*'];
+const COMPARISON_DATA_KEYS = ['cases'];
+
 /** One device's results for some cases, from a child process; `error` says why there are none. */
 interface ChildRun { results?: Record<string, CaseResult>; error?: string; seconds: number }
 
@@ -61,7 +69,7 @@ function child(device: string, cases: string[], env: NodeJS.ProcessEnv, deadline
       clearTimeout(timer);
       const seconds = (Date.now() - t0) / 1000;
       const last = stdout.trim().split('\n').at(-1) ?? '';
-      if (code === 0 && last.startsWith('{')) resolve({ results: JSON.parse(last) as Record<string, CaseResult>, seconds });
+      if (code === 0 && last.startsWith('{')) resolve({ results: camelCaseKeys(JSON.parse(last), RESULT_DATA_KEYS) as Record<string, CaseResult>, seconds });
       else {
         const why = signal === 'SIGKILL' ? `stopped after ${Math.round(seconds)} s (--timeout)` : `exit ${code ?? signal}`;
         const lines = stderr.trim().split('\n');
@@ -129,7 +137,7 @@ if (args.device) {
       process.exit(1);
     }
   }
-  process.stdout.write(`${JSON.stringify(out)}\n`);
+  process.stdout.write(`${JSON.stringify(snakeCaseKeys(out, RESULT_DATA_KEYS))}\n`);
 } else {
-  process.stdout.write(`${JSON.stringify(await compare())}\n`);
+  process.stdout.write(`${JSON.stringify(snakeCaseKeys(await compare(), COMPARISON_DATA_KEYS))}\n`);
 }

@@ -16,6 +16,7 @@ import { loadScenario } from '../simulations/scenario.ts';
 import { planSites } from '../simulations/site-plan.ts';
 import { seededRandomSource } from '../simulations/seeded-noise.ts';
 import { benchArgs } from './bench-args.ts';
+import { snakeCaseKeys } from './json-keys.ts';
 
 const { values } = benchArgs({
   name: 'dsfl-consensus',
@@ -71,9 +72,11 @@ const plain = await replies(false, temps);
 const weighted = await replies(true, temps);
 console.log(JSON.stringify({
   bench: 'dsfl-consensus', scenario: values.scenario, seed: s.seed, sites: data.sites.length, queries: indices.length,
-  partition: s.data.partition, noiseMultiplier: s.privacy.noiseMultiplier, entropyReductionTemperature: s.strategy.entropyReductionTemperature,
-  competence, noise: 'seeded (reproducible, NOT private)',
-  consensusAccuracy: Object.fromEntries(temps.flatMap((t) => [
+  partition: snakeCaseKeys(s.data.partition), noise_multiplier: s.privacy.noiseMultiplier, entropy_reduction_temperature: s.strategy.entropyReductionTemperature,
+  // the site settings as site.yaml and scenarios spell them (full_weight_ratio, max_public_samples)
+  competence: snakeCaseKeys(competence), noise: 'seeded (reproducible, NOT private)',
+  // keyed by reply kind and temperature (data, not field names)
+  consensus_accuracy: Object.fromEntries(temps.flatMap((t) => [
     [`plain, reply T=${t}`, consensusAccuracy(plain.get(t)!)],
     [`competence-weighted, reply T=${t}`, consensusAccuracy(weighted.get(t)!)],
   ])),

@@ -68,9 +68,9 @@ console.log(`accuracy: webgpu ${f(accW !== undefined ? accW * 100 : undefined)}%
 // Parity of every layer, loss and optimizer (bench/device-coverage.ts), when that step ran.
 const coverage = lastJson('device-coverage.json');
 const parity = coverage && Object.fromEntries(Object.entries((coverage.cases as Record<string, Json> | undefined) ?? {}).map(([name, c]) => {
-  const d = (c.maxRelDiff as Record<string, number | null> | undefined) ?? {};
-  const p = c.placement as { cpuOps?: string[]; cpuReadsGpuData?: string[] } | undefined;
-  return [name, { pass: c.pass, error: c.error, max_rel_diff: d, accuracies_equal: c.accuraciesEqual, cpu_ops: p?.cpuOps, cpu_reads_gpu_data: p?.cpuReadsGpuData, failures: c.failures }];
+  const d = (c.max_rel_diff as Record<string, number | null> | undefined) ?? {};
+  const p = c.placement as { cpu_ops?: string[]; cpu_reads_gpu_data?: string[] } | undefined;
+  return [name, { pass: c.pass, error: c.error, max_rel_diff: d, accuracies_equal: c.accuracies_equal, cpu_ops: p?.cpu_ops, cpu_reads_gpu_data: p?.cpu_reads_gpu_data, failures: c.failures }];
 }));
 if (parity) {
   const e = (v: number | null | undefined) => (typeof v === 'number' ? v.toExponential(1) : '—');

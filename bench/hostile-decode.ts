@@ -164,7 +164,7 @@ function main(): void {
   const legit = legitimate().map(({ name, bytes }) => {
     const { ms, outcome } = time(bytes, 5);
     log(`legit ${name}: ${bytes.length} B, ${ms.toFixed(2)} ms (${outcome})`);
-    return { name, bytes: bytes.length, ms: round(ms), msPerMiB: round(ms / (bytes.length / MiB)), outcome };
+    return { name, bytes: bytes.length, ms: round(ms), ms_per_mib: round(ms / (bytes.length / MiB)), outcome };
   });
   const legitSize = legit[0]!.bytes;
   // every distinct per-type limit (capped by the frame limit), plus the legit message's size
@@ -173,21 +173,21 @@ function main(): void {
   for (const type of types) targets.push({ type, bytes: messageSizeLimit(type, limits), why: `${type} size limit` });
   // a frame-sized message whose envelope claims a small type (the size check used to run only after decoding)
   targets.push({ type: 'metrics', bytes: limits.maxFrameBytes, why: 'frame limit, claiming a 64 KiB type' });
-  const hostile: { kind: string; type: string; target: string; bytes: number; ms: number; msPerMiB: number; outcome: string }[] = [];
+  const hostile: { kind: string; type: string; target: string; bytes: number; ms: number; ms_per_mib: number; outcome: string }[] = [];
   for (const t of targets) {
     if (quick && t.bytes > 2 * MiB) continue;
     for (const kind of HOSTILE) {
       const bytes = kind.build(t.type, t.bytes);
       const { ms, outcome } = time(bytes, t.bytes > MiB ? 1 : 3);
-      hostile.push({ kind: kind.name, type: t.type, target: t.why, bytes: bytes.length, ms: round(ms), msPerMiB: round(ms / (bytes.length / MiB)), outcome });
+      hostile.push({ kind: kind.name, type: t.type, target: t.why, bytes: bytes.length, ms: round(ms), ms_per_mib: round(ms / (bytes.length / MiB)), outcome });
       log(`hostile ${kind.name} as ${t.type}: ${bytes.length} B, ${ms.toFixed(2)} ms (${outcome})`);
     }
   }
   const worst = hostile.reduce((a, b) => (b.ms > a.ms ? b : a));
   const legitMax = legit.reduce((a, b) => (b.ms > a.ms ? b : a));
   process.stdout.write(JSON.stringify({
-    bench: 'hostile-decode', seed: SEED, node: process.version, quick, entryPoint: 'protocols/inbound.ts readSessionPayload (what SecureSession runs on each decrypted frame)',
-    legit, hostile, worstHostile: worst, slowestLegit: legitMax, worstHostileOverSlowestLegit: round(worst.ms / legitMax.ms),
+    bench: 'hostile-decode', seed: SEED, node: process.version, quick, entry_point: 'protocols/inbound.ts readSessionPayload (what SecureSession runs on each decrypted frame)',
+    legit, hostile, worst_hostile: worst, slowest_legit: legitMax, worst_hostile_over_slowest_legit: round(worst.ms / legitMax.ms),
   }) + '\n');
 }
 

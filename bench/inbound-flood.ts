@@ -104,10 +104,10 @@ async function scenario(name: string, limits: Partial<ConnectionLimits>) {
   const pct = (p: number): number => Number(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!.toFixed(1));
   const out = {
     scenario: name,
-    flooder: { sessions: report.sessions, framesSent: report.frames, framesDecrypted: admitted.frames, mibDecrypted: Math.round(admitted.bytes / MiB), closes },
-    aggregatorCpuShare: Number(((cpu.user + cpu.system) / 1000 / wallMs).toFixed(2)),
-    honestRequestRttMs: { n: rtts.length, failed, p50: pct(0.5), p99: pct(0.99), max: Number(sorted.at(-1)!.toFixed(1)) },
-    eventLoopDelayMs: { p50: Number((delay.percentile(50) / 1e6).toFixed(1)), max: Number((delay.max / 1e6).toFixed(1)) },
+    flooder: { sessions: report.sessions, frames_sent: report.frames, frames_decrypted: admitted.frames, mib_decrypted: Math.round(admitted.bytes / MiB), closes },
+    aggregator_cpu_share: Number(((cpu.user + cpu.system) / 1000 / wallMs).toFixed(2)),
+    honest_request_rtt_ms: { n: rtts.length, failed, p50: pct(0.5), p99: pct(0.99), max: Number(sorted.at(-1)!.toFixed(1)) },
+    event_loop_delay_ms: { p50: Number((delay.percentile(50) / 1e6).toFixed(1)), max: Number((delay.max / 1e6).toFixed(1)) },
   };
   log(JSON.stringify(out));
   return out;
@@ -119,6 +119,6 @@ if (args.flooder) {
 } else {
   const off = await scenario('budgets off', { inboundBytesPerSecond: Infinity, inboundMessagesPerSecond: Infinity, maxUnsolicitedMessages: Infinity });
   const defaults = await scenario('defaults', {});
-  process.stdout.write(`${JSON.stringify({ bench: 'inbound-flood', floodMs: FLOOD_MS, frameMiB: 16, scenarios: [off, defaults] })}\n`);
+  process.stdout.write(`${JSON.stringify({ bench: 'inbound-flood', flood_ms: FLOOD_MS, frame_mib: 16, scenarios: [off, defaults] })}\n`);
   process.exit(0);
 }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { runPateMnist } from '../simulations/pate-mnist/index.ts';
 import { benchArgs } from './bench-args.ts';
+import { snakeCaseKeys } from './json-keys.ts';
 
 const { values } = benchArgs({
   name: 'pate-mnist',
@@ -22,10 +23,11 @@ if (values.workers) {
 }
 const argv = process.argv.slice(2).join(' ');
 const result = await runPateMnist(scenario, { out: values.out, json: true, log: (l) => process.stderr.write(`${l}\n`) });
-console.log(JSON.stringify({
+// the result's own keys are snake_case already; converted at the print boundary all the same
+console.log(JSON.stringify(snakeCaseKeys({
   bench: 'pate-mnist',
   command: `node --import tsx bench/pate-mnist.ts${argv ? ` ${argv}` : ''}`,
   scenario_file: values.scenario,
   out: values.out,
   ...result,
-}));
+})));

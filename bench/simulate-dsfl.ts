@@ -26,13 +26,13 @@ const fedavg = s.fedavg_accuracy ?? NaN;
 const bytesRatio = s.fedavg_total_bytes !== null ? s.fedavg_total_bytes / s.total_bytes : null;
 console.log(JSON.stringify({
   bench: 'simulate-dsfl', scenario: file, seconds: r.report.seconds,
-  accuracy: { dsflMeanSite: pts(dsfl), localOnlyMeanSite: pts(local), fedavg: pts(fedavg), centralized: pts(s.centralized_accuracy) },
-  bytes: { dsfl: s.total_bytes, fedavg: s.fedavg_total_bytes, fedavgOverDsfl: bytesRatio },
-  epsilon: r.report.privacy.epsilon, delta: r.report.privacy.delta, privacyUnit: r.report.scenario.privacy_unit,
+  accuracy: { dsfl_mean_site: pts(dsfl), local_only_mean_site: pts(local), fedavg: pts(fedavg), centralized: pts(s.centralized_accuracy) },
+  bytes: { dsfl: s.total_bytes, fedavg: s.fedavg_total_bytes, fedavg_over_dsfl: bytesRatio },
+  epsilon: r.report.privacy.epsilon, delta: r.report.privacy.delta, privacy_unit: r.report.scenario.privacy_unit,
   checks: {
-    aboveLocalOnlyBy15Points: dsfl - local >= 0.15,
-    within3PointsOfFedavg: Math.abs(fedavg - dsfl) <= 0.03 || dsfl > fedavg,
-    tenTimesFewerBytes: bytesRatio !== null && bytesRatio >= 10,
+    above_local_only_by_15_points: dsfl - local >= 0.15,
+    within_3_points_of_fedavg: Math.abs(fedavg - dsfl) <= 0.03 || dsfl > fedavg,
+    ten_times_fewer_bytes: bytesRatio !== null && bytesRatio >= 10,
   },
   report: r.files.html,
 }));

@@ -26,10 +26,10 @@ const rep = r.report;
 const count = (k: string) => rep.faults.filter((f) => f.fault === k).length;
 console.log(JSON.stringify({
   bench: 'simulate-faults', mode, seconds: rep.seconds.total, status: rep.status, rounds: rep.rounds.length,
-  dropoutRate: scenario.faults.dropout, dropouts: count('dropout'), disconnects: count('disconnect'), crashes: count('crash'),
-  aggregatorRestarts: rep.aggregator_restarts,
-  participantsPerRound: rep.rounds.map((x) => x.participants),
-  epsilon: rep.privacy.epsilon, ledgerReplayEpsilon: rep.privacy.ledger_replay_epsilon, ledgerEvents: rep.privacy.ledger_events,
-  checks: { completed: rep.status === 'complete' && rep.rounds.length === scenario.rounds, epsilonEqualsReplay: rep.privacy.replay_matches },
+  dropout_rate: scenario.faults.dropout, dropouts: count('dropout'), disconnects: count('disconnect'), crashes: count('crash'),
+  aggregator_restarts: rep.aggregator_restarts,
+  participants_per_round: rep.rounds.map((x) => x.participants),
+  epsilon: rep.privacy.epsilon, ledger_replay_epsilon: rep.privacy.ledger_replay_epsilon, ledger_events: rep.privacy.ledger_events,
+  checks: { completed: rep.status === 'complete' && rep.rounds.length === scenario.rounds, epsilon_equals_replay: rep.privacy.replay_matches },
   report: r.files.html,
 }));

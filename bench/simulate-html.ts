@@ -85,6 +85,6 @@ for (let i = 0; i < img.rgba.length; i += 4) {
 const ok = fedavgRed > 200 && epsilonPurple > 200 && bytesBlue > 200;
 console.log(JSON.stringify({
   bench: 'simulate-html', browser, report: html, screenshot: join(dir, 'report-screenshot.png'), seconds: (Date.now() - t0) / 1000,
-  screenshotSize: [img.width, img.height], chartPixels: { fedavgRed, epsilonPurple, bytesBlue }, ok,
+  screenshot_size: [img.width, img.height], chart_pixels: { fedavg_red: fedavgRed, epsilon_purple: epsilonPurple, bytes_blue: bytesBlue }, ok,
 }));
 process.exitCode = ok ? 0 : 1;

@@ -45,11 +45,11 @@ const t0 = Date.now();
 const r = (await runSimulation(scenario, { mode: 'in-process', out, concurrency, noBaselines: true, log: (l) => process.stderr.write(l + '\n') })) as SimulationResult;
 const rep = r.report;
 console.log(JSON.stringify({
-  bench: 'simulate-scale', sites, rounds, model, privateSamplesPerSite: perSite, concurrency, cores: availableParallelism(),
-  seconds: { total: (Date.now() - t0) / 1000, localTraining: rep.seconds.prepare, rounds: rep.seconds.rounds },
-  peakRssMiB: rep.memory.peak_rss_mib,
-  status: rep.status, roundsCompleted: rep.rounds.length,
-  meanLocalOnlyAccuracy: rep.summary.mean_local_only_accuracy, meanFinalAccuracy: rep.summary.mean_final_accuracy,
-  epsilon: rep.privacy.epsilon, replayMatches: rep.privacy.replay_matches, totalBytes: rep.summary.total_bytes,
+  bench: 'simulate-scale', sites, rounds, model, private_samples_per_site: perSite, concurrency, cores: availableParallelism(),
+  seconds: { total: (Date.now() - t0) / 1000, local_training: rep.seconds.prepare, rounds: rep.seconds.rounds },
+  peak_rss_mib: rep.memory.peak_rss_mib,
+  status: rep.status, rounds_completed: rep.rounds.length,
+  mean_local_only_accuracy: rep.summary.mean_local_only_accuracy, mean_final_accuracy: rep.summary.mean_final_accuracy,
+  epsilon: rep.privacy.epsilon, replay_matches: rep.privacy.replay_matches, total_bytes: rep.summary.total_bytes,
   report: r.files.html,
 }));

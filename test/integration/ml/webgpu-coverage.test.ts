@@ -13,14 +13,15 @@ import { buildInferenceGraph, buildStepGraph } from '../../../shared/ml/train-gr
 import { gradCheck } from '../../unit/ml/gradcheck.ts';
 import { CASES, type CoverageCase } from '../../../bench/device-coverage/cases.ts';
 import type { CaseResult } from '../../../bench/device-coverage/run-case.ts';
+import { camelCaseKeys } from '../../../bench/json-keys.ts';
 
 const run = promisify(execFile);
 
-/** Trains cases on one device in one process: bench/device-coverage.ts in its one-device mode. */
+/** Trains cases on one device in one process: bench/device-coverage.ts in its one-device mode (snake_case keys, read back as CaseResult; case, provider and op names kept). */
 async function train(device: string, cases: string[], env: NodeJS.ProcessEnv): Promise<Record<string, CaseResult>> {
   const bench = new URL('../../../bench/device-coverage.ts', import.meta.url).pathname;
   const { stdout } = await run(process.execPath, ['--import', 'tsx', bench, '--device', device, '--cases', cases.join(',')], { env, maxBuffer: 1 << 24, timeout: 240_000 });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, CaseResult>;
+  return camelCaseKeys(JSON.parse(stdout.trim().split('\n').at(-1)!), ['', '*.placement.by_provider', '*.placement.by_provider.*']) as Record<string, CaseResult>;
 }
 
 function assertClose(a: readonly number[], b: readonly number[], tol: number, what: string) {

@@ -6,8 +6,9 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-/** The benches: every TypeScript file in bench/ but the shared parser itself. */
-const BENCHES = readdirSync(new URL('../../../bench/', import.meta.url)).filter((f) => f.endsWith('.ts') && f !== 'bench-args.ts').sort();
+/** The benches: every TypeScript file in bench/ but the modules they share (the argument parser, the JSON key converter). */
+const SHARED = ['bench-args.ts', 'json-keys.ts'];
+const BENCHES = readdirSync(new URL('../../../bench/', import.meta.url)).filter((f) => f.endsWith('.ts') && !SHARED.includes(f)).sort();
 /** Far above loading a bench's imports on a busy 2-core machine (1–3 s), far below any benchmark (minutes). */
 const QUICK_MS = 20_000;
 
