@@ -32,7 +32,7 @@ const res = await runLocalDeployment({
   run: {
     public_set: 'mnist:test[0:5000]',
     strategy: { name: 'dsfl', queries_per_round: queries, entropy_reduction_temperature: 0.1 },
-    privacy: { clip: 1, noise_multiplier: values.noise, epsilon: 30, delta: 1e-5 },
+    privacy: { clip: 1, noise_multiplier: values.noise, epsilon: 30, delta: 1e-5, teachers_per_site: values.teachers },
     rounds, quorum: sites, min_sites: sites, seed: 1, round_timeout_s: 1200, join_timeout_s: 3600,
   },
   site: {
@@ -46,7 +46,8 @@ const paramBytes = parameterCount(buildModel('mlp', { seed: 0 })) * 4;
 const table = res.sites.map((s) => {
   const r = s.summary;
   const b = agg.bytes[r.site] ?? { sent: 0, received: 0 };
-  return { site: r.site, local_only: r.baselineAccuracy, final: r.finalAccuracy, gain_points: 100 * (r.finalAccuracy - r.baselineAccuracy), own_epsilon: r.ledgerEpsilon, bytes_per_round: (b.sent + b.received) / rounds };
+  // `fedistill client --json` (snake_case keys)
+  return { site: r.site, local_only: r.baseline_accuracy, final: r.final_accuracy, gain_points: 100 * (r.final_accuracy - r.baseline_accuracy), own_epsilon: r.ledger_epsilon, bytes_per_round: (b.sent + b.received) / rounds };
 });
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const bytesPerRound = mean(table.map((t) => t.bytes_per_round));
