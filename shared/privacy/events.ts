@@ -170,6 +170,9 @@ export function validatePrivacyEventList(json: unknown, field = 'events'): Priva
   let list = json;
   if (json !== null && typeof json === 'object' && !Array.isArray(json)) {
     const o = json as Record<string, unknown>;
+    if (Object.hasOwn(o, 'type') && !Object.hasOwn(o, 'events')) {
+      fail(field, `is one event (type ${JSON.stringify(o.type)}); a list is a JSON array of events, or {"schema_version": ${PRIVACY_EVENT_SCHEMA_VERSION}, "events": [...]}: wrap the event in [ ]`);
+    }
     if (o.schema_version !== PRIVACY_EVENT_SCHEMA_VERSION) {
       fail(`${field}.schema_version`, `is ${JSON.stringify(o.schema_version)}; this build reads version ${PRIVACY_EVENT_SCHEMA_VERSION}`,
         'E_EVENT_SCHEMA_VERSION');

@@ -42,8 +42,11 @@ export class RdpAccountant {
   /** Adds one validated event (its RDP × count × times). Untrusted JSON goes through composeJson. */
   compose(event: PrivacyEvent, times = 1): this {
     const n = times * (event.count ?? 1);
-    // A negative or NaN multiplier would subtract privacy loss; only unvalidated input can carry one.
-    if (!(n >= 0)) throw new FedistillError('E_INVALID_PRIVACY_EVENT', `event count × times must be ≥ 0, got ${n}`);
+    // A negative or NaN multiplier would subtract privacy loss, and a fraction or 0 would charge less
+    // than one release: only unvalidated input can carry one (validatePrivacyEvent wants count ≥ 1).
+    if (!(Number.isSafeInteger(times) && times >= 1 && Number.isSafeInteger(n) && n >= 1)) {
+      throw new FedistillError('E_INVALID_PRIVACY_EVENT', `event count × times must be a positive integer, got ${event.count ?? 1} × ${times}`);
+    }
     this.scratch.fill(0);
     this.addEventRdp(event, this.scratch);
     for (let i = 0; i < this.rdp.length; i++) {
@@ -168,9 +171,13 @@ function safe(f: () => number): number {
 
 export interface EpsilonFromEventsOptions extends AccountantOptions, ConversionOptions {}
 
-/** One call for the common question: what (ε, order) does this list of events cost at δ? */
+/**
+ * One call for the common question: what (ε, order) does this list of events cost at δ? Each event
+ * is validated first (E_INVALID_PRIVACY_EVENT naming it and its field), as `privacy epsilon` does:
+ * events replayed from a file must not charge less than they say.
+ */
 export function epsilonFromEvents(events: readonly PrivacyEvent[], delta: number, options: EpsilonFromEventsOptions = {}): EpsilonAtOrder {
   const acc = new RdpAccountant(options);
-  for (const e of events) acc.compose(e);
+  events.forEach((e, i) => acc.compose(validatePrivacyEvent(e, `events[${i}]`)));
   return acc.getEpsilon(delta, options);
 }

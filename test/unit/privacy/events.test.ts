@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import {
   PRIVACY_EVENT_SCHEMA_VERSION, validatePrivacyEvent, validatePrivacyEventList,
 } from '../../../shared/privacy/events.ts';
-import { RdpAccountant } from '../../../shared/privacy/rdp-accountant.ts';
+import { epsilonFromEvents, RdpAccountant } from '../../../shared/privacy/rdp-accountant.ts';
 import { UsageError } from '../../../shared/util/errors.ts';
 
 function rejects(json: unknown, pattern: RegExp, code = 'E_INVALID_PRIVACY_EVENT'): void {
@@ -71,4 +71,23 @@ test('NaN and ∞ are rejected (they cannot come from JSON, but can from code)',
   rejects({ type: 'gaussian', noise_multiplier: NaN }, /finite/);
   rejects({ type: 'pure', epsilon: Infinity }, /finite/);
   rejects({ type: 'pate_gnmax', sigma: 1, votes: [1, Infinity] }, /votes\[1\]/);
+});
+
+test('the library\'s epsilonFromEvents and compose refuse what the CLI refuses: a fractional or zero count, a misspelt field, one event given as a list', () => {
+  const ten = { type: 'gaussian', noise_multiplier: 1, count: 10 } as const;
+  const code = { code: 'E_INVALID_PRIVACY_EVENT' };
+  // a fraction or 0 charged less than one release, without a word
+  for (const count of [0.01, 0, -1]) {
+    assert.throws(() => epsilonFromEvents([ten, { ...ten, count } as never], 1e-5), { ...code, message: /^events\[1\]\.count: must be a positive integer/ });
+    assert.throws(() => new RdpAccountant().compose({ ...ten, count } as never), { ...code, message: /count × times must be a positive integer/ });
+  }
+  assert.throws(() => new RdpAccountant().compose(ten, 0.5), { ...code, message: /got 10 × 0\.5$/ });
+  // a misspelt field is named (it was E_NO_FINITE_ORDER, "use more noise")
+  assert.throws(() => epsilonFromEvents([{ type: 'gaussian', noise_multipler: 1 } as never], 1e-5), { ...code, message: /^events\[0\]\.noise_multipler: is not a field of a "gaussian" event/ });
+  // valid events charge as before
+  const acc = new RdpAccountant().compose(ten);
+  assert.equal(epsilonFromEvents([ten], 1e-5).epsilon, acc.getEpsilon(1e-5).epsilon);
+  // one event where a list is expected says so, instead of asking for a schema_version
+  assert.throws(() => validatePrivacyEventList({ type: 'gaussian', noise_multiplier: 2, count: 100 }),
+    { ...code, message: /^events: is one event \(type "gaussian"\); .*wrap the event in \[ \]/ });
 });
