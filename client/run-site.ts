@@ -24,7 +24,7 @@ function loadPrivateData(c: SiteConfig) {
   const p = c.data.partition;
   if (!p) return ds;
   check(Number.isInteger(p.index) && p.index >= 0 && p.index < p.clients, 'data.partition.index', `must be in 0..${p.clients - 1}`);
-  const part = partitionLabels(p.scheme, { labels: ds.labels, numClasses: ds.numClasses, clients: p.clients, seed: p.seed }, { alpha: p.alpha, shards: p.shards });
+  const part = partitionLabels(p.scheme, { labels: ds.labels, numClasses: ds.numClasses, clients: p.clients, seed: p.seed }, { alpha: p.alpha, shards: p.shards, infeasibleAdvice: 'raise data.partition.alpha or use fewer clients (data.partition.clients, the same at every site)' });
   return subset(ds, part.clients[p.index]!.indices);
 }
 

@@ -22,7 +22,9 @@ export function reportCharts(r: SimulationReport): ChartSpec[] {
   const meanPts: [number, number][] = [];
   if (r.summary.mean_local_only_accuracy !== null) meanPts.push([0, r.summary.mean_local_only_accuracy]);
   for (const x of r.rounds) if (x.mean_accuracy !== null) meanPts.push([x.round + 1, x.mean_accuracy]);
-  accuracy.push({ name: `${r.scenario.strategy} (mean of ${r.sites.length})`, color: '#000', points: meanPts, width: 3, markers: true });
+  // each round's point averages that round's participants: "of N" only when every site took part in every round
+  const everyone = r.rounds.every((x) => x.participants === r.sites.length) && r.summary.sites_in_means === r.sites.length;
+  accuracy.push({ name: `${r.scenario.strategy} (mean of ${everyone ? r.sites.length : 'participants'})`, color: '#000', points: meanPts, width: 3, markers: true });
   if (r.summary.mean_local_only_accuracy !== null) accuracy.push(flat('local-only (mean)', '#999', r.summary.mean_local_only_accuracy, 0, last));
   const fa = r.baselines.fedavg;
   if (fa && !fa.skipped) accuracy.push({ name: 'FedAvg', color: '#d62728', points: fa.rounds.map((x) => [x.round + 1, x.accuracy]), width: 2.5, markers: true });

@@ -68,8 +68,10 @@ export interface SimulationReport {
   faults: FaultEvent[];
   aggregator_restarts: number;
   summary: {
+    /** Both means cover the same sites: those that did not crash (`sites_in_means` of them). */
     mean_local_only_accuracy: number | null;
     mean_final_accuracy: number | null;
+    sites_in_means: number;
     /** Distillation traffic, both directions, all rounds (secure-channel bytes incl. handshakes). */
     total_bytes: number;
     centralized_accuracy: number | null;
@@ -142,6 +144,7 @@ export function buildReport(i: ReportInput): SimulationReport {
     };
   });
   const fedavg = i.fedavg && !i.fedavg.skipped ? i.fedavg : null;
+  const finished = o.sites.filter((x) => !x.crashed);
   const tolerance = 1e-9 * Math.max(1, o.summary.epsilon);
   return {
     fedistill: { report: 'simulation', version: 2 },
@@ -165,8 +168,10 @@ export function buildReport(i: ReportInput): SimulationReport {
     faults: o.faults.map((f) => ({ round: f.round, site: f.site, fault: f.fault })),
     aggregator_restarts: o.aggregatorRestarts,
     summary: {
-      mean_local_only_accuracy: meanOf(o.sites.map((x) => x.localOnlyAccuracy)),
-      mean_final_accuracy: meanOf(o.sites.filter((x) => !x.crashed).map((x) => x.finalAccuracy)),
+      // like for like: a crashed site's final figure is not the run's, so it leaves both means
+      mean_local_only_accuracy: meanOf(finished.map((x) => x.localOnlyAccuracy)),
+      mean_final_accuracy: meanOf(finished.map((x) => x.finalAccuracy)),
+      sites_in_means: finished.length,
       total_bytes: o.traffic.reduce((a, t) => a + t.bytesUp + t.bytesDown, 0),
       centralized_accuracy: i.centralized?.accuracy ?? null,
       fedavg_accuracy: fedavg?.finalAccuracy ?? null,

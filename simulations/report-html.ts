@@ -27,9 +27,10 @@ function table(head: string[], rows: (string | number)[][]): string {
 export function reportHtml(r: SimulationReport, charts: ChartSpec[]): string {
   const s = r.scenario;
   const fa = r.baselines.fedavg;
+  const over = r.summary.sites_in_means === r.sites.length ? 'mean over sites' : `mean over the ${r.summary.sites_in_means} sites that did not crash`;
   const comparison = table(['approach', 'accuracy', 'bytes on the wire', 'privacy'], [
-    [`${s.strategy} (mean over sites)`, pct(r.summary.mean_final_accuracy), formatBytes(r.summary.total_bytes), `ε = ${num(r.privacy.epsilon)} at δ = ${r.privacy.delta}`],
-    ['local-only (mean over sites)', pct(r.summary.mean_local_only_accuracy), '0 B', 'nothing leaves a site'],
+    [`${s.strategy} (${over})`, pct(r.summary.mean_final_accuracy), formatBytes(r.summary.total_bytes), `ε = ${num(r.privacy.epsilon)} at δ = ${r.privacy.delta}`],
+    [`local-only (${over})`, pct(r.summary.mean_local_only_accuracy), '0 B', 'nothing leaves a site'],
     ['FedAvg (global model)', fa && fa.skipped ? `skipped: ${fa.reason}` : pct(r.summary.fedavg_accuracy), formatBytes(r.summary.fedavg_total_bytes), 'none (weights in the clear)'],
     ['centralized (upper bound)', pct(r.summary.centralized_accuracy), 'all private data moved', 'none'],
   ]);

@@ -104,7 +104,7 @@ export function planSites(s: Scenario): SimulationData {
     'dataset, public_set and eval_set must have the same classes (use splits of one dataset)', 'E_SCENARIO_INVALID');
   checkPartitionFits(s, pool.length);
   const p = s.data.partition;
-  const partition = partitionLabels(p.scheme, { labels: pool.labels, numClasses: pool.numClasses, clients: s.sites.count, seed: p.seed }, { alpha: p.alpha, shards: p.shards, sigma: p.sigma });
+  const partition = partitionLabels(p.scheme, { labels: pool.labels, numClasses: pool.numClasses, clients: s.sites.count, seed: p.seed }, { alpha: p.alpha, shards: p.shards, sigma: p.sigma, infeasibleAdvice: 'raise data.partition.alpha or use fewer sites (sites.count)' });
   const sites = partition.clients.map((c, i): SitePlan => {
     const index = i + 1;
     check(c.indices.length >= s.privacy.teachersPerSite, `site ${index}`,

@@ -129,7 +129,8 @@ export const simulateCommand: CommandSpec = {
       '',
       `Simulation "${r.scenario.name}" (${r.scenario.mode}): ${r.status}, ${r.rounds.length} rounds, ${r.scenario.sites} sites, ${r.seconds.total.toFixed(1)} s`,
       `  ${r.scenario.strategy.padEnd(12)} mean site accuracy ${pct(r.summary.mean_final_accuracy)}  bytes ${formatBytes(r.summary.total_bytes)}  ε = ${r.privacy.epsilon.toFixed(3)} at δ = ${r.privacy.delta} (${r.scenario.privacy_unit}-level)`,
-      `  local-only   mean site accuracy ${pct(r.summary.mean_local_only_accuracy)}`,
+      `  local-only   mean site accuracy ${pct(r.summary.mean_local_only_accuracy)}`
+        + (r.summary.sites_in_means < r.scenario.sites ? `  (both means: the ${r.summary.sites_in_means} sites that did not crash)` : ''),
       `  FedAvg       accuracy ${pct(r.summary.fedavg_accuracy)}  bytes ${formatBytes(r.summary.fedavg_total_bytes)}`,
       `  centralized  accuracy ${pct(r.summary.centralized_accuracy)}`,
       `  ledger replay ε = ${r.privacy.ledger_replay_epsilon.toFixed(3)} (${r.privacy.replay_matches ? 'matches' : 'MISMATCH'})`,

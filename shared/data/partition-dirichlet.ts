@@ -16,6 +16,9 @@ export interface DirichletParams {
 /** How many whole draws are tried before giving up on the minimum size. */
 const DIRICHLET_MAX_ATTEMPTS = 1000;
 
+/** What E_PARTITION_INFEASIBLE advises (`fedistill data partition` has --min-size); callers with other settings say theirs instead. */
+export const DIRICHLET_INFEASIBLE_ADVICE = 'raise alpha, use fewer clients or lower the minimum size (--min-size)';
+
 /**
  * Per class k: shuffle class k's samples, draw proportions p ~ Dir(alpha·1) over the clients,
  * and cut the shuffled list at round(cumsum(p)·n_k). If some client ends with fewer than
@@ -54,8 +57,7 @@ export function dirichletPartition(input: PartitionInput & DirichletParams): Par
     }
   }
   throw new UsageError(
-    `no Dirichlet(alpha=${alpha}) draw in ${DIRICHLET_MAX_ATTEMPTS} attempts gave all ${clients} clients at least ${minSize} samples; ` +
-      'raise alpha, use fewer clients or lower the minimum size',
+    `no Dirichlet(alpha=${alpha}) draw in ${DIRICHLET_MAX_ATTEMPTS} attempts gave all ${clients} clients at least ${minSize} samples; ${DIRICHLET_INFEASIBLE_ADVICE}`,
     'E_PARTITION_INFEASIBLE',
   );
 }

@@ -1,6 +1,6 @@
 // Partitioning by scheme name, and the summary figures used to compare partitions (size spread, label skew).
 import { UsageError } from '../util/errors.ts';
-import { dirichletPartition } from './partition-dirichlet.ts';
+import { DIRICHLET_INFEASIBLE_ADVICE, dirichletPartition } from './partition-dirichlet.ts';
 import { iidPartition } from './partition-iid.ts';
 import { quantityPartition } from './partition-quantity.ts';
 import { shardPartition } from './partition-shards.ts';
@@ -15,6 +15,11 @@ export interface PartitionOptions {
   readonly shards?: number;
   readonly sigma?: number;
   readonly minSize?: number;
+  /**
+   * What an infeasible Dirichlet partition (E_PARTITION_INFEASIBLE) should advise, in the caller's
+   * own settings (a scenario has no minimum size to lower); default: `fedistill data partition`'s.
+   */
+  readonly infeasibleAdvice?: string;
 }
 
 /** Defaults used when a scheme's parameter is not given (also the CLI's defaults). */
@@ -26,7 +31,12 @@ export function partitionLabels(scheme: string, input: PartitionInput, options: 
     case 'iid':
       return iidPartition(input);
     case 'dirichlet':
-      return dirichletPartition({ ...input, alpha: options.alpha ?? PARTITION_DEFAULTS.alpha, minSize: options.minSize });
+      try {
+        return dirichletPartition({ ...input, alpha: options.alpha ?? PARTITION_DEFAULTS.alpha, minSize: options.minSize });
+      } catch (e) {
+        if (options.infeasibleAdvice === undefined || !(e instanceof UsageError) || e.code !== 'E_PARTITION_INFEASIBLE') throw e;
+        throw new UsageError(e.message.replace(DIRICHLET_INFEASIBLE_ADVICE, options.infeasibleAdvice), e.code);
+      }
     case 'shards':
       return shardPartition({ ...input, shards: options.shards ?? PARTITION_DEFAULTS.shards });
     case 'quantity':

@@ -82,11 +82,13 @@ test('the same scenario and seed give the same numbers with sites in worker thre
 });
 
 test('30% dropout, a disconnect, a site crash and an aggregator crash: the run completes and ε equals the ledger replay', async () => {
+  let html = '';
   const r = await simulate(tinyRaw({
     name: 'faults', rounds: 4, quorum: 1,
     sites: { count: 5, model: 'mlp-tiny', local: { epochs: 1, batch: 32 }, digest: { epochs: 1, private_mix: 50 } },
     faults: { dropout: 0.3, latency_ms: 2, disconnects: [{ site: 2, round: 1 }], site_crashes: [{ site: 4, round: 2 }], aggregator_crash_round: 1 },
   }), 'faults', 2, (out) => {
+    html = readFileSync(join(out, 'report.html'), 'utf8');
     // The simulation keeps the same signed audit log as a deployment, across the aggregator's restart.
     const { log, close } = loadAuditSource(join(out, 'aggregator.db'), 'faults');
     try {
@@ -107,4 +109,13 @@ test('30% dropout, a disconnect, a site crash and an aggregator crash: the run c
   assert.ok(report.rounds.some((x) => x.failures.some((f) => f.reason === 'timeout')), 'dropouts show as timeouts');
   assert.ok(report.privacy.replay_matches, `ledger ε ${report.privacy.epsilon} vs replay ${report.privacy.ledger_replay_epsilon}`);
   assert.equal(report.privacy.ledger_events, 4, 'one charge per released round, none for the crashed attempt');
+  // the headline means cover the same sites, those that did not crash (the local-only one held site-4 too)
+  const finished = report.sites.filter((s) => !s.crashed);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  assert.equal(report.summary.sites_in_means, 4);
+  assert.equal(report.summary.mean_local_only_accuracy, mean(finished.map((s) => s.local_only_accuracy!)));
+  assert.equal(report.summary.mean_final_accuracy, mean(finished.map((s) => s.final_accuracy!)));
+  // and the chart and the page say what they average
+  assert.match(html, /local-only \(mean over the 4 sites that did not crash\)/);
+  assert.match(html, /\(mean of participants\)/i);
 });

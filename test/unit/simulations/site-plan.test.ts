@@ -60,3 +60,12 @@ test('an eval set of another dataset is refused; disjoint ranges of one split, o
   checkDataSets(withData({ public_set: 'mnist:train[600:700]', eval_set: 'mnist:train[-100:]' }));
   checkDataSets(withData({ public_set: 'fashion-mnist:test[0:20]' }));
 });
+
+test('a Dirichlet partition no draw can make is E_PARTITION_INFEASIBLE with advice in the scenario\'s settings (it has no minimum size to lower)', () => {
+  assert.throws(() => planSites(scenario(30, { scheme: 'dirichlet', alpha: 0.01 })), (e: Error & { code?: string; exitCode?: number }) => {
+    assert.equal(e.code, 'E_PARTITION_INFEASIBLE');
+    assert.equal(e.exitCode, 2);
+    assert.match(e.message, /^no Dirichlet\(alpha=0\.01\) draw in 1000 attempts gave all 30 clients at least 10 samples; raise data\.partition\.alpha or use fewer sites \(sites\.count\)$/);
+    return true;
+  });
+});
