@@ -32,6 +32,8 @@ export class Aggregator {
   private readonly sessions: SiteSessions;
   private readonly budgets: SiteBudgets;
   private readonly waiters: (() => void)[] = [];
+  /** Set when handling a site's message hit a failure the run cannot go on after (E_DB_WRITE). */
+  private failure: Error | undefined;
   private stopped = false;
 
   constructor(o: AggregatorOptions) {
@@ -41,6 +43,7 @@ export class Aggregator {
     this.sessions = new SiteSessions({
       db: o.db, config: o.config, strategy: o.strategy, publicSet: o.publicSet, hub: o.hub, sites: this.sites,
       welcomeExtras: o.welcomeExtras, log: (line) => this.log(line), wake: () => this.wake(),
+      fail: (e) => { this.failure ??= e; this.wake(); },
     });
     o.hub.on('session', (s) => this.sessions.attach(s));
     this.budgets = new SiteBudgets({
@@ -69,10 +72,13 @@ export class Aggregator {
     });
   }
 
+  /** Waits for something the loop waits on, at most `ms`; rejects with a failure the run cannot go on after (SiteSessions' fail). */
   private waitForChange(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.waiters.push(() => { clearTimeout(t); resolve(); });
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const settle = () => (this.failure ? reject(this.failure) : resolve());
+      const t = setTimeout(settle, ms);
+      this.waiters.push(() => { clearTimeout(t); settle(); });
     });
   }
 
@@ -173,9 +179,14 @@ export class Aggregator {
         } });
       });
     } else if (existing.status === 'budget_exhausted' || (existing.status === 'complete' && db.lastCompletedRound(config.runId) + 1 >= config.rounds)) {
-      // nothing to wait for and nothing to log again (its run_finished is already in the audit log)
+      // nothing to wait for and nothing to log again (its run_finished is already in the audit log),
+      // unless an older build stopped between ending the run and logging it: finish the log now
       this.log(`run ${config.runId} already ended (${existing.status}); nothing to do`);
       const spent = this.ledger.spent(RUN_SCOPE(config.runId));
+      if (this.o.audit && this.o.audit.entries(config.runId).at(-1)?.kind !== 'run_finished') {
+        this.o.audit.append({ kind: 'run_finished', runId: config.runId, data: { status: existing.status, epsilon: spent.epsilon, delta: spent.delta } });
+        this.log(`run ${config.runId}: its audit log lacked the run_finished entry (a stop between ending the run and logging it); written now`);
+      }
       return { runId: config.runId, status: existing.status, rounds: [], epsilon: spent.epsilon, delta: spent.delta, bytes: this.sessions.traffic() };
     } else if (existing.status === 'complete') {
       this.log(`run ${config.runId} completed ${db.lastCompletedRound(config.runId) + 1} round(s); extending it to ${config.rounds}`);
@@ -204,7 +215,6 @@ export class Aggregator {
     // A run that cannot pay for its next round ends now, not after waiting for sites it could not use.
     if (!resending && status === 'complete' && start < config.rounds && this.budgets.runRefusal(start)) {
       status = 'budget_exhausted';
-      db.setRunStatus(config.runId, 'budget_exhausted');
     } else if (!resending && start < config.rounds) {
       // (a run stopped while its last round's consensus went out has no round left: it ends now,
       // not after waiting for sites that digested that round and exited)
@@ -219,6 +229,7 @@ export class Aggregator {
     let attemptRound = -1;
     let stalled: RunSummary['stalled'];
     for (let round = start; round < config.rounds && status === 'complete'; round++) {
+      if (this.failure) throw this.failure;
       if (this.stopped) { status = 'stopped'; break; }
       if (round !== attemptRound) { attemptRound = round; attempt = db.failedAttempts(config.runId, round); triesHere = 0; } else {
         attempt++;
@@ -240,7 +251,6 @@ export class Aggregator {
         // (and before waiting for sites it could not use).
         if (this.budgets.runRefusal(round)) {
           status = 'budget_exhausted';
-          db.setRunStatus(config.runId, 'budget_exhausted');
           break;
         }
         if (restarted) { await this.waitAfterRestart(); restarted = false; } else await this.waitForSites(config.quorum, config.joinTimeoutMs);
@@ -251,7 +261,6 @@ export class Aggregator {
         if (able.size < config.quorum) {
           this.log(`round ${round + 1}: only ${able.size} of the run's ${known.length} sites can still pay for a round (quorum ${config.quorum}; left out: ${this.budgets.excludedSites.join(', ')}); stopping the run before querying`);
           status = 'budget_exhausted';
-          db.setRunStatus(config.runId, 'budget_exhausted');
           break;
         }
         await this.waitForSites(config.quorum, config.joinTimeoutMs, able);
@@ -279,7 +288,6 @@ export class Aggregator {
         if (out.status === 'budget_exhausted') {
           this.log(`round ${round + 1}: ${out.reason}; stopping the run before releasing`);
           status = 'budget_exhausted';
-          db.setRunStatus(config.runId, 'budget_exhausted');
           break;
         }
         participants = out.participants;
@@ -306,13 +314,17 @@ export class Aggregator {
         (accuracies(siteMetrics).length ? `, mean site accuracy ${mean(accuracies(siteMetrics)).toFixed(4)}` : ''));
     }
     if (status === 'complete' && this.stopped) status = 'stopped';
-    db.setRunStatus(config.runId, status === 'stopped' ? 'running' : status);
     this.sessions.countUncountedSessions();
     const spent = this.ledger.spent(RUN_SCOPE(config.runId));
-    if (status !== 'stopped') this.o.audit?.append({ kind: 'run_finished', runId: config.runId, data: {
-      status, epsilon: spent.epsilon, delta: spent.delta,
-      ...(stalled ? { round: stalled.round, attempts: stalled.attempts, replies: stalled.replies, quorum: stalled.quorum } : {}),
-    } });
+    // The run's end and its run_finished entry in one transaction: a stop between two writes left an
+    // ended run whose log was never finished (every restart found it ended, with nothing to do).
+    db.transaction(() => {
+      db.setRunStatus(config.runId, status === 'stopped' ? 'running' : status);
+      if (status !== 'stopped') this.o.audit?.append({ kind: 'run_finished', runId: config.runId, data: {
+        status, epsilon: spent.epsilon, delta: spent.delta,
+        ...(stalled ? { round: stalled.round, attempts: stalled.attempts, replies: stalled.replies, quorum: stalled.quorum } : {}),
+      } });
+    });
     return { runId: config.runId, status, rounds: reports, epsilon: spent.epsilon, delta: spent.delta, bytes: this.sessions.traffic(), ...(stalled ? { stalled } : {}) };
   }
 

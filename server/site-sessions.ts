@@ -25,6 +25,12 @@ export interface SiteSessionsOptions {
   log: (line: string) => void;
   /** Wakes a round loop waiting on the sites: something it waits for (a join, metrics, a leave, a close) happened. */
   wake: () => void;
+  /**
+   * A failure the run cannot go on after (the database cannot be written, E_DB_WRITE): the round
+   * loop stops with it. Without it a site's join went unanswered, and the run ended much later in
+   * E_QUORUM_TIMEOUT naming sites that were all connected.
+   */
+  fail: (e: Error) => void;
 }
 
 /**
@@ -123,6 +129,7 @@ export class SiteSessions {
         }
       } catch (e) {
         this.o.log(`message from ${s.siteName} failed: ${(e as Error).message}`);
+        if ((e as { code?: unknown }).code === 'E_DB_WRITE') this.o.fail(e as Error);
       }
     });
     this.uncounted.add(s);

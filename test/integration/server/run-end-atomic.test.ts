@@ -1,0 +1,86 @@
+// A run's end and its run_finished audit entry are written together. A stop between the two writes
+// (kill -9) used to leave an ended run whose log was never finished: every restart found it ended,
+// with nothing to do, and `audit verify` could not vouch for the log's end.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Aggregator } from '../../../server/aggregator.ts';
+import { strategyFor } from '../../../server/run-aggregator.ts';
+import { FedistillError } from '../../../shared/util/errors.ts';
+import { hostileSite, PUBLIC_SET, startHostileRun, type HostileHarness } from './hostile-site-fixture.ts';
+
+async function restart(h: HostileHarness, log: string[]) {
+  return new Aggregator({ db: h.db, config: h.config, strategy: strategyFor(h.config), hub: h.server, publicSet: PUBLIC_SET, audit: h.audit, log: (l) => log.push(l) }).run();
+}
+
+const finishedEntries = (h: HostileHarness) => h.audit.entries(h.config.runId).filter((e) => e.kind === 'run_finished').map((e) => (e.data as { status: string }).status);
+
+test('a run_finished entry that cannot be written leaves the run unended (not ended without it); a restart ends it with the entry', { timeout: 30_000 }, async () => {
+  const h = await startHostileRun(['site-a', 'site-b'], { rounds: 1, quorum: 2, join_timeout_s: 2 });
+  const append = h.audit.append.bind(h.audit);
+  h.audit.append = (input) => {
+    if (input.kind === 'run_finished') throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+    return append(input);
+  };
+  try {
+    const sites = await Promise.all(['site-a', 'site-b'].map((n) => hostileSite(h, n)));
+    await assert.rejects(h.finish(), /disk I\/O error/);
+    // the status write was rolled back with the failed entry: the run is not taken for ended
+    assert.equal(h.db.getRun(h.config.runId)?.status, 'running');
+    assert.deepEqual(finishedEntries(h), []);
+    for (const s of sites) s.client.close();
+    h.audit.append = append;
+    const log: string[] = [];
+    const summary = await restart(h, log);
+    assert.equal(summary.status, 'complete', log.join('\n'));
+    assert.equal(h.db.getRun(h.config.runId)?.status, 'complete');
+    assert.deepEqual(finishedEntries(h), ['complete']);
+    assert.equal(h.audit.entries(h.config.runId).at(-1)?.kind, 'run_finished');
+  } finally {
+    h.audit.append = append;
+    await h.close();
+  }
+});
+
+test('an ended run whose log lacks run_finished (an older build stopped between the writes) gets it on restart, once', { timeout: 30_000 }, async () => {
+  const h = await startHostileRun(['site-a', 'site-b'], { rounds: 1, quorum: 2, join_timeout_s: 2 });
+  try {
+    const sites = await Promise.all(['site-a', 'site-b'].map((n) => hostileSite(h, n)));
+    assert.equal((await h.finish()).status, 'complete');
+    for (const s of sites) s.client.close();
+    // the state such a stop left: the run ended in the database, its last audit entry not written
+    const last = h.audit.entries(h.config.runId).at(-1)!;
+    assert.equal(last.kind, 'run_finished');
+    // (the log is append-only: its trigger is lifted for this, as no aggregator does)
+    h.db.sqlite.exec('DROP TRIGGER audit_log_no_delete');
+    h.db.sqlite.prepare('DELETE FROM audit_log WHERE run_id = ? AND seq = ?').run(h.config.runId, last.seq);
+    assert.deepEqual(finishedEntries(h), []);
+    const log: string[] = [];
+    assert.equal((await restart(h, log)).status, 'complete');
+    assert.ok(log.some((l) => /lacked the run_finished entry .*written now/.test(l)), log.join('\n'));
+    assert.deepEqual(finishedEntries(h), ['complete']);
+    // the entry chains onto the log's head as any other
+    const entries = h.audit.entries(h.config.runId);
+    assert.equal(entries.at(-1)!.prev_hash, entries.at(-2)!.hash);
+    // a second restart finds it there: nothing written again
+    assert.equal((await restart(h, [])).status, 'complete');
+    assert.deepEqual(finishedEntries(h), ['complete']);
+  } finally {
+    await h.close();
+  }
+});
+
+test('a database write that fails while a site joins stops the run with E_DB_WRITE, instead of leaving the join unanswered until E_QUORUM_TIMEOUT', { timeout: 30_000 }, async () => {
+  // join_timeout_s far beyond the test's timeout: only the failure itself can end the run in time
+  const h = await startHostileRun(['site-a', 'site-b'], { rounds: 1, quorum: 2, join_timeout_s: 600 });
+  const recordSite = h.db.recordSite.bind(h.db);
+  h.db.recordSite = () => { throw new FedistillError('E_DB_WRITE', 'database fedistill.db: disk I/O error (SQLITE_IOERR); the last committed round is kept: fix the cause and restart with the same config to resume'); };
+  try {
+    // its join is never welcomed: left pending, closed with the server below
+    void hostileSite(h, 'site-a').catch(() => undefined);
+    await assert.rejects(h.finish(20_000), { code: 'E_DB_WRITE', message: /disk I\/O error/ });
+    assert.ok(h.log.some((l) => /message from site-a failed: .*disk I\/O error/.test(l)), h.log.join('\n'));
+  } finally {
+    h.db.recordSite = recordSite;
+    await h.close();
+  }
+});
