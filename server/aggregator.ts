@@ -305,7 +305,10 @@ export class Aggregator {
       db.putMetrics(config.runId, round, 'aggregator', metrics);
       db.transaction(() => {
         db.completeRound(config.runId, round, metrics);
-        const rest = { metrics, participants };
+        // the asked sites that failed: a site's ledger may hold a reply recorded and never aggregated
+        // (it crashed before sending, or was cut off), which `audit compare` reads here
+        const failed = failures.map((f) => ({ site: f.site, reason: f.reason })).sort((a, b) => (a.site < b.site ? -1 : a.site > b.site ? 1 : 0));
+        const rest = { metrics, participants, ...(failed.length ? { failures: failed } : {}) };
         // metrics the entry leaves out for size stay in the database's metrics table
         this.o.audit?.append({ kind: 'round_result', runId: config.runId, round, data: { ...rest, ...siteMapFields('site_metrics', siteMetrics, rest) } });
       });

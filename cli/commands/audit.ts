@@ -264,7 +264,8 @@ function isAggregatorLog(path: string): boolean {
 function reportCompare(io: CliIO, json: boolean, r: ReturnType<typeof compareSiteLedger>): void {
   if (json) { io.out(JSON.stringify(r)); return; }
   io.out(`${r.ok ? 'OK' : 'MISMATCH'}: site ${r.site || '?'}, run ${r.run_id}: ${r.matched}/${r.checked} releases match`
-    + (r.refused ? `, ${r.refused} refused for budget` : '') + (r.other_runs ? ` (${r.other_runs} entries of other runs ignored)` : ''));
+    + (r.refused ? `, ${r.refused} refused for budget` : '')
+    + (r.unaggregated ? `, ${r.unaggregated} recorded but not aggregated (the log names the site among the round's failures)` : '') + (r.other_runs ? ` (${r.other_runs} entries of other runs ignored)` : ''));
   if (r.site_epsilon !== null) {
     const earlier = r.aggregator_epsilon_cumulative !== null && r.aggregator_epsilon_cumulative !== r.aggregator_epsilon
       ? ` (${r.aggregator_epsilon_cumulative} with its charges of earlier runs)` : '';

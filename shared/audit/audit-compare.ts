@@ -38,6 +38,13 @@ export interface CompareResult {
   matched: number;
   /** Site entries whose round the aggregator logged as refused for budget (nothing released: not a mismatch). */
   refused: number;
+  /**
+   * Site entries of a round whose signed round_result names the site among the round's failures
+   * (it timed out, was cut off as a straggler, or its reply was refused): recorded by the site, not
+   * aggregated, as when a site crashes between recording a reply and sending it. Conservative for
+   * the site (its bound counts a release that did not happen), not a mismatch.
+   */
+  unaggregated: number;
   /** Site ledger entries of other runs, ignored. */
   other_runs: number;
   delta: number | null;
@@ -72,6 +79,12 @@ function siteEvent(r: VerifiedRelease, site: string): LoggedEvent | undefined {
   if (events !== undefined && Object.hasOwn(events, site)) return { event: events[site] };
   const omitted = r.data.site_events_omitted;
   return omitted !== undefined && Object.hasOwn(omitted, site) ? { digest: omitted[site]! } : undefined;
+}
+
+/** The sites a round_result entry's `failures` names (`[{site, reason}]`; absent in older logs, and anything else read as none). */
+function roundFailures(data: unknown): string[] {
+  const f = (data as { failures?: unknown } | null)?.failures;
+  return Array.isArray(f) ? f.flatMap((x) => (x !== null && typeof x === 'object' && typeof (x as { site?: unknown }).site === 'string' ? [(x as { site: string }).site] : [])) : [];
 }
 
 /** The event as validated (so equal events compare equal), or as given when it does not validate. */
@@ -152,7 +165,7 @@ function inferSite(entries: readonly SiteLedgerRecord[], releases: readonly Veri
  * worst-case ε is at least the ε the aggregator reports for `site:<site>`.
  */
 export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: VerifyResult, options: { site?: string; siteNoise?: 'local' | 'central' } = {}): CompareResult {
-  const base = { run_id: v.runId, checked: 0, matched: 0, refused: 0, other_runs: 0, delta: null, site_epsilon: null, aggregator_epsilon: null, aggregator_epsilon_cumulative: null, site_noise: null };
+  const base = { run_id: v.runId, checked: 0, matched: 0, refused: 0, unaggregated: 0, other_runs: 0, delta: null, site_epsilon: null, aggregator_epsilon: null, aggregator_epsilon_cumulative: null, site_noise: null };
   if (!v.ok) return { ...base, ok: false, site: options.site ?? '', problems: [{ ...v.problem!, round: null }] };
   const mine = siteEntries.filter((e) => e.runId === v.runId);
   if (mine.length === 0 && options.site === undefined) {
@@ -171,6 +184,8 @@ export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: V
   const siteNoise = recordedNoise ?? options.siteNoise ?? null;
   const result: CompareResult = { ...base, ok: false, site, other_runs: siteEntries.length - mine.length, site_noise: siteNoise, problems: [] };
   const refusedRounds = new Set(v.entries.filter((e) => e.kind === 'budget_refused' && e.round !== null && (e.site === null || e.site === site)).map((e) => e.round!));
+  // rounds whose signed result records this site as failed (logs of older builds record none)
+  const failedRounds = new Set(v.entries.filter((e) => e.kind === 'round_result' && e.round !== null && roundFailures(e.data).includes(site)).map((e) => e.round!));
   const siteRounds = new Set<number>();
   for (const e of mine) {
     result.checked++;
@@ -184,6 +199,7 @@ export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: V
     const logged = v.releases.filter((r) => r.round === e.round && siteEvent(r, site) !== undefined);
     if (logged.length === 0) {
       if (refusedRounds.has(e.round)) { result.refused++; continue; }
+      if (failedRounds.has(e.round)) { result.unaggregated++; continue; }
       result.problems.push({ code: 'E_AUDIT_MISSING_RELEASE', seq: null, index: null, round: e.round, request_id: e.requestId,
         message: `the site recorded a release in round ${e.round + 1} (request ${e.requestId}); the aggregator's log has no release from site "${site}" in that round` });
       continue;

@@ -84,6 +84,8 @@ test('metrics from a site whose reply was refused are not accepted for the round
     for (const r of summary.rounds) assert.deepEqual(Object.keys(r.siteMetrics), ['honest']);
     const results = h.audit.entries('hostile-run').filter((e) => e.kind === 'round_result');
     for (const e of results) assert.deepEqual(Object.keys((e.data as { site_metrics: object }).site_metrics), ['honest']);
+    // the signed result names the site whose reply it refused (audit compare reads it: recorded by the site, not aggregated)
+    for (const e of results) assert.deepEqual((e.data as { failures?: unknown }).failures, [{ site: 'outsider', reason: 'invalid' }]);
     assert.ok(refused.some((m) => /not a participant/.test(m)), refused.slice(0, 3).join('\n'));
   } finally {
     clearInterval(spam);

@@ -195,3 +195,24 @@ test('a site that added the noise itself is not held to the aggregator\'s charge
     f.close();
   }
 });
+
+test('a reply the site recorded in a round whose signed result names the site among its failures is counted as not aggregated, not E_AUDIT_MISSING_RELEASE', () => {
+  // round 7: the site recorded a reply (then crashed before sending it, or was cut off) the aggregator never aggregated
+  const f = buildAuditRun({ extraSiteRounds: [7] });
+  try {
+    const ledger = new SiteLedger(f.siteLedgerPath('a')).all();
+    // another site's failure in that round, and a result that names none (older logs), excuse nothing
+    f.auditLog.append({ kind: 'round_result', runId: RUN, round: 7, data: { metrics: {}, participants: ['b'], failures: [{ site: 'b', reason: 'timeout' }] } });
+    f.auditLog.append({ kind: 'round_result', runId: RUN, round: 7, data: { metrics: {}, participants: ['b'], failures: 'a' } });
+    assert.deepEqual(compareSiteLedger(ledger, verified(f), { site: 'a' }).problems.map((p) => [p.code, p.round]), [['E_AUDIT_MISSING_RELEASE', 7]]);
+    f.auditLog.append({ kind: 'round_result', runId: RUN, round: 7, data: { metrics: {}, participants: ['b'], failures: [{ site: 'a', reason: 'timeout' }] } });
+    const r = compareSiteLedger(ledger, verified(f), { site: 'a' });
+    assert.equal(r.ok, true, JSON.stringify(r.problems));
+    assert.equal(r.unaggregated, 1);
+    assert.equal(r.matched, r.checked - r.refused - 1);
+    // the site's own bound still counts that reply: conservative, as the site's ε ≥ the aggregator's charge
+    assert.ok(r.site_epsilon! >= r.aggregator_epsilon!);
+  } finally {
+    f.close();
+  }
+});
