@@ -186,7 +186,10 @@ export class SiteClient {
       if (this.sentReplies.size > REPLY_CACHE_SIZE) this.sentReplies.delete(this.sentReplies.keys().next().value!);
       (this.client.session ?? s).send(reply);
     } catch (e) {
-      (this.client.session ?? s).send({ type: 'error', code: (e as { code?: string }).code?.startsWith('E_') ? (e as { code: string }).code : 'E_SITE_FAILED', message: (e as Error).message.slice(0, 500), requestId: q.requestId });
+      const code = (e as { code?: string }).code?.startsWith('E_') ? (e as { code: string }).code : 'E_SITE_FAILED';
+      // the site's operator hears of it too, not only the aggregator (a full disk, E_LEDGER_WRITE, showed nowhere here)
+      this.log(`round ${q.round + 1}: query ${q.requestId} not answered: ${code}: ${(e as Error).message}`);
+      (this.client.session ?? s).send({ type: 'error', code, message: (e as Error).message.slice(0, 500), requestId: q.requestId });
     }
   }
 

@@ -122,6 +122,8 @@ test('checked and sound: rounds backwards, a round asked again, bursts and a con
       assert.deepEqual(outcomes.map((o) => (isReply(o) ? 'reply' : o.code)), ['reply', 'reply', 'reply', 'E_SITE_BUDGET_EXHAUSTED', 'E_SITE_BUDGET_EXHAUSTED', 'E_SITE_BUDGET_EXHAUSTED']);
       for (const o of outcomes) if (isReply(o)) assert.deepEqual(o.privacyEvent, one);
       assert.deepEqual(onDisk, [true, true, true], 'every reply was on disk before it arrived');
+      // the site's own log says what it refused, not only the aggregator
+      for (const q of qs.slice(3)) assert.ok(agg.logs.some((l) => l.startsWith(`round ${q.round + 1}: query ${q.requestId} not answered: E_SITE_BUDGET_EXHAUSTED: `)), agg.logs.join('\n'));
       // the repeated request got its reply again (a reply to an answered request: dropped and counted by the tracker)
       await until(() => agg.server.trackerFor('site-a').stats.duplicates === 1, () => `the repeat was re-sent: ${JSON.stringify(agg.server.trackerFor('site-a').stats)}`);
       // one entry per request id, the repeat included once; the file reloads to the same entries and ε
