@@ -50,7 +50,7 @@ export class SqliteAuditStore implements AuditStore {
     this.db = db;
     if (!options.readonly) db.exec(SCHEMA);
     else if (!SqliteAuditStore.hasAuditLog(db)) {
-      throw new FedistillError('E_AUDIT_NO_LOG', `database ${db.name} has no audit_log table; it was not written by an aggregator with audit logging`);
+      throw new FedistillError('E_AUDIT_NO_LOG', `database ${db.name} has no audit_log table: it was not written by an aggregator with audit logging, or it is a copy made without its -wal file (the latest commits live there while the aggregator runs and after a crash): read the database in place, copy its -wal with it, or use fedistill audit export`);
     }
   }
 

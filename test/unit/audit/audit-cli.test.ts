@@ -146,6 +146,13 @@ test('a database with no runs (an aggregator that never started its run) is E_AU
       assert.match(e.message, /^no runs in this database: .*empty\.db holds no audit log/);
     }
     assert.ok(!existsSync(join(f.dir, 'x.jsonl')));
+    // An SQLite file with no audit table at all (as a copy of a database made without its -wal can be) says so
+    const bare = join(f.dir, 'bare.db');
+    new RunDatabase(bare).close();
+    const r = await cli('audit', 'verify', bare, '--json');
+    assert.equal(r.code, 1);
+    assert.equal(JSON.parse(r.out).error.code, 'E_AUDIT_NO_LOG');
+    assert.match(JSON.parse(r.out).error.message, /has no audit_log table: .*a copy made without its -wal file.*fedistill audit export/);
     // Several runs still ask for --run (a usage error).
     assert.equal((await cli('audit', 'verify', f.dbPath, '--run', 'nope')).code, 1);
   } finally {
