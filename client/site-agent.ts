@@ -165,9 +165,9 @@ export class SiteAgent {
     return (await this.student.evaluate(this.evalSet)).accuracy;
   }
 
-  private gather(indices: Uint32Array): Float32Array {
+  /** The public rows at `indices`, into `out` (the digest's training matrix) or a new array. */
+  private gather(indices: Uint32Array, out = new Float32Array(indices.length * (this.publicSet.features.length / this.publicSet.length))): Float32Array {
     const per = this.publicSet.features.length / this.publicSet.length;
-    const out = new Float32Array(indices.length * per);
     indices.forEach((idx, r) => {
       check(idx < this.publicSet.length, 'indices', `public index ${idx} is outside the public set (${this.publicSet.length})`);
       out.set(this.publicSet.features.subarray(idx * per, (idx + 1) * per), r * per);
@@ -321,7 +321,7 @@ export class SiteAgent {
       const n = pub.length + nPriv;
       const x = new Float32Array(n * per);
       const targets = new Float32Array(n * c.cols);
-      x.set(this.gather(pub), 0);
+      this.gather(pub, x); // straight into x: no second copy of the public rows per digest (a simulation holds one per hosted site at once)
       pub.forEach((k, r) => targets.set(this.consensus.get(k)!, r * c.cols));
       priv.forEach((k, j) => {
         const r = pub.length + j;

@@ -19,3 +19,25 @@ export async function mapPool<T, R>(items: readonly T[], limit: number, fn: (ite
   await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
   return out;
 }
+
+/** Runs the jobs given to it at most `limit` at a time, in the order they came. */
+export type Turns = <T>(job: () => Promise<T>) => Promise<T>;
+
+/** A FIFO limit on jobs in flight (at least 1), for work that comes one job at a time (unlike mapPool's list). */
+export function turns(limit: number): Turns {
+  const max = Math.max(1, limit);
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(job: () => Promise<T>): Promise<T> => {
+    if (running >= max) await new Promise<void>((go) => waiting.push(go));
+    else running++;
+    try {
+      return await job();
+    } finally {
+      // hands the slot straight to the next job in line (running stays the same), or frees it
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+}
