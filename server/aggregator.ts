@@ -245,7 +245,7 @@ export class Aggregator {
       let release: RoundRelease | undefined = stored;
       let resumed = stored !== undefined;
       let participants: string[] = stored?.participants ?? [];
-      let failures: SiteFailure[] = [];
+      let failures: SiteFailure[] = stored?.failures ?? [];
       if (!release) {
         // A run that cannot pay for the round's most expensive charge stops before anyone is asked
         // (and before waiting for sites it could not use).
@@ -331,9 +331,16 @@ export class Aggregator {
     return { runId: config.runId, status, rounds: reports, epsilon: spent.epsilon, delta: spent.delta, bytes: this.sessions.traffic(), ...(stalled ? { stalled } : {}) };
   }
 
-  private storedRelease(round: number): (RoundRelease & { participants: string[] }) | undefined {
+  private storedRelease(round: number): (RoundRelease & { participants: string[]; failures: SiteFailure[] }) | undefined {
     const row = this.o.db.getRelease(this.o.config.runId, round);
-    return row ? decodeRelease(row.payload) : undefined;
+    if (!row) return undefined;
+    // the attempt's failures, as releaseRound stored them (none in databases of older builds)
+    const failed = (row.summary as { failed?: unknown }).failed;
+    const failures = Array.isArray(failed)
+      ? failed.filter((f): f is SiteFailure => typeof f?.site === 'string' && ['timeout', 'disconnected', 'error', 'invalid'].includes(f?.reason))
+        .map((f) => ({ site: f.site, reason: f.reason }))
+      : [];
+    return { ...decodeRelease(row.payload), failures };
   }
 
   /** Sends the query to every live site of `able`; gathers replies until all answered or the round times out. */

@@ -67,10 +67,18 @@ export function releaseRound(d: RoundReleaseDeps, input: RoundInput): RoundOutco
       const charged = ledger.tryCharge(event, { scope: [d.runScope, ...participants.map(SITE_SCOPE)], note: `round ${round}` });
       if (charged.status === 'refused') {
         // a site's refusal is audited where the site is dropped; the run's ends the run, as ever
-        if (d.budgets.siteOf(charged.scope) === undefined) audit?.append({ kind: 'budget_refused', runId: config.runId, round, data: budgetRefusedData(charged) });
+        if (d.budgets.siteOf(charged.scope) === undefined) {
+          audit?.append({ kind: 'budget_refused', runId: config.runId, round, data: budgetRefusedData(charged) });
+          // the run ends with the refusal, in its transaction: a crash before the run's end was written
+          // asked the round again with fresh noise (PATE's data-dependent charge), a second draw at the budget
+          db.setRunStatus(config.runId, 'budget_exhausted');
+        }
         return charged;
       }
-      db.insertRelease(config.runId, round, r.soft ? 'soft' : 'labels', encodeRelease(r, participants), { ...r.metrics, participants: participants.length }, participants);
+      // the asked sites whose reply is not in it, kept with it: re-sent after a restart, the round's
+      // signed result still names them (audit compare counts their recorded replies as not aggregated)
+      const failed = failures.map((f) => ({ site: f.site, reason: f.reason }));
+      db.insertRelease(config.runId, round, r.soft ? 'soft' : 'labels', encodeRelease(r, participants), { ...r.metrics, participants: participants.length, failed }, participants);
       if (audit) {
         const answered = r.labels ? r.labels.filter((l) => l >= 0).length : undefined;
         // only the participants' events: a dropped site's reply was not released (its round is budget_refused for it)

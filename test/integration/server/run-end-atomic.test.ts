@@ -5,8 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Aggregator } from '../../../server/aggregator.ts';
 import { strategyFor } from '../../../server/run-aggregator.ts';
-import { FedistillError } from '../../../shared/util/errors.ts';
-import { hostileSite, PUBLIC_SET, startHostileRun, type HostileHarness } from './hostile-site-fixture.ts';
+import type { FedistillError } from '../../../shared/util/errors.ts';
+import { databaseError } from '../../../server/run-database.ts';
+import { honestReply, hostileSite, PUBLIC_SET, startHostileRun, type HostileHarness } from './hostile-site-fixture.ts';
 
 async function restart(h: HostileHarness, log: string[]) {
   return new Aggregator({ db: h.db, config: h.config, strategy: strategyFor(h.config), hub: h.server, publicSet: PUBLIC_SET, audit: h.audit, log: (l) => log.push(l) }).run();
@@ -72,15 +73,49 @@ test('an ended run whose log lacks run_finished (an older build stopped between 
 test('a database write that fails while a site joins stops the run with E_DB_WRITE, instead of leaving the join unanswered until E_QUORUM_TIMEOUT', { timeout: 30_000 }, async () => {
   // join_timeout_s far beyond the test's timeout: only the failure itself can end the run in time
   const h = await startHostileRun(['site-a', 'site-b'], { rounds: 1, quorum: 2, join_timeout_s: 600 });
-  const recordSite = h.db.recordSite.bind(h.db);
-  h.db.recordSite = () => { throw new FedistillError('E_DB_WRITE', 'database fedistill.db: disk I/O error (SQLITE_IOERR); the last committed round is kept: fix the cause and restart with the same config to resume'); };
+  // SQLite's own refusal, as a full disk or an I/O error gives it (not a ready-made E_DB_WRITE)
+  h.db.sqlite.pragma('query_only = ON');
   try {
     // its join is never welcomed: left pending, closed with the server below
     void hostileSite(h, 'site-a').catch(() => undefined);
-    await assert.rejects(h.finish(20_000), { code: 'E_DB_WRITE', message: /disk I\/O error/ });
-    assert.ok(h.log.some((l) => /message from site-a failed: .*disk I\/O error/.test(l)), h.log.join('\n'));
+    const e = await h.finish(20_000).then(() => undefined, (x: unknown) => x);
+    assert.match(String((e as { code?: unknown })?.code), /^SQLITE_READONLY/, String(e));
+    assert.ok(h.log.some((l) => /message from site-a failed: /.test(l)), h.log.join('\n'));
+    // what `fedistill server` prints of it: one line with its stable code
+    assert.equal((databaseError(e, 'fedistill.db') as FedistillError).code, 'E_DB_WRITE');
   } finally {
-    h.db.recordSite = recordSite;
+    h.db.sqlite.pragma('query_only = OFF');
+    await h.close();
+  }
+});
+
+test('a release re-sent after a crash keeps its attempt\'s failures: the round\'s signed result still names the site whose reply was not aggregated', { timeout: 30_000 }, async () => {
+  const h = await startHostileRun(['site-a', 'site-b', 'site-c'], { rounds: 1, quorum: 2, join_timeout_s: 2 });
+  const append = h.audit.append.bind(h.audit);
+  // the crash: after the release committed, before the round's result was written
+  h.audit.append = (input) => {
+    if (input.kind === 'round_result') throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+    return append(input);
+  };
+  try {
+    const sites = await Promise.all([
+      hostileSite(h, 'site-a'), hostileSite(h, 'site-b'),
+      // two votes per row from one teacher: refused as invalid, so site-c is among the round's failures
+      hostileSite(h, 'site-c', (q) => ({ ...honestReply(q), votes: honestReply(q, 2).votes })),
+    ]);
+    await assert.rejects(h.finish(), /disk I\/O error/);
+    assert.ok(h.db.getRelease(h.config.runId, 0), 'the round was released');
+    assert.deepEqual(h.audit.entries(h.config.runId).filter((e) => e.kind === 'round_result'), []);
+    h.audit.append = append;
+    const log: string[] = [];
+    const summary = await restart(h, log);
+    assert.equal(summary.status, 'complete', log.join('\n'));
+    assert.ok(log.some((l) => /release found in the database; re-sending it/.test(l)), log.join('\n'));
+    const results = h.audit.entries(h.config.runId).filter((e) => e.kind === 'round_result');
+    assert.deepEqual(results.map((e) => (e.data as { failures?: unknown }).failures), [[{ site: 'site-c', reason: 'invalid' }]]);
+    for (const s of sites) s.client.close();
+  } finally {
+    h.audit.append = append;
     await h.close();
   }
 });
