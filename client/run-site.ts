@@ -177,6 +177,7 @@ async function runSiteOn(ledger: SiteLedger, identity: Identity, c: SiteConfig, 
   let stopped = false;
   const onSignal = () => {
     stopped = true;
+    void site.stop();
     log(`stopping (signal); every reply that left this site is in its ledger ${c.ledger}: restart it with the same config to rejoin the run`);
     client.close('site stopping (signal)');
   };
@@ -194,7 +195,12 @@ async function runSiteOn(ledger: SiteLedger, identity: Identity, c: SiteConfig, 
     else if (c.studentOut !== undefined) log(`no round was digested in this run: the student was not written (${c.studentOut} keeps what it held)`);
     return { ...result, site: c.settings.name, ...(write ? { studentOut: c.studentOut } : {}) };
   } catch (e) {
-    if (stopped) return { site: c.settings.name, stopped: true, ledger: c.ledger };
+    if (stopped) {
+      // the job in progress ends (its reply goes nowhere) before the ledger's lock is given back
+      if (site.working) log('finishing the query or digest in progress first, so that nothing writes the ledger after this client lets it go (Ctrl-C again stops at once)');
+      await site.stop();
+      return { site: c.settings.name, stopped: true, ledger: c.ledger };
+    }
     throw e;
   } finally {
     process.off('SIGINT', onSignal);

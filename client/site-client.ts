@@ -159,7 +159,26 @@ export class SiteClient {
   }
 
   private enqueue(job: () => Promise<void>): void {
-    this.queue = this.queue.then(job).catch((e) => this.log(`error: ${(e as Error).message}`));
+    // once stopping, queued queries and consensus are dropped: nothing more is recorded or sent
+    this.queue = this.queue.then(async () => {
+      if (this.stopping) return;
+      this.working = true;
+      try { await job(); } finally { this.working = false; }
+    }).catch((e) => this.log(`error: ${(e as Error).message}`));
+  }
+
+  private stopping = false;
+  /** Whether a query or consensus is being handled now. */
+  working = false;
+
+  /**
+   * Stops taking work (a signal): queued queries and consensus are dropped, and the promise settles
+   * once the one in progress is done, so the caller gives back the ledger's lock only when nothing
+   * can append to it any more (a restarted client would otherwise be a second writer).
+   */
+  stop(): Promise<void> {
+    this.stopping = true;
+    return this.queue;
   }
 
   private async answer(q: QueryRequest, s: SecureSession): Promise<void> {

@@ -105,7 +105,11 @@ export class SiteLedger {
   close(): void {
     this.lock?.release();
     this.lock = undefined;
+    this.closed = true;
   }
+
+  /** Set by close(): a record after it would be a second writer once another client holds the ledger. */
+  private closed = false;
 
   private load(path: string): void {
     let got: BoundedRead;
@@ -143,6 +147,7 @@ export class SiteLedger {
 
   /** Records a release before it is sent. Returns false when this request id was already recorded. */
   record(e: Omit<SiteLedgerEntry, 'seq' | 'at' | 'prev'>): boolean {
+    if (this.closed) throw new FedistillError('E_LEDGER_WRITE', `ledger ${this.path ?? '(in memory)'} was closed (the site is stopping): request ${e.requestId} is not recorded, and nothing is sent`);
     if (this.requestIds.has(e.requestId)) return false;
     const event = validatePrivacyEvent(e.event, 'site ledger event');
     const entry: SiteLedgerEntry = { seq: this.entries.length, at: new Date().toISOString(), ...e, event, prev: this.lastHash };

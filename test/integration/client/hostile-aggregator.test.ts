@@ -139,3 +139,34 @@ test('checked and sound: rounds backwards, a round asked again, bursts and a con
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a stopping site drops its queued queries and lets the one in progress end before the ledger can be given back; a closed ledger records nothing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-stop-ledger-'));
+  const file = join(dir, 'site-a.ledger.jsonl');
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => { open = resolve; });
+  const { agent, ledger, runs, publicSet } = realAgent({ localNoiseMultiplier: 1 }, undefined, file, gate);
+  const agg = await impostor(agent, {});
+  try {
+    for (let i = 0; i < 3; i++) agg.session.send(query(publicSet.hash, { round: i }));
+    // the first query is in progress (its teacher waits on the gate); the other two are queued
+    await until(() => runs.predict === 1 && agg.site.working, () => `predict runs: ${runs.predict}`);
+    const stopped = agg.site.stop();
+    open();
+    await stopped;
+    assert.equal(agg.site.working, false);
+    assert.equal(runs.predict, 1, 'the queued queries were dropped, not answered');
+    assert.equal(new SiteLedger(file).all().length, 1, 'only the query in progress was recorded');
+    await sleep(50);
+    assert.equal(new SiteLedger(file).all().length, 1, 'nothing was recorded after stop() settled');
+    // after close (the lock given back), a record would be a second writer: refused
+    ledger.close();
+    assert.throws(() => ledger.record({ runId: 'run-1', round: 9, requestId: 'run-1.late', replyKind: 'soft_labels', rows: 1, event: { type: 'gaussian', noise_multiplier: 1 } }),
+      { code: 'E_LEDGER_WRITE', message: /was closed \(the site is stopping\): request run-1\.late is not recorded/ });
+    assert.equal(new SiteLedger(file).all().length, 1);
+  } finally {
+    open();
+    await agg.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
