@@ -106,6 +106,8 @@ export class RdpAccountant {
           sub.fill(0);
           this.addEventRdp(e, sub);
           const n = e.count ?? 1;
+          // as for a top-level event: a child's fraction, 0 or negative count would charge less than it says
+          if (!(Number.isSafeInteger(n) && n >= 1)) throw new FedistillError('E_INVALID_PRIVACY_EVENT', `a composed event's child count must be a positive integer, got ${n}`);
           for (let i = 0; i < orders.length; i++) out[i] += n * sub[i]!;
         }
         return;

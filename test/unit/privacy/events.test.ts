@@ -82,6 +82,10 @@ test('the library\'s epsilonFromEvents and compose refuse what the CLI refuses: 
     assert.throws(() => new RdpAccountant().compose({ ...ten, count } as never), { ...code, message: /count × times must be a positive integer/ });
   }
   assert.throws(() => new RdpAccountant().compose(ten, 0.5), { ...code, message: /got 10 × 0\.5$/ });
+  // nor inside a composed event that bypassed validation
+  for (const count of [0.01, 0, -0.5]) {
+    assert.throws(() => new RdpAccountant().compose({ type: 'composed', events: [ten, { ...ten, count } as never] }), { ...code, message: /child count must be a positive integer/ });
+  }
   // a misspelt field is named (it was E_NO_FINITE_ORDER, "use more noise")
   assert.throws(() => epsilonFromEvents([{ type: 'gaussian', noise_multipler: 1 } as never], 1e-5), { ...code, message: /^events\[0\]\.noise_multipler: is not a field of a "gaussian" event/ });
   // valid events charge as before
