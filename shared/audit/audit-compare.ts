@@ -87,6 +87,13 @@ function roundFailures(data: unknown): string[] {
   return Array.isArray(f) ? f.flatMap((x) => (x !== null && typeof x === 'object' && typeof (x as { site?: unknown }).site === 'string' ? [(x as { site: string }).site] : [])) : [];
 }
 
+/** Whether a round_result entry names the site as a participant or among the metrics it kept or left out. */
+function listsSite(data: unknown, site: string): boolean {
+  const d = (data ?? {}) as { participants?: unknown; site_metrics?: unknown; site_metrics_omitted?: unknown };
+  const inMap = (m: unknown) => m !== null && typeof m === 'object' && Object.hasOwn(m, site);
+  return (Array.isArray(d.participants) && d.participants.includes(site)) || inMap(d.site_metrics) || inMap(d.site_metrics_omitted);
+}
+
 /** The event as validated (so equal events compare equal), or as given when it does not validate. */
 function normalizedEvent(e: unknown): unknown {
   try { return validatePrivacyEvent(e); } catch { return e; }
@@ -184,8 +191,13 @@ export function compareSiteLedger(siteEntries: readonly SiteLedgerRecord[], v: V
   const siteNoise = recordedNoise ?? options.siteNoise ?? null;
   const result: CompareResult = { ...base, ok: false, site, other_runs: siteEntries.length - mine.length, site_noise: siteNoise, problems: [] };
   const refusedRounds = new Set(v.entries.filter((e) => e.kind === 'budget_refused' && e.round !== null && (e.site === null || e.site === site)).map((e) => e.round!));
-  // rounds whose signed result records this site as failed (logs of older builds record none)
-  const failedRounds = new Set(v.entries.filter((e) => e.kind === 'round_result' && e.round !== null && roundFailures(e.data).includes(site)).map((e) => e.round!));
+  // Rounds whose signed result records this site as failed (logs of older builds record none), and
+  // only where that is consistent: the round was released, and that result does not also list the
+  // site as a participant or with metrics. An honest aggregator never writes otherwise; a round with
+  // no release that "failed" the site would excuse a query the log never accounts for.
+  const releasedRounds = new Set(v.releases.map((r) => r.round));
+  const failedRounds = new Set(v.entries.filter((e) => e.kind === 'round_result' && e.round !== null && releasedRounds.has(e.round)
+    && roundFailures(e.data).includes(site) && !listsSite(e.data, site)).map((e) => e.round!));
   const siteRounds = new Set<number>();
   for (const e of mine) {
     result.checked++;

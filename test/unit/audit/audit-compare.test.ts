@@ -196,22 +196,38 @@ test('a site that added the noise itself is not held to the aggregator\'s charge
   }
 });
 
-test('a reply the site recorded in a round whose signed result names the site among its failures is counted as not aggregated, not E_AUDIT_MISSING_RELEASE', () => {
-  // round 7: the site recorded a reply (then crashed before sending it, or was cut off) the aggregator never aggregated
-  const f = buildAuditRun({ extraSiteRounds: [7] });
+test('a reply the site recorded in a released round whose signed result names the site among its failures is counted as not aggregated, not E_AUDIT_MISSING_RELEASE', () => {
+  // round 1: site a recorded a reply (then crashed before sending it, or was cut off); the aggregator released the round without it
+  const f = buildAuditRun({ notAggregated: { site: 'a', round: 1 } });
   try {
-    const ledger = new SiteLedger(f.siteLedgerPath('a')).all();
-    // another site's failure in that round, and a result that names none (older logs), excuse nothing
-    f.auditLog.append({ kind: 'round_result', runId: RUN, round: 7, data: { metrics: {}, participants: ['b'], failures: [{ site: 'b', reason: 'timeout' }] } });
-    f.auditLog.append({ kind: 'round_result', runId: RUN, round: 7, data: { metrics: {}, participants: ['b'], failures: 'a' } });
-    assert.deepEqual(compareSiteLedger(ledger, verified(f), { site: 'a' }).problems.map((p) => [p.code, p.round]), [['E_AUDIT_MISSING_RELEASE', 7]]);
-    f.auditLog.append({ kind: 'round_result', runId: RUN, round: 7, data: { metrics: {}, participants: ['b'], failures: [{ site: 'a', reason: 'timeout' }] } });
-    const r = compareSiteLedger(ledger, verified(f), { site: 'a' });
+    const r = compareSiteLedger(new SiteLedger(f.siteLedgerPath('a')).all(), verified(f), { site: 'a' });
     assert.equal(r.ok, true, JSON.stringify(r.problems));
     assert.equal(r.unaggregated, 1);
     assert.equal(r.matched, r.checked - r.refused - 1);
-    // the site's own bound still counts that reply: conservative, as the site's ε ≥ the aggregator's charge
+    // the site's own bound still counts that reply: conservative
     assert.ok(r.site_epsilon! >= r.aggregator_epsilon!);
+    // the other site is unaffected
+    assert.equal(compareSiteLedger(new SiteLedger(f.siteLedgerPath('b')).all(), verified(f), { site: 'b' }).unaggregated, 0);
+  } finally {
+    f.close();
+  }
+});
+
+test('a failures entry that contradicts the log excuses nothing: a round with no release, or a result that also lists the site as a participant', () => {
+  // the same result names site a a participant and a failure: an honest aggregator never writes that
+  const both = buildAuditRun({ notAggregated: { site: 'a', round: 1, participants: ['a', 'b'] } });
+  try {
+    assert.deepEqual(compareSiteLedger(new SiteLedger(both.siteLedgerPath('a')).all(), verified(both), { site: 'a' }).problems.map((p) => [p.code, p.round]), [['E_AUDIT_MISSING_RELEASE', 1]]);
+  } finally {
+    both.close();
+  }
+  // round 7 was never released: a signed "site a failed" for it would excuse a query the log never accounts for
+  const f = buildAuditRun({ extraSiteRounds: [7] });
+  try {
+    f.auditLog.append({ kind: 'round_result', runId: RUN, round: 7, data: { metrics: {}, participants: ['b'], failures: [{ site: 'a', reason: 'timeout' }] } });
+    const r = compareSiteLedger(new SiteLedger(f.siteLedgerPath('a')).all(), verified(f), { site: 'a' });
+    assert.deepEqual(r.problems.map((p) => [p.code, p.round]), [['E_AUDIT_MISSING_RELEASE', 7]]);
+    assert.equal(r.unaggregated, 0);
   } finally {
     f.close();
   }

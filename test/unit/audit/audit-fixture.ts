@@ -48,6 +48,8 @@ export interface FixtureOptions {
   requestId?: (site: string, round: number) => string;
   /** The releases name every site's event by its digest (site_events_omitted), as the aggregator does for events too large for the entry. */
   omitSiteEvents?: boolean;
+  /** A site the aggregator asked in a released round but did not aggregate: out of the release's site events, and `failures` of its round_result (with `participants` as given, default the others). */
+  notAggregated?: { site: string; round: number; participants?: string[] };
 }
 
 export interface AuditFixture {
@@ -97,7 +99,8 @@ export function buildAuditRun(options: FixtureOptions = {}): AuditFixture {
       }
       db.insertRelease(RUN, round, 'labels', Uint8Array.of(round), { round }, [...SITES]);
       const eps = Object.fromEntries(Object.entries(c.epsilon).map(([s, e]) => [s, options.reportEpsilon ? options.reportEpsilon(s, e, round) : e]));
-      const siteEvents = Object.fromEntries(SITES.map((s) => [s, options.loggedSiteEvent ? options.loggedSiteEvent(s, round, SITE_EVENT) : SITE_EVENT]));
+      const na = options.notAggregated?.round === round ? options.notAggregated : undefined;
+      const siteEvents = Object.fromEntries(SITES.filter((s) => s !== na?.site).map((s) => [s, options.loggedSiteEvent ? options.loggedSiteEvent(s, round, SITE_EVENT) : SITE_EVENT]));
       const logged = options.omitSiteEvents
         ? { site_events: {}, site_events_omitted: Object.fromEntries(Object.entries(siteEvents).map(([site, e]) => [site, siteValueDigest(e)])) }
         : { site_events: siteEvents };
@@ -106,7 +109,9 @@ export function buildAuditRun(options: FixtureOptions = {}): AuditFixture {
         ...((m) => (m && !options.omitMechanism ? { mechanism: m } : {}))(options.mechanism ? options.mechanism(round) : CENTRAL_MECHANISM),
       }) });
     });
-    auditLog.append({ kind: 'round_result', runId: RUN, round, data: { accuracy: 0.5 + round / 10 } });
+    const na = options.notAggregated?.round === round ? options.notAggregated : undefined;
+    auditLog.append({ kind: 'round_result', runId: RUN, round, data: { accuracy: 0.5 + round / 10,
+      ...(na ? { participants: na.participants ?? SITES.filter((s) => s !== na.site), failures: [{ site: na.site, reason: 'timeout' }] } : {}) } });
   }
   for (const round of options.extraSiteRounds ?? []) {
     for (const s of SITES) siteLedgers.get(s)!.record({ runId: RUN, round, requestId: `x-${round}-${s}`, replyKind: 'votes', rows: 50, event: SITE_EVENT });
