@@ -6,7 +6,7 @@ import { decodePublicKey, encodePublicKey, fingerprint, type Identity, readIdent
 import { SecureClient } from '../shared/channel/secure-client.ts';
 import { endBySignal } from '../shared/util/signal-exit.ts';
 import { disabledProtections } from '../shared/channel/connection-limits.ts';
-import { accessSync, closeSync, constants, openSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, lstatSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { type FileLock, tryLockFile } from '../shared/util/file-lock.ts';
@@ -125,26 +125,45 @@ export async function runSite(c: SiteConfig, log: (line: string) => void, o: Run
   }
 }
 
-/** Where the lock of a site key lives: named by its public key, so a copy of the key file finds it too. */
+/**
+ * Where the lock of a site key lives: named by its public key, so a copy of the key file finds it
+ * too, in a folder of this user's own (mode 0700) under the temporary folder. In the shared folder
+ * itself another user who knows the public key could hold it first, or leave a file this user can
+ * only read, which locks nothing.
+ */
 export function siteKeyLockPath(publicKey: Uint8Array): string {
-  return join(tmpdir(), `fedistill-site-${fingerprint(publicKey).replaceAll(':', '')}`);
+  return join(siteKeyLockFolder(), `fedistill-site-${fingerprint(publicKey).replaceAll(':', '')}`);
+}
+
+function siteKeyLockFolder(): string {
+  return join(tmpdir(), `fedistill-locks-${process.getuid?.() ?? 'user'}`);
+}
+
+/** Creates the lock folder, or checks the one there: a real folder (not a link), this user's, open to nobody else. */
+export function ownLockFolder(dir: string): void {
+  try { mkdirSync(dir, { mode: 0o700 }); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
+  const st = lstatSync(dir);
+  const uid = process.getuid?.();
+  if (!st.isDirectory()) throw new Error(`${dir} is not a folder`);
+  if (uid !== undefined && st.uid !== uid) throw new Error(`${dir} belongs to another user (uid ${st.uid})`);
+  if ((st.mode & 0o077) !== 0) throw new Error(`${dir} is open to other users (mode ${(st.mode & 0o777).toString(8)}); it must be 700`);
 }
 
 /**
- * One client per site identity on this machine: two clients with one key and two ledgers would each
- * record only their own replies, so neither ledger would hold the site's whole spend. Taken in the
- * system's temporary folder, by public key; when that folder cannot be written the site runs with a
- * note (the aggregator still lets one session per key at a time).
+ * One client per site identity for this user on this machine: two clients with one key and two
+ * ledgers would each record only their own replies, so neither ledger would hold the site's whole
+ * spend. Taken by public key in this user's lock folder; when that folder cannot be made or is not
+ * safe, the site runs with a note (the aggregator still lets one session per key at a time).
  */
 export function lockSiteKey(keyPath: string, publicKey: Uint8Array, log: (line: string) => void): FileLock | undefined {
   const guarded = siteKeyLockPath(publicKey);
   let lock: FileLock | undefined;
-  try { lock = tryLockFile(guarded); } catch (e) {
+  try { ownLockFolder(siteKeyLockFolder()); lock = tryLockFile(guarded); } catch (e) {
     log(`note: cannot take the site key's lock ${guarded}-lock (${(e as Error).message}): a second client with this key on this machine would not be refused`);
     return undefined;
   }
   if (!lock) {
-    throw new FedistillError('E_SITE_KEY_IN_USE', `site key ${keyPath} (fingerprint ${fingerprint(publicKey)}) is in use by another fedistill client on this machine (it holds ${guarded}-lock), with another ledger: each would record only its own replies, so neither ledger would hold the site's whole spend; stop the other client, or give this one its own key (fedistill keys generate) and allowlist entry`);
+    throw new FedistillError('E_SITE_KEY_IN_USE', `site key ${keyPath} (fingerprint ${fingerprint(publicKey)}) is in use by another fedistill client of this user on this machine (it holds ${guarded}-lock), with another ledger: each would record only its own replies, so neither ledger would hold the site's whole spend; stop the other client, or give this one its own key (fedistill keys generate) and allowlist entry`);
   }
   return lock;
 }

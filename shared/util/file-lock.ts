@@ -4,7 +4,7 @@
 // locking mode: the OS file lock stays until close or process death, so there is no stale lock file to
 // clean up after a crash, and it works wherever SQLite does.
 import Database from 'better-sqlite3';
-import { realpathSync } from 'node:fs';
+import { accessSync, constants, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** A held lock; `release()` gives it back (process exit does too). */
@@ -27,6 +27,14 @@ export function canonicalPath(path: string): string {
 export function tryLockFile(guarded: string): FileLock | undefined {
   const path = `${canonicalPath(guarded)}-lock`;
   const db = new Database(path, { timeout: 0 });
+  // A lock file this process may not write (another user's) opens read-only, and its exclusive
+  // transaction then "succeeds" without locking anything: a failure, never a lock.
+  let writable = true;
+  try { accessSync(path, constants.W_OK); } catch { writable = false; }
+  if (!writable) {
+    db.close();
+    throw Object.assign(new Error(`${path} can only be opened read-only (another user's file?), so it cannot be locked`), { code: 'SQLITE_READONLY' });
+  }
   try {
     db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = MEMORY'); // no -journal file beside the lock

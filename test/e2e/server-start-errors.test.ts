@@ -129,7 +129,7 @@ test('client: a second client with the same site key (a copy of the file) and an
     copyFileSync(key, join(d.dir, 'copy.key'));
     assert.throws(() => lockSiteKey(join(d.dir, 'copy.key'), readIdentityFile(join(d.dir, 'copy.key')).publicKey, () => {}), { code: 'E_SITE_KEY_IN_USE' });
     editYaml(d.siteConfig, (y) => { y.identity = join(d.dir, 'copy.key'); y.ledger = join(d.dir, 'other.ledger.jsonl'); });
-    assertOneCodedLine(await cli(['client', '--config', d.siteConfig]), 'E_SITE_KEY_IN_USE', /copy\.key \(fingerprint [0-9a-f:]+\) is in use by another fedistill client on this machine .*neither ledger would hold the site's whole spend/);
+    assertOneCodedLine(await cli(['client', '--config', d.siteConfig]), 'E_SITE_KEY_IN_USE', /copy\.key \(fingerprint [0-9a-f:]+\) is in use by another fedistill client of this user on this machine .*neither ledger would hold the site's whole spend/);
     holder.kill('SIGKILL');
     await once(holder, 'exit');
     const mine = lockSiteKey(key, publicKey, () => {});

@@ -1,0 +1,41 @@
+// The site-key lock's folder must be this user's own: in a folder others can write, another user who
+// knows the public key could hold the lock first, or leave a file that locks nothing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { lockSiteKey, ownLockFolder, siteKeyLockPath } from '../../../client/run-site.ts';
+import { generateIdentity } from '../../../shared/crypto/identity.ts';
+
+test('the lock folder is made mode 700, and one open to others, a link or a file is refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-lockdir-'));
+  try {
+    const mine = join(dir, 'mine');
+    ownLockFolder(mine);
+    assert.equal(statSync(mine).mode & 0o777, 0o700);
+    ownLockFolder(mine); // there already, and safe
+    const open = join(dir, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    assert.throws(() => ownLockFolder(open), /is open to other users \(mode 777\); it must be 700/);
+    symlinkSync(mine, join(dir, 'link'));
+    assert.throws(() => ownLockFolder(join(dir, 'link')), /is not a folder/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the site-key lock lives in the user\'s own folder under the temporary folder, named by the public key', () => {
+  const { publicKey } = generateIdentity();
+  const path = siteKeyLockPath(publicKey);
+  assert.match(path, new RegExp(`^${tmpdir()}/fedistill-locks-${process.getuid?.() ?? 'user'}/fedistill-site-[0-9a-f]{16}$`));
+  const lock = lockSiteKey('k', publicKey, () => {});
+  try {
+    assert.ok(lock);
+    assert.equal(statSync(join(path, '..')).mode & 0o777, 0o700);
+    assert.throws(() => lockSiteKey('copy', publicKey, () => {}), { code: 'E_SITE_KEY_IN_USE' });
+  } finally {
+    lock?.release();
+  }
+});
