@@ -129,10 +129,10 @@ export class SiteSessions {
         }
       } catch (e) {
         this.o.log(`message from ${s.siteName} failed: ${(e as Error).message}`);
-        // a write the database refused (SQLite's own error: disk full, I/O error, read-only), as the
-        // round loop's writes are: the run cannot go on; the server names it (databaseError)
+        // a write the database refused (SQLite's own error: disk full, I/O error, read-only, a damaged
+        // file), as the round loop's writes are: the run cannot go on; the server names it (databaseError)
         const code = (e as { code?: unknown }).code;
-        if (typeof code === 'string' && (code === 'E_DB_WRITE' || code.startsWith('SQLITE_'))) this.o.fail(e as Error);
+        if (typeof code === 'string' && (code === 'E_DB_WRITE' || /^SQLITE_(IOERR|FULL|READONLY|CANTOPEN|PERM|CORRUPT|NOTADB|NOMEM)/.test(code))) this.o.fail(e as Error);
       }
     });
     this.uncounted.add(s);
