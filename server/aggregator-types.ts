@@ -40,6 +40,8 @@ export interface RunSummary {
   delta: number;
   /** Bytes sent and received per site over the run (this process's sessions). */
   bytes: Record<string, { sent: number; received: number }>;
+  /** The run had ended before this start (complete or budget_exhausted): nothing ran. */
+  alreadyEnded?: boolean;
   /** Set when status is 'stalled': the round that never reached its quorum, and what its last attempt got. */
   stalled?: { round: number; attempts: number; replies: number; quorum: number; failures: SiteFailure[] };
 }

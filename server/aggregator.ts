@@ -94,6 +94,15 @@ export class Aggregator {
     this.sessions.endRun(`run ${summary.runId} ended: ${summary.status}`);
   }
 
+  /**
+   * After endRun() of a run that had already ended when this process started: keeps answering for
+   * `ms` (or until stop()), so that sites still retrying (the aggregator was stopped before it could
+   * tell them the run was over) reconnect and are told, instead of retrying for ever.
+   */
+  async tellLateSites(ms: number): Promise<void> {
+    await this.pause(ms);
+  }
+
   /** Asks the loop to stop after the current step (SIGINT/SIGTERM). */
   stop(): void {
     this.stopped = true;
@@ -187,7 +196,7 @@ export class Aggregator {
         this.o.audit.append({ kind: 'run_finished', runId: config.runId, data: { status: existing.status, epsilon: spent.epsilon, delta: spent.delta } });
         this.log(`run ${config.runId}: its audit log lacked the run_finished entry (a stop between ending the run and logging it); written now`);
       }
-      return { runId: config.runId, status: existing.status, rounds: [], epsilon: spent.epsilon, delta: spent.delta, bytes: this.sessions.traffic() };
+      return { runId: config.runId, status: existing.status, rounds: [], epsilon: spent.epsilon, delta: spent.delta, bytes: this.sessions.traffic(), alreadyEnded: true };
     } else if (existing.status === 'complete') {
       this.log(`run ${config.runId} completed ${db.lastCompletedRound(config.runId) + 1} round(s); extending it to ${config.rounds}`);
       // running again until this start ends it: an extension cut short (kill -9, a failed wait) is then

@@ -68,6 +68,9 @@ export function stalledError(c: RunConfig, summary: RunSummary): FedistillError 
 /** Keys not on the allowlist that get their own hint line in the log (the rest are only counted). */
 const MAX_UNKNOWN_KEY_HINTS = 16;
 
+/** How long a server started on a run that had already ended keeps telling reconnecting sites so: the sites' longest reconnect backoff (30 s), and a margin. */
+const LATE_SITES_MS = 35_000;
+
 /** Runs the aggregator until the run ends; stops cleanly on SIGINT/SIGTERM; a stalled run throws E_ROUND_STALLED. */
 export async function runAggregator(c: RunConfig, log: (line: string) => void): Promise<RunSummary & { database: string }> {
   const publicSet = loadDataset(c.publicSet);
@@ -118,6 +121,12 @@ export async function runAggregator(c: RunConfig, log: (line: string) => void): 
     try {
       const summary = await aggregator.run();
       aggregator.endRun(summary);
+      if (summary.alreadyEnded) {
+        // sites reconnect within 30 s of backoff: long enough for each to be told once
+        const ms = Math.min(LATE_SITES_MS, c.joinTimeoutMs);
+        log(`the run had already ended (${summary.status}): telling the sites that reconnect in the next ${Math.round(ms / 1000)} s that it is over, so that they stop (Ctrl-C ends this now)`);
+        await aggregator.tellLateSites(ms);
+      }
       if (summary.status === 'stalled') throw stalledError(c, summary);
       return { ...summary, database: c.database };
     } finally {

@@ -113,3 +113,34 @@ test('a site config given to `fedistill server` (or `privacy plan`), or a run co
     assert.match(typo.err, /run\.rouns: is not a known setting \(did you mean rounds\?\)/);
   } finally { rmSync(d.dir, { recursive: true, force: true }); }
 });
+
+test('a server started on a run that had already ended tells the sites that reconnect that it is over, so they stop instead of retrying for ever', async () => {
+  // a budget that cannot pay one round: the first server ends the run budget_exhausted at once, before any site
+  const d = await deployment({ privacy: { epsilon: 0.01 }, join_timeout_s: 30 });
+  const procs: { kill: (sig?: NodeJS.Signals) => void }[] = [];
+  try {
+    const first = spawnFedistill('aggregator', ['server', '--config', d.runConfig], () => {});
+    procs.push(first);
+    const f = await first.done;
+    assert.equal(f.code, 0, f.stderrTail);
+    assert.equal(f.summary.status, 'budget_exhausted');
+    // restarted (as after a crash at the run's end): it says what it does, and a site that connects is told
+    const aggLog = lineWatcher();
+    const agg = spawnFedistill('aggregator', ['server', '--config', d.runConfig], aggLog.onLine);
+    procs.push(agg);
+    assert.match(await aggLog.next(/the run had already ended/), /already ended \(budget_exhausted\): telling the sites that reconnect in the next 30 s that it is over/);
+    const siteLog = lineWatcher();
+    const site = spawnFedistill('site-1', ['client', '--config', d.siteConfigs[0]!], siteLog.onLine);
+    procs.push(site);
+    const s = await site.done;
+    assert.equal(s.code, 0, s.stderrTail);
+    assert.equal(s.summary.rounds_digested, 0);
+    // Ctrl-C ends the wait at once
+    agg.kill('SIGINT');
+    const a = await agg.done;
+    assert.equal(a.summary.status, 'budget_exhausted', a.stderrTail);
+  } finally {
+    for (const p of procs) p.kill('SIGKILL');
+    rmSync(d.dir, { recursive: true, force: true });
+  }
+});
