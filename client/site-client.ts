@@ -78,6 +78,8 @@ export class SiteClient {
         this.client.close('run finished');
         return;
       }
+      // a site that is stopping (a signal) said so already: it does not retry, whatever the aggregator does
+      if (this.stopping) return;
       if (info.authenticated && !info.local && info.errorCode === 'E_SERVER_CLOSING') {
         this.log(`the aggregator is stopping (${info.reason || 'E_SERVER_CLOSING'}); it may resume the run: the site keeps retrying (stop it with Ctrl-C)`);
         return;
