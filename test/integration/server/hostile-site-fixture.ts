@@ -69,6 +69,24 @@ export async function startHostileRun(names: string[], over: Record<string, unkn
 }
 
 /** An honest reply of the kind asked: one vote per row (class index mod classes), or that class as a one-hot soft label. */
+/**
+ * A crash stand-in: appending an audit entry of `kind` throws as a failing disk would, so the write
+ * (and the transaction around it) fails there. Returns the undo.
+ */
+export function failAuditAppend(h: HostileHarness, kind: string): () => void {
+  const append = h.audit.append.bind(h.audit);
+  h.audit.append = (input) => {
+    if (input.kind === kind) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+    return append(input);
+  };
+  return () => { h.audit.append = append; };
+}
+
+/** A new Aggregator on the harness's database, hub and audit log: the server restarted with the same config. */
+export function restartAggregator(h: HostileHarness, log: string[]): Promise<RunSummary> {
+  return new Aggregator({ db: h.db, config: h.config, strategy: strategyFor(h.config), hub: h.server, publicSet: PUBLIC_SET, audit: h.audit, log: (l) => log.push(l) }).run();
+}
+
 export function honestReply(q: QueryRequest, teachers = 1): Omit<QueryReply, 'v'> {
   const rows = q.indices.length;
   const cols = PUBLIC_SET.numClasses;

@@ -10,9 +10,7 @@ import { verifyAuditLog } from '../../../shared/audit/audit-verify.ts';
 import { confidentGnmaxWorstCase } from '../../../shared/privacy/pate-accounting.ts';
 import { epsilonFromEvents } from '../../../shared/privacy/rdp-accountant.ts';
 import type { PrivacyEvent } from '../../../shared/privacy/events.ts';
-import { hostileSite, PUBLIC_SET, startHostileRun } from './hostile-site-fixture.ts';
-import { Aggregator } from '../../../server/aggregator.ts';
-import { strategyFor } from '../../../server/run-aggregator.ts';
+import { failAuditAppend, hostileSite, restartAggregator, startHostileRun } from './hostile-site-fixture.ts';
 
 const QUERIES = 4;
 const SIGMA = 5;
@@ -85,12 +83,8 @@ test('PATE, data-dependent accounting: a round refused at charge time ends the r
   // GNMax no data-dependent saving), so the budget pays round 1 and not round 2, known only after it ran
   const budget = (eps([worstRound]) + eps([worstRound, worstRound])) / 2;
   const h = await startHostileRun(['site-a', 'site-b'], { strategy: { ...strategy('data-dependent'), threshold: 1 }, privacy: { epsilon: budget, delta: 1e-5 }, rounds: 3, quorum: 2, join_timeout_s: 2 });
-  const append = h.audit.append.bind(h.audit);
   // the crash: after the refusal, before the run's end and run_finished
-  h.audit.append = (input) => {
-    if (input.kind === 'run_finished') throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
-    return append(input);
-  };
+  const restore = failAuditAppend(h, 'run_finished');
   try {
     const sites = await Promise.all(['site-a', 'site-b'].map((n) => hostileSite(h, n)));
     await assert.rejects(h.finish(), /disk I\/O error/);
@@ -100,9 +94,9 @@ test('PATE, data-dependent accounting: a round refused at charge time ends the r
     assert.ok(refusedRound >= 1 && refusedRound < 3, JSON.stringify(asked));
     assert.equal(h.db.getRelease(h.config.runId, refusedRound), undefined);
     assert.equal(h.db.getRun(h.config.runId)?.status, 'budget_exhausted');
-    h.audit.append = append;
+    restore();
     const log: string[] = [];
-    const again = await new Aggregator({ db: h.db, config: h.config, strategy: strategyFor(h.config), hub: h.server, publicSet: PUBLIC_SET, audit: h.audit, log: (l) => log.push(l) }).run();
+    const again = await restartAggregator(h, log);
     assert.equal(again.status, 'budget_exhausted', log.join('\n'));
     assert.deepEqual(sites.map((s) => s.queries.map((q) => q.round)), asked, 'nothing asked again');
     const entries = h.audit.entries(h.config.runId);
@@ -110,7 +104,7 @@ test('PATE, data-dependent accounting: a round refused at charge time ends the r
     assert.equal(entries.at(-1)?.kind, 'run_finished');
     for (const s of sites) s.client.close();
   } finally {
-    h.audit.append = append;
+    restore();
     await h.close();
   }
 });

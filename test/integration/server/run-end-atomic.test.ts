@@ -3,25 +3,17 @@
 // with nothing to do, and `audit verify` could not vouch for the log's end.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Aggregator } from '../../../server/aggregator.ts';
-import { strategyFor } from '../../../server/run-aggregator.ts';
 import type { FedistillError } from '../../../shared/util/errors.ts';
 import { databaseError } from '../../../server/run-database.ts';
-import { honestReply, hostileSite, PUBLIC_SET, startHostileRun, type HostileHarness } from './hostile-site-fixture.ts';
+import { failAuditAppend, honestReply, hostileSite, restartAggregator, startHostileRun, type HostileHarness } from './hostile-site-fixture.ts';
 
-async function restart(h: HostileHarness, log: string[]) {
-  return new Aggregator({ db: h.db, config: h.config, strategy: strategyFor(h.config), hub: h.server, publicSet: PUBLIC_SET, audit: h.audit, log: (l) => log.push(l) }).run();
-}
+const restart = restartAggregator;
 
 const finishedEntries = (h: HostileHarness) => h.audit.entries(h.config.runId).filter((e) => e.kind === 'run_finished').map((e) => (e.data as { status: string }).status);
 
 test('a run_finished entry that cannot be written leaves the run unended (not ended without it); a restart ends it with the entry', { timeout: 30_000 }, async () => {
   const h = await startHostileRun(['site-a', 'site-b'], { rounds: 1, quorum: 2, join_timeout_s: 2 });
-  const append = h.audit.append.bind(h.audit);
-  h.audit.append = (input) => {
-    if (input.kind === 'run_finished') throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
-    return append(input);
-  };
+  const restore = failAuditAppend(h, 'run_finished');
   try {
     const sites = await Promise.all(['site-a', 'site-b'].map((n) => hostileSite(h, n)));
     await assert.rejects(h.finish(), /disk I\/O error/);
@@ -29,7 +21,7 @@ test('a run_finished entry that cannot be written leaves the run unended (not en
     assert.equal(h.db.getRun(h.config.runId)?.status, 'running');
     assert.deepEqual(finishedEntries(h), []);
     for (const s of sites) s.client.close();
-    h.audit.append = append;
+    restore();
     const log: string[] = [];
     const summary = await restart(h, log);
     assert.equal(summary.status, 'complete', log.join('\n'));
@@ -37,7 +29,7 @@ test('a run_finished entry that cannot be written leaves the run unended (not en
     assert.deepEqual(finishedEntries(h), ['complete']);
     assert.equal(h.audit.entries(h.config.runId).at(-1)?.kind, 'run_finished');
   } finally {
-    h.audit.append = append;
+    restore();
     await h.close();
   }
 });
@@ -91,12 +83,8 @@ test('a database write that fails while a site joins stops the run with E_DB_WRI
 
 test('a release re-sent after a crash keeps its attempt\'s failures: the round\'s signed result still names the site whose reply was not aggregated', { timeout: 30_000 }, async () => {
   const h = await startHostileRun(['site-a', 'site-b', 'site-c'], { rounds: 1, quorum: 2, join_timeout_s: 2 });
-  const append = h.audit.append.bind(h.audit);
   // the crash: after the release committed, before the round's result was written
-  h.audit.append = (input) => {
-    if (input.kind === 'round_result') throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
-    return append(input);
-  };
+  const restore = failAuditAppend(h, 'round_result');
   try {
     const sites = await Promise.all([
       hostileSite(h, 'site-a'), hostileSite(h, 'site-b'),
@@ -106,7 +94,7 @@ test('a release re-sent after a crash keeps its attempt\'s failures: the round\'
     await assert.rejects(h.finish(), /disk I\/O error/);
     assert.ok(h.db.getRelease(h.config.runId, 0), 'the round was released');
     assert.deepEqual(h.audit.entries(h.config.runId).filter((e) => e.kind === 'round_result'), []);
-    h.audit.append = append;
+    restore();
     const log: string[] = [];
     const summary = await restart(h, log);
     assert.equal(summary.status, 'complete', log.join('\n'));
@@ -115,7 +103,7 @@ test('a release re-sent after a crash keeps its attempt\'s failures: the round\'
     assert.deepEqual(results.map((e) => (e.data as { failures?: unknown }).failures), [[{ site: 'site-c', reason: 'invalid' }]]);
     for (const s of sites) s.client.close();
   } finally {
-    h.audit.append = append;
+    restore();
     await h.close();
   }
 });
