@@ -7,8 +7,8 @@ import { SecureClient } from '../shared/channel/secure-client.ts';
 import { endBySignal } from '../shared/util/signal-exit.ts';
 import { disabledProtections } from '../shared/channel/connection-limits.ts';
 import { accessSync, closeSync, constants, lstatSync, mkdirSync, openSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join } from 'node:path';
 import { type FileLock, tryLockFile } from '../shared/util/file-lock.ts';
 import { FedistillError, check } from '../shared/util/errors.ts';
 import { SiteAgent } from './site-agent.ts';
@@ -127,21 +127,27 @@ export async function runSite(c: SiteConfig, log: (line: string) => void, o: Run
 
 /**
  * Where the lock of a site key lives: named by its public key, so a copy of the key file finds it
- * too, in a folder of this user's own (mode 0700) under the temporary folder. In the shared folder
- * itself another user who knows the public key could hold it first, or leave a file this user can
- * only read, which locks nothing.
+ * too, in a folder of this user's own (mode 0700; siteKeyLockFolder). In a shared folder another
+ * user who knows the public key could hold it first, or leave a file this user can only read,
+ * which locks nothing.
  */
 export function siteKeyLockPath(publicKey: Uint8Array): string {
   return join(siteKeyLockFolder(), `fedistill-site-${fingerprint(publicKey).replaceAll(':', '')}`);
 }
 
-function siteKeyLockFolder(): string {
-  return join(tmpdir(), `fedistill-locks-${process.getuid?.() ?? 'user'}`);
+/**
+ * The user's own: `$XDG_RUNTIME_DIR/fedistill-locks` (a per-user folder the system makes, mode 700),
+ * else `~/.fedistill/locks`. Not the shared temporary folder: another user could make the folder
+ * there first, and the client would then run without the lock.
+ */
+export function siteKeyLockFolder(): string {
+  const runtime = process.env.XDG_RUNTIME_DIR;
+  return runtime && isAbsolute(runtime) ? join(runtime, 'fedistill-locks') : join(homedir(), '.fedistill', 'locks');
 }
 
 /** Creates the lock folder, or checks the one there: a real folder (not a link), this user's, open to nobody else. */
 export function ownLockFolder(dir: string): void {
-  try { mkdirSync(dir, { mode: 0o700 }); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
+  try { mkdirSync(dir, { mode: 0o700, recursive: true }); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
   const st = lstatSync(dir);
   const uid = process.getuid?.();
   if (!st.isDirectory()) throw new Error(`${dir} is not a folder`);
@@ -217,7 +223,17 @@ async function runSiteOn(ledger: SiteLedger, identity: Identity, c: SiteConfig, 
     if (stopped) {
       // the job in progress ends (its reply goes nowhere) before the ledger's lock is given back
       if (site.working) log('finishing the query or digest in progress first, so that nothing writes the ledger after this client lets it go (Ctrl-C again stops at once)');
-      await site.stop();
+      // a second signal stops at once, as it says, with the summary --json promises (a ledger line is
+      // written synchronously: a signal cannot land inside one, and the process's exit frees the lock)
+      const atOnce = (signal: NodeJS.Signals) => {
+        const line = `stopping at once (${signal}): the query or digest in progress is cut, and its reply was not sent; restart with the same config to rejoin the run`;
+        log(line);
+        o.onSignalExit?.(signal, line);
+        endBySignal(signal);
+      };
+      process.once('SIGINT', atOnce);
+      process.once('SIGTERM', atOnce);
+      try { await site.stop(); } finally { process.off('SIGINT', atOnce); process.off('SIGTERM', atOnce); }
       return { site: c.settings.name, stopped: true, ledger: c.ledger };
     }
     throw e;

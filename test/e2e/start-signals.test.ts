@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,6 +116,45 @@ test('fedistill client --json stopped by Ctrl-C during local training prints its
     const j = JSON.parse(stdout);
     assert.deepEqual([j.ok, j.command, j.exit_code, j.error.code], [false, 'fedistill client', 130, 'E_INTERRUPTED']);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('fedistill client --json: Ctrl-C while a digest runs lets it finish before the ledger is given back; Ctrl-C again stops at once with its one E_INTERRUPTED object', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-client-sig2-'));
+  const procs: ReturnType<typeof spawn>[] = [];
+  try {
+    // one site, a quorum of one; its digest revisits its private data for many epochs: seconds of work
+    const files = await writeDeployment({
+      dir, runId: 'r1', sites: 1,
+      run: { public_set: 'mnist:test[0:100]', strategy: { name: 'dsfl', queries_per_round: 10 }, privacy: { epsilon: 100 }, rounds: 2, quorum: 1, min_sites: 1 },
+      site: { public_set: 'mnist:test[0:100]', data: { dataset: 'mnist:train[0:2000]' }, local: { epochs: 1 }, digest: { epochs: 1, revisit_epochs: 200 }, threads: 1 },
+    });
+    const ledger = join(dir, 'site-1.ledger.jsonl');
+    const recorded = () => { try { return readFileSync(ledger, 'utf8').length > 0; } catch { return false; } };
+    procs.push(spawn(process.execPath, [BIN, 'server', '--config', files.runConfig], { stdio: 'ignore' }));
+    const child = spawn(process.execPath, [BIN, 'client', '--config', files.siteConfigs[0]!, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.push(child);
+    let stdout = '', stderr = '', first = false, second = false;
+    child.stdout!.setEncoding('utf8').on('data', (t: string) => { stdout += t; });
+    child.stderr!.setEncoding('utf8').on('data', (t: string) => {
+      stderr += t;
+      if (!second && /finishing the query or digest in progress first/.test(stderr)) { second = true; child.kill('SIGINT'); }
+    });
+    // the first reply recorded: the consensus follows at once (quorum 1), and a second later its digest runs
+    const poll = setInterval(() => {
+      if (!first && recorded()) { first = true; setTimeout(() => child.kill('SIGINT'), 1000); }
+    }, 100);
+    const [code, sig] = await new Promise<[number | null, NodeJS.Signals | null]>((res) => child.on('close', (c, s) => res([c, s])));
+    clearInterval(poll);
+    assert.match(stderr, /finishing the query or digest in progress first, so that nothing writes the ledger after this client lets it go \(Ctrl-C again stops at once\)/);
+    assert.match(stderr, /stopping at once \(SIGINT\): the query or digest in progress is cut/);
+    assert.ok(code === 130 || sig === 'SIGINT', `${code} ${sig}: ${stderr}`);
+    const j = JSON.parse(stdout);
+    assert.deepEqual([j.ok, j.command, j.exit_code, j.error.code], [false, 'fedistill client', 130, 'E_INTERRUPTED']);
+    assert.match(j.error.message, /stopping at once/);
+  } finally {
+    for (const p of procs) p.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 });

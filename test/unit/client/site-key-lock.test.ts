@@ -3,9 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lockSiteKey, ownLockFolder, siteKeyLockPath } from '../../../client/run-site.ts';
+import { lockSiteKey, ownLockFolder, siteKeyLockFolder, siteKeyLockPath } from '../../../client/run-site.ts';
 import { generateIdentity } from '../../../shared/crypto/identity.ts';
 
 test('the lock folder is made mode 700, and one open to others, a link or a file is refused', () => {
@@ -26,10 +26,22 @@ test('the lock folder is made mode 700, and one open to others, a link or a file
   }
 });
 
-test('the site-key lock lives in the user\'s own folder under the temporary folder, named by the public key', () => {
+test('the site-key lock lives in the user\'s own folder ($XDG_RUNTIME_DIR, else the home folder), named by the public key', () => {
   const { publicKey } = generateIdentity();
   const path = siteKeyLockPath(publicKey);
-  assert.match(path, new RegExp(`^${tmpdir()}/fedistill-locks-${process.getuid?.() ?? 'user'}/fedistill-site-[0-9a-f]{16}$`));
+  assert.equal(join(path, '..'), siteKeyLockFolder());
+  assert.match(path, /\/fedistill-site-[0-9a-f]{16}$/);
+  const saved = process.env.XDG_RUNTIME_DIR;
+  try {
+    process.env.XDG_RUNTIME_DIR = '/run/user/4242';
+    assert.equal(siteKeyLockFolder(), '/run/user/4242/fedistill-locks');
+    delete process.env.XDG_RUNTIME_DIR;
+    assert.equal(siteKeyLockFolder(), join(homedir(), '.fedistill', 'locks'));
+    // never the shared temporary folder, where another user could make the folder first
+    assert.ok(!siteKeyLockFolder().startsWith(tmpdir()));
+  } finally {
+    if (saved === undefined) delete process.env.XDG_RUNTIME_DIR; else process.env.XDG_RUNTIME_DIR = saved;
+  }
   const lock = lockSiteKey('k', publicKey, () => {});
   try {
     assert.ok(lock);
