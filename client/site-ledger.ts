@@ -147,7 +147,7 @@ export class SiteLedger {
 
   /** Records a release before it is sent. Returns false when this request id was already recorded. */
   record(e: Omit<SiteLedgerEntry, 'seq' | 'at' | 'prev'>): boolean {
-    if (this.closed) throw new FedistillError('E_LEDGER_WRITE', `ledger ${this.path ?? '(in memory)'} was closed (the site is stopping): request ${e.requestId} is not recorded, and nothing is sent`);
+    if (this.closed) throw new FedistillError('E_LEDGER_WRITE', `ledger ${this.path ?? '(in memory)'} was closed (this client is stopping or its run has ended): request ${e.requestId} is not recorded, and nothing is sent`);
     if (this.requestIds.has(e.requestId)) return false;
     const event = validatePrivacyEvent(e.event, 'site ledger event');
     const entry: SiteLedgerEntry = { seq: this.entries.length, at: new Date().toISOString(), ...e, event, prev: this.lastHash };

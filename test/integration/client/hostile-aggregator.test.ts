@@ -162,7 +162,7 @@ test('a stopping site drops its queued queries and lets the one in progress end 
     // after close (the lock given back), a record would be a second writer: refused
     ledger.close();
     assert.throws(() => ledger.record({ runId: 'run-1', round: 9, requestId: 'run-1.late', replyKind: 'soft_labels', rows: 1, event: { type: 'gaussian', noise_multiplier: 1 } }),
-      { code: 'E_LEDGER_WRITE', message: /was closed \(the site is stopping\): request run-1\.late is not recorded/ });
+      { code: 'E_LEDGER_WRITE', message: /was closed \(this client is stopping or its run has ended\): request run-1\.late is not recorded/ });
     assert.equal(new SiteLedger(file).all().length, 1);
   } finally {
     open();
