@@ -164,7 +164,7 @@ export function ownLockFolder(dir: string): void {
 export function lockSiteKey(keyPath: string, publicKey: Uint8Array, log: (line: string) => void): FileLock | undefined {
   const guarded = siteKeyLockPath(publicKey);
   let lock: FileLock | undefined;
-  try { ownLockFolder(siteKeyLockFolder()); lock = tryLockFile(guarded); } catch (e) {
+  try { ownLockFolder(siteKeyLockFolder()); lock = tryLockFile(guarded, { removeOnRelease: true }); } catch (e) {
     log(`note: cannot take the site key's lock ${guarded}-lock (${(e as Error).message}): a second client with this key on this machine would not be refused`);
     return undefined;
   }

@@ -4,7 +4,7 @@
 // locking mode: the OS file lock stays until close or process death, so there is no stale lock file to
 // clean up after a crash, and it works wherever SQLite does.
 import Database from 'better-sqlite3';
-import { accessSync, constants, realpathSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, openSync, realpathSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** A held lock; `release()` gives it back (process exit does too). */
@@ -23,9 +23,31 @@ export function canonicalPath(path: string): string {
 /**
  * Takes the exclusive lock `<guarded>-lock` for `guarded`, or returns undefined when another holder
  * has it. Other failures (a folder that cannot be written) are thrown as SQLite reports them.
+ * `removeOnRelease`: the holder deletes the file when it lets go (locks named by a key, one file per
+ * key, would pile up otherwise). It deletes it while still holding the lock, and a taker checks that
+ * the file it locked is still the one at the path: one deleted meanwhile is no lock, and it tries again.
  */
-export function tryLockFile(guarded: string): FileLock | undefined {
+export function tryLockFile(guarded: string, o: { removeOnRelease?: boolean } = {}): FileLock | undefined {
   const path = `${canonicalPath(guarded)}-lock`;
+  if (!o.removeOnRelease) return lockAt(path, false);
+  for (let attempt = 0; attempt < 8; attempt++) {
+    // The file this attempt locks, held open so that its identity can be compared with the path's
+    // afterwards, and closed only after the lock is let go: closing any descriptor of a file drops
+    // every POSIX lock this process holds on it, SQLite's included.
+    const fd = openSync(path, 'a');
+    let lock: ReturnType<typeof lockAt>;
+    try { lock = lockAt(path, true); } catch (e) { closeSync(fd); throw e; }
+    if (!lock) { closeSync(fd); return undefined; }
+    let same = false;
+    try { const now = statSync(path), mine = fstatSync(fd); same = now.ino === mine.ino && now.dev === mine.dev; } catch { /* deleted: not the same */ }
+    if (same) return { path, release: () => { lock!.release(); closeSync(fd); } };
+    lock.release(false);
+    closeSync(fd);
+  }
+  return undefined; // deleted under us eight times: someone else keeps taking and letting go of it
+}
+
+function lockAt(path: string, removeOnRelease: boolean): (FileLock & { release(remove?: boolean): void }) | undefined {
   const db = new Database(path, { timeout: 0 });
   // A lock file this process may not write (another user's) opens read-only, and its exclusive
   // transaction then "succeeds" without locking anything: a failure, never a lock.
@@ -39,7 +61,14 @@ export function tryLockFile(guarded: string): FileLock | undefined {
     db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = MEMORY'); // no -journal file beside the lock
     db.exec('BEGIN EXCLUSIVE; COMMIT');
-    return { path, release: () => db.close() };
+    return {
+      path,
+      release: (remove = removeOnRelease) => {
+        // deleted while still held: a taker that opened it meanwhile finds it gone, and tries again
+        if (remove) { try { unlinkSync(path); } catch { /* gone already */ } }
+        db.close();
+      },
+    };
   } catch (e) {
     db.close();
     if (String((e as { code?: unknown }).code).startsWith('SQLITE_BUSY')) return undefined;

@@ -2,11 +2,12 @@
 // knows the public key could hold the lock first, or leave a file that locks nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lockSiteKey, ownLockFolder, siteKeyLockFolder, siteKeyLockPath } from '../../../client/run-site.ts';
 import { generateIdentity } from '../../../shared/crypto/identity.ts';
+import { tryLockFile } from '../../../shared/util/file-lock.ts';
 
 test('the lock folder is made mode 700, and one open to others, a link or a file is refused', () => {
   const dir = mkdtempSync(join(tmpdir(), 'fedistill-lockdir-'));
@@ -47,7 +48,32 @@ test('the site-key lock lives in the user\'s own folder ($XDG_RUNTIME_DIR, else 
     assert.ok(lock);
     assert.equal(statSync(join(path, '..')).mode & 0o777, 0o700);
     assert.throws(() => lockSiteKey('copy', publicKey, () => {}), { code: 'E_SITE_KEY_IN_USE' });
+    assert.ok(existsSync(`${path}-lock`));
   } finally {
     lock?.release();
+  }
+  // one file per key would pile up (every test run makes new keys): the holder deletes it on release
+  assert.ok(!existsSync(`${path}-lock`));
+  const again = lockSiteKey('k', publicKey, () => {});
+  assert.ok(again, 'taken again after its file was deleted');
+  again!.release();
+  assert.ok(!existsSync(`${path}-lock`));
+});
+
+test('a lock whose file is deleted under it (by a holder letting go) is no lock: the taker checks the file it locked is still the one at the path', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fedistill-lockrace-'));
+  try {
+    const guarded = join(dir, 'k');
+    const first = tryLockFile(guarded, { removeOnRelease: true })!;
+    assert.ok(first && existsSync(`${guarded}-lock`));
+    // held: refused
+    assert.equal(tryLockFile(guarded, { removeOnRelease: true }), undefined);
+    first.release();
+    assert.ok(!existsSync(`${guarded}-lock`));
+    // a lock file without removeOnRelease (ledger, database) stays, as before
+    tryLockFile(guarded)!.release();
+    assert.ok(existsSync(`${guarded}-lock`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
