@@ -20,6 +20,9 @@ export function canonicalPath(path: string): string {
   try { return join(realpathSync(dirname(path)), basename(path)); } catch { return path; }
 }
 
+/** The `removeOnRelease` locks this process holds, by lock file path. */
+const heldHere = new Set<string>();
+
 /**
  * Takes the exclusive lock `<guarded>-lock` for `guarded`, or returns undefined when another holder
  * has it. Other failures (a folder that cannot be written) are thrown as SQLite reports them.
@@ -30,6 +33,9 @@ export function canonicalPath(path: string): string {
 export function tryLockFile(guarded: string, o: { removeOnRelease?: boolean } = {}): FileLock | undefined {
   const path = `${canonicalPath(guarded)}-lock`;
   if (!o.removeOnRelease) return lockAt(path, false);
+  // Held by this process already: no, decided here. Opening and closing a descriptor of the file
+  // below would drop this process's POSIX locks on it, the holder's included.
+  if (heldHere.has(path)) return undefined;
   for (let attempt = 0; attempt < 8; attempt++) {
     // The file this attempt locks, held open so that its identity can be compared with the path's
     // afterwards, and closed only after the lock is let go: closing any descriptor of a file drops
@@ -40,7 +46,10 @@ export function tryLockFile(guarded: string, o: { removeOnRelease?: boolean } = 
     if (!lock) { closeSync(fd); return undefined; }
     let same = false;
     try { const now = statSync(path), mine = fstatSync(fd); same = now.ino === mine.ino && now.dev === mine.dev; } catch { /* deleted: not the same */ }
-    if (same) return { path, release: () => { lock!.release(); closeSync(fd); } };
+    if (same) {
+      heldHere.add(path);
+      return { path, release: () => { lock!.release(); closeSync(fd); heldHere.delete(path); } };
+    }
     lock.release(false);
     closeSync(fd);
   }

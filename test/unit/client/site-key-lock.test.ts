@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { lockSiteKey, ownLockFolder, siteKeyLockFolder, siteKeyLockPath } from '../../../client/run-site.ts';
 import { generateIdentity } from '../../../shared/crypto/identity.ts';
@@ -66,8 +67,12 @@ test('a lock whose file is deleted under it (by a holder letting go) is no lock:
     const guarded = join(dir, 'k');
     const first = tryLockFile(guarded, { removeOnRelease: true })!;
     assert.ok(first && existsSync(`${guarded}-lock`));
-    // held: refused
+    // held: refused, in this process without touching the file (closing a descriptor of it would
+    // drop this process's lock, the holder's included: another process could then take it)
     assert.equal(tryLockFile(guarded, { removeOnRelease: true }), undefined);
+    const other = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+      `const { tryLockFile } = await import(${JSON.stringify(new URL('../../../shared/util/file-lock.ts', import.meta.url).href)}); console.log(tryLockFile(${JSON.stringify(guarded)}, { removeOnRelease: true }) ? 'got' : 'refused');`], { encoding: 'utf8' });
+    assert.equal(other.stdout.trim(), 'refused', other.stderr);
     first.release();
     assert.ok(!existsSync(`${guarded}-lock`));
     // a lock file without removeOnRelease (ledger, database) stays, as before
