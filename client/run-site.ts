@@ -199,15 +199,26 @@ async function runSiteOn(ledger: SiteLedger, identity: Identity, c: SiteConfig, 
   client.on('reconnecting', (r) => hint(r.lastError));
   // On a signal the client closes, which settles start() and `finished` (as rejections): the
   // site then reports that it was stopped, not an error.
+  // One listener for the whole run (not `once` and a second one later): between the two, a quick
+  // second Ctrl-C met no listener and killed the process with its default action, silently.
   let stopped = false;
-  const onSignal = () => {
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopped) {
+      // a second signal stops at once, as the line below says, with the summary --json promises (a
+      // ledger line is written synchronously: a signal cannot land inside one; exit frees the lock)
+      const line = `stopping at once (${signal}): the query or digest in progress is cut, and its reply was not sent; restart with the same config to rejoin the run`;
+      log(line);
+      o.onSignalExit?.(signal, line);
+      endBySignal(signal);
+      return;
+    }
     stopped = true;
     void site.stop();
     log(`stopping (signal); every reply that left this site is in its ledger ${c.ledger}: restart it with the same config to rejoin the run`);
     client.close('site stopping (signal)');
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     await client.start();
     const result = await site.finished;
@@ -221,19 +232,10 @@ async function runSiteOn(ledger: SiteLedger, identity: Identity, c: SiteConfig, 
     return { ...result, site: c.settings.name, ...(write ? { studentOut: c.studentOut } : {}) };
   } catch (e) {
     if (stopped) {
-      // the job in progress ends (its reply goes nowhere) before the ledger's lock is given back
+      // the job in progress ends (its reply goes nowhere) before the ledger's lock is given back;
+      // a second signal meanwhile stops at once (onSignal)
       if (site.working) log('finishing the query or digest in progress first, so that nothing writes the ledger after this client lets it go (Ctrl-C again stops at once)');
-      // a second signal stops at once, as it says, with the summary --json promises (a ledger line is
-      // written synchronously: a signal cannot land inside one, and the process's exit frees the lock)
-      const atOnce = (signal: NodeJS.Signals) => {
-        const line = `stopping at once (${signal}): the query or digest in progress is cut, and its reply was not sent; restart with the same config to rejoin the run`;
-        log(line);
-        o.onSignalExit?.(signal, line);
-        endBySignal(signal);
-      };
-      process.once('SIGINT', atOnce);
-      process.once('SIGTERM', atOnce);
-      try { await site.stop(); } finally { process.off('SIGINT', atOnce); process.off('SIGTERM', atOnce); }
+      await site.stop();
       return { site: c.settings.name, stopped: true, ledger: c.ledger };
     }
     throw e;
