@@ -11,13 +11,12 @@ export interface DirichletParams {
   readonly alpha: number;
   /** Every client gets at least this many samples; draws are repeated until it holds. Default: defaultMinSize. */
   readonly minSize?: number;
+  /** What E_PARTITION_INFEASIBLE advises, in the caller's own settings (a scenario has no minimum size to lower). */
+  readonly infeasibleAdvice?: string;
 }
 
 /** How many whole draws are tried before giving up on the minimum size. */
 const DIRICHLET_MAX_ATTEMPTS = 1000;
-
-/** What E_PARTITION_INFEASIBLE advises (`fedistill data partition` has --min-size); callers with other settings say theirs instead. */
-export const DIRICHLET_INFEASIBLE_ADVICE = 'raise alpha, use fewer clients or lower the minimum size (--min-size)';
 
 /**
  * Per class k: shuffle class k's samples, draw proportions p ~ Dir(alpha·1) over the clients,
@@ -57,7 +56,7 @@ export function dirichletPartition(input: PartitionInput & DirichletParams): Par
     }
   }
   throw new UsageError(
-    `no Dirichlet(alpha=${alpha}) draw in ${DIRICHLET_MAX_ATTEMPTS} attempts gave all ${clients} clients at least ${minSize} samples; ${DIRICHLET_INFEASIBLE_ADVICE}`,
+    `no Dirichlet(alpha=${alpha}) draw in ${DIRICHLET_MAX_ATTEMPTS} attempts gave all ${clients} clients at least ${minSize} samples; ${input.infeasibleAdvice ?? 'raise alpha, use fewer clients or lower the minimum size (--min-size)'}`,
     'E_PARTITION_INFEASIBLE',
   );
 }

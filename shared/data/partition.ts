@@ -1,6 +1,6 @@
 // Partitioning by scheme name, and the summary figures used to compare partitions (size spread, label skew).
 import { UsageError } from '../util/errors.ts';
-import { DIRICHLET_INFEASIBLE_ADVICE, dirichletPartition } from './partition-dirichlet.ts';
+import { dirichletPartition } from './partition-dirichlet.ts';
 import { iidPartition } from './partition-iid.ts';
 import { quantityPartition } from './partition-quantity.ts';
 import { shardPartition } from './partition-shards.ts';
@@ -31,12 +31,7 @@ export function partitionLabels(scheme: string, input: PartitionInput, options: 
     case 'iid':
       return iidPartition(input);
     case 'dirichlet':
-      try {
-        return dirichletPartition({ ...input, alpha: options.alpha ?? PARTITION_DEFAULTS.alpha, minSize: options.minSize });
-      } catch (e) {
-        if (options.infeasibleAdvice === undefined || !(e instanceof UsageError) || e.code !== 'E_PARTITION_INFEASIBLE') throw e;
-        throw new UsageError(e.message.replace(DIRICHLET_INFEASIBLE_ADVICE, options.infeasibleAdvice), e.code);
-      }
+      return dirichletPartition({ ...input, alpha: options.alpha ?? PARTITION_DEFAULTS.alpha, minSize: options.minSize, infeasibleAdvice: options.infeasibleAdvice });
     case 'shards':
       return shardPartition({ ...input, shards: options.shards ?? PARTITION_DEFAULTS.shards });
     case 'quantity':
