@@ -147,7 +147,7 @@ export function siteKeyLockFolder(): string {
 
 /** Creates the lock folder, or checks the one there: a real folder (not a link), this user's, open to nobody else. */
 export function ownLockFolder(dir: string): void {
-  try { mkdirSync(dir, { mode: 0o700, recursive: true }); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
+  mkdirSync(dir, { mode: 0o700, recursive: true }); // a folder there already is no error
   const st = lstatSync(dir);
   const uid = process.getuid?.();
   if (!st.isDirectory()) throw new Error(`${dir} is not a folder`);

@@ -61,6 +61,15 @@ export function databaseError(e: unknown, path: string): unknown {
   return new FedistillError('E_DB_WRITE', `database ${path}: ${why} (${code}); the last committed round is kept: fix the cause and restart with the same config to resume`, { cause: e });
 }
 
+/**
+ * Whether `e` is a write the database refused for good (disk full, I/O error, read-only, a file that
+ * cannot be opened or is damaged, out of memory): a run cannot go on after it. databaseError names it.
+ */
+export function isDatabaseWriteFailure(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && (code === 'E_DB_WRITE' || /^SQLITE_(IOERR|FULL|READONLY|CANTOPEN|PERM|CORRUPT|NOTADB|NOMEM)/.test(code));
+}
+
 export interface RunDatabaseOptions {
   now?: () => Date;
   /** Hold `<path>-lock` for as long as this is open, refusing a second holder (servers set it). */

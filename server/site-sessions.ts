@@ -2,7 +2,7 @@
 import type { SecureSession } from '../shared/channel/secure-session.ts';
 import type { SessionMessage } from '../protocols/messages.ts';
 import { ChannelError } from '../protocols/error-catalogue.ts';
-import type { RunDatabase } from './run-database.ts';
+import { isDatabaseWriteFailure, type RunDatabase } from './run-database.ts';
 import type { RunConfig } from './run-config.ts';
 import type { RunSites } from './site-scopes.ts';
 import type { Strategy } from './strategies/strategy.ts';
@@ -129,10 +129,8 @@ export class SiteSessions {
         }
       } catch (e) {
         this.o.log(`message from ${s.siteName} failed: ${(e as Error).message}`);
-        // a write the database refused (SQLite's own error: disk full, I/O error, read-only, a damaged
-        // file), as the round loop's writes are: the run cannot go on; the server names it (databaseError)
-        const code = (e as { code?: unknown }).code;
-        if (typeof code === 'string' && (code === 'E_DB_WRITE' || /^SQLITE_(IOERR|FULL|READONLY|CANTOPEN|PERM|CORRUPT|NOTADB|NOMEM)/.test(code))) this.o.fail(e as Error);
+        // a write the database refused, as the round loop's writes are: the run cannot go on
+        if (isDatabaseWriteFailure(e)) this.o.fail(e as Error);
       }
     });
     this.uncounted.add(s);

@@ -32,7 +32,7 @@ const heldHere = new Set<string>();
  */
 export function tryLockFile(guarded: string, o: { removeOnRelease?: boolean } = {}): FileLock | undefined {
   const path = `${canonicalPath(guarded)}-lock`;
-  if (!o.removeOnRelease) return lockAt(path, false);
+  if (!o.removeOnRelease) return lockAt(path);
   // Held by this process already: no, decided here. Opening and closing a descriptor of the file
   // below would drop this process's POSIX locks on it, the holder's included.
   if (heldHere.has(path)) return undefined;
@@ -42,27 +42,26 @@ export function tryLockFile(guarded: string, o: { removeOnRelease?: boolean } = 
     // every POSIX lock this process holds on it, SQLite's included.
     const fd = openSync(path, 'a');
     let lock: ReturnType<typeof lockAt>;
-    try { lock = lockAt(path, true); } catch (e) { closeSync(fd); throw e; }
+    try { lock = lockAt(path); } catch (e) { closeSync(fd); throw e; }
     if (!lock) { closeSync(fd); return undefined; }
     let same = false;
     try { const now = statSync(path), mine = fstatSync(fd); same = now.ino === mine.ino && now.dev === mine.dev; } catch { /* deleted: not the same */ }
     if (same) {
       heldHere.add(path);
-      return { path, release: () => { lock!.release(); closeSync(fd); heldHere.delete(path); } };
+      return { path, release: () => { lock!.release(true); closeSync(fd); heldHere.delete(path); } };
     }
-    lock.release(false);
+    lock.release();
     closeSync(fd);
   }
   return undefined; // deleted under us eight times: someone else keeps taking and letting go of it
 }
 
-function lockAt(path: string, removeOnRelease: boolean): (FileLock & { release(remove?: boolean): void }) | undefined {
+/** The lock itself; `release(true)` deletes the file first, while still holding it. */
+function lockAt(path: string): (FileLock & { release(remove?: boolean): void }) | undefined {
   const db = new Database(path, { timeout: 0 });
   // A lock file this process may not write (another user's) opens read-only, and its exclusive
   // transaction then "succeeds" without locking anything: a failure, never a lock.
-  let writable = true;
-  try { accessSync(path, constants.W_OK); } catch { writable = false; }
-  if (!writable) {
+  try { accessSync(path, constants.W_OK); } catch {
     db.close();
     throw Object.assign(new Error(`${path} can only be opened read-only (another user's file?), so it cannot be locked`), { code: 'SQLITE_READONLY' });
   }
@@ -72,7 +71,7 @@ function lockAt(path: string, removeOnRelease: boolean): (FileLock & { release(r
     db.exec('BEGIN EXCLUSIVE; COMMIT');
     return {
       path,
-      release: (remove = removeOnRelease) => {
+      release: (remove = false) => {
         // deleted while still held: a taker that opened it meanwhile finds it gone, and tries again
         if (remove) { try { unlinkSync(path); } catch { /* gone already */ } }
         db.close();
