@@ -53,6 +53,12 @@ export class GraphBuilder {
   private readonly memos = new Map<string, Tensor>();
   /** Values autodiff treats as constants (see `stopGradient` in ops.ts). */
   readonly stopped = new Set<string>();
+  /**
+   * The graph will run on a GPU provider: gradient rules then pick forms GPU kernels run well
+   * (a conv weight gradient as a batched MatMul, not one GEMM with a long inner dimension).
+   * The values are the same either way, up to float rounding.
+   */
+  forGpu = false;
 
   /** `prefix` keeps generated names apart when this graph is a subgraph (Loop body) of another. */
   constructor(readonly name: string, readonly floatType: 'float32' | 'float64' = 'float32', private readonly prefix = '') {}

@@ -32,7 +32,7 @@ export class StepSessions {
   step(loss: LossConfig, gatherRows: boolean, steps = 1): Promise<StepSession> {
     return this.cached(JSON.stringify({ loss, gatherRows, steps }), async () => {
       const device = await this.src.device();
-      const g = buildStepGraph({ layout: this.src.layout, loss, optimizer: this.src.optimizer, gatherRows, steps, oneHotTargets: true }); // hard targets are always one-hot labels here
+      const g = buildStepGraph({ layout: this.src.layout, loss, optimizer: this.src.optimizer, gatherRows, steps, oneHotTargets: true, forGpu: device !== 'cpu' }); // hard targets are always one-hot labels here
       // On a GPU, next weights, optimizer state and the metric sums stay in GPU buffers and feed
       // the next step directly (IO binding): nothing comes back per step, so the CPU queues the
       // next step while the GPU runs this one. Metrics are read at progress points, state after the loop.

@@ -92,6 +92,8 @@ export interface StepGraphSpec {
    * onnxruntime-node 1.30's WebGPU provider) have no Loop kernel.
    */
   steps?: number;
+  /** The graph runs on a GPU provider (see `GraphBuilder.forGpu`). */
+  forGpu?: boolean;
 }
 
 /** Name of an input of step i in a K-step graph (`rows@2`); K = 1 keeps the plain name. */
@@ -120,6 +122,7 @@ export const allRows = (column: string) => `all:${column}`;
  */
 export function buildStepGraph(s: StepGraphSpec): GraphBuilder {
   const g = new GraphBuilder('train_step', s.floatType ?? 'float32');
+  g.forGpu = s.forGpu ?? false;
   const k = s.steps ?? 1;
   if (!Number.isSafeInteger(k) || k < 1) throw new Error(`buildStepGraph: steps must be a positive integer, got ${k}`);
   if (k > 1 && !s.gatherRows) throw new Error('buildStepGraph: more than one step per graph needs gatherRows');
@@ -199,8 +202,9 @@ export function emitStep(g: GraphBuilder, s: StepGraphSpec, f: Forward, lossIn: 
 }
 
 /** Loss and (optionally) its gradients w.r.t. every param and x: the graph gradient checks compare. */
-export function buildLossGraph(layout: ModelLayout, loss: LossConfig, floatType: FloatType, withGrads: boolean, train = true): GraphBuilder {
+export function buildLossGraph(layout: ModelLayout, loss: LossConfig, floatType: FloatType, withGrads: boolean, train = true, forGpu = false): GraphBuilder {
   const g = new GraphBuilder('loss', floatType);
+  g.forGpu = forGpu;
   const f = emitForward(g, layout, { train });
   const lossIn = declareLossInputs(g, loss, layout.spec.classes);
   const l = buildLoss(g, loss, f.logits, lossIn);

@@ -94,6 +94,7 @@ function convOptions(n: NodeRecord): op.ConvOptions {
  */
 function convWeightGrad(g: GraphBuilder, x: Tensor, w: Tensor, gy: Tensor, o: op.ConvOptions): Tensor {
   if ((o.group ?? 1) !== 1) throw shapeError('Conv weight gradient supports group = 1 only');
+  if (g.forGpu) return convWeightGradBatched(g, x, w, gy, o);
   const [, c, h, wd] = x.shape as number[];
   const [m, , kh, kw] = w.shape as number[];
   const [, , oh, ow] = gy.shape as number[];
@@ -116,6 +117,53 @@ function convWeightGrad(g: GraphBuilder, x: Tensor, w: Tensor, gy: Tensor, o: op
   const columns = g.node('Concat', pieces, [{ shape: [c!, kh! * kw!, 'NP'] }], { axis: attr.int(1) })[0]!;
   const gyRows = op.reshape(g, op.transpose(g, gy, [1, 0, 2, 3]), [m!, 'NP']);
   return op.reshape(g, op.gemm(g, gyRows, op.reshape(g, columns, [c! * kh! * kw!, 'NP']), undefined, false, true), [m!, c!, kh!, kw!]);
+}
+
+/**
+ * dW of a convolution on a GPU: per sample, gy[n] [M, P] × columns[n] [P, kh·kw·C] as one batched
+ * MatMul, then a ReduceSum over the samples. The single GEMM above has a tiny output (M × C·kh·kw,
+ * 32 × 9 for the cnn's first layer) and an inner dimension of N·P (346,112 at batch 512); GPU GEMM
+ * kernels spread work over output tiles, so it ran on a handful of workgroups: 30 of the cnn step's
+ * 35 ms on an H200 through the WebGPU provider. Here every sample's product is its own tile. The
+ * columns are built channels-last (x as [N, H, W, C]), so they need no transpose of gy or of them.
+ */
+function convWeightGradBatched(g: GraphBuilder, x: Tensor, w: Tensor, gy: Tensor, o: op.ConvOptions): Tensor {
+  const [, c, h, wd] = x.shape as number[];
+  const nb = x.shape[0]!;
+  const [m, , kh, kw] = w.shape as number[];
+  const [, , oh, ow] = gy.shape as number[];
+  const [sh, sw] = o.strides;
+  const [dh, dw] = o.dilations ?? [1, 1];
+  const [p0, p1, p2, p3] = o.pads;
+  let xt = op.transpose(g, x, [0, 2, 3, 1]); // [N, H, W, C]
+  if (p0 || p1 || p2 || p3) {
+    xt = g.node('Pad', [xt, g.ints([0, p0, p1, 0, 0, p2, p3, 0])], [{ shape: [nb, h! + p0 + p2, wd! + p1 + p3, c!] }], { mode: attr.string('constant') })[0]!;
+  }
+  const pieces: Tensor[] = [];
+  for (let i = 0; i < kh!; i++) {
+    for (let j = 0; j < kw!; j++) {
+      const starts = [i * dh, j * dw];
+      const piece = g.node('Slice', [xt, g.ints(starts), g.ints([starts[0]! + sh * (oh! - 1) + 1, starts[1]! + sw * (ow! - 1) + 1]), g.ints([1, 2]), g.ints([sh, sw])],
+        [{ shape: [nb, oh!, ow!, c!] }])[0]!;
+      pieces.push(op.reshape(g, piece, [nb, oh! * ow!, 1, c!]));
+    }
+  }
+  const columns = g.node('Concat', pieces, [{ shape: [nb, oh! * ow!, kh! * kw!, c!] }], { axis: attr.int(2) })[0]!;
+  const perSample = g.node('MatMul', [op.reshape(g, gy, [nb, m!, oh! * ow!]), op.reshape(g, columns, [nb, oh! * ow!, kh! * kw! * c!])], [{ shape: [nb, m!, kh! * kw! * c!] }])[0]!;
+  const dw4 = op.reshape(g, op.reduceSum(g, perSample, [0]), [m!, kh!, kw!, c!]);
+  return op.transpose(g, dw4, [0, 3, 1, 2]);
+}
+
+/**
+ * db of a convolution: gy summed over samples and positions. On a GPU in two passes, positions
+ * then samples: one ReduceSum over [0, 2, 3] has an output per channel (32 for the cnn's first
+ * layer) each summing N·P values (346,112 at batch 512), and ran 0.7 ms of a 6.3 ms step on an H200.
+ */
+function convBiasGrad(g: GraphBuilder, gy: Tensor): Tensor {
+  const [nb, m, oh, ow] = gy.shape;
+  if (!g.forGpu || typeof oh !== 'number' || typeof ow !== 'number') return op.reduceSum(g, gy, [0, 2, 3]);
+  const perSample = op.reduceSum(g, op.reshape(g, gy, [nb!, m!, oh * ow]), [2]);
+  return op.reduceSum(g, perSample, [0]);
 }
 
 export const VJP_RULES: Record<string, VjpRule> = {
@@ -208,7 +256,7 @@ export const VJP_RULES: Record<string, VjpRule> = {
     return [
       needs[0] ? op.convTranspose(g, gy!, w!, o, [h!, wd!]) : undefined,
       needs[1] ? convWeightGrad(g, x!, w!, gy!, o) : undefined,
-      needs[2] && b ? op.reduceSum(g, gy!, [0, 2, 3]) : undefined,
+      needs[2] && b ? convBiasGrad(g, gy!) : undefined,
     ];
   },
   MaxPool: (g, n, [gy]) => {

@@ -15,7 +15,7 @@ export interface GradCheckResult { worst: number; checked: number; details: stri
  * Conv, pooling-by-average, Erf) use h = 1e-2, where truncation O(h²) and rounding O(ε/h) errors
  * are both ≈ 1e-4 relative, so rtol 2e-2 with atol 2e-3 still catches any wrong rule (those are off by O(1)).
  */
-export async function gradCheck(spec: ModelSpec, loss: LossConfig, floatType: FloatType, opts: { batch?: number; samples?: number; seed?: number; intInputs?: number } = {}): Promise<GradCheckResult> {
+export async function gradCheck(spec: ModelSpec, loss: LossConfig, floatType: FloatType, opts: { batch?: number; samples?: number; seed?: number; intInputs?: number; forGpu?: boolean } = {}): Promise<GradCheckResult> {
   const layout = layoutOf(spec);
   const rng = new SeededRng(opts.seed ?? 7);
   const n = opts.batch ?? 3;
@@ -44,7 +44,7 @@ export async function gradCheck(spec: ModelSpec, loss: LossConfig, floatType: Fl
     if (loss.soft === 'kl') lossFeeds.temperature = t(Array.from({ length: n }, () => 0.5 + 3 * rng.next()), [n, 1]);
   }
   const opt: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'disabled', intraOpNumThreads: 1 };
-  const gradSession = await ort.InferenceSession.create(buildLossGraph(layout, loss, floatType, true).toModel(), opt);
+  const gradSession = await ort.InferenceSession.create(buildLossGraph(layout, loss, floatType, true, true, opts.forGpu).toModel(), opt);
   const lossSession = await ort.InferenceSession.create(buildLossGraph(layout, loss, floatType, false).toModel(), opt);
   const all = { ...feeds, ...lossFeeds };
   const analytic = await gradSession.run(all);
