@@ -18,6 +18,8 @@ export interface ProfileSummary {
   host_nodes_per_run: Record<string, number>;
   /** Kernel time per run by op type: GPU time where the profile has it (webgpu), host time otherwise. */
   ops: OpTime[];
+  /** The same per node (`name (OpType)`), slowest first, at most 12: which of an op type's nodes costs. */
+  nodes: OpTime[];
   /** Sum of `ops` per run: with `run_ms`, how much of a run is kernels and how much is overhead. */
   kernel_ms_per_run: number;
   /** Whether `ops` are GPU timestamps (webgpu) rather than host times. */
@@ -49,6 +51,8 @@ export function summarizeProfile(events: readonly ProfileEvent[], lastRuns?: num
   const hostNodes: Record<string, number> = {};
   const hostOps = new Map<string, { us: number; count: number }>();
   const gpuOps = new Map<string, { us: number; count: number }>();
+  const hostNodeTimes = new Map<string, { us: number; count: number }>();
+  const gpuNodes = new Map<string, { us: number; count: number }>();
   const add = (m: Map<string, { us: number; count: number }>, op: string, us: number) => {
     const x = m.get(op) ?? { us: 0, count: 0 };
     x.us += us; x.count += 1; m.set(op, x);
@@ -59,17 +63,22 @@ export function summarizeProfile(events: readonly ProfileEvent[], lastRuns?: num
       host[provider] = (host[provider] ?? 0) + e.dur! / 1000 / n;
       hostNodes[provider] = (hostNodes[provider] ?? 0) + 1 / n;
       add(hostOps, String(e.args?.op_name ?? 'unknown'), e.dur!);
+      add(hostNodeTimes, `${e.name.slice(0, -'_kernel_time'.length)} (${String(e.args?.op_name ?? 'unknown')})`, e.dur!);
     } else if (e.cat === 'Api') {
-      add(gpuOps, e.name!.split('&')[1]!, e.dur!);
+      const [node, op] = e.name!.split('&');
+      add(gpuOps, op!, e.dur!);
+      add(gpuNodes, `${node} (${op})`, e.dur!);
     }
   }
   const gpu = gpuOps.size > 0;
   const source = gpu ? gpuOps : hostOps;
   const total = [...source.values()].reduce((s, x) => s + x.us, 0);
-  const ops = [...source.entries()]
+  const times = (m: Map<string, { us: number; count: number }>) => [...m.entries()]
     .map(([op, x]) => ({ op, ms_per_run: x.us / 1000 / n, kernels_per_run: x.count / n, share: total > 0 ? x.us / total : 0 }))
     .sort((a, b) => b.ms_per_run - a.ms_per_run);
-  return { runs: n, run_ms: median(kept.map((r) => r.dur! / 1000)), host_ms_per_run: host, host_nodes_per_run: hostNodes, ops, kernel_ms_per_run: total / 1000 / n, gpu_times: gpu };
+  const ops = times(source);
+  const nodes = times(gpu ? gpuNodes : hostNodeTimes).slice(0, 12);
+  return { runs: n, run_ms: median(kept.map((r) => r.dur! / 1000)), host_ms_per_run: host, host_nodes_per_run: hostNodes, ops, nodes, kernel_ms_per_run: total / 1000 / n, gpu_times: gpu };
 }
 
 /** Reads and summarises a profile file. */

@@ -19,8 +19,17 @@ import type { DistillData, EpochPosition, EpochResult, FitOptions, TrainerOption
 
 export type { DistillData, EpochPosition, EpochResult, FitOptions, Progress, TrainerOptions } from './trainer-types.ts';
 
-/** Default steps per run on the CPU (see `TrainerOptions.stepsPerRun`). */
-export const CPU_STEPS_PER_RUN = 8;
+/** Default steps per run (see `TrainerOptions.stepsPerRun`). */
+export const DEFAULT_STEPS_PER_RUN = 8;
+
+/**
+ * The K a fit runs: the trainer's, except on a GPU without resident data, where K > 1 would be a
+ * Loop on the CPU provider that moves weights and optimizer state to the host and back every step
+ * (slower than single steps): there one step per run, unless K was asked for.
+ */
+export function stepsPerRunFor(k: number, asked: boolean, onCpu: boolean, resident: boolean): number {
+  return !onCpu && !resident && !asked ? 1 : k;
+}
 
 /** Every key of TrainerOptions: any other (a `learningRate`) is refused, never ignored. */
 const TRAINER_OPTION_KEYS: readonly string[] = ['optimizer', 'lr', 'batchSize', 'device', 'threads', 'seed', 'schedule', 'stepsPerRun'];
@@ -105,7 +114,7 @@ export class Trainer {
 
   /** Steps per session.run on the resolved device (see `TrainerOptions.stepsPerRun`). */
   async stepsPerRun(): Promise<number> {
-    const k = this.options.stepsPerRun ?? ((await this.resolvedDevice()) === 'cpu' ? CPU_STEPS_PER_RUN : 1);
+    const k = this.options.stepsPerRun ?? DEFAULT_STEPS_PER_RUN;
     check(Number.isSafeInteger(k) && k >= 1, 'stepsPerRun', `must be a positive integer, got ${k}`);
     return k;
   }
@@ -227,11 +236,11 @@ export class Trainer {
     validateLoss(loss);
     if (n === 0) throw new FedistillError('E_EMPTY_DATASET', 'no samples to train on');
     const onCpu = (await this.resolvedDevice()) === 'cpu';
-    const K = await this.stepsPerRun();
     const cols = batchColumns({ layout: this.model.layout, loss, optimizer: this.optimizer })
       .map((c) => ({ ...c, width: c.row.reduce((a, b) => a * b, 1) }));
     const columnBytes = cols.reduce((a, c) => a + columns[c.name]!.length * 4, 0);
     const resident = !onCpu && process.env.FEDISTILL_GPU_DATA !== 'host' && columnBytes <= RESIDENT_DATA_BYTES;
+    const K = stepsPerRunFor(await this.stepsPerRun(), this.options.stepsPerRun !== undefined, onCpu, resident);
     const ss = await this.sessions.step(loss, resident);
     // K steps per run: with the data resident on a GPU, K steps unrolled in one graph (the WebGPU
     // provider has no Loop kernel); otherwise an ONNX Loop over K stacked batches.

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SeededRng } from '../../../shared/util/prng.ts';
 import { Trainer, buildModel, type ModelSpec } from '../../../shared/ml/index.ts';
-import { CPU_STEPS_PER_RUN } from '../../../shared/ml/trainer.ts';
+import { DEFAULT_STEPS_PER_RUN, stepsPerRunFor } from '../../../shared/ml/trainer.ts';
 import { summarizeProfile, summarizeProfileFile } from '../../../shared/ml/profile-summary.ts';
 
 const spec: ModelSpec = { input: [8], classes: 3, layers: [{ type: 'dense', units: 16 }, { type: 'relu' }, { type: 'dense', units: 3 }] };
@@ -73,6 +73,10 @@ test('summarizeProfile: GPU kernel events ("Api") take precedence over host time
   assert.deepEqual(s.host_ms_per_run, { WebGpu: 1, CPU: 0.05 });
   assert.deepEqual(s.host_nodes_per_run, { WebGpu: 1, CPU: 0.5 });
   assert.equal(s.kernel_ms_per_run, 4.5);
+  assert.deepEqual(s.nodes.map((o) => [o.op, o.ms_per_run]), [['n1_Gemm (Gemm)', 4], ['n3_Relu (Relu)', 0.5]]);
+  // Without GPU events, nodes are host times by node name.
+  const hostOnly = summarizeProfile(events.filter((e) => e.cat !== 'Api'));
+  assert.deepEqual(hostOnly.nodes.map((o) => [o.op, o.ms_per_run]), [['n1_Gemm (Gemm)', 1], ['n2_Shape (Shape)', 0.05]]);
   const last = summarizeProfile(events, 1); // only the second run: host events from its start, the last GPU events
   assert.deepEqual(last.ops.map((o) => [o.op, o.ms_per_run]), [['Gemm', 5], ['Relu', 1]]);
   assert.equal(last.run_ms, 7);
@@ -80,8 +84,13 @@ test('summarizeProfile: GPU kernel events ("Api") take precedence over host time
   assert.throws(() => summarizeProfile({} as never), { code: 'E_INVALID_PARAMETER' });
 });
 
-test('steps per run: 8 by default on the CPU, as given otherwise, and a bad value fails before training', async () => {
-  assert.equal(CPU_STEPS_PER_RUN, 8);
+test('steps per run: 8 by default, as given otherwise, and a bad value fails before training', async () => {
+  assert.equal(DEFAULT_STEPS_PER_RUN, 8);
+  // A fit runs the trainer's K, except on a GPU without resident data when K was not asked for.
+  assert.equal(stepsPerRunFor(8, false, true, false), 8); // CPU
+  assert.equal(stepsPerRunFor(8, false, false, true), 8); // GPU, data resident
+  assert.equal(stepsPerRunFor(8, false, false, false), 1); // GPU, data on the host
+  assert.equal(stepsPerRunFor(4, true, false, false), 4); // ... unless asked for
   assert.equal(await new Trainer(buildModel(spec), { threads: 1 }).stepsPerRun(), 8);
   assert.equal(await new Trainer(buildModel(spec), { threads: 1, stepsPerRun: 3 }).stepsPerRun(), 3);
   const bad = new Trainer(buildModel(spec), { threads: 1, stepsPerRun: 0 });
