@@ -86,72 +86,65 @@ function convOptions(n: NodeRecord): op.ConvOptions {
 }
 
 /**
- * dW of a convolution as one GEMM over an im2col matrix: dW[m, (c,i,j)] = Σ_(n,p,q) gy[n,m,p,q] ·
- * x[n, c, p·s + i·d, q·s + j·d]. The columns are built from kh·kw strided slices of x (channels
- * first, so each slice is a contiguous block), and the GEMM has a good shape: [M, N·P] × [N·P, C·kh·kw].
- * The earlier form, a Conv of the transposed input with the output gradient as an oh×ow kernel, ran
- * a GEMM only kh·kw wide: 1.2–1.3× slower for the whole cnn step on the CPU (and on SwiftShader).
+ * The im2col columns of a convolution's input: one strided slice of x per kernel offset (i, j),
+ * x[n, c, p·s + i·d, q·s + j·d] over the output positions (p, q), stacked. Channels first, x as
+ * [C, N, H, W]: [C, kh·kw, N·P] (each slice a contiguous block). Channels last, x as [N, H, W, C]:
+ * [N, P, kh·kw, C].
  */
-function convWeightGrad(g: GraphBuilder, x: Tensor, w: Tensor, gy: Tensor, o: op.ConvOptions): Tensor {
-  if ((o.group ?? 1) !== 1) throw shapeError('Conv weight gradient supports group = 1 only');
-  if (g.forGpu) return convWeightGradBatched(g, x, w, gy, o);
-  const [, c, h, wd] = x.shape as number[];
-  const [m, , kh, kw] = w.shape as number[];
+function im2col(g: GraphBuilder, x: Tensor, w: Tensor, gy: Tensor, o: op.ConvOptions, channelsLast: boolean): Tensor {
+  const [nb, c] = x.shape as number[];
+  const [, , kh, kw] = w.shape as number[];
   const [, , oh, ow] = gy.shape as number[];
   const [sh, sw] = o.strides;
   const [dh, dw] = o.dilations ?? [1, 1];
   const [p0, p1, p2, p3] = o.pads;
-  let xt = op.transpose(g, x, [1, 0, 2, 3]); // [C, N, H, W]
+  const [ah, aw] = channelsLast ? [1, 2] : [2, 3]; // the spatial axes of xt
+  let xt = op.transpose(g, x, channelsLast ? [0, 2, 3, 1] : [1, 0, 2, 3]);
   if (p0 || p1 || p2 || p3) {
-    xt = g.node('Pad', [xt, g.ints([0, 0, p0, p1, 0, 0, p2, p3])], [{ shape: [c!, 'N', h! + p0 + p2, wd! + p1 + p3] }], { mode: attr.string('constant') })[0]!;
+    const pads = [0, 0, 0, 0, 0, 0, 0, 0];
+    [pads[ah], pads[aw], pads[4 + ah], pads[4 + aw]] = [p0!, p1!, p2!, p3!];
+    const shape = xt.shape.map((d, a) => (a === ah ? (d as number) + p0! + p2! : a === aw ? (d as number) + p1! + p3! : d));
+    xt = g.node('Pad', [xt, g.ints(pads)], [{ shape }], { mode: attr.string('constant') })[0]!;
   }
+  const sliceShape = xt.shape.map((d, a) => (a === ah ? oh! : a === aw ? ow! : d));
   const pieces: Tensor[] = [];
   for (let i = 0; i < kh!; i++) {
     for (let j = 0; j < kw!; j++) {
       const starts = [i * dh, j * dw];
-      const piece = g.node('Slice', [xt, g.ints(starts), g.ints([starts[0]! + sh * (oh! - 1) + 1, starts[1]! + sw * (ow! - 1) + 1]), g.ints([2, 3]), g.ints([sh, sw])],
-        [{ shape: [c!, 'N', oh!, ow!] }])[0]!;
-      pieces.push(op.reshape(g, piece, [c!, 1, 'NP']));
+      const piece = g.node('Slice', [xt, g.ints(starts), g.ints([starts[0]! + sh * (oh! - 1) + 1, starts[1]! + sw * (ow! - 1) + 1]), g.ints([ah, aw]), g.ints([sh, sw])],
+        [{ shape: sliceShape }])[0]!;
+      pieces.push(op.reshape(g, piece, channelsLast ? [nb!, oh! * ow!, 1, c!] : [c!, 1, 'NP']));
     }
   }
-  const columns = g.node('Concat', pieces, [{ shape: [c!, kh! * kw!, 'NP'] }], { axis: attr.int(1) })[0]!;
-  const gyRows = op.reshape(g, op.transpose(g, gy, [1, 0, 2, 3]), [m!, 'NP']);
-  return op.reshape(g, op.gemm(g, gyRows, op.reshape(g, columns, [c! * kh! * kw!, 'NP']), undefined, false, true), [m!, c!, kh!, kw!]);
+  const shape = channelsLast ? [nb!, oh! * ow!, kh! * kw!, c!] : [c!, kh! * kw!, 'NP'];
+  return g.node('Concat', pieces, [{ shape }], { axis: attr.int(channelsLast ? 2 : 1) })[0]!;
 }
 
 /**
- * dW of a convolution on a GPU: per sample, gy[n] [M, P] × columns[n] [P, kh·kw·C] as one batched
- * MatMul, then a ReduceSum over the samples. The single GEMM above has a tiny output (M × C·kh·kw,
- * 32 × 9 for the cnn's first layer) and an inner dimension of N·P (346,112 at batch 512); GPU GEMM
- * kernels spread work over output tiles, so it ran on a handful of workgroups: 30 of the cnn step's
- * 35 ms on an H200 through the WebGPU provider. Here every sample's product is its own tile. The
- * columns are built channels-last (x as [N, H, W, C]), so they need no transpose of gy or of them.
+ * dW of a convolution as one GEMM over the im2col matrix: dW[m, (c,i,j)] = Σ_(n,p,q) gy[n,m,p,q] ·
+ * x[n, c, p·s + i·d, q·s + j·d], a GEMM of a good shape on the CPU: [M, N·P] × [N·P, C·kh·kw].
+ * The earlier form, a Conv of the transposed input with the output gradient as an oh×ow kernel, ran
+ * a GEMM only kh·kw wide: 1.2–1.3× slower for the whole cnn step on the CPU (and on SwiftShader).
+ *
+ * On a GPU (`g.forGpu`), per sample instead: gy[n] [M, P] × columns[n] [P, kh·kw·C] as one batched
+ * MatMul, then a ReduceSum over the samples. The single GEMM has a tiny output (M × C·kh·kw, 32 × 9
+ * for the cnn's first layer) and an inner dimension of N·P (346,112 at batch 512); GPU GEMM kernels
+ * spread work over output tiles, so it ran on a handful of workgroups: 30 of the cnn step's 35 ms on
+ * an H200 through the WebGPU provider. There every sample's product is its own tile, and the columns
+ * are built channels-last, so neither they nor gy need a transpose.
  */
-function convWeightGradBatched(g: GraphBuilder, x: Tensor, w: Tensor, gy: Tensor, o: op.ConvOptions): Tensor {
-  const [, c, h, wd] = x.shape as number[];
-  const nb = x.shape[0]!;
+function convWeightGrad(g: GraphBuilder, x: Tensor, w: Tensor, gy: Tensor, o: op.ConvOptions): Tensor {
+  if ((o.group ?? 1) !== 1) throw shapeError('Conv weight gradient supports group = 1 only');
+  const [nb, c] = x.shape as number[];
   const [m, , kh, kw] = w.shape as number[];
   const [, , oh, ow] = gy.shape as number[];
-  const [sh, sw] = o.strides;
-  const [dh, dw] = o.dilations ?? [1, 1];
-  const [p0, p1, p2, p3] = o.pads;
-  let xt = op.transpose(g, x, [0, 2, 3, 1]); // [N, H, W, C]
-  if (p0 || p1 || p2 || p3) {
-    xt = g.node('Pad', [xt, g.ints([0, p0, p1, 0, 0, p2, p3, 0])], [{ shape: [nb, h! + p0 + p2, wd! + p1 + p3, c!] }], { mode: attr.string('constant') })[0]!;
+  const columns = im2col(g, x, w, gy, o, g.forGpu);
+  if (!g.forGpu) {
+    const gyRows = op.reshape(g, op.transpose(g, gy, [1, 0, 2, 3]), [m!, 'NP']);
+    return op.reshape(g, op.gemm(g, gyRows, op.reshape(g, columns, [c! * kh! * kw!, 'NP']), undefined, false, true), [m!, c!, kh!, kw!]);
   }
-  const pieces: Tensor[] = [];
-  for (let i = 0; i < kh!; i++) {
-    for (let j = 0; j < kw!; j++) {
-      const starts = [i * dh, j * dw];
-      const piece = g.node('Slice', [xt, g.ints(starts), g.ints([starts[0]! + sh * (oh! - 1) + 1, starts[1]! + sw * (ow! - 1) + 1]), g.ints([1, 2]), g.ints([sh, sw])],
-        [{ shape: [nb, oh!, ow!, c!] }])[0]!;
-      pieces.push(op.reshape(g, piece, [nb, oh! * ow!, 1, c!]));
-    }
-  }
-  const columns = g.node('Concat', pieces, [{ shape: [nb, oh! * ow!, kh! * kw!, c!] }], { axis: attr.int(2) })[0]!;
-  const perSample = g.node('MatMul', [op.reshape(g, gy, [nb, m!, oh! * ow!]), op.reshape(g, columns, [nb, oh! * ow!, kh! * kw! * c!])], [{ shape: [nb, m!, kh! * kw! * c!] }])[0]!;
-  const dw4 = op.reshape(g, op.reduceSum(g, perSample, [0]), [m!, kh!, kw!, c!]);
-  return op.transpose(g, dw4, [0, 3, 1, 2]);
+  const perSample = g.node('MatMul', [op.reshape(g, gy, [nb!, m!, oh! * ow!]), op.reshape(g, columns, [nb!, oh! * ow!, kh! * kw! * c!])], [{ shape: [nb!, m!, kh! * kw! * c!] }])[0]!;
+  return op.transpose(g, op.reshape(g, op.reduceSum(g, perSample, [0]), [m!, kh!, kw!, c!]), [0, 3, 1, 2]);
 }
 
 /**
