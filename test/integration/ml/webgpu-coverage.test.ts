@@ -62,7 +62,7 @@ test('the step, K-step and inference graphs of every case hold no node that the 
     const k = c.options?.stepsPerRun ?? 1;
     for (const loss of lossesOf(c)) {
       for (const steps of new Set([1, k])) {
-        const g = buildStepGraph({ layout, loss, optimizer, gatherRows: true, steps, oneHotTargets: true });
+        const g = buildStepGraph({ layout, loss, optimizer, gatherRows: true, steps, oneHotTargets: true, forGpu: true });
         assert.deepEqual(webgpuProblems(g), [], `${name}, ${JSON.stringify(loss)}, ${steps} step(s)`);
       }
     }
