@@ -91,7 +91,7 @@ export const trainCommand: CommandSpec = {
     schedule: { type: 'string', help: 'learning-rate schedule: cosine decays --lr to 0 over --epochs; step multiplies it by 0.3 every max(1, ⌊epochs/3⌋) epochs', choices: ['constant', 'step', 'cosine'], default: 'cosine' },
     device: { type: 'string', help: 'execution provider', choices: ['cpu', 'webgpu', 'cuda', 'auto'], default: 'cpu' },
     threads: { type: 'integer', help: 'CPU threads', min: 1, defaultHelp: 'all cores' },
-    'steps-per-run': { type: 'integer', help: 'training steps per onnxruntime run (an ONNX Loop on the CPU, unrolled on a GPU; weights and optimizer state cross to JavaScript once per K steps; the learning rate is held for K steps)', defaultHelp: '8; on a GPU, 1 when the training data is over 1 GiB', min: 1, arg: 'K' },
+    'steps-per-run': { type: 'integer', help: 'training steps per onnxruntime run (an ONNX Loop on the CPU, unrolled on a GPU; weights and optimizer state cross to JavaScript once per K steps; the learning rate is held for K steps)', defaultHelp: '8', min: 1, arg: 'K' },
     seed: { type: 'integer', help: 'seed for initialisation, shuffling and dropout', default: 1, min: 0 },
     limit: { type: 'integer', help: 'use only the first N training samples (quick runs; with a dataset id, not a split spec)', min: 1, arg: 'N' },
     out: { type: 'string', help: 'write the trained inference model here', arg: 'FILE.onnx' },

@@ -1,7 +1,7 @@
-// Host-built feeds of a training step: a batch's rows, dropout masks drawn per (seed, step), and K batches stacked for the Loop graph.
+// Host-built feeds of a training step: a batch's rows, dropout masks drawn per (seed, step), and K batches stacked for the Loop graph or the unrolled one.
 import { ort } from './runtime.ts';
 import type { ModelLayout } from './layers.ts';
-import { names } from './train-graph.ts';
+import { allRows, names } from './train-graph.ts';
 import { outer } from './train-loop-graph.ts';
 import { SeededRng } from '../util/prng.ts';
 import { gatherRows } from './train-data.ts';
@@ -37,6 +37,25 @@ export function hostBatchFeeds(cols: readonly BatchColumn[], columns: Record<str
 /** Feeds for columns uploaded to the GPU once per fit: the whole columns and the row ids the step gathers there. */
 export function residentBatchFeeds(residentColumns: Record<string, ort.Tensor>): BatchFeeds {
   return (idx) => ({ ...residentColumns, rows: new ort.Tensor('int64', BigInt64Array.from(idx, (i) => BigInt(i)), [idx.length]) });
+}
+
+/**
+ * K host batches (full, B rows each) as the unrolled step graph's inputs when the data is not
+ * resident on the GPU: the batches stacked as its whole-dataset columns (`all:*`, K·B rows,
+ * uploaded with the run), and step i's row ids i·B … (i+1)·B − 1. The steps are the same as with
+ * resident columns; only what is uploaded differs.
+ */
+export function stackedRowFeeds(batches: readonly Record<string, ort.Tensor>[]): Record<string, ort.Tensor>[] {
+  const k = batches.length;
+  const b = batches[0]!.x!.dims[0]!;
+  const all: Record<string, ort.Tensor> = {};
+  for (const [name, first] of Object.entries(batches[0]!)) {
+    const src = first.data as Float32Array | Float64Array;
+    const data = new (src.constructor as Float32ArrayConstructor)(src.length * k);
+    batches.forEach((batch, i) => data.set(batch[name]!.data as Float32Array, i * src.length));
+    all[allRows(name)] = new ort.Tensor(first.type as 'float32', data, [k * b, ...first.dims.slice(1)]);
+  }
+  return batches.map((_, i) => ({ ...all, rows: new ort.Tensor('int64', BigInt64Array.from({ length: b }, (_, j) => BigInt(i * b + j)), [b]) }));
 }
 
 export interface DropoutMask { name: string; mask: Float32Array; dims: number[] }

@@ -17,9 +17,9 @@ export interface TrainerOptions {
    * unrolled in one step graph; otherwise through an ONNX Loop. The learning rate is held for those
    * K steps. Default 8. On the CPU, onnxruntime-node copies every output of a run (all weights
    * and optimizer state) into a new buffer, so a K-step run pays that once per K steps; on a GPU,
-   * the per-run cost is amortised (H200, WebGPU: 784-1024-10 MLP at batch 512, 2.0–2.9 → 1.0–1.25
-   * ms/step). A GPU fit whose data is too large to keep on the device (over 1 GiB) runs one step
-   * per run unless K is given.
+   * the per-run cost is amortised (H200, WebGPU: 784-1024-10 MLP at batch 512, 2.0–3.7 → 1.0–1.25
+   * ms/step). On a GPU the K steps are unrolled in one graph; when the data is too large to keep
+   * on the device (over 1 GiB), each run uploads its own K batches.
    */
   stepsPerRun?: number;
 }

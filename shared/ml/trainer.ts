@@ -10,7 +10,7 @@ import { allRows, atStep, batchColumns, buildInferenceGraph, names } from './tra
 import { DeviceCopies } from './device-copies.ts';
 import { carriedNames, outer } from './train-loop-graph.ts';
 import { type StepSession, StepSessions } from './step-sessions.ts';
-import { type BatchFeeds, dropoutMasks, hostBatchFeeds, residentBatchFeeds, stackedLoopFeeds } from './step-feeds.ts';
+import { type BatchFeeds, dropoutMasks, hostBatchFeeds, residentBatchFeeds, stackedLoopFeeds, stackedRowFeeds } from './step-feeds.ts';
 import { type Predictions, accuracyOf, exportOnnx, meanCrossEntropy, predictBatches } from './inference.ts';
 import { type TrainData, checkTokenIds, distillColumns, epochOrder, oneHot, toSamples } from './train-data.ts';
 import { FedistillError, check } from '../util/errors.ts';
@@ -21,15 +21,6 @@ export type { DistillData, EpochPosition, EpochResult, FitOptions, Progress, Tra
 
 /** Default steps per run (see `TrainerOptions.stepsPerRun`). */
 export const DEFAULT_STEPS_PER_RUN = 8;
-
-/**
- * The K a fit runs: the trainer's, except on a GPU without resident data, where K > 1 would be a
- * Loop on the CPU provider that moves weights and optimizer state to the host and back every step
- * (slower than single steps): there one step per run, unless K was asked for.
- */
-export function stepsPerRunFor(k: number, asked: boolean, onCpu: boolean, resident: boolean): number {
-  return !onCpu && !resident && !asked ? 1 : k;
-}
 
 /** Every key of TrainerOptions: any other (a `learningRate`) is refused, never ignored. */
 const TRAINER_OPTION_KEYS: readonly string[] = ['optimizer', 'lr', 'batchSize', 'device', 'threads', 'seed', 'schedule', 'stepsPerRun'];
@@ -45,7 +36,12 @@ const OPTIMIZER_DEFAULTS: Record<string, OptimizerConfig> = {
 const RESIDENT_DATA_BYTES = 2 ** 30;
 
 /** How K steps run in one session.run: unrolled in the step graph, or an ONNX Loop. */
-interface MultiStep { kind: 'unrolled' | 'loop'; session: StepSession; k: number }
+/**
+ * K steps per run: an ONNX Loop over K stacked batches (the CPU), or K steps unrolled in one graph
+ * (a GPU), whose rows are gathered from the resident columns or, with `hostRows`, from the run's
+ * own K batches uploaded with it (data too large to keep on the device).
+ */
+interface MultiStep { kind: 'unrolled' | 'loop'; session: StepSession; k: number; hostRows?: boolean }
 
 /**
  * Trains a model in place. Weights, optimizer state and buffers live as onnxruntime tensors,
@@ -240,12 +236,14 @@ export class Trainer {
       .map((c) => ({ ...c, width: c.row.reduce((a, b) => a * b, 1) }));
     const columnBytes = cols.reduce((a, c) => a + columns[c.name]!.length * 4, 0);
     const resident = !onCpu && process.env.FEDISTILL_GPU_DATA !== 'host' && columnBytes <= RESIDENT_DATA_BYTES;
-    const K = stepsPerRunFor(await this.stepsPerRun(), this.options.stepsPerRun !== undefined, onCpu, resident);
+    const K = await this.stepsPerRun();
     const ss = await this.sessions.step(loss, resident);
-    // K steps per run: with the data resident on a GPU, K steps unrolled in one graph (the WebGPU
-    // provider has no Loop kernel); otherwise an ONNX Loop over K stacked batches.
-    const multi: MultiStep | undefined = K === 1 ? undefined
-      : resident ? { kind: 'unrolled', session: await this.sessions.step(loss, true, K), k: K }
+    // K steps per run: on a GPU, K steps unrolled in one graph (the WebGPU provider has no Loop
+    // kernel: a Loop would run on the CPU provider and move the state to the host every step);
+    // on the CPU, an ONNX Loop over K stacked batches.
+    // Not built for a fit with fewer than K full batches (a small shard or transfer set): it would never run.
+    const multi: MultiStep | undefined = K === 1 || Math.floor(n / this.batchSize) < K ? undefined
+      : !onCpu ? { kind: 'unrolled', session: await this.sessions.step(loss, true, K), k: K, hostRows: !resident }
       : { kind: 'loop', session: await this.sessions.loop(loss), k: K };
     const residentColumns = resident ? await this.copies.toDevice(cols.map((c) => [allRows(c.name), new ort.Tensor('float32', columns[c.name]!, [n, ...c.row])])) : {};
     const batchFeeds = resident ? residentBatchFeeds(residentColumns) : hostBatchFeeds(cols, columns, !multi);
@@ -296,7 +294,7 @@ export class Trainer {
           pending.push(feeds);
           if (pending.length === K) {
             const at = this.epoch + (b + 1 - K) / batches;
-            if (multi.kind === 'unrolled') await this.runStep(multi.session, pending.splice(0), at);
+            if (multi.kind === 'unrolled') await this.runStep(multi.session, multi.hostRows ? stackedRowFeeds(pending.splice(0)) : pending.splice(0), at);
             else for (const r of await this.runLoop(multi.session, pending.splice(0), at)) { loopLoss += r.lossSum; loopCorrect += r.correct; }
             seen = (b + 1) * this.batchSize;
           }

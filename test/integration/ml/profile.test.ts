@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SeededRng } from '../../../shared/util/prng.ts';
 import { Trainer, buildModel, type ModelSpec } from '../../../shared/ml/index.ts';
-import { DEFAULT_STEPS_PER_RUN, stepsPerRunFor } from '../../../shared/ml/trainer.ts';
+import { DEFAULT_STEPS_PER_RUN } from '../../../shared/ml/trainer.ts';
 import { summarizeProfile, summarizeProfileFile } from '../../../shared/ml/profile-summary.ts';
 
 const spec: ModelSpec = { input: [8], classes: 3, layers: [{ type: 'dense', units: 16 }, { type: 'relu' }, { type: 'dense', units: 3 }] };
@@ -86,11 +86,6 @@ test('summarizeProfile: GPU kernel events ("Api") take precedence over host time
 
 test('steps per run: 8 by default, as given otherwise, and a bad value fails before training', async () => {
   assert.equal(DEFAULT_STEPS_PER_RUN, 8);
-  // A fit runs the trainer's K, except on a GPU without resident data when K was not asked for.
-  assert.equal(stepsPerRunFor(8, false, true, false), 8); // CPU
-  assert.equal(stepsPerRunFor(8, false, false, true), 8); // GPU, data resident
-  assert.equal(stepsPerRunFor(8, false, false, false), 1); // GPU, data on the host
-  assert.equal(stepsPerRunFor(4, true, false, false), 4); // ... unless asked for
   assert.equal(await new Trainer(buildModel(spec), { threads: 1 }).stepsPerRun(), 8);
   assert.equal(await new Trainer(buildModel(spec), { threads: 1, stepsPerRun: 3 }).stepsPerRun(), 3);
   const bad = new Trainer(buildModel(spec), { threads: 1, stepsPerRun: 0 });

@@ -101,3 +101,14 @@ test('a trainer dropped without release does not pin its sessions: once it is co
   for (let i = 0; i < 100 && sharedSessionCount() > before; i++) { collectGarbage(); await new Promise((r) => setImmediate(r)); }
   assert.equal(sharedSessionCount(), before, 'its lease is given back when the trainer is collected');
 });
+
+test('a fit with fewer than K full batches builds no K-step session (it would never run); one with K builds it', async () => {
+  const before = sharedSessionCount();
+  const t = new Trainer(buildModel(spec, { seed: 4 }), { optimizer: 'adam', batchSize: 16, threads: 1, seed: 4, stepsPerRun: 4 });
+  await t.fit(data(16 * 3 + 5, 7), { epochs: 1 }); // 3 full batches and a partial one, K = 4
+  assert.equal(sharedSessionCount() - before, 1, 'the single-step session only');
+  await t.fit(data(16 * 4, 7), { epochs: 1 });
+  assert.equal(sharedSessionCount() - before, 2, 'and the K-step (Loop) session');
+  await t.release();
+  assert.equal(sharedSessionCount(), before);
+});

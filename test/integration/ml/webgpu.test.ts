@@ -25,10 +25,11 @@ test('webgpu training (data, state and metrics kept on the device; 1 or 2 steps 
   if (!env) return;
   // webgpu twice: the training set uploaded once and gathered on the device (default), and batches
   // uploaded step by step (FEDISTILL_GPU_DATA=host, the path for sets over 1 GiB).
-  // And two steps per run, unrolled in one graph (the GPU's K-step path; 4 full batches: 2 runs of 2).
+  // And two steps per run, unrolled in one graph (the GPU's K-step path; 4 full batches: 2 runs of 2),
+  // from resident columns and from batches uploaded with each run.
   // And a fit stopped mid-epoch and resumed, with the state brought to the host every 2 steps (mid-epoch checkpoints).
-  const [cpu, gpu, gpuHostData, gpuTwoSteps, cpuConv, gpuConv, gpuPaused] = await Promise.all([
-    train('cpu', env), train('webgpu', env), train('webgpu', { ...env, FEDISTILL_GPU_DATA: 'host' }), train('webgpu', env, 'mlp', 2),
+  const [cpu, gpu, gpuHostData, gpuTwoSteps, gpuTwoStepsHostData, cpuConv, gpuConv, gpuPaused] = await Promise.all([
+    train('cpu', env), train('webgpu', env), train('webgpu', { ...env, FEDISTILL_GPU_DATA: 'host' }), train('webgpu', env, 'mlp', 2), train('webgpu', { ...env, FEDISTILL_GPU_DATA: 'host' }, 'mlp', 2),
     train('cpu', env, 'conv'), train('webgpu', env, 'conv'), train('webgpu', env, 'mlp', 1, 'pause'),
   ]);
   assert.equal(cpu.device, 'cpu');
@@ -45,6 +46,8 @@ test('webgpu training (data, state and metrics kept on the device; 1 or 2 steps 
   assertClose(gpuTwoSteps.epochs.map((e) => e.loss), gpu.epochs.map((e) => e.loss), 1e-5, 'two steps per run: epoch loss');
   assert.deepEqual(gpuTwoSteps.epochs.map((e) => e.accuracy), gpu.epochs.map((e) => e.accuracy));
   gpu.weights.forEach((w, i) => assertClose(gpuTwoSteps.weights[i]!, w, 1e-5, `two steps per run: weights ${i}`));
+  assert.deepEqual(gpuTwoStepsHostData.epochs, gpuTwoSteps.epochs);
+  gpuTwoSteps.weights.forEach((w, i) => assert.deepEqual(gpuTwoStepsHostData.weights[i], w, `two steps per run, batches uploaded: weights ${i}`));
   // Stopping and pausing between runs changes nothing but where the state lives.
   assertClose(gpuPaused.epochs.map((e) => e.loss), gpu.epochs.map((e) => e.loss), 1e-6, 'stopped and paused: epoch loss');
   assertClose(gpuPaused.progress, gpu.progress, 1e-6, 'stopped and paused: progress loss');

@@ -9,6 +9,7 @@ import { buildLossGraph, buildStepGraph, emitForward, names } from '../../../sha
 import { GraphBuilder } from '../../../shared/ml/graph.ts';
 import * as op from '../../../shared/ml/ops.ts';
 import { buildModel } from '../../../shared/ml/model.ts';
+import { stackedRowFeeds } from '../../../shared/ml/step-feeds.ts';
 
 const spec: ModelSpec = { input: [6], classes: 4, layers: [{ type: 'dense', units: 5 }, { type: 'relu' }, { type: 'dense', units: 4 }] };
 const f64 = (v: ArrayLike<number>, dims: number[]) => new ort.Tensor('float64', Float64Array.from(v), dims);
@@ -157,6 +158,7 @@ test('a graph of 3 unrolled steps (gathered rows, Adam, batchnorm, dropout) give
     if (shape) state[name] = f64(name.includes(':v') || name.includes(':m') ? rand(size(shape)).map(Math.abs) : rand(size(shape)), [...shape]);
   }
   const common = { lr: f64([0.01], []), step: f64([4], []), metrics: f64([0, 0], [2]) };
+  const state0 = state;
   const unrolled = await three.run({ ...all, ...state, ...common, ...Object.fromEntries(rows.flatMap((r, i) => [[`rows@${i}`, r], [`${maskName}@${i}`, masks[i]!]])) });
   let metrics: ort.Tensor = common.metrics;
   for (let i = 0; i < k; i++) {
@@ -171,6 +173,19 @@ test('a graph of 3 unrolled steps (gathered rows, Adam, batchnorm, dropout) give
     const got = unrolled[names.next(name)]!.data as Float64Array;
     for (let j = 0; j < want.length; j++) assert.ok(Math.abs(got[j]! - want[j]!) < 1e-12, `${name}[${j}]: ${got[j]} vs ${want[j]}`);
   }
+  // Data not resident on a GPU: the same graph fed the run's own K batches stacked as its columns
+  // (stackedRowFeeds) gives the same steps, exactly.
+  const gather = (t: ort.Tensor, width: number, r: ort.Tensor) => {
+    const src = t.data as Float64Array, ids = r.data as BigInt64Array;
+    return f64(Array.from(ids).flatMap((id) => Array.from(src.subarray(Number(id) * width, (Number(id) + 1) * width))), [ids.length, width]);
+  };
+  const hostBatches = rows.map((r) => ({ x: gather(all['all:x'], 6, r), y_hard: gather(all['all:y_hard'], 4, r) }));
+  const stacked = stackedRowFeeds(hostBatches);
+  assert.deepEqual(stacked.map((f) => Object.keys(f).sort()), rows.map(() => ['all:x', 'all:y_hard', 'rows']));
+  assert.deepEqual(stacked[0]!['all:x']!.dims, [k * n, 6]);
+  assert.deepEqual(Array.from(stacked[2]!.rows!.data as BigInt64Array, Number), [8, 9, 10, 11]);
+  const fromHost = await three.run({ ...state0, ...common, 'all:x': stacked[0]!['all:x']!, 'all:y_hard': stacked[0]!['all:y_hard']!, ...Object.fromEntries(stacked.flatMap((f, i) => [[`rows@${i}`, f.rows!], [`${maskName}@${i}`, masks[i]!]])) });
+  for (const name of three.outputNames) assert.deepEqual(Array.from(fromHost[name]!.data as Float64Array), Array.from(unrolled[name]!.data as Float64Array), name);
   assert.throws(() => buildStepGraph({ ...base, gatherRows: false, steps: 2 }), /needs gatherRows/);
 });
 
