@@ -76,8 +76,11 @@ export function parsePlainAllowlist(text: string): [string, string][] | undefine
   const entries: [string, string][] = [];
   let indent: number | undefined;
   let underSites = false;
-  for (const raw of text.split('\n')) {
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    // A line break is \n or \r\n; any other \r (a lone one, at the end too) matches no pattern
+    // below, so the YAML parser reads that file.
+    const line = i < lines.length - 1 && lines[i]!.endsWith('\r') ? lines[i]!.slice(0, -1) : lines[i]!;
     if (SKIP_LINE.test(line)) continue;
     if (/^sites:[ \t]*(?:[ \t]#.*)?$/.test(line)) {
       if (underSites || entries.length > 0) return undefined;
@@ -99,7 +102,7 @@ export function parsePlainAllowlist(text: string): [string, string][] | undefine
 
 /**
  * Loads an allowlist file: YAML (or JSON) mapping base64 public keys to site names, either at the
- * top level or under `sites:`. Example:
+ * top level or under `sites:`; over 1 MiB, only in the plain form (`parsePlainAllowlist`). Example:
  *   sites:
  *     "q3n1...=": hospital-a
  */

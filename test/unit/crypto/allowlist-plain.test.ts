@@ -52,7 +52,7 @@ test('the plain form reads to the entries YAML gives, in every style it accepts,
   assert.ok(read > 100 && declined > 50, `${read} read, ${declined} declined`);
   // Other YAML is left to the parser: flow maps, nesting, anchors, mixed indentation, document markers.
   const k1 = key(), k2 = key();
-  for (const text of [`{"${k1}": a}`, `sites:\n  ${k1}: a\n   ${k2}: b\n`, `${k1}: a\nsites:\n  ${k2}: b\n`, `---\n${k1}: a\n`, `${k1}: &x a\n`, `${k1}: a#b\n`, `sites: x\n`, `sites:\n${k1}: a\n`, `  ${k1}: a\n`, '', '# none\n', `sites:\n`]) {
+  for (const text of [`{"${k1}": a}`, `sites:\n  ${k1}: a\n   ${k2}: b\n`, `${k1}: a\nsites:\n  ${k2}: b\n`, `---\n${k1}: a\n`, `${k1}: &x a\n`, `${k1}: a#b\n`, `sites: x\n`, `sites:\n${k1}: a\n`, `  ${k1}: a\n`, '', '# none\n', `sites:\n`, `${k1}: a\n${k2}: b\r`, `${k1}: a\r${k2}: b\n`]) {
     assert.equal(parsePlainAllowlist(text), undefined, text);
   }
 });
