@@ -35,11 +35,10 @@ const OPTIMIZER_DEFAULTS: Record<string, OptimizerConfig> = {
 /** Training data up to this size is uploaded to a GPU once per fit; larger sets are uploaded batch by batch. */
 const RESIDENT_DATA_BYTES = 2 ** 30;
 
-/** How K steps run in one session.run: unrolled in the step graph, or an ONNX Loop. */
 /**
- * K steps per run: an ONNX Loop over K stacked batches (the CPU), or K steps unrolled in one graph
- * (a GPU), whose rows are gathered from the resident columns or, with `hostRows`, from the run's
- * own K batches uploaded with it (data too large to keep on the device).
+ * How K steps run in one session.run: an ONNX Loop over K stacked batches (the CPU), or K steps
+ * unrolled in one graph (a GPU), whose rows are gathered from the resident columns or, with
+ * `hostRows`, from the run's own K batches uploaded with it (data too large to keep on the device).
  */
 interface MultiStep { kind: 'unrolled' | 'loop'; session: StepSession; k: number; hostRows?: boolean }
 
