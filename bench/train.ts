@@ -28,6 +28,7 @@ through the same onnxruntime; prints progress to stderr and one JSON object to s
     device: { kind: 'string', choices: ['cpu', 'webgpu', 'cuda', 'auto'], default: 'cpu', help: 'execution provider' },
     'steps-per-run': { kind: 'integer', arg: 'K', defaultHelp: "the trainer's, 8", help: 'K steps per session.run, an ONNX Loop on the CPU, unrolled on a GPU' },
     'gpu-set': { kind: 'boolean', help: "instead: ms/step of a 784-1024-10 MLP at batch 512 and 8192 and the cnn at 512, with the\ntrainer's steps per run (or --steps-per-run) and with one step per run (the *_k1 entries)" },
+    repeats: { kind: 'integer', arg: 'R', default: 3, help: 'with --gpu-set: timed fit pairs per step, the median reported' },
     profile: { kind: 'boolean', help: "instead of timing, profile the models (mlp and cnn, or with --gpu-set its single-step\nmodels) with onnxruntime's profiler: per op type, kernel ms per step (GPU timestamps on\nwebgpu) beside the step's wall time, so what limits a step shows" },
   },
   notes: ['Environment: FEDISTILL_WEBGPU_OPTIONS="validationMode=disabled,preferredLayout=NCHW" sets WebGPU provider options.'],
@@ -38,6 +39,7 @@ const threads = args.threads ?? availableParallelism();
 const optimizer = args.optimizer;
 const device: DeviceRequest = args.device;
 const stepsPerRun = args['steps-per-run'];
+const repeats = args.repeats;
 
 /**
  * One n×n×n MatMul through the same onnxruntime: the practical ceiling. Returns a timer that runs
@@ -136,24 +138,38 @@ async function benchModel(name: 'mlp' | 'cnn' | ModelSpec, batch: number): Promi
   return (await modelTimer(name, batch))(steps);
 }
 
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+
 /**
  * Steady-state ms/step on a GPU, as PyTorch's reference measures it (data on the device, one
  * synchronisation at the end): fits of `steps` and `2·steps` steps on the same data pool, whose
  * difference cancels what a fit costs once (uploading the pool, the last readback, downloading
- * the weights). The single fit's figure is reported beside it.
+ * the weights). The median of `repeats` such differences is reported (each one is in
+ * `ms_per_step_repeats`; on an H200 single differences of one step differed up to 2× between
+ * processes), with the median single fit's figure beside it.
  */
-async function gpuStepTime(name: 'mlp' | 'cnn' | ModelSpec, batch: number, k: number | undefined = stepsPerRun): Promise<Record<string, number>> {
+async function gpuStepTime(name: 'mlp' | 'cnn' | ModelSpec, batch: number, k: number | undefined = stepsPerRun): Promise<Record<string, number | number[]>> {
   const timer = await modelTimer(name, batch, k);
   // One untimed fit of the timed fits' pool first: the first fit of a new pool size pays one-off
   // costs (its upload path, shaders for its shapes) that the difference below would not cancel.
   await timer(steps);
-  const one = await timer(steps);
-  const two = await timer(2 * steps);
-  const ms = (two.ms_per_step! * two.steps! - one.ms_per_step! * one.steps!) / (two.steps! - one.steps!);
-  return { steps_per_run: one.steps_per_run!, ms_per_step: ms, ms_per_step_single_fit: one.ms_per_step!, samples_per_second: (batch * 1000) / ms, step_gflop: one.step_gflop!, gflops: one.step_gflop! / (ms / 1000) };
+  const diffs: number[] = [], singles: number[] = [];
+  let first: Record<string, number> | undefined;
+  for (let r = 0; r < repeats; r++) {
+    const one = await timer(steps);
+    const two = await timer(2 * steps);
+    first ??= one;
+    // Fits cover whole passes over a pool of max(16, K) batches: fewer steps than that time the same fit twice.
+    if (two.steps! <= one.steps!) throw new Error(`--steps ${steps} is too few to time ${one.steps_per_run} steps per run: give at least ${Math.max(16, one.steps_per_run!)}`);
+    diffs.push((two.ms_per_step! * two.steps! - one.ms_per_step! * one.steps!) / (two.steps! - one.steps!));
+    singles.push(one.ms_per_step!);
+  }
+  const ms = median(diffs);
+  return {
+    steps_per_run: first!.steps_per_run!, ms_per_step: ms, ms_per_step_repeats: diffs, ms_per_step_single_fit: median(singles),
+    samples_per_second: (batch * 1000) / ms, step_gflop: first!.step_gflop!, gflops: first!.step_gflop! / (ms / 1000),
+  };
 }
-
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
 
 const resolved = await resolveDevice(device);
 if (args['gpu-set']) {
