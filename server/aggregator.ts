@@ -13,7 +13,7 @@ import { escapeControlChars } from '../shared/util/log-text.ts';
 import { queryRequestId, replyProblem, siteEventOf } from './site-reply-checks.ts';
 import type { PrivacyEvent } from '../shared/privacy/events.ts';
 import { RELEASE_GRID } from '../shared/privacy/grid-gaussian.ts';
-import { type RoundRelease, type SiteFailure, type SiteReply, type Strategy, type StrategyContext, rowsPerRound } from './strategies/strategy.ts';
+import { type RoundRelease, SITE_FAILURE_REASONS, type SiteFailure, type SiteReply, type Strategy, type StrategyContext, rowsPerRound } from './strategies/strategy.ts';
 import { decodeRelease } from './release-codec.ts';
 import { roundCharge } from './run-plan.ts';
 import { SiteBudgets } from './run-site-budgets.ts';
@@ -346,7 +346,7 @@ export class Aggregator {
     // the attempt's failures, as releaseRound stored them (none in databases of older builds)
     const failed = (row.summary as { failed?: unknown }).failed;
     const failures = Array.isArray(failed)
-      ? failed.filter((f): f is SiteFailure => typeof f?.site === 'string' && ['timeout', 'disconnected', 'error', 'invalid'].includes(f?.reason))
+      ? failed.filter((f): f is SiteFailure => typeof f?.site === 'string' && SITE_FAILURE_REASONS.includes(f?.reason))
         .map((f) => ({ site: f.site, reason: f.reason }))
       : [];
     return { ...decodeRelease(row.payload), failures };

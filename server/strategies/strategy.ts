@@ -37,9 +37,12 @@ export interface SiteReply {
 }
 
 /** Why a site is not in a round's replies. */
+/** Why an asked site's reply is not in a round. */
+export const SITE_FAILURE_REASONS = ['timeout', 'disconnected', 'error', 'invalid'] as const;
+
 export interface SiteFailure {
   site: string;
-  reason: 'timeout' | 'disconnected' | 'error' | 'invalid';
+  reason: (typeof SITE_FAILURE_REASONS)[number];
   detail?: string;
 }
 
