@@ -6,18 +6,10 @@ export function defaultConcurrency(): number {
   return Math.max(1, availableParallelism());
 }
 
-/** Maps `items` through `fn` with at most `limit` calls pending; results keep the input order. */
-export async function mapPool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
-  return out;
+/** Maps `items` through `fn` with at most `limit` calls pending, started in order; results keep the input order. */
+export function mapPool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const turn = turns(limit);
+  return Promise.all(items.map((item, i) => turn(() => fn(item, i))));
 }
 
 /** Runs the jobs given to it at most `limit` at a time, in the order they came. */
